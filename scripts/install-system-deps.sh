@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs (as root, from Debian's packages) and starts what the tests and
+# benchmarks need beyond pyproject.toml.  Idempotent: a second run is quick.
+set -euo pipefail
+
+need=()
+command -v go >/dev/null 2>&1 || need+=(golang-go)
+[ -d /usr/share/gocode/src/golang.org/x/mod/sumdb ] || need+=(golang-golang-x-mod-dev)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
+command -v pg_ctlcluster >/dev/null 2>&1 || need+=(postgresql)
+command -v unshare >/dev/null 2>&1 || need+=(util-linux)
+command -v diffoscope >/dev/null 2>&1 || need+=(diffoscope-minimal)
+command -v make >/dev/null 2>&1 || need+=(make)
+command -v gcc >/dev/null 2>&1 || need+=(gcc)
+
+if [ ${#need[@]} -gt 0 ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "install-system-deps: need root to install: ${need[*]}" >&2
+        exit 1
+    fi
+    echo "install-system-deps: installing ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# PostgreSQL: start the packaged cluster when it is not answering.
+if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432; then
+    if [ -d /etc/postgresql ] && [ -n "$(ls /etc/postgresql 2>/dev/null)" ]; then
+        pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+    fi
+fi
+exit 0

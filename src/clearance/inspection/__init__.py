@@ -1,0 +1,1 @@
+"""Independent inspection of releases: detection content, binaries and source."""

@@ -1,0 +1,57 @@
+"""Key files on disk: ``NAME.key`` (mode 0600) and ``NAME.pub``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from clearance.keys.ed25519 import Signer, Verifier
+from clearance.keys.errors import KeyFormatError
+
+
+def generate_key_files(name: str, directory: Path) -> tuple[Path, Path]:
+    """Write a new Ed25519 key pair; never overwrite an existing file."""
+    signer = Signer.generate(name)
+    directory.mkdir(parents=True, exist_ok=True)
+    private_path = directory / f"{name}.key"
+    public_path = directory / f"{name}.pub"
+    for path in (private_path, public_path):
+        if path.exists():
+            raise KeyFormatError(f"{path}: already exists, refusing to overwrite")
+    # O_EXCL makes the no-overwrite promise hold even against a racing writer.
+    fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(signer.to_string() + "\n")
+    fd = os.open(public_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    with os.fdopen(fd, "w") as out:
+        out.write(signer.verifier.to_string() + "\n")
+    return private_path, public_path
+
+
+def _read(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise KeyFormatError(f"{path}: {what} not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise KeyFormatError(f"{path}: cannot read {what}: {exc}") from None
+
+
+def load_signer(path: str | Path) -> Signer:
+    p = Path(path)
+    try:
+        return Signer.parse(_read(p, "private key"))
+    except KeyFormatError as exc:
+        if str(exc).startswith(str(p)):
+            raise
+        raise KeyFormatError(f"{p}: {exc}") from None
+
+
+def load_verifier(path: str | Path) -> Verifier:
+    p = Path(path)
+    try:
+        return Verifier.parse(_read(p, "public key"))
+    except KeyFormatError as exc:
+        if str(exc).startswith(str(p)):
+            raise
+        raise KeyFormatError(f"{p}: {exc}") from None

@@ -1,0 +1,91 @@
+"""The witness HTTP service: ``POST /add-checkpoint`` (C2SP tlog-witness) and read-only
+monitoring endpoints that export what the witness holds.
+
+- ``POST /add-checkpoint``: 200 with cosignature lines, 400/403/404/409/422 as the spec names
+  (409 carries the cosigned size, ``text/x.tlog.size``).
+- ``GET /checkpoint?origin=O``: the latest checkpoint cosigned for ``O`` (log signature and
+  this witness's cosignature), for monitors comparing views.
+- ``GET /conflicts``: every conflicting checkpoint kept as evidence, as JSON.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
+from starlette.concurrency import run_in_threadpool
+
+from clearance.errors import ClearanceError
+from clearance.witness.errors import (
+    InconsistentCheckpoint,
+    MalformedRequest,
+    SizeConflict,
+    UnknownLog,
+    UntrustedCheckpoint,
+)
+from clearance.witness.protocol import (
+    ADD_CHECKPOINT_PATH,
+    MAX_REQUEST_BYTES,
+    SIZE_CONTENT_TYPE,
+    format_cosignatures,
+    format_size,
+)
+from clearance.witness.witness import Witness
+
+_NOTE_TYPE = "text/plain; charset=utf-8"
+
+
+def create_app(witness: Witness) -> FastAPI:
+    """A FastAPI application serving ``witness``."""
+    app = FastAPI(
+        title=f"Clearance witness {witness.name}",
+        description="C2SP tlog-witness: cosigns checkpoints consistent with the last one it saw.",
+    )
+
+    @app.post(ADD_CHECKPOINT_PATH)
+    async def add_checkpoint(request: Request) -> Response:
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > MAX_REQUEST_BYTES:
+            return PlainTextResponse("request body too large\n", status_code=400)
+        body = await request.body()
+        try:
+            signatures = await run_in_threadpool(witness.add_checkpoint, body)
+        except SizeConflict as exc:
+            return Response(
+                format_size(exc.latest_size), status_code=exc.status, media_type=SIZE_CONTENT_TYPE
+            )
+        except (MalformedRequest, UnknownLog, UntrustedCheckpoint, InconsistentCheckpoint) as exc:
+            return PlainTextResponse(f"{exc}\n", status_code=exc.status)
+        except ClearanceError as exc:
+            return PlainTextResponse(f"{exc}\n", status_code=400)
+        return Response(format_cosignatures(signatures), status_code=200, media_type=_NOTE_TYPE)
+
+    @app.get("/checkpoint")
+    async def latest_checkpoint(origin: str) -> Response:
+        cosigned = await run_in_threadpool(witness.state.latest, origin)
+        if cosigned is None:
+            return PlainTextResponse(f"no checkpoint cosigned for {origin!r}\n", status_code=404)
+        return Response(cosigned.checkpoint, media_type=_NOTE_TYPE)
+
+    @app.get("/conflicts")
+    async def conflicts() -> JSONResponse:
+        found = await run_in_threadpool(witness.state.conflicts)
+        return JSONResponse([c.to_dict() for c in found])
+
+    @app.get("/")
+    async def about() -> JSONResponse:
+        return JSONResponse(
+            {
+                "witness": witness.name,
+                "verifier_key": witness.verifier.to_string(),
+                "origins": list(witness.origins),
+            }
+        )
+
+    return app
+
+
+def serve(witness: Witness, host: str = "127.0.0.1", port: int = 8001) -> None:
+    """Run the witness under uvicorn until interrupted."""
+    import uvicorn
+
+    uvicorn.run(create_app(witness), host=host, port=port, log_level="warning")

@@ -1,0 +1,61 @@
+"""Typed readers for JSON fields: every malformed field becomes one clear StatementFormatError."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from clearance.attest.errors import StatementFormatError
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def obj(value: object, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise StatementFormatError(f"{what} is not a JSON object")
+    return value
+
+
+def text(value: object, what: str, *, empty: bool = False) -> str:
+    if not isinstance(value, str):
+        raise StatementFormatError(f"{what} is missing or not a string")
+    if not empty and not value:
+        raise StatementFormatError(f"{what} is empty")
+    if any(ord(ch) < 0x20 and ch not in "\n\t" for ch in value):
+        raise StatementFormatError(f"{what} contains a control character")
+    return value
+
+
+def name(value: object, what: str) -> str:
+    """A one-line identifier: non-empty, no whitespace other than inner spaces, no controls."""
+    result = text(value, what)
+    if result != result.strip() or "\n" in result or "\t" in result:
+        raise StatementFormatError(
+            f"{what} {result[:60]!r} has surrounding or line-breaking spaces"
+        )
+    return result
+
+
+def integer(value: object, what: str, *, minimum: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise StatementFormatError(f"{what} is missing or not an integer")
+    if value < minimum:
+        raise StatementFormatError(f"{what} is below {minimum}")
+    return value
+
+
+def sha256(value: object, what: str) -> str:
+    if not isinstance(value, str) or not _SHA256.fullmatch(value):
+        raise StatementFormatError(f"{what} is not a lowercase hex SHA-256 digest")
+    return value
+
+
+def str_list(value: object, what: str) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise StatementFormatError(f"{what} is not a list")
+    return tuple(name(v, f"{what}[{i}]") for i, v in enumerate(value))
+
+
+def str_map(value: object, what: str) -> dict[str, str]:
+    mapping = obj(value, what)
+    return {k: text(v, f"{what}[{k!r}]", empty=True) for k, v in mapping.items()}

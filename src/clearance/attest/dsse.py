@@ -1,0 +1,173 @@
+"""DSSE envelopes (secure-systems-lab DSSE v1.0) signed with C2SP signed-note Ed25519 keys.
+
+Wire form: ``{"payloadType": str, "payload": base64, "signatures": [{"keyid": str,
+"sig": base64}]}``, always serialised with RFC 8785, so the bytes that are
+hashed and logged are a function of the envelope's content alone.  Signatures
+are over the Pre-Authentication Encoding (PAE) of the spec.
+
+Key id rule: ``keyid`` is ``<name>+<keyhash>``, the first two fields of the
+signer's C2SP verifier key (``<name>+<keyhash>+<base64 key>``), where keyhash
+is the eight-hex-digit signed-note key hash.  It names the key exactly as a
+signed-note signature line does, without repeating the public key.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from clearance.attest.canonical import canonical_json
+from clearance.attest.errors import EnvelopeFormatError, EnvelopeSignatureError
+from clearance.keys import ALG_ED25519, Signer, Verifier
+
+MAX_ENVELOPE_BYTES = 16 << 20
+MAX_SIGNATURES = 64
+
+
+def key_id(verifier: Verifier) -> str:
+    """The DSSE ``keyid`` of a signed-note verifier key: ``name+keyhash``."""
+    return f"{verifier.name}+{verifier.key_id:08x}"
+
+
+def pae(payload_type: str, payload: bytes) -> bytes:
+    """DSSE v1 Pre-Authentication Encoding: ``DSSEv1 SP len(type) SP type SP len(body) SP body``."""
+    type_bytes = payload_type.encode("utf-8")
+    return b"DSSEv1 %d %b %d %b" % (len(type_bytes), type_bytes, len(payload), payload)
+
+
+def _b64decode(text: object, what: str) -> bytes:
+    if not isinstance(text, str):
+        raise EnvelopeFormatError(f"DSSE envelope: {what} is not a string")
+    # DSSE allows standard or URL-safe base64; both are accepted, standard is written.
+    try:
+        if "-" in text or "_" in text:
+            return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise EnvelopeFormatError(f"DSSE envelope: {what} is not valid base64") from None
+
+
+@dataclass(frozen=True)
+class Signature:
+    """One DSSE signature: the key id (``name+keyhash``) and the 64-byte Ed25519 signature."""
+
+    keyid: str
+    sig: bytes
+
+    def to_dict(self) -> dict[str, str]:
+        return {"keyid": self.keyid, "sig": base64.b64encode(self.sig).decode()}
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A DSSE envelope: the payload type, the payload bytes and their signatures."""
+
+    payload_type: str
+    payload: bytes
+    signatures: tuple[Signature, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "payloadType": self.payload_type,
+            "payload": base64.b64encode(self.payload).decode(),
+            "signatures": [s.to_dict() for s in self.signatures],
+        }
+
+    def to_bytes(self) -> bytes:
+        """The RFC 8785 bytes: what is written to files, logged and hashed."""
+        return canonical_json(self.to_dict())
+
+    @property
+    def sha256(self) -> str:
+        """Hex SHA-256 of :meth:`to_bytes`: how verdicts and receipts name this envelope."""
+        return hashlib.sha256(self.to_bytes()).hexdigest()
+
+    @classmethod
+    def from_dict(cls, obj: object) -> Envelope:
+        if not isinstance(obj, dict):
+            raise EnvelopeFormatError("DSSE envelope is not a JSON object")
+        payload_type = obj.get("payloadType")
+        if not isinstance(payload_type, str) or not payload_type:
+            raise EnvelopeFormatError("DSSE envelope: payloadType is missing or not a string")
+        payload = _b64decode(obj.get("payload"), "payload")
+        raw_sigs = obj.get("signatures", [])
+        if not isinstance(raw_sigs, list):
+            raise EnvelopeFormatError("DSSE envelope: signatures is not a list")
+        if len(raw_sigs) > MAX_SIGNATURES:
+            raise EnvelopeFormatError(f"DSSE envelope: more than {MAX_SIGNATURES} signatures")
+        sigs: list[Signature] = []
+        for raw in raw_sigs:
+            if not isinstance(raw, dict):
+                raise EnvelopeFormatError("DSSE envelope: a signature is not a JSON object")
+            keyid = raw.get("keyid", "")
+            if not isinstance(keyid, str):
+                raise EnvelopeFormatError("DSSE envelope: a signature keyid is not a string")
+            sigs.append(Signature(keyid, _b64decode(raw.get("sig"), "signature")))
+        return cls(payload_type, payload, tuple(sigs))
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Envelope:
+        if len(data) > MAX_ENVELOPE_BYTES:
+            raise EnvelopeFormatError(f"DSSE envelope is larger than {MAX_ENVELOPE_BYTES} bytes")
+        try:
+            obj = json.loads(data)
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+            raise EnvelopeFormatError("DSSE envelope is not valid JSON") from None
+        return cls.from_dict(obj)
+
+    def with_signatures(self, signers: Sequence[Signer]) -> Envelope:
+        """This envelope with one more signature per signer (a signer already present is kept once)."""
+        message = pae(self.payload_type, self.payload)
+        sigs = list(self.signatures)
+        for signer in signers:
+            kid = key_id(_ed25519_verifier(signer))
+            sigs = [s for s in sigs if s.keyid != kid]
+            sigs.append(Signature(kid, signer.sign(message)))
+        return Envelope(self.payload_type, self.payload, tuple(sigs))
+
+    def verify(self, verifiers: Sequence[Verifier], threshold: int = 1) -> list[Verifier]:
+        """Return the distinct trusted keys whose signature is valid; at least ``threshold``.
+
+        A signature whose key id names a trusted key but does not verify is a
+        forgery and refused outright, as signed-note readers do.
+        """
+        if threshold < 1:
+            raise EnvelopeSignatureError(f"threshold must be at least 1, not {threshold}")
+        message = pae(self.payload_type, self.payload)
+        by_id = {s.keyid: s for s in reversed(self.signatures)}
+        good: list[Verifier] = []
+        seen_keys: set[bytes] = set()
+        for verifier in verifiers:
+            kid = key_id(verifier)
+            sig = by_id.get(kid)
+            if sig is None or verifier.public_key in seen_keys:
+                continue
+            if not verifier.verify(message, sig.sig):
+                raise EnvelopeSignatureError(f"invalid signature by key {kid}")
+            seen_keys.add(verifier.public_key)
+            good.append(verifier)
+        if len(good) < threshold:
+            names = ", ".join(key_id(v) for v in verifiers) or "(none)"
+            raise EnvelopeSignatureError(
+                f"{len(good)} valid signature(s) by trusted keys, {threshold} required "
+                f"(trusted: {names})"
+            )
+        return good
+
+
+def _ed25519_verifier(signer: Signer) -> Verifier:
+    if signer.alg != ALG_ED25519:
+        return Verifier.from_public_bytes(signer.name, signer.public_key, ALG_ED25519)
+    return signer.verifier
+
+
+def sign_envelope(payload_type: str, payload: bytes, signers: Sequence[Signer]) -> Envelope:
+    """A new envelope over ``payload`` signed by every signer (at least one)."""
+    if not signers:
+        raise EnvelopeSignatureError("an envelope needs at least one signer")
+    return Envelope(payload_type, payload).with_signatures(signers)

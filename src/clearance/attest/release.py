@@ -1,0 +1,242 @@
+"""Release statements (``https://clearance.dev/release/v1``): what a vendor publishes.
+
+Subjects are the artifacts (name and SHA-256).  The predicate::
+
+    {"product": str, "version": str, "channel": str,
+     "artifacts": [{"name": str, "kind": "content"|"binary"|"source", "size": int}],
+     "previous": {"sha256": hex} | null,      # the previous release envelope's digest
+     "endpoints": [str],                      # declared network endpoints
+     "notes": str,
+     "builds": {binary name: {"source": str, "command": [str], "env": {str: str},
+                "output": str}}}              # optional reproducibility recipes
+
+The artifact list and the subjects name the same files in the same order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from clearance.attest import _fields
+from clearance.attest.dsse import Envelope
+from clearance.attest.errors import StatementFormatError
+from clearance.attest.statement import RELEASE_V1, Statement, Subject, statement_of
+from clearance.attest.version import Version
+from clearance.keys import Signer
+
+ARTIFACT_KINDS = ("content", "binary", "source")
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One released file: its name (a relative path), digest, size and kind."""
+
+    name: str
+    sha256: str
+    size: int
+    kind: str
+
+    def __post_init__(self) -> None:
+        if self.kind not in ARTIFACT_KINDS:
+            raise StatementFormatError(
+                f"artifact {self.name!r}: kind {self.kind!r} is not one of {', '.join(ARTIFACT_KINDS)}"
+            )
+
+    @classmethod
+    def from_file(cls, path: str | Path, kind: str, name: str | None = None) -> Artifact:
+        """Hash a file on disk; its name defaults to the file's base name."""
+        p = Path(path)
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            with p.open("rb") as stream:
+                while chunk := stream.read(1 << 20):
+                    digest.update(chunk)
+                    size += len(chunk)
+        except OSError as exc:
+            raise StatementFormatError(f"{p}: cannot read artifact: {exc.strerror}") from None
+        return cls(name or p.name, digest.hexdigest(), size, kind)
+
+
+@dataclass(frozen=True)
+class BuildRecipe:
+    """How to rebuild a binary from a source artifact: argv, environment and output path."""
+
+    source: str
+    command: tuple[str, ...]
+    env: Mapping[str, str] = field(default_factory=dict)
+    output: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "command": list(self.command),
+            "env": dict(self.env),
+            "output": self.output,
+        }
+
+    @classmethod
+    def from_dict(cls, value: object, what: str) -> BuildRecipe:
+        raw = _fields.obj(value, what)
+        command = raw.get("command")
+        if not isinstance(command, list) or not command:
+            raise StatementFormatError(f"{what}.command is not a non-empty list of strings")
+        return cls(
+            _fields.text(raw.get("source"), f"{what}.source"),
+            tuple(
+                _fields.text(c, f"{what}.command[{i}]", empty=True) for i, c in enumerate(command)
+            ),
+            _fields.str_map(raw.get("env", {}), f"{what}.env"),
+            _fields.text(raw.get("output", ""), f"{what}.output", empty=True),
+        )
+
+
+@dataclass(frozen=True)
+class Release:
+    """A typed view of a release statement."""
+
+    product: str
+    version: str
+    channel: str
+    artifacts: tuple[Artifact, ...]
+    previous: str | None = None
+    endpoints: tuple[str, ...] = ()
+    notes: str = ""
+    builds: Mapping[str, BuildRecipe] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _fields.name(self.product, "release product")
+        _fields.name(self.channel, "release channel")
+        Version.parse(self.version)
+        if not self.artifacts:
+            raise StatementFormatError("a release needs at least one artifact")
+        names = [a.name for a in self.artifacts]
+        if len(set(names)) != len(names):
+            raise StatementFormatError("release artifact names are not unique")
+        for artifact in self.artifacts:
+            _fields.name(artifact.name, "artifact name")
+            _fields.sha256(artifact.sha256, f"artifact {artifact.name!r} sha256")
+        if self.previous is not None:
+            _fields.sha256(self.previous, "previous release digest")
+        for binary, recipe in self.builds.items():
+            if binary not in names:
+                raise StatementFormatError(f"build recipe for {binary!r}, which is not an artifact")
+            if recipe.source not in names:
+                raise StatementFormatError(
+                    f"build recipe for {binary!r} names source {recipe.source!r}, not an artifact"
+                )
+
+    @property
+    def parsed_version(self) -> Version:
+        return Version.parse(self.version)
+
+    def artifact(self, name: str) -> Artifact | None:
+        return next((a for a in self.artifacts if a.name == name), None)
+
+    def artifact_by_digest(self, sha256: str) -> Artifact | None:
+        return next((a for a in self.artifacts if a.sha256 == sha256), None)
+
+    def predicate(self) -> dict[str, Any]:
+        return {
+            "product": self.product,
+            "version": self.version,
+            "channel": self.channel,
+            "artifacts": [{"name": a.name, "kind": a.kind, "size": a.size} for a in self.artifacts],
+            "previous": None if self.previous is None else {"sha256": self.previous},
+            "endpoints": list(self.endpoints),
+            "notes": self.notes,
+            "builds": {name: recipe.to_dict() for name, recipe in sorted(self.builds.items())},
+        }
+
+    def statement(self) -> Statement:
+        return Statement(
+            tuple(Subject(a.name, a.sha256) for a in self.artifacts), RELEASE_V1, self.predicate()
+        )
+
+    @classmethod
+    def from_statement(cls, statement: Statement) -> Release:
+        if statement.predicate_type != RELEASE_V1:
+            raise StatementFormatError(f"statement is not a release ({RELEASE_V1})")
+        p = statement.predicate
+        raw_artifacts = p.get("artifacts")
+        if not isinstance(raw_artifacts, list):
+            raise StatementFormatError("release predicate: artifacts is not a list")
+        if len(raw_artifacts) != len(statement.subjects):
+            raise StatementFormatError("release: artifacts and subjects do not correspond")
+        artifacts = []
+        for i, (raw, subject) in enumerate(zip(raw_artifacts, statement.subjects, strict=True)):
+            entry = _fields.obj(raw, f"artifacts[{i}]")
+            if entry.get("name") != subject.name:
+                raise StatementFormatError(f"release: artifacts[{i}] is not subject[{i}]")
+            kind = _fields.text(entry.get("kind"), f"artifacts[{i}].kind")
+            if kind not in ARTIFACT_KINDS:
+                raise StatementFormatError(f"artifacts[{i}].kind {kind!r} is not a known kind")
+            size = _fields.integer(entry.get("size"), f"artifacts[{i}].size")
+            artifacts.append(Artifact(subject.name, subject.sha256, size, kind))
+        previous_raw = p.get("previous")
+        previous = (
+            None
+            if previous_raw is None
+            else _fields.sha256(
+                _fields.obj(previous_raw, "previous").get("sha256"), "previous.sha256"
+            )
+        )
+        builds_raw = _fields.obj(p.get("builds", {}), "builds")
+        return cls(
+            product=_fields.name(p.get("product"), "release product"),
+            version=_fields.text(p.get("version"), "release version"),
+            channel=_fields.name(p.get("channel"), "release channel"),
+            artifacts=tuple(artifacts),
+            previous=previous,
+            endpoints=_fields.str_list(p.get("endpoints", []), "endpoints"),
+            notes=_fields.text(p.get("notes", ""), "notes", empty=True),
+            builds={k: BuildRecipe.from_dict(v, f"builds[{k!r}]") for k, v in builds_raw.items()},
+        )
+
+    @classmethod
+    def from_envelope(cls, envelope: Envelope) -> Release:
+        """The release inside ``envelope`` (signatures are NOT checked here)."""
+        return cls.from_statement(statement_of(envelope, RELEASE_V1))
+
+
+def create_release(
+    *,
+    product: str,
+    version: str,
+    channel: str,
+    artifacts: Sequence[Artifact],
+    signers: Signer | Sequence[Signer],
+    previous: Envelope | None = None,
+    endpoints: Sequence[str] = (),
+    notes: str = "",
+    builds: Mapping[str, BuildRecipe] | None = None,
+) -> Envelope:
+    """Build and sign a release; with ``previous``, the version must be higher than its version."""
+    previous_digest = None
+    if previous is not None:
+        prior = Release.from_envelope(previous)
+        if prior.product != product:
+            raise StatementFormatError(
+                f"previous release is for product {prior.product!r}, not {product!r}"
+            )
+        if not Version.parse(version) > prior.parsed_version:
+            raise StatementFormatError(
+                f"version {version} is not higher than the previous release's {prior.version}"
+            )
+        previous_digest = previous.sha256
+    release = Release(
+        product=product,
+        version=version,
+        channel=channel,
+        artifacts=tuple(artifacts),
+        previous=previous_digest,
+        endpoints=tuple(endpoints),
+        notes=notes,
+        builds=dict(builds or {}),
+    )
+    signer_list = [signers] if isinstance(signers, Signer) else list(signers)
+    return release.statement().sign(signer_list)

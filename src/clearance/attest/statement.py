@@ -1,0 +1,109 @@
+"""in-toto Statement v1 (``https://in-toto.io/Statement/v1``) carried in DSSE envelopes.
+
+A statement names its subjects (name and SHA-256 digest), a predicate type
+and a predicate object.  The predicate types Clearance defines are the
+constants below; typed views of each predicate live in their own modules.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from clearance.attest import _fields
+from clearance.attest.canonical import canonical_json
+from clearance.attest.dsse import Envelope, sign_envelope
+from clearance.attest.errors import StatementFormatError
+from clearance.keys import Signer
+
+STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
+PAYLOAD_TYPE = "application/vnd.in-toto+json"
+
+RELEASE_V1 = "https://clearance.dev/release/v1"
+VERDICT_V1 = "https://clearance.dev/verdict/v1"
+POLICY_V1 = "https://clearance.dev/policy/v1"
+ROLLOUT_V1 = "https://clearance.dev/rollout/v1"
+HEALTH_V1 = "https://clearance.dev/health/v1"
+PREDICATE_TYPES = (RELEASE_V1, VERDICT_V1, POLICY_V1, ROLLOUT_V1, HEALTH_V1)
+
+
+@dataclass(frozen=True)
+class Subject:
+    """A statement subject: a name and the SHA-256 (lowercase hex) of its bytes."""
+
+    name: str
+    sha256: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "digest": {"sha256": self.sha256}}
+
+    @classmethod
+    def from_dict(cls, value: object, what: str = "subject") -> Subject:
+        raw = _fields.obj(value, what)
+        digest = _fields.obj(raw.get("digest"), f"{what}.digest")
+        return cls(
+            _fields.text(raw.get("name"), f"{what}.name"),
+            _fields.sha256(digest.get("sha256"), f"{what}.digest.sha256"),
+        )
+
+
+@dataclass(frozen=True)
+class Statement:
+    """An in-toto Statement v1: subjects, predicate type and predicate (a JSON object)."""
+
+    subjects: tuple[Subject, ...]
+    predicate_type: str
+    predicate: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "_type": STATEMENT_TYPE,
+            "subject": [s.to_dict() for s in self.subjects],
+            "predicateType": self.predicate_type,
+            "predicate": self.predicate,
+        }
+
+    def to_bytes(self) -> bytes:
+        return canonical_json(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, value: object) -> Statement:
+        raw = _fields.obj(value, "statement")
+        if raw.get("_type") != STATEMENT_TYPE:
+            raise StatementFormatError(f"statement _type is not {STATEMENT_TYPE!r}")
+        subjects = raw.get("subject")
+        if not isinstance(subjects, list) or not subjects:
+            raise StatementFormatError("statement has no subject list")
+        return cls(
+            tuple(Subject.from_dict(s, f"subject[{i}]") for i, s in enumerate(subjects)),
+            _fields.text(raw.get("predicateType"), "predicateType"),
+            _fields.obj(raw.get("predicate"), "predicate"),
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Statement:
+        try:
+            value = json.loads(data)
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+            raise StatementFormatError("statement payload is not valid JSON") from None
+        return cls.from_dict(value)
+
+    def sign(self, signers: Sequence[Signer]) -> Envelope:
+        """This statement in a DSSE envelope signed by ``signers``."""
+        return sign_envelope(PAYLOAD_TYPE, self.to_bytes(), signers)
+
+
+def statement_of(envelope: Envelope, predicate_type: str | None = None) -> Statement:
+    """The statement inside ``envelope`` (signatures NOT checked), of the expected type."""
+    if envelope.payload_type != PAYLOAD_TYPE:
+        raise StatementFormatError(
+            f"envelope payloadType is {envelope.payload_type!r}, expected {PAYLOAD_TYPE!r}"
+        )
+    statement = Statement.from_bytes(envelope.payload)
+    if predicate_type is not None and statement.predicate_type != predicate_type:
+        raise StatementFormatError(
+            f"statement predicateType is {statement.predicate_type!r}, expected {predicate_type!r}"
+        )
+    return statement

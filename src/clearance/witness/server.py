@@ -50,8 +50,11 @@ def create_app(witness: Witness) -> FastAPI:
         try:
             signatures = await run_in_threadpool(witness.add_checkpoint, body)
         except SizeConflict as exc:
+            # Exactly the spec's media type: Starlette would append a charset to media_type.
             return Response(
-                format_size(exc.latest_size), status_code=exc.status, media_type=SIZE_CONTENT_TYPE
+                format_size(exc.latest_size),
+                status_code=exc.status,
+                headers={"content-type": SIZE_CONTENT_TYPE},
             )
         except (MalformedRequest, UnknownLog, UntrustedCheckpoint, InconsistentCheckpoint) as exc:
             return PlainTextResponse(f"{exc}\n", status_code=exc.status)

@@ -22,8 +22,8 @@ from clearance.gateway.errors import GatewayInputError, RolloutError
 from clearance.policy._time import format_time, parse_time
 
 TRANSITION_TYPE = "https://clearance.dev/rollout-transition/v1"
-HEALTH_PREDICATE_TYPE = "https://clearance.dev/install-health/v1"
-RESUME_PREDICATE_TYPE = "https://clearance.dev/rollout-resume/v1"
+HEALTH_PREDICATE_TYPE = "https://clearance.dev/health/v1"
+RESUME_PREDICATE_TYPE = "https://clearance.dev/rollout/v1"
 
 HEALTH_OK = "ok"
 HEALTH_FAILED = "failed"

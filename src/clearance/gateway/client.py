@@ -1,0 +1,131 @@
+"""HTTP client of the gateway's ``/api/v1`` (used by ``clearance submit/bundle --server``).
+
+Every failure becomes one line: an HTTP 4xx refusal is a :class:`GatewayRefused`
+(exit 1) or :class:`GatewayInputError` (exit 2), an unreachable server a
+:class:`GatewayUnavailable` (exit 2), with the server's own explanation.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from clearance.gateway.errors import GatewayInputError, GatewayRefused
+
+API = "/api/v1"
+
+
+class GatewayUnavailable(GatewayInputError):
+    """The gateway could not be reached or answered nonsense."""
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text.strip()[:300] or response.reason_phrase
+    if isinstance(body, dict) and "detail" in body:
+        return str(body["detail"])
+    return str(body)[:300]
+
+
+class GatewayClient:
+    """A connection to one gateway; ``token`` is the API token of the caller's role."""
+
+    def __init__(self, url: str, token: str | None = None, *, timeout: float = 60.0) -> None:
+        self.url = url.rstrip("/")
+        headers = {"User-Agent": "clearance-gateway-client"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+
+    def __enter__(self) -> GatewayClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise GatewayUnavailable(f"{self.url}: cannot reach the gateway ({exc})") from None
+        if response.status_code in (401, 403, 409, 451):
+            raise GatewayRefused(f"{self.url}{path}: {_detail(response)}")
+        if response.status_code >= 400:
+            if response.status_code >= 500:
+                raise GatewayUnavailable(
+                    f"{self.url}{path}: server error {response.status_code}: {_detail(response)}"
+                )
+            raise GatewayInputError(f"{self.url}{path}: {_detail(response)}")
+        return response
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        response = self._request(method, path, **kwargs)
+        try:
+            body = response.json()
+        except ValueError:
+            raise GatewayUnavailable(f"{self.url}{path}: answer is not JSON") from None
+        if not isinstance(body, dict):
+            raise GatewayUnavailable(f"{self.url}{path}: answer is not a JSON object")
+        return body
+
+    # -- the calls other parts use -----------------------------------------
+
+    def submit(self, envelope_bytes: bytes) -> dict[str, Any]:
+        """Submit a signed envelope (release, verdict, policy, entitlement, health, rollout
+        decision); returns the receipt: log index, sha256, signed checkpoint, inclusion proof."""
+        return self._json(
+            "POST",
+            f"{API}/submissions",
+            content=envelope_bytes,
+            headers={"Content-Type": "application/json"},
+        )
+
+    def bundle(self, release_sha256: str) -> bytes:
+        """The Clearance bundle of an approved release (JSON bytes)."""
+        return self._request("GET", f"{API}/bundles/{quote(release_sha256)}").content
+
+    def status(self, sha256: str) -> dict[str, Any]:
+        """State of a submission: kind, log index, inspection job, verdicts, rollout."""
+        return self._json("GET", f"{API}/submissions/{quote(sha256)}")
+
+    def latest(self, product: str, channel: str, customer: str) -> dict[str, Any]:
+        """The newest release of ``product``/``channel`` offered to ``customer``, with the
+        newest approved one in the log and, when they differ, the logged reason."""
+        return self._json(
+            "GET",
+            f"{API}/updates/latest",
+            params={"product": product, "channel": channel, "customer": customer},
+        )
+
+    def download(self, release_sha256: str, artifact: str, customer: str) -> bytes:
+        """An artifact of a release, if policy and rollout let ``customer`` have it."""
+        return self._request(
+            "GET",
+            f"{API}/updates/{quote(release_sha256)}/{quote(artifact)}",
+            params={"customer": customer},
+        ).content
+
+    def entitlements(self, customer: str) -> dict[str, Any]:
+        return self._json("GET", f"{API}/entitlements/{quote(customer)}")
+
+    def checkpoint(self) -> bytes:
+        return self._request("GET", "/log/checkpoint").content
+
+    def trust_root(self) -> bytes:
+        return self._request("GET", "/trust-root.json").content
+
+    def health(self) -> dict[str, Any]:
+        return self._json("GET", f"{API}/health")

@@ -2,7 +2,7 @@
 
 Every failure becomes one line: an HTTP 4xx refusal is a :class:`GatewayRefused`
 (exit 1) or :class:`GatewayInputError` (exit 2), an unreachable server a
-:class:`GatewayUnavailable` (exit 2), with the server's own explanation.
+:class:`GatewayUnavailableError` (exit 2), with the server's own explanation.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from clearance.gateway.errors import GatewayInputError, GatewayRefused
 API = "/api/v1"
 
 
-class GatewayUnavailable(GatewayInputError):
+class GatewayUnavailableError(GatewayInputError):
     """The gateway could not be reached or answered nonsense."""
 
 
@@ -60,12 +60,12 @@ class GatewayClient:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
-            raise GatewayUnavailable(f"{self.url}: cannot reach the gateway ({exc})") from None
+            raise GatewayUnavailableError(f"{self.url}: cannot reach the gateway ({exc})") from None
         if response.status_code in (401, 403, 409, 451):
             raise GatewayRefused(f"{self.url}{path}: {_detail(response)}")
         if response.status_code >= 400:
             if response.status_code >= 500:
-                raise GatewayUnavailable(
+                raise GatewayUnavailableError(
                     f"{self.url}{path}: server error {response.status_code}: {_detail(response)}"
                 )
             raise GatewayInputError(f"{self.url}{path}: {_detail(response)}")
@@ -76,9 +76,9 @@ class GatewayClient:
         try:
             body = response.json()
         except ValueError:
-            raise GatewayUnavailable(f"{self.url}{path}: answer is not JSON") from None
+            raise GatewayUnavailableError(f"{self.url}{path}: answer is not JSON") from None
         if not isinstance(body, dict):
-            raise GatewayUnavailable(f"{self.url}{path}: answer is not a JSON object")
+            raise GatewayUnavailableError(f"{self.url}{path}: answer is not a JSON object")
         return body
 
     # -- the calls other parts use -----------------------------------------

@@ -164,7 +164,7 @@ def test_bad_verdict_fields(tmp_path: Path) -> None:
         create_verdict(release, "approved", signers=vendor, findings_summary={"x": {"bad": 1}})
     with pytest.raises(StatementFormatError, match="RFC 3339"):
         create_verdict(release, "approved", signers=vendor, inspected_at="yesterday")
-    with pytest.raises(StatementFormatError, match="expected .*release/v1"):
+    with pytest.raises(StatementFormatError, match=r"expected .*release/v1"):
         Release.from_envelope(create_verdict(release, "approved", signers=vendor))
 
 

@@ -8,6 +8,7 @@ Public API::
     Release, Artifact, BuildRecipe, create_release
     Verdict, create_verdict, DECISIONS
     Version, compare_versions
+    TrustRoot, Role, accept_rotation, follow_rotations, rotation_envelope
 """
 
 from clearance.attest.canonical import canonical_json
@@ -36,6 +37,14 @@ from clearance.attest.statement import (
     Subject,
     statement_of,
 )
+from clearance.attest.trust_root import (
+    TRUST_ROOT_PAYLOAD_TYPE,
+    Role,
+    TrustRoot,
+    accept_rotation,
+    follow_rotations,
+    rotation_envelope,
+)
 from clearance.attest.verdict import (
     APPROVED,
     DECISIONS,
@@ -60,6 +69,7 @@ __all__ = [
     "RELEASE_V1",
     "ROLLOUT_V1",
     "STATEMENT_TYPE",
+    "TRUST_ROOT_PAYLOAD_TYPE",
     "VERDICT_V1",
     "Artifact",
     "AttestFormatError",
@@ -69,23 +79,28 @@ __all__ = [
     "EnvelopeSignatureError",
     "Policy",
     "Release",
+    "Role",
     "RotationRefused",
     "Signature",
     "Statement",
     "StatementFormatError",
     "Subject",
+    "TrustRoot",
     "TrustRootFormatError",
     "Verdict",
     "Version",
     "VersionFormatError",
+    "accept_rotation",
     "canonical_json",
     "compare_versions",
     "create_policy",
     "create_release",
     "create_verdict",
+    "follow_rotations",
     "key_id",
     "pae",
     "rfc3339_now",
+    "rotation_envelope",
     "sign_envelope",
     "statement_of",
 ]

@@ -1,0 +1,155 @@
+"""``clearance witness``: run a C2SP tlog-witness, collect cosignatures for a log, export evidence.
+
+- ``witness serve --key witness.key --state DIR --log-key log.pub [--origin ORIGIN]... [--port 8001]``
+- ``witness collect LOGDIR --witness NAME=URL=KEYFILE... [--threshold K]``: ask the witnesses to
+  cosign the log's current checkpoint and publish the cosignatures with it.
+- ``witness conflicts --state DIR``: the latest cosigned checkpoints and every conflicting
+  checkpoint kept as evidence of log misbehaviour.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from clearance.cli._common import (
+    EXIT_OK,
+    EXIT_REFUSED,
+    SubParsers,
+    add_json_flag,
+    emit,
+    set_handler,
+    stderr,
+)
+from clearance.keys import load_signer, load_verifier
+from clearance.witness import (
+    LogConfig,
+    ThresholdNotMet,
+    Witness,
+    WitnessConfig,
+    WitnessConfigError,
+    WitnessState,
+    collect_cosignatures,
+)
+
+
+def register(sub: SubParsers) -> None:
+    group = sub.add_parser("witness", help="run a witness, or collect cosignatures for a log")
+    actions = group.add_subparsers(dest="witness_command", metavar="ACTION")
+    actions.required = True
+
+    serve = actions.add_parser("serve", help="serve POST /add-checkpoint (C2SP tlog-witness)")
+    serve.add_argument("--key", required=True, type=Path, help="the witness's private key")
+    serve.add_argument("--state", required=True, type=Path, help="state directory (SQLite)")
+    serve.add_argument(
+        "--log-key",
+        required=True,
+        action="append",
+        type=Path,
+        help="a log's public key (repeatable)",
+    )
+    serve.add_argument(
+        "--origin",
+        action="append",
+        default=[],
+        help="log origin line to accept (repeatable; default: each log key's name)",
+    )
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8001)
+    set_handler(serve, _serve)
+
+    collect = actions.add_parser(
+        "collect", help="collect cosignatures on a log's checkpoint and publish them"
+    )
+    collect.add_argument("logdir", type=Path, metavar="LOGDIR")
+    collect.add_argument(
+        "--witness",
+        action="append",
+        required=True,
+        metavar="NAME=URL=KEYFILE",
+        help="a witness: label, URL prefix of add-checkpoint, public key file (repeatable)",
+    )
+    collect.add_argument("--threshold", type=int, default=None, help="default: all witnesses")
+    collect.add_argument("--timeout", type=float, default=10.0, help="seconds per witness")
+    add_json_flag(collect)
+    set_handler(collect, _collect)
+
+    conflicts = actions.add_parser("conflicts", help="export the witness's evidence of forks")
+    conflicts.add_argument("--state", required=True, type=Path)
+    add_json_flag(conflicts)
+    set_handler(conflicts, _conflicts)
+
+
+def build_witness(key: Path, state_dir: Path, log_keys: list[Path], origins: list[str]) -> Witness:
+    signer = load_signer(key)
+    verifiers = tuple(load_verifier(p) for p in log_keys)
+    if origins:
+        logs = [LogConfig(origin, verifiers) for origin in dict.fromkeys(origins)]
+    else:
+        logs = [LogConfig(v.name, (v,)) for v in verifiers]
+        if len({log.origin for log in logs}) != len(logs):
+            raise WitnessConfigError("two --log-key files have the same name; give --origin")
+    return Witness(signer, logs, WitnessState.open(state_dir))
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from clearance.witness.server import serve
+
+    witness = build_witness(args.key, args.state, args.log_key, args.origin)
+    stderr(
+        f"witness {witness.name} ({witness.verifier.to_string()}) for "
+        f"{', '.join(witness.origins)} on http://{args.host}:{args.port}/add-checkpoint"
+    )
+    serve(witness, args.host, args.port)
+    return EXIT_OK
+
+
+def parse_witness_spec(spec: str) -> WitnessConfig:
+    """``NAME=URL=KEYFILE``; the URL may itself contain ``=``, the name and key file may not."""
+    name, sep, rest = spec.partition("=")
+    url, sep2, keyfile = rest.rpartition("=")
+    if not sep or not sep2 or not name or not url or not keyfile:
+        raise WitnessConfigError(f"--witness {spec!r}: expected NAME=URL=KEYFILE")
+    if not url.startswith(("http://", "https://")):
+        raise WitnessConfigError(f"--witness {spec!r}: URL must start with http:// or https://")
+    return WitnessConfig(name, url, load_verifier(keyfile))
+
+
+def _collect(args: argparse.Namespace) -> int:
+    witnesses = [parse_witness_spec(s) for s in args.witness]
+    from clearance.log.store import TransparencyLog
+
+    threshold = len(witnesses) if args.threshold is None else args.threshold
+    with TransparencyLog.open(args.logdir) as log:
+        note = log.checkpoint()
+        result = collect_cosignatures(
+            note, witnesses, log.consistency_proof, threshold, timeout=args.timeout
+        )
+        for failure in result.failures:
+            stderr(f"witness {failure.name} ({failure.url}): {failure.kind}: {failure.reason}")
+        if not result.threshold_met:
+            emit(args, result.to_dict(), "")
+            raise ThresholdNotMet(
+                f"{len(result.cosigners)} of {len(witnesses)} witnesses cosigned, "
+                f"threshold is {threshold}; checkpoint not republished"
+            )
+        log.add_cosignatures(list(result.signatures))
+    emit(
+        args,
+        result.to_dict(),
+        f"published checkpoint cosigned by {len(result.cosigners)} of {len(witnesses)} "
+        f"witnesses ({', '.join(result.cosigners) or 'none'})",
+    )
+    return EXIT_OK
+
+
+def _conflicts(args: argparse.Namespace) -> int:
+    if not (args.state / "witness.sqlite3").is_file():
+        raise WitnessConfigError(f"{args.state}: no witness state here")
+    with WitnessState.open(args.state) as state:
+        latest = [c.to_dict() for c in state.all_latest()]
+        conflicts = [c.to_dict() for c in state.conflicts()]
+    lines = [f"{c['origin']}: cosigned size {c['size']}" for c in latest]
+    lines += [f"CONFLICT {c['origin']} ({c['kind']}): {c['detail']}" for c in conflicts]
+    emit(args, {"latest": latest, "conflicts": conflicts}, "\n".join(lines) or "no state")
+    return EXIT_REFUSED if conflicts else EXIT_OK

@@ -1,0 +1,54 @@
+"""The append-only transparency log: RFC 9162 Merkle tree, C2SP checkpoints and tiles.
+
+Public API:
+
+* :mod:`clearance.log.merkle` - hashing and proofs (standalone verification);
+* :mod:`clearance.log.checkpoint` - :class:`Checkpoint`, :func:`sign_checkpoint`,
+  :func:`open_checkpoint`;
+* :mod:`clearance.log.store` - :class:`TransparencyLog`, the embedded log;
+* :mod:`clearance.log.tiles` - tlog-tiles paths and :class:`TiledLogClient`.
+"""
+
+from clearance.log.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
+from clearance.log.errors import (
+    CheckpointFormatError,
+    CheckpointSignatureError,
+    EntryTooLargeError,
+    LogCorruptedError,
+    LogInputError,
+    StaleCheckpointError,
+)
+from clearance.log.merkle import ProofError, ProofRequestError
+from clearance.log.store import AppendResult, TransparencyLog
+from clearance.log.tiles import (
+    MAX_ENTRY_SIZE,
+    DirectoryTileSource,
+    HttpTileSource,
+    TiledLogClient,
+    TileSource,
+    entries_path,
+    tile_path,
+)
+
+__all__ = [
+    "MAX_ENTRY_SIZE",
+    "AppendResult",
+    "Checkpoint",
+    "CheckpointFormatError",
+    "CheckpointSignatureError",
+    "DirectoryTileSource",
+    "EntryTooLargeError",
+    "HttpTileSource",
+    "LogCorruptedError",
+    "LogInputError",
+    "ProofError",
+    "ProofRequestError",
+    "StaleCheckpointError",
+    "TileSource",
+    "TiledLogClient",
+    "TransparencyLog",
+    "entries_path",
+    "open_checkpoint",
+    "sign_checkpoint",
+    "tile_path",
+]

@@ -1,0 +1,34 @@
+"""Exceptions of the log package.
+
+Bad input (malformed checkpoint, oversized entry, a directory that is not a
+log) derives from :class:`clearance.errors.BadInput` (exit 2); anything that
+shows a log or checkpoint cannot be trusted derives from
+:class:`clearance.errors.Refused` (exit 1).  Proof errors live in
+:mod:`clearance.log.merkle` (``ProofError``, ``ProofRequestError``).
+"""
+
+from clearance.errors import BadInput, Refused
+
+
+class LogInputError(BadInput):
+    """An argument or file given to the log is unusable (not a log, bad origin, ...)."""
+
+
+class EntryTooLargeError(LogInputError):
+    """An entry is longer than the 65535 bytes a tlog-tiles entry bundle can hold."""
+
+
+class CheckpointFormatError(BadInput):
+    """A checkpoint is not in the C2SP tlog-checkpoint format."""
+
+
+class CheckpointSignatureError(Refused):
+    """A checkpoint is not signed by the expected log key, or is for another origin."""
+
+
+class LogCorruptedError(Refused):
+    """The stored log, its published tiles or a served tile disagree with the signed tree."""
+
+
+class StaleCheckpointError(Refused):
+    """Cosignatures were offered for a checkpoint that is no longer the current one."""

@@ -1,0 +1,539 @@
+"""The embedded transparency log: a data folder with SQLite and a tlog-tiles ``public/``.
+
+Layout of a log directory::
+
+    log.db        SQLite (WAL, synchronous=FULL): tiles, entry bundles, signed head
+    log.key       the log's private key (mode 0600, never published)
+    log.pub       its verifier key
+    lock          file lock that serialises writers of separate processes
+    public/       C2SP tlog-tiles: checkpoint, tile/<L>/<N>[.p/<W>], tile/entries/<N>[.p/<W>]
+
+An append returns only once its batch is committed to the database and the
+tiles and checkpoint are published.  After a crash, opening the log
+republishes whatever the database holds beyond the published checkpoint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from clearance.keys import KeyFormatError, Note, NoteSignature, Signer, Verifier, load_signer
+from clearance.log import merkle
+from clearance.log._edge import BUNDLE_LEVEL, RightEdge, TileWrite
+from clearance.log._publish import Publisher
+from clearance.log._sequencer import Sequencer
+from clearance.log._sqlite import Database, create_database
+from clearance.log._tilemath import (
+    TILE_WIDTH,
+    hash_reader,
+    level_count,
+    tile_levels,
+    tiles_touched,
+)
+from clearance.log.checkpoint import Checkpoint, check_origin, open_checkpoint, sign_checkpoint
+from clearance.log.errors import (
+    CheckpointFormatError,
+    CheckpointSignatureError,
+    EntryTooLargeError,
+    LogCorruptedError,
+    LogInputError,
+    StaleCheckpointError,
+)
+from clearance.log.merkle import HASH_SIZE, ProofRequestError
+from clearance.log.tiles import (
+    MAX_ENTRY_SIZE,
+    DirectoryTileSource,
+    TiledLogClient,
+    decode_bundle,
+    entries_path,
+    tile_path,
+)
+
+DB_NAME = "log.db"
+KEY_NAME = "log.key"
+PUB_NAME = "log.pub"
+LOCK_NAME = "lock"
+PUBLIC_NAME = "public"
+
+#: Reports (done, total) during long work such as :meth:`TransparencyLog.verify`.
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    """Where an entry landed: its index and the SHA-256 (hex) of its bytes."""
+
+    index: int
+    sha256: str
+
+
+def _write_private(path: Path, text: str) -> None:
+    temp = path.with_name(path.name + ".new")
+    temp.unlink(missing_ok=True)
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+        out.flush()
+        os.fsync(out.fileno())
+    temp.replace(path)
+
+
+class TransparencyLog:
+    """An append-only Merkle log kept in ``directory``; see the module documentation."""
+
+    def __init__(self, directory: Path, signer: Signer, database: Database) -> None:
+        self._dir = directory
+        self._signer = signer
+        self._verifier = signer.verifier
+        self._origin = database.meta["origin"]
+        self._writer = database
+        self._reader = Database(directory / DB_NAME)
+        self._reader_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._publisher = Publisher(directory / PUBLIC_NAME)
+        self._edge = RightEdge(0, [], b"")
+        self._needs_recovery = True
+        self._full_tile_cache: OrderedDict[tuple[int, int], bytes] = OrderedDict()
+        self._sequencer: Sequencer[AppendResult] = Sequencer(self._commit_batch)
+        self._closed = False
+
+    # -- creation and opening -------------------------------------------------------------
+
+    @classmethod
+    def create(cls, directory: Path, origin: str, signer: Signer) -> TransparencyLog:
+        """Start an empty log in ``directory`` (created if needed; must not hold a log)."""
+        directory = Path(directory)
+        try:
+            check_origin(origin)
+        except CheckpointFormatError as exc:
+            raise LogInputError(f"origin: {exc}") from None
+        if (directory / DB_NAME).exists():
+            raise LogInputError(f"{directory}: already holds a log, refusing to overwrite it")
+        if directory.exists() and not directory.is_dir():
+            raise LogInputError(f"{directory}: exists and is not a directory")
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            (directory / PUBLIC_NAME).mkdir(exist_ok=True)
+        except OSError as exc:
+            raise LogInputError(f"{directory}: cannot create the log: {exc.strerror}") from None
+        note = sign_checkpoint(Checkpoint(origin, 0, merkle.EMPTY_ROOT), signer)
+        _write_private(directory / KEY_NAME, signer.to_string() + "\n")
+        (directory / PUB_NAME).write_text(signer.verifier.to_string() + "\n")
+        # The database appears last, by rename: its presence marks a complete log.
+        create_database(
+            directory / DB_NAME,
+            {"origin": origin, "verifier": signer.verifier.to_string()},
+            note.to_bytes(),
+        )
+        return cls.open(directory)
+
+    @classmethod
+    def open(cls, directory: Path) -> TransparencyLog:
+        """Open an existing log, recovering its public files if a writer crashed."""
+        directory = Path(directory)
+        if not (directory / DB_NAME).is_file():
+            raise LogInputError(f"{directory}: not a Clearance log (no {DB_NAME})")
+        try:
+            signer = load_signer(directory / KEY_NAME)
+        except KeyFormatError as exc:
+            raise LogInputError(f"{directory}: log key unusable: {exc}") from None
+        database = Database(directory / DB_NAME)
+        try:
+            if database.meta.get("verifier") != signer.verifier.to_string():
+                raise LogCorruptedError(
+                    f"{directory / KEY_NAME}: is not the key this log was created with"
+                )
+            log = cls(directory, signer, database)
+        except BaseException:
+            database.close()
+            raise
+        try:
+            with log._write_lock, log._file_lock():
+                log._recover()
+        except BaseException:
+            log.close()
+            raise
+        return log
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._writer.close()
+            self._reader.close()
+
+    def __enter__(self) -> TransparencyLog:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- properties -----------------------------------------------------------------------
+
+    @property
+    def origin(self) -> str:
+        return self._origin
+
+    @property
+    def verifier(self) -> Verifier:
+        return self._verifier
+
+    @property
+    def directory(self) -> Path:
+        return self._dir
+
+    @property
+    def public_dir(self) -> Path:
+        return self._dir / PUBLIC_NAME
+
+    @property
+    def size(self) -> int:
+        return self._head()[0]
+
+    # -- appending ------------------------------------------------------------------------
+
+    def append(self, entries: Sequence[bytes]) -> list[AppendResult]:
+        """Append entries; returns once they are durable and published (batched with others)."""
+        batch = [bytes(e) for e in entries]
+        for position, entry in enumerate(batch):
+            if len(entry) > MAX_ENTRY_SIZE:
+                raise EntryTooLargeError(
+                    f"entry {position} is {len(entry)} bytes; a log entry holds at most "
+                    f"{MAX_ENTRY_SIZE} bytes"
+                )
+        if not batch:
+            return []
+        if self._closed:
+            raise LogInputError(f"{self._dir}: the log is closed")
+        return self._sequencer.submit(batch)
+
+    @contextlib.contextmanager
+    def _file_lock(self) -> Iterator[None]:
+        """Exclusive across processes (CLI appends beside a server)."""
+        fd = os.open(self._dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def _commit_batch(self, entries: list[bytes]) -> list[AppendResult]:
+        with self._write_lock, self._file_lock():
+            size, _ = self._writer.head()
+            if self._needs_recovery or size != self._edge.size:
+                # Another process appended, or an earlier batch failed half-way.
+                self._recover()
+            old_size = self._edge.size
+            self._needs_recovery = True  # until this batch is fully published
+            writes = self._edge.append(entries)
+            checkpoint = Checkpoint(self._origin, self._edge.size, self._edge.root())
+            note = sign_checkpoint(checkpoint, self._signer)
+            self._writer.commit_batch(writes, old_size, self._edge.size, note.to_bytes())
+            self._publish(writes, note.to_bytes())
+            self._needs_recovery = False
+        return [
+            AppendResult(old_size + i, hashlib.sha256(e).hexdigest()) for i, e in enumerate(entries)
+        ]
+
+    def _publish(self, writes: Sequence[TileWrite], note: bytes) -> None:
+        files = [(self._path_of(w), w.data) for w in writes]
+        self._publisher.write_files(files)
+        self._publisher.write_checkpoint(note)
+        for w in writes:
+            if w.width == TILE_WIDTH:
+                self._publisher.remove_partials(self._path_of(w))
+
+    @staticmethod
+    def _path_of(w: TileWrite) -> str:
+        if w.level == BUNDLE_LEVEL:
+            return entries_path(w.index, w.width)
+        return tile_path(w.level, w.index, w.width)
+
+    # -- recovery -------------------------------------------------------------------------
+
+    def _recover(self) -> None:
+        """Reload the right edge from the database and republish what public/ lacks."""
+        size, note_bytes = self._writer.head()
+        self._check_head(size, note_bytes)
+        self._edge = self._load_edge(size)
+        published = self._published_size()
+        if published is not None and published > size:
+            raise LogCorruptedError(
+                f"{self.public_dir / 'checkpoint'}: published size {published} is ahead of the "
+                f"database size {size}; the database lost acknowledged entries"
+            )
+        start = 0 if published is None else published
+        if start < size or self._publisher.read_checkpoint() != note_bytes:
+            self._republish(start, size, note_bytes)
+        self._needs_recovery = False
+
+    def _check_head(self, size: int, note_bytes: bytes) -> Checkpoint:
+        try:
+            checkpoint, _ = open_checkpoint(note_bytes, self._verifier, self._origin)
+        except (CheckpointFormatError, CheckpointSignatureError) as exc:
+            raise LogCorruptedError(f"{self._dir / DB_NAME}: stored checkpoint: {exc}") from None
+        if checkpoint.size != size:
+            raise LogCorruptedError(
+                f"{self._dir / DB_NAME}: stored checkpoint is for size {checkpoint.size}, "
+                f"the head says {size}"
+            )
+        return checkpoint
+
+    def _load_edge(self, size: int) -> RightEdge:
+        tiles = []
+        for level in range(tile_levels(size)):
+            count = level_count(size, level) % TILE_WIDTH
+            data = b""
+            if count:
+                stored = self._writer.tile(level, level_count(size, level) // TILE_WIDTH)
+                if stored is None or len(stored) != count * HASH_SIZE:
+                    raise LogCorruptedError(
+                        f"{self._dir / DB_NAME}: tile {level}/"
+                        f"{level_count(size, level) // TILE_WIDTH} is missing or has the wrong size"
+                    )
+                data = stored
+            tiles.append(data)
+        bundle = b""
+        if size % TILE_WIDTH:
+            stored = self._writer.bundle(size // TILE_WIDTH)
+            if stored is None:
+                raise LogCorruptedError(
+                    f"{self._dir / DB_NAME}: entry bundle {size // TILE_WIDTH} is missing"
+                )
+            decode_bundle(stored, size % TILE_WIDTH)
+            bundle = stored
+        edge = RightEdge(size, tiles, bundle)
+        checkpoint = Checkpoint.from_text(Note.from_bytes(self._writer.head()[1]).text)
+        if edge.root() != checkpoint.root_hash:
+            raise LogCorruptedError(
+                f"{self._dir / DB_NAME}: stored tiles do not hash to the signed root of size {size}"
+            )
+        return edge
+
+    def _published_size(self) -> int | None:
+        data = self._publisher.read_checkpoint()
+        if data is None:
+            return None
+        try:
+            checkpoint, _ = open_checkpoint(data, self._verifier, self._origin)
+        except (CheckpointFormatError, CheckpointSignatureError):
+            return None  # unreadable: republish everything
+        return checkpoint.size
+
+    def _republish(self, start: int, size: int, note: bytes) -> None:
+        """Write every tile and bundle that differs between sizes ``start`` and ``size``."""
+        pending: list[tuple[str, bytes]] = []
+        full: list[str] = []
+        for level, index, width in tiles_touched(start, size):
+            data = self._writer.tile(level, index)
+            bundle = self._writer.bundle(index) if level == 0 else None
+            if data is None or len(data) < width * HASH_SIZE or (level == 0 and bundle is None):
+                raise LogCorruptedError(f"{self._dir / DB_NAME}: tile {level}/{index} is missing")
+            pending.append((tile_path(level, index, width), data[: width * HASH_SIZE]))
+            if bundle is not None:
+                pending.append((entries_path(index, width), bundle))
+            if width == TILE_WIDTH:
+                full.append(tile_path(level, index))
+                if level == 0:
+                    full.append(entries_path(index))
+            if len(pending) >= 256:  # bounded memory when republishing a whole log
+                self._publisher.write_files(pending)
+                pending = []
+        self._publisher.write_files(pending)
+        self._publisher.write_checkpoint(note)
+        for path in full:
+            self._publisher.remove_partials(path)
+
+    # -- reading and proving --------------------------------------------------------------
+
+    def _head(self) -> tuple[int, bytes]:
+        with self._reader_lock:
+            return self._reader.head()
+
+    def _fetch_tile(self, level: int, index: int, width: int) -> bytes:
+        key = (level, index)
+        cached = self._full_tile_cache.get(key)
+        if cached is None:
+            with self._reader_lock:
+                data = self._reader.tile(level, index)
+            if data is None or len(data) < width * HASH_SIZE:
+                raise LogCorruptedError(
+                    f"{self._dir / DB_NAME}: tile {level}/{index} is missing or short"
+                )
+            if len(data) == TILE_WIDTH * HASH_SIZE:
+                with self._reader_lock:
+                    self._full_tile_cache[key] = data
+                    while len(self._full_tile_cache) > 128:
+                        self._full_tile_cache.popitem(last=False)
+            return data[: width * HASH_SIZE]
+        return cached[: width * HASH_SIZE]
+
+    def _size_or_current(self, size: int | None) -> int:
+        current = self.size
+        if size is None:
+            return current
+        if not 0 <= size <= current:
+            raise ProofRequestError(f"tree size {size} is past the log size {current}")
+        return size
+
+    def entry(self, index: int) -> bytes:
+        size = self.size
+        if not 0 <= index < size:
+            raise ProofRequestError(f"no entry {index} in a log of size {size}")
+        with self._reader_lock:
+            data = self._reader.bundle(index // TILE_WIDTH)
+        if data is None:
+            raise LogCorruptedError(
+                f"{self._dir / DB_NAME}: bundle {index // TILE_WIDTH} is missing"
+            )
+        return decode_bundle(data, index % TILE_WIDTH + 1)[-1]
+
+    def root(self, size: int | None = None) -> bytes:
+        if size is None:
+            return Checkpoint.from_text(self.checkpoint().text).root_hash
+        size = self._size_or_current(size)
+        return merkle.tree_root(size, hash_reader(size, self._fetch_tile))
+
+    def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
+        size = self._size_or_current(size)
+        return merkle.inclusion_proof(index, size, hash_reader(size, self._fetch_tile))
+
+    def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[bytes]:
+        new_size = self._size_or_current(new_size)
+        if not 0 <= old_size <= new_size:
+            raise ProofRequestError(
+                f"no consistency proof from size {old_size} to size {new_size} "
+                "(a tree size cannot go backwards)"
+            )
+        return merkle.consistency_proof(old_size, new_size, hash_reader(new_size, self._fetch_tile))
+
+    def checkpoint(self) -> Note:
+        """The latest signed checkpoint, with every cosignature added so far."""
+        return Note.from_bytes(self._head()[1])
+
+    def add_cosignatures(
+        self, signatures: Sequence[NoteSignature], for_text: str | None = None
+    ) -> Note:
+        """Attach witness cosignatures to the current checkpoint and republish it.
+
+        The caller checks the cosignatures (it knows the witness keys); with
+        ``for_text`` the call is refused if the log has moved on meanwhile.
+        """
+        with self._write_lock, self._file_lock():
+            size, note_bytes = self._writer.head()
+            note = Note.from_bytes(note_bytes)
+            if for_text is not None and for_text != note.text:
+                raise StaleCheckpointError(
+                    "the cosigned checkpoint is no longer the log's current checkpoint"
+                )
+            for sig in signatures:
+                if sig.key_id == self._verifier.key_id and sig.name == self._verifier.name:
+                    raise LogInputError("a cosignature cannot replace the log's own signature")
+            merged = note.with_signatures(signatures)
+            if merged != note:
+                self._writer.set_note(size, note_bytes, merged.to_bytes())
+                self._publisher.write_checkpoint(merged.to_bytes())
+            return merged
+
+    # -- self-check -----------------------------------------------------------------------
+
+    def verify(self, progress: Progress | None = None) -> None:
+        """Recompute the whole tree from the stored entries and check everything against it.
+
+        Checks: the head checkpoint's signature and origin; every bundle holds
+        exactly the entries its position requires; every stored tile equals
+        the one recomputed from the entries; the recomputed root equals the
+        signed root; no stray rows; and ``public/`` serves the same checkpoint
+        and the same right-edge tiles.  Memory stays flat: one bundle at a time.
+        """
+        database = Database(self._dir / DB_NAME)
+        try:
+            self._verify_with(database, progress)
+        finally:
+            database.close()
+
+    def _verify_with(self, database: Database, progress: Progress | None) -> None:
+        where = self._dir / DB_NAME
+        size, note_bytes = database.head()
+        checkpoint = self._check_head(size, note_bytes)
+        rebuilt = RightEdge(0, [], b"")
+        expected_bundle = 0
+        for index, data in database.iter_bundles():
+            if index != expected_bundle:
+                raise LogCorruptedError(f"{where}: entry bundle {expected_bundle} is missing")
+            width = min(TILE_WIDTH, size - index * TILE_WIDTH)
+            if width <= 0:
+                raise LogCorruptedError(f"{where}: stray entry bundle {index} past the log size")
+            entries = decode_bundle(data, width)
+            if len(b"".join(len(e).to_bytes(2, "big") + e for e in entries)) != len(data):
+                raise LogCorruptedError(f"{where}: entry bundle {index} has trailing bytes")
+            for w in rebuilt.append(entries):
+                if w.is_bundle:
+                    continue
+                stored = database.tile(w.level, w.index)
+                if stored is None or stored[: len(w.data)] != w.data:
+                    raise LogCorruptedError(
+                        f"{where}: tile {w.level}/{w.index} does not match the entries"
+                    )
+            expected_bundle += 1
+            if progress is not None:
+                progress(rebuilt.size, size)
+        if rebuilt.size != size:
+            raise LogCorruptedError(
+                f"{where}: holds {rebuilt.size} entries but its checkpoint says {size}"
+            )
+        if rebuilt.root() != checkpoint.root_hash:
+            raise LogCorruptedError(f"{where}: the entries do not hash to the signed root")
+        expected_tiles = sum(
+            (level_count(size, level) + TILE_WIDTH - 1) // TILE_WIDTH
+            for level in range(tile_levels(size))
+        )
+        tile_rows, bundle_rows = database.counts()
+        if tile_rows != expected_tiles or bundle_rows != expected_bundle:
+            raise LogCorruptedError(f"{where}: holds stray tiles or bundles")
+        for level, data in enumerate(rebuilt.partial_tiles()):
+            index = level_count(size, level) // TILE_WIDTH
+            if data and database.tile(level, index) != data:
+                raise LogCorruptedError(f"{where}: tile {level}/{index} has extra hashes")
+        self._verify_public(size, checkpoint)
+
+    def _verify_public(self, size: int, checkpoint: Checkpoint) -> None:
+        published = self._publisher.read_checkpoint()
+        if published is None:
+            raise LogCorruptedError(f"{self.public_dir / 'checkpoint'}: missing")
+        try:
+            public_cp, _ = open_checkpoint(published, self._verifier, self._origin)
+        except (CheckpointFormatError, CheckpointSignatureError) as exc:
+            raise LogCorruptedError(f"{self.public_dir / 'checkpoint'}: {exc}") from None
+        if public_cp != checkpoint:
+            raise LogCorruptedError(
+                f"{self.public_dir / 'checkpoint'}: is for size {public_cp.size}, "
+                f"the database holds size {size}"
+            )
+        if size == 0:
+            return
+        # The public tiles must prove, on their own, the last entry under the checkpoint.
+        client = TiledLogClient(DirectoryTileSource(self.public_dir), self._verifier, self._origin)
+        client.trust(checkpoint)
+        last = size - 1
+        try:
+            proof = client.inclusion_proof(last, size)
+            (entry,) = list(client.entries(last, size, size))
+            merkle.verify_inclusion(
+                last, size, merkle.leaf_hash(entry), proof, checkpoint.root_hash
+            )
+        except (merkle.ProofError, LogInputError) as exc:
+            raise LogCorruptedError(f"{self.public_dir}: {exc}") from None

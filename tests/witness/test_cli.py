@@ -111,3 +111,54 @@ def test_collect_bad_witness_spec_is_exit_2(
     code = main(["witness", "collect", str(tmp_path), "--witness", "just-a-name"])
     assert code == 2
     assert "NAME=URL=KEYFILE" in capsys.readouterr().err
+
+
+def test_collect_publishes_cosigned_checkpoint_of_a_real_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from clearance.keys import Note, verify_note
+    from clearance.log.store import TransparencyLog
+    from clearance.witness import LogConfig, Witness, WitnessState
+    from clearance.witness.server import create_app
+    from witness.helpers import start_server
+
+    log_signer = Signer.generate("log.example.org")
+    logdir = tmp_path / "log"
+    with TransparencyLog.create(logdir, "log.example.org", log_signer) as log:
+        log.append([b"one", b"two", b"three"])
+    specs, servers, verifiers = [], [], []
+    for i in range(2):
+        name = f"w{i}.example"
+        key, pub = generate_key_files(name, tmp_path / "keys")
+        state = WitnessState.open(tmp_path / f"state{i}")
+        w = Witness(
+            Signer.parse(key.read_text()),
+            [LogConfig("log.example.org", (log_signer.verifier,))],
+            state,
+        )
+        srv = start_server(create_app(w))
+        servers.append(srv)
+        specs += ["--witness", f"{name}={srv.url}={pub}"]
+        verifiers.append(load_verifier(pub).as_alg(4))
+    _, dead_pub = generate_key_files("dead.example", tmp_path / "keys")
+    specs += ["--witness", f"dead.example=http://127.0.0.1:{free_port()}={dead_pub}"]
+    try:
+        assert main(["witness", "collect", str(logdir), *specs, "--threshold", "2"]) == 0
+        err = capsys.readouterr().err
+        assert "dead.example" in err and "unreachable" in err
+        published = Note.from_bytes((logdir / "public" / "checkpoint").read_bytes())
+        assert len(verify_note(published, [log_signer.verifier, *verifiers])) == 3
+        # Grow the log: the witnesses answer 409 with size 3, the collector proves from there.
+        with TransparencyLog.open(logdir) as log:
+            log.append([b"four"])
+        assert main(["witness", "collect", str(logdir), *specs[:4], "--json"]) == 0
+        published = Note.from_bytes((logdir / "public" / "checkpoint").read_bytes())
+        assert "\n4\n" in published.text
+        assert len(verify_note(published, [log_signer.verifier, *verifiers])) == 3
+        # Threshold not met: exit 1, checkpoint not republished with fewer signatures.
+        with TransparencyLog.open(logdir) as log:
+            log.append([b"five"])
+        assert main(["witness", "collect", str(logdir), *specs[4:], "--threshold", "1"]) == 1
+    finally:
+        for s in servers:
+            s.stop()

@@ -133,7 +133,7 @@ def _collect(args: argparse.Namespace) -> int:
                 f"{len(result.cosigners)} of {len(witnesses)} witnesses cosigned, "
                 f"threshold is {threshold}; checkpoint not republished"
             )
-        log.add_cosignatures(list(result.signatures))
+        log.add_cosignatures(list(result.signatures), for_text=note.text)
     emit(
         args,
         result.to_dict(),

@@ -1,0 +1,315 @@
+"""The offline bundle: everything an endpoint needs to verify one release without a network.
+
+Wire form (media type :data:`BUNDLE_MEDIA_TYPE`, RFC 8785 JSON)::
+
+    {"mediaType": "application/vnd.clearance.bundle.v1+json",
+     "checkpoint": "<signed note text: body, blank line, log signature, cosignatures>",
+     "release":  ENTRY,
+     "verdicts": [ENTRY, ...],
+     "policy":   ENTRY | null,
+     "consistency": [{"fromSize": int, "proof": [hex, ...]}, ...]}
+
+    ENTRY = {"envelope": base64(exact logged bytes of the DSSE envelope),
+             "logIndex": int, "leafHash": hex, "inclusionProof": [hex, ...]}
+
+Every inclusion proof is for the tree size of the bundle's checkpoint.
+``leafHash`` binds each proof to the entry it was made for, so a proof
+moved from another bundle is told apart from an entry that is not logged.
+``consistency`` optionally proves that older tree sizes (a client's last
+seen checkpoint) are prefixes of the checkpoint's tree.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from clearance.attest.canonical import canonical_json
+from clearance.client.errors import MalformedBundleError
+from clearance.keys import Note
+from clearance.log.merkle import HASH_SIZE, leaf_hash
+
+BUNDLE_MEDIA_TYPE = "application/vnd.clearance.bundle.v1+json"
+MAX_BUNDLE_BYTES = 32 << 20
+MAX_VERDICTS = 64
+MAX_PROOF_LENGTH = 64
+MAX_CONSISTENCY_PROOFS = 16
+
+
+def _hex_hash(value: object, what: str) -> bytes:
+    if not isinstance(value, str) or len(value) != 2 * HASH_SIZE:
+        raise MalformedBundleError(f"{what} is not a 64-digit hex hash")
+    try:
+        return bytes.fromhex(value)
+    except ValueError:
+        raise MalformedBundleError(f"{what} is not a 64-digit hex hash") from None
+
+
+def _proof(value: object, what: str) -> tuple[bytes, ...]:
+    if not isinstance(value, list) or len(value) > MAX_PROOF_LENGTH:
+        raise MalformedBundleError(f"{what} is not a list of at most {MAX_PROOF_LENGTH} hashes")
+    return tuple(_hex_hash(h, f"{what}[{i}]") for i, h in enumerate(value))
+
+
+def _index(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 1 << 63:
+        raise MalformedBundleError(f"{what} is not a non-negative integer")
+    return value
+
+
+@dataclass(frozen=True)
+class LoggedEntry:
+    """A logged envelope (its exact bytes) with its index, leaf hash and inclusion proof."""
+
+    envelope: bytes
+    index: int
+    leaf_hash: bytes
+    inclusion_proof: tuple[bytes, ...]
+
+    @classmethod
+    def of(cls, envelope: bytes, index: int, proof: Sequence[bytes]) -> LoggedEntry:
+        return cls(envelope, index, leaf_hash(envelope), tuple(proof))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "envelope": base64.b64encode(self.envelope).decode(),
+            "logIndex": self.index,
+            "leafHash": self.leaf_hash.hex(),
+            "inclusionProof": [h.hex() for h in self.inclusion_proof],
+        }
+
+    @classmethod
+    def from_dict(cls, value: object, what: str) -> LoggedEntry:
+        if not isinstance(value, dict):
+            raise MalformedBundleError(f"{what} is not a JSON object")
+        encoded = value.get("envelope")
+        if not isinstance(encoded, str):
+            raise MalformedBundleError(f"{what}.envelope is not a base64 string")
+        try:
+            envelope = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            raise MalformedBundleError(f"{what}.envelope is not valid base64") from None
+        return cls(
+            envelope,
+            _index(value.get("logIndex"), f"{what}.logIndex"),
+            _hex_hash(value.get("leafHash"), f"{what}.leafHash"),
+            _proof(value.get("inclusionProof"), f"{what}.inclusionProof"),
+        )
+
+
+@dataclass(frozen=True)
+class ConsistencyProof:
+    """A proof that the tree of ``from_size`` leaves is a prefix of the checkpoint's tree."""
+
+    from_size: int
+    proof: tuple[bytes, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"fromSize": self.from_size, "proof": [h.hex() for h in self.proof]}
+
+    @classmethod
+    def from_dict(cls, value: object, what: str) -> ConsistencyProof:
+        if not isinstance(value, dict):
+            raise MalformedBundleError(f"{what} is not a JSON object")
+        return cls(
+            _index(value.get("fromSize"), f"{what}.fromSize"),
+            _proof(value.get("proof"), f"{what}.proof"),
+        )
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A release, its verdicts (and policy), their inclusion proofs and one checkpoint."""
+
+    checkpoint: bytes
+    release: LoggedEntry
+    verdicts: tuple[LoggedEntry, ...] = ()
+    policy: LoggedEntry | None = None
+    consistency: tuple[ConsistencyProof, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "mediaType": BUNDLE_MEDIA_TYPE,
+            "checkpoint": self.checkpoint.decode("utf-8"),
+            "release": self.release.to_dict(),
+            "verdicts": [v.to_dict() for v in self.verdicts],
+            "policy": None if self.policy is None else self.policy.to_dict(),
+            "consistency": [c.to_dict() for c in self.consistency],
+        }
+
+    def to_bytes(self) -> bytes:
+        return canonical_json(self.to_dict())
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Bundle:
+        """Parse a bundle; anything malformed is a :class:`MalformedBundleError`, never a crash."""
+        if len(data) > MAX_BUNDLE_BYTES:
+            raise MalformedBundleError(f"bundle is larger than {MAX_BUNDLE_BYTES} bytes")
+        try:
+            value = json.loads(data)
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+            raise MalformedBundleError("bundle is not valid JSON") from None
+        return cls.from_dict(value)
+
+    @classmethod
+    def from_dict(cls, value: object) -> Bundle:
+        if not isinstance(value, dict):
+            raise MalformedBundleError("bundle is not a JSON object")
+        if value.get("mediaType") != BUNDLE_MEDIA_TYPE:
+            raise MalformedBundleError(f"bundle mediaType is not {BUNDLE_MEDIA_TYPE!r}")
+        checkpoint = value.get("checkpoint")
+        if not isinstance(checkpoint, str) or not checkpoint:
+            raise MalformedBundleError("bundle checkpoint is not a signed note string")
+        verdicts = value.get("verdicts", [])
+        if not isinstance(verdicts, list) or len(verdicts) > MAX_VERDICTS:
+            raise MalformedBundleError(f"bundle verdicts is not a list of at most {MAX_VERDICTS}")
+        consistency = value.get("consistency", [])
+        if not isinstance(consistency, list) or len(consistency) > MAX_CONSISTENCY_PROOFS:
+            raise MalformedBundleError("bundle consistency is not a short list of proofs")
+        policy = value.get("policy")
+        try:
+            checkpoint_bytes = checkpoint.encode("utf-8")
+        except UnicodeEncodeError:
+            raise MalformedBundleError("bundle checkpoint is not UTF-8 text") from None
+        return cls(
+            checkpoint=checkpoint_bytes,
+            release=LoggedEntry.from_dict(value.get("release"), "release"),
+            verdicts=tuple(
+                LoggedEntry.from_dict(v, f"verdicts[{i}]") for i, v in enumerate(verdicts)
+            ),
+            policy=None if policy is None else LoggedEntry.from_dict(policy, "policy"),
+            consistency=tuple(
+                ConsistencyProof.from_dict(c, f"consistency[{i}]")
+                for i, c in enumerate(consistency)
+            ),
+        )
+
+
+class LogReader(Protocol):
+    """What :func:`build_bundle` needs from a log: read entries and make proofs at a size."""
+
+    def read_entry(self, index: int, size: int) -> bytes: ...
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]: ...
+    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]: ...
+
+
+class _StoreLike(Protocol):
+    def entry(self, index: int) -> bytes: ...
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]: ...
+    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]: ...
+
+
+class _TiledLike(Protocol):
+    def entries(self, start: int, end: int, size: int) -> Iterator[bytes]: ...
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]: ...
+    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]: ...
+
+
+class _Adapter:
+    """Reads a ``TransparencyLog`` (``entry(i)``) or a ``TiledLogClient`` (``entries(a, b, size)``)."""
+
+    def __init__(self, log: object) -> None:
+        self._log = log
+
+    def read_entry(self, index: int, size: int) -> bytes:
+        if hasattr(self._log, "entry"):
+            store: _StoreLike = self._log  # type: ignore[assignment]
+            return store.entry(index)
+        tiled: _TiledLike = self._log  # type: ignore[assignment]
+        return next(iter(tiled.entries(index, index + 1, size)))
+
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        store: _StoreLike = self._log  # type: ignore[assignment]
+        return store.inclusion_proof(index, size)
+
+    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
+        store: _StoreLike = self._log  # type: ignore[assignment]
+        return store.consistency_proof(old_size, new_size)
+
+
+def _checkpoint_size(checkpoint: bytes) -> int:
+    note = Note.from_bytes(checkpoint)
+    lines = note.text.split("\n")
+    try:
+        return int(lines[1])
+    except (IndexError, ValueError):
+        raise MalformedBundleError("checkpoint has no tree size line") from None
+
+
+def build_bundle(
+    log: object,
+    checkpoint: bytes | Note,
+    release_index: int,
+    verdict_indices: Sequence[int] = (),
+    policy_index: int | None = None,
+    since_sizes: Sequence[int] = (),
+) -> Bundle:
+    """Assemble a bundle from a log for the entries at the given indices.
+
+    ``log`` is a ``clearance.log.store.TransparencyLog``, a
+    ``clearance.log.tiles.TiledLogClient`` or any :class:`LogReader`;
+    ``checkpoint`` is the signed (ideally witness-cosigned) checkpoint note
+    whose tree size every proof is made for.  ``since_sizes`` adds
+    consistency proofs from those older sizes (e.g. the client's last seen).
+    Use :func:`find_entries` to look the indices up by scanning the log.
+    """
+    reader: LogReader = log if hasattr(log, "read_entry") else _Adapter(log)  # type: ignore[assignment]
+    checkpoint_bytes = checkpoint.to_bytes() if isinstance(checkpoint, Note) else checkpoint
+    size = _checkpoint_size(checkpoint_bytes)
+
+    def logged(index: int) -> LoggedEntry:
+        if not 0 <= index < size:
+            raise MalformedBundleError(f"entry {index} is not in the checkpoint's tree of {size}")
+        return LoggedEntry.of(
+            reader.read_entry(index, size), index, reader.inclusion_proof(index, size)
+        )
+
+    return Bundle(
+        checkpoint=checkpoint_bytes,
+        release=logged(release_index),
+        verdicts=tuple(logged(i) for i in verdict_indices),
+        policy=None if policy_index is None else logged(policy_index),
+        consistency=tuple(
+            ConsistencyProof(old, tuple(reader.consistency_proof(old, size)))
+            for old in sorted(set(since_sizes))
+            if 0 < old < size
+        ),
+    )
+
+
+def find_entries(log: object, release_sha256: str, size: int) -> tuple[int, list[int]]:
+    """Scan the first ``size`` entries for the release envelope and the verdicts on it.
+
+    A linear scan, fine for the command line on a local log; a server keeps
+    an index instead and calls :func:`build_bundle` with the indices.
+    """
+    # Imported here: the statement layer is only needed for scanning.
+    import hashlib
+
+    from clearance.attest.dsse import Envelope
+    from clearance.attest.verdict import Verdict
+    from clearance.errors import BadInput
+
+    reader: LogReader = log if hasattr(log, "read_entry") else _Adapter(log)  # type: ignore[assignment]
+    release_index: int | None = None
+    verdicts: list[int] = []
+    for index in range(size):
+        data = reader.read_entry(index, size)
+        if hashlib.sha256(data).hexdigest() == release_sha256:
+            release_index = index
+            continue
+        if b"verdict/v1" not in data and b"payloadType" not in data:
+            continue
+        try:
+            verdict = Verdict.from_envelope(Envelope.from_bytes(data))
+        except BadInput:
+            continue
+        if verdict.release_sha256 == release_sha256:
+            verdicts.append(index)
+    if release_index is None:
+        raise MalformedBundleError(f"release {release_sha256} is not in the first {size} entries")
+    return release_index, verdicts

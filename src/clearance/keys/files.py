@@ -12,19 +12,28 @@ from clearance.keys.errors import KeyFormatError
 def generate_key_files(name: str, directory: Path) -> tuple[Path, Path]:
     """Write a new Ed25519 key pair; never overwrite an existing file."""
     signer = Signer.generate(name)
-    directory.mkdir(parents=True, exist_ok=True)
+    # Names like "example.com/log" are usual for logs: the key goes to DIR/example.com/log.key.
+    parts = name.split("/")
+    if name.startswith("/") or any(part in ("", ".", "..") for part in parts):
+        raise KeyFormatError(f"key name {name!r} cannot be used as a file name under {directory}")
     private_path = directory / f"{name}.key"
     public_path = directory / f"{name}.pub"
     for path in (private_path, public_path):
         if path.exists():
             raise KeyFormatError(f"{path}: already exists, refusing to overwrite")
-    # O_EXCL makes the no-overwrite promise hold even against a racing writer.
-    fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(signer.to_string() + "\n")
-    fd = os.open(public_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    with os.fdopen(fd, "w") as out:
-        out.write(signer.verifier.to_string() + "\n")
+    try:
+        private_path.parent.mkdir(parents=True, exist_ok=True)
+        # O_EXCL makes the no-overwrite promise hold even against a racing writer.
+        fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(signer.to_string() + "\n")
+        fd = os.open(public_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        with os.fdopen(fd, "w") as out:
+            out.write(signer.verifier.to_string() + "\n")
+    except OSError as exc:
+        raise KeyFormatError(
+            f"{exc.filename or directory}: cannot write key: {exc.strerror}"
+        ) from None
     return private_path, public_path
 
 

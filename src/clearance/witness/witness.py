@@ -25,8 +25,9 @@ from clearance.keys import (
     cosign,
     verify_note,
 )
+from clearance.log.checkpoint import Checkpoint
 from clearance.log.merkle import EMPTY_ROOT, ProofError, verify_consistency
-from clearance.witness._checkpoint import CheckpointHead, parse_checkpoint_text
+from clearance.witness._checkpoint import parse_checkpoint_text
 from clearance.witness.errors import (
     InconsistentCheckpoint,
     MalformedRequest,
@@ -135,7 +136,7 @@ class Witness:
         self,
         cosigned: CosignedCheckpoint | None,
         request: AddCheckpointRequest,
-        head: CheckpointHead,
+        head: Checkpoint,
     ) -> None:
         latest_size = cosigned.size if cosigned is not None else 0
         if request.old_size != latest_size:

@@ -89,3 +89,20 @@ def test_proof_requests_past_the_size_are_bad_input() -> None:
         merkle.inclusion_proof(1, 1, read)
     with pytest.raises(merkle.ProofRequestError):
         merkle.consistency_proof(2, 1, read)
+
+
+def test_go_tlog_record_hash_vector() -> None:
+    # golang.org/x/mod/sumdb/tlog: RecordHash("hello world") (shared/vectors/README.md).
+    assert merkle.leaf_hash(b"hello world") == base64.b64decode(
+        "TszzRgjTG6xce+z2AG31kAXYKBgQVtCSCE40HmuwBb0="
+    )
+
+
+def test_rfc6962_empty_and_small_tree_roots() -> None:
+    # RFC 6962 reference values (as in transparency-dev/merkle and certificate-transparency).
+    assert merkle.EMPTY_ROOT.hex() == (
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    )
+    assert merkle.root_from_leaf_hashes([merkle.leaf_hash(b"")]).hex() == (
+        "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d"
+    )

@@ -9,6 +9,10 @@ class GatewayInputError(BadInput):
     """A request, upload or stored document is malformed or too large."""
 
 
+class GatewayNotFoundError(GatewayInputError):
+    """The named release, submission or file does not exist."""
+
+
 class GatewayRefused(Refused):
     """The gateway refuses: wrong role, bad signature, policy, halted rollout."""
 

@@ -9,7 +9,7 @@ stop, when updates stop, how long existing customers keep receiving updates
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -188,7 +188,9 @@ class Entitlement:
     product: str
     start: datetime
     end: datetime
-    extra: Mapping[str, str] = field(default_factory=dict)
+    #: Signed-note verifier keys of the customer's devices; install-health reports must be
+    #: signed by one of them.
+    client_keys: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.end <= self.start:
@@ -206,6 +208,7 @@ class Entitlement:
             "product": self.product,
             "start": format_time(self.start),
             "end": format_time(self.end),
+            "client_keys": list(self.client_keys),
         }
 
     @classmethod
@@ -213,10 +216,14 @@ class Entitlement:
         if not isinstance(data, Mapping):
             raise PolicyFormatError("entitlement must be a JSON object")
         what = "entitlement"
+        keys = data.get("client_keys", [])
+        if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+            raise PolicyFormatError(f"{what}: client_keys must be a list of verifier keys")
         return cls(
             customer=_str(data, "customer", what),
             jurisdiction=_str(data, "jurisdiction", what),
             product=_str(data, "product", what),
             start=parse_time(data.get("start"), f"{what}.start"),
             end=parse_time(data.get("end"), f"{what}.end"),
+            client_keys=tuple(keys),
         )

@@ -1,0 +1,80 @@
+"""``clearance gateway init``: create a gateway data directory for ``clearance serve``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from clearance.attest.trust_root import TrustRoot
+from clearance.cli._common import (
+    EXIT_OK,
+    SubParsers,
+    add_json_flag,
+    emit,
+    read_bytes,
+    set_handler,
+)
+from clearance.errors import BadInput
+from clearance.gateway.config import WitnessEndpoint
+from clearance.keys import Verifier, load_signer
+
+
+def register(sub: SubParsers) -> None:
+    group = sub.add_parser("gateway", help="set up a gateway data directory")
+    actions = group.add_subparsers(dest="gateway_command", metavar="ACTION")
+    actions.required = True
+    init = actions.add_parser("init", help="create DIR with its log, trust root and API tokens")
+    init.add_argument("--data", required=True, type=Path, help="new gateway data directory")
+    init.add_argument("--trust-root", required=True, type=Path, help="trust-root.json")
+    init.add_argument("--log-key", required=True, type=Path, help="the log's private key")
+    init.add_argument(
+        "--vendor",
+        action="append",
+        default=[],
+        metavar="KEYNAME=PRODUCT[,PRODUCT]",
+        help="the products a vendor key may release (repeatable)",
+    )
+    init.add_argument("--inspector-key", type=Path, help="key of the embedded inspector")
+    init.add_argument(
+        "--witness",
+        action="append",
+        default=[],
+        metavar="NAME=URL=VKEY",
+        help="a witness to ask for cosignatures (repeatable)",
+    )
+    add_json_flag(init)
+    set_handler(init, _init)
+
+
+def _init(args: argparse.Namespace) -> int:
+    from clearance.gateway.setup import init_gateway
+
+    root = TrustRoot.from_bytes(read_bytes(args.trust_root, "trust root"))
+    vendors: dict[str, list[str]] = {}
+    for item in args.vendor:
+        name, sep, products = item.partition("=")
+        if not sep or not products:
+            raise BadInput(f"--vendor {item!r}: expected KEYNAME=PRODUCT[,PRODUCT]")
+        vendors.setdefault(name, []).extend(p for p in products.split(",") if p)
+    witnesses = []
+    for item in args.witness:
+        parts = item.split("=", 2)
+        if len(parts) != 3:
+            raise BadInput(f"--witness {item!r}: expected NAME=URL=VKEY")
+        Verifier.parse(parts[2])
+        witnesses.append(WitnessEndpoint(parts[0], parts[1], parts[2]))
+    tokens = init_gateway(
+        args.data,
+        trust_root=root,
+        log_signer=load_signer(args.log_key),
+        vendor_products=vendors,
+        inspector_signer=load_signer(args.inspector_key) if args.inspector_key else None,
+        witnesses=witnesses,
+    )
+    emit(
+        args,
+        {"data": str(args.data), "tokens": tokens},
+        f"created {args.data}; API tokens (also in {args.data / 'tokens.json'}):\n"
+        + "\n".join(f"  {role}: {token}" for role, token in sorted(tokens.items())),
+    )
+    return EXIT_OK

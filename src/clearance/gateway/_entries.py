@@ -1,0 +1,67 @@
+"""Classifying log entries: what kind each is and the typed view the gateway indexes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from clearance.attest import (
+    HEALTH_V1,
+    POLICY_V1,
+    RELEASE_V1,
+    ROLLOUT_V1,
+    VERDICT_V1,
+    Envelope,
+    Statement,
+    statement_of,
+)
+from clearance.gateway.errors import GatewayInputError
+from clearance.gateway.rollout import TRANSITION_TYPE
+from clearance.policy import ENTITLEMENT_PREDICATE_TYPE
+
+KIND_RELEASE = "release"
+KIND_VERDICT = "verdict"
+KIND_POLICY = "policy"
+KIND_ENTITLEMENT = "entitlement"
+KIND_ROLLOUT_DECISION = "rollout-decision"
+KIND_HEALTH = "health"
+KIND_TRANSITION = "rollout-transition"
+
+KIND_OF_PREDICATE = {
+    RELEASE_V1: KIND_RELEASE,
+    VERDICT_V1: KIND_VERDICT,
+    POLICY_V1: KIND_POLICY,
+    ENTITLEMENT_PREDICATE_TYPE: KIND_ENTITLEMENT,
+    ROLLOUT_V1: KIND_ROLLOUT_DECISION,
+    HEALTH_V1: KIND_HEALTH,
+}
+
+
+@dataclass(frozen=True)
+class ParsedEntry:
+    kind: str
+    sha256: str
+    envelope: Envelope | None
+    statement: Statement | None
+    document: dict[str, Any] | None  # for gateway-written entries (transitions)
+
+
+def parse_entry(data: bytes) -> ParsedEntry:
+    """A log entry is either a DSSE envelope or a gateway-written rollout transition."""
+    sha = hashlib.sha256(data).hexdigest()
+    try:
+        raw = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise GatewayInputError("entry is not JSON") from None
+    if isinstance(raw, dict) and raw.get("_type") == TRANSITION_TYPE:
+        return ParsedEntry(KIND_TRANSITION, sha, None, None, raw)
+    envelope = Envelope.from_dict(raw)
+    statement = statement_of(envelope)
+    kind = KIND_OF_PREDICATE.get(statement.predicate_type)
+    if kind is None:
+        raise GatewayInputError(
+            f"statement predicateType {statement.predicate_type!r} is not one the gateway takes"
+        )
+    return ParsedEntry(kind, envelope.sha256, envelope, statement, None)

@@ -1,0 +1,87 @@
+"""The gateway's view of the transparency log: append, read, prove, get witnessed."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from clearance.gateway.config import WitnessEndpoint
+from clearance.keys import Note, Verifier
+from clearance.log import Checkpoint, TransparencyLog
+from clearance.witness.collector import WitnessConfig, collect_cosignatures
+
+
+class GatewayLog:
+    """A :class:`TransparencyLog` plus what the gateway needs on top of it."""
+
+    def __init__(self, log: TransparencyLog) -> None:
+        self._log = log
+        self._witness_sizes: dict[str, int] = {}
+        self._witness_lock = threading.Lock()
+
+    @classmethod
+    def open(cls, directory: Path) -> GatewayLog:
+        return cls(TransparencyLog.open(directory))
+
+    @property
+    def transparency_log(self) -> TransparencyLog:
+        return self._log
+
+    @property
+    def public_dir(self) -> Path:
+        return self._log.public_dir
+
+    @property
+    def size(self) -> int:
+        return self._log.size
+
+    @property
+    def origin(self) -> str:
+        return self._log.origin
+
+    def append(self, entries: Sequence[bytes]) -> list[int]:
+        return [r.index for r in self._log.append(entries)]
+
+    def entry(self, index: int) -> bytes:
+        return self._log.entry(index)
+
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        return self._log.inclusion_proof(index, size)
+
+    def consistency_proof(self, old: int, new: int) -> list[bytes]:
+        return self._log.consistency_proof(old, new)
+
+    def checkpoint(self) -> Note:
+        return self._log.checkpoint()
+
+    def checkpoint_bytes(self) -> bytes:
+        return self._log.checkpoint().to_bytes()
+
+    @staticmethod
+    def checkpoint_size(note_bytes: bytes) -> int:
+        return Checkpoint.from_text(Note.from_bytes(note_bytes).text).size
+
+    def close(self) -> None:
+        self._log.close()
+
+    def collect_witnesses(
+        self, witnesses: Sequence[WitnessEndpoint], threshold: int, timeout: float = 10.0
+    ) -> dict[str, Any]:
+        """One round: ask every witness to cosign the current checkpoint, attach what verifies."""
+        configs = [WitnessConfig(w.name, w.url, Verifier.parse(w.verifier_key)) for w in witnesses]
+        with self._witness_lock:
+            note = self._log.checkpoint()
+            result = collect_cosignatures(
+                note,
+                configs,
+                lambda old, new: self._log.consistency_proof(old, new),
+                min(threshold, len(configs)),
+                timeout=timeout,
+                old_sizes=self._witness_sizes,
+            )
+            self._witness_sizes.update(result.witness_sizes)
+            if result.signatures:
+                self._log.add_cosignatures(result.signatures, for_text=note.text)
+            return result.to_dict()

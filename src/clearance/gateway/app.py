@@ -1,0 +1,256 @@
+"""The gateway's HTTP interface (FastAPI; OpenAPI at ``/openapi.json``).
+
+Static, cacheable paths (served straight from the data directory):
+
+* ``/log/checkpoint`` (short max-age), ``/log/tile/...`` (full tiles immutable,
+  partial tiles short max-age): the C2SP tlog-tiles layout of the log;
+* ``/trust-root.json``;
+* ``/tuf/metadata/...`` and ``/tuf/targets/...``: the TUF repository.
+
+``/api/v1/...``: submissions (every write a signed envelope plus the API
+token of the role that may make it), status, bundles, updates, entitlements,
+health.  Errors are JSON ``{"detail": "..."}``: 400 bad input, 401/403
+refused, 404 unknown, 413 too large.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from clearance import __version__
+from clearance.errors import BadInput, ClearanceError, Refused
+from clearance.gateway.errors import GatewayInputError, GatewayNotFoundError, GatewayRefused
+from clearance.gateway.service import Gateway
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+SHORT = "public, max-age=5, must-revalidate"
+NO_CACHE = "no-cache"
+
+_TILE_RE = re.compile(r"^tile/(?:\d+|entries)/(?:x\d{3}/)*\d{3}(?:\.p/\d+)?$")
+_SHA_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+class PayloadTooLargeError(GatewayInputError):
+    pass
+
+
+def _token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip() or None
+    return None
+
+
+async def _read_limited(request: Request, limit: int, what: str) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLargeError(f"{what} is {declared} bytes, the limit is {limit}")
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > limit:
+            raise PayloadTooLargeError(f"{what} is larger than the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _safe_file(root: Path, relative: str) -> Path:
+    if not relative or relative.startswith("/") or ".." in relative.split("/"):
+        raise GatewayNotFoundError(f"no such file: {relative}")
+    path = root / relative
+    if not path.is_file():
+        raise GatewayNotFoundError(f"no such file: {relative}")
+    return path
+
+
+def create_app(gateway: Gateway) -> FastAPI:
+    app = FastAPI(
+        title="Clearance gateway",
+        version=__version__,
+        description="Signed submissions into a witnessed transparency log, inspection, "
+        "policy-bound staged distribution, TUF repository of approved releases.",
+    )
+    app.state.gateway = gateway
+
+    @app.exception_handler(ClearanceError)
+    async def _clearance_error(request: Request, exc: ClearanceError) -> JSONResponse:
+        if isinstance(exc, PayloadTooLargeError):
+            status = 413
+        elif isinstance(exc, GatewayNotFoundError):
+            status = 404
+        elif isinstance(exc, GatewayRefused) and "token" in str(exc):
+            status = 401 if _token(request) is None else 403
+        elif isinstance(exc, Refused):
+            status = 403
+        elif isinstance(exc, BadInput):
+            status = 400
+        else:
+            status = 500
+        return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    def role(request: Request) -> str | None:
+        return gateway.config.role_of(_token(request))
+
+    def need_role(request: Request, *roles: str) -> str:
+        got = role(request)
+        if got not in roles:
+            raise GatewayRefused(f"this call needs a {' or '.join(roles)} API token")
+        assert got is not None
+        return got
+
+    async def call(fn: Callable[..., Any], *args: Any) -> Any:
+        return await run_in_threadpool(fn, *args)
+
+    # -- static: log, trust root, TUF -----------------------------------------------------
+
+    @app.get("/log/checkpoint", tags=["log"], response_class=Response)
+    def log_checkpoint() -> Response:
+        return FileResponse(
+            gateway.log.public_dir / "checkpoint",
+            media_type="text/plain; charset=utf-8",
+            headers={"Cache-Control": SHORT},
+        )
+
+    @app.get("/log/{path:path}", tags=["log"], response_class=Response)
+    def log_tile(path: str) -> Response:
+        if not _TILE_RE.match(path):
+            raise GatewayNotFoundError(f"no such log file: {path}")
+        file = _safe_file(gateway.log.public_dir, path)
+        cache = SHORT if ".p/" in path else IMMUTABLE
+        return FileResponse(
+            file, media_type="application/octet-stream", headers={"Cache-Control": cache}
+        )
+
+    @app.get("/trust-root.json", tags=["trust"], response_class=Response)
+    def trust_root() -> Response:
+        return FileResponse(
+            gateway.data_dir / "trust-root.json",
+            media_type="application/json",
+            headers={"Cache-Control": SHORT},
+        )
+
+    @app.get("/tuf/metadata/{name}", tags=["tuf"], response_class=Response)
+    def tuf_metadata(name: str) -> Response:
+        file = _safe_file(gateway.tuf.metadata_dir, name)
+        cache = NO_CACHE if name == "timestamp.json" else IMMUTABLE
+        return FileResponse(file, media_type="application/json", headers={"Cache-Control": cache})
+
+    @app.get("/tuf/targets/{path:path}", tags=["tuf"], response_class=Response)
+    def tuf_target(path: str) -> Response:
+        file = _safe_file(gateway.tuf.targets_dir, path)
+        return FileResponse(
+            file, media_type="application/octet-stream", headers={"Cache-Control": IMMUTABLE}
+        )
+
+    # -- API ----------------------------------------------------------------------------
+
+    @app.post("/api/v1/submissions", tags=["api"], status_code=201)
+    async def submit(request: Request) -> dict[str, Any]:
+        """Submit a signed DSSE envelope: release (vendor token), verdict (inspector),
+        policy (policy), entitlement (vendor), rollout decision (inspector or policy),
+        install-health report (client).  Returns the receipt."""
+        body = await _read_limited(request, gateway.config.max_envelope_bytes, "envelope")
+        result: dict[str, Any] = await call(gateway.submit, body, role(request))
+        return result
+
+    @app.get("/api/v1/submissions/{sha256}", tags=["api"])
+    async def status(sha256: str) -> dict[str, Any]:
+        result: dict[str, Any] = await call(gateway.status, sha256)
+        return result
+
+    @app.put("/api/v1/artifacts/{sha256}", tags=["api"], status_code=201)
+    async def upload(sha256: str, request: Request) -> dict[str, Any]:
+        """Upload an artifact of a release (vendor token); the body is the raw file."""
+        need_role(request, "vendor")
+        if not _SHA_RE.match(sha256):
+            raise GatewayInputError("artifact path must be its lowercase hex SHA-256")
+        body = await _read_limited(request, gateway.config.max_artifact_bytes, "artifact")
+        result: dict[str, Any] = await call(gateway.put_artifact, body, sha256)
+        return result
+
+    @app.get("/api/v1/releases", tags=["api"])
+    async def releases() -> dict[str, Any]:
+        rows = await call(gateway.store.releases)
+        return {"releases": [r.to_dict() for r in rows]}
+
+    @app.get("/api/v1/bundles/{sha256}", tags=["api"], response_class=Response)
+    async def bundle(sha256: str) -> Response:
+        data: bytes = await call(gateway.bundle, sha256)
+        return Response(data, media_type="application/vnd.clearance.bundle.v1+json")
+
+    @app.get("/api/v1/updates/latest", tags=["api"])
+    async def latest(
+        request: Request,
+        product: str = Query(...),
+        channel: str = Query(...),
+        customer: str = Query(...),
+    ) -> dict[str, Any]:
+        """The newest release this customer may install, the newest approved one in the log,
+        and, when they differ, the logged reason (policy or rollout) for withholding."""
+        need_role(request, "client", "operator")
+        result: dict[str, Any] = await call(gateway.latest, product, channel, customer)
+        return result
+
+    @app.get("/api/v1/updates/{sha256}/{artifact}", tags=["api"], response_class=Response)
+    async def download(
+        sha256: str, artifact: str, request: Request, customer: str = Query(...)
+    ) -> Response:
+        need_role(request, "client", "operator")
+        row = await call(gateway.store.release, sha256)
+        if row is None or row.state != "approved":
+            raise GatewayNotFoundError(f"no approved release {sha256}")
+        match = [a for a in row.artifacts if a["name"] == artifact]
+        if not match:
+            raise GatewayNotFoundError(f"release {sha256} has no artifact {artifact!r}")
+        offer = await call(gateway.offer, row, customer)
+        if not offer["allowed"]:
+            return JSONResponse({"detail": offer["reason"], **offer}, status_code=403)
+        return FileResponse(
+            gateway.artifact_path(match[0]["sha256"]), media_type="application/octet-stream"
+        )
+
+    @app.get("/api/v1/entitlements/{customer}", tags=["api"])
+    async def entitlements(customer: str) -> dict[str, Any]:
+        rows = await call(gateway.store.entitlements, customer)
+        products = sorted({b["product"] for _, b in rows})
+        decisions = {}
+        for product in products:
+            decisions[product] = (await call(gateway.decide_for, customer, product)).to_dict()
+        return {
+            "customer": customer,
+            "entitlements": [{"log_index": i, **b} for i, b in rows],
+            "decisions_now": decisions,
+        }
+
+    @app.get("/api/v1/health", tags=["api"])
+    async def health() -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "version": __version__,
+            "log_size": gateway.log.size,
+            "origin": gateway.log.origin,
+            "jobs": await call(gateway.queue.counts),
+            "witnesses": gateway.witness_status,
+        }
+
+    _mount_dashboard(app, gateway)
+    return app
+
+
+def _mount_dashboard(app: FastAPI, gateway: Gateway) -> None:
+    try:
+        from clearance.web import mount
+    except ImportError:  # the dashboard is optional for the API
+        return
+    mount(app, gateway)
+
+
+Middleware = Callable[[Request], Awaitable[Response]]

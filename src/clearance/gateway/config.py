@@ -1,0 +1,148 @@
+"""The gateway's data directory and its configuration file ``gateway.json``.
+
+Layout of ``--data DIR``::
+
+    gateway.json        this configuration (token digests, vendor products, witnesses, rings)
+    trust-root.json     the trust root served at /trust-root.json and used to check writes
+    keys/               the embedded inspector's key, if any
+    log/                the transparency log with its key (log/public/: C2SP tlog-tiles)
+    gateway.sqlite      metadata index of the log, job queue, health reports
+    artifacts/          uploaded artifacts, by SHA-256
+    tuf/                the TUF repository of approved releases
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from clearance.gateway.errors import GatewayInputError
+from clearance.gateway.rollout import DEFAULT_RINGS, Ring, check_rings
+
+CONFIG_NAME = "gateway.json"
+ROLES = ("vendor", "inspector", "policy", "client", "operator")
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token(role: str) -> str:
+    return f"{role}-{secrets.token_urlsafe(24)}"
+
+
+@dataclass(frozen=True)
+class WitnessEndpoint:
+    name: str
+    url: str
+    verifier_key: str
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    """What ``clearance serve`` needs beyond the trust root."""
+
+    #: Optional key of the embedded (deterministic) inspector that signs verdicts of the
+    #: inspection workers; without one, verdicts come only from external inspectors.
+    inspector_key: str | None = None
+    #: token digest -> role
+    tokens: Mapping[str, str] = field(default_factory=dict)
+    #: vendor key name -> products it may release
+    vendor_products: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    witnesses: tuple[WitnessEndpoint, ...] = ()
+    rings: tuple[Ring, ...] = DEFAULT_RINGS
+    workers: int = 2
+    max_envelope_bytes: int = 60_000  # a log entry is at most 65535 bytes (tlog-tiles)
+    max_artifact_bytes: int = 64 << 20
+    corpus_dirs: tuple[str, ...] = ()
+
+    def role_of(self, token: str | None) -> str | None:
+        if not token:
+            return None
+        return self.tokens.get(token_digest(token))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "inspector_key": self.inspector_key,
+            "tokens": dict(self.tokens),
+            "vendor_products": {k: list(v) for k, v in self.vendor_products.items()},
+            "witnesses": [
+                {"name": w.name, "url": w.url, "key": w.verifier_key} for w in self.witnesses
+            ],
+            "rings": [r.to_dict() for r in self.rings],
+            "workers": self.workers,
+            "max_envelope_bytes": self.max_envelope_bytes,
+            "max_artifact_bytes": self.max_artifact_bytes,
+            "corpus_dirs": list(self.corpus_dirs),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> GatewayConfig:
+        if not isinstance(data, dict):
+            raise GatewayInputError("gateway.json is not a JSON object")
+        try:
+            rings = tuple(
+                Ring(
+                    str(r["name"]),
+                    float(r["percent"]),
+                    timedelta(seconds=int(r["soak_seconds"])),
+                    float(r["failure_threshold"]),
+                    int(r["min_reports"]),
+                )
+                for r in data.get("rings", [r.to_dict() for r in DEFAULT_RINGS])
+            )
+            check_rings(rings)
+            tokens = {str(k): str(v) for k, v in data.get("tokens", {}).items()}
+            for role in tokens.values():
+                if role not in ROLES:
+                    raise GatewayInputError(f"gateway.json: unknown role {role!r}")
+            return cls(
+                inspector_key=data.get("inspector_key"),
+                tokens=tokens,
+                vendor_products={
+                    str(k): tuple(str(p) for p in v)
+                    for k, v in data.get("vendor_products", {}).items()
+                },
+                witnesses=tuple(
+                    WitnessEndpoint(str(w["name"]), str(w["url"]), str(w["key"]))
+                    for w in data.get("witnesses", [])
+                ),
+                rings=rings,
+                workers=int(data.get("workers", 2)),
+                max_envelope_bytes=int(data.get("max_envelope_bytes", 60_000)),
+                max_artifact_bytes=int(data.get("max_artifact_bytes", 64 << 20)),
+                corpus_dirs=tuple(str(c) for c in data.get("corpus_dirs", [])),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise GatewayInputError(f"gateway.json: malformed ({exc})") from None
+
+
+def load_config(data_dir: Path) -> GatewayConfig:
+    path = data_dir / CONFIG_NAME
+    if not path.is_file():
+        raise GatewayInputError(
+            f"{data_dir}: not a gateway data directory (no {CONFIG_NAME}; "
+            "create one with `clearance gateway init`)"
+        )
+    try:
+        return GatewayConfig.from_dict(json.loads(path.read_text()))
+    except json.JSONDecodeError as exc:
+        raise GatewayInputError(f"{path}: not valid JSON ({exc.msg})") from None
+
+
+def write_config(data_dir: Path, config: GatewayConfig) -> Path:
+    path = data_dir / CONFIG_NAME
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(config.to_dict(), handle, indent=2, sort_keys=True)
+        handle.write("\n")
+    tmp.replace(path)
+    return path

@@ -1,0 +1,82 @@
+"""Creating a gateway data directory (``clearance gateway init``, the demo, tests)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from clearance.attest.trust_root import TrustRoot
+from clearance.gateway.config import (
+    ROLES,
+    GatewayConfig,
+    WitnessEndpoint,
+    new_token,
+    token_digest,
+    write_config,
+)
+from clearance.gateway.errors import GatewayInputError
+from clearance.gateway.rollout import DEFAULT_RINGS, Ring, check_rings
+from clearance.keys import Signer
+from clearance.log import TransparencyLog
+
+TOKENS_NAME = "tokens.json"
+
+
+def init_gateway(
+    data_dir: Path,
+    *,
+    trust_root: TrustRoot,
+    log_signer: Signer,
+    vendor_products: Mapping[str, Sequence[str]],
+    inspector_signer: Signer | None = None,
+    witnesses: Sequence[WitnessEndpoint] = (),
+    rings: Sequence[Ring] = DEFAULT_RINGS,
+    workers: int = 2,
+    tokens: Mapping[str, str] | None = None,
+    corpus_dirs: Sequence[str] = (),
+    max_artifact_bytes: int = 64 << 20,
+) -> dict[str, str]:
+    """Create ``data_dir`` with its log, trust root and configuration.
+
+    Returns the API token of each role (also written to ``tokens.json``, mode
+    0600, for the operator to hand out); only their digests are in the config.
+    """
+    if (data_dir / "gateway.json").exists():
+        raise GatewayInputError(f"{data_dir}: already a gateway data directory")
+    if log_signer.verifier.public_key != trust_root.log_key.public_key:
+        raise GatewayInputError("the log key is not the one the trust root names")
+    check_rings(rings)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "trust-root.json").write_bytes(trust_root.to_bytes())
+    TransparencyLog.create(data_dir / "log", trust_root.log_origin, log_signer).close()
+    inspector_key: str | None = None
+    if inspector_signer is not None:
+        keys = data_dir / "keys"
+        keys.mkdir(mode=0o700, exist_ok=True)
+        path = keys / f"{inspector_signer.name}.key"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(inspector_signer.to_string() + "\n")
+        inspector_key = str(path.relative_to(data_dir))
+    plain = dict(tokens) if tokens is not None else {role: new_token(role) for role in ROLES}
+    for role in plain:
+        if role not in ROLES:
+            raise GatewayInputError(f"unknown role {role!r} (roles: {', '.join(ROLES)})")
+    config = GatewayConfig(
+        inspector_key=inspector_key,
+        tokens={token_digest(t): role for role, t in plain.items()},
+        vendor_products={k: tuple(v) for k, v in vendor_products.items()},
+        witnesses=tuple(witnesses),
+        rings=tuple(rings),
+        workers=workers,
+        corpus_dirs=tuple(corpus_dirs),
+        max_artifact_bytes=max_artifact_bytes,
+    )
+    write_config(data_dir, config)
+    fd = os.open(data_dir / TOKENS_NAME, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(plain, handle, indent=2, sort_keys=True)
+        handle.write("\n")
+    return plain

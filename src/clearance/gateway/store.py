@@ -1,0 +1,306 @@
+"""The gateway's metadata: an index of the log kept in SQLite, plus health reports.
+
+Everything here except health reports and uploaded-artifact bookkeeping is
+derived from log entries (:meth:`Gateway._apply` writes it), so after a crash
+the index is rebuilt by re-applying the entries it misses: the log, not this
+file, is the record.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS entries (
+    log_index INTEGER PRIMARY KEY,
+    sha256 TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    indexed_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS entries_sha ON entries(sha256);
+CREATE TABLE IF NOT EXISTS releases (
+    sha256 TEXT PRIMARY KEY,
+    log_index INTEGER NOT NULL,
+    product TEXT NOT NULL,
+    version TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    vendor TEXT NOT NULL,
+    artifacts TEXT NOT NULL,
+    state TEXT NOT NULL,
+    job_id INTEGER,
+    detail TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS releases_channel ON releases(product, channel, log_index);
+CREATE TABLE IF NOT EXISTS verdicts (
+    sha256 TEXT PRIMARY KEY,
+    log_index INTEGER NOT NULL,
+    release_sha256 TEXT NOT NULL,
+    inspector TEXT NOT NULL,
+    decision TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS verdicts_release ON verdicts(release_sha256);
+CREATE TABLE IF NOT EXISTS policies (
+    log_index INTEGER PRIMARY KEY,
+    sha256 TEXT NOT NULL,
+    name TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS entitlements (
+    log_index INTEGER PRIMARY KEY,
+    sha256 TEXT NOT NULL,
+    customer TEXT NOT NULL,
+    product TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS entitlements_customer ON entitlements(customer);
+CREATE TABLE IF NOT EXISTS rollouts (
+    release_sha256 TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    updated REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS transitions (
+    log_index INTEGER PRIMARY KEY,
+    release_sha256 TEXT NOT NULL,
+    event TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS health (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    sha256 TEXT UNIQUE NOT NULL,
+    release_sha256 TEXT NOT NULL,
+    customer TEXT NOT NULL,
+    status TEXT NOT NULL,
+    received REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS artifacts (
+    sha256 TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    received REAL NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class ReleaseRow:
+    sha256: str
+    log_index: int
+    product: str
+    version: str
+    channel: str
+    vendor: str
+    artifacts: list[dict[str, Any]]
+    state: str
+    job_id: int | None
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sha256": self.sha256,
+            "log_index": self.log_index,
+            "product": self.product,
+            "version": self.version,
+            "channel": self.channel,
+            "vendor": self.vendor,
+            "artifacts": self.artifacts,
+            "state": self.state,
+            "job_id": self.job_id,
+            "detail": self.detail,
+        }
+
+
+_SELECT_RELEASES = (
+    "SELECT sha256, log_index, product, version, channel, vendor, artifacts, state, job_id, "
+    "detail FROM releases"
+)
+
+
+class MetadataStore:
+    """SQLite (WAL) index; one connection guarded by a lock, safe to share between threads."""
+
+    def __init__(self, path: Path) -> None:
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=10000")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    # -- entries ---------------------------------------------------------------
+
+    def indexed(self) -> set[int]:
+        return {int(r[0]) for r in self.query("SELECT log_index FROM entries")}
+
+    def entry_by_sha(self, sha256: str) -> tuple[int, str, dict[str, Any]] | None:
+        rows = self.query(
+            "SELECT log_index, kind, summary FROM entries WHERE sha256=? ORDER BY log_index "
+            "LIMIT 1",
+            (sha256,),
+        )
+        if not rows:
+            return None
+        return int(rows[0][0]), str(rows[0][1]), json.loads(rows[0][2])
+
+    def kinds(self) -> dict[str, int]:
+        return {
+            str(k): int(n)
+            for k, n in self.query("SELECT kind, COUNT(*) FROM entries GROUP BY kind")
+        }
+
+    def recent_entries(self, limit: int = 20) -> list[dict[str, Any]]:
+        rows = self.query(
+            "SELECT log_index, sha256, kind, summary FROM entries ORDER BY log_index DESC LIMIT ?",
+            (limit,),
+        )
+        return [
+            {"log_index": r[0], "sha256": r[1], "kind": r[2], "summary": json.loads(r[3])}
+            for r in rows
+        ]
+
+    # -- releases ----------------------------------------------------------------
+
+    def _release(self, row: tuple[Any, ...]) -> ReleaseRow:
+        return ReleaseRow(
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            row[4],
+            row[5],
+            json.loads(row[6]),
+            row[7],
+            row[8],
+            row[9],
+        )
+
+    def release(self, sha256: str) -> ReleaseRow | None:
+        rows = self.query(_SELECT_RELEASES + " WHERE sha256=?", (sha256,))
+        return self._release(rows[0]) if rows else None
+
+    def releases(self, state: str | None = None) -> list[ReleaseRow]:
+        if state is None:
+            rows = self.query(_SELECT_RELEASES + " ORDER BY log_index")
+        else:
+            rows = self.query(
+                _SELECT_RELEASES + " WHERE state=? ORDER BY log_index",
+                (state,),
+            )
+        return [self._release(r) for r in rows]
+
+    def channel_releases(self, product: str, channel: str) -> list[ReleaseRow]:
+        rows = self.query(
+            _SELECT_RELEASES + " WHERE product=? AND channel=? ORDER BY log_index",
+            (product, channel),
+        )
+        return [self._release(r) for r in rows]
+
+    def set_release_state(
+        self, sha256: str, state: str, detail: str = "", job_id: int | None = None
+    ) -> None:
+        with self.transaction() as db:
+            if job_id is None:
+                db.execute(
+                    "UPDATE releases SET state=?, detail=? WHERE sha256=?", (state, detail, sha256)
+                )
+            else:
+                db.execute(
+                    "UPDATE releases SET state=?, detail=?, job_id=? WHERE sha256=?",
+                    (state, detail, job_id, sha256),
+                )
+
+    def verdicts(self, release_sha256: str) -> list[dict[str, Any]]:
+        rows = self.query(
+            "SELECT sha256, log_index, inspector, decision FROM verdicts WHERE release_sha256=? "
+            "ORDER BY log_index",
+            (release_sha256,),
+        )
+        return [
+            {"sha256": r[0], "log_index": r[1], "inspector": r[2], "decision": r[3]} for r in rows
+        ]
+
+    # -- policies, entitlements, rollouts, health -------------------------------------
+
+    def latest_policy(self) -> tuple[int, dict[str, Any]] | None:
+        rows = self.query("SELECT log_index, body FROM policies ORDER BY log_index DESC LIMIT 1")
+        return (int(rows[0][0]), json.loads(rows[0][1])) if rows else None
+
+    def entitlements(self, customer: str | None = None) -> list[tuple[int, dict[str, Any]]]:
+        if customer is None:
+            rows = self.query("SELECT log_index, body FROM entitlements ORDER BY log_index")
+        else:
+            rows = self.query(
+                "SELECT log_index, body FROM entitlements WHERE customer=? ORDER BY log_index",
+                (customer,),
+            )
+        return [(int(r[0]), json.loads(r[1])) for r in rows]
+
+    def rollout(self, release_sha256: str) -> dict[str, Any] | None:
+        rows = self.query("SELECT state FROM rollouts WHERE release_sha256=?", (release_sha256,))
+        return json.loads(rows[0][0]) if rows else None
+
+    def rollouts(self) -> list[dict[str, Any]]:
+        return [json.loads(r[0]) for r in self.query("SELECT state FROM rollouts")]
+
+    def put_rollout(
+        self, db: sqlite3.Connection, release_sha256: str, state: dict[str, Any]
+    ) -> None:
+        db.execute(
+            "INSERT INTO rollouts(release_sha256, state, updated) VALUES (?, ?, ?) "
+            "ON CONFLICT(release_sha256) DO UPDATE SET state=excluded.state, "
+            "updated=excluded.updated",
+            (release_sha256, json.dumps(state, sort_keys=True), time.time()),
+        )
+
+    def transitions(self, release_sha256: str) -> list[tuple[int, dict[str, Any]]]:
+        rows = self.query(
+            "SELECT log_index, body FROM transitions WHERE release_sha256=? ORDER BY log_index",
+            (release_sha256,),
+        )
+        return [(int(r[0]), json.loads(r[1])) for r in rows]
+
+    def add_health(self, sha256: str, release: str, customer: str, status: str) -> bool:
+        """Record one health report; False when the same report was already counted."""
+        with self.transaction() as db:
+            cur = db.execute(
+                "INSERT OR IGNORE INTO health(sha256, release_sha256, customer, status, received) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (sha256, release, customer, status, time.time()),
+            )
+            return cur.rowcount == 1
+
+    def add_artifact(self, sha256: str, size: int) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO artifacts(sha256, size, received) VALUES (?, ?, ?)",
+                (sha256, size, time.time()),
+            )
+
+    def has_artifact(self, sha256: str) -> bool:
+        return bool(self.query("SELECT 1 FROM artifacts WHERE sha256=?", (sha256,)))

@@ -1,0 +1,3 @@
+from __future__ import annotations
+
+from .support import live  # noqa: F401 - the fixture

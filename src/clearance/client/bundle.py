@@ -302,7 +302,7 @@ def find_entries(log: object, release_sha256: str, size: int) -> tuple[int, list
         if hashlib.sha256(data).hexdigest() == release_sha256:
             release_index = index
             continue
-        if b"verdict/v1" not in data and b"payloadType" not in data:
+        if b"payloadType" not in data:
             continue
         try:
             verdict = Verdict.from_envelope(Envelope.from_bytes(data))

@@ -1,0 +1,59 @@
+"""The receipt a submitter gets: where its entry is and the proof under a signed checkpoint."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from clearance.attest.errors import AttestFormatError
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """Index and SHA-256 of the logged entry, its inclusion proof and the checkpoint note."""
+
+    index: int
+    sha256: str
+    tree_size: int
+    inclusion_proof: tuple[bytes, ...]
+    checkpoint: str
+    kind: str = ""
+
+    @classmethod
+    def of(
+        cls,
+        index: int,
+        sha256: str,
+        tree_size: int,
+        proof: Sequence[bytes],
+        checkpoint: str,
+        kind: str = "",
+    ) -> Receipt:
+        return cls(index, sha256, tree_size, tuple(proof), checkpoint, kind)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "sha256": self.sha256,
+            "tree_size": self.tree_size,
+            "inclusion_proof": [h.hex() for h in self.inclusion_proof],
+            "checkpoint": self.checkpoint,
+            "kind": self.kind,
+        }
+
+    @classmethod
+    def from_dict(cls, value: object) -> Receipt:
+        if not isinstance(value, dict):
+            raise AttestFormatError("receipt is not a JSON object")
+        try:
+            return cls(
+                int(value["index"]),
+                str(value["sha256"]),
+                int(value["tree_size"]),
+                tuple(bytes.fromhex(h) for h in value["inclusion_proof"]),
+                str(value["checkpoint"]),
+                str(value.get("kind", "")),
+            )
+        except (KeyError, TypeError, ValueError):
+            raise AttestFormatError("receipt is missing or has malformed fields") from None

@@ -1,0 +1,131 @@
+"""``clearance bundle ARTIFACT --release R (--log LOGDIR | --server URL) --out B``.
+
+Collects the release, every verdict on it found in the log, their inclusion
+proofs and the log's current checkpoint with its cosignatures into one
+offline bundle (``application/vnd.clearance.bundle.v1+json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+from pathlib import Path
+
+from clearance.attest import Release
+from clearance.cli._common import EXIT_OK, SubParsers, add_json_flag, emit, read_bytes, set_handler
+from clearance.cli._files import write_output
+from clearance.cli.release import load_envelope
+from clearance.client import Bundle, build_bundle
+from clearance.errors import BadInput
+
+
+class ArtifactNotInReleaseError(BadInput):
+    """The artifact given to ``bundle`` is not one the release names."""
+
+
+def register(sub: SubParsers) -> None:
+    bundle = sub.add_parser("bundle", help="an offline verification bundle for one artifact")
+    bundle.add_argument("artifact", metavar="ARTIFACT", type=Path)
+    bundle.add_argument("--release", required=True, type=Path, metavar="RELEASE.json")
+    where = bundle.add_mutually_exclusive_group(required=True)
+    where.add_argument("--log", type=Path, metavar="LOGDIR")
+    where.add_argument("--server", metavar="URL")
+    bundle.add_argument(
+        "--checkpoint",
+        type=Path,
+        help="a signed (cosigned) checkpoint of the log to prove against (default: the current one)",
+    )
+    bundle.add_argument(
+        "--policy", type=Path, metavar="POLICY.json", help="a logged policy to include"
+    )
+    bundle.add_argument(
+        "--since",
+        type=int,
+        action="append",
+        default=[],
+        metavar="SIZE",
+        help="add a consistency proof from this older tree size (the client's last seen)",
+    )
+    bundle.add_argument("--out", required=True, type=Path, metavar="BUNDLE.json")
+    add_json_flag(bundle)
+    set_handler(bundle, _bundle)
+
+
+def _sha256_file(path: Path) -> str:
+    return hashlib.sha256(read_bytes(path, "artifact")).hexdigest()
+
+
+def _bundle(args: argparse.Namespace) -> int:
+    envelope = load_envelope(args.release, "release")
+    release = Release.from_envelope(envelope)
+    digest = _sha256_file(args.artifact)
+    if release.artifact_by_digest(digest) is None:
+        raise ArtifactNotInReleaseError(
+            f"{args.artifact}: sha256 {digest} is not an artifact of {args.release}"
+        )
+    if args.server:
+        if args.checkpoint or args.policy or args.since:
+            raise BadInput("--checkpoint, --policy and --since apply to --log only")
+        from clearance.gateway.client import GatewayClient
+
+        with GatewayClient(args.server) as gateway:
+            data = gateway.bundle(envelope.sha256)
+        bundle = Bundle.from_bytes(data)
+    else:
+        bundle = _from_log(args, envelope.sha256)
+    write_output(args.out, bundle.to_bytes(), "bundle")
+    emit(
+        args,
+        {
+            "out": str(args.out),
+            "release_sha256": envelope.sha256,
+            "log_index": bundle.release.index,
+            "verdicts": [v.index for v in bundle.verdicts],
+            "policy": None if bundle.policy is None else bundle.policy.index,
+        },
+        f"wrote {args.out}: release at index {bundle.release.index}, "
+        f"{len(bundle.verdicts)} verdict(s)",
+    )
+    return EXIT_OK
+
+
+def _from_log(args: argparse.Namespace, release_sha256: str) -> Bundle:
+    from clearance.attest import Verdict
+    from clearance.attest.dsse import Envelope
+    from clearance.cli.submit import scan_log
+    from clearance.keys import Note
+    from clearance.log.checkpoint import Checkpoint, open_checkpoint
+    from clearance.log.store import TransparencyLog
+
+    policy_sha = load_envelope(args.policy, "policy").sha256 if args.policy else None
+    with TransparencyLog.open(args.log) as log:
+        if args.checkpoint:
+            data = read_bytes(args.checkpoint, "checkpoint")
+            open_checkpoint(data, log.verifier, log.origin)
+            note = Note.from_bytes(data)
+        else:
+            note = log.checkpoint()
+        size = Checkpoint.from_text(note.text).size
+        if size > log.size:
+            raise BadInput(f"{args.checkpoint}: checkpoint of size {size} is ahead of the log")
+        release_index = None
+        policy_index = None
+        verdicts: list[int] = []
+        for index, entry in enumerate(scan_log(log, size)):
+            sha = hashlib.sha256(entry).hexdigest()
+            if sha == release_sha256:
+                release_index = index
+            elif sha == policy_sha:
+                policy_index = index
+            elif b"payloadType" in entry:
+                try:
+                    verdict = Verdict.from_envelope(Envelope.from_bytes(entry))
+                except BadInput:
+                    continue
+                if verdict.release_sha256 == release_sha256:
+                    verdicts.append(index)
+        if release_index is None:
+            raise BadInput(f"{args.release}: the release is not in the log (submit it first)")
+        if policy_sha is not None and policy_index is None:
+            raise BadInput(f"{args.policy}: the policy is not in the log")
+        return build_bundle(log, note, release_index, verdicts, policy_index, args.since)

@@ -1,0 +1,118 @@
+"""``clearance release create``: a vendor's signed release (DSSE envelope, in-toto Statement v1)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from clearance.attest import (
+    Artifact,
+    BuildRecipe,
+    Envelope,
+    EnvelopeFormatError,
+    Release,
+    StatementFormatError,
+    create_release,
+)
+from clearance.cli._common import (
+    EXIT_OK,
+    SubParsers,
+    add_json_flag,
+    emit,
+    read_bytes,
+    read_json,
+    set_handler,
+)
+from clearance.cli._files import write_output
+from clearance.keys import load_signer
+
+
+def register(sub: SubParsers) -> None:
+    group = sub.add_parser("release", help="vendor releases")
+    actions = group.add_subparsers(dest="release_command", metavar="ACTION")
+    actions.required = True
+    create = actions.add_parser("create", help="sign a release of content, binaries and source")
+    create.add_argument("--product", required=True)
+    create.add_argument("--version", required=True, help="dotted numbers, optional -tag")
+    create.add_argument("--channel", required=True)
+    create.add_argument("--key", required=True, action="append", type=Path, help="vendor .key")
+    for kind in ("content", "binary", "source"):
+        create.add_argument(
+            f"--{kind}",
+            action="append",
+            type=Path,
+            default=[],
+            metavar="FILE",
+            help=f"a {kind} artifact",
+        )
+    create.add_argument(
+        "--endpoint", action="append", default=[], metavar="HOST", help="declared endpoint"
+    )
+    create.add_argument("--previous", type=Path, metavar="PREV_RELEASE.json")
+    create.add_argument("--notes", default="", help="vendor notes")
+    create.add_argument(
+        "--build-recipes",
+        type=Path,
+        metavar="FILE.json",
+        help='{binary: {"source": name, "command": [argv], "env": {}, "output": path}}',
+    )
+    create.add_argument("--out", required=True, type=Path)
+    add_json_flag(create)
+    set_handler(create, _create)
+
+
+def load_envelope(path: Path, what: str) -> Envelope:
+    """Read a DSSE envelope file, naming the file in any error."""
+    data = read_bytes(path, what)
+    try:
+        return Envelope.from_bytes(data)
+    except EnvelopeFormatError as exc:
+        raise EnvelopeFormatError(f"{path}: {what}: {exc}") from None
+
+
+def _create(args: argparse.Namespace) -> int:
+    artifacts = [
+        Artifact.from_file(path, kind)
+        for kind in ("content", "binary", "source")
+        for path in getattr(args, kind)
+    ]
+    if not artifacts:
+        raise StatementFormatError(
+            "a release needs at least one --content, --binary or --source file"
+        )
+    builds = None
+    if args.build_recipes:
+        raw = read_json(args.build_recipes, "build recipes")
+        if not isinstance(raw, dict):
+            raise StatementFormatError(f"{args.build_recipes}: build recipes is not a JSON object")
+        builds = {
+            name: BuildRecipe.from_dict(value, f"build recipe {name!r}")
+            for name, value in raw.items()
+        }
+    previous = load_envelope(args.previous, "previous release") if args.previous else None
+    signers = [load_signer(p) for p in args.key]
+    envelope = create_release(
+        product=args.product,
+        version=args.version,
+        channel=args.channel,
+        artifacts=artifacts,
+        signers=signers,
+        previous=previous,
+        endpoints=args.endpoint,
+        notes=args.notes,
+        builds=builds,
+    )
+    write_output(args.out, envelope.to_bytes(), "release")
+    release = Release.from_envelope(envelope)
+    emit(
+        args,
+        {
+            "out": str(args.out),
+            "sha256": envelope.sha256,
+            "statement": json.loads(envelope.payload),
+        },
+        f"wrote {args.out}: {release.product} {release.version} ({release.channel}), "
+        f"{len(release.artifacts)} artifact(s), sha256 {envelope.sha256}",
+    )
+    return EXIT_OK

@@ -1,0 +1,114 @@
+"""``clearance submit ENVELOPE (--log LOGDIR | --server URL)``: log a release, verdict or policy.
+
+With ``--log`` the envelope is checked against a trust root (``--trust-root``,
+default ``LOGDIR/trust-root.json``): it must be signed by its role's keys,
+and a release's version must be higher than every logged release of the same
+product and channel.  Then it is appended (its RFC 8785 bytes) and the
+receipt is printed: index, SHA-256, inclusion proof and signed checkpoint.
+With ``--server`` the gateway does the same checks and returns the receipt.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress
+
+from clearance.attest import TrustRoot, TrustRootFormatError
+from clearance.attest.admission import check_admission, releases_in
+from clearance.attest.receipt import Receipt
+from clearance.cli._common import EXIT_OK, SubParsers, add_json_flag, emit, read_bytes, set_handler
+from clearance.cli.release import load_envelope
+from clearance.errors import BadInput
+
+TRUST_ROOT_IN_LOG = "trust-root.json"
+
+
+def register(sub: SubParsers) -> None:
+    submit = sub.add_parser("submit", help="append a release, verdict or policy to the log")
+    submit.add_argument("envelope", metavar="ENVELOPE.json", type=Path)
+    where = submit.add_mutually_exclusive_group(required=True)
+    where.add_argument("--log", type=Path, metavar="LOGDIR", help="a local log directory")
+    where.add_argument("--server", metavar="URL", help="a Clearance gateway")
+    submit.add_argument(
+        "--trust-root",
+        type=Path,
+        help=f"trust root to check the envelope against (default LOGDIR/{TRUST_ROOT_IN_LOG})",
+    )
+    add_json_flag(submit)
+    set_handler(submit, _submit)
+
+
+def load_trust_root(path: Path) -> TrustRoot:
+    try:
+        return TrustRoot.from_bytes(read_bytes(path, "trust root"))
+    except TrustRootFormatError as exc:
+        raise TrustRootFormatError(f"{path}: {exc}") from None
+
+
+def scan_log(log: Any, size: int) -> list[bytes]:
+    """Every entry of the first ``size``, with a progress bar on stderr for big logs."""
+    entries: list[bytes] = []
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=Console(stderr=True),
+        transient=True,
+        disable=size < 10_000,
+    ) as bar:
+        task = bar.add_task("reading the log", total=size)
+        for index in range(size):
+            entries.append(log.entry(index))
+            if index % 1000 == 0:
+                bar.update(task, completed=index)
+    return entries
+
+
+def _submit(args: argparse.Namespace) -> int:
+    envelope = load_envelope(args.envelope, "envelope")
+    if args.server:
+        if args.trust_root:
+            raise BadInput("--trust-root applies to --log; the gateway checks with its own")
+        from clearance.gateway.client import GatewayClient
+
+        with GatewayClient(args.server) as gateway:
+            receipt = gateway.submit(envelope.to_bytes())
+        emit(args, receipt, _receipt_text(receipt))
+        return EXIT_OK
+
+    from clearance.log.checkpoint import Checkpoint
+    from clearance.log.merkle import leaf_hash, verify_inclusion
+    from clearance.log.store import TransparencyLog
+
+    root_path = args.trust_root or args.log / TRUST_ROOT_IN_LOG
+    if not args.trust_root and not root_path.exists():
+        raise BadInput(
+            f"{args.log}: no {TRUST_ROOT_IN_LOG} in the log directory; give --trust-root"
+        )
+    trust_root = load_trust_root(root_path)
+    with TransparencyLog.open(args.log) as log:
+        admitted = check_admission(envelope, trust_root, releases_in(scan_log(log, log.size)))
+        (result,) = log.append([admitted.entry])
+        note = log.checkpoint()
+        size = Checkpoint.from_text(note.text).size
+        proof = log.inclusion_proof(result.index, size)
+        # Check the receipt before handing it out: a wrong proof is a bug here, not later.
+        verify_inclusion(result.index, size, leaf_hash(admitted.entry), proof, log.root(size))
+    receipt = Receipt.of(
+        result.index, result.sha256, size, proof, note.to_bytes().decode(), admitted.kind
+    ).to_dict()
+    emit(args, receipt, _receipt_text(receipt))
+    return EXIT_OK
+
+
+def _receipt_text(receipt: dict[str, Any]) -> str:
+    lines = [f"{receipt.get('index')}\t{receipt.get('sha256')}"]
+    if "tree_size" in receipt:
+        lines.append(f"included in tree of size {receipt['tree_size']}")
+    if isinstance(receipt.get("checkpoint"), str):
+        lines.append(receipt["checkpoint"].rstrip("\n"))
+    return "\n".join(lines)

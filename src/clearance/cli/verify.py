@@ -1,0 +1,52 @@
+"""``clearance verify ARTIFACT --bundle B --trust-root T [--state DIR]``: the endpoint check.
+
+Exit 0 when the artifact may be installed; 1 with the failing check named
+on stderr (``refused: [check] reason``); 2 for unreadable input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+from pathlib import Path
+
+from clearance.cli._common import EXIT_OK, SubParsers, add_json_flag, emit, read_bytes, set_handler
+from clearance.cli.submit import load_trust_root
+from clearance.client import BundleVerifier, ClientState
+
+
+def register(sub: SubParsers) -> None:
+    verify = sub.add_parser("verify", help="verify an artifact offline from a bundle")
+    verify.add_argument("artifact", metavar="ARTIFACT", type=Path)
+    verify.add_argument("--bundle", required=True, type=Path, metavar="BUNDLE.json")
+    verify.add_argument("--trust-root", required=True, type=Path, metavar="trust-root.json")
+    verify.add_argument(
+        "--state",
+        type=Path,
+        metavar="DIR",
+        help="keeps installed versions and the last checkpoint (rollback, freeze, split view)",
+    )
+    add_json_flag(verify)
+    set_handler(verify, _verify)
+
+
+def _verify(args: argparse.Namespace) -> int:
+    digest = hashlib.sha256(read_bytes(args.artifact, "artifact")).hexdigest()
+    bundle = read_bytes(args.bundle, "bundle")
+    trust_root = load_trust_root(args.trust_root)
+    state = ClientState.load(args.state) if args.state else None
+    result = BundleVerifier(trust_root).verify(digest, bundle, state)
+    emit(
+        args,
+        {"ok": True, **result.to_dict()},
+        f"OK {result.product} {result.version} ({result.channel}): {result.artifact} "
+        f"logged at {result.log_index} in tree {result.checkpoint_size}; approved by "
+        f"{', '.join(result.inspectors)}; witnessed by {', '.join(result.witnesses) or 'none'}"
+        + (
+            f"; checkpoint {result.checkpoint_age} s old"
+            if result.checkpoint_age is not None
+            else ""
+        )
+        + f"; consistency {result.consistency}",
+    )
+    return EXIT_OK

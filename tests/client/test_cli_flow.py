@@ -1,0 +1,319 @@
+"""The command-line flow end to end on a real log: keys, trust root, release, verdicts, bundle, verify."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from clearance.cli import main
+from clearance.keys import Note, cosign, load_signer
+from clearance.log.store import TransparencyLog
+
+ORIGIN = "clearance.test/cli-log"
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _cosign_log(logdir: Path, keys: Path, witnesses: list[str]) -> None:
+    with TransparencyLog.open(logdir) as log:
+        note = log.checkpoint()
+        sigs = [
+            cosign(note.text, load_signer(keys / f"{w}.key"), int(time.time())) for w in witnesses
+        ]
+        log.add_cosignatures(sigs, for_text=note.text)
+
+
+@pytest.fixture
+def setup(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Path]:
+    keys = tmp_path / "keys"
+    for name in ("log", "vendor", "insp-a", "insp-b", "wit-a", "wit-b", "regulator"):
+        assert run(capsys, "keys", "generate", name, "--dir", str(keys))[0] == 0
+    logdir = tmp_path / "log"
+    assert (
+        run(capsys, "log", "init", str(logdir), "--origin", ORIGIN, "--key", str(keys / "log.key"))[
+            0
+        ]
+        == 0
+    )
+    root = tmp_path / "trust-root.json"
+    code, _, err = run(
+        capsys,
+        "trust", "init", "--origin", ORIGIN, "--log-key", str(keys / "log.pub"),
+        "--vendor-key", str(keys / "vendor.pub"),
+        "--inspector-key", str(keys / "insp-a.pub"), str(keys / "insp-b.pub"), "--inspector-threshold", "2",
+        "--witness-key", str(keys / "wit-a.pub"), str(keys / "wit-b.pub"), "--witness-threshold", "2",
+        "--policy-key", str(keys / "regulator.pub"), "--out", str(root),
+    )  # fmt: skip
+    assert code == 0, err
+    (logdir / "trust-root.json").write_bytes(root.read_bytes())
+    artifact = tmp_path / "rules.yar"
+    artifact.write_text("rule a { condition: true }\n")
+    return {"keys": keys, "log": logdir, "root": root, "artifact": artifact, "tmp": tmp_path}
+
+
+def _release(
+    capsys: pytest.CaptureFixture[str], s: dict[str, Path], version: str, *extra: str
+) -> Path:
+    out = s["tmp"] / f"release-{version}.json"
+    code, _, err = run(
+        capsys, "release", "create", "--product", "av", "--version", version, "--channel", "stable",
+        "--key", str(s["keys"] / "vendor.key"), "--content", str(s["artifact"]),
+        "--endpoint", "updates.example.com", "--out", str(out), *extra,
+    )  # fmt: skip
+    assert code == 0, err
+    return out
+
+
+def _approve(
+    capsys: pytest.CaptureFixture[str],
+    s: dict[str, Path],
+    release: Path,
+    decision: str = "approved",
+) -> None:
+    for inspector in ("insp-a", "insp-b"):
+        verdict = s["tmp"] / f"verdict-{release.stem}-{inspector}.json"
+        code, _, err = run(
+            capsys, "verdict", "sign", str(release), "--decision", decision,
+            "--key", str(s["keys"] / f"{inspector}.key"), "--note", "reviewed", "--out", str(verdict),
+        )  # fmt: skip
+        assert code == 0, err
+        assert run(capsys, "submit", str(verdict), "--log", str(s["log"]))[0] == 0
+
+
+def test_full_flow(setup: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    s = setup
+    release = _release(capsys, s, "1.0")
+    code, out, err = run(capsys, "submit", str(release), "--log", str(s["log"]), "--json")
+    assert code == 0, err
+    receipt = json.loads(out)
+    assert receipt["index"] == 0 and receipt["kind"].endswith("release/v1")
+    assert Note.from_bytes(receipt["checkpoint"].encode()).signatures
+    _approve(capsys, s, release)
+    _cosign_log(s["log"], s["keys"], ["wit-a", "wit-b"])
+    bundle = s["tmp"] / "bundle.json"
+    code, _, err = run(
+        capsys,
+        "bundle",
+        str(s["artifact"]),
+        "--release",
+        str(release),
+        "--log",
+        str(s["log"]),
+        "--out",
+        str(bundle),
+    )
+    assert code == 0, err
+    state = s["tmp"] / "state"
+    code, out, err = run(
+        capsys, "verify", str(s["artifact"]), "--bundle", str(bundle), "--trust-root", str(s["root"]),
+        "--state", str(state), "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    result = json.loads(out)
+    assert (
+        result["ok"] and result["version"] == "1.0" and result["inspectors"] == ["insp-a", "insp-b"]
+    )
+
+    # Tampered artifact: exit 1 naming the check.
+    s["artifact"].write_text("rule a { condition: false }\n")
+    code, _, err = run(
+        capsys,
+        "verify",
+        str(s["artifact"]),
+        "--bundle",
+        str(bundle),
+        "--trust-root",
+        str(s["root"]),
+    )
+    assert code == 1 and "[artifact-digest]" in err
+
+
+def test_submit_refusals(setup: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    s = setup
+    release = _release(capsys, s, "2.0")
+    assert run(capsys, "submit", str(release), "--log", str(s["log"]))[0] == 0
+    # Same version again, and a lower one: refused, nothing appended.
+    again = _release(capsys, s, "2.0", "--notes", "again")
+    code, _, err = run(capsys, "submit", str(again), "--log", str(s["log"]))
+    assert code == 1 and "not higher" in err
+    lower = _release(capsys, s, "1.5")
+    assert run(capsys, "submit", str(lower), "--log", str(s["log"]))[0] == 1
+    # Signed by a key the trust root does not know.
+    forged = s["tmp"] / "forged.json"
+    code, _, err = run(
+        capsys, "release", "create", "--product", "av", "--version", "3.0", "--channel", "stable",
+        "--key", str(s["keys"] / "insp-a.key"), "--content", str(s["artifact"]), "--out", str(forged),
+    )  # fmt: skip
+    assert code == 0, err
+    code, _, err = run(capsys, "submit", str(forged), "--log", str(s["log"]))
+    assert code == 1 and "vendor signature" in err
+    with TransparencyLog.open(s["log"]) as log:
+        assert log.size == 1
+    # Bad input: missing file, garbage envelope.
+    assert run(capsys, "submit", str(s["tmp"] / "nope.json"), "--log", str(s["log"]))[0] == 2
+    garbage = s["tmp"] / "garbage.json"
+    garbage.write_text("{not json")
+    code, _, err = run(capsys, "submit", str(garbage), "--log", str(s["log"]))
+    assert code == 2 and "garbage.json" in err and "Traceback" not in err
+
+
+def test_verify_bad_inputs(setup: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    s = setup
+    bundle = s["tmp"] / "bundle.json"
+    bundle.write_text('{"mediaType": "nope"}')
+    code, _, err = run(
+        capsys,
+        "verify",
+        str(s["artifact"]),
+        "--bundle",
+        str(bundle),
+        "--trust-root",
+        str(s["root"]),
+    )
+    assert code == 1 and "[bundle]" in err
+    code, _, err = run(
+        capsys,
+        "verify",
+        str(s["artifact"]),
+        "--bundle",
+        str(s["tmp"] / "missing"),
+        "--trust-root",
+        str(s["root"]),
+    )
+    assert code == 2 and "not found" in err
+
+
+def test_version_rollback_via_cli(
+    setup: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    s = setup
+    bundles = {}
+    for version in ("1.0", "1.1"):
+        release = _release(capsys, s, version)
+        assert run(capsys, "submit", str(release), "--log", str(s["log"]))[0] == 0
+        _approve(capsys, s, release)
+    _cosign_log(s["log"], s["keys"], ["wit-a", "wit-b"])
+    for version in ("1.0", "1.1"):
+        out = s["tmp"] / f"bundle-{version}.json"
+        rel = s["tmp"] / f"release-{version}.json"
+        assert (
+            run(
+                capsys,
+                "bundle",
+                str(s["artifact"]),
+                "--release",
+                str(rel),
+                "--log",
+                str(s["log"]),
+                "--out",
+                str(out),
+            )[0]
+            == 0
+        )
+        bundles[version] = out
+    state = s["tmp"] / "state"
+    base = ["verify", str(s["artifact"]), "--trust-root", str(s["root"]), "--state", str(state)]
+    assert run(capsys, *base, "--bundle", str(bundles["1.1"]))[0] == 0
+    code, _, err = run(capsys, *base, "--bundle", str(bundles["1.0"]))
+    assert code == 1 and "[version]" in err
+
+
+def test_trust_rotation_via_cli(setup: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    s = setup
+    keys = s["keys"]
+    assert run(capsys, "keys", "generate", "insp-c", "--dir", str(keys))[0] == 0
+    new_body = s["tmp"] / "new-root.json"
+    code, _, err = run(
+        capsys,
+        "trust", "init", "--origin", ORIGIN, "--log-key", str(keys / "log.pub"),
+        "--vendor-key", str(keys / "vendor.pub"),
+        "--inspector-key", str(keys / "insp-a.pub"), str(keys / "insp-c.pub"), "--inspector-threshold", "2",
+        "--witness-key", str(keys / "wit-a.pub"), str(keys / "wit-b.pub"), "--witness-threshold", "2",
+        "--policy-key", str(keys / "regulator.pub"), "--root-version", "2", "--out", str(new_body),
+    )  # fmt: skip
+    assert code == 0, err
+    rotation = s["tmp"] / "rotation.json"
+    # Only the vendor signs: refused (old root role needs 3 of vendor, insp-a, insp-b, regulator).
+    assert (
+        run(
+            capsys,
+            "trust",
+            "sign",
+            str(new_body),
+            "--key",
+            str(keys / "vendor.key"),
+            "--out",
+            str(rotation),
+        )[0]
+        == 0
+    )
+    out = s["tmp"] / "trust-root-2.json"
+    code, _, err = run(
+        capsys,
+        "trust",
+        "rotate",
+        "--current",
+        str(s["root"]),
+        "--rotation",
+        str(rotation),
+        "--out",
+        str(out),
+    )
+    assert code == 1 and "threshold" in err and not out.exists()
+    # Two more signers (one of them in both roots) make it acceptable.
+    code, _, err = run(
+        capsys, "trust", "sign", str(rotation), "--key", str(keys / "insp-a.key"),
+        "--key", str(keys / "regulator.key"), "--out", str(rotation),
+    )  # fmt: skip
+    assert code == 0, err
+    code, _, err = run(
+        capsys,
+        "trust",
+        "rotate",
+        "--current",
+        str(s["root"]),
+        "--rotation",
+        str(rotation),
+        "--out",
+        str(out),
+    )
+    assert code == 0, err
+    assert json.loads(out.read_text())["version"] == 2
+
+
+def test_library_bundle_from_store_and_tiles(
+    setup: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """build_bundle and find_entries on a TransparencyLog and on its static tiles agree and verify."""
+    import hashlib
+
+    from clearance.attest import TrustRoot
+    from clearance.client import BundleVerifier, build_bundle, find_entries
+    from clearance.log.tiles import DirectoryTileSource, TiledLogClient
+
+    s = setup
+    release = _release(capsys, s, "1.0")
+    assert run(capsys, "submit", str(release), "--log", str(s["log"]))[0] == 0
+    _approve(capsys, s, release)
+    _cosign_log(s["log"], s["keys"], ["wit-a", "wit-b"])
+    release_sha = hashlib.sha256(release.read_bytes()).hexdigest()
+    digest = hashlib.sha256(s["artifact"].read_bytes()).hexdigest()
+    verifier = BundleVerifier(TrustRoot.from_bytes(s["root"].read_bytes()))
+    with TransparencyLog.open(s["log"]) as log:
+        note = log.checkpoint()
+        size = log.size
+        release_index, verdicts = find_entries(log, release_sha, size)
+        from_store = build_bundle(log, note, release_index, verdicts)
+        tiled = TiledLogClient(DirectoryTileSource(log.public_dir), log.verifier, log.origin)
+    tiled.checkpoint()
+    assert find_entries(tiled, release_sha, size) == (release_index, verdicts)
+    from_tiles = build_bundle(tiled, note, release_index, verdicts)
+    assert from_store == from_tiles
+    assert verifier.verify(digest, from_tiles).inspectors == ("insp-a", "insp-b")

@@ -1,0 +1,562 @@
+"""The audit run: replay the public log, check it, and report every discrepancy.
+
+Order of one run:
+
+1. fetch and verify the log's checkpoint (log key and origin from the trust root), count
+   valid witness cosignatures against the trust root's witness threshold;
+2. prove it consistent with the checkpoint recorded on the previous run (else: stop,
+   ``audit.log-inconsistent``), and with the checkpoints witnesses hold (``audit.split-view``);
+3. read every entry not yet audited from the tiles (each checked against its leaf hash),
+   in batches committed to the state with their results: an interrupted run resumes;
+4. per entry: signatures against the trust root, releases indexed, verdicts checked
+   against their release, re-inspection compared, monitor rules (override, policy change,
+   halted rollout);
+5. releases without a verdict past the deadline; then the report of every finding not
+   yet reported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from clearance.attest import Envelope, Release, TrustRoot, Verdict
+from clearance.audit.entries import (
+    KIND_POLICY,
+    KIND_RELEASE,
+    KIND_ROLLOUT,
+    KIND_VERDICT,
+    EntryView,
+    examine_entry,
+)
+from clearance.audit.errors import AuditInputError, LogUnavailable
+from clearance.audit.reinspect import Reinspection, Reinspector, ReleaseFiles, summary_of
+from clearance.audit.rules import AuditFinding
+from clearance.audit.sources import ArtifactSource
+from clearance.audit.state import AuditState, SeenCheckpoint, VerdictRecord
+from clearance.errors import ClearanceError
+from clearance.inspection.base import ProgressSink
+from clearance.keys import ALG_COSIGNATURE_V1, Note, SignatureError, verify_cosignature
+from clearance.log.checkpoint import Checkpoint, open_checkpoint
+from clearance.log.merkle import ProofError, verify_consistency
+from clearance.log.tiles import TiledLogClient, TileSource
+
+DEFAULT_DEADLINE = 72 * 3600.0
+DEFAULT_BATCH = 256
+
+
+class _NoProgress:
+    def start(self, description: str, total: float | None) -> None:
+        pass
+
+    def advance(self, amount: float = 1.0) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class AuditOptions:
+    trust_root: TrustRoot
+    source: TileSource
+    state_dir: Path
+    artifacts: Sequence[ArtifactSource] = ()
+    reinspector: Reinspector | None = None
+    #: Witness base URLs whose ``GET /checkpoint?origin=`` is compared with the log's view.
+    witness_urls: Sequence[str] = ()
+    deadline_seconds: float = DEFAULT_DEADLINE
+    batch: int = DEFAULT_BATCH
+    #: Stop after this many entries in this run (the next run resumes); None: all.
+    max_entries: int | None = None
+    clock: Callable[[], float] = time.time
+    progress: ProgressSink = field(default_factory=_NoProgress)
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    """The outcome of one run: the findings new since the last complete run, and totals."""
+
+    origin: str
+    checkpoint_size: int
+    audited_from: int
+    audited_to: int
+    findings: tuple[AuditFinding, ...]
+    counts: dict[str, int]
+    cosignatures: int
+    seconds: float
+    complete: bool
+
+    @property
+    def discrepancies(self) -> tuple[AuditFinding, ...]:
+        return tuple(f for f in self.findings if f.is_discrepancy)
+
+    @property
+    def clean(self) -> bool:
+        return not self.discrepancies
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "origin": self.origin,
+            "checkpoint_size": self.checkpoint_size,
+            "audited_from": self.audited_from,
+            "audited_to": self.audited_to,
+            "complete": self.complete,
+            "cosignatures": self.cosignatures,
+            "seconds": round(self.seconds, 3),
+            "counts": self.counts,
+            "clean": self.clean,
+            "findings": [f.to_dict() for f in self.findings],
+        }
+
+
+def log_identity(root: TrustRoot) -> str:
+    return f"{root.log_origin}\n{root.log_key.to_string()}"
+
+
+def count_cosignatures(note: Note, root: TrustRoot) -> int:
+    """How many of the trust root's witnesses validly cosigned ``note``."""
+    good = 0
+    for key in root.witnesses.keys:
+        verifier = key.as_alg(ALG_COSIGNATURE_V1)
+        for sig in note.signatures:
+            if sig.name != verifier.name or sig.key_id != verifier.key_id:
+                continue
+            try:
+                verify_cosignature(note.text, sig, verifier)
+            except SignatureError:
+                continue
+            good += 1
+            break
+    return good
+
+
+class Auditor:
+    """One audit run over one log (see the module docstring for the order)."""
+
+    def __init__(self, options: AuditOptions) -> None:
+        if options.batch < 1:
+            raise AuditInputError("batch size must be at least 1")
+        self._opt = options
+        self._root = options.trust_root
+        self._client = TiledLogClient(
+            options.source, options.trust_root.log_key, options.trust_root.log_origin
+        )
+        self._pending: list[AuditFinding] = []
+        self._state: AuditState | None = None
+
+    # -- the run --------------------------------------------------------------------------
+    def run(self) -> AuditReport:
+        started = time.perf_counter()
+        opt = self._opt
+        try:
+            checkpoint, note = self._client.checkpoint()
+        except ClearanceError as exc:
+            raise LogUnavailable(f"log checkpoint: {exc}") from None
+        with AuditState.open(opt.state_dir, log_identity(opt.trust_root)) as state:
+            self._state = state
+            stored_root = state.trust_root_bytes()
+            if stored_root is not None:
+                rotated = TrustRoot.from_bytes(stored_root)
+                if rotated.version > self._root.version:
+                    self._root = rotated
+            cosigned = count_cosignatures(note, self._root)
+            start = state.audited
+            with state.batch():
+                state.next_run()
+                consistent = self._check_against_last(state, checkpoint, note)
+                if consistent:
+                    self._check_witness_views(checkpoint)
+                    self._check_witnessed(checkpoint, cosigned)
+                    state.set_checkpoint(
+                        SeenCheckpoint(checkpoint.size, checkpoint.root_hash, note.to_bytes())
+                    )
+                self._flush(state)
+            end = start
+            if consistent:
+                end = self._audit_entries(state, start, checkpoint.size)
+                with state.batch():
+                    self._overdue(state)
+                    self._flush(state)
+            complete = consistent and end >= checkpoint.size
+            with state.batch():
+                findings = sorted(state.findings(unreported_only=True), key=AuditFinding.sort_key)
+                if complete or not consistent:
+                    state.mark_reported()
+                counts = state.counts()
+        counts["entries"] = end
+        return AuditReport(
+            origin=self._root.log_origin,
+            checkpoint_size=checkpoint.size,
+            audited_from=start,
+            audited_to=end,
+            findings=tuple(findings),
+            counts=counts,
+            cosignatures=cosigned,
+            seconds=time.perf_counter() - started,
+            complete=complete,
+        )
+
+    def _report(self, finding: AuditFinding) -> None:
+        self._pending.append(finding)
+
+    def _flush(self, state: AuditState) -> None:
+        run = state.current_run
+        for finding in self._pending:
+            state.add_finding(run, finding)
+        self._pending.clear()
+
+    # -- checkpoints ------------------------------------------------------------------------
+    def _check_against_last(self, state: AuditState, cp: Checkpoint, note: Note) -> bool:
+        last = state.last_checkpoint()
+        if last is None:
+            return True
+        evidence = {"previous": last.note.decode(), "current": note.to_bytes().decode()}
+        if cp.size < last.size:
+            self._report(
+                AuditFinding(
+                    "audit.log-inconsistent",
+                    f"the log went back from size {last.size} to {cp.size}",
+                    None,
+                    evidence,
+                )
+            )
+            return False
+        try:
+            proof = self._client.consistency_proof(last.size, cp.size) if last.size else []
+            if last.size:
+                verify_consistency(last.size, cp.size, last.root_hash, cp.root_hash, proof)
+        except ClearanceError as exc:
+            self._report(
+                AuditFinding(
+                    "audit.log-inconsistent",
+                    f"size {cp.size} does not extend the size {last.size} seen before: {exc}",
+                    None,
+                    evidence,
+                )
+            )
+            return False
+        return True
+
+    def _check_witnessed(self, cp: Checkpoint, cosigned: int) -> None:
+        needed = self._root.witnesses.threshold
+        if needed and cosigned < needed:
+            self._report(
+                AuditFinding(
+                    "audit.checkpoint-unwitnessed",
+                    f"checkpoint of size {cp.size} has {cosigned} valid witness "
+                    f"cosignature(s), the trust root requires {needed}",
+                    None,
+                    {"size": cp.size, "cosignatures": cosigned, "threshold": needed},
+                )
+            )
+
+    def _check_witness_views(self, cp: Checkpoint) -> None:
+        for url in self._opt.witness_urls:
+            try:
+                response = httpx.get(
+                    url.rstrip("/") + "/checkpoint",
+                    params={"origin": self._root.log_origin},
+                    timeout=10,
+                )
+            except httpx.HTTPError:
+                continue  # an unreachable witness is not evidence of anything
+            if response.status_code != 200:
+                continue
+            try:
+                other, _ = open_checkpoint(
+                    response.content, self._root.log_key, self._root.log_origin
+                )
+            except ClearanceError:
+                continue  # not signed by the log: proves nothing about the log
+            try:
+                small, big = sorted((other, cp), key=lambda c: c.size)
+                if big is other:
+                    self._client.trust(other)
+                if small.size:
+                    proof = self._client.consistency_proof(small.size, big.size)
+                    verify_consistency(small.size, big.size, small.root_hash, big.root_hash, proof)
+            except (ClearanceError, ProofError) as exc:
+                self._report(
+                    AuditFinding(
+                        "audit.split-view",
+                        f"witness {url} holds size {other.size} that is not consistent "
+                        f"with the log's size {cp.size}: {exc}",
+                        None,
+                        {"witness": url, "witness_checkpoint": response.text},
+                    )
+                )
+
+    # -- entries ----------------------------------------------------------------------------
+    def _audit_entries(self, state: AuditState, start: int, size: int) -> int:
+        opt = self._opt
+        stop = size if opt.max_entries is None else min(size, start + opt.max_entries)
+        opt.progress.start(f"auditing entries {start}..{stop}", stop - start)
+        position = start
+        while position < stop:
+            end = min(stop, (position // opt.batch + 1) * opt.batch)
+            try:
+                entries = list(self._client.entries(position, end, size))
+            except ClearanceError as exc:
+                raise LogUnavailable(f"entries {position}..{end}: {exc}") from None
+            with state.batch():
+                for offset, data in enumerate(entries):
+                    self._audit_entry(state, position + offset, data)
+                state.set_audited(end)
+                self._flush(state)
+            opt.progress.advance(end - position)
+            position = end
+        return position
+
+    def _audit_entry(self, state: AuditState, index: int, data: bytes) -> None:
+        view = examine_entry(index, data, self._root)
+        for finding in view.findings:
+            self._report(finding)
+        if view.new_trust_root is not None:
+            self._root = view.new_trust_root
+            state.set_trust_root_bytes(view.new_trust_root.to_bytes())
+        if view.kind == KIND_RELEASE and view.release is not None:
+            self._on_release(state, view, view.release, data)
+        elif view.kind == KIND_VERDICT and view.verdict is not None:
+            self._on_verdict(state, view, view.verdict)
+        elif view.kind == KIND_POLICY:
+            if state.add_policy(index, view.sha256) > 0:
+                self._report(
+                    AuditFinding(
+                        "audit.policy-changed",
+                        f"entry {index}: a new distribution policy replaces an earlier one",
+                        index,
+                        {"sha256": view.sha256},
+                    )
+                )
+        elif view.kind == KIND_ROLLOUT and view.record.get("event") == "halted":
+            self._report(
+                AuditFinding(
+                    "audit.rollout-halted",
+                    f"entry {index}: rollout of {view.record.get('release', '?')} halted in "
+                    f"ring {view.record.get('ring', '?')}: {view.record.get('reason', '')}",
+                    index,
+                    {k: view.record.get(k) for k in ("release", "ring", "reason", "at")},
+                )
+            )
+
+    def _on_release(
+        self, state: AuditState, view: EntryView, release: Release, data: bytes
+    ) -> None:
+        digests = {view.sha256}
+        if view.envelope_sha256 is not None:
+            digests.add(view.envelope_sha256)
+        for digest in digests:
+            state.add_release(
+                digest, view.index, release.product, release.version, release.channel, data
+            )
+
+    def _on_verdict(self, state: AuditState, view: EntryView, verdict: Verdict) -> None:
+        index = view.index
+        logged = state.release(verdict.release_sha256)
+        if logged is None:
+            if verdict.approved:
+                self._report(
+                    AuditFinding(
+                        "audit.verdict-without-release",
+                        f"entry {index}: approved verdict for release {verdict.release_sha256[:16]}… "
+                        f"({verdict.product} {verdict.version}) that no earlier entry holds",
+                        index,
+                        {"release_sha256": verdict.release_sha256},
+                    )
+                )
+        else:
+            rel_index, product, version, channel, _ = logged
+            if (product, version, channel) != (verdict.product, verdict.version, verdict.channel):
+                self._report(
+                    AuditFinding(
+                        "audit.verdict-mismatch",
+                        f"entry {index}: verdict says {verdict.product} {verdict.version} "
+                        f"({verdict.channel}) but entry {rel_index} is {product} {version} "
+                        f"({channel})",
+                        index,
+                        {"release_index": rel_index},
+                    )
+                )
+        automated = bool(verdict.engines)
+        earlier = [v for v in state.verdicts_for(verdict.release_sha256) if v.entry_index < index]
+        changed = [v for v in earlier if v.decision != verdict.decision]
+        if changed:
+            by = "a human inspector" if not automated else "another inspection"
+            self._report(
+                AuditFinding(
+                    "audit.verdict-overridden",
+                    f"entry {index}: {by} ({verdict.inspector}) decided {verdict.decision!r} "
+                    f"where entry {changed[-1].entry_index} ({changed[-1].inspector}"
+                    f"{', automated' if changed[-1].automated else ''}) decided "
+                    f"{changed[-1].decision!r}",
+                    index,
+                    {
+                        "release_sha256": verdict.release_sha256,
+                        "earlier": [
+                            {
+                                "index": v.entry_index,
+                                "decision": v.decision,
+                                "automated": v.automated,
+                            }
+                            for v in changed
+                        ],
+                        "decision": verdict.decision,
+                        "automated": automated,
+                    },
+                )
+            )
+        state.add_verdict(
+            VerdictRecord(
+                index, verdict.release_sha256, verdict.decision, verdict.inspector, automated
+            )
+        )
+        if automated and logged is not None and view.signature_ok:
+            self._compare_with_reinspection(state, index, verdict, logged[4])
+
+    # -- re-inspection ----------------------------------------------------------------------
+    def _compare_with_reinspection(
+        self, state: AuditState, index: int, verdict: Verdict, release_bytes: bytes
+    ) -> None:
+        if self._opt.reinspector is None:
+            return
+        cached = state.reinspection(verdict.release_sha256)
+        if cached is None:
+            status, summary, sarif = self._reinspect(release_bytes)
+            state.set_reinspection(verdict.release_sha256, status, summary, sarif)
+            if status == "unavailable":
+                self._report(
+                    AuditFinding(
+                        "audit.not-reinspected",
+                        f"entry {index}: artifacts of {verdict.product} {verdict.version} "
+                        "not available, verdict not recomputed",
+                        index,
+                        {"release_sha256": verdict.release_sha256, **summary},
+                    )
+                )
+            elif status == "failed":
+                self._report(
+                    AuditFinding(
+                        "audit.reinspection-failed",
+                        f"entry {index}: re-inspection of {verdict.product} {verdict.version} "
+                        f"failed: {summary.get('error', '')}",
+                        index,
+                        {"release_sha256": verdict.release_sha256, **summary},
+                    )
+                )
+        else:
+            status, summary, sarif = cached
+        if status != "done":
+            return
+        logged = summary_of(verdict.findings)
+        if logged != summary:
+            self._report(
+                AuditFinding(
+                    "audit.findings-mismatch",
+                    f"entry {index}: verdict of {verdict.inspector} on {verdict.product} "
+                    f"{verdict.version} lists other findings than re-inspection",
+                    index,
+                    {"verdict": logged, "reinspection": summary},
+                )
+            )
+        if verdict.sarif_sha256 and sarif and verdict.sarif_sha256 != sarif:
+            self._report(
+                AuditFinding(
+                    "audit.sarif-mismatch",
+                    f"entry {index}: SARIF digest {verdict.sarif_sha256[:16]}… in the verdict, "
+                    f"{sarif[:16]}… on re-inspection",
+                    index,
+                    {"verdict": verdict.sarif_sha256, "reinspection": sarif},
+                )
+            )
+
+    def _reinspect(self, release_bytes: bytes) -> tuple[str, dict[str, Any], str | None]:
+        assert self._opt.reinspector is not None
+        envelope = Envelope.from_bytes(release_bytes)
+        release = Release.from_envelope(envelope)
+        with self._workspace() as work:
+            files = self._materialise(envelope, release, work / "release")
+            if isinstance(files, list):
+                return "unavailable", {"missing": files}, None
+            previous = None
+            if release.previous is not None:
+                logged = self._state_release(release.previous)
+                if logged is not None:
+                    prev_env = Envelope.from_bytes(logged)
+                    prev = self._materialise(
+                        prev_env, Release.from_envelope(prev_env), work / "previous"
+                    )
+                    if not isinstance(prev, list):
+                        previous = prev
+            try:
+                result: Reinspection = self._opt.reinspector(files, previous, work / "work")
+            except ClearanceError as exc:
+                return "failed", {"error": str(exc)}, None
+            except Exception as exc:  # a crash of the inspector is a finding, not a crash
+                return "failed", {"error": f"{type(exc).__name__}: {exc}"}, None
+        return "done", summary_of(result.findings), result.sarif_sha256
+
+    def _state_release(self, sha256: str) -> bytes | None:
+        if self._state is None:
+            return None
+        logged = self._state.release(sha256)
+        return None if logged is None else logged[4]
+
+    def _materialise(
+        self, envelope: Envelope, release: Release, directory: Path
+    ) -> ReleaseFiles | list[str]:
+        directory.mkdir(parents=True, exist_ok=True)
+        missing: list[str] = []
+        for artifact in release.artifacts:
+            data = None
+            for source in self._opt.artifacts:
+                data = source.fetch(release, artifact)
+                if data is not None:
+                    break
+            if data is None:
+                missing.append(artifact.name)
+                continue
+            target = directory / artifact.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        if missing:
+            return missing
+        return ReleaseFiles(envelope, directory)
+
+    @contextmanager
+    def _workspace(self) -> Iterator[Path]:
+        path = Path(tempfile.mkdtemp(prefix="clearance-audit-"))
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+
+    # -- deadlines --------------------------------------------------------------------------
+    def _overdue(self, state: AuditState) -> None:
+        limit = self._opt.clock() - self._opt.deadline_seconds
+        for sha256, index, product, version in state.overdue_releases(limit):
+            self._report(
+                AuditFinding(
+                    "audit.release-without-verdict",
+                    f"entry {index}: release {product} {version} has no verdict "
+                    f"{self._opt.deadline_seconds / 3600:g} h after it was first seen",
+                    index,
+                    {"release_sha256": sha256},
+                )
+            )
+            state.mark_overdue_reported(sha256)
+
+
+def audit_log(options: AuditOptions) -> AuditReport:
+    """Run one audit (see :class:`Auditor`)."""
+    return Auditor(options).run()
+
+
+def entry_sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

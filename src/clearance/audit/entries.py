@@ -1,0 +1,187 @@
+"""Reading one log entry: what it is, and whether the trust root's keys signed it.
+
+Entries are DSSE envelopes holding in-toto statements (release, verdict,
+policy, rollout, health), DSSE trust-root rotations, or plain JSON rollout
+transitions written by the gateway.  Signature rules:
+
+- release: the vendors' threshold;
+- verdict: at least one inspector key (k-of-n approval is judged per release);
+- policy: the policy role's threshold;
+- trust-root rotation: :func:`clearance.attest.accept_rotation` (old and new root thresholds);
+- rollout / health: operational records; no trust-root key is required, but a signature
+  that claims a trust-root key and does not verify is a forgery.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from clearance.attest import (
+    HEALTH_V1,
+    POLICY_V1,
+    RELEASE_V1,
+    ROLLOUT_V1,
+    TRUST_ROOT_PAYLOAD_TYPE,
+    VERDICT_V1,
+    Envelope,
+    Release,
+    TrustRoot,
+    Verdict,
+    accept_rotation,
+    key_id,
+    pae,
+    statement_of,
+)
+from clearance.attest.errors import EnvelopeSignatureError, RotationRefused
+from clearance.audit.rules import AuditFinding
+from clearance.errors import BadInput
+from clearance.keys import Verifier
+
+ROLLOUT_TRANSITION_TYPE = "https://clearance.dev/rollout-transition/v1"
+
+KIND_RELEASE = "release"
+KIND_VERDICT = "verdict"
+KIND_POLICY = "policy"
+KIND_ROLLOUT = "rollout"
+KIND_HEALTH = "health"
+KIND_TRUST_ROOT = "trust-root"
+KIND_UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class EntryView:
+    """One examined entry: its kind, its typed content, and what is wrong with it."""
+
+    index: int
+    kind: str
+    sha256: str
+    envelope: Envelope | None = None
+    release: Release | None = None
+    verdict: Verdict | None = None
+    #: Rollout record (plain JSON transition or rollout predicate) or policy predicate.
+    record: Mapping[str, Any] = field(default_factory=dict)
+    #: A rotated trust root this entry carries, once accepted.
+    new_trust_root: TrustRoot | None = None
+    findings: tuple[AuditFinding, ...] = ()
+    #: The envelope digest verdicts use (canonical envelope bytes), when it is an envelope.
+    envelope_sha256: str | None = None
+
+    @property
+    def signature_ok(self) -> bool:
+        return not any(f.rule_id == "audit.bad-signature" for f in self.findings)
+
+
+def _all_keys(root: TrustRoot) -> list[Verifier]:
+    keys = [root.log_key]
+    for role in (root.vendors, root.inspectors, root.policy, root.root_role):
+        keys.extend(role.keys)
+    return keys
+
+
+def _forged(envelope: Envelope, keys: list[Verifier]) -> str | None:
+    """The key id of a signature that claims a known key but does not verify, if any."""
+    by_id = {key_id(k): k for k in keys}
+    message = pae(envelope.payload_type, envelope.payload)
+    for sig in envelope.signatures:
+        key = by_id.get(sig.keyid)
+        if key is not None and not key.verify(message, sig.sig):
+            return sig.keyid
+    return None
+
+
+def examine_entry(index: int, data: bytes, root: TrustRoot) -> EntryView:
+    """Classify entry ``index`` and check its signatures against ``root``."""
+    digest = hashlib.sha256(data).hexdigest()
+    try:
+        obj = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        return _unknown(index, digest, "entry is not JSON")
+    if isinstance(obj, dict) and obj.get("_type") == ROLLOUT_TRANSITION_TYPE:
+        return EntryView(index, KIND_ROLLOUT, digest, record=obj)
+    try:
+        envelope = Envelope.from_dict(obj)
+    except BadInput as exc:
+        return _unknown(index, digest, f"not a DSSE envelope: {exc}")
+    if envelope.payload_type == TRUST_ROOT_PAYLOAD_TYPE:
+        return _rotation(index, digest, envelope, root)
+    try:
+        statement = statement_of(envelope)
+        kind = {
+            RELEASE_V1: KIND_RELEASE,
+            VERDICT_V1: KIND_VERDICT,
+            POLICY_V1: KIND_POLICY,
+            ROLLOUT_V1: KIND_ROLLOUT,
+            HEALTH_V1: KIND_HEALTH,
+        }.get(statement.predicate_type)
+        if kind is None:
+            return _unknown(index, digest, f"unknown predicate type {statement.predicate_type!r}")
+        release = Release.from_statement(statement) if kind == KIND_RELEASE else None
+        verdict = Verdict.from_statement(statement) if kind == KIND_VERDICT else None
+    except BadInput as exc:
+        return _unknown(index, digest, f"malformed statement: {exc}")
+    view = EntryView(
+        index,
+        kind,
+        digest,
+        envelope=envelope,
+        release=release,
+        verdict=verdict,
+        record=statement.predicate if kind in (KIND_POLICY, KIND_ROLLOUT) else {},
+        envelope_sha256=envelope.sha256,
+    )
+    problem = _signature_problem(kind, envelope, root)
+    if problem is None:
+        return view
+    finding = AuditFinding(
+        "audit.bad-signature",
+        f"entry {index} ({kind}): {problem}",
+        index,
+        {"kind": kind, "sha256": digest, "keyids": [s.keyid for s in envelope.signatures]},
+    )
+    return replace(view, findings=(finding,))
+
+
+def _signature_problem(kind: str, envelope: Envelope, root: TrustRoot) -> str | None:
+    forged = _forged(envelope, _all_keys(root))
+    if forged is not None:
+        return f"signature by {forged} does not verify (forgery)"
+    role = {
+        KIND_RELEASE: (root.vendors, root.vendors.threshold, "vendors"),
+        KIND_VERDICT: (root.inspectors, 1, "inspectors"),
+        KIND_POLICY: (root.policy, root.policy.threshold, "policy"),
+    }.get(kind)
+    if role is None:
+        return None
+    keys, threshold, name = role
+    if threshold < 1:
+        return f"the trust root has no {name} key to sign it"
+    try:
+        envelope.verify(keys.keys, threshold)
+    except EnvelopeSignatureError as exc:
+        return f"not signed by the {name} threshold: {exc}"
+    return None
+
+
+def _rotation(index: int, digest: str, envelope: Envelope, root: TrustRoot) -> EntryView:
+    try:
+        new_root = accept_rotation(root, envelope)
+    except (RotationRefused, EnvelopeSignatureError, BadInput) as exc:
+        finding = AuditFinding(
+            "audit.bad-signature",
+            f"entry {index}: trust-root rotation refused: {exc}",
+            index,
+            {"kind": KIND_TRUST_ROOT, "sha256": digest},
+        )
+        return EntryView(index, KIND_TRUST_ROOT, digest, envelope=envelope, findings=(finding,))
+    return EntryView(index, KIND_TRUST_ROOT, digest, envelope=envelope, new_trust_root=new_root)
+
+
+def _unknown(index: int, digest: str, why: str) -> EntryView:
+    finding = AuditFinding(
+        "audit.entry-unrecognized", f"entry {index}: {why}", index, {"sha256": digest}
+    )
+    return EntryView(index, KIND_UNKNOWN, digest, findings=(finding,))

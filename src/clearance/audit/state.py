@@ -1,0 +1,272 @@
+"""What the auditor remembers between runs (SQLite in its state directory).
+
+- the last checkpoint it verified (the next run must be consistent with it);
+- how many entries it has audited (runs resume from there, commit by commit);
+- the releases, verdicts and policies seen so far (to judge later entries);
+- every finding reported, and which were new in which run.
+
+One transaction per batch of entries: an interrupted run loses at most the
+batch in flight and the next run resumes exactly there.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from clearance.audit.errors import AuditStateError
+from clearance.audit.rules import AuditFinding
+
+DB_NAME = "audit.sqlite3"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS releases (
+    sha256 TEXT PRIMARY KEY, entry_index INTEGER NOT NULL, product TEXT NOT NULL,
+    version TEXT NOT NULL, channel TEXT NOT NULL, envelope BLOB NOT NULL,
+    first_seen REAL NOT NULL, overdue_reported INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS verdicts (
+    entry_index INTEGER PRIMARY KEY, release_sha256 TEXT NOT NULL, decision TEXT NOT NULL,
+    inspector TEXT NOT NULL, automated INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS verdicts_by_release ON verdicts (release_sha256);
+CREATE TABLE IF NOT EXISTS policies (entry_index INTEGER PRIMARY KEY, sha256 TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS reinspections (
+    release_sha256 TEXT PRIMARY KEY, status TEXT NOT NULL, summary TEXT NOT NULL,
+    sarif_sha256 TEXT
+);
+CREATE TABLE IF NOT EXISTS findings (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, run INTEGER NOT NULL, body TEXT NOT NULL,
+    reported INTEGER NOT NULL DEFAULT 0
+);
+"""
+
+
+@dataclass(frozen=True)
+class SeenCheckpoint:
+    size: int
+    root_hash: bytes
+    note: bytes
+
+
+@dataclass(frozen=True)
+class VerdictRecord:
+    entry_index: int
+    release_sha256: str
+    decision: str
+    inspector: str
+    automated: bool
+
+
+class AuditState:
+    def __init__(self, db: sqlite3.Connection, path: Path) -> None:
+        self._db = db
+        self.path = path
+
+    @classmethod
+    def open(cls, directory: Path, log_identity: str) -> AuditState:
+        """Open (or create) the state for the log named by ``log_identity`` (origin + key)."""
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(directory / DB_NAME, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise AuditStateError(f"{directory}: cannot open audit state: {exc}") from None
+        state = cls(db, directory / DB_NAME)
+        known = state._meta("log")
+        if known is None:
+            state._set_meta("log", log_identity)
+        elif known != log_identity:
+            db.close()
+            raise AuditStateError(
+                f"{directory}: this state belongs to another log ({known[:80]}); "
+                "use another --state directory"
+            )
+        return state
+
+    def _meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def _set_meta(self, key: str, value: str) -> None:
+        self._db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Everything written inside lands together or not at all."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # -- checkpoint and progress --------------------------------------------------------
+    def last_checkpoint(self) -> SeenCheckpoint | None:
+        raw = self._meta("checkpoint")
+        if raw is None:
+            return None
+        data = json.loads(raw)
+        return SeenCheckpoint(int(data["size"]), bytes.fromhex(data["root"]), data["note"].encode())
+
+    def set_checkpoint(self, cp: SeenCheckpoint) -> None:
+        self._set_meta(
+            "checkpoint",
+            json.dumps({"size": cp.size, "root": cp.root_hash.hex(), "note": cp.note.decode()}),
+        )
+
+    @property
+    def audited(self) -> int:
+        """How many entries, from index 0, have been audited."""
+        return int(self._meta("audited") or 0)
+
+    def set_audited(self, count: int) -> None:
+        self._set_meta("audited", str(count))
+
+    def trust_root_bytes(self) -> bytes | None:
+        raw = self._meta("trust_root")
+        return None if raw is None else raw.encode()
+
+    def set_trust_root_bytes(self, data: bytes) -> None:
+        self._set_meta("trust_root", data.decode())
+
+    @property
+    def current_run(self) -> int:
+        return int(self._meta("runs") or 0)
+
+    def next_run(self) -> int:
+        run = int(self._meta("runs") or 0) + 1
+        self._set_meta("runs", str(run))
+        return run
+
+    # -- releases, verdicts, policies ------------------------------------------------------
+    def add_release(
+        self, sha256: str, index: int, product: str, version: str, channel: str, envelope: bytes
+    ) -> None:
+        self._db.execute(
+            "INSERT OR IGNORE INTO releases (sha256, entry_index, product, version, channel, "
+            "envelope, first_seen) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (sha256, index, product, version, channel, envelope, time.time()),
+        )
+
+    def release(self, sha256: str) -> tuple[int, str, str, str, bytes] | None:
+        row = self._db.execute(
+            "SELECT entry_index, product, version, channel, envelope FROM releases "
+            "WHERE sha256 = ?",
+            (sha256,),
+        ).fetchone()
+        if row is None:
+            return None
+        return int(row[0]), str(row[1]), str(row[2]), str(row[3]), bytes(row[4])
+
+    def add_verdict(self, record: VerdictRecord) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO verdicts (entry_index, release_sha256, decision, inspector, "
+            "automated) VALUES (?, ?, ?, ?, ?)",
+            (
+                record.entry_index,
+                record.release_sha256,
+                record.decision,
+                record.inspector,
+                int(record.automated),
+            ),
+        )
+
+    def verdicts_for(self, release_sha256: str) -> list[VerdictRecord]:
+        rows = self._db.execute(
+            "SELECT entry_index, decision, inspector, automated FROM verdicts "
+            "WHERE release_sha256 = ? ORDER BY entry_index",
+            (release_sha256,),
+        ).fetchall()
+        return [VerdictRecord(int(r[0]), release_sha256, r[1], r[2], bool(r[3])) for r in rows]
+
+    def overdue_releases(self, older_than: float) -> list[tuple[str, int, str, str]]:
+        """Releases first seen before ``older_than`` with no verdict, not yet reported."""
+        rows = self._db.execute(
+            "SELECT sha256, entry_index, product, version FROM releases r WHERE "
+            "first_seen < ? AND overdue_reported = 0 AND NOT EXISTS "
+            "(SELECT 1 FROM verdicts v WHERE v.release_sha256 = r.sha256) ORDER BY entry_index",
+            (older_than,),
+        ).fetchall()
+        return [(str(r[0]), int(r[1]), str(r[2]), str(r[3])) for r in rows]
+
+    def mark_overdue_reported(self, sha256: str) -> None:
+        self._db.execute("UPDATE releases SET overdue_reported = 1 WHERE sha256 = ?", (sha256,))
+
+    def add_policy(self, index: int, sha256: str) -> int:
+        """Record a policy entry; returns how many policies were logged before it."""
+        (before,) = self._db.execute(
+            "SELECT COUNT(*) FROM policies WHERE entry_index < ?", (index,)
+        ).fetchone()
+        self._db.execute(
+            "INSERT OR IGNORE INTO policies (entry_index, sha256) VALUES (?, ?)", (index, sha256)
+        )
+        return int(before)
+
+    def counts(self) -> dict[str, int]:
+        out = {}
+        for table in ("releases", "verdicts", "policies", "reinspections"):
+            (n,) = self._db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()  # noqa: S608
+            out[table] = int(n)
+        return out
+
+    # -- re-inspections ---------------------------------------------------------------------
+    def reinspection(self, release_sha256: str) -> tuple[str, dict[str, Any], str | None] | None:
+        row = self._db.execute(
+            "SELECT status, summary, sarif_sha256 FROM reinspections WHERE release_sha256 = ?",
+            (release_sha256,),
+        ).fetchone()
+        if row is None:
+            return None
+        return str(row[0]), json.loads(row[1]), row[2]
+
+    def set_reinspection(
+        self, release_sha256: str, status: str, summary: dict[str, Any], sarif_sha256: str | None
+    ) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO reinspections (release_sha256, status, summary, sarif_sha256) "
+            "VALUES (?, ?, ?, ?)",
+            (release_sha256, status, json.dumps(summary, sort_keys=True), sarif_sha256),
+        )
+
+    # -- findings ---------------------------------------------------------------------------
+    def add_finding(self, run: int, finding: AuditFinding) -> None:
+        self._db.execute(
+            "INSERT INTO findings (run, body) VALUES (?, ?)",
+            (run, json.dumps(finding.to_dict(), sort_keys=True, default=str)),
+        )
+
+    def findings(self, *, unreported_only: bool = False) -> list[AuditFinding]:
+        """Every finding so far, or only those no completed run has reported yet
+        (an interrupted run's findings are reported by the run that completes it)."""
+        query = "SELECT body FROM findings"
+        if unreported_only:
+            query += " WHERE reported = 0"
+        rows = self._db.execute(query + " ORDER BY id").fetchall()
+        return [AuditFinding.from_dict(json.loads(r[0])) for r in rows]
+
+    def mark_reported(self) -> None:
+        self._db.execute("UPDATE findings SET reported = 1 WHERE reported = 0")
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> AuditState:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

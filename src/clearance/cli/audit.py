@@ -1,0 +1,160 @@
+"""``clearance audit (LOGDIR | --server URL) --trust-root trust-root.json``: the independent
+auditor and monitor.  Exit 0 clean, 1 discrepancies found, 2 bad input."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+from pathlib import Path
+from types import TracebackType
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from clearance.attest import TrustRoot
+from clearance.audit import (
+    ArtifactSource,
+    AuditInputError,
+    AuditOptions,
+    DirectoryArtifacts,
+    TufTargetArtifacts,
+    audit_log,
+    log_source,
+    sarif_bytes,
+    to_html,
+    to_text,
+)
+from clearance.audit.auditor import DEFAULT_DEADLINE, log_identity
+from clearance.cli._common import (
+    EXIT_OK,
+    EXIT_REFUSED,
+    SubParsers,
+    add_json_flag,
+    emit,
+    read_bytes,
+    set_handler,
+)
+
+
+def register(sub: SubParsers) -> None:
+    parser = sub.add_parser(
+        "audit",
+        help="replay the public log: signatures, consistency, verdicts, monitor alerts",
+        description="Replays the log through its public tiles only and reports every "
+        "discrepancy (SARIF and a readable summary). Exit 0 clean, 1 discrepancies, 2 bad input.",
+    )
+    parser.add_argument("logdir", nargs="?", type=Path, metavar="LOGDIR")
+    parser.add_argument("--server", metavar="URL", help="a gateway: reads URL/log/ and URL/tuf/")
+    parser.add_argument("--trust-root", required=True, type=Path, metavar="FILE")
+    parser.add_argument(
+        "--state", type=Path, metavar="DIR", help="what it saw last time (default: ~/.cache)"
+    )
+    parser.add_argument(
+        "--artifacts",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="folder of release artifacts to re-inspect (repeatable)",
+    )
+    parser.add_argument("--no-reinspect", action="store_true", help="do not re-run the inspections")
+    parser.add_argument(
+        "--witness",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="a witness whose cosigned checkpoint is compared with the log's (split views)",
+    )
+    parser.add_argument(
+        "--deadline-hours",
+        type=float,
+        default=DEFAULT_DEADLINE / 3600,
+        help="alert on a release still without verdict this long after first seen (72)",
+    )
+    parser.add_argument("--max-entries", type=int, help="stop after N entries (resume later)")
+    parser.add_argument("--sarif", type=Path, metavar="FILE", help="write the findings as SARIF")
+    parser.add_argument("--html", type=Path, metavar="FILE", help="write an HTML summary")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_json_flag(parser)
+    set_handler(parser, _audit)
+
+
+class _RichProgress:
+    """A rich progress bar on stderr, as a ProgressSink."""
+
+    def __init__(self, enabled: bool) -> None:
+        self._bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            disable=not enabled,
+            transient=False,
+        )
+        self._task: int | None = None
+
+    def __enter__(self) -> _RichProgress:
+        self._bar.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._bar.stop()
+
+    def start(self, description: str, total: float | None) -> None:
+        self._task = self._bar.add_task(description, total=total)
+
+    def advance(self, amount: float = 1.0) -> None:
+        if self._task is not None:
+            self._bar.advance(self._task, amount)  # type: ignore[arg-type]
+
+
+def default_state_dir(root: TrustRoot) -> Path:
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    tag = hashlib.sha256(log_identity(root).encode()).hexdigest()[:16]
+    return cache / "clearance" / "audit" / tag
+
+
+def _audit(args: argparse.Namespace) -> int:
+    if (args.logdir is None) == (args.server is None):
+        raise AuditInputError("give either LOGDIR or --server URL (exactly one)")
+    if args.logdir is not None and not (args.logdir / "public" / "checkpoint").is_file():
+        raise AuditInputError(f"{args.logdir}: no public/checkpoint here, not a log directory")
+    if args.max_entries is not None and args.max_entries < 0:
+        raise AuditInputError("--max-entries cannot be negative")
+    root = TrustRoot.from_bytes(read_bytes(args.trust_root, "trust root"))
+    sources: list[ArtifactSource] = []
+    for folder in args.artifacts:
+        if not folder.is_dir():
+            raise AuditInputError(f"{folder}: artifacts folder not found")
+        sources.append(DirectoryArtifacts(folder))
+    if args.server is not None:
+        sources.append(TufTargetArtifacts(args.server))
+    reinspector = None
+    if not args.no_reinspect:
+        from clearance.audit.reinspect import default_reinspector
+
+        reinspector = default_reinspector()
+    with _RichProgress(enabled=not args.quiet and not args.json) as progress:
+        report = audit_log(
+            AuditOptions(
+                trust_root=root,
+                source=log_source(args.logdir, args.server),
+                state_dir=args.state or default_state_dir(root),
+                artifacts=sources,
+                reinspector=reinspector,
+                witness_urls=args.witness,
+                deadline_seconds=args.deadline_hours * 3600,
+                max_entries=args.max_entries,
+                progress=progress,
+            )
+        )
+    if args.sarif is not None:
+        args.sarif.write_bytes(sarif_bytes(report))
+    if args.html is not None:
+        args.html.write_text(to_html(report), encoding="utf-8")
+    emit(args, report.to_dict(), to_text(report))
+    return EXIT_OK if report.clean else EXIT_REFUSED

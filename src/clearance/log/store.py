@@ -472,11 +472,11 @@ class TransparencyLog:
         rebuilt = RightEdge(0, [], b"")
         expected_bundle = 0
         for index, data in database.iter_bundles():
-            if index != expected_bundle:
-                raise LogCorruptedError(f"{where}: entry bundle {expected_bundle} is missing")
             width = min(TILE_WIDTH, size - index * TILE_WIDTH)
             if width <= 0:
                 raise LogCorruptedError(f"{where}: stray entry bundle {index} past the log size")
+            if index != expected_bundle:
+                raise LogCorruptedError(f"{where}: entry bundle {expected_bundle} is missing")
             entries = decode_bundle(data, width)
             if len(b"".join(len(e).to_bytes(2, "big") + e for e in entries)) != len(data):
                 raise LogCorruptedError(f"{where}: entry bundle {index} has trailing bytes")
@@ -535,5 +535,5 @@ class TransparencyLog:
             merkle.verify_inclusion(
                 last, size, merkle.leaf_hash(entry), proof, checkpoint.root_hash
             )
-        except (merkle.ProofError, LogInputError) as exc:
+        except (merkle.ProofError, LogInputError, LogCorruptedError) as exc:
             raise LogCorruptedError(f"{self.public_dir}: {exc}") from None

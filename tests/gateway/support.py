@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -64,11 +66,17 @@ def make_release(
     return env, content
 
 
-@pytest.fixture
-def live(tmp_path: Path) -> Iterator[Live]:
-    world = build_world(tmp_path / "world", embedded_inspector=False, rings=FAST_RINGS)
-    server = RunningGateway(world.data_dir, workers=0)
+@contextmanager
+def start_live(root: Path, rings: tuple[Ring, ...] = FAST_RINGS, **kwargs: Any) -> Iterator[Live]:
+    world = build_world(root, rings=rings, **{"embedded_inspector": False, **kwargs})
+    server = RunningGateway(world.data_dir, workers=kwargs.get("workers", 0))
     try:
         yield Live(world, server)
     finally:
         server.stop()
+
+
+@pytest.fixture
+def live(tmp_path: Path) -> Iterator[Live]:
+    with start_live(tmp_path / "world") as running:
+        yield running

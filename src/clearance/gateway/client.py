@@ -7,6 +7,7 @@ Every failure becomes one line: an HTTP 4xx refusal is a :class:`GatewayRefused`
 
 from __future__ import annotations
 
+import os
 from types import TracebackType
 from typing import Any
 from urllib.parse import quote
@@ -16,6 +17,7 @@ import httpx
 from clearance.gateway.errors import GatewayInputError, GatewayRefused
 
 API = "/api/v1"
+TOKEN_ENV = "CLEARANCE_TOKEN"  # noqa: S105 - the name of a variable, not a secret
 
 
 class GatewayUnavailableError(GatewayInputError):
@@ -33,10 +35,15 @@ def _detail(response: httpx.Response) -> str:
 
 
 class GatewayClient:
-    """A connection to one gateway; ``token`` is the API token of the caller's role."""
+    """A connection to one gateway; ``token`` is the API token of the caller's role.
+
+    Without ``token``, the environment variable ``CLEARANCE_TOKEN`` is used (so that
+    ``clearance submit --server URL`` can carry the role's token without an option).
+    """
 
     def __init__(self, url: str, token: str | None = None, *, timeout: float = 60.0) -> None:
         self.url = url.rstrip("/")
+        token = token or os.environ.get(TOKEN_ENV) or None
         headers = {"User-Agent": "clearance-gateway-client"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -126,6 +133,18 @@ class GatewayClient:
 
     def trust_root(self) -> bytes:
         return self._request("GET", "/trust-root.json").content
+
+    def upload_artifact(self, data: bytes) -> dict[str, Any]:
+        """Upload one artifact of a release (vendor token); stored by its SHA-256."""
+        import hashlib
+
+        digest = hashlib.sha256(data).hexdigest()
+        return self._json(
+            "PUT",
+            f"{API}/artifacts/{digest}",
+            content=data,
+            headers={"Content-Type": "application/octet-stream"},
+        )
 
     def health(self) -> dict[str, Any]:
         return self._json("GET", f"{API}/health")

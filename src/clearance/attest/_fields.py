@@ -8,6 +8,7 @@ from typing import Any
 from clearance.attest.errors import StatementFormatError
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f]")
 
 
 def obj(value: object, what: str) -> dict[str, Any]:
@@ -21,7 +22,7 @@ def text(value: object, what: str, *, empty: bool = False) -> str:
         raise StatementFormatError(f"{what} is missing or not a string")
     if not empty and not value:
         raise StatementFormatError(f"{what} is empty")
-    if any(ord(ch) < 0x20 and ch not in "\n\t" for ch in value):
+    if _CONTROL.search(value):
         raise StatementFormatError(f"{what} contains a control character")
     return value
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import json
 from collections.abc import Sequence
@@ -29,8 +30,9 @@ MAX_ENVELOPE_BYTES = 16 << 20
 MAX_SIGNATURES = 64
 
 
+@functools.lru_cache(maxsize=1024)
 def key_id(verifier: Verifier) -> str:
-    """The DSSE ``keyid`` of a signed-note verifier key: ``name+keyhash``."""
+    """The DSSE ``keyid`` of a signed-note verifier key: ``name+keyhash`` (cached: it hashes)."""
     return f"{verifier.name}+{verifier.key_id:08x}"
 
 

@@ -44,14 +44,24 @@ def _hex_hash(value: object, what: str) -> bytes:
     if not isinstance(value, str) or len(value) != 2 * HASH_SIZE:
         raise MalformedBundleError(f"{what} is not a 64-digit hex hash")
     try:
-        return bytes.fromhex(value)
+        decoded = bytes.fromhex(value)
     except ValueError:
-        raise MalformedBundleError(f"{what} is not a 64-digit hex hash") from None
+        decoded = b""
+    if len(decoded) != HASH_SIZE:  # fromhex skips spaces: check what came out
+        raise MalformedBundleError(f"{what} is not a 64-digit hex hash")
+    return decoded
 
 
 def _proof(value: object, what: str) -> tuple[bytes, ...]:
     if not isinstance(value, list) or len(value) > MAX_PROOF_LENGTH:
         raise MalformedBundleError(f"{what} is not a list of at most {MAX_PROOF_LENGTH} hashes")
+    # Fast path (this runs on every verification): decode all, then check the lengths.
+    try:
+        hashes = tuple(bytes.fromhex(h) for h in value)
+    except (TypeError, ValueError):
+        hashes = ()
+    if len(hashes) == len(value) and all(len(h) == HASH_SIZE for h in hashes):
+        return hashes
     return tuple(_hex_hash(h, f"{what}[{i}]") for i, h in enumerate(value))
 
 

@@ -1,1 +1,30 @@
-"""Independent inspection of releases: detection content, binaries and source."""
+"""Independent inspection of releases: detection content, binaries and source.
+
+Public API::
+
+    inspect_release(release, artifacts_dir, previous=..., corpus=..., policy=...)
+        -> InspectionOutcome  (findings, decision, SARIF)
+    render_html(outcome) -> str           (clearance.inspection.report)
+    default_inspectors()                  (clearance.inspection.registry)
+    run_sandboxed(target, args, limits)   (clearance.inspection.sandbox)
+    unpack_archive(path, dest, limits)    (clearance.inspection.archive)
+"""
+
+from clearance.inspection._orchestrate import (
+    InspectionOutcome,
+    NullProgress,
+    inspect_release,
+    resolve_artifacts,
+)
+from clearance.inspection.policy import Decision, Policy, default_policy, load_policy
+
+__all__ = [
+    "Decision",
+    "InspectionOutcome",
+    "NullProgress",
+    "Policy",
+    "default_policy",
+    "inspect_release",
+    "load_policy",
+    "resolve_artifacts",
+]

@@ -1,0 +1,372 @@
+"""What a parsed rule looks for: decoded literals, signs of code, of documents, of identity.
+
+Shared by the checks; works on :class:`~.model.ContentRule` (the parsed rule),
+never on the raw text of the rule file.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from clearance.inspection.content import lexicon
+from clearance.inspection.content.model import HEX, REGEX, TEXT, ContentRule, RulePattern
+
+_EXEC_EXTENSIONS = (
+    ".exe",
+    ".dll",
+    ".scr",
+    ".ps1",
+    ".bat",
+    ".cmd",
+    ".vbs",
+    ".js",
+    ".jar",
+    ".hta",
+    ".lnk",
+    ".sys",
+    ".so",
+    ".sh",
+    ".elf",
+    ".msi",
+    ".com",
+)
+_HEX_BYTE = re.compile(r"^[0-9A-Fa-f]{2}$")
+_INT = re.compile(r"^(0x[0-9A-Fa-f]+|\d+)$")
+_COMPARISON_OPS = frozenset(
+    {
+        "==",
+        "!=",
+        "contains",
+        "icontains",
+        "startswith",
+        "istartswith",
+        "endswith",
+        "iendswith",
+        "iequals",
+        "matches",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Literal:
+    """Readable content of one pattern (one of possibly several decodings)."""
+
+    pattern: RulePattern
+    text: str  # upper-cased, whitespace collapsed
+
+    @property
+    def raw(self) -> str:
+        return self.pattern.value
+
+
+def _normalise(text: str) -> str:
+    return " ".join(text.replace("\x00", "").split()).upper()
+
+
+def hex_runs(value: str) -> list[bytes]:
+    """Concrete byte runs of a hex pattern (wildcards, jumps and alternatives split runs)."""
+    body = value.strip().lstrip("{").rstrip("}")
+    body = re.sub(r"//[^\n]*|/\*.*?\*/", " ", body, flags=re.DOTALL)
+    runs: list[bytes] = []
+    current = bytearray()
+    for token in re.split(r"(\s+|\[[^\]]*\]|[()|])", body):
+        token = token.strip()
+        if not token:
+            continue
+        if _HEX_BYTE.match(token):
+            current.append(int(token, 16))
+        else:
+            if current:
+                runs.append(bytes(current))
+            current = bytearray()
+    if current:
+        runs.append(bytes(current))
+    return runs
+
+
+def _decodings(data: bytes) -> list[str]:
+    out = []
+    if len(data) >= 4 and data[1::2].count(0) >= len(data) // 2 - 1:
+        out.append(data.replace(b"\x00", b"").decode("latin-1"))
+    for codec in ("utf-8", "utf-16-le", "latin-1"):
+        try:
+            out.append(data.decode(codec))
+        except UnicodeDecodeError:
+            continue
+    return out
+
+
+def regex_literal_runs(value: str) -> list[str]:
+    """Literal character runs of a regex (approximate; used for word lists only)."""
+    body = value
+    if body.startswith("/"):
+        body = body[1 : body.rfind("/")] if body.rfind("/") > 0 else body[1:]
+    body = re.sub(r"\\s[+*?]?|\\x20|\[ \]|\[\\s_-]|\[ _-]\??|\\W[+*?]?", " ", body)
+    body = re.sub(r"\\x([0-9A-Fa-f]{2})", lambda m: chr(int(m.group(1), 16)), body)
+    body = re.sub(r"\\(.)", r"\1", body)
+    body = re.sub(r"\{\d*,?\d*\}|\[[^\]]*\]|[.*+?^$()|]", "\x01", body)
+    return [r for r in body.split("\x01") if r.strip()]
+
+
+@lru_cache(maxsize=65536)
+def _pattern_literals(pattern: RulePattern) -> tuple[str, ...]:
+    if pattern.kind == TEXT:
+        return (_normalise(pattern.value),)
+    if pattern.kind == REGEX:
+        return tuple(_normalise(r) for r in regex_literal_runs(pattern.value))
+    texts: list[str] = []
+    for run in hex_runs(pattern.value):
+        texts.extend(_normalise(d) for d in _decodings(run))
+    return tuple(dict.fromkeys(t for t in texts if t))
+
+
+def literals(rule: ContentRule) -> list[Literal]:
+    return [Literal(p, t) for p in rule.patterns for t in _pattern_literals(p)]
+
+
+def _int_terms(rule: ContentRule) -> list[int]:
+    return [
+        int(t, 16) if t.startswith("0x") else int(t) for t in rule.condition_terms if _INT.match(t)
+    ]
+
+
+def code_evidence(rule: ContentRule) -> list[str]:
+    """Why the rule is about executable code (empty when nothing shows it)."""
+    reasons: list[str] = []
+    for module in rule.imports:
+        if module in lexicon.CODE_MODULES:
+            reasons.append(f"uses the {module} module")
+    for term in rule.condition_terms:
+        head = term.split(".", 1)[0]
+        if (
+            "." in term
+            and head in lexicon.CODE_MODULES
+            and f"uses the {head} module" not in reasons
+        ):
+            reasons.append(f"uses the {head} module")
+    for value in _int_terms(rule):
+        if value in lexicon.CODE_MAGICS:
+            reasons.append(f"checks an executable magic number (0x{value:x})")
+            break
+    for lit in literals(rule):
+        low = lit.text.lower()
+        hit = next((w for w in lexicon.CODE_STRINGS if w in low), None)
+        if hit:
+            reasons.append(f"{lit.pattern.identifier} contains code indicator {hit!r}")
+            break
+    for var, _op, literal in external_comparisons(rule):
+        low = literal.lower()
+        ext = next((e for e in _EXEC_EXTENSIONS if e in low), None)
+        if var in ("filename", "filepath", "extension") and ext:
+            reasons.append(f"compares {var} with the executable extension {ext!r}")
+            break
+    for p in rule.patterns:
+        if p.kind == HEX and _binary_heavy(p.value):
+            reasons.append(f"{p.identifier} is a binary (non-text) byte pattern")
+            break
+    return reasons
+
+
+def _binary_heavy(value: str) -> bool:
+    data = b"".join(hex_runs(value))
+    if len(data) < 4:
+        return False
+    if any(data.startswith(m) for m in (b"%PDF", b"{\\rt", b"\xd0\xcf\x11\xe0", b"PK\x03\x04")):
+        return False
+    text_like = sum(1 for b in data if 32 <= b < 127 or b in (0, 9, 10, 13))
+    return text_like / len(data) < 0.7
+
+
+def document_evidence(rule: ContentRule) -> list[str]:
+    """Signs the rule targets document, mail or archive formats."""
+    reasons: list[str] = []
+    for value in _int_terms(rule):
+        if value in lexicon.DOCUMENT_MAGICS:
+            reasons.append(
+                f"checks the {lexicon.DOCUMENT_MAGICS[value]} magic number (0x{value:x})"
+            )
+    for p in rule.patterns:
+        candidates = list(_pattern_literals(p))
+        if p.kind == HEX:
+            candidates += [run.decode("latin-1").upper() for run in hex_runs(p.value)]
+        for text in candidates:
+            low = text.lower()
+            for needle, what in lexicon.DOCUMENT_STRINGS:
+                if needle in low:
+                    reasons.append(f"{p.identifier} looks for {what} content ({needle!r})")
+                    break
+            else:
+                continue
+            break
+    for ext, _op, literal in external_comparisons(rule):
+        if ext in ("filename", "filepath", "extension"):
+            low = literal.lower()
+            for doc in lexicon.DOCUMENT_EXTENSIONS:
+                if re.search(rf"(\.|\b|\\\.|^){re.escape(doc)}(\b|\$|\)|/|\"|$)", low) and (
+                    ext == "extension" or f".{doc}" in low or f"\\.{doc}" in low
+                ):
+                    reasons.append(f"compares {ext} with the document extension {doc!r}")
+                    break
+    return list(dict.fromkeys(reasons))
+
+
+def markings(rule: ContentRule) -> list[tuple[Literal, str, str]]:
+    """(literal, marking, strength) for classification and handling markings."""
+    hits: list[tuple[Literal, str, str]] = []
+    for lit in literals(rule):
+        text = lit.text
+        strong = next((m for m in lexicon.STRONG_MARKINGS if _contains_word(text, m)), None)
+        if strong:
+            hits.append((lit, strong, "strong"))
+            continue
+        core = re.sub(r"[^0-9A-ZÀ-ÿА-Я]+", " ", text).strip()
+        weak = next((m for m in lexicon.WEAK_MARKINGS if core == m), None)
+        if weak:
+            hits.append((lit, weak, "weak"))
+    return hits
+
+
+def _contains_word(text: str, needle: str) -> bool:
+    """Needle in text, not glued to letters on its sides (NOFORN yes, UNOFORNX no)."""
+    start = text.find(needle)
+    while start >= 0:
+        before = text[start - 1] if start > 0 else " "
+        end = start + len(needle)
+        after = text[end] if end < len(text) else " "
+        if not (before.isalpha() and needle[0].isalpha()) and not (
+            after.isalpha() and needle[-1].isalpha()
+        ):
+            return True
+        start = text.find(needle, start + 1)
+    return False
+
+
+def keywords(rule: ContentRule) -> list[tuple[Literal, str]]:
+    hits = []
+    for lit in literals(rule):
+        word = next((k for k in lexicon.KEYWORDS if _contains_word(lit.text, k.strip())), None)
+        if word:
+            hits.append((lit, word.strip()))
+    return hits
+
+
+def _unquote(term: str) -> str | None:
+    if len(term) >= 2 and term[0] == '"' and term[-1] == '"':
+        body = term[1:-1]
+        return re.sub(r"\\(.)", r"\1", body)
+    if len(term) >= 2 and term[0] == "/" and term.rfind("/") > 0:
+        return term
+    return None
+
+
+def external_comparisons(rule: ContentRule) -> list[tuple[str, str, str]]:
+    """(variable, operator, literal) wherever the condition compares a variable to a literal.
+
+    The variable is any bare identifier (standard externals and unknown ones alike).
+    """
+    out = []
+    terms = rule.condition_terms
+    for i in range(len(terms) - 2):
+        left, op, right = terms[i], terms[i + 1], terms[i + 2]
+        if op not in _COMPARISON_OPS:
+            continue
+        literal = _unquote(right)
+        if literal is not None and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", left):
+            out.append((left, op, literal))
+        literal = _unquote(left)
+        if literal is not None and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", right) and op == "==":
+            out.append((right, op, literal))
+    return out
+
+
+_KEYWORDS_YARA = frozenset(
+    [
+        "all",
+        "and",
+        "any",
+        "at",
+        "base64",
+        "base64wide",
+        "condition",
+        "contains",
+        "defined",
+        "endswith",
+        "entrypoint",
+        "false",
+        "filesize",
+        "for",
+        "fullword",
+        "global",
+        "icontains",
+        "iendswith",
+        "iequals",
+        "import",
+        "in",
+        "include",
+        "istartswith",
+        "matches",
+        "meta",
+        "nocase",
+        "none",
+        "not",
+        "of",
+        "or",
+        "private",
+        "rule",
+        "startswith",
+        "strings",
+        "them",
+        "true",
+        "uint16",
+        "uint32",
+        "uint8",
+        "uint16be",
+        "uint32be",
+        "uint8be",
+        "int16",
+        "int32",
+        "int8",
+        "int16be",
+        "int32be",
+        "int8be",
+        "wide",
+        "ascii",
+        "xor",
+        "with",
+        "private",
+    ]
+)
+
+
+def bare_identifiers(rule: ContentRule, known_rules: frozenset[str]) -> set[str]:
+    """Identifiers in the condition that are not keywords, modules, rules, loop variables."""
+    terms = rule.condition_terms
+    loop_vars: set[str] = set()
+    for i, term in enumerate(terms):
+        if term in ("for", "with") and i + 2 < len(terms):
+            j = i + 1
+            while j < len(terms) and terms[j] not in ("in", ":", "of"):
+                if re.fullmatch(r"[A-Za-z_]\w*", terms[j]) and terms[j] not in (
+                    "any",
+                    "all",
+                    "none",
+                ):
+                    loop_vars.add(terms[j])
+                j += 1
+    out = set()
+    for i, term in enumerate(terms):
+        if not re.fullmatch(r"[A-Za-z_]\w*", term):
+            continue
+        if term in _KEYWORDS_YARA or term in known_rules or term in loop_vars:
+            continue
+        if i + 1 < len(terms) and terms[i + 1] == "(":
+            continue  # a function call
+        if i > 0 and (terms[i - 1] == "." or terms[i - 1].endswith(".")):
+            continue  # a field of a module structure (pe.signatures[i].issuer)
+        if term.split(".", 1)[0] in rule.imports:
+            continue
+        out.add(term)
+    return out

@@ -1,0 +1,95 @@
+"""``content.targeting``: conditions that depend on who or where the scanned machine is.
+
+Inside a file scan the only windows onto the machine are the external
+variables and the scan date.  Reported:
+
+* externals that are not the standard six (``hostname``, ``username``,
+  ``domain``, ``country``...): the vendor's product would feed them the
+  machine's identity (HIGH when the name says so, MEDIUM otherwise);
+* ``owner`` compared with a particular account (not root/SYSTEM...);
+* ``filepath``/``filename`` literals naming one user's profile
+  (``C:\\Users\\jdoe\\``, ``/home/jdoe/``), a host (``\\\\HOST\\share``) or a
+  network address;
+* ``time.now()`` (a rule that fires only after a date).
+
+A path condition alone is not targeting: honest rules use ``filepath
+contains "Thunderbird"`` and the like hundreds of times.
+"""
+
+from __future__ import annotations
+
+import re
+
+from clearance.inspection.content import analysis, lexicon
+from clearance.inspection.content.checks._base import CheckContext, rule_finding
+from clearance.inspection.content.model import ContentRule
+from clearance.inspection.findings import Finding, Severity
+
+_PROFILE = re.compile(
+    r"(?:users|documents and settings|home)(?:\\\\|\\|/)+([^\\/\"*?()\[\]|.+{}^$]+)",
+    re.IGNORECASE,
+)
+_UNC = re.compile(r"^(?:\\\\){2,}([A-Za-z0-9_.-]+)(?:\\\\|\\)")
+_IPV4 = re.compile(r"\b(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.")
+
+
+class TargetingCheck:
+    rule_id = "content.targeting"
+    default_severity = Severity.HIGH
+    description = "Depends on the identity of a host, user, organisation, network or region."
+
+    def run(self, ctx: CheckContext) -> list[Finding]:
+        names = ctx.rule_names()
+        out = []
+        for rule in ctx.rules():
+            reasons, severity = self._reasons(rule, names)
+            if reasons:
+                out.append(
+                    rule_finding(
+                        ctx,
+                        self.rule_id,
+                        severity,
+                        rule,
+                        f"rule {rule.name} targets particular machines: {reasons[0]}"
+                        + (f" (+{len(reasons) - 1} more)" if len(reasons) > 1 else ""),
+                        {"reasons": reasons, "condition": rule.condition[:1000]},
+                    )
+                )
+        return out
+
+    def _reasons(self, rule: ContentRule, names: frozenset[str]) -> tuple[list[str], Severity]:
+        reasons: list[str] = []
+        severity = Severity.MEDIUM
+        for ident in sorted(analysis.bare_identifiers(rule, names)):
+            if ident in lexicon.STANDARD_EXTERNALS:
+                continue
+            parts = re.split(r"_|(?<=[a-z])(?=[A-Z])", ident.lower())
+            if any(w in parts or ident.lower().startswith(w) for w in lexicon.IDENTITY_WORDS):
+                reasons.append(
+                    f"uses the non-standard external {ident!r}, named after machine identity"
+                )
+                severity = Severity.HIGH
+            else:
+                reasons.append(f"uses the non-standard external {ident!r}")
+        for var, op, literal in analysis.external_comparisons(rule):
+            if var == "owner" and literal.strip("/").lower() not in lexicon.SYSTEM_OWNERS:
+                reasons.append(f"compares owner {op} {literal!r} (a particular account)")
+                severity = Severity.HIGH
+            if var in ("filepath", "filename"):
+                for user in _PROFILE.findall(literal):
+                    if user.strip().lower() not in lexicon.GENERIC_PROFILES and not user.startswith(
+                        "%"
+                    ):
+                        reasons.append(f"{var} {op} {literal!r} names the profile of user {user!r}")
+                        severity = Severity.HIGH
+                        break
+                unc = _UNC.match(literal)
+                if unc:
+                    reasons.append(f"{var} {op} {literal!r} names the host {unc.group(1)!r}")
+                    severity = Severity.HIGH
+                if _IPV4.search(literal):
+                    reasons.append(f"{var} {op} {literal!r} names a network address")
+                    severity = Severity.HIGH
+        if any(t in ("time.now", "time.now()") for t in rule.condition_terms):
+            reasons.append("depends on the scan date (time.now)")
+        return reasons, severity

@@ -1,0 +1,127 @@
+"""The interface a content engine implements (YARA via yara-x first).
+
+An engine turns content files into :class:`~.model.RuleFile` values
+(parsing), compiles them in the sandbox (reporting errors, warnings, crashes
+and per-file cost) and scans a corpus with the whole set.  The checks only
+see the engine-neutral results below, so a new format plugs in by adding an
+engine, without touching the checks or the callers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from clearance.inspection.base import ProgressSink
+from clearance.inspection.content.model import RuleFile
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """An engine error or warning about a content file."""
+
+    uri: str
+    level: str  # "error" | "warning"
+    code: str
+    message: str
+    line: int = 0
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class Crash:
+    """Compiling or scanning crashed, hung or ran out of memory in the sandbox."""
+
+    uri: str
+    phase: str  # "parse" | "compile" | "scan"
+    evidence: Mapping[str, Any]
+    message: str
+    rule_name: str | None = None
+
+
+@dataclass(frozen=True)
+class FileCost:
+    """Measured cost of one content file (never written into deterministic output raw)."""
+
+    uri: str
+    compile_seconds: float
+    #: Extra scan time this file's rules add per MiB of the cost sample.
+    scan_ms_per_mib: float
+    #: Per-rule cost (rule name -> ms per MiB) when the file was drilled into.
+    rules: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CompileReport:
+    """What compiling every content file, one at a time and as a whole, gave."""
+
+    diagnostics: tuple[Diagnostic, ...]
+    crashes: tuple[Crash, ...]
+    costs: tuple[FileCost, ...]
+    #: Files that compiled cleanly and went into the scanning set.
+    compiled_uris: tuple[str, ...]
+    #: The whole compiled set, serialized (engine-specific), or None if nothing compiled.
+    compiled_set: Path | None
+    compile_seconds: float
+    sample_bytes: int
+
+
+@dataclass(frozen=True)
+class Match:
+    """One rule matching one corpus file."""
+
+    rule_name: str
+    uri: str
+    corpus_file: str
+    #: (pattern id, offset, excerpt) for the first few pattern matches.
+    strings: tuple[tuple[str, int, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class ScanReport:
+    """Result of scanning the clean corpus with the whole set."""
+
+    matches: tuple[Match, ...]
+    #: Rule -> how many corpus files it matched (all of them, even beyond kept evidence).
+    match_counts: Mapping[tuple[str, str], int]
+    files_scanned: int
+    bytes_scanned: int
+    timeouts: tuple[str, ...]
+    crashes: tuple[Crash, ...]
+    seconds: float
+
+
+class ContentEngine(Protocol):
+    """One content format and its real engine."""
+
+    #: Short name, e.g. ``"yara"``; also the ``engine`` of the rules it produces.
+    name: str
+
+    def version(self) -> str: ...
+
+    def claims(self, path: Path) -> bool:
+        """True when ``path`` is content this engine reads (by name/suffix)."""
+        ...
+
+    def parse(
+        self, files: Sequence[tuple[str, Path]], progress: ProgressSink
+    ) -> list[RuleFile]: ...
+
+    def compile(
+        self,
+        files: Sequence[RuleFile],
+        work_dir: Path,
+        sample: Sequence[Path],
+        progress: ProgressSink,
+    ) -> CompileReport: ...
+
+    def scan(
+        self,
+        report: CompileReport,
+        files: Sequence[RuleFile],
+        corpus: Sequence[Path],
+        corpus_label: Callable[[Path], str],
+        progress: ProgressSink,
+    ) -> ScanReport: ...

@@ -1,0 +1,201 @@
+"""The detection-content inspector: engine + checks over a release's content artifacts."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from clearance.inspection.archive import ArchiveLimits, is_archive, unpack_archive
+from clearance.inspection.base import Artifact, InspectionInput, InspectionResult, ProgressSink
+from clearance.inspection.content import lexicon
+from clearance.inspection.content._yara_child import probe_regexes
+from clearance.inspection.content.checks import Check, CheckContext, default_checks
+from clearance.inspection.content.checks._base import CheckSettings
+from clearance.inspection.content.engine import CompileReport, ScanReport
+from clearance.inspection.content.model import REGEX, RuleFile
+from clearance.inspection.content.yara_engine import YaraEngine
+from clearance.inspection.corpus import DEFAULT_CAP_BYTES, cost_sample, default_roots, list_corpus
+from clearance.inspection.findings import Finding
+from clearance.inspection.sandbox import Limits, run_sandboxed
+
+
+class ContentInspector:
+    """Inspects ``content`` artifacts: YARA rule files, folders and archives of them."""
+
+    name: str = "content"
+    kinds: tuple[str, ...] = ("content",)
+
+    def __init__(
+        self,
+        engine: YaraEngine | None = None,
+        checks: Sequence[Check] | None = None,
+        settings: CheckSettings | None = None,
+        archive_limits: ArchiveLimits | None = None,
+        default_corpus_bytes: int = DEFAULT_CAP_BYTES,
+    ) -> None:
+        self.engine = engine or YaraEngine()
+        self.checks = list(checks) if checks is not None else default_checks()
+        self.settings = settings or CheckSettings(
+            budget_ms_per_mib=self.engine.settings.budget_ms_per_mib,
+            compile_budget_seconds=self.engine.settings.compile_budget_seconds,
+        )
+        self.archive_limits = archive_limits or ArchiveLimits()
+        self.default_corpus_bytes = default_corpus_bytes
+
+    def inspect(self, inp: InspectionInput, progress: ProgressSink) -> InspectionResult:
+        artifacts = inp.of_kind("content")
+        work = inp.work_dir / "content"
+        if work.exists():
+            shutil.rmtree(work)
+        work.mkdir(parents=True)
+        sources, ignored = self._sources(artifacts, work / "current")
+        files = tuple(self.engine.parse(sources, progress))
+        previous: tuple[RuleFile, ...] | None = None
+        if inp.previous_artifacts:
+            prev_sources, _ = self._sources(inp.previous_of_kind("content"), work / "previous")
+            previous = tuple(self.engine.parse(prev_sources, progress))
+        corpus_roots = list(inp.corpus) or default_roots()
+        progress.start("listing the clean corpus", None)
+        corpus = list_corpus(corpus_roots, None if inp.corpus else self.default_corpus_bytes)
+        sample = cost_sample(corpus)
+        compiled = self.engine.compile(files, work, sample, progress)
+        pii = self._probe_pii(files)
+        scan = self.engine.scan(compiled, files, corpus, str, progress)
+        ctx = CheckContext(files, compiled, scan, previous, pii, self.settings)
+        findings: list[Finding] = []
+        for check in self.checks:
+            findings.extend(check.run(ctx))
+        return InspectionResult(
+            inspector=self.name,
+            findings=tuple(findings),
+            engines={"yara": self.engine.version()},
+            report=self._report(files, previous, compiled, scan, ignored, corpus_roots, inp),
+        )
+
+    # --- inputs -------------------------------------------------------------------------------
+
+    def _sources(
+        self, artifacts: Sequence[Artifact], dest: Path
+    ) -> tuple[list[tuple[str, Path]], list[str]]:
+        sources: list[tuple[str, Path]] = []
+        ignored: list[str] = []
+        for artifact in sorted(artifacts, key=lambda a: a.name):
+            if is_archive(artifact.path):
+                target = dest / artifact.name.replace("/", "_")
+                for path in unpack_archive(artifact.path, target, self.archive_limits):
+                    uri = f"{artifact.name}/{path.relative_to(target).as_posix()}"
+                    if self.engine.claims(path):
+                        sources.append((uri, path))
+                    else:
+                        ignored.append(uri)
+            else:
+                # A single content file is YARA unless another engine claims it.
+                sources.append((artifact.name, artifact.path))
+        return sorted(sources), sorted(ignored)
+
+    def _probe_pii(self, files: Sequence[RuleFile]) -> dict[tuple[str, str, str], tuple[str, ...]]:
+        regexes: list[list[str]] = []
+        owners: list[tuple[str, str, str]] = []
+        for f in files:
+            for rule in f.rules:
+                for p in rule.patterns:
+                    if p.kind == REGEX:
+                        owners.append((f.uri, rule.name, p.identifier))
+                        regexes.append([str(len(regexes)), p.value])
+        if not regexes:
+            return {}
+        outcome = run_sandboxed(
+            probe_regexes,
+            {
+                "regexes": regexes,
+                "samples": [list(s) for s in lexicon.PII_SAMPLES],
+                "control": lexicon.PII_CONTROL,
+            },
+            Limits(cpu_seconds=120, wall_seconds=300),
+        )
+        if not outcome.ok or not isinstance(outcome.value, dict):
+            return {}
+        return {
+            owners[int(key)]: tuple(sorted(set(labels))) for key, labels in outcome.value.items()
+        }
+
+    # --- the report's data (JSON-able; timings allowed here, never in SARIF) ---------------------
+
+    def _report(
+        self,
+        files: Sequence[RuleFile],
+        previous: Sequence[RuleFile] | None,
+        compiled: CompileReport,
+        scan: ScanReport,
+        ignored: list[str],
+        corpus_roots: list[Path],
+        inp: InspectionInput,
+    ) -> dict[str, Any]:
+        rules = [r for f in files for r in f.rules]
+        costs: list[dict[str, Any]] = sorted(
+            (
+                {
+                    "uri": c.uri,
+                    "ms_per_mib": c.scan_ms_per_mib if c.scan_ms_per_mib != float("inf") else -1.0,
+                    "compile_s": round(c.compile_seconds, 4),
+                    "rules": dict(c.rules),
+                }
+                for c in compiled.costs
+            ),
+            key=lambda c: (
+                -float(c["ms_per_mib"]) if c["ms_per_mib"] != -1.0 else float("-inf"),
+                str(c["uri"]),
+            ),
+        )
+        rate = scan.bytes_scanned / scan.seconds / 2**20 if scan.seconds else 0.0
+        diff: dict[str, list[str]] | None = None
+        if previous is not None:
+            old = {r.name for f in previous for r in f.rules}
+            new = {r.name for r in rules}
+            diff = {"added": sorted(new - old), "removed": sorted(old - new)}
+        stats = [
+            ["content files", str(len(files))],
+            ["rules parsed", str(len(rules))],
+            ["files compiled cleanly", str(len(compiled.compiled_uris))],
+            ["compile time (all files, s)", f"{compiled.compile_seconds:.2f}"],
+            ["clean corpus", ", ".join(str(r) for r in corpus_roots)],
+            ["corpus files scanned", str(scan.files_scanned)],
+            ["corpus bytes scanned", f"{scan.bytes_scanned / 2**20:.1f} MiB"],
+            [
+                "whole-set scan rate",
+                f"{rate:.1f} MiB/s ({scan.seconds:.1f} s, {self.engine.settings.workers} workers)",
+            ],
+            ["scan budget per content file", f"{self.settings.budget_ms_per_mib:g} ms per MiB"],
+            ["cost sample", f"{compiled.sample_bytes / 2**20:.2f} MiB"],
+        ]
+        if ignored:
+            stats.append(["files in archives not read as content", str(len(ignored))])
+        return {
+            "costs": costs[:200],
+            "diff": diff,
+            "scan": {
+                "files": scan.files_scanned,
+                "bytes": scan.bytes_scanned,
+                "seconds": scan.seconds,
+                "mib_per_s": rate,
+            },
+            "sections": [
+                {
+                    "title": "Detection content: engine and corpus",
+                    "paragraphs": [
+                        "Rules were compiled and scanned with yara-x in sandboxed child processes; "
+                        "the clean corpus was scanned with the whole rule set.",
+                    ],
+                    "tables": [
+                        {
+                            "caption": "Figures of this run",
+                            "columns": ["what", "value"],
+                            "rows": stats,
+                        }
+                    ],
+                    "code": [],
+                }
+            ],
+        }

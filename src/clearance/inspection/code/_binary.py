@@ -36,6 +36,32 @@ _IMM_MOVES = re.compile(
     re.DOTALL,
 )
 _PRINTABLE_RUN = re.compile(rb"[\x20-\x7e]{%d,}" % MIN_STRING)
+#: Imports that let a program open network connections (ELF libc, Windows APIs, libcurl).
+NETWORK_IMPORTS = frozenset(
+    {
+        "socket",
+        "connect",
+        "getaddrinfo",
+        "gethostbyname",
+        "sendto",
+        "sendmsg",
+        "WSAStartup",
+        "WSAConnect",
+        "WSASocketA",
+        "WSASocketW",
+        "InternetOpenA",
+        "InternetOpenW",
+        "InternetConnectA",
+        "InternetConnectW",
+        "HttpSendRequestA",
+        "HttpSendRequestW",
+        "WinHttpOpen",
+        "WinHttpConnect",
+        "URLDownloadToFileA",
+        "URLDownloadToFileW",
+        "curl_easy_perform",
+    }
+)
 _GAP = 8  # bytes of other instructions allowed between two moves of one stack string
 
 
@@ -55,6 +81,11 @@ class BinaryFacts:
     imports: tuple[str, ...]
     sections: tuple[tuple[str, int, float], ...]  # name, size, entropy
     strings: tuple[FoundString, ...]
+
+    @property
+    def can_connect(self) -> bool:
+        """Whether the binary imports functions that open network connections."""
+        return any(name in NETWORK_IMPORTS for name in self.imports)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -29,6 +29,7 @@ from clearance.inspection.code._common import (
     table,
     unpack_source,
 )
+from clearance.inspection.code._endpoints import find_endpoints, is_declared, normalise_declared
 from clearance.inspection.code._source import Callout, callouts_for, capability_of, diff_trees
 from clearance.inspection.findings import FINDING_KINDS, Finding, Location, Severity
 
@@ -68,6 +69,7 @@ class CapabilityInspector:
 
     def __init__(self, rules_dir: Path | None = None) -> None:
         self.rules_dir = rules_dir
+        self._declared: tuple[frozenset[str], tuple[str, ...]] = (frozenset(), ())
 
     def inspect(self, inp: InspectionInput, progress: ProgressSink) -> InspectionResult:
         binaries = inp.of_kind("binary")
@@ -90,6 +92,7 @@ class CapabilityInspector:
             return reports[artifact.sha256]
 
         callouts = source_callouts(inp)
+        self._declared = normalise_declared(inp.declared_endpoints)
         findings: list[Finding] = []
         sections: list[dict[str, Any]] = []
         for binary, previous in pairs:
@@ -226,6 +229,20 @@ class CapabilityInspector:
             message = f"{binary.name} gains {category.label}: {rules}"
         if attack:
             message += f" [{', '.join(attack)}]"
+        undeclared: list[str] = []
+        if category_id == "network":
+            undeclared = sorted(
+                {
+                    e.host
+                    for found in binary_facts(binary.path).strings
+                    for e, _ in find_endpoints(found.text)
+                    if not is_declared(e.host, self._declared)
+                }
+            )
+        if undeclared and previous is not None and not category_existed:
+            # New network code plus a host nobody declared: an undisclosed channel.
+            severity = Severity.CRITICAL
+            message += f"; it names undeclared endpoint(s) {', '.join(undeclared[:5])}"
         if category_id == "network" and file_access:
             # New network code in a program that reads or lists files is how an upload looks.
             message += f"; it also matches {', '.join(file_access)}: files may leave the machine"
@@ -253,6 +270,7 @@ class CapabilityInspector:
             "attack": attack,
             "new_imports": new_imports,
             "file_access": file_access if category_id == "network" else [],
+            "undeclared_endpoints": undeclared,
             "source_lines": [{"artifact": name, **c.to_dict()} for name, c in lines],
         }
         return Finding(RULE_ID, severity, message, tuple(locations), evidence)

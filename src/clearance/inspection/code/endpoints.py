@@ -58,6 +58,7 @@ class Sighting:
 
 def binary_endpoints(artifact: Artifact) -> list[tuple[Endpoint, Sighting]]:
     facts = binary_facts(artifact.path)
+    network = " (binary imports network functions)" if facts.can_connect else ""
     out: list[tuple[Endpoint, Sighting]] = []
     seen: set[tuple[str, str]] = set()
     for found in facts.strings:
@@ -66,7 +67,7 @@ def binary_endpoints(artifact: Artifact) -> list[tuple[Endpoint, Sighting]]:
                 continue
             seen.add((endpoint.value, found.encoding))
             where = section_of(artifact.path, found.offset) or "file"
-            label = f"{where}+{found.offset:#x}, {found.encoding}"
+            label = f"{where}+{found.offset:#x}, {found.encoding}{network}"
             out.append(
                 (
                     endpoint,
@@ -161,7 +162,13 @@ class EndpointInspector:
             places[:6]
         )
         severity = FINDING_KINDS[RULE_ID].default_severity
-        if in_previous:
+        connectable = [s for _, s in ordered if s.line is None and "network functions" in s.where]
+        if connectable and not in_previous:
+            # A new, undeclared host inside a program that can open connections is how an
+            # exfiltration channel looks: refuse rather than ask.
+            severity = Severity.CRITICAL
+            message += "; the binary imports network functions"
+        elif in_previous:
             severity = Severity.MEDIUM
             message += "; already present in the previous release"
         evidence: dict[str, Any] = {

@@ -167,3 +167,17 @@ def test_unwitnessed_checkpoint(tmp_path: Path) -> None:
     world.append(world.release("1.0.0").to_bytes())
     report = run(world, tmp_path / "state")
     assert rules(report) == ["audit.checkpoint-unwitnessed"]
+
+
+def test_forged_signature_under_a_trusted_key_id(world: World, tmp_path: Path) -> None:
+    from clearance.attest import Envelope
+    from clearance.attest.dsse import Signature
+
+    rel = world.release("1.0.0")
+    stranger = Signer.generate("stranger.example")
+    forged_sig = Signature(rel.signatures[0].keyid, stranger.sign(b"whatever"))
+    forged = Envelope(rel.payload_type, rel.payload, (forged_sig,))
+    world.append(forged.to_bytes())
+    report = run(world, tmp_path / "state")
+    assert rules(report) == ["audit.bad-signature"]
+    assert "forgery" in report.findings[0].message  # type: ignore[attr-defined]

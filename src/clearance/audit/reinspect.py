@@ -51,7 +51,6 @@ def summary_of(findings: Mapping[str, Mapping[str, int]]) -> dict[str, dict[str,
     return out
 
 
-
 def default_reinspector() -> Reinspector | None:
     """The inspections of :mod:`clearance.inspection`, or None when they are not available."""
     return None

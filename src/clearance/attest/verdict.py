@@ -134,11 +134,12 @@ class Verdict:
             product=_fields.name(release.get("product"), "verdict release product"),
             version=_fields.name(release.get("version"), "verdict release version"),
             channel=_fields.name(release.get("channel"), "verdict release channel"),
-            findings=_check_findings(p.get("findings", {})),
+            # Checked once, by __post_init__.
+            findings=_fields.obj(p.get("findings", {}), "findings"),
             sarif_sha256=sarif,
             engines=_fields.str_map(p.get("engines", {}), "engines"),
             inspected_at=_fields.text(p.get("inspectedAt"), "inspectedAt"),
-            inspector=_fields.name(p.get("inspector"), "inspector"),
+            inspector=_fields.text(p.get("inspector"), "inspector"),
             note=_fields.text(p.get("note", ""), "note", empty=True),
         )
 

@@ -123,20 +123,23 @@ def _append(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     with TransparencyLog.open(args.logdir) as log:
         console = Console(stderr=True)
-        with Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            transient=True,
-        ) as bar:
-            task = bar.add_task("verifying entries", total=log.size)
+        if console.is_terminal:
+            with Progress(
+                "[progress.description]{task.description}",
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=console,
+                transient=True,
+            ) as bar:
+                task = bar.add_task("verifying entries", total=log.size)
 
-            def advance(done: int, total: int) -> None:
-                bar.update(task, completed=done, total=total)
+                def advance(done: int, total: int) -> None:
+                    bar.update(task, completed=done, total=total)
 
-            log.verify(advance)
+                log.verify(advance)
+        else:
+            log.verify()
         checkpoint = Checkpoint.from_text(log.checkpoint().text)
     emit(
         args,

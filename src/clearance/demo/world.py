@@ -60,11 +60,12 @@ def build_world(
     rings: Sequence[Ring] = DEMO_RINGS,
     workers: int = 1,
     extra_products: Sequence[str] = ("threat-intelligence-feed",),
+    log_signer: Signer | None = None,
 ) -> World:
     """Create keys under ``root/keys`` and a gateway data directory ``root/gateway``."""
     keys_dir = root / "keys"
     keys_dir.mkdir(parents=True, exist_ok=True)
-    log = _key(keys_dir, "log")
+    log = log_signer or _key(keys_dir, "log")
     vendor = _key(keys_dir, "vendor")
     inspector = _key(keys_dir, "inspector")
     policy = _key(keys_dir, "policy")

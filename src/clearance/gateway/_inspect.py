@@ -1,19 +1,67 @@
-"""Bridge from an inspection job to :mod:`clearance.inspection` (the real engines)."""
+"""Bridge from an inspection job to :func:`clearance.inspection.inspect_release`."""
 
 from __future__ import annotations
 
+import os
+import shutil
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
-from clearance.attest import Envelope
-from clearance.errors import ClearanceError
+from clearance.attest import Envelope, Release, create_verdict
+from clearance.gateway.errors import GatewayInputError
 
 if TYPE_CHECKING:
     from clearance.gateway.worker import InspectionRequest
 
 
-class InspectionUnavailableError(ClearanceError):
-    """The inspection orchestrator is not installed in this build."""
+def _stage(release: Release, stored: Mapping[str, Path], directory: Path) -> Path:
+    """Lay the content-addressed artifacts out under their release names (hard links)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for artifact in release.artifacts:
+        pure = PurePosixPath(artifact.name)
+        if pure.is_absolute() or ".." in pure.parts:
+            raise GatewayInputError(f"artifact name {artifact.name!r} is not a relative path")
+        target = directory.joinpath(*pure.parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        source = stored[artifact.name]
+        try:
+            os.link(source, target)
+        except OSError:
+            shutil.copyfile(source, target)
+    return directory
 
 
 def run_inspection(request: InspectionRequest) -> Envelope:
-    raise InspectionUnavailableError("the inspection orchestrator is not available yet")
+    from clearance.inspection import inspect_release
+
+    current = _stage(request.release, request.artifact_paths, request.work_dir / "current")
+    previous: Release | None = None
+    previous_dir: Path | None = None
+    if request.previous_envelope is not None:
+        previous = Release.from_envelope(request.previous_envelope)
+        previous_dir = _stage(
+            previous, request.previous_artifact_paths, request.work_dir / "previous"
+        )
+    outcome = inspect_release(
+        request.release,
+        current,
+        previous=previous,
+        previous_artifacts_dir=previous_dir,
+        corpus=request.corpus,
+        work_dir=request.work_dir / "scratch",
+    )
+    if request.reports_dir is not None:
+        request.reports_dir.mkdir(parents=True, exist_ok=True)
+        (request.reports_dir / f"{request.release_envelope.sha256}.sarif").write_bytes(
+            outcome.sarif_bytes
+        )
+    return create_verdict(
+        request.release_envelope,
+        outcome.decision.decision,
+        signers=request.signer,
+        findings_summary=outcome.summary,
+        sarif_sha256=outcome.sarif_sha256,
+        engines=dict(outcome.engines),
+        note="; ".join(outcome.decision.reasons)[:2000],
+    )

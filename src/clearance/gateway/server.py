@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -11,28 +13,21 @@ from clearance.gateway.app import create_app
 from clearance.gateway.service import Gateway
 
 
-class RunningGateway:
-    """A gateway served by uvicorn in a background thread (the demo and tests use this)."""
+class BackgroundServer:
+    """Any ASGI app served by uvicorn in a thread of this process, on 127.0.0.1 by default."""
 
-    def __init__(
-        self, data_dir: Path, host: str = "127.0.0.1", port: int = 0, *, workers: int | None = None
-    ) -> None:
-        self.gateway = Gateway(data_dir)
-        self.gateway.start_background(workers=workers)
-        config = uvicorn.Config(
-            create_app(self.gateway), host=host, port=port, log_level="warning", access_log=False
-        )
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0) -> None:
+        config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="uvicorn", daemon=True)
         self._thread.start()
+        deadline = time.monotonic() + 30
         while not self._server.started:
-            if not self._thread.is_alive():
-                self.gateway.close()
-                raise OSError(f"the gateway could not listen on {host}:{port}")
-            threading.Event().wait(0.02)
-        sockets = self._server.servers[0].sockets
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise OSError(f"could not listen on {host}:{port}")
+            time.sleep(0.02)
         self.host = host
-        self.port = int(sockets[0].getsockname()[1])
+        self.port = int(self._server.servers[0].sockets[0].getsockname()[1])
 
     @property
     def url(self) -> str:
@@ -41,6 +36,30 @@ class RunningGateway:
     def stop(self) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=10)
+
+
+class RunningGateway:
+    """A gateway with its workers, served in a background thread (the demo and tests)."""
+
+    def __init__(
+        self, data_dir: Path, host: str = "127.0.0.1", port: int = 0, *, workers: int | None = None
+    ) -> None:
+        self.gateway = Gateway(data_dir)
+        try:
+            self.gateway.start_background(workers=workers)
+            self._server = BackgroundServer(create_app(self.gateway), host, port)
+        except BaseException:
+            self.gateway.close()
+            raise
+        self.host = host
+        self.port = self._server.port
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def stop(self) -> None:
+        self._server.stop()
         self.gateway.close()
 
     def __enter__(self) -> RunningGateway:

@@ -54,6 +54,7 @@ from clearance.gateway.queue import JobQueue, SQLiteJobQueue
 from clearance.gateway.store import MetadataStore, ReleaseRow
 from clearance.gateway.tuf_repo import TufRepository
 from clearance.keys import Verifier
+from clearance.log import StaleCheckpointError
 from clearance.policy import Decision, Entitlement, LoggedPolicy, Policy, decide
 from clearance.policy._time import format_time
 
@@ -848,5 +849,8 @@ class Gateway:
                 self.witness_status = self.log.collect_witnesses(
                     self.config.witnesses, self.trust_root.witnesses.threshold
                 )
+            except StaleCheckpointError:
+                # The log grew during the round: witness the newer checkpoint right away.
+                self._wake_witness.set()
             except ClearanceError as exc:
                 log.warning("witness round failed: %s", exc)

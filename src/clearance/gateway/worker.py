@@ -38,6 +38,8 @@ class InspectionRequest:
     corpus: tuple[Path, ...]
     work_dir: Path
     signer: Signer
+    #: Where to keep the SARIF of each inspection (``<release sha256>.sarif``), if anywhere.
+    reports_dir: Path | None = None
 
 
 #: Runs one inspection and returns the signed verdict envelope.
@@ -108,7 +110,9 @@ class InspectionWorker:
                     a["name"]: gw.artifact_path(a["sha256"]) for a in prev_row.artifacts
                 }
         corpus = tuple((gw.data_dir / c).resolve() for c in gw.config.corpus_dirs)
-        with tempfile.TemporaryDirectory(prefix="clearance-inspect-") as work:
+        scratch = gw.data_dir / "work"
+        scratch.mkdir(exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="inspect-", dir=scratch) as work:
             verdict = self.inspect(
                 InspectionRequest(
                     envelope,
@@ -119,6 +123,7 @@ class InspectionWorker:
                     corpus,
                     Path(work),
                     self.signer,
+                    gw.data_dir / "reports",
                 )
             )
         receipt = gw.submit(verdict.to_bytes(), "inspector")

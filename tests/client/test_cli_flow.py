@@ -93,7 +93,7 @@ def test_full_flow(setup: dict[str, Path], capsys: pytest.CaptureFixture[str]) -
     code, out, err = run(capsys, "submit", str(release), "--log", str(s["log"]), "--json")
     assert code == 0, err
     receipt = json.loads(out)
-    assert receipt["index"] == 0 and receipt["kind"].endswith("release/v1")
+    assert receipt["log_index"] == 0 and receipt["kind"] == "release" and not receipt["duplicate"]
     assert Note.from_bytes(receipt["checkpoint"].encode()).signatures
     _approve(capsys, s, release)
     _cosign_log(s["log"], s["keys"], ["wit-a", "wit-b"])
@@ -139,6 +139,9 @@ def test_submit_refusals(setup: dict[str, Path], capsys: pytest.CaptureFixture[s
     s = setup
     release = _release(capsys, s, "2.0")
     assert run(capsys, "submit", str(release), "--log", str(s["log"]))[0] == 0
+    # The very same envelope again: its existing receipt, nothing appended.
+    code, out, _ = run(capsys, "submit", str(release), "--log", str(s["log"]), "--json")
+    assert code == 0 and json.loads(out)["duplicate"] and json.loads(out)["log_index"] == 0
     # Same version again, and a lower one: refused, nothing appended.
     again = _release(capsys, s, "2.0", "--notes", "again")
     code, _, err = run(capsys, "submit", str(again), "--log", str(s["log"]))

@@ -25,6 +25,9 @@ from clearance.attest.trust_root import Role, TrustRoot
 from clearance.attest.version import Version
 from clearance.errors import BadInput, Refused
 
+#: Short kind names, as in receipts (the gateway uses the same).
+KIND_NAMES = {RELEASE_V1: "release", VERDICT_V1: "verdict", POLICY_V1: "policy"}
+
 
 class AdmissionRefused(Refused):
     """The log refuses the envelope (signature or version rule)."""
@@ -44,7 +47,8 @@ class UnsupportedStatementError(BadInput):
 
 @dataclass(frozen=True)
 class Admitted:
-    """An accepted envelope: its kind, its canonical bytes (what is logged) and its digest."""
+    """An accepted envelope: its kind (``release``, ``verdict`` or ``policy``), its canonical
+    bytes (what is logged) and its digest."""
 
     kind: str
     entry: bytes
@@ -102,7 +106,7 @@ def check_admission(
         _signed(envelope, trust_root.policy, "policy")
     else:
         raise UnsupportedStatementError(f"statements of type {kind!r} are not accepted by the log")
-    return Admitted(kind, envelope.to_bytes(), envelope.sha256, release)
+    return Admitted(KIND_NAMES[kind], envelope.to_bytes(), envelope.sha256, release)
 
 
 def latest_version(releases: Iterable[Release], product: str, channel: str) -> Version | None:

@@ -19,6 +19,7 @@ class Receipt:
     inclusion_proof: tuple[bytes, ...]
     checkpoint: str
     kind: str = ""
+    duplicate: bool = False
 
     @classmethod
     def of(
@@ -29,17 +30,20 @@ class Receipt:
         proof: Sequence[bytes],
         checkpoint: str,
         kind: str = "",
+        duplicate: bool = False,
     ) -> Receipt:
-        return cls(index, sha256, tree_size, tuple(proof), checkpoint, kind)
+        return cls(index, sha256, tree_size, tuple(proof), checkpoint, kind, duplicate)
 
     def to_dict(self) -> dict[str, Any]:
+        # The same keys as the gateway's receipts (clearance.gateway.service).
         return {
-            "index": self.index,
+            "log_index": self.index,
             "sha256": self.sha256,
             "tree_size": self.tree_size,
             "inclusion_proof": [h.hex() for h in self.inclusion_proof],
             "checkpoint": self.checkpoint,
             "kind": self.kind,
+            "duplicate": self.duplicate,
         }
 
     @classmethod
@@ -48,12 +52,13 @@ class Receipt:
             raise AttestFormatError("receipt is not a JSON object")
         try:
             return cls(
-                int(value["index"]),
+                int(value["log_index"] if "log_index" in value else value["index"]),
                 str(value["sha256"]),
                 int(value["tree_size"]),
                 tuple(bytes.fromhex(h) for h in value["inclusion_proof"]),
                 str(value["checkpoint"]),
                 str(value.get("kind", "")),
+                bool(value.get("duplicate", False)),
             )
         except (KeyError, TypeError, ValueError):
             raise AttestFormatError("receipt is missing or has malformed fields") from None

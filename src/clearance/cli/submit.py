@@ -11,6 +11,7 @@ With ``--server`` the gateway does the same checks and returns the receipt.
 from __future__ import annotations
 
 import argparse
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress
 
 from clearance.attest import TrustRoot, TrustRootFormatError
-from clearance.attest.admission import check_admission, releases_in
+from clearance.attest.admission import KIND_NAMES, check_admission, releases_in
 from clearance.attest.receipt import Receipt
+from clearance.attest.statement import statement_of
 from clearance.cli._common import EXIT_OK, SubParsers, add_json_flag, emit, read_bytes, set_handler
 from clearance.cli.release import load_envelope
 from clearance.errors import BadInput
@@ -91,22 +93,36 @@ def _submit(args: argparse.Namespace) -> int:
         )
     trust_root = load_trust_root(root_path)
     with TransparencyLog.open(args.log) as log:
-        admitted = check_admission(envelope, trust_root, releases_in(scan_log(log, log.size)))
-        (result,) = log.append([admitted.entry])
+        entries = scan_log(log, log.size)
+        digest = envelope.sha256
+        existing = next(
+            (i for i, e in enumerate(entries) if hashlib.sha256(e).hexdigest() == digest), None
+        )
+        if existing is None:
+            admitted = check_admission(envelope, trust_root, releases_in(entries))
+            (result,) = log.append([admitted.entry])
+            index, kind = result.index, admitted.kind
+        else:
+            # Already logged: the same receipt again, as the gateway does.
+            index, kind = existing, KIND_NAMES.get(statement_of(envelope).predicate_type, "")
         note = log.checkpoint()
         size = Checkpoint.from_text(note.text).size
-        proof = log.inclusion_proof(result.index, size)
+        proof = log.inclusion_proof(index, size)
         # Check the receipt before handing it out: a wrong proof is a bug here, not later.
-        verify_inclusion(result.index, size, leaf_hash(admitted.entry), proof, log.root(size))
+        verify_inclusion(index, size, leaf_hash(envelope.to_bytes()), proof, log.root(size))
     receipt = Receipt.of(
-        result.index, result.sha256, size, proof, note.to_bytes().decode(), admitted.kind
+        index, digest, size, proof, note.to_bytes().decode(), kind, existing is not None
     ).to_dict()
     emit(args, receipt, _receipt_text(receipt))
     return EXIT_OK
 
 
 def _receipt_text(receipt: dict[str, Any]) -> str:
-    lines = [f"{receipt.get('index')}\t{receipt.get('sha256')}"]
+    index = receipt.get("log_index", receipt.get("index"))
+    lines = [
+        f"{index}\t{receipt.get('sha256')}"
+        + (" (already logged)" if receipt.get("duplicate") else "")
+    ]
     if "tree_size" in receipt:
         lines.append(f"included in tree of size {receipt['tree_size']}")
     if isinstance(receipt.get("checkpoint"), str):

@@ -30,6 +30,7 @@ def audit(world: World, state: Path, *extra: str) -> int:
             "--state",
             str(state),
             "--quiet",
+            "--no-reinspect",
             *extra,
         ]
     )

@@ -9,7 +9,7 @@ their own (e.g. a pinned container running another inspector version).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -51,6 +51,8 @@ def summary_of(findings: Mapping[str, Mapping[str, int]]) -> dict[str, dict[str,
     return out
 
 
-def default_reinspector() -> Reinspector | None:
-    """The inspections of :mod:`clearance.inspection`, or None when they are not available."""
-    return None
+def default_reinspector(corpus: Sequence[Path] = ()) -> Reinspector:
+    """The inspections of :mod:`clearance.inspection` (imported only when re-inspecting)."""
+    from clearance.audit._inspection import inspection_reinspector
+
+    return inspection_reinspector(corpus)

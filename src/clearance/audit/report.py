@@ -93,10 +93,11 @@ def to_text(report: AuditReport) -> str:
         lines.append("no new findings: clean")
         return "\n".join(lines)
     by_rule = Counter(f.rule_id for f in report.findings)
-    lines.append(
-        f"{len(report.discrepancies)} discrepancies, "
-        f"{len(report.findings) - len(report.discrepancies)} alerts:"
-    )
+    alerts = len(report.findings) - len(report.discrepancies)
+    if report.clean:
+        lines.append(f"clean: no discrepancies, {alerts} alert(s):")
+    else:
+        lines.append(f"{len(report.discrepancies)} discrepancies, {alerts} alert(s):")
     for rule_id, count in sorted(by_rule.items()):
         lines.append(f"  {count:5d}  {rule_id}  {AUDIT_RULES[rule_id].title}")
     for finding in report.findings[:200]:

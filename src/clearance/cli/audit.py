@@ -58,6 +58,14 @@ def register(sub: SubParsers) -> None:
         metavar="DIR",
         help="folder of release artifacts to re-inspect (repeatable)",
     )
+    parser.add_argument(
+        "--corpus",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="clean corpus for re-inspection, as the inspector's --corpus (repeatable)",
+    )
     parser.add_argument("--no-reinspect", action="store_true", help="do not re-run the inspections")
     parser.add_argument(
         "--witness",
@@ -137,7 +145,7 @@ def _audit(args: argparse.Namespace) -> int:
     if not args.no_reinspect:
         from clearance.audit.reinspect import default_reinspector
 
-        reinspector = default_reinspector()
+        reinspector = default_reinspector(args.corpus)
     with _RichProgress(enabled=not args.quiet and not args.json) as progress:
         report = audit_log(
             AuditOptions(

@@ -88,7 +88,7 @@ def _unpack_zip(archive: Path, dest: Path, name: str) -> None:
             if info.is_dir():
                 (dest / rel).mkdir(parents=True, exist_ok=True)
                 continue
-            if mode and not stat.S_ISREG(mode):
+            if stat.S_IFMT(mode) not in (0, stat.S_IFREG):
                 raise UnsafeArchiveError(f"{name}: member {info.filename!r} is not a regular file")
             total += info.file_size
             if total > MAX_TOTAL_BYTES:

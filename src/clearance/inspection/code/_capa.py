@@ -213,6 +213,10 @@ class CapaEngine:
 
 
 @functools.lru_cache(maxsize=4)
-def capa_engine(rules_dir: Path, rule_cache_dir: Path | None = None) -> CapaEngine:
-    """The process-wide engine for ``rules_dir`` (rules are loaded on first use only)."""
-    return CapaEngine(rules_dir, rule_cache_dir)
+def capa_engine(rules_dir: Path) -> CapaEngine:
+    """The process-wide engine for ``rules_dir`` (rules are loaded on first use only).
+
+    capa keeps a compiled copy of the rules in its own cache directory
+    (``$XDG_CACHE_HOME/capa``), which brings a load from ~10 s to ~0.5 s.
+    """
+    return CapaEngine(rules_dir)

@@ -20,6 +20,7 @@ import lief
 
 _DIFFOSCOPE_TIMEOUT = 300
 _MAX_TEXT = 20_000
+_DERIVED_SECTIONS = frozenset({".note.gnu.build-id", ".gnu_debuglink", ".symtab", ".strtab"})
 
 
 @dataclass(frozen=True)
@@ -93,8 +94,11 @@ def structural_difference(expected: Path, rebuilt: Path) -> Difference:
             where = f" (in section {section})" if section else " (outside any section)"
         summary = f"first difference at byte offset {first:#x}{where}"
         details.append(summary)
+    differing: list[str] = []
     if sections_a is not None and sections_b is not None:
         for name in sorted(set(sections_a) | set(sections_b)):
+            if sections_a.get(name, ("", "", ""))[2] != sections_b.get(name, ("", "", ""))[2]:
+                differing.append(name)
             if name not in sections_b:
                 details.append(f"section {name}: only in the release's binary")
             elif name not in sections_a:
@@ -104,8 +108,17 @@ def structural_difference(expected: Path, rebuilt: Path) -> Difference:
                 details.append(
                     f"section {name}: content differs (release {size_a} bytes, rebuilt {size_b})"
                 )
+    # The build id is a hash of the rest: name the sections that caused it to change.
+    primary = [n for n in differing if n not in _DERIVED_SECTIONS] or differing
+    if primary:
+        summary = f"content differs in section {', '.join(primary[:6])}; {summary}"
     members_a, members_b = _zip_members(expected), _zip_members(rebuilt)
     if members_a is not None and members_b is not None:
+        changed = sorted(
+            n for n in set(members_a) | set(members_b) if members_a.get(n) != members_b.get(n)
+        )
+        if changed:
+            summary = f"archive members differ: {', '.join(changed[:6])}; {summary}"
         for name in sorted(set(members_a) | set(members_b)):
             if name not in members_b:
                 details.append(f"member {name}: only in the release's archive")

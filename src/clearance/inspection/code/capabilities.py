@@ -75,8 +75,7 @@ class CapabilityInspector:
         binaries = inp.of_kind("binary")
         if not binaries:
             return InspectionResult(self.name, report={"sections": []})
-        rule_cache = inp.cache_dir / "capa-rules" if inp.cache_dir is not None else None
-        engine = capa_engine(self.rules_dir or default_rules_dir(), rule_cache)
+        engine = capa_engine((self.rules_dir or default_rules_dir()).resolve())
         pairs = [(b, previous_for(b, inp.previous_of_kind("binary"))) for b in binaries]
         progress.start(
             "capa: analysing binaries", float(sum(1 + (p is not None) for _, p in pairs))

@@ -77,3 +77,59 @@ def test_real_reinspection_matches_honest_verdict_and_catches_a_lie(
     assert main(args) == 1
     found = {f["ruleId"] for f in json.loads(capsys.readouterr().out)["findings"]}
     assert {"audit.findings-mismatch", "audit.sarif-mismatch"} <= found
+
+
+def test_artifacts_fetched_from_the_gateway_tuf_targets(
+    world: World, tmp_path: Path, corpus: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--server``: tiles from URL/log/, artifacts from URL/tuf/targets/ as the gateway's
+    TufRepository lays them out (consistent-snapshot names)."""
+    from fastapi import FastAPI
+    from fastapi.staticfiles import StaticFiles
+
+    from clearance.gateway.tuf_repo import TufRepository
+    from witness.helpers import start_server
+
+    rel = world.release("1.0.0", content=HUNTING_RULE)
+    release = Release.from_envelope(rel)
+    outcome = inspect_release(release, world.artifacts, corpus=[corpus])
+    lie = create_verdict(
+        rel,
+        "approved",
+        signers=world.inspector,
+        findings_summary={},
+        engines=dict(outcome.engines),
+        inspected_at="2026-11-22T00:00:00Z",
+    )
+    world.append(rel.to_bytes(), lie.to_bytes())
+    tuf = TufRepository(tmp_path / "tuf")
+    artifact = release.artifacts[0]
+    tuf.publish(
+        {f"agent/1.0.0/{artifact.name}": (world.artifacts / artifact.name).read_bytes()}, {}
+    )
+    (world.artifacts / artifact.name).unlink()  # only the server has it now
+    app = FastAPI()
+    app.mount("/log", StaticFiles(directory=world.logdir / "public"), name="log")
+    app.mount("/tuf", StaticFiles(directory=tmp_path / "tuf"), name="tuf")
+    server = start_server(app)
+    try:
+        code = main(
+            [
+                "audit",
+                "--server",
+                server.url,
+                "--trust-root",
+                str(world.write_trust_root()),
+                "--state",
+                str(tmp_path / "s"),
+                "--corpus",
+                str(corpus),
+                "--quiet",
+                "--json",
+            ]
+        )
+    finally:
+        server.stop()
+    assert code == 1
+    found = [f["ruleId"] for f in json.loads(capsys.readouterr().out)["findings"]]
+    assert found == ["audit.findings-mismatch"]

@@ -56,6 +56,7 @@ def write_tree(root: Path, files: Mapping[str, str]) -> Path:
 
 
 def tarball(tree: Path, out: Path, top: str = "project") -> Path:
+    out.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         for path in sorted(p for p in tree.rglob("*") if p.is_file()):

@@ -41,7 +41,8 @@ PATTERNS: dict[str, tuple[str | None, re.Pattern[str]]] = {
     "process": (
         "process",
         re.compile(
-            r"\b(?:subprocess|os\.system|popen|Popen|exec[lv]p?e?|fork|CreateProcess\w*|"
+            r"\b(?:subprocess\.\w+|os\.system|os\.popen|os\.exec\w*|os\.spawn\w*|popen|Popen|"
+            r"exec[lv]p?e?|fork|CreateProcess\w*|WinExec|"
             r"ShellExecute\w*|system)\s*\("
         ),
     ),

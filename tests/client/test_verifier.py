@@ -322,3 +322,59 @@ def test_state_is_untouched_by_a_refusal(world: World, tmp_path: Path) -> None:
             DIGEST, world.bundle(idx, world.checkpoint(witnesses=0)), _state(tmp_path)
         )
     assert not (tmp_path / "state" / "state.json").exists()
+
+
+def test_policy_in_bundle(world: World) -> None:
+    from clearance.attest import create_policy
+    from clearance.client import PolicyError, build_bundle
+
+    _, _, idx = world.publish("1.0")
+    policy = create_policy({"jurisdictions": {"XX": "deny"}}, world.policy_key)
+    forged = create_policy({"jurisdictions": {}}, Signer.generate("regulator"))
+    (p_idx, f_idx) = world.append(policy, forged)
+    ok = build_bundle(world.log, world.checkpoint(), idx[0], idx[1:], p_idx)
+    assert _verifier(world).verify(DIGEST, ok).version == "1.0"
+    bad = build_bundle(world.log, world.checkpoint(), idx[0], idx[1:], f_idx)
+    with pytest.raises(PolicyError):
+        _verifier(world).verify(DIGEST, bad)
+
+
+def test_no_witnesses_means_no_unproven_growth(world: World, tmp_path: Path) -> None:
+    from clearance.attest import Role
+    from clearance.client import ConsistencyUnprovenError
+
+    root = replace(world.trust_root, witnesses=Role(), max_checkpoint_age=None)
+    verifier = BundleVerifier(root, world.clock)
+    _, _, idx1 = world.publish("1.0")
+    verifier.verify(DIGEST, world.bundle(idx1, world.checkpoint(witnesses=0)), _state(tmp_path))
+    seen = world.log.size
+    _, _, idx2 = world.publish("1.1")
+    with pytest.raises(ConsistencyUnprovenError):
+        verifier.verify(DIGEST, world.bundle(idx2, world.checkpoint(witnesses=0)), _state(tmp_path))
+    proved = world.bundle(idx2, world.checkpoint(witnesses=0), since=(seen,))
+    assert verifier.verify(DIGEST, proved, _state(tmp_path)).consistency == "proved"
+
+
+def test_freshness_needs_dated_cosignatures(world: World) -> None:
+    from clearance.attest import Role
+
+    _, _, idx = world.publish("1.0")
+    root = replace(world.trust_root, witnesses=Role())
+    with pytest.raises(StaleCheckpointError, match="cannot be bounded"):
+        BundleVerifier(root, world.clock).verify(
+            DIGEST, world.bundle(idx, world.checkpoint(witnesses=0))
+        )
+    # The threshold-th newest cosignature counts: one fresh and one stale witness is stale.
+    from clearance.keys import Note, cosign, sign_note
+    from clearance.log.checkpoint import Checkpoint
+
+    body = Checkpoint("clearance.test/log", world.log.size, world.log.root()).to_text()
+    note = sign_note(body, [world.log_key]).with_signatures(
+        [
+            cosign(body, world.witnesses[0], int(world.now)),
+            cosign(body, world.witnesses[1], int(world.now) - world.max_age - 1),
+        ]
+    )
+    with pytest.raises(StaleCheckpointError):
+        _verifier(world).verify(DIGEST, world.bundle(idx, note.to_bytes()))
+    assert isinstance(note, Note)

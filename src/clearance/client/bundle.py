@@ -57,10 +57,10 @@ def _proof(value: object, what: str) -> tuple[bytes, ...]:
         raise MalformedBundleError(f"{what} is not a list of at most {MAX_PROOF_LENGTH} hashes")
     # Fast path (this runs on every verification): decode all, then check the lengths.
     try:
-        hashes = tuple(bytes.fromhex(h) for h in value)
+        hashes = tuple(map(bytes.fromhex, value))
     except (TypeError, ValueError):
         hashes = ()
-    if len(hashes) == len(value) and all(len(h) == HASH_SIZE for h in hashes):
+    if len(hashes) == len(value) and set(map(len, hashes)) <= {HASH_SIZE}:
         return hashes
     return tuple(_hex_hash(h, f"{what}[{i}]") for i, h in enumerate(value))
 

@@ -181,3 +181,24 @@ def test_forged_signature_under_a_trusted_key_id(world: World, tmp_path: Path) -
     report = run(world, tmp_path / "state")
     assert rules(report) == ["audit.bad-signature"]
     assert "forgery" in report.findings[0].message  # type: ignore[attr-defined]
+
+
+def test_gateway_statement_kinds_are_recognised(world: World, tmp_path: Path) -> None:
+    """Entitlements (vendor) and rollout decisions (inspector or policy key) as the gateway
+    admits them; a rollout decision by a stranger is reported."""
+    from clearance.attest import ROLLOUT_V1, Statement, Subject
+    from clearance.policy import ENTITLEMENT_PREDICATE_TYPE
+
+    subject = (Subject("customer-1", "a" * 64),)
+    entitlement = Statement(subject, ENTITLEMENT_PREDICATE_TYPE, {"customer": "c1"})
+    resume = Statement(subject, ROLLOUT_V1, {"action": "resume"})
+    stranger = Signer.generate("stranger.example")
+    world.append(
+        entitlement.sign([world.vendor]).to_bytes(),
+        resume.sign([world.policy_key]).to_bytes(),
+        resume.sign([world.inspector]).to_bytes(),
+        resume.sign([stranger]).to_bytes(),
+    )
+    report = run(world, tmp_path / "state")
+    assert rules(report) == ["audit.bad-signature"]
+    assert report.findings[0].entry_index == 3  # type: ignore[attr-defined]

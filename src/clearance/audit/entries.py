@@ -8,8 +8,11 @@ transitions written by the gateway.  Signature rules:
 - verdict: at least one inspector key (k-of-n approval is judged per release);
 - policy: the policy role's threshold;
 - trust-root rotation: :func:`clearance.attest.accept_rotation` (old and new root thresholds);
-- rollout / health: operational records; no trust-root key is required, but a signature
-  that claims a trust-root key and does not verify is a forgery.
+- entitlement: the vendors' threshold (as the gateway admits them);
+- rollout decision (``rollout/v1``, e.g. a signed resume): one inspector or policy key;
+- rollout transitions (plain JSON the gateway writes) and health reports: operational
+  records; no trust-root key is required, but a signature that claims a trust-root key
+  and does not verify is a forgery.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from clearance.attest import (
     VERDICT_V1,
     Envelope,
     Release,
+    Role,
     TrustRoot,
     Verdict,
     accept_rotation,
@@ -40,6 +44,7 @@ from clearance.attest.errors import EnvelopeSignatureError, RotationRefused
 from clearance.audit.rules import AuditFinding
 from clearance.errors import BadInput
 from clearance.keys import Verifier
+from clearance.policy import ENTITLEMENT_PREDICATE_TYPE
 
 ROLLOUT_TRANSITION_TYPE = "https://clearance.dev/rollout-transition/v1"
 
@@ -47,6 +52,8 @@ KIND_RELEASE = "release"
 KIND_VERDICT = "verdict"
 KIND_POLICY = "policy"
 KIND_ROLLOUT = "rollout"
+KIND_ROLLOUT_DECISION = "rollout-decision"
+KIND_ENTITLEMENT = "entitlement"
 KIND_HEALTH = "health"
 KIND_TRUST_ROOT = "trust-root"
 KIND_UNKNOWN = "unknown"
@@ -129,7 +136,8 @@ def examine_entry(index: int, data: bytes, root: TrustRoot) -> EntryView:
             RELEASE_V1: KIND_RELEASE,
             VERDICT_V1: KIND_VERDICT,
             POLICY_V1: KIND_POLICY,
-            ROLLOUT_V1: KIND_ROLLOUT,
+            ROLLOUT_V1: KIND_ROLLOUT_DECISION,
+            ENTITLEMENT_PREDICATE_TYPE: KIND_ENTITLEMENT,
             HEALTH_V1: KIND_HEALTH,
         }.get(statement.predicate_type)
         if kind is None:
@@ -164,10 +172,14 @@ def _signature_problem(kind: str, envelope: Envelope, root: TrustRoot) -> str | 
     valid, forged = _valid_keys(envelope, _all_keys(root))
     if forged is not None:
         return f"signature by {forged} does not verify (forgery)"
+    decider_keys = {k.public_key: k for k in (*root.inspectors.keys, *root.policy.keys)}
+    deciders = Role(tuple(decider_keys.values()), 1 if decider_keys else 0)
     role = {
         KIND_RELEASE: (root.vendors, root.vendors.threshold, "vendors"),
+        KIND_ENTITLEMENT: (root.vendors, root.vendors.threshold, "vendors"),
         KIND_VERDICT: (root.inspectors, 1, "inspectors"),
         KIND_POLICY: (root.policy, root.policy.threshold, "policy"),
+        KIND_ROLLOUT_DECISION: (deciders, deciders.threshold, "inspector or policy"),
     }.get(kind)
     if role is None:
         return None

@@ -48,8 +48,10 @@ class Publisher:
 
     def write_files(self, files: Sequence[tuple[str, bytes]]) -> None:
         """Publish ``(relative path, contents)`` pairs atomically and durably."""
-        if not files:
-            return
+        self.rename_into_place(self.write_temporaries(files))
+
+    def write_temporaries(self, files: Sequence[tuple[str, bytes]]) -> list[tuple[Path, Path]]:
+        """Write each file under a hidden temporary name beside its target (not yet visible)."""
         temps: list[tuple[Path, Path]] = []
         made: set[Path] = set()
         for relative, data in files:
@@ -58,9 +60,20 @@ class Publisher:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 made.add(target.parent)
             temp = target.with_name(f".{target.name}.tmp")
-            with open(temp, "wb") as out:
-                out.write(data)
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+            finally:
+                os.close(fd)
             temps.append((temp, target))
+        return temps
+
+    def rename_into_place(self, temps: Sequence[tuple[Path, Path]]) -> None:
+        """Flush the temporaries to disk (one ``syncfs``), then give them their real names."""
+        if not temps:
+            return
         _syncfs(self.root)
         for temp, target in temps:
             temp.replace(target)

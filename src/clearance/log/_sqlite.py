@@ -35,11 +35,18 @@ CREATE TABLE head (
 """
 
 
+#: Bundles are ~50 KiB blobs: big pages mean short overflow chains (measured ~2x faster).
+PAGE_SIZE = 16384
+#: Checkpoint the WAL into the database every ~64 MiB instead of every 4 MiB.
+WAL_AUTOCHECKPOINT_PAGES = 4096
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=60.0)
     db.execute("PRAGMA journal_mode=WAL")
     # FULL: the WAL is fsynced at every commit, so an acknowledged batch survives power loss.
     db.execute("PRAGMA synchronous=FULL")
+    db.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
     return db
 
 
@@ -49,6 +56,7 @@ def create_database(path: Path, meta: dict[str, str], note: bytes) -> None:
     temp.unlink(missing_ok=True)
     db = sqlite3.connect(temp, isolation_level=None)
     try:
+        db.execute(f"PRAGMA page_size={PAGE_SIZE}")
         db.execute("PRAGMA synchronous=FULL")
         db.executescript(_SCHEMA)
         db.execute("BEGIN")

@@ -22,6 +22,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -104,6 +105,7 @@ class TransparencyLog:
         self._needs_recovery = True
         self._full_tile_cache: OrderedDict[tuple[int, int], bytes] = OrderedDict()
         self._sequencer: Sequencer[AppendResult] = Sequencer(self._commit_batch)
+        self._io = ThreadPoolExecutor(max_workers=2, thread_name_prefix="clearance-log-io")
         self._closed = False
 
     # -- creation and opening -------------------------------------------------------------
@@ -167,6 +169,7 @@ class TransparencyLog:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
+            self._io.shutdown(wait=True)
             self._writer.close()
             self._reader.close()
 
@@ -240,20 +243,37 @@ class TransparencyLog:
             self._needs_recovery = True  # until this batch is fully published
             writes = self._edge.append(entries)
             checkpoint = Checkpoint(self._origin, self._edge.size, self._edge.root())
-            note = sign_checkpoint(checkpoint, self._signer)
-            self._writer.commit_batch(writes, old_size, self._edge.size, note.to_bytes())
-            self._publish(writes, note.to_bytes())
+            note = sign_checkpoint(checkpoint, self._signer).to_bytes()
+            # Disk work overlaps: the database commit and the temporary tile files are
+            # written by two threads (both release the GIL) while this thread hashes
+            # the receipts.  Nothing becomes visible before the commit is durable.
+            committed = self._io.submit(
+                self._writer.commit_batch, writes, old_size, self._edge.size, note
+            )
+            files = [(self._path_of(w), w.data) for w in writes]
+            temporaries = self._io.submit(self._publisher.write_temporaries, files)
+            sha256 = hashlib.sha256
+            results = [
+                AppendResult(old_size + i, sha256(e).hexdigest()) for i, e in enumerate(entries)
+            ]
+            try:
+                committed.result()
+            finally:
+                written = temporaries.result()  # never leave a writer thread running
+            self._publisher.rename_into_place(written)
+            self._publisher.write_checkpoint(note)
+            self._remove_replaced_partials(old_size, writes)
             self._needs_recovery = False
-        return [
-            AppendResult(old_size + i, hashlib.sha256(e).hexdigest()) for i, e in enumerate(entries)
-        ]
+        return results
 
-    def _publish(self, writes: Sequence[TileWrite], note: bytes) -> None:
-        files = [(self._path_of(w), w.data) for w in writes]
-        self._publisher.write_files(files)
-        self._publisher.write_checkpoint(note)
+    def _remove_replaced_partials(self, old_size: int, writes: Sequence[TileWrite]) -> None:
+        """Delete the partial versions of tiles this batch completed (only those existed)."""
         for w in writes:
-            if w.width == TILE_WIDTH:
+            if w.width != TILE_WIDTH:
+                continue
+            level = 0 if w.level == BUNDLE_LEVEL else w.level
+            before = level_count(old_size, level)
+            if before % TILE_WIDTH and w.index == before // TILE_WIDTH:
                 self._publisher.remove_partials(self._path_of(w))
 
     @staticmethod

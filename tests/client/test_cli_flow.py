@@ -320,3 +320,40 @@ def test_library_bundle_from_store_and_tiles(
     from_tiles = build_bundle(tiled, note, release_index, verdicts)
     assert from_store == from_tiles
     assert verifier.verify(digest, from_tiles).inspectors == ("insp-a", "insp-b")
+
+
+def test_flow_without_witnesses(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The bare contract (no witness keys): no age limit is pinned, and verification passes."""
+    keys = tmp_path / "keys"
+    for name in ("log", "vendor", "insp"):
+        assert run(capsys, "keys", "generate", name, "--dir", str(keys))[0] == 0
+    logdir = tmp_path / "log"
+    assert (
+        run(capsys, "log", "init", str(logdir), "--origin", ORIGIN, "--key", str(keys / "log.key"))[
+            0
+        ]
+        == 0
+    )
+    root = logdir / "trust-root.json"
+    code, _, err = run(
+        capsys, "trust", "init", "--origin", ORIGIN, "--log-key", str(keys / "log.pub"),
+        "--vendor-key", str(keys / "vendor.pub"), "--inspector-key", str(keys / "insp.pub"), "--out", str(root),
+    )  # fmt: skip
+    assert code == 0 and "freshness" in err
+    assert json.loads(root.read_text())["maxCheckpointAgeSeconds"] is None
+    artifact = tmp_path / "feed.json"
+    artifact.write_text('{"iocs": []}')
+    release, verdict, bundle = tmp_path / "r.json", tmp_path / "v.json", tmp_path / "b.json"
+    steps = [
+        ["release", "create", "--product", "feed", "--version", "1", "--channel", "daily",
+         "--key", str(keys / "vendor.key"), "--content", str(artifact), "--out", str(release)],
+        ["submit", str(release), "--log", str(logdir)],
+        ["verdict", "sign", str(release), "--decision", "approved", "--key", str(keys / "insp.key"), "--out", str(verdict)],
+        ["submit", str(verdict), "--log", str(logdir)],
+        ["bundle", str(artifact), "--release", str(release), "--log", str(logdir), "--out", str(bundle)],
+        ["verify", str(artifact), "--bundle", str(bundle), "--trust-root", str(root), "--state", str(tmp_path / "st")],
+    ]  # fmt: skip
+    for argv in steps:
+        code, out, err = run(capsys, *argv)
+        assert code == 0, (argv[0], err)
+    assert out.startswith("OK feed 1 (daily)")

@@ -1,7 +1,7 @@
 """``clearance trust``: write, show, sign and rotate the trust root endpoints pin.
 
 - ``trust init``: the contract of DESIGN.md, plus ``--root-key``/``--root-threshold``,
-  ``--max-checkpoint-age`` and ``--version``
+  ``--max-checkpoint-age`` and ``--root-version``
 - ``trust sign ROOT --key K... --out ENVELOPE``: sign a (new) trust root as a rotation
   envelope, or add signatures to an existing rotation envelope
 - ``trust rotate --current T --rotation ENVELOPE --out NEW``: accept a rotation only if
@@ -24,7 +24,15 @@ from clearance.attest import (
     rotation_envelope,
 )
 from clearance.attest.trust_root import DEFAULT_MAX_CHECKPOINT_AGE, TRUST_ROOT_PAYLOAD_TYPE
-from clearance.cli._common import EXIT_OK, SubParsers, add_json_flag, emit, read_bytes, set_handler
+from clearance.cli._common import (
+    EXIT_OK,
+    SubParsers,
+    add_json_flag,
+    emit,
+    read_bytes,
+    set_handler,
+    stderr,
+)
 from clearance.cli._files import write_output
 from clearance.keys import load_signer, load_verifier
 
@@ -61,9 +69,10 @@ def register(sub: SubParsers) -> None:
     init.add_argument(
         "--max-checkpoint-age",
         type=int,
-        default=DEFAULT_MAX_CHECKPOINT_AGE,
         metavar="SECONDS",
-        help=f"refuse checkpoints cosigned longer ago (default {DEFAULT_MAX_CHECKPOINT_AGE})",
+        help="refuse checkpoints whose witness cosignatures are older "
+        f"(default {DEFAULT_MAX_CHECKPOINT_AGE} with witnesses; without witnesses nothing "
+        "dates a checkpoint, so the default is no limit)",
     )
     init.add_argument("--root-version", type=int, default=1, help="trust root version (default 1)")
     init.add_argument("--out", required=True, type=Path, help="where to write trust-root.json")
@@ -111,6 +120,11 @@ def _init(args: argparse.Namespace) -> int:
     root_role = _role(args.root_key, args.root_threshold, "root") if args.root_key else None
     if args.root_threshold is not None and not args.root_key:
         raise TrustRootFormatError("--root-threshold given without any --root-key")
+    max_age = args.max_checkpoint_age
+    if max_age is None and witnesses.threshold:
+        max_age = DEFAULT_MAX_CHECKPOINT_AGE
+    elif max_age is None:
+        stderr("note: no witness keys, so endpoints cannot check checkpoint freshness")
     root = TrustRoot(
         log_origin=args.origin,
         log_key=load_verifier(args.log_key),
@@ -119,7 +133,7 @@ def _init(args: argparse.Namespace) -> int:
         witnesses=witnesses,
         policy=policy,
         root=root_role,
-        max_checkpoint_age=args.max_checkpoint_age,
+        max_checkpoint_age=max_age,
         version=args.root_version,
     )
     write_output(args.out, root.to_json().encode(), "trust root")
@@ -179,6 +193,7 @@ def _show(args: argparse.Namespace) -> int:
         role: Role = root.root_role if name == "root" else getattr(root, name)
         lines.append(f"{name}: {role.threshold} of {len(role.keys)}")
         lines.extend(f"  {k.to_string()}" for k in role.keys)
-    lines.append(f"max checkpoint age: {root.max_checkpoint_age} s")
+    age = root.max_checkpoint_age
+    lines.append(f"max checkpoint age: {'no limit' if age is None else f'{age} s'}")
     emit(args, root.to_dict(), "\n".join(lines))
     return EXIT_OK

@@ -46,10 +46,17 @@ def _b64decode(text: object, what: str) -> bytes:
     if not isinstance(text, str):
         raise EnvelopeFormatError(f"DSSE envelope: {what} is not a string")
     # DSSE allows standard or URL-safe base64; both are accepted, standard is written.
+    # binascii's strict mode checks the alphabet in C (base64.b64decode uses a regex).
     try:
-        if "-" in text or "_" in text:
-            return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-        return base64.b64decode(text, validate=True)
+        return binascii.a2b_base64(text, strict_mode=True)
+    except (binascii.Error, ValueError):
+        pass
+    try:
+        if "+" in text or "/" in text:
+            raise ValueError(text)
+        return binascii.a2b_base64(
+            text.replace("-", "+").replace("_", "/") + "=" * (-len(text) % 4), strict_mode=True
+        )
     except (binascii.Error, ValueError):
         raise EnvelopeFormatError(f"DSSE envelope: {what} is not valid base64") from None
 

@@ -100,7 +100,7 @@ class LoggedEntry:
         if not isinstance(encoded, str):
             raise MalformedBundleError(f"{what}.envelope is not a base64 string")
         try:
-            envelope = base64.b64decode(encoded, validate=True)
+            envelope = binascii.a2b_base64(encoded, strict_mode=True)
         except (binascii.Error, ValueError):
             raise MalformedBundleError(f"{what}.envelope is not valid base64") from None
         return cls(

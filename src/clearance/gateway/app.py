@@ -16,6 +16,7 @@ refused, 404 unknown, 413 too large.
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,30 @@ def _safe_file(root: Path, relative: str) -> Path:
     return path
 
 
+class _ImmutableCache:
+    """Bytes of files that never change once written, up to ``limit`` bytes in total."""
+
+    def __init__(self, limit: int = 64 << 20) -> None:
+        self._items: OrderedDict[str, bytes] = OrderedDict()
+        self._size = 0
+        self._limit = limit
+
+    def get(self, key: str) -> bytes | None:
+        data = self._items.get(key)
+        if data is not None:
+            self._items.move_to_end(key)
+        return data
+
+    def put(self, key: str, data: bytes) -> None:
+        if key in self._items or len(data) > self._limit // 16:
+            return
+        self._items[key] = data
+        self._size += len(data)
+        while self._size > self._limit:
+            _, dropped = self._items.popitem(last=False)
+            self._size -= len(dropped)
+
+
 def create_app(gateway: Gateway) -> FastAPI:
     app = FastAPI(
         title="Clearance gateway",
@@ -111,37 +136,40 @@ def create_app(gateway: Gateway) -> FastAPI:
 
     # -- static: log, trust root, TUF -----------------------------------------------------
 
+    immutable_cache = _ImmutableCache()
+
+    def static(root: Path, relative: str, media_type: str, cache: str) -> Response:
+        # Small files on local disk: read inline (cheaper than a thread hop); immutable
+        # ones are kept in memory, since a full tile or a versioned TUF file never changes.
+        if cache == IMMUTABLE:
+            key = f"{root}/{relative}"
+            data = immutable_cache.get(key)
+            if data is None:
+                data = _safe_file(root, relative).read_bytes()
+                immutable_cache.put(key, data)
+        else:
+            data = _safe_file(root, relative).read_bytes()
+        return Response(data, media_type=media_type, headers={"Cache-Control": cache})
+
     @app.get("/log/checkpoint", tags=["log"], response_class=Response)
-    def log_checkpoint() -> Response:
-        return FileResponse(
-            gateway.log.public_dir / "checkpoint",
-            media_type="text/plain; charset=utf-8",
-            headers={"Cache-Control": SHORT},
-        )
+    async def log_checkpoint() -> Response:
+        return static(gateway.log.public_dir, "checkpoint", "text/plain; charset=utf-8", SHORT)
 
     @app.get("/log/{path:path}", tags=["log"], response_class=Response)
-    def log_tile(path: str) -> Response:
+    async def log_tile(path: str) -> Response:
         if not _TILE_RE.match(path):
             raise GatewayNotFoundError(f"no such log file: {path}")
-        file = _safe_file(gateway.log.public_dir, path)
         cache = SHORT if ".p/" in path else IMMUTABLE
-        return FileResponse(
-            file, media_type="application/octet-stream", headers={"Cache-Control": cache}
-        )
+        return static(gateway.log.public_dir, path, "application/octet-stream", cache)
 
     @app.get("/trust-root.json", tags=["trust"], response_class=Response)
-    def trust_root() -> Response:
-        return FileResponse(
-            gateway.data_dir / "trust-root.json",
-            media_type="application/json",
-            headers={"Cache-Control": SHORT},
-        )
+    async def trust_root() -> Response:
+        return static(gateway.data_dir, "trust-root.json", "application/json", SHORT)
 
     @app.get("/tuf/metadata/{name}", tags=["tuf"], response_class=Response)
-    def tuf_metadata(name: str) -> Response:
-        file = _safe_file(gateway.tuf.metadata_dir, name)
+    async def tuf_metadata(name: str) -> Response:
         cache = NO_CACHE if name == "timestamp.json" else IMMUTABLE
-        return FileResponse(file, media_type="application/json", headers={"Cache-Control": cache})
+        return static(gateway.tuf.metadata_dir, name, "application/json", cache)
 
     @app.get("/tuf/targets/{path:path}", tags=["tuf"], response_class=Response)
     def tuf_target(path: str) -> Response:

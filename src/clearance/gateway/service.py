@@ -748,19 +748,20 @@ class Gateway:
         }
 
     def latest(self, product: str, channel: str, customer: str) -> dict[str, Any]:
-        approved = [
-            r for r in self.store.channel_releases(product, channel) if r.state == STATE_APPROVED
-        ]
-        newest = approved[-1] if approved else None
+        """The newest approved release of the channel this customer may have now, and when it
+        is not the newest approved one in the log, the logged reason for withholding it."""
+        approved = self.store.approved_releases(product, channel)
+        newest = approved[0] if approved else None
         offered: ReleaseRow | None = None
         withheld_reason: dict[str, Any] | None = None
-        for row in reversed(approved):
+        for row in approved:
             verdict = self.offer(row, customer)
             if verdict["allowed"]:
                 offered = row
                 break
             if withheld_reason is None:
                 withheld_reason = verdict
+        withheld = newest is not None and (offered is None or offered.sha256 != newest.sha256)
         return {
             "product": product,
             "channel": channel,
@@ -781,10 +782,8 @@ class Gateway:
                 "log_index": offered.log_index,
                 "artifacts": offered.artifacts,
             },
-            "withheld": newest is not None and (offered is None or offered.sha256 != newest.sha256),
-            "reason": withheld_reason
-            if (newest is not None and (offered is None or offered.sha256 != newest.sha256))
-            else None,
+            "withheld": withheld,
+            "reason": withheld_reason if withheld else None,
             "tree_size": self.log.size,
         }
 

@@ -39,7 +39,7 @@ CREATE TABLE IF NOT EXISTS releases (
     job_id INTEGER,
     detail TEXT NOT NULL DEFAULT ''
 );
-CREATE INDEX IF NOT EXISTS releases_channel ON releases(product, channel, log_index);
+CREATE INDEX IF NOT EXISTS releases_channel ON releases(product, channel, state, log_index);
 CREATE TABLE IF NOT EXISTS verdicts (
     sha256 TEXT PRIMARY KEY,
     log_index INTEGER NOT NULL,
@@ -212,6 +212,15 @@ class MetadataStore:
                 _SELECT_RELEASES + " WHERE state=? ORDER BY log_index",
                 (state,),
             )
+        return [self._release(r) for r in rows]
+
+    def approved_releases(self, product: str, channel: str, limit: int = 50) -> list[ReleaseRow]:
+        """The newest approved releases of a channel, newest first."""
+        rows = self.query(
+            _SELECT_RELEASES + " WHERE product=? AND channel=? AND state='approved' "
+            "ORDER BY log_index DESC LIMIT ?",
+            (product, channel, limit),
+        )
         return [self._release(r) for r in rows]
 
     def channel_releases(self, product: str, channel: str) -> list[ReleaseRow]:

@@ -203,6 +203,7 @@ def plain_build(recipe: BuildRecipe, source_tree: Path, scratch: Path) -> float:
     work = scratch / "plain"
     shutil.copytree(source_tree, work, symlinks=False)
     env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '/usr/bin:/bin')}"
     env.update(recipe.env)
     started = time.monotonic()
     subprocess.run(recipe.argv(), cwd=work, env=env, capture_output=True, check=True)

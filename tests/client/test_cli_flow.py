@@ -159,6 +159,25 @@ def test_submit_refusals(setup: dict[str, Path], capsys: pytest.CaptureFixture[s
     assert code == 1 and "vendor signature" in err
     with TransparencyLog.open(s["log"]) as log:
         assert log.size == 1
+    # A verdict on a release that was never logged.
+    verdict = s["tmp"] / "orphan-verdict.json"
+    assert (
+        run(
+            capsys,
+            "verdict",
+            "sign",
+            str(lower),
+            "--decision",
+            "approved",
+            "--key",
+            str(s["keys"] / "insp-a.key"),
+            "--out",
+            str(verdict),
+        )[0]
+        == 0
+    )
+    code, _, err = run(capsys, "submit", str(verdict), "--log", str(s["log"]))
+    assert code == 1 and "not in the log" in err
     # Bad input: missing file, garbage envelope.
     assert run(capsys, "submit", str(s["tmp"] / "nope.json"), "--log", str(s["log"]))[0] == 2
     garbage = s["tmp"] / "garbage.json"

@@ -14,7 +14,7 @@ Other predicate types (rollout, health) belong to the gateway and are refused he
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass
 
 from clearance.attest.dsse import Envelope
@@ -39,6 +39,10 @@ class UnsignedSubmissionError(AdmissionRefused):
 
 class VersionNotIncreasingError(AdmissionRefused):
     """A release's version is not higher than one already logged for its product and channel."""
+
+
+class UnloggedSubjectError(AdmissionRefused):
+    """A verdict names a release that is not in the log."""
 
 
 class UnsupportedStatementError(BadInput):
@@ -77,9 +81,16 @@ def _signed(envelope: Envelope, role: Role, what: str) -> None:
 
 
 def check_admission(
-    envelope: Envelope, trust_root: TrustRoot, logged_releases: Iterable[Release] = ()
+    envelope: Envelope,
+    trust_root: TrustRoot,
+    logged_releases: Iterable[Release] = (),
+    logged_digests: Container[str] | None = None,
 ) -> Admitted:
-    """Check ``envelope`` for appending; raise :class:`AdmissionRefused` or bad input."""
+    """Check ``envelope`` for appending; raise :class:`AdmissionRefused` or bad input.
+
+    ``logged_digests`` (SHA-256 hex of every logged entry), when given, lets a
+    verdict be refused when the release it judges is not in the log.
+    """
     statement = statement_of(envelope)
     kind = statement.predicate_type
     release = None
@@ -100,8 +111,13 @@ def check_admission(
     elif kind == VERDICT_V1:
         from clearance.attest.verdict import Verdict
 
-        Verdict.from_statement(statement)
+        verdict = Verdict.from_statement(statement)
         _signed(envelope, Role(trust_root.inspectors.keys, 1), "inspector")
+        if logged_digests is not None and verdict.release_sha256 not in logged_digests:
+            raise UnloggedSubjectError(
+                f"verdict on {verdict.release_name} ({verdict.release_sha256}): that release "
+                "is not in the log"
+            )
     elif kind == POLICY_V1:
         _signed(envelope, trust_root.policy, "policy")
     else:

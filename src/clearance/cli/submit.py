@@ -95,11 +95,10 @@ def _submit(args: argparse.Namespace) -> int:
     with TransparencyLog.open(args.log) as log:
         entries = scan_log(log, log.size)
         digest = envelope.sha256
-        existing = next(
-            (i for i, e in enumerate(entries) if hashlib.sha256(e).hexdigest() == digest), None
-        )
+        digests = [hashlib.sha256(e).hexdigest() for e in entries]
+        existing = digests.index(digest) if digest in digests else None
         if existing is None:
-            admitted = check_admission(envelope, trust_root, releases_in(entries))
+            admitted = check_admission(envelope, trust_root, releases_in(entries), set(digests))
             (result,) = log.append([admitted.entry])
             index, kind = result.index, admitted.kind
         else:

@@ -23,13 +23,17 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from clearance.attest.canonical import canonical_json
+from clearance.attest.dsse import Envelope
+from clearance.attest.verdict import Verdict
 from clearance.client.errors import MalformedBundleError
+from clearance.errors import BadInput
 from clearance.keys import Note
 from clearance.log.merkle import HASH_SIZE, leaf_hash
 
@@ -297,13 +301,6 @@ def find_entries(log: object, release_sha256: str, size: int) -> tuple[int, list
     A linear scan, fine for the command line on a local log; a server keeps
     an index instead and calls :func:`build_bundle` with the indices.
     """
-    # Imported here: the statement layer is only needed for scanning.
-    import hashlib
-
-    from clearance.attest.dsse import Envelope
-    from clearance.attest.verdict import Verdict
-    from clearance.errors import BadInput
-
     reader: LogReader = log if hasattr(log, "read_entry") else _Adapter(log)  # type: ignore[assignment]
     release_index: int | None = None
     verdicts: list[int] = []

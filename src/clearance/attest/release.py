@@ -186,10 +186,11 @@ class Release:
             )
         )
         builds_raw = _fields.obj(p.get("builds", {}), "builds")
+        # product, version, channel, names and digests are checked once, by __post_init__.
         return cls(
-            product=_fields.name(p.get("product"), "release product"),
-            version=_fields.text(p.get("version"), "release version"),
-            channel=_fields.name(p.get("channel"), "release channel"),
+            product=p.get("product"),  # type: ignore[arg-type]
+            version=p.get("version"),  # type: ignore[arg-type]
+            channel=p.get("channel"),  # type: ignore[arg-type]
             artifacts=tuple(artifacts),
             previous=previous,
             endpoints=_fields.str_list(p.get("endpoints", []), "endpoints"),

@@ -39,7 +39,9 @@ class Version:
 
     @classmethod
     def parse(cls, text: str) -> Version:
-        if not isinstance(text, str) or not text:
+        if not isinstance(text, str):
+            raise VersionFormatError("version is missing or not a string")
+        if not text:
             raise VersionFormatError("version is empty")
         if len(text) > MAX_VERSION_LENGTH:
             raise VersionFormatError(f"version is longer than {MAX_VERSION_LENGTH} characters")

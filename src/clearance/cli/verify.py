@@ -9,10 +9,13 @@ from __future__ import annotations
 import argparse
 import hashlib
 from pathlib import Path
+from typing import Any
 
+from clearance.attest.trust_root import TrustRoot
 from clearance.cli._common import EXIT_OK, SubParsers, add_json_flag, emit, read_bytes, set_handler
 from clearance.cli.submit import load_trust_root
 from clearance.client import BundleVerifier, ClientState
+from clearance.errors import BadInput
 
 
 def register(sub: SubParsers) -> None:
@@ -26,6 +29,14 @@ def register(sub: SubParsers) -> None:
         metavar="DIR",
         help="keeps installed versions and the last checkpoint (rollback, freeze, split view)",
     )
+    verify.add_argument(
+        "--server",
+        metavar="URL",
+        help="also ask this gateway for the newest release of the channel and check against "
+        "its log that nothing newer is withheld without a logged reason (needs --customer; "
+        "API token from $CLEARANCE_TOKEN)",
+    )
+    verify.add_argument("--customer", metavar="NAME", help="customer id for --server")
     add_json_flag(verify)
     set_handler(verify, _verify)
 
@@ -36,9 +47,10 @@ def _verify(args: argparse.Namespace) -> int:
     trust_root = load_trust_root(args.trust_root)
     state = ClientState.load(args.state) if args.state else None
     result = BundleVerifier(trust_root).verify(digest, bundle, state)
+    withholding = _check_withholding(args, trust_root, result.product, result.channel)
     emit(
         args,
-        {"ok": True, **result.to_dict()},
+        {"ok": True, **result.to_dict(), **withholding},
         f"OK {result.product} {result.version} ({result.channel}): {result.artifact} "
         f"logged at {result.log_index} in tree {result.checkpoint_size}; approved by "
         f"{', '.join(result.inspectors)}; witnessed by {', '.join(result.witnesses) or 'none'}"
@@ -47,6 +59,30 @@ def _verify(args: argparse.Namespace) -> int:
             if result.checkpoint_age is not None
             else ""
         )
-        + f"; consistency {result.consistency}",
+        + f"; consistency {result.consistency}"
+        + (f"\n{withholding['withholding_text']}" if withholding else ""),
     )
     return EXIT_OK
+
+
+def _check_withholding(
+    args: argparse.Namespace, trust_root: TrustRoot, product: str, channel: str
+) -> dict[str, Any]:
+    """With --server: raises WithheldWithoutReason (exit 1) on an unexplained withholding."""
+    if args.server is None:
+        return {}
+    if not args.customer:
+        raise BadInput("--server needs --customer NAME")
+    from clearance.gateway.client import GatewayClient
+    from clearance.gateway.withholding import check_withholding
+
+    with GatewayClient(args.server) as gateway:
+        report = check_withholding(gateway, trust_root, product, channel, args.customer)
+    if report.withheld:
+        text = (
+            f"newer approved release {report.newest_approved_in_log} is withheld from "
+            f"{args.customer}, explained by the log: {report.explained_by}"
+        )
+    else:
+        text = f"no newer approved {product}/{channel} release is withheld from {args.customer}"
+    return {"withholding": report.to_dict(), "withholding_text": text}

@@ -2,8 +2,9 @@
 
 Every file is written to a temporary name, flushed to disk, then renamed,
 so a reader never sees a half-written tile.  Tiles of a batch are flushed
-together (one ``syncfs``) and renamed before the checkpoint that refers to
-them, so ``public/`` is always a consistent view, even after a power loss.
+together (one ``syncfs`` instead of one ``fsync`` per file), renamed, and
+their directories synced before the checkpoint that refers to them is
+renamed, so ``public/`` is always a consistent view, even after a power loss.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import ctypes.util
 import os
 import shutil
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 _libc_name = ctypes.util.find_library("c")
@@ -40,57 +42,81 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+@dataclass(frozen=True)
+class Staged:
+    """Files written under hidden temporary names, not yet visible to readers."""
+
+    files: tuple[tuple[Path, Path], ...]
+    checkpoint: Path | None
+
+
 class Publisher:
-    """Writes files under a log's ``public/`` directory."""
+    """Writes files under a log's ``public/`` directory.
+
+    A batch is published in three steps: :meth:`stage` (write temporaries,
+    may run beside the database commit), :meth:`flush` (one ``syncfs`` makes
+    their contents durable) and :meth:`expose` (rename the tiles, make those
+    renames durable, then rename the checkpoint and make that durable).
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def write_files(self, files: Sequence[tuple[str, bytes]]) -> None:
-        """Publish ``(relative path, contents)`` pairs atomically and durably."""
-        self.rename_into_place(self.write_temporaries(files))
+    def _write_temporary(self, target: Path, data: bytes) -> Path:
+        temp = target.with_name(f".{target.name}.tmp")
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+        return temp
 
-    def write_temporaries(self, files: Sequence[tuple[str, bytes]]) -> list[tuple[Path, Path]]:
-        """Write each file under a hidden temporary name beside its target (not yet visible)."""
-        temps: list[tuple[Path, Path]] = []
+    def stage(self, files: Sequence[tuple[str, bytes]], checkpoint: bytes | None) -> Staged:
+        staged: list[tuple[Path, Path]] = []
         made: set[Path] = set()
         for relative, data in files:
             target = self.root / relative
             if target.parent not in made:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 made.add(target.parent)
-            temp = target.with_name(f".{target.name}.tmp")
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-            finally:
-                os.close(fd)
-            temps.append((temp, target))
-        return temps
+            staged.append((self._write_temporary(target, data), target))
+        temp_checkpoint = None
+        if checkpoint is not None:
+            temp_checkpoint = self._write_temporary(self.root / "checkpoint", checkpoint)
+        return Staged(tuple(staged), temp_checkpoint)
 
-    def rename_into_place(self, temps: Sequence[tuple[Path, Path]]) -> None:
-        """Flush the temporaries to disk (one ``syncfs``), then give them their real names."""
-        if not temps:
-            return
+    def flush(self) -> None:
         _syncfs(self.root)
-        for temp, target in temps:
+
+    def expose(self, staged: Staged) -> None:
+        """Rename tiles into place, durably, and only then the checkpoint naming them."""
+        for temp, target in staged.files:
             temp.replace(target)
+        if staged.files:
+            # One filesystem flush makes every rename durable (cheaper than an
+            # fsync per directory), so the checkpoint can never outlive its tiles.
+            _syncfs(self.root)
+        if staged.checkpoint is not None:
+            staged.checkpoint.replace(self.root / "checkpoint")
+            _fsync_dir(self.root)
+
+    def write_files(self, files: Sequence[tuple[str, bytes]]) -> None:
+        """Publish ``(relative path, contents)`` pairs atomically and durably."""
+        staged = self.stage(files, None)
+        self.flush()
+        self.expose(staged)
 
     def write_checkpoint(self, data: bytes) -> None:
-        """Publish the checkpoint last; its rename is made durable before returning."""
-        target = self.root / "checkpoint"
-        temp = self.root / ".checkpoint.tmp"
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        """Publish a checkpoint on its own (recovery, cosignatures): temp, fsync, rename."""
+        temp = self._write_temporary(self.root / "checkpoint", data)
+        fd = os.open(temp, os.O_RDONLY)
         try:
-            os.write(fd, data)
+            os.fsync(fd)
         finally:
             os.close(fd)
-        # One filesystem flush covers the tiles' renames and the checkpoint's data,
-        # so the checkpoint can never become durable before the tiles it names.
-        _syncfs(self.root)
-        temp.replace(target)
+        temp.replace(self.root / "checkpoint")
         _fsync_dir(self.root)
 
     def remove_partials(self, relative_full_path: str) -> None:

@@ -13,9 +13,7 @@ import struct
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Protocol
-
-import httpx
+from typing import TYPE_CHECKING, Protocol
 
 from clearance.keys import Note, Verifier
 from clearance.log import merkle
@@ -30,6 +28,9 @@ from clearance.log._tilemath import (
 from clearance.log.checkpoint import Checkpoint, open_checkpoint
 from clearance.log.errors import LogCorruptedError, LogInputError
 from clearance.log.merkle import HASH_SIZE, HashReader, ProofRequestError
+
+if TYPE_CHECKING:  # httpx is only needed by HttpTileSource; keep CLI start-up quick
+    import httpx
 
 MAX_ENTRY_SIZE = 0xFFFF
 CHECKPOINT_PATH = "checkpoint"
@@ -128,10 +129,14 @@ class HttpTileSource:
     """Tiles from a static web server, e.g. ``http://127.0.0.1:8000/log/``."""
 
     def __init__(self, base_url: str, client: httpx.Client | None = None) -> None:
+        import httpx
+
         self._base = base_url.rstrip("/") + "/"
         self._client = client or httpx.Client(timeout=30.0)
 
     def read(self, path: str) -> bytes:
+        import httpx
+
         url = self._base + path
         try:
             response = self._client.get(url)

@@ -175,7 +175,7 @@ def _zip_members(archive: Path, label: str) -> Iterator[tuple[str, int | None, _
             mode = info.external_attr >> 16
             if info.is_dir():
                 continue
-            if mode and not stat.S_ISREG(mode):
+            if stat.S_IFMT(mode) and not stat.S_ISREG(mode):
                 kind = "a symbolic link" if stat.S_ISLNK(mode) else "not a regular file"
                 raise ArchiveError(f"{label}: member {info.filename!r} is {kind}")
             if info.flag_bits & 0x1:

@@ -117,7 +117,7 @@ def run_sandboxed(
 
     Safe to call from several threads at once (each call owns its child).
     """
-    child = [sys.executable, "-I", "-m", "clearance.inspection._sandbox_child", *limits.to_argv()]
+    child = [sys.executable, "-m", "clearance.inspection._sandbox_child", *limits.to_argv()]
     if callable(target):
         argv = [*child, "call", _function_ref(target)]
         stdin_data = json.dumps(args).encode()
@@ -125,9 +125,10 @@ def run_sandboxed(
         argv = [*child, "exec", "--", *target]
         stdin_data = b""
     env = dict(os.environ)
-    # The child must import clearance even when run from a source checkout.
+    # The child imports the target by name exactly as this process would: same path.
     src = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    paths = [src, *(p for p in sys.path if p and Path(p).is_dir())]
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
     started = time.monotonic()
     try:
         proc = subprocess.Popen(
@@ -219,7 +220,13 @@ def _supervise(
     stderr_text = err_tail.decode("utf-8", "replace")
     sig = _signal_name(returncode)
     if killed_for:
-        return SandboxOutcome(killed_for, None, returncode, sig, "", stderr_text, wall)
+        # An engine that ran out of memory may hang in its panic handler until the
+        # wall-time limit: say what really happened.
+        if killed_for == TIMEOUT and any(m in stderr_text for m in _OOM_MARKERS):
+            killed_for = OUT_OF_MEMORY
+        return SandboxOutcome(
+            killed_for, None, returncode, sig, _last_line(stderr_text), stderr_text, wall
+        )
     if not protocol and returncode == 0:
         return SandboxOutcome(
             OK, out_buf.decode("utf-8", "replace"), 0, None, "", stderr_text, wall

@@ -132,5 +132,5 @@ def test_kill_9_while_appending(tmp_path: Path) -> None:
         log.verify()
         assert all(log.entry(i) == e for i, e in all_acked.items())
     print(
-        f"{ROUNDS} kills, {len(all_acked)} acknowledged entries, {kills_before_ack} kills after a commit"
+        f"{ROUNDS} kills, {len(all_acked)} acknowledged entries, {kills_before_ack} kills between commit and acknowledgement"
     )

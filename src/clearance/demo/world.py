@@ -61,6 +61,7 @@ def build_world(
     workers: int = 1,
     extra_products: Sequence[str] = ("threat-intelligence-feed",),
     log_signer: Signer | None = None,
+    max_artifact_bytes: int = 64 << 20,
 ) -> World:
     """Create keys under ``root/keys`` and a gateway data directory ``root/gateway``."""
     keys_dir = root / "keys"
@@ -93,6 +94,7 @@ def build_world(
         ],
         rings=rings,
         workers=workers,
+        max_artifact_bytes=max_artifact_bytes,
     )
     return World(
         data_dir,

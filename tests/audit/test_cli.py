@@ -19,6 +19,20 @@ from clearance.witness.collector import WitnessConfig
 from clearance.witness.server import create_app
 from witness.helpers import MemoryLog, start_server
 
+SARIF_SCHEMA = Path(__file__).parents[1] / "inspection" / "data" / "sarif-schema-2.1.0.json"
+
+
+def validate_sarif(doc: object) -> None:
+    """The official OASIS SARIF 2.1.0 JSON schema (shipped with the inspection tests)."""
+    import jsonschema
+
+    schema = json.loads(SARIF_SCHEMA.read_text())
+    validator = jsonschema.Draft4Validator(
+        schema, format_checker=jsonschema.Draft4Validator.FORMAT_CHECKER
+    )
+    errors = sorted(validator.iter_errors(doc), key=str)
+    assert not errors, errors[0].message
+
 
 def audit(world: World, state: Path, *extra: str) -> int:
     return main(
@@ -55,6 +69,7 @@ def test_clean_then_discrepancy_with_sarif_and_html(
     assert out["audited_from"] == 2 and out["audited_to"] == 4
     doc = json.loads(sarif.read_text())
     assert doc["version"] == "2.1.0"
+    validate_sarif(doc)
     run = doc["runs"][0]
     rule_ids = {r["id"] for r in run["tool"]["driver"]["rules"]}
     results = run["results"]
@@ -139,6 +154,7 @@ def test_split_view_against_a_witness(world: World, tmp_path: Path) -> None:
             == 1
         )
         doc = json.loads((tmp_path / "x").read_text())
+        validate_sarif(doc)
         assert [r["ruleId"] for r in doc["runs"][0]["results"]] == [
             "audit.split-view",
             "audit.entry-unrecognized",

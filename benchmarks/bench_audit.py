@@ -3,8 +3,9 @@
 The log holds signed releases and verdicts (half each; every verdict names the release
 logged just before it).  The same audit runs three ways in one process and run:
 
-- through the gateway's ``/log/`` (``clearance serve`` app, uvicorn, 127.0.0.1);
-- through a plain static file server of ``LOGDIR/public`` (Starlette StaticFiles, uvicorn);
+- through the gateway's ``/log/`` (``clearance serve``, its own process, 127.0.0.1);
+- through a plain static file server of ``LOGDIR/public`` (``python -m http.server``, its own
+  process);
 - from the directory itself (no HTTP);
 
 and beside them the time the cryptography alone takes: the same Ed25519 verifications
@@ -16,14 +17,13 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-import uvicorn
-from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
+import httpx
 
 from clearance.attest import Artifact, Envelope, Role, TrustRoot, create_release, create_verdict
 from clearance.attest.dsse import pae
@@ -59,16 +59,28 @@ def _entries(count: int, vendor: Signer, inspector: Signer) -> list[bytes]:
     return out
 
 
-def _serve(app: FastAPI) -> tuple[uvicorn.Server, threading.Thread, str]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    return server, thread, f"http://127.0.0.1:{port}"
+_CLEARANCE = str(Path(sys.executable).with_name("clearance"))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _wait(url: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server for {url} exited with {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer")
 
 
 def _audit(root: TrustRoot, logdir: Path | None, url: str | None, state: Path) -> float:
@@ -122,38 +134,66 @@ def run(quick: bool) -> str:
         build_seconds = time.perf_counter() - t0
         gateway_note = ""
         gateway_url: str | None = None
-        running = None
+        processes: list[subprocess.Popen[bytes]] = []
         try:
-            from clearance.gateway.server import RunningGateway
-            from clearance.gateway.setup import init_gateway
+            try:
+                from clearance.gateway.setup import init_gateway
 
-            init_gateway(
-                base / "gw",
-                trust_root=root,
-                log_signer=log_signer,
-                vendor_products={"vendor.example": ["agent"]},
-                workers=0,
-            )
-            logdir = base / "gw" / "log"
-            # Start the gateway on the empty log, then append beside it: its /log/ route
-            # serves the log's public files as they are.  Its metadata index (which would
-            # re-apply 100,000 entries one by one at start) is not needed to serve tiles;
-            # submitting through its API is measured by bench_gateway.
-            running = RunningGateway(base / "gw", workers=0)
-            gateway_url = running.url
+                init_gateway(
+                    base / "gw",
+                    trust_root=root,
+                    log_signer=log_signer,
+                    vendor_products={"vendor.example": ["agent"]},
+                    workers=0,
+                )
+                logdir = base / "gw" / "log"
+                # `clearance serve` in its own process, started on the empty log; the
+                # entries are then appended beside it (multi-process appends are safe).
+                # Its /log/ route serves the log's public files as they are; its metadata
+                # index (which would otherwise re-apply 100,000 entries one by one at
+                # start) is not needed to serve tiles; submitting through its API is
+                # measured by bench_gateway.
+                port = _free_port()
+                processes.append(
+                    subprocess.Popen(
+                        [_CLEARANCE, "serve", "--data", str(base / "gw"), "--port", str(port)],
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
+                )
+                gateway_url = f"http://127.0.0.1:{port}"
+                _wait(gateway_url + "/log/checkpoint", processes[-1])
+            except Exception as exc:  # the gateway is another part; say so if it cannot run
+                gateway_note = f"gateway unavailable ({type(exc).__name__}: {exc}); "
+                gateway_url = None
+                logdir = base / "log"
+                TransparencyLog.create(logdir, ORIGIN, log_signer).close()
             with TransparencyLog.open(logdir) as log:
                 for start in range(0, count, 10_000):
                     log.append(entries[start : start + 10_000])
-        except Exception as exc:  # the gateway is another part; say so if it cannot run
-            gateway_note = f"gateway unavailable ({type(exc).__name__}: {exc}); "
-            logdir = base / "log"
-            with TransparencyLog.create(logdir, ORIGIN, log_signer) as log:
-                for start in range(0, count, 10_000):
-                    log.append(entries[start : start + 10_000])
-        static = FastAPI()
-        static.mount("/log", StaticFiles(directory=logdir / "public"), name="log")
-        server, thread, static_url = _serve(static)
-        try:
+            # A plain static server (Python's http.server, its own process) of the same files.
+            served = base / "static"
+            served.mkdir()
+            (served / "log").symlink_to(logdir / "public")
+            port = _free_port()
+            processes.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "http.server",
+                        str(port),
+                        "--bind",
+                        "127.0.0.1",
+                        "--directory",
+                        str(served),
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+            static_url = f"http://127.0.0.1:{port}"
+            _wait(static_url + "/log/checkpoint", processes[-1])
             results: list[tuple[str, float]] = []
             if gateway_url is not None:
                 results.append(
@@ -165,16 +205,16 @@ def run(quick: bool) -> str:
             results.append(("directory (no HTTP)", _audit(root, logdir, None, base / "s3")))
             crypto = _crypto_alone(entries, vendor, inspector)
         finally:
-            server.should_exit = True
-            thread.join(timeout=10)
-            if running is not None:
-                running.stop()
+            for proc in processes:
+                proc.terminate()
+                proc.wait(timeout=30)
     lines = [
         f"Audit of a {count:,}-entry log ({count // 2:,} signed releases + {count // 2:,} signed "
         f"verdicts; building the entries took {build_seconds:.1f} s, not counted). "
-        f"{gateway_note}The gateway (`clearance serve` app) was started on the empty log and "
-        "the entries appended to its log directly (its /log/ route serves the tiles as "
-        "files; its metadata index, not needed here, was not rebuilt). Every entry: tile fetched and hash-checked, DSSE signature verified "
+        f"{gateway_note}The gateway (`clearance serve`, its own process) was started on the "
+        "empty log and the entries appended to its log beside it (its /log/ route serves the "
+        "tiles as files; its metadata index, not needed here, was not rebuilt); the static "
+        "server is `python -m http.server` (its own process). Every entry: tile fetched and hash-checked, DSSE signature verified "
         "against the trust root, statement parsed, verdict linked to its release in the "
         "auditor's SQLite state (committed every 256 entries). Re-inspection off.",
         "",

@@ -376,3 +376,54 @@ def test_flow_without_witnesses(tmp_path: Path, capsys: pytest.CaptureFixture[st
         code, out, err = run(capsys, *argv)
         assert code == 0, (argv[0], err)
     assert out.startswith("OK feed 1 (daily)")
+
+
+def test_verify_follows_a_rotation(
+    setup: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """After a rotation that replaces inspector insp-b, its approval no longer counts."""
+    s = setup
+    keys = s["keys"]
+    release = _release(capsys, s, "1.0")
+    assert run(capsys, "submit", str(release), "--log", str(s["log"]))[0] == 0
+    _approve(capsys, s, release)
+    _cosign_log(s["log"], keys, ["wit-a", "wit-b"])
+    bundle = s["tmp"] / "bundle.json"
+    assert (
+        run(
+            capsys,
+            "bundle",
+            str(s["artifact"]),
+            "--release",
+            str(release),
+            "--log",
+            str(s["log"]),
+            "--out",
+            str(bundle),
+        )[0]
+        == 0
+    )
+    assert run(capsys, "keys", "generate", "insp-c", "--dir", str(keys))[0] == 0
+    new_body = s["tmp"] / "new-root.json"
+    assert run(
+        capsys,
+        "trust", "init", "--origin", ORIGIN, "--log-key", str(keys / "log.pub"),
+        "--vendor-key", str(keys / "vendor.pub"),
+        "--inspector-key", str(keys / "insp-a.pub"), str(keys / "insp-c.pub"), "--inspector-threshold", "2",
+        "--witness-key", str(keys / "wit-a.pub"), str(keys / "wit-b.pub"), "--witness-threshold", "2",
+        "--policy-key", str(keys / "regulator.pub"), "--root-version", "2", "--out", str(new_body),
+    )[0] == 0  # fmt: skip
+    rotation = s["tmp"] / "rotation.json"
+    signers = [
+        "--key",
+        str(keys / "vendor.key"),
+        "--key",
+        str(keys / "insp-a.key"),
+        "--key",
+        str(keys / "regulator.key"),
+    ]
+    assert run(capsys, "trust", "sign", str(new_body), *signers, "--out", str(rotation))[0] == 0
+    base = ["verify", str(s["artifact"]), "--bundle", str(bundle), "--trust-root", str(s["root"])]
+    assert run(capsys, *base)[0] == 0
+    code, _, err = run(capsys, *base, "--rotation", str(rotation))
+    assert code == 1 and "[verdict-threshold]" in err

@@ -11,8 +11,9 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from clearance.attest.trust_root import TrustRoot
+from clearance.attest.trust_root import TrustRoot, follow_rotations
 from clearance.cli._common import EXIT_OK, SubParsers, add_json_flag, emit, read_bytes, set_handler
+from clearance.cli.release import load_envelope
 from clearance.cli.submit import load_trust_root
 from clearance.client import BundleVerifier, ClientState
 from clearance.errors import BadInput
@@ -30,6 +31,14 @@ def register(sub: SubParsers) -> None:
         help="keeps installed versions and the last checkpoint (rollback, freeze, split view)",
     )
     verify.add_argument(
+        "--rotation",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="ROTATION.json",
+        help="signed trust-root rotation(s) to follow from the pinned root before verifying",
+    )
+    verify.add_argument(
         "--server",
         metavar="URL",
         help="also ask this gateway for the newest release of the channel and check against "
@@ -45,6 +54,9 @@ def _verify(args: argparse.Namespace) -> int:
     digest = hashlib.sha256(read_bytes(args.artifact, "artifact")).hexdigest()
     bundle = read_bytes(args.bundle, "bundle")
     trust_root = load_trust_root(args.trust_root)
+    if args.rotation:
+        rotations = [load_envelope(p, "trust-root rotation") for p in args.rotation]
+        trust_root = follow_rotations(trust_root, rotations)
     state = ClientState.load(args.state) if args.state else None
     result = BundleVerifier(trust_root).verify(digest, bundle, state)
     withholding = _check_withholding(args, trust_root, result.product, result.channel)

@@ -115,6 +115,7 @@ class Gateway:
         self._threads: list[threading.Thread] = []
         self._wake_witness = threading.Event()
         self.witness_status: dict[str, Any] = {}
+        self._replaying = False
         self.catch_up()
 
     # -- lifecycle -------------------------------------------------------------------
@@ -160,15 +161,50 @@ class Gateway:
     # -- catching up from the log ---------------------------------------------------------
 
     def catch_up(self) -> int:
-        """Apply every log entry the index misses; returns how many were applied."""
+        """Apply every log entry the index misses, then redo what a crash may have cut short.
+
+        While replaying, entries are only indexed: reactions that append to the log (a
+        rollout start after an approval, a resume) wait until the whole log is indexed,
+        since the entry that records them may already be further on in the log.
+        """
         with self._apply_lock:
             done = self.store.indexed()
             missing = [i for i in range(self.log.size) if i not in done]
-            for index in missing:
-                self._apply(index, self.log.entry(index))
-        for row in self.store.releases(AWAITING_ARTIFACTS):
-            self._maybe_enqueue(row)
+            self._replaying = True
+            try:
+                for index in missing:
+                    self._apply(index, self.log.entry(index))
+            finally:
+                self._replaying = False
+        self._reconcile()
         return len(missing)
+
+    def _reconcile(self) -> None:
+        """Idempotent reactions to the indexed state (safe to run at every start)."""
+        for row in self.store.releases():
+            if row.state == AWAITING_ARTIFACTS or (row.state == INSPECTING and row.job_id is None):
+                if row.state == INSPECTING:
+                    self.store.set_release_state(row.sha256, AWAITING_ARTIFACTS, "re-queued")
+                    row = self.store.release(row.sha256) or row
+                self._maybe_enqueue(row)
+            if self.store.verdicts(row.sha256):
+                self._evaluate(row.sha256)
+            state = self.store.rollout(row.sha256)
+            if state is None:
+                continue
+            if state["status"] == rollout.COMPLETE:
+                self._publish_tuf(row.sha256)
+            elif state["status"] == rollout.HALTED:
+                self._resume_if_decided(row.sha256)
+
+    def _resume_if_decided(self, release_sha: str) -> None:
+        """A resume decision logged after the halt, but whose transition was never written."""
+        transitions = self.store.transitions(release_sha)
+        halted_at = max((i for i, t in transitions if t["event"] == "halted"), default=-1)
+        for index, _kind, summary, sha in self.store.entries_of_kind(KIND_ROLLOUT_DECISION):
+            if summary.get("release") == release_sha and index > halted_at:
+                self._resume(release_sha, sha, "", str(summary.get("reason", "")))
+                return
 
     # -- submissions ---------------------------------------------------------------
 
@@ -395,7 +431,7 @@ class Gateway:
                     if (parsed.envelope is not None)
                     else ""
                 )
-                summary = {"release": release_sha, "action": "resume"}
+                summary = {"release": release_sha, "action": "resume", "reason": reason}
                 follow_up = lambda: self._resume(  # noqa: E731
                     release_sha, decision_sha, signer, reason
                 )
@@ -419,7 +455,7 @@ class Gateway:
                 "INSERT INTO entries VALUES (?, ?, ?, ?, strftime('%s','now'))",
                 (index, parsed.sha256, parsed.kind, json.dumps(summary)),
             )
-        if follow_up is not None:
+        if follow_up is not None and not self._replaying:
             follow_up()
 
     def _apply_transition(self, db: Any, transition: rollout.Transition) -> None:

@@ -168,6 +168,13 @@ class MetadataStore:
             return None
         return int(rows[0][0]), str(rows[0][1]), json.loads(rows[0][2])
 
+    def entries_of_kind(self, kind: str) -> list[tuple[int, str, dict[str, Any], str]]:
+        rows = self.query(
+            "SELECT log_index, kind, summary, sha256 FROM entries WHERE kind=? ORDER BY log_index",
+            (kind,),
+        )
+        return [(int(r[0]), str(r[1]), json.loads(r[2]), str(r[3])) for r in rows]
+
     def kinds(self) -> dict[str, int]:
         return {
             str(k): int(n)

@@ -171,14 +171,19 @@ def binary_facts(path: Path) -> BinaryFacts:
     )
 
 
-def section_of(path: Path, offset: int) -> str | None:
-    """Name of the section holding file ``offset`` (for locating evidence), if any."""
+def section_ranges(path: Path) -> list[tuple[str, int, int]]:
+    """(name, file offset, size) of every section of an ELF/PE file; empty for anything else."""
     if not (lief.is_elf(str(path)) or lief.is_pe(str(path))):
-        return None
+        return []
     parsed: Any = lief.parse(str(path))
     if parsed is None:
-        return None
-    for section in parsed.sections:
-        if section.size and section.offset <= offset < section.offset + section.size:
-            return str(section.name) or None
+        return []
+    return [(str(s.name), int(s.offset), int(s.size)) for s in parsed.sections if s.size and s.name]
+
+
+def section_of(ranges: list[tuple[str, int, int]], offset: int) -> str | None:
+    """Name of the section holding file ``offset`` (for locating evidence), if any."""
+    for name, start, size in ranges:
+        if start <= offset < start + size:
+            return name
     return None

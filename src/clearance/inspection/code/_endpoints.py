@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 # .ml .mo .id .do .zip .mov .app .name .int), which would make every build tree "talk".
 _GENERIC = (
     "com net org edu gov mil biz io co ai dev cloud online site xyz top club tech store shop "
-    "pro mobi tv me us uk eu asia onion link click vip win bid download blog"
+    "pro mobi tv me us uk eu asia onion click vip win bid download blog"
 )
 _COUNTRY = (
     "ad ae af ag al ao ar as at au aw az ba bb bd be bf bg bh bi bj bm bn bo br bs bt bw by "

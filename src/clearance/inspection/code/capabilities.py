@@ -69,7 +69,6 @@ class CapabilityInspector:
 
     def __init__(self, rules_dir: Path | None = None) -> None:
         self.rules_dir = rules_dir
-        self._declared: tuple[frozenset[str], tuple[str, ...]] = (frozenset(), ())
 
     def inspect(self, inp: InspectionInput, progress: ProgressSink) -> InspectionResult:
         binaries = inp.of_kind("binary")
@@ -91,13 +90,23 @@ class CapabilityInspector:
             return reports[artifact.sha256]
 
         callouts = source_callouts(inp)
-        self._declared = normalise_declared(inp.declared_endpoints)
+        declared = normalise_declared(inp.declared_endpoints)
         findings: list[Finding] = []
         sections: list[dict[str, Any]] = []
         for binary, previous in pairs:
             current = analyse(binary)
             before = analyse(previous) if previous is not None else None
-            new_findings, sec = self._compare(binary, current, previous, before, callouts)
+            undeclared = sorted(
+                {
+                    e.host
+                    for found in binary_facts(binary.path).strings
+                    for e, _ in find_endpoints(found.text)
+                    if not is_declared(e.host, declared)
+                }
+            )
+            new_findings, sec = self._compare(
+                binary, current, previous, before, callouts, undeclared
+            )
             findings.extend(new_findings)
             sections.append(sec)
         import capa.version
@@ -117,6 +126,7 @@ class CapabilityInspector:
         previous: Artifact | None,
         before: CapaReport | None,
         callouts: list[tuple[str, Callout]],
+        undeclared: list[str],
     ) -> tuple[list[Finding], dict[str, Any]]:
         old_rules = before.rule_names() if before is not None else frozenset()
         old_categories = {
@@ -166,6 +176,7 @@ class CapabilityInspector:
                 new_imports,
                 callouts,
                 file_access,
+                undeclared if category_id == "network" else [],
             )
             for category_id, matches in sorted(added.items())
         ]
@@ -207,6 +218,7 @@ class CapabilityInspector:
         new_imports: list[str],
         callouts: list[tuple[str, Callout]],
         file_access: list[str],
+        undeclared: list[str],
     ) -> Finding:
         category = BY_ID[category_id]
         lines = [(name, c) for name, c in callouts if capability_of(c.category) == category_id][
@@ -228,16 +240,6 @@ class CapabilityInspector:
             message = f"{binary.name} gains {category.label}: {rules}"
         if attack:
             message += f" [{', '.join(attack)}]"
-        undeclared: list[str] = []
-        if category_id == "network":
-            undeclared = sorted(
-                {
-                    e.host
-                    for found in binary_facts(binary.path).strings
-                    for e, _ in find_endpoints(found.text)
-                    if not is_declared(e.host, self._declared)
-                }
-            )
         if undeclared and previous is not None and not category_existed:
             # New network code plus a host nobody declared: an undisclosed channel.
             severity = Severity.CRITICAL

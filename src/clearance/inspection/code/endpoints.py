@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from clearance.inspection.base import Artifact, InspectionInput, InspectionResult, ProgressSink
-from clearance.inspection.code._binary import binary_facts, section_of
+from clearance.inspection.code._binary import binary_facts, section_of, section_ranges
 from clearance.inspection.code._common import scratch_dir, section, table, unpack_source
 from clearance.inspection.code._endpoints import (
     Endpoint,
@@ -59,6 +59,7 @@ class Sighting:
 def binary_endpoints(artifact: Artifact) -> list[tuple[Endpoint, Sighting]]:
     facts = binary_facts(artifact.path)
     network = " (binary imports network functions)" if facts.can_connect else ""
+    ranges = section_ranges(artifact.path)
     out: list[tuple[Endpoint, Sighting]] = []
     seen: set[tuple[str, str]] = set()
     for found in facts.strings:
@@ -66,7 +67,7 @@ def binary_endpoints(artifact: Artifact) -> list[tuple[Endpoint, Sighting]]:
             if (endpoint.value, found.encoding) in seen:
                 continue
             seen.add((endpoint.value, found.encoding))
-            where = section_of(artifact.path, found.offset) or "file"
+            where = section_of(ranges, found.offset) or "file"
             label = f"{where}+{found.offset:#x}, {found.encoding}{network}"
             out.append(
                 (

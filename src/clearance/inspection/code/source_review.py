@@ -24,6 +24,7 @@ from clearance.inspection.code._source import SourceReview, review
 
 _CONTEXT = 2
 _MAX_BLOCKS = 20
+_MAX_ROWS = 500
 
 
 def _code_blocks(result: SourceReview) -> list[dict[str, Any]]:
@@ -72,6 +73,12 @@ def review_section(result: SourceReview) -> dict[str, Any]:
         for c in result.changes
     ]
     callouts = [[f"{c.path}:{c.line}", c.category, c.text] for c in result.callouts]
+    if len(callouts) > _MAX_ROWS:
+        paragraphs.append(
+            f"Only the first {_MAX_ROWS} of {len(callouts)} call-outs are listed; "
+            "report['reviews'] holds them all."
+        )
+        callouts = callouts[:_MAX_ROWS]
     bandit = [
         [f"{i.path}:{i.line}", f"{i.test_id} {i.test_name}", f"{i.severity}/{i.confidence}", i.text]
         for i in result.bandit_new

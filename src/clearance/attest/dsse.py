@@ -124,7 +124,7 @@ class Envelope:
         if len(data) > MAX_ENVELOPE_BYTES:
             raise EnvelopeFormatError(f"DSSE envelope is larger than {MAX_ENVELOPE_BYTES} bytes")
         try:
-            obj = json.loads(data)
+            obj = json.loads(data.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
             raise EnvelopeFormatError("DSSE envelope is not valid JSON") from None
         return cls.from_dict(obj)

@@ -85,7 +85,7 @@ class Statement:
     @classmethod
     def from_bytes(cls, data: bytes) -> Statement:
         try:
-            value = json.loads(data)
+            value = json.loads(data.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
             raise StatementFormatError("statement payload is not valid JSON") from None
         return cls.from_dict(value)

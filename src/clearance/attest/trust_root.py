@@ -188,7 +188,7 @@ class TrustRoot:
         if len(data) > MAX_TRUST_ROOT_BYTES:
             raise TrustRootFormatError("trust root is larger than 1 MiB")
         try:
-            value = json.loads(data)
+            value = json.loads(data.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
             raise TrustRootFormatError("trust root is not valid JSON") from None
         if isinstance(value, dict) and "payloadType" in value:

@@ -164,7 +164,7 @@ class Bundle:
         if len(data) > MAX_BUNDLE_BYTES:
             raise MalformedBundleError(f"bundle is larger than {MAX_BUNDLE_BYTES} bytes")
         try:
-            value = json.loads(data)
+            value = json.loads(data.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
             raise MalformedBundleError("bundle is not valid JSON") from None
         return cls.from_dict(value)

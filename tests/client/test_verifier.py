@@ -174,6 +174,25 @@ def test_needs_review_is_not_approval(world: World) -> None:
         _verifier(world).verify(DIGEST, world.bundle(idx))
 
 
+def test_needs_review_then_human_approval(world: World) -> None:
+    release = world.release("1.0")
+    review = world.approve(release, "needs-review", count=1)[0]
+    human = create_verdict(
+        release, "approved", signers=world.inspectors[0], note="reviewed by hand"
+    )
+    idx = world.append(release, review, human, world.approve(release)[1])
+    result = _verifier(world).verify(DIGEST, world.bundle(idx))
+    assert result.inspectors == ("inspector-a", "inspector-b")
+
+
+def test_a_rejection_vetoes_even_with_enough_approvals(world: World) -> None:
+    release = world.release("1.0")
+    veto = create_verdict(release, "rejected", signers=world.inspectors[0], note="targets one org")
+    idx = world.append(release, *world.approve(release), veto)
+    with pytest.raises(VerdictRejectedError, match="targets one org"):
+        _verifier(world).verify(DIGEST, world.bundle(idx))
+
+
 def test_missing_verdict(world: World) -> None:
     (idx,) = world.append(world.release("1.0"))
     with pytest.raises(VerdictMissingError):

@@ -34,7 +34,7 @@ from clearance.attest.dsse import Envelope
 from clearance.attest.errors import EnvelopeSignatureError
 from clearance.attest.release import Release
 from clearance.attest.trust_root import TrustRoot
-from clearance.attest.verdict import Verdict
+from clearance.attest.verdict import REJECTED, Verdict
 from clearance.attest.version import Version
 from clearance.client.bundle import Bundle, LoggedEntry
 from clearance.client.errors import (
@@ -214,11 +214,15 @@ class BundleVerifier:
     def _check_verdicts(
         self, bundle: Bundle, release_sha256: str, checkpoint: Checkpoint
     ) -> list[str]:
+        """Verdict rule (the gateway's): a trusted ``rejected`` vetoes; ``needs-review``
+        does not count but does not veto either, so a later approval (e.g. a human
+        inspector's) can still reach the threshold of distinct approving inspectors."""
         root = self.trust_root
         if not bundle.verdicts:
             raise VerdictMissingError("the bundle carries no verdict for the release")
         counted: list[tuple[LoggedEntry, Verdict]] = []
         approvers: dict[bytes, str] = {}
+        review: Verdict | None = None
         for i, entry in enumerate(bundle.verdicts):
             env = _envelope(entry, f"verdicts[{i}]")
             verdict = _parse(lambda env=env: Verdict.from_envelope(env), f"verdicts[{i}]")  # type: ignore[misc]
@@ -233,15 +237,23 @@ class BundleVerifier:
                 if "invalid signature" in str(exc):
                     raise VerdictSignatureError(f"verdicts[{i}]: {exc}") from None
                 continue  # no trusted inspector signed it: it does not count
-            if not verdict.approved:
+            if verdict.decision == REJECTED:
                 raise VerdictRejectedError(
-                    f"inspector {verdict.inspector!r} decided {verdict.decision!r}"
+                    f"inspector {verdict.inspector!r} rejected the release"
                     + (f": {verdict.note}" if verdict.note else "")
                 )
+            if not verdict.approved:
+                review = verdict
+                continue
             counted.append((entry, verdict))
             for key in signers:
                 approvers.setdefault(key.public_key, key.name)
         if len(approvers) < root.inspectors.threshold:
+            if review is not None:
+                raise VerdictRejectedError(
+                    f"inspector {review.inspector!r} asked for human review and only "
+                    f"{len(approvers)} of {root.inspectors.threshold} required inspectors approved"
+                )
             raise InspectorThresholdError(
                 f"{len(approvers)} trusted inspector(s) approved, "
                 f"{root.inspectors.threshold} required"

@@ -202,3 +202,21 @@ def test_gateway_statement_kinds_are_recognised(world: World, tmp_path: Path) ->
     report = run(world, tmp_path / "state")
     assert rules(report) == ["audit.bad-signature"]
     assert report.findings[0].entry_index == 3  # type: ignore[attr-defined]
+
+
+def test_timing_only_differences_are_an_alert_not_a_discrepancy(
+    world: World, tmp_path: Path
+) -> None:
+    from clearance.audit import Reinspection, ReleaseFiles
+
+    def slower_machine(
+        release: ReleaseFiles, previous: ReleaseFiles | None, work_dir: Path
+    ) -> Reinspection:
+        base = yara_reinspector(release, previous, work_dir)
+        return Reinspection({**base.findings, "content.slow": {"medium": 1}}, "f" * 64)
+
+    rel = world.release("1.0.0")
+    world.append(rel.to_bytes(), world.verdict(rel).to_bytes())
+    report = run(world, tmp_path / "state", reinspector=slower_machine)
+    assert rules(report) == ["audit.timing-differs"]
+    assert report.clean  # type: ignore[attr-defined]

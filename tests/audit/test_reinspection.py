@@ -56,6 +56,15 @@ def test_real_reinspection_matches_honest_verdict_and_catches_a_lie(
         engines=dict(outcome.engines),
         inspected_at="2026-11-22T00:00:01Z",
     )
+    wrong_sarif = create_verdict(
+        rel,
+        outcome.decision.decision,
+        signers=world.inspector,
+        findings_summary=outcome.summary,
+        sarif_sha256="1" * 64,
+        engines=dict(outcome.engines),
+        inspected_at="2026-11-22T00:00:02Z",
+    )
     world.append(rel.to_bytes(), honest.to_bytes())
     args = [
         "audit",
@@ -73,10 +82,12 @@ def test_real_reinspection_matches_honest_verdict_and_catches_a_lie(
     ]
     assert main(args) == 0, capsys.readouterr()
     assert json.loads(capsys.readouterr().out)["counts"]["reinspections"] == 1
-    world.append(lie.to_bytes())
+    world.append(lie.to_bytes(), wrong_sarif.to_bytes())
     assert main(args) == 1
-    found = {f["ruleId"] for f in json.loads(capsys.readouterr().out)["findings"]}
-    assert {"audit.findings-mismatch", "audit.sarif-mismatch"} <= found
+    found = {
+        (f["ruleId"], f["entryIndex"]) for f in json.loads(capsys.readouterr().out)["findings"]
+    }
+    assert {("audit.findings-mismatch", 2), ("audit.sarif-mismatch", 3)} <= found
 
 
 def test_artifacts_fetched_from_the_gateway_tuf_targets(

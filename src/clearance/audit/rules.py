@@ -80,6 +80,13 @@ _RULES = (
         "findings summary different from the one in the logged verdict.",
     ),
     AuditRule(
+        "audit.timing-differs",
+        Severity.LOW,
+        "Re-inspection differs only in timing-dependent findings",
+        "Re-inspection and verdict differ only in findings that depend on the machine's "
+        "speed (content.slow); the content itself is judged the same.",
+    ),
+    AuditRule(
         "audit.sarif-mismatch",
         Severity.MEDIUM,
         "Re-inspection SARIF differs",

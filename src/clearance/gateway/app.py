@@ -96,6 +96,71 @@ class _ImmutableCache:
             self._size -= len(dropped)
 
 
+class StaticFastPath:
+    """ASGI front of the gateway: GETs of log tiles, the checkpoint and TUF metadata are
+    answered straight from disk (and memory, for immutable files) without the framework's
+    routing; everything else, including misses, goes to the FastAPI app, which also
+    documents these paths in the OpenAPI description."""
+
+    def __init__(self, app: FastAPI, gateway: Gateway) -> None:
+        self.app = app
+        self._log = gateway.log.public_dir
+        self._tuf = gateway.tuf.metadata_dir
+        self._cache = _ImmutableCache()
+
+    def _lookup(self, path: str) -> tuple[bytes, bytes, bytes] | None:
+        if path == "/log/checkpoint":
+            file, media, cache = self._log / "checkpoint", b"text/plain; charset=utf-8", SHORT
+        elif path.startswith("/log/") and _TILE_RE.match(path[5:]):
+            file, media = self._log / path[5:], b"application/octet-stream"
+            cache = SHORT if ".p/" in path else IMMUTABLE
+        elif path.startswith("/tuf/metadata/") and "/" not in path[14:] and path[14:]:
+            name = path[14:]
+            if name.startswith("."):
+                return None
+            file, media = self._tuf / name, b"application/json"
+            cache = NO_CACHE if name == "timestamp.json" else IMMUTABLE
+        else:
+            return None
+        if cache == IMMUTABLE:
+            data = self._cache.get(str(file))
+            if data is not None:
+                return data, media, cache.encode()
+        try:
+            data = file.read_bytes()
+        except OSError:
+            return None
+        if cache == IMMUTABLE:
+            self._cache.put(str(file), data)
+        return data, media, cache.encode()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
+            found = self._lookup(scope["path"])
+            if found is not None:
+                data, media, cache = found
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 200,
+                        "headers": [
+                            (b"content-type", media),
+                            (b"content-length", str(len(data)).encode()),
+                            (b"cache-control", cache),
+                        ],
+                    }
+                )
+                body = b"" if scope["method"] == "HEAD" else data
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+
+def create_asgi(gateway: Gateway) -> StaticFastPath:
+    """The application ``clearance serve`` runs: the API with the static fast path."""
+    return StaticFastPath(create_app(gateway), gateway)
+
+
 def create_app(gateway: Gateway) -> FastAPI:
     app = FastAPI(
         title="Clearance gateway",

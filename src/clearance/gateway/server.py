@@ -9,7 +9,7 @@ from typing import Any
 
 import uvicorn
 
-from clearance.gateway.app import create_app
+from clearance.gateway.app import create_asgi
 from clearance.gateway.service import Gateway
 
 
@@ -47,7 +47,7 @@ class RunningGateway:
         self.gateway = Gateway(data_dir)
         try:
             self.gateway.start_background(workers=workers)
-            self._server = BackgroundServer(create_app(self.gateway), host, port)
+            self._server = BackgroundServer(create_asgi(self.gateway), host, port)
         except BaseException:
             self.gateway.close()
             raise
@@ -75,7 +75,7 @@ def serve(data_dir: Path, host: str = "127.0.0.1", port: int = 8000) -> None:
     try:
         gateway.start_background()
         uvicorn.run(
-            create_app(gateway), host=host, port=port, log_level="warning", access_log=False
+            create_asgi(gateway), host=host, port=port, log_level="warning", access_log=False
         )
     finally:
         gateway.close()

@@ -397,3 +397,19 @@ def test_freshness_needs_dated_cosignatures(world: World) -> None:
     with pytest.raises(StaleCheckpointError):
         _verifier(world).verify(DIGEST, world.bundle(idx, note.to_bytes()))
     assert isinstance(note, Note)
+
+
+def test_corrupt_state_is_bad_input(world: World, tmp_path: Path) -> None:
+    from clearance.client import StateError
+
+    _, _, idx = world.publish("1.0")
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    (state_dir / "state.json").write_text("{not json")
+    with pytest.raises(StateError):
+        ClientState.load(state_dir)
+    (state_dir / "state.json").write_text(
+        '{"installed": {}, "checkpoints": {"clearance.test/log": "junk"}}'
+    )
+    with pytest.raises(StateError):
+        _verifier(world).verify(DIGEST, world.bundle(idx), ClientState.load(state_dir))

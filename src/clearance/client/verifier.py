@@ -52,6 +52,7 @@ from clearance.client.errors import (
     RollbackError,
     SplitViewError,
     StaleCheckpointError,
+    StateError,
     VerdictForOtherReleaseError,
     VerdictMissingError,
     VerdictNotLoggedError,
@@ -327,7 +328,7 @@ class BundleVerifier:
         try:
             seen = Checkpoint.from_text(Note.from_bytes(seen_bytes).text)
         except BadInput as exc:
-            raise MalformedBundleError(f"stored checkpoint is unreadable: {exc}") from None
+            raise StateError(f"{state.directory}: stored checkpoint is unreadable: {exc}") from None
 
         def split(reason: str) -> SplitViewError:
             evidence = state.keep_split_view(

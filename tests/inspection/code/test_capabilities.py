@@ -94,3 +94,21 @@ def test_categories() -> None:
     assert category_of("host-interaction/process/inject", "x").id == "injection"  # type: ignore[union-attr]
     assert category_of("communication/named-pipe/create", "x") is None
     assert category_of("data-manipulation/hashing/sha256", "hash data") is None
+
+
+def test_isolated_analysis_matches_and_timeout_is_a_finding(
+    tmp_path: Path, capa_rules: Path, engine: CapaEngine, make_input: Callable[..., InspectionInput]
+) -> None:
+    (tmp_path / "b").mkdir()
+    binary = compile_c(LISTS_FILES, tmp_path / "b" / "tool")
+    in_process = engine.analyse(binary, "x" * 64)
+    isolated = engine.analyse(binary, "x" * 64, isolate_over_bytes=0)
+    assert isolated == in_process
+
+    inp = make_input((artifact(binary, "binary"),))
+    inspector = CapabilityInspector(capa_rules, isolate_over_bytes=0, wall_seconds=0.5)
+    [finding] = inspector.inspect(inp, NullProgress()).findings
+    assert finding.severity.label == "medium"
+    assert "could not be determined" in finding.message
+    assert finding.evidence["error"].startswith("capa failed: timeout")
+    assert not list((tmp_path / "cache" / "capa").glob("*.json"))  # failures are not cached

@@ -153,8 +153,21 @@ class CapaEngine:
         with _quiet_disassemblers():
             self.rules = capa.rules.get_rules([rules_dir], **kwargs)
 
-    def analyse(self, path: Path, sha256: str, cache_dir: Path | None = None) -> CapaReport:
-        """capa's capabilities of the binary at ``path``, from the cache when it has them."""
+    def analyse(
+        self,
+        path: Path,
+        sha256: str,
+        cache_dir: Path | None = None,
+        *,
+        isolate_over_bytes: int | None = None,
+        wall_seconds: float = 1800.0,
+    ) -> CapaReport:
+        """capa's capabilities of the binary at ``path``, from the cache when it has them.
+
+        Files larger than ``isolate_over_bytes`` are analysed in a limited child process
+        (``clearance.inspection.sandbox``), so a binary that makes the disassembler run away
+        costs a timeout, not the inspector.  Failed analyses are not cached.
+        """
         cache_file = None
         if cache_dir is not None:
             cache_file = cache_dir / "capa" / f"{sha256}-{self.fingerprint}.json"
@@ -163,13 +176,32 @@ class CapaEngine:
                     return CapaReport.from_dict(json.loads(cache_file.read_text()))
                 except (ValueError, KeyError, TypeError):
                     pass  # a damaged cache entry is recomputed
-        report = self._analyse(path, sha256)
-        if cache_file is not None:
+        if isolate_over_bytes is not None and path.stat().st_size > isolate_over_bytes:
+            report = self._analyse_isolated(path, sha256, wall_seconds)
+        else:
+            report = self._analyse(path, sha256)
+        if cache_file is not None and not (report.error or "").startswith("capa failed"):
             cache_file.parent.mkdir(parents=True, exist_ok=True)
             tmp = cache_file.with_suffix(".tmp")
             tmp.write_text(json.dumps(report.to_dict(), sort_keys=True))
             tmp.replace(cache_file)
         return report
+
+    def _analyse_isolated(self, path: Path, sha256: str, wall_seconds: float) -> CapaReport:
+        from clearance.inspection.sandbox import Limits, run_sandboxed
+
+        limits = Limits(
+            cpu_seconds=max(1, int(wall_seconds * 2)),
+            address_space_bytes=8 * 2**30,
+            wall_seconds=wall_seconds,
+            output_bytes=64 * 2**20,
+        )
+        args = {"rules": str(self.rules_dir), "path": str(path), "sha256": sha256}
+        outcome = run_sandboxed(analyse_in_child, args, limits)
+        if outcome.ok and isinstance(outcome.value, dict):
+            return CapaReport.from_dict(outcome.value)
+        detail = outcome.detail or outcome.status
+        return CapaReport(sha256, (), f"capa failed: {outcome.status} ({detail})")
 
     def _analyse(self, path: Path, sha256: str) -> CapaReport:
         import capa.capabilities.common
@@ -220,3 +252,9 @@ def capa_engine(rules_dir: Path) -> CapaEngine:
     (``$XDG_CACHE_HOME/capa``), which brings a load from ~10 s to ~0.5 s.
     """
     return CapaEngine(rules_dir)
+
+
+def analyse_in_child(args: dict[str, str], progress: Any = None) -> dict[str, Any]:
+    """Sandbox entry point: analyse one binary in a fresh process (rules from capa's cache)."""
+    engine = capa_engine(Path(args["rules"]))
+    return engine._analyse(Path(args["path"]), args["sha256"]).to_dict()

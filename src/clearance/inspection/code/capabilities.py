@@ -67,8 +67,17 @@ class CapabilityInspector:
     name: str = "capabilities"
     kinds: tuple[str, ...] = ("binary",)
 
-    def __init__(self, rules_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        rules_dir: Path | None = None,
+        *,
+        isolate_over_bytes: int = 1 << 20,
+        wall_seconds: float = 1800.0,
+    ) -> None:
         self.rules_dir = rules_dir
+        #: Binaries larger than this are analysed in a limited child process.
+        self.isolate_over_bytes = isolate_over_bytes
+        self.wall_seconds = wall_seconds
 
     def inspect(self, inp: InspectionInput, progress: ProgressSink) -> InspectionResult:
         binaries = inp.of_kind("binary")
@@ -84,7 +93,11 @@ class CapabilityInspector:
         def analyse(artifact: Artifact) -> CapaReport:
             if artifact.sha256 not in reports:
                 reports[artifact.sha256] = engine.analyse(
-                    artifact.path, artifact.sha256, inp.cache_dir
+                    artifact.path,
+                    artifact.sha256,
+                    inp.cache_dir,
+                    isolate_over_bytes=self.isolate_over_bytes,
+                    wall_seconds=self.wall_seconds,
                 )
             progress.advance()
             return reports[artifact.sha256]
@@ -166,7 +179,19 @@ class CapabilityInspector:
                 )
             )
         ]
-        findings = [
+        findings: list[Finding] = []
+        if current.error and current.error.startswith("capa failed"):
+            # An analysis that crashed or timed out proves nothing: a person must look.
+            findings.append(
+                Finding(
+                    RULE_ID,
+                    Severity.MEDIUM,
+                    f"{binary.name}: capabilities could not be determined ({current.error})",
+                    (Location(binary.name),),
+                    {"binary": binary.name, "category": "unknown", "error": current.error},
+                )
+            )
+        findings += [
             self._finding(
                 binary,
                 previous,

@@ -57,7 +57,13 @@ def test_bad_canary_health_halts_until_signed_resume(tmp_path: Path) -> None:
             # A report signed by a key not registered for the customer is refused.
             with pytest.raises(GatewayRefused):
                 client.submit(_health(live, sha, canary_a, "failed", live.world.vendor))
-            first = client.submit(_health(live, sha, canary_a, "failed", live.world.client))
+            via_alias = httpx.post(
+                f"{live.url}/api/v1/health-reports",
+                content=_health(live, sha, canary_a, "failed", live.world.client),
+                headers={"Authorization": f"Bearer {live.world.token('client')}"},
+            )
+            assert via_alias.status_code == 201, via_alias.text
+            first = via_alias.json()
             assert first["halted_log_index"] is None  # one report is not enough evidence
             second = client.submit(_health(live, sha, canary_b, "engine-crash", live.world.client))
             assert isinstance(second["halted_log_index"], int)

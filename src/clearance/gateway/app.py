@@ -254,6 +254,22 @@ def create_app(gateway: Gateway) -> FastAPI:
         result: dict[str, Any] = await call(gateway.submit, body, role(request))
         return result
 
+    @app.post("/api/v1/health-reports", tags=["api"], status_code=201)
+    async def health_report(request: Request) -> dict[str, Any]:
+        """An install-health report (``ok``, ``failed``, ``engine-crash``): a DSSE envelope
+        of a ``https://clearance.dev/health/v1`` statement signed by one of the customer's
+        client keys, with the client token.  Returns the rollout state after counting it."""
+        body = await _read_limited(request, gateway.config.max_envelope_bytes, "envelope")
+        result: dict[str, Any] = await call(gateway.submit, body, role(request), "health")
+        return result
+
+    @app.post("/api/v1/entitlements", tags=["api"], status_code=201)
+    async def add_entitlement(request: Request) -> dict[str, Any]:
+        """An entitlement statement signed by the vendor that sold it (vendor token)."""
+        body = await _read_limited(request, gateway.config.max_envelope_bytes, "envelope")
+        result: dict[str, Any] = await call(gateway.submit, body, role(request), "entitlement")
+        return result
+
     @app.get("/api/v1/submissions/{sha256}", tags=["api"])
     async def status(sha256: str) -> dict[str, Any]:
         result: dict[str, Any] = await call(gateway.status, sha256)

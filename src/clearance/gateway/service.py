@@ -233,7 +233,9 @@ class Gateway:
             raise GatewayRefused(f"{parsed.kind} envelope: {exc}") from None
         return good
 
-    def submit(self, envelope_bytes: bytes, role: str | None) -> dict[str, Any]:
+    def submit(
+        self, envelope_bytes: bytes, role: str | None, expected_kind: str | None = None
+    ) -> dict[str, Any]:
         """Check, log and index one signed envelope; return its receipt."""
         if len(envelope_bytes) > self.config.max_envelope_bytes:
             raise GatewayInputError(
@@ -247,6 +249,8 @@ class Gateway:
             raise GatewayInputError(f"submission: {exc}") from None
         if parsed.kind == KIND_TRANSITION:
             raise GatewayRefused("rollout transitions are written by the gateway only")
+        if expected_kind is not None and parsed.kind != expected_kind:
+            raise GatewayInputError(f"expected a {expected_kind} statement, got a {parsed.kind}")
         allowed = ROLE_FOR_KIND[parsed.kind]
         if role not in allowed:
             raise GatewayRefused(

@@ -15,7 +15,6 @@ from clearance.inspection.errors import PolicyError
 from clearance.inspection.findings import Finding, Location, Severity
 from clearance.inspection.policy import Policy, default_policy
 from clearance.inspection.sarif import sarif_bytes, to_sarif
-
 from inspection._helpers import honest_corpus
 
 SCHEMA = Path(__file__).parent / "data" / "sarif-schema-2.1.0.json"

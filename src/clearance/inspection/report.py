@@ -114,7 +114,7 @@ def _sections(outcome: InspectionOutcome) -> list[dict[str, Any]]:
     return out
 
 
-def render_html(outcome: InspectionOutcome, budget_ms_per_mib: float | None = 25.0) -> str:
+def render_html(outcome: InspectionOutcome, budget_ms_per_mib: float | None = 100.0) -> str:
     """The report page for ``outcome``."""
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     template = env.from_string(

@@ -56,7 +56,7 @@ class YaraSettings:
     #: Per corpus file scan timeout (seconds); beyond it the file is reported as too slow.
     scan_timeout: int = 30
     #: A content file may add at most this many milliseconds of scan time per MiB scanned.
-    budget_ms_per_mib: float = 25.0
+    budget_ms_per_mib: float = 100.0
     #: A content file may take at most this long to compile alone.
     compile_budget_seconds: float = 5.0
     #: Matched corpus files kept as evidence per rule (all are counted).

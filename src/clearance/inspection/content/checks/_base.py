@@ -20,7 +20,7 @@ class CheckSettings:
     #: A rule matching at least this many clean files is critical (mass false positive).
     overbroad_critical_files: int = 5
     #: Scan budget: extra milliseconds a content file may add per MiB scanned.
-    budget_ms_per_mib: float = 25.0
+    budget_ms_per_mib: float = 100.0
     #: A content file may take at most this long to compile alone (seconds).
     compile_budget_seconds: float = 5.0
 

@@ -29,7 +29,7 @@ _PROFILE = re.compile(
     r"(?:users|documents and settings|home)(?:\\\\|\\|/)+([^\\/\"*?()\[\]|.+{}^$]+)",
     re.IGNORECASE,
 )
-_UNC = re.compile(r"^/?(?:\\)+([A-Za-z0-9_.-]+)\\")
+_UNC = re.compile(r"^/?(?:\\\\)+([A-Za-z0-9_.-]+)\\")
 _IPV4 = re.compile(r"\b(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.")
 
 

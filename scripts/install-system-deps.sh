@@ -31,4 +31,12 @@ if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432
         pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
     fi
 fi
+# A PostgreSQL role for the user running the tests (peer login on the local socket:
+# DSN "dbname=postgres"), used by the PostgreSQL job-queue tests.
+if command -v psql >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ] && id postgres >/dev/null 2>&1; then
+    me="$(id -un)"
+    if ! su postgres -c "psql -tAc \"SELECT 1 FROM pg_roles WHERE rolname='$me'\"" 2>/dev/null | grep -q 1; then
+        su postgres -c "createuser --superuser '$me'" || true
+    fi
+fi
 exit 0

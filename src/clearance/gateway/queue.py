@@ -1,8 +1,8 @@
 """The persistent job queue that feeds inspection workers.
 
 :class:`JobQueue` is the interface; :class:`SQLiteJobQueue` is the embedded
-implementation in the gateway's store (a PostgreSQL backend, e.g. on
-procrastinate, implements the same protocol later).  A claimed job holds a
+implementation in the gateway's store; :class:`~clearance.gateway.queue_postgres.PostgresJobQueue`
+implements the same protocol on PostgreSQL for workers on other machines.  A claimed job holds a
 lease: if its worker dies, the lease runs out and the job is claimed again;
 after ``max_attempts`` claims it is marked failed with the last error, so a
 job that crashes its worker cannot loop forever.
@@ -51,6 +51,8 @@ class JobQueue(Protocol):
     def get(self, job_id: int) -> Job: ...
 
     def counts(self) -> dict[str, int]: ...
+
+    def close(self) -> None: ...
 
 
 _SCHEMA = """

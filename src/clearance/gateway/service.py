@@ -147,9 +147,7 @@ class Gateway:
         for thread in self._threads:
             thread.join(timeout=10)
         self.store.close()
-        close = getattr(self.queue, "close", None)
-        if close is not None:
-            close()
+        self.queue.close()
 
     def _tick_forever(self, seconds: float) -> None:
         while not self._stop.wait(seconds):

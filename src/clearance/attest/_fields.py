@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, TypeGuard
 
 from clearance.attest.errors import StatementFormatError
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f]")
+
+
+def is_text(value: object) -> TypeGuard[str]:
+    """True for a non-empty string without control characters (what :func:`text` accepts)."""
+    return isinstance(value, str) and bool(value) and _CONTROL.search(value) is None
+
+
+def is_sha256(value: object) -> TypeGuard[str]:
+    return isinstance(value, str) and _SHA256.fullmatch(value) is not None
 
 
 def obj(value: object, what: str) -> dict[str, Any]:

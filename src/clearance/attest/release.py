@@ -119,7 +119,8 @@ class Release:
             raise StatementFormatError("release artifact names are not unique")
         for artifact in self.artifacts:
             _fields.name(artifact.name, "artifact name")
-            _fields.sha256(artifact.sha256, f"artifact {artifact.name!r} sha256")
+            if not _fields.is_sha256(artifact.sha256):
+                raise StatementFormatError(f"artifact {artifact.name!r} sha256 is not a SHA-256")
         if self.previous is not None:
             _fields.sha256(self.previous, "previous release digest")
         for binary, recipe in self.builds.items():

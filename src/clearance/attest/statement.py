@@ -41,6 +41,11 @@ class Subject:
 
     @classmethod
     def from_dict(cls, value: object, what: str = "subject") -> Subject:
+        if isinstance(value, dict):  # fast path for the valid case, no messages built
+            name, digest = value.get("name"), value.get("digest")
+            sha = digest.get("sha256") if isinstance(digest, dict) else None
+            if _fields.is_text(name) and _fields.is_sha256(sha):
+                return cls(name, sha)
         raw = _fields.obj(value, what)
         digest = _fields.obj(raw.get("digest"), f"{what}.digest")
         return cls(

@@ -98,6 +98,27 @@ class LoggedEntry:
 
     @classmethod
     def from_dict(cls, value: object, what: str) -> LoggedEntry:
+        if isinstance(value, dict):  # fast path for the valid case, no messages built
+            encoded, index = value.get("envelope"), value.get("logIndex")
+            leaf, proof = value.get("leafHash"), value.get("inclusionProof")
+            if (
+                isinstance(encoded, str)
+                and type(index) is int
+                and 0 <= index < 1 << 63
+                and isinstance(leaf, str)
+                and len(leaf) == 2 * HASH_SIZE
+                and isinstance(proof, list)
+            ):
+                try:
+                    envelope = binascii.a2b_base64(encoded, strict_mode=True)
+                    leaf_bytes = bytes.fromhex(leaf)
+                except (binascii.Error, ValueError):
+                    pass
+                else:
+                    if len(leaf_bytes) == HASH_SIZE:
+                        return cls(
+                            envelope, index, leaf_bytes, _proof(proof, f"{what}.inclusionProof")
+                        )
         if not isinstance(value, dict):
             raise MalformedBundleError(f"{what} is not a JSON object")
         encoded = value.get("envelope")

@@ -34,7 +34,7 @@ def register(sub: SubParsers) -> None:
 
 
 def summarize_sarif(data: bytes, source: str) -> tuple[dict[str, dict[str, int]], dict[str, str]]:
-    """Count SARIF results by ruleId and severity; collect the tools (engines) and versions.
+    """Count SARIF results by ruleId and severity; collect the tool, its extensions and versions.
 
     A result's severity is ``properties.severity`` when it names one, else its
     level mapped error->high, warning->medium, note->low, none->info.
@@ -53,11 +53,16 @@ def summarize_sarif(data: bytes, source: str) -> tuple[dict[str, dict[str, int]]
     for run in runs:
         if not isinstance(run, dict):
             continue
-        driver = run.get("tool", {}).get("driver", {}) if isinstance(run.get("tool"), dict) else {}
-        if isinstance(driver, dict) and isinstance(driver.get("name"), str):
-            engines[driver["name"]] = str(
-                driver.get("semanticVersion") or driver.get("version") or ""
-            )
+        tool = run.get("tool")
+        if not isinstance(tool, dict):
+            tool = {}
+        extensions = tool.get("extensions")
+        # The driver and its extensions (the engines: yara-x, capa...) with their versions.
+        for part in [tool.get("driver"), *(extensions if isinstance(extensions, list) else [])]:
+            if isinstance(part, dict) and isinstance(part.get("name"), str):
+                engines[part["name"]] = str(
+                    part.get("semanticVersion") or part.get("version") or ""
+                )
         for result in run.get("results", []) or []:
             if not isinstance(result, dict) or not isinstance(result.get("ruleId"), str):
                 raise StatementFormatError(f"{source}: a SARIF result has no ruleId")

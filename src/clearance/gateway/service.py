@@ -753,14 +753,6 @@ class Gateway:
         state = rollout.RolloutState.from_dict(data)
         transitions = self.store.transitions(row.sha256)
         last_index = transitions[-1][0] if transitions else None
-        if state.status == rollout.HALTED and not state.reaches(customer):
-            return {
-                "allowed": False,
-                "by": "rollout",
-                "rule": "halted",
-                "reason": f"rollout halted in ring {state.ring.name}",
-                "transition_log_index": last_index,
-            }
         if state.status == rollout.HALTED:
             return {
                 "allowed": False,

@@ -9,6 +9,8 @@ hash is computed from a run of that tile's hashes.
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 
 from clearance.log.merkle import HASH_SIZE, HashReader, ProofRequestError
@@ -66,8 +68,46 @@ def tiles_touched(old_size: int, new_size: int) -> list[tuple[int, int, int]]:
     return touched
 
 
-def hash_reader(size: int, fetch: TileFetcher) -> HashReader:
-    """A :data:`HashReader` for the tree of ``size`` leaves that reads tiles via ``fetch``."""
+def tile_tree(data: bytes) -> list[bytes]:
+    """Every level of the Merkle tree inside a full tile: ``[256 hashes, 128, ..., 1]``."""
+    levels = [data]
+    while len(data) > HASH_SIZE:
+        data = b"".join(
+            [_sha256(b"\x01" + data[k : k + 64]).digest() for k in range(0, len(data), 64)]
+        )
+        levels.append(data)
+    return levels
+
+
+class TileTreeCache:
+    """The inner trees of recently used full tiles (immutable, so safe to keep)."""
+
+    def __init__(self, limit: int = 256) -> None:
+        self._limit = limit
+        self._trees: OrderedDict[tuple[int, int], list[bytes]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, level: int, index: int, data: bytes) -> list[bytes]:
+        key = (level, index)
+        with self._lock:
+            tree = self._trees.get(key)
+            if tree is not None:
+                self._trees.move_to_end(key)
+                return tree
+        tree = tile_tree(data)
+        with self._lock:
+            self._trees[key] = tree
+            while len(self._trees) > self._limit:
+                self._trees.popitem(last=False)
+        return tree
+
+
+def hash_reader(size: int, fetch: TileFetcher, trees: TileTreeCache | None = None) -> HashReader:
+    """A :data:`HashReader` for the tree of ``size`` leaves that reads tiles via ``fetch``.
+
+    With ``trees``, the inner trees of full tiles are computed once and
+    reused, so a proof costs a few lookups instead of hundreds of hashes.
+    """
 
     def read(level: int, index: int) -> bytes:
         tile_level, sub = divmod(level, TILE_HEIGHT)
@@ -77,7 +117,13 @@ def hash_reader(size: int, fetch: TileFetcher) -> HashReader:
                 f"subtree ({level}, {index}) is not complete in a tree of size {size}"
             )
         tile_index, offset = divmod(start, TILE_WIDTH)
-        data = fetch(tile_level, tile_index, tile_width(size, tile_level, tile_index))
+        width = tile_width(size, tile_level, tile_index)
+        data = fetch(tile_level, tile_index, width)
+        if trees is not None and width == TILE_WIDTH:
+            node = offset >> sub
+            return trees.get(tile_level, tile_index, data)[sub][
+                node * HASH_SIZE : (node + 1) * HASH_SIZE
+            ]
         run = data[offset * HASH_SIZE : (offset + count) * HASH_SIZE]
         return hashes_root(run)
 

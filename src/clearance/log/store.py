@@ -35,6 +35,7 @@ from clearance.log._sequencer import Sequencer
 from clearance.log._sqlite import Database, create_database
 from clearance.log._tilemath import (
     TILE_WIDTH,
+    TileTreeCache,
     hash_reader,
     level_count,
     tile_levels,
@@ -104,6 +105,7 @@ class TransparencyLog:
         self._edge = RightEdge(0, [], b"")
         self._needs_recovery = True
         self._full_tile_cache: OrderedDict[tuple[int, int], bytes] = OrderedDict()
+        self._trees = TileTreeCache()
         self._sequencer: Sequencer[AppendResult] = Sequencer(self._commit_batch)
         self._io = ThreadPoolExecutor(max_workers=2, thread_name_prefix="clearance-log-io")
         self._closed = False
@@ -430,11 +432,11 @@ class TransparencyLog:
         if size is None:
             return Checkpoint.from_text(self.checkpoint().text).root_hash
         size = self._size_or_current(size)
-        return merkle.tree_root(size, hash_reader(size, self._fetch_tile))
+        return merkle.tree_root(size, hash_reader(size, self._fetch_tile, self._trees))
 
     def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
         size = self._size_or_current(size)
-        return merkle.inclusion_proof(index, size, hash_reader(size, self._fetch_tile))
+        return merkle.inclusion_proof(index, size, hash_reader(size, self._fetch_tile, self._trees))
 
     def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[bytes]:
         new_size = self._size_or_current(new_size)
@@ -443,7 +445,9 @@ class TransparencyLog:
                 f"no consistency proof from size {old_size} to size {new_size} "
                 "(a tree size cannot go backwards)"
             )
-        return merkle.consistency_proof(old_size, new_size, hash_reader(new_size, self._fetch_tile))
+        return merkle.consistency_proof(
+            old_size, new_size, hash_reader(new_size, self._fetch_tile, self._trees)
+        )
 
     def checkpoint(self) -> Note:
         """The latest signed checkpoint, with every cosignature added so far."""

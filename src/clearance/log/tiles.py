@@ -19,6 +19,7 @@ from clearance.keys import Note, Verifier
 from clearance.log import merkle
 from clearance.log._tilemath import (
     TILE_WIDTH,
+    TileTreeCache,
     hash_reader,
     hashes_root,
     level_count,
@@ -162,6 +163,7 @@ class TiledLogClient:
         # Only verified data is cached: full tiles by (level, index), right edges by size.
         self._full_tiles: OrderedDict[tuple[int, int], bytes] = OrderedDict()
         self._edges: dict[int, dict[tuple[int, int], bytes]] = {}
+        self._trees = TileTreeCache(cache_tiles)
         self._roots: dict[int, bytes] = {}
 
     def checkpoint(self) -> tuple[Checkpoint, Note]:
@@ -205,7 +207,7 @@ class TiledLogClient:
                 raise ProofRequestError(f"tile ({level}, {index}) is not part of tree size {base}")
             return self._tile(base, level, index, full)[: width * HASH_SIZE]
 
-        return hash_reader(size, fetch)
+        return hash_reader(size, fetch, self._trees)
 
     def _fetch(self, path: str, full_path: str, width: int) -> bytes:
         """A partial tile, or the full tile cut down when the partial was removed."""

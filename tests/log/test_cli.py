@@ -197,3 +197,24 @@ def test_real_process_exit_codes(tmp_path: Path, logdir: Path) -> None:
     )
     assert bad.returncode == 2
     assert bad.stderr.strip() == "error: no entry 7 in a tree of size 2"
+
+
+def test_wrong_key_and_garbage_database_exit_1(
+    tmp_path: Path, logdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["log", "append", str(logdir), *_files(tmp_path, b"a")]) == 0
+    capsys.readouterr()
+    key = (logdir / "log.key").read_text()
+    (logdir / "log.key").write_text(Signer.generate(ORIGIN).to_string() + "\n")
+    assert main(["log", "append", str(logdir), *_files(tmp_path, b"b")]) == 1
+    assert "not the key this log was created with" in capsys.readouterr().err
+    (logdir / "log.key").write_text(key)
+    for name in ("log.db-wal", "log.db-shm"):
+        (logdir / name).unlink(missing_ok=True)
+    (logdir / "log.db").write_bytes(b"\xff" * 4096)
+    before = (logdir / "public" / "checkpoint").read_bytes()
+    assert main(["log", "verify", str(logdir)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("refused: ") and "log database" in err
+    assert len(err.strip().splitlines()) == 1
+    assert (logdir / "public" / "checkpoint").read_bytes() == before

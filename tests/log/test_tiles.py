@@ -81,6 +81,17 @@ def _client(log: TransparencyLog) -> TiledLogClient:
 
 def test_client_proofs_equal_the_store_and_verify(tmp_path: Path) -> None:
     log, entries = _log(tmp_path, [1, 300, 255, 70000 - 556])
+    # The tlog-tiles spec's own example: a tree of size 70,000 has 273 full level-0
+    # tiles, a partial one of width 112, a full level-1 tile, a partial level-1
+    # tile of width 17 and a partial level-2 tile of width 1.
+    public = log.public_dir
+    assert len([p for p in (public / "tile/0").rglob("*") if p.is_file()]) == 273 + 1
+    assert (public / "tile/0/273.p/112").is_file()
+    assert (public / "tile/1/000").is_file()
+    assert (public / "tile/1/001.p/17").is_file()
+    assert (public / "tile/2/000.p/1").is_file()
+    assert not (public / "tile/3").exists()
+    assert (public / "tile/entries/273.p/112").is_file()
     client = _client(log)
     cp, _ = client.checkpoint()
     assert cp.size == 70000 == len(entries)

@@ -207,7 +207,10 @@ def run(quick: bool) -> str:
         agent = out / "agent"
         binaries = [agent, Path("/usr/bin/true")]
         if not quick:
-            binaries += [Path("/usr/bin/gzip"), Path("/usr/bin/ls")]
+            import setuptools
+
+            pe = Path(setuptools.__file__).parent / "cli-32.exe"  # a small PE (Windows) binary
+            binaries += [pe, Path("/usr/bin/gzip"), Path("/usr/bin/ls")]
         load_before = os.getloadavg()[0]
         capability, ls_seconds = _capability_rows(binaries, with_cli=True)
     rebuilds, worst_overhead = _rebuild_rows(2 if quick else 5)

@@ -122,3 +122,15 @@ def test_recipe_errors_name_the_binary(data: dict[str, object], match: str) -> N
     with pytest.raises(RecipeError, match=match) as info:
         BuildRecipe.from_dict("agent", data)
     assert "agent" in str(info.value)
+
+
+def test_pe_facts() -> None:
+    import setuptools
+
+    exe = Path(setuptools.__file__).parent / "cli-32.exe"
+    facts = binary_facts(exe)
+    assert facts.format == "PE"
+    assert "KERNEL32.dll" in facts.libraries
+    assert "CreateProcessA" in facts.imports
+    assert not facts.can_connect
+    assert any(s.encoding == "utf-16le" for s in facts.strings)

@@ -39,7 +39,16 @@ CATEGORIES: tuple[Category, ...] = (
     Category(
         "file-collection",
         "file collection and upload",
-        ("collection", "communication/c2/file-transfer", "host-interaction/file-system/files/list"),
+        (
+            "collection/file-managers",
+            "communication/c2/file-transfer",
+            "host-interaction/file-system/files/list",
+        ),
+    ),
+    Category(
+        "data-collection",
+        "collection of credentials or user and system data",
+        ("collection",),
     ),
     Category(
         "injection",

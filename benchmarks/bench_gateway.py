@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import itertools
+import os
 import random
 import shutil
 import signal
@@ -229,6 +230,7 @@ http {{
 
 
 def run(quick: bool) -> str:
+    load_before = os.getloadavg()[0]
     seconds = 4.0 if quick else 15.0
     prefill = 600 if quick else 2100
     vendors, clients = (16, 16) if quick else (32, 48)
@@ -399,6 +401,7 @@ def run(quick: bool) -> str:
         )
     )
 
+    load_after = os.getloadavg()[0]
     submit_rps = len(mixed.latencies["submit"]) / mixed_elapsed
     tile_rps = len(gw_tiles.latencies["tile"]) / gw_elapsed
     nginx_rps = len(ng_tiles.latencies["tile"]) / ng_elapsed
@@ -412,7 +415,9 @@ def run(quick: bool) -> str:
             f"client connections (keep-alive), one `clearance serve` process (uvicorn, SQLite) "
             f"pre-filled with {prefill} releases; log size after the run: {log_size}. "
             f"nginx-light with one worker serves the same `log/public` folder "
-            f"(identical bytes checked: {same}).",
+            f"(identical bytes checked: {same}). Machine load average (1 min) {load_before:.1f} "
+            f"before and {load_after:.1f} after the run on 2 cores: other work shared the "
+            "machine, so absolute figures are pessimistic; gateway and nginx ran back to back.",
             "",
             *rows,
             "",

@@ -1,10 +1,10 @@
 """Atomic publication of the public tlog-tiles files.
 
-Every file is written to a temporary name, flushed to disk, then renamed,
-so a reader never sees a half-written tile.  Tiles of a batch are flushed
-together (one ``syncfs`` instead of one ``fsync`` per file), renamed, and
-their directories synced before the checkpoint that refers to them is
-renamed, so ``public/`` is always a consistent view, even after a power loss.
+Every file is written to a temporary name, then renamed, so a reader never
+sees a half-written tile.  The tiles of a batch are made durable together
+(one ``syncfs`` instead of one ``fsync`` per file) before the checkpoint that
+refers to them is renamed into place and synced, so ``public/`` is always a
+consistent view, even after a power loss.
 """
 
 from __future__ import annotations
@@ -53,10 +53,15 @@ class Staged:
 class Publisher:
     """Writes files under a log's ``public/`` directory.
 
-    A batch is published in three steps: :meth:`stage` (write temporaries,
-    may run beside the database commit), :meth:`flush` (one ``syncfs`` makes
-    their contents durable) and :meth:`expose` (rename the tiles, make those
-    renames durable, then rename the checkpoint and make that durable).
+    A batch is published in two steps: :meth:`stage` writes temporaries (it
+    may run beside the database commit) and :meth:`expose` renames the tiles,
+    makes their contents and names durable with one ``syncfs``, and only then
+    renames the checkpoint and makes that durable.
+
+    Tiles and bundles always land on paths no published checkpoint names yet
+    (a new partial width, or a tile that just became full), so no flush is
+    needed before their rename: if power fails before the ``syncfs``, no
+    durable checkpoint refers to them and reopening the log republishes them.
     """
 
     def __init__(self, root: Path) -> None:
@@ -87,26 +92,20 @@ class Publisher:
             temp_checkpoint = self._write_temporary(self.root / "checkpoint", checkpoint)
         return Staged(tuple(staged), temp_checkpoint)
 
-    def flush(self) -> None:
-        _syncfs(self.root)
-
     def expose(self, staged: Staged) -> None:
         """Rename tiles into place, durably, and only then the checkpoint naming them."""
         for temp, target in staged.files:
             temp.replace(target)
-        if staged.files:
-            # One filesystem flush makes every rename durable (cheaper than an
-            # fsync per directory), so the checkpoint can never outlive its tiles.
-            _syncfs(self.root)
+        # One filesystem flush makes the tiles' contents and renames (and the staged
+        # checkpoint's contents) durable, so the checkpoint never outlives its tiles.
+        _syncfs(self.root)
         if staged.checkpoint is not None:
             staged.checkpoint.replace(self.root / "checkpoint")
             _fsync_dir(self.root)
 
     def write_files(self, files: Sequence[tuple[str, bytes]]) -> None:
         """Publish ``(relative path, contents)`` pairs atomically and durably."""
-        staged = self.stage(files, None)
-        self.flush()
-        self.expose(staged)
+        self.expose(self.stage(files, None))
 
     def write_checkpoint(self, data: bytes) -> None:
         """Publish a checkpoint on its own (recovery, cosignatures): temp, fsync, rename."""

@@ -30,7 +30,7 @@ from types import TracebackType
 from clearance.keys import KeyFormatError, Note, NoteSignature, Signer, Verifier, load_signer
 from clearance.log import merkle
 from clearance.log._edge import BUNDLE_LEVEL, RightEdge, TileWrite
-from clearance.log._publish import Publisher, Staged
+from clearance.log._publish import Publisher
 from clearance.log._sequencer import Sequencer
 from clearance.log._sqlite import Database, create_database
 from clearance.log._tilemath import (
@@ -247,14 +247,14 @@ class TransparencyLog:
             checkpoint = Checkpoint(self._origin, self._edge.size, self._edge.root())
             note = sign_checkpoint(checkpoint, self._signer).to_bytes()
             # Disk work overlaps: one thread commits to the database while another
-            # writes the tiles and checkpoint under temporary names and flushes them,
-            # and this thread hashes the receipts.  Nothing becomes visible before
+            # writes the tiles and checkpoint under temporary names, and this thread
+            # hashes the receipts.  Nothing becomes visible before
             # the commit is durable.
             committed = self._io.submit(
                 self._writer.commit_batch, writes, old_size, self._edge.size, note
             )
             files = [(self._path_of(w), w.data) for w in writes]
-            staging = self._io.submit(self._stage_and_flush, files, note)
+            staging = self._io.submit(self._publisher.stage, files, note)
             sha256 = hashlib.sha256
             results = [
                 AppendResult(old_size + i, sha256(e).hexdigest()) for i, e in enumerate(entries)
@@ -267,11 +267,6 @@ class TransparencyLog:
             self._remove_replaced_partials(old_size, writes)
             self._needs_recovery = False
         return results
-
-    def _stage_and_flush(self, files: list[tuple[str, bytes]], note: bytes) -> Staged:
-        staged = self._publisher.stage(files, note)
-        self._publisher.flush()
-        return staged
 
     def _remove_replaced_partials(self, old_size: int, writes: Sequence[TileWrite]) -> None:
         """Delete the partial versions of tiles this batch completed (only those existed)."""

@@ -120,7 +120,7 @@ class ContentEngine(Protocol):
     def scan(
         self,
         report: CompileReport,
-        files: Sequence[RuleFile],
+        files: Sequence[tuple[str, Path]],
         corpus: Sequence[Path],
         corpus_label: Callable[[Path], str],
         progress: ProgressSink,

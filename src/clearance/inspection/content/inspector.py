@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,16 @@ from clearance.inspection.content.yara_engine import YaraEngine
 from clearance.inspection.corpus import DEFAULT_CAP_BYTES, cost_sample, default_roots, list_corpus
 from clearance.inspection.findings import Finding
 from clearance.inspection.sandbox import Limits, run_sandboxed
+
+
+class _Quiet:
+    """Progress of background work is not shown (one bar at a time)."""
+
+    def start(self, description: str, total: float | None) -> None:
+        return None
+
+    def advance(self, amount: float = 1.0) -> None:
+        return None
 
 
 class ContentInspector:
@@ -51,18 +62,20 @@ class ContentInspector:
             shutil.rmtree(work)
         work.mkdir(parents=True)
         sources, ignored = self._sources(artifacts, work / "current")
-        files = tuple(self.engine.parse(sources, progress))
-        previous: tuple[RuleFile, ...] | None = None
+        prev_sources: list[tuple[str, Path]] | None = None
         if inp.previous_artifacts:
             prev_sources, _ = self._sources(inp.previous_of_kind("content"), work / "previous")
-            previous = tuple(self.engine.parse(prev_sources, progress))
         corpus_roots = list(inp.corpus) or default_roots()
         progress.start("listing the clean corpus", None)
         corpus = list_corpus(corpus_roots, None if inp.corpus else self.default_corpus_bytes)
         sample = cost_sample(corpus)
-        compiled = self.engine.compile(files, work, sample, progress)
-        pii = self._probe_pii(files)
-        scan = self.engine.scan(compiled, files, corpus, str, progress)
+        # The independent parse (plyara) and the engine pipeline (compile, cost,
+        # corpus scan) need nothing from each other: run them side by side.
+        with ThreadPoolExecutor(max_workers=1) as background:
+            parsed = background.submit(self._parse_side, sources, prev_sources)
+            compiled = self.engine.compile(sources, work, sample, progress)
+            scan = self.engine.scan(compiled, sources, corpus, str, progress)
+            files, previous, pii = parsed.result()
         ctx = CheckContext(files, compiled, scan, previous, pii, self.settings)
         findings: list[Finding] = []
         for check in self.checks:
@@ -73,6 +86,20 @@ class ContentInspector:
             engines={"yara": self.engine.version()},
             report=self._report(files, previous, compiled, scan, ignored, corpus_roots, inp),
         )
+
+    def _parse_side(
+        self, sources: list[tuple[str, Path]], prev_sources: list[tuple[str, Path]] | None
+    ) -> tuple[
+        tuple[RuleFile, ...],
+        tuple[RuleFile, ...] | None,
+        dict[tuple[str, str, str], tuple[str, ...]],
+    ]:
+        quiet = _Quiet()
+        files = tuple(self.engine.parse(sources, quiet))
+        previous = (
+            tuple(self.engine.parse(prev_sources, quiet)) if prev_sources is not None else None
+        )
+        return files, previous, self._probe_pii(files)
 
     # --- inputs -------------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ that item and resumes with the next one.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -32,6 +33,11 @@ from clearance.inspection.content.model import ContentRule, RuleFile, RulePatter
 from clearance.inspection.sandbox import Limits, SandboxOutcome, run_sandboxed
 
 YARA_SUFFIXES = (".yar", ".yara", ".rule", ".rules")
+#: A condition comparing the ``md5`` external (hashing every corpus file is only paid then).
+_USES_MD5 = re.compile(
+    r"(?<![\w.])md5\s*(?:==|!=|contains|icontains|matches|startswith|endswith|iequals|istartswith|iendswith)"
+    r"|(?:==|!=)\s*md5(?![\w(])"
+)
 
 
 @dataclass(frozen=True)
@@ -129,14 +135,13 @@ class YaraEngine:
 
     def compile(
         self,
-        files: Sequence[RuleFile],
+        files: Sequence[tuple[str, Path]],
         work_dir: Path,
         sample: Sequence[Path],
         progress: ProgressSink,
     ) -> CompileReport:
         started = time.perf_counter()
-        items = [[f.uri, str(f.path)] for f in files]
-        spans = {f.uri: [[r.name, r.start_line, r.end_line] for r in f.rules] for f in files}
+        items = [[uri, str(path)] for uri, path in files]
         entries: dict[int, dict[str, Any]] = {}
         progress.start("compiling rules", len(items))
         lock = threading.Lock()
@@ -155,7 +160,6 @@ class YaraEngine:
                     "sample": [str(p) for p in sample],
                     "budget_ms_per_mib": self.settings.budget_ms_per_mib,
                     "timeout": self.settings.scan_timeout,
-                    "rules": {items[i][0]: spans[items[i][0]] for i in idx},
                 },
                 self.settings.compile_limits,
                 on_item,
@@ -223,7 +227,7 @@ class YaraEngine:
     def scan(
         self,
         report: CompileReport,
-        files: Sequence[RuleFile],
+        files: Sequence[tuple[str, Path]],
         corpus: Sequence[Path],
         corpus_label: Callable[[Path], str],
         progress: ProgressSink,
@@ -232,7 +236,7 @@ class YaraEngine:
         if report.compiled_set is None or not corpus:
             return ScanReport((), {}, 0, 0, (), (), 0.0)
         uri_of_ns = {f"f{i}": uri for i, uri in enumerate(report.compiled_uris)}
-        uses_md5 = any("md5" in r.condition_terms for f in files for r in f.rules)
+        uses_md5 = any(_USES_MD5.search(path.read_text(errors="replace")) for _, path in files)
         sizes = [_size(p) for p in corpus]
         progress.start("scanning the clean corpus", float(sum(sizes)))
         lock = threading.Lock()

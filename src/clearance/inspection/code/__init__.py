@@ -18,7 +18,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from clearance.inspection.base import Inspector
-from clearance.inspection.code.capabilities import CapabilityInspector, default_rules_dir
+from clearance.inspection.code.capabilities import (
+    CapabilityInspector,
+    default_cache_dir,
+    default_rules_dir,
+)
 from clearance.inspection.code.endpoints import EndpointInspector
 from clearance.inspection.code.errors import (
     AnalysisUnavailable,
@@ -54,6 +58,7 @@ __all__ = [
     "SourceReviewInspector",
     "UnsafeArchiveError",
     "code_inspectors",
+    "default_cache_dir",
     "default_rules_dir",
     "parse_recipes",
 ]

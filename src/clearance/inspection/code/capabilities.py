@@ -12,6 +12,7 @@ lines that do the same thing.
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections import defaultdict
 from pathlib import Path
@@ -35,6 +36,15 @@ from clearance.inspection.findings import FINDING_KINDS, Finding, Location, Seve
 
 RULE_ID = "binary.capability-added"
 _MAX_SOURCE_LINES = 12
+
+
+def default_cache_dir() -> Path:
+    """Where capa results are cached when the inspection input names no cache directory."""
+    configured = os.environ.get("CLEARANCE_CACHE")
+    if configured:
+        return Path(configured)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "clearance"
 
 
 def default_rules_dir() -> Path:
@@ -84,6 +94,7 @@ class CapabilityInspector:
         if not binaries:
             return InspectionResult(self.name, report={"sections": []})
         engine = capa_engine((self.rules_dir or default_rules_dir()).resolve())
+        cache_dir = inp.cache_dir or default_cache_dir()
         pairs = [(b, previous_for(b, inp.previous_of_kind("binary"))) for b in binaries]
         progress.start(
             "capa: analysing binaries", float(sum(1 + (p is not None) for _, p in pairs))
@@ -95,7 +106,7 @@ class CapabilityInspector:
                 reports[artifact.sha256] = engine.analyse(
                     artifact.path,
                     artifact.sha256,
-                    inp.cache_dir,
+                    cache_dir,
                     isolate_over_bytes=self.isolate_over_bytes,
                     wall_seconds=self.wall_seconds,
                 )

@@ -85,3 +85,40 @@ def test_serve_on_a_missing_data_dir_is_one_line_bad_input(
     assert main(["serve", "--data", str(tmp_path / "nothing"), "--port", "1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error: ") and "not a gateway data directory" in err[-1]
+
+
+def test_archive_with_path_traversal_is_never_approved(tmp_path: Path) -> None:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("rules/ok.yar", "rule ok { condition: false }\n")
+        archive.writestr("../../escaped.yar", "rule escaped { condition: false }\n")
+    data = buffer.getvalue()
+    with start_live(tmp_path / "w", embedded_inspector=True, workers=1) as live:
+        path = tmp_path / "content.zip"
+        path.write_bytes(data)
+        env = create_release(
+            product=live.world.product,
+            version="1.0.1",
+            channel="stable",
+            artifacts=[Artifact.from_file(path, "content")],
+            signers=live.world.vendor,
+        )
+        with live.client("vendor") as vendor:
+            vendor.submit(env.to_bytes())
+            vendor.upload_artifact(data)
+        deadline = time.monotonic() + 120
+        with live.client(None) as anyone:
+            while time.monotonic() < deadline:
+                status = anyone.status(env.sha256)
+                if status["release"]["state"] not in ("awaiting-artifacts", "inspecting"):
+                    break
+                time.sleep(0.2)
+        assert status["release"]["state"] in ("inspection-failed", "rejected"), status
+        if status["release"]["state"] == "inspection-failed":
+            assert status["job"]["state"] == "failed" and status["job"]["attempts"] == 3
+            assert "escaped.yar" in status["release"]["detail"]
+        assert status["rollout"] is None
+    assert not list(tmp_path.rglob("escaped.yar"))

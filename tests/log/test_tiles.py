@@ -10,6 +10,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from clearance.keys import Signer
 from clearance.log import (
@@ -221,3 +223,35 @@ def test_http_tile_source_against_a_real_static_server(
         assert list(client.entries(690, 700, 700)) == entries[690:]
         with pytest.raises(TileNotFoundError):
             HttpTileSource(url, http).read("tile/7/000")
+
+
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(batches=st.lists(st.integers(1, 700), min_size=1, max_size=4), data=st.data())
+def test_client_matches_store_for_random_trees(
+    tmp_path_factory: pytest.TempPathFactory, batches: list[int], data: st.DataObject
+) -> None:
+    log, entries = _log(tmp_path_factory.mktemp("tiles"), [])
+    client = _client(log)
+    checkpoints = []
+    for n in batches:
+        start = len(entries)
+        batch = [f"r{start + i}".encode() for i in range(n)]
+        log.append(batch)
+        entries += batch
+        checkpoints.append(client.checkpoint()[0])  # an older, still-trusted tree each time
+    size = len(entries)
+    for cp in checkpoints:
+        index = data.draw(st.integers(0, cp.size - 1))
+        proof = client.inclusion_proof(index, cp.size)
+        assert proof == log.inclusion_proof(index, cp.size)
+        merkle.verify_inclusion(
+            index, cp.size, merkle.leaf_hash(entries[index]), proof, cp.root_hash
+        )
+        if cp.size < size:
+            cproof = client.consistency_proof(cp.size, size)
+            merkle.verify_consistency(cp.size, size, cp.root_hash, log.root(), cproof)
+    lo = data.draw(st.integers(0, size - 1))
+    hi = data.draw(st.integers(lo, size))
+    assert list(client.entries(lo, hi, size)) == entries[lo:hi]

@@ -36,6 +36,7 @@ from clearance.inspection.findings import FINDING_KINDS, Finding, Location, Seve
 
 RULE_ID = "binary.capability-added"
 _MAX_SOURCE_LINES = 12
+_PACKED_ENTROPY = 7.2
 
 
 def default_cache_dir() -> Path:
@@ -175,10 +176,17 @@ class CapabilityInspector:
             if is_new and category is not None:
                 added[category.id].append(match)
         new_imports: list[str] = []
+        new_libraries: list[str] = []
         facts = binary_facts(binary.path)
         if previous is not None:
             old_facts = binary_facts(previous.path)
             new_imports = sorted(set(facts.imports) - set(old_facts.imports))
+            new_libraries = sorted(set(facts.libraries) - set(old_facts.libraries))
+        dense = [
+            f"{name} ({entropy:.2f} bits/byte)"
+            for name, size, entropy in facts.sections
+            if size >= 1024 and entropy >= _PACKED_ENTROPY
+        ]
         file_access = [
             m.rule
             for m in current.capabilities
@@ -229,8 +237,16 @@ class CapabilityInspector:
         ]
         if current.error:
             paragraphs.append(f"capa could not analyse this file: {current.error}.")
+        if new_libraries:
+            paragraphs.append("New linked libraries: " + ", ".join(new_libraries) + ".")
         if new_imports:
             paragraphs.append("New imported functions: " + ", ".join(new_imports) + ".")
+        if dense:
+            # Compressed or encrypted sections hide code from capa and from strings.
+            paragraphs.append(
+                "Sections that look packed or encrypted (entropy at or above "
+                f"{_PACKED_ENTROPY}): " + ", ".join(dense) + "."
+            )
         if removed:
             paragraphs.append("Capabilities no longer present: " + ", ".join(removed) + ".")
         sec = section(

@@ -243,7 +243,7 @@ def test_forged_checkpoint(world: World) -> None:
 def test_checkpoint_with_wrong_root(world: World) -> None:
     _, _, idx = world.publish("1.0")
     # A correctly signed checkpoint, but proofs made for another tree: not logged.
-    bundle = world.bundle(idx, world.checkpoint(root=b"\x00" * 32))
+    bundle = replace(world.bundle(idx), checkpoint=world.checkpoint(root=b"\x00" * 32))
     with pytest.raises(ReleaseNotLoggedError):
         _verifier(world).verify(DIGEST, bundle)
 
@@ -322,6 +322,14 @@ def test_split_view_bad_consistency(world: World, tmp_path: Path) -> None:
     with pytest.raises(SplitViewError):
         _verifier(world).verify(DIGEST, fork.bundle(fidx, since=(seen_size,)), _state(tmp_path))
     assert list((tmp_path / "state" / "split-view").iterdir())
+
+
+def test_build_bundle_checks_its_own_proofs(world: World) -> None:
+    from clearance.log.merkle import ProofError
+
+    _, _, idx = world.publish("1.0")
+    with pytest.raises(ProofError):
+        world.bundle(idx, world.checkpoint(root=b"\x00" * 32))
 
 
 def test_mix_and_match(world: World) -> None:

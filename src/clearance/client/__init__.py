@@ -15,6 +15,7 @@ from clearance.client.bundle import (
     ConsistencyProof,
     LoggedEntry,
     LogReader,
+    LogSource,
     build_bundle,
     find_entries,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "FreezeError",
     "InspectorThresholdError",
     "LogReader",
+    "LogSource",
     "LoggedEntry",
     "MalformedBundleError",
     "MixAndMatchError",

@@ -27,7 +27,7 @@ import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from clearance.attest.canonical import canonical_json
 from clearance.attest.dsse import Envelope
@@ -35,7 +35,8 @@ from clearance.attest.verdict import Verdict
 from clearance.client.errors import MalformedBundleError
 from clearance.errors import BadInput
 from clearance.keys import Note
-from clearance.log.merkle import HASH_SIZE, leaf_hash
+from clearance.log.checkpoint import Checkpoint
+from clearance.log.merkle import HASH_SIZE, leaf_hash, verify_inclusion
 
 BUNDLE_MEDIA_TYPE = "application/vnd.clearance.bundle.v1+json"
 MAX_BUNDLE_BYTES = 32 << 20
@@ -224,6 +225,7 @@ class Bundle:
         )
 
 
+@runtime_checkable
 class LogReader(Protocol):
     """What :func:`build_bundle` needs from a log: read entries and make proofs at a size."""
 
@@ -232,51 +234,65 @@ class LogReader(Protocol):
     def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]: ...
 
 
-class _StoreLike(Protocol):
+@runtime_checkable
+class StoreLike(Protocol):
+    """A ``clearance.log.store.TransparencyLog``."""
+
     def entry(self, index: int) -> bytes: ...
     def inclusion_proof(self, index: int, size: int) -> list[bytes]: ...
     def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]: ...
 
 
-class _TiledLike(Protocol):
+@runtime_checkable
+class TiledLike(Protocol):
+    """A ``clearance.log.tiles.TiledLogClient`` (it checks every entry against its leaf hash)."""
+
     def entries(self, start: int, end: int, size: int) -> Iterator[bytes]: ...
     def inclusion_proof(self, index: int, size: int) -> list[bytes]: ...
     def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]: ...
 
 
-class _Adapter:
-    """Reads a ``TransparencyLog`` (``entry(i)``) or a ``TiledLogClient`` (``entries(a, b, size)``)."""
+LogSource = LogReader | StoreLike | TiledLike
 
-    def __init__(self, log: object) -> None:
+
+class _StoreReader:
+    def __init__(self, log: StoreLike) -> None:
         self._log = log
 
     def read_entry(self, index: int, size: int) -> bytes:
-        if hasattr(self._log, "entry"):
-            store: _StoreLike = self._log  # type: ignore[assignment]
-            return store.entry(index)
-        tiled: _TiledLike = self._log  # type: ignore[assignment]
-        return next(iter(tiled.entries(index, index + 1, size)))
+        return self._log.entry(index)
 
     def inclusion_proof(self, index: int, size: int) -> list[bytes]:
-        store: _StoreLike = self._log  # type: ignore[assignment]
-        return store.inclusion_proof(index, size)
+        return self._log.inclusion_proof(index, size)
 
     def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
-        store: _StoreLike = self._log  # type: ignore[assignment]
-        return store.consistency_proof(old_size, new_size)
+        return self._log.consistency_proof(old_size, new_size)
 
 
-def _checkpoint_size(checkpoint: bytes) -> int:
-    note = Note.from_bytes(checkpoint)
-    lines = note.text.split("\n")
-    try:
-        return int(lines[1])
-    except (IndexError, ValueError):
-        raise MalformedBundleError("checkpoint has no tree size line") from None
+class _TiledReader:
+    def __init__(self, log: TiledLike) -> None:
+        self._log = log
+
+    def read_entry(self, index: int, size: int) -> bytes:
+        return next(iter(self._log.entries(index, index + 1, size)))
+
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        return self._log.inclusion_proof(index, size)
+
+    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
+        return self._log.consistency_proof(old_size, new_size)
+
+
+def _reader(log: LogSource) -> LogReader:
+    if isinstance(log, LogReader):
+        return log
+    if isinstance(log, StoreLike):
+        return _StoreReader(log)
+    return _TiledReader(log)
 
 
 def build_bundle(
-    log: object,
+    log: LogSource,
     checkpoint: bytes | Note,
     release_index: int,
     verdict_indices: Sequence[int] = (),
@@ -290,18 +306,23 @@ def build_bundle(
     ``checkpoint`` is the signed (ideally witness-cosigned) checkpoint note
     whose tree size every proof is made for.  ``since_sizes`` adds
     consistency proofs from those older sizes (e.g. the client's last seen).
+    Every inclusion proof is checked against the checkpoint's root before
+    the bundle is returned (a wrong proof is the log's bug, caught here).
     Use :func:`find_entries` to look the indices up by scanning the log.
     """
-    reader: LogReader = log if hasattr(log, "read_entry") else _Adapter(log)  # type: ignore[assignment]
+    reader = _reader(log)
     checkpoint_bytes = checkpoint.to_bytes() if isinstance(checkpoint, Note) else checkpoint
-    size = _checkpoint_size(checkpoint_bytes)
+    tree = Checkpoint.from_text(Note.from_bytes(checkpoint_bytes).text)
+    size = tree.size
 
     def logged(index: int) -> LoggedEntry:
         if not 0 <= index < size:
             raise MalformedBundleError(f"entry {index} is not in the checkpoint's tree of {size}")
-        return LoggedEntry.of(
+        entry = LoggedEntry.of(
             reader.read_entry(index, size), index, reader.inclusion_proof(index, size)
         )
+        verify_inclusion(index, size, entry.leaf_hash, entry.inclusion_proof, tree.root_hash)
+        return entry
 
     return Bundle(
         checkpoint=checkpoint_bytes,
@@ -316,13 +337,13 @@ def build_bundle(
     )
 
 
-def find_entries(log: object, release_sha256: str, size: int) -> tuple[int, list[int]]:
+def find_entries(log: LogSource, release_sha256: str, size: int) -> tuple[int, list[int]]:
     """Scan the first ``size`` entries for the release envelope and the verdicts on it.
 
     A linear scan, fine for the command line on a local log; a server keeps
     an index instead and calls :func:`build_bundle` with the indices.
     """
-    reader: LogReader = log if hasattr(log, "read_entry") else _Adapter(log)  # type: ignore[assignment]
+    reader = _reader(log)
     release_index: int | None = None
     verdicts: list[int] = []
     for index in range(size):

@@ -177,7 +177,7 @@ class TrustRoot:
             inspectors=Role.from_dict(value.get("inspectors"), "inspectors"),
             witnesses=Role.from_dict(value.get("witnesses", {"threshold": 0}), "witnesses"),
             policy=Role.from_dict(value.get("policy", {"threshold": 0}), "policy"),
-            root=Role.from_dict(value.get("root"), "root"),
+            root=None if value.get("root") is None else Role.from_dict(value["root"], "root"),
             max_checkpoint_age=age,
             version=version,
         )

@@ -307,6 +307,12 @@ class Gateway:
             state = self.store.rollout(release_sha)
             if state is None or state["status"] != rollout.HALTED:
                 raise GatewayRefused(f"rollout of {release_sha} is not halted")
+            row = self.store.release(release_sha)
+            if row is None or row.state != STATE_APPROVED:
+                raise GatewayRefused(
+                    f"release {release_sha} is {row.state if row else 'unknown'}: "
+                    "only an approved release can resume its rollout"
+                )
 
     def receipt(
         self, index: int, sha256: str, kind: str, *, duplicate: bool = False
@@ -595,11 +601,24 @@ class Gateway:
         review = [v for v in verdicts if v["decision"] == NEEDS_REVIEW]
         threshold = self.trust_root.inspectors.threshold
         if rejected:
-            self.store.set_release_state(
-                release_sha256,
-                STATE_REJECTED,
-                f"rejected by {rejected[-1]['inspector']} (log index {rejected[-1]['log_index']})",
+            reason = (
+                f"rejected by {rejected[-1]['inspector']} (log index {rejected[-1]['log_index']})"
             )
+            self.store.set_release_state(release_sha256, STATE_REJECTED, reason)
+            # A rejection after approval stops a rollout under way, as a logged transition.
+            data = self.store.rollout(release_sha256)
+            if data is not None and data["status"] == rollout.ACTIVE:
+                state = rollout.RolloutState.from_dict(data)
+                self._append_transition(
+                    rollout.Transition(
+                        release_sha256,
+                        "halted",
+                        state.ring.name,
+                        self.clock(),
+                        reason,
+                        {"verdict_log_index": rejected[-1]["log_index"]},
+                    )
+                )
             return
         if len(approvers) >= threshold:
             if row.state != STATE_APPROVED:
@@ -709,7 +728,7 @@ class Gateway:
 
     def _publish_tuf(self, release_sha: str) -> None:
         row = self.store.release(release_sha)
-        if row is None:
+        if row is None or row.state != STATE_APPROVED:
             return
         existing = self.tuf.targets()
         files: dict[str, bytes] = {}

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from pathlib import Path
 
@@ -39,7 +40,9 @@ def _sources(tmp_path: Path) -> tuple[Path, Path]:
     v1 = tarball(write_tree(tmp_path / "t1", V1), tmp_path / "r1" / "agent-src.tar.gz")
     v2_files = dict(V1, **{"agent/main.py": V2_MAIN})
     del v2_files["agent/util.py"]
-    v2 = tarball(write_tree(tmp_path / "t2", v2_files), tmp_path / "r2" / "agent-src.tar.gz")
+    tree2 = write_tree(tmp_path / "t2", v2_files)
+    (tree2 / "agent" / "payload.bin").write_bytes(random.Random(7).randbytes(4096))
+    v2 = tarball(tree2, tmp_path / "r2" / "agent-src.tar.gz")
     return v1, v2
 
 
@@ -54,6 +57,7 @@ def test_review_calls_out_what_matters(
     summary = {row[0]: row for row in section["tables"][0]["rows"]}
     assert summary["agent/main.py"][1] == "modified"
     assert summary["agent/util.py"][1] == "removed"
+    assert summary["agent/payload.bin"][1] == "added"
     assert "README.md" not in summary
     callouts = {(c["line"], c["category"]) for c in result.report["reviews"][0]["callouts"]}
     assert (15, "network") in callouts
@@ -61,7 +65,8 @@ def test_review_calls_out_what_matters(
     assert (16, "process") in callouts
     assert (17, "dynamic-code") in callouts
     assert (18, "high-entropy-blob") in callouts
-    assert not any(line <= 2 for line, _ in callouts)  # unchanged lines are not called out
+    assert (0, "high-entropy-blob") in callouts  # agent/payload.bin, random bytes
+    assert not any(0 < line <= 2 for line, _ in callouts)  # unchanged lines are not called out
     bandit = {(b["line"], b["test_id"]) for b in result.report["reviews"][0]["bandit_new"]}
     assert (16, "B602") in bandit  # subprocess with shell=True
     assert (17, "B307") in bandit  # eval

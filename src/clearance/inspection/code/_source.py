@@ -86,6 +86,7 @@ PATTERNS: dict[str, tuple[str | None, re.Pattern[str]]] = {
         ),
     ),
 }
+_BLOB_ENTROPY = 7.5
 _BLOB = re.compile(r"[A-Za-z0-9+/=_-]{40,}")
 _COMMENT_LINE = re.compile(r"^\s*(?:#|//|/\*|\*|--)")
 _DOC_SUFFIXES = frozenset({".md", ".rst", ".txt", ".adoc", ".html", ".1", ".texi"})
@@ -123,6 +124,8 @@ class FileChange:
     added_lines: tuple[int, ...]
     removed_count: int
     new_text: tuple[str, ...]
+    #: For a non-text file: (size in bytes, entropy in bits per byte).
+    blob: tuple[int, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -179,6 +182,11 @@ def diff_trees(old: Path | None, new: Path) -> tuple[list[FileChange], int]:
         new_text = read_text(new_files[rel])
         if rel in old_files and old_files[rel].read_bytes() == new_files[rel].read_bytes():
             continue
+        if new_text is None:
+            data = new_files[rel].read_bytes()
+            status = "added" if rel not in old_files else "modified"
+            changes.append(FileChange(rel, status, (), 0, (), (len(data), _byte_entropy(data))))
+            continue
         new_lines = tuple((new_text or "").splitlines())
         if rel not in old_files:
             changes.append(
@@ -198,10 +206,24 @@ def diff_trees(old: Path | None, new: Path) -> tuple[list[FileChange], int]:
     return changes, len(new_files)
 
 
+def _byte_entropy(data: bytes) -> float:
+    if not data:
+        return 0.0
+    counts = Counter(data)
+    return -sum(c / len(data) * math.log2(c / len(data)) for c in counts.values())
+
+
 def callouts_for(changes: list[FileChange]) -> list[Callout]:
-    """Added lines matching a pattern that matters, plus long high-entropy literals."""
+    """Added lines matching a pattern that matters, long high-entropy literals, dense blobs."""
     out: list[Callout] = []
     for change in changes:
+        if change.blob is not None:
+            size, bits = change.blob
+            if bits >= _BLOB_ENTROPY and size >= 256:
+                # Compressed or encrypted bytes in a source tree cannot be reviewed as source.
+                text = f"{change.status} non-text file, {size} bytes, {bits:.2f} bits/byte"
+                out.append(Callout(change.path, 0, "high-entropy-blob", text))
+            continue
         if is_documentation(change.path):
             continue
         for number in change.added_lines:

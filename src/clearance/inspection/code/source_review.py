@@ -32,7 +32,8 @@ def _code_blocks(result: SourceReview) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = []
     by_file: dict[str, list[int]] = {}
     for callout in result.callouts:
-        by_file.setdefault(callout.path, []).append(callout.line)
+        if callout.line > 0:
+            by_file.setdefault(callout.path, []).append(callout.line)
     changes = {c.path: c for c in result.changes}
     for path, lines in sorted(by_file.items())[:_MAX_BLOCKS]:
         text = changes[path].new_text
@@ -72,7 +73,9 @@ def review_section(result: SourceReview) -> dict[str, Any]:
         ]
         for c in result.changes
     ]
-    callouts = [[f"{c.path}:{c.line}", c.category, c.text] for c in result.callouts]
+    callouts = [
+        [f"{c.path}:{c.line}" if c.line else c.path, c.category, c.text] for c in result.callouts
+    ]
     if len(callouts) > _MAX_ROWS:
         paragraphs.append(
             f"Only the first {_MAX_ROWS} of {len(callouts)} call-outs are listed; "

@@ -22,6 +22,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -300,21 +301,36 @@ class Auditor:
         opt = self._opt
         stop = size if opt.max_entries is None else min(size, start + opt.max_entries)
         opt.progress.start(f"auditing entries {start}..{stop}", stop - start)
+        ranges: list[tuple[int, int]] = []
         position = start
         while position < stop:
             end = min(stop, (position // opt.batch + 1) * opt.batch)
-            try:
-                entries = list(self._client.entries(position, end, size))
-            except ClearanceError as exc:
-                raise LogUnavailable(f"entries {position}..{end}: {exc}") from None
-            with state.batch():
-                for offset, data in enumerate(entries):
-                    self._audit_entry(state, position + offset, data)
-                state.set_audited(end)
-                self._flush(state)
-            opt.progress.advance(end - position)
+            ranges.append((position, end))
             position = end
-        return position
+        if not ranges:
+            return start
+        # The next batch is fetched and hash-checked in a helper thread while this one is
+        # audited, so network waits overlap with signature checks.  Meanwhile only that
+        # thread uses the tile client.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-fetch") as pool:
+            pending = pool.submit(self._fetch, ranges[0], size)
+            for n, (first, end) in enumerate(ranges):
+                entries = pending.result()
+                if n + 1 < len(ranges):
+                    pending = pool.submit(self._fetch, ranges[n + 1], size)
+                with state.batch():
+                    for offset, data in enumerate(entries):
+                        self._audit_entry(state, first + offset, data)
+                    state.set_audited(end)
+                    self._flush(state)
+                opt.progress.advance(end - first)
+        return ranges[-1][1]
+
+    def _fetch(self, span: tuple[int, int], size: int) -> list[bytes]:
+        try:
+            return list(self._client.entries(span[0], span[1], size))
+        except ClearanceError as exc:
+            raise LogUnavailable(f"entries {span[0]}..{span[1]}: {exc}") from None
 
     def _audit_entry(self, state: AuditState, index: int, data: bytes) -> None:
         view = examine_entry(index, data, self._root)

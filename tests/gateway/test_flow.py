@@ -190,3 +190,34 @@ def test_policy_withholds_with_a_logged_reason(live: Live, tmp_path: Path) -> No
         assert nobody["reason"]["rule"] == "no-entitlement"
     ents = httpx.get(f"{live.url}/api/v1/entitlements/us-hospital").json()
     assert ents["decisions_now"][live.world.product]["allowed"] is False
+
+
+def test_tiles_and_metadata_have_the_right_cache_headers(live: Live) -> None:
+    # Raw entries appended straight to the log: only their tiles matter here.
+    live.server.gateway.log.append([b"entry %d" % n for n in range(300)])
+    full = httpx.get(f"{live.url}/log/tile/0/000")
+    assert full.status_code == 200 and len(full.content) == 256 * 32
+    assert full.headers["cache-control"] == "public, max-age=31536000, immutable"
+    entries = httpx.get(f"{live.url}/log/tile/entries/000")
+    assert entries.status_code == 200 and "immutable" in entries.headers["cache-control"]
+    partial = httpx.get(f"{live.url}/log/tile/0/001.p/44")
+    assert partial.status_code == 200 and len(partial.content) == 44 * 32
+    assert partial.headers["cache-control"] == "public, max-age=5, must-revalidate"
+    checkpoint = httpx.get(f"{live.url}/log/checkpoint")
+    assert checkpoint.headers["cache-control"] == "public, max-age=5, must-revalidate"
+    assert checkpoint.headers["content-type"].startswith("text/plain")
+    assert httpx.get(f"{live.url}/tuf/metadata/timestamp.json").headers["cache-control"] == (
+        "no-cache"
+    )
+    root = httpx.get(f"{live.url}/tuf/metadata/1.root.json")
+    assert "immutable" in root.headers["cache-control"]
+    for bad in (
+        "/log/tile/0/999",
+        "/log/../gateway.json",
+        "/log/tile/0/..%2f..%2fx",
+        "/tuf/metadata/.hidden",
+        "/tuf/metadata/../keys/root.pem",
+    ):
+        assert httpx.get(f"{live.url}{bad}").status_code == 404, bad
+    head = httpx.head(f"{live.url}/log/tile/0/000")
+    assert head.status_code == 200 and head.content == b""

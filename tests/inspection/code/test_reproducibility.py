@@ -227,3 +227,26 @@ def test_missing_recipe_and_missing_source(
     assert findings["tool"].severity.label == "medium"
     assert findings["other"].evidence["reason"] == "missing-source"
     assert findings["other"].severity.label == "critical"
+
+
+def test_build_cannot_write_outside_its_tree(tmp_path: Path) -> None:
+    import os
+
+    if os.geteuid() != 0:
+        pytest.skip("only as root does the sandbox need to drop privileges")
+    source = write_tree(tmp_path / "src", {"x": ""})
+    target = tmp_path / "host-file"
+    target.write_text("untouched")
+    target.chmod(0o644)
+    command = (
+        f"grep CapEff /proc/self/status | tr -d '\\t' > out; echo pwned > {target} 2>/dev/null; "
+        "echo status=$? >> out; mount -o remount,rw / 2>/dev/null; echo remount=$? >> out"
+    )
+    outcome = rebuild(_recipe(command), source, tmp_path / "scratch")
+    assert outcome.ok and outcome.output is not None
+    caps, status, remount = outcome.output.read_text().split()
+    assert caps == "CapEff:0000000000000000"
+    assert status != "status=0"
+    assert remount != "remount=0"
+    assert target.read_text() == "untouched"
+    assert "no capabilities" in outcome.isolation

@@ -36,6 +36,16 @@ _LOG_TAIL = 4000
 _UNSHARE = ("unshare", "--net", "--mount", "--propagation", "private", "--fork")
 # Runs inside the namespaces: bind the fresh directory over the fixed path, then build.
 _ENTER = 'mount --bind "$1" "$2" && cd "$3" && shift 3 && exec "$@"'
+# As root: after the bind, every other mount of this private namespace becomes read-only and
+# the build runs with no capabilities at all (empty bounding set, no new privileges), so it
+# can neither write outside its tree nor remount anything writable again.
+_ENTER_AS_ROOT = (
+    'mount --bind "$1" "$2" || exit 1; '
+    "awk '{print $5}' /proc/self/mountinfo | while read -r m; do "
+    'case "$m" in "$2"|/proc|/proc/*|/sys|/sys/*|/dev|/dev/*) continue;; esac; '
+    'mount -o remount,bind,ro "$m" 2>/dev/null; done; '
+    'cd "$3" && shift 3 && exec setpriv --bounding-set=-all --inh-caps=-all --no-new-privs -- "$@"'
+)
 
 
 @dataclass(frozen=True)
@@ -138,11 +148,14 @@ def rebuild(recipe: BuildRecipe, source_tree: Path, scratch: Path) -> RebuildOut
     (fresh / "home").mkdir()
     (fresh / "tmp").mkdir()
     log = scratch / "build.log"
+    as_root = os.geteuid() == 0 and "--map-root-user" not in prefix
+    if as_root and shutil.which("setpriv") is None:
+        raise IsolationUnavailable("rebuild: 'setpriv' (util-linux) is needed to drop privileges")
     argv = [
         *prefix,
         "/bin/sh",
         "-c",
-        _ENTER,
+        _ENTER_AS_ROOT if as_root else _ENTER,
         "clearance-rebuild",
         str(fresh),
         str(mount_point),
@@ -188,6 +201,8 @@ def rebuild(recipe: BuildRecipe, source_tree: Path, scratch: Path) -> RebuildOut
     if status == OK and not output.is_file():
         status = NO_OUTPUT
     isolation = "network+mount namespaces" + (" (user ns)" if "--map-root-user" in prefix else "")
+    if as_root:
+        isolation += ", read-only host mounts, no capabilities"
     return RebuildOutcome(
         status=status,
         returncode=returncode,

@@ -250,3 +250,10 @@ def test_build_cannot_write_outside_its_tree(tmp_path: Path) -> None:
     assert remount != "remount=0"
     assert target.read_text() == "untouched"
     assert "no capabilities" in outcome.isolation
+
+
+def test_output_link_out_of_the_tree_is_not_followed(tmp_path: Path) -> None:
+    source = write_tree(tmp_path / "src", {"x": ""})
+    outcome = rebuild(_recipe("ln -s /etc/passwd out"), source, tmp_path / "scratch")
+    assert outcome.status == "no-output"
+    assert outcome.output is None

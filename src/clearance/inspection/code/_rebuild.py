@@ -198,7 +198,12 @@ def rebuild(recipe: BuildRecipe, source_tree: Path, scratch: Path) -> RebuildOut
         status = FAILED
     if status == OK and _tree_size(fresh) > max_bytes:
         status = OUTPUT_LIMIT
-    if status == OK and not output.is_file():
+    if status == OK and (
+        not output.is_file()
+        or output.is_symlink()
+        or not output.resolve().is_relative_to(fresh.resolve())
+    ):
+        # A link out of the tree would make the inspector hash (and quote) a host file.
         status = NO_OUTPUT
     isolation = "network+mount namespaces" + (" (user ns)" if "--map-root-user" in prefix else "")
     if as_root:

@@ -180,7 +180,10 @@ def _releases(world: World, count: int, start: int) -> list[Envelope]:
             create_release(
                 product=world.product,
                 version=f"1.{n // 1000}.{n % 1000}",
-                channel="stable",
+                # One channel per release (release 0, the one approved, is "stable"): many
+                # concurrent vendors without version-order conflicts, since a channel's
+                # releases must be logged in increasing version.
+                channel="stable" if n == 0 else f"c{n}",
                 artifacts=[art],
                 signers=world.vendor,
             )
@@ -284,7 +287,7 @@ def run(quick: bool) -> str:
                 create_verdict(approved, "approved", signers=world.inspector),
                 world.token("inspector"),
             )
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
                 state = http.get(f"/api/v1/submissions/{approved.sha256}").json()
                 if state.get("rollout") and state["rollout"]["status"] == "complete":

@@ -221,3 +221,12 @@ def test_tiles_and_metadata_have_the_right_cache_headers(live: Live) -> None:
         assert httpx.get(f"{live.url}{bad}").status_code == 404, bad
     head = httpx.head(f"{live.url}/log/tile/0/000")
     assert head.status_code == 200 and head.content == b""
+
+
+def test_version_must_increase_within_a_channel(live: Live, tmp_path: Path) -> None:
+    newer, _ = make_release(live.world, tmp_path, "2.0.0")
+    older, _ = make_release(live.world, tmp_path, "1.9.9")
+    with live.client("vendor") as vendor:
+        vendor.submit(newer.to_bytes())
+        with pytest.raises(Refused, match=r"not higher than the logged 2\.0\.0"):
+            vendor.submit(older.to_bytes())

@@ -32,8 +32,10 @@ from clearance.attest import (
     Verdict,
     canonical_json,
 )
+from clearance.attest.admission import VersionNotIncreasingError
 from clearance.attest.errors import AttestFormatError, EnvelopeSignatureError
 from clearance.attest.trust_root import Role, TrustRoot
+from clearance.attest.version import Version
 from clearance.errors import BadInput, ClearanceError
 from clearance.gateway import rollout
 from clearance.gateway._entries import (
@@ -116,6 +118,8 @@ class Gateway:
         self._wake_witness = threading.Event()
         self.witness_status: dict[str, Any] = {}
         self._replaying = False
+        self._locks_lock = threading.Lock()
+        self._channel_locks: dict[tuple[str, str], threading.Lock] = {}
         self.catch_up()
 
     # -- lifecycle -------------------------------------------------------------------
@@ -263,11 +267,38 @@ class Gateway:
             return self.receipt(existing[0], parsed.sha256, parsed.kind, duplicate=True)
         self._check_semantics(parsed, signers)
         entry = envelope.to_bytes()
+        if parsed.kind != KIND_RELEASE:
+            index = self._append_and_apply(entry)
+        else:
+            # The version rule (higher than every logged release of the product and channel)
+            # is checked and the release appended under the channel's lock, so that two
+            # concurrent releases of one channel cannot both pass and land out of order.
+            assert parsed.statement is not None
+            release = Release.from_statement(parsed.statement)
+            with self._channel_lock(release.product, release.channel):
+                self._check_version(release)
+                index = self._append_and_apply(entry)
+        return self.receipt(index, parsed.sha256, parsed.kind)
+
+    def _append_and_apply(self, entry: bytes) -> int:
         index = self.log.append([entry])[0]
         with self._apply_lock:
             self._apply(index, entry)
         self._after_append()
-        return self.receipt(index, parsed.sha256, parsed.kind)
+        return index
+
+    def _channel_lock(self, product: str, channel: str) -> threading.Lock:
+        with self._locks_lock:
+            return self._channel_locks.setdefault((product, channel), threading.Lock())
+
+    def _check_version(self, release: Release) -> None:
+        new = release.parsed_version
+        for row in self.store.channel_releases(release.product, release.channel):
+            if not new > Version.parse(row.version):
+                raise VersionNotIncreasingError(
+                    f"{release.product} {release.channel}: version {release.version} is not "
+                    f"higher than the logged {row.version} (log index {row.log_index})"
+                )
 
     def _check_semantics(self, parsed: ParsedEntry, signers: Sequence[Verifier]) -> None:
         statement = parsed.statement
@@ -528,12 +559,7 @@ class Gateway:
         self.store.put_rollout(db, transition.release, state.to_dict())
 
     def _append_transition(self, transition: rollout.Transition) -> int:
-        entry = canonical_json(transition.to_dict())
-        index = self.log.append([entry])[0]
-        with self._apply_lock:
-            self._apply(index, entry)
-        self._after_append()
-        return index
+        return self._append_and_apply(canonical_json(transition.to_dict()))
 
     def _after_append(self) -> None:
         self._wake_witness.set()

@@ -387,3 +387,20 @@ def test_archives_of_rules_are_inspected(tmp_path: Path) -> None:
     result = ContentInspector().inspect(inp, NullProgress())
     hunting = [f for f in result.findings if f.rule_id == "content.document-hunting"]
     assert hunting[0].locations[0].uri == "rules.zip/apt/one.yar"
+
+
+def test_engine_dying_on_content_is_a_finding_not_a_crash(tmp_path: Path) -> None:
+    from clearance.inspection.content.inspector import ContentInspector
+    from clearance.inspection.content.yara_engine import YaraEngine, YaraSettings
+    from clearance.inspection.sandbox import Limits
+
+    # yara-x reserves ~80 MiB of address space to emit code: under a 120 MiB limit
+    # the real engine fails to allocate while compiling, in the sandbox.
+    settings = YaraSettings(compile_limits=Limits(address_space_bytes=120 * 2**20, wall_seconds=4))
+    rules = {"a.yar": 'rule A { strings: $a = "abcdefgh" condition: $a }\n'}
+    findings = inspect_rules(tmp_path, rules, inspector=ContentInspector(YaraEngine(settings)))
+    crash = [f for f in findings if f.rule_id == "content.engine-crash"]
+    assert len(crash) == 1 and crash[0].severity == Severity.CRITICAL
+    assert crash[0].locations[0].uri == "a.yar"
+    assert crash[0].evidence["phase"] == "compile"
+    assert crash[0].evidence["status"] == "out-of-memory"

@@ -304,10 +304,7 @@ def _owner(st: os.stat_result, cache: dict[int, str]) -> str:
     return cache[st.st_uid]
 
 
-def _excerpt(path: str, offset: int, length: int) -> str:
-    with Path(path).open("rb") as fh:
-        fh.seek(offset)
-        data = fh.read(min(length, 48))
+def _printable(data: bytes) -> str:
     return "".join(chr(b) if 32 <= b < 127 else f"\\x{b:02x}" for b in data)
 
 
@@ -320,37 +317,32 @@ def scan_corpus(args: dict[str, Any], progress: Progress) -> int:
     want_md5 = bool(args.get("md5"))
     max_strings = int(args.get("max_strings", 3))
     owners: dict[int, str] = {}
+    max_bytes = int(args.get("max_file_bytes", 64 * 2**20))
     for index, path in enumerate(args["files"]):
         entry: dict[str, Any] = {"i": index}
         try:
-            st = Path(path).stat()
-            with Path(path).open("rb") as fh:
-                head = fh.read(4)
-            name = Path(path).name
+            # One open per file: the bytes give size, type and content at once.
+            with open(path, "rb") as fh:
+                st = os.fstat(fh.fileno())
+                data = fh.read(max_bytes)
+            name = os.path.basename(path)  # noqa: PTH119
             scanner.set_global("filename", name)
             scanner.set_global("filepath", path)
-            scanner.set_global("extension", Path(name).suffix.lower())
-            scanner.set_global("filetype", _filetype(head))
+            scanner.set_global("extension", os.path.splitext(name)[1].lower())  # noqa: PTH122
+            scanner.set_global("filetype", _filetype(data[:4]))
             scanner.set_global("owner", _owner(st, owners))
             if want_md5:
-                scanner.set_global(
-                    "md5", hashlib.md5(Path(path).read_bytes(), usedforsecurity=False).hexdigest()
-                )
-            results = scanner.scan_file(path)
-            entry["b"] = st.st_size
+                scanner.set_global("md5", hashlib.md5(data, usedforsecurity=False).hexdigest())
+            results = scanner.scan(data)
+            entry["b"] = len(data)
             hits = []
             for rule in results.matching_rules:
                 strings: list[list[Any]] = []
                 for pattern in rule.patterns:
                     for match in pattern.matches[:1]:
                         if len(strings) < max_strings:
-                            strings.append(
-                                [
-                                    pattern.identifier,
-                                    match.offset,
-                                    _excerpt(path, match.offset, match.length),
-                                ]
-                            )
+                            excerpt = data[match.offset : match.offset + min(match.length, 48)]
+                            strings.append([pattern.identifier, match.offset, _printable(excerpt)])
                 hits.append([rule.namespace, rule.identifier, strings])
             if hits:
                 entry["m"] = hits

@@ -13,6 +13,7 @@ from clearance.cli._common import (
     emit,
     read_bytes,
     set_handler,
+    stderr,
 )
 from clearance.errors import BadInput
 from clearance.gateway.config import WitnessEndpoint
@@ -44,6 +45,19 @@ def register(sub: SubParsers) -> None:
     )
     add_json_flag(init)
     set_handler(init, _init)
+
+    worker = actions.add_parser(
+        "worker",
+        help="run an inspection worker elsewhere: PostgreSQL job queue + the gateway's HTTP API",
+    )
+    worker.add_argument("--server", required=True, metavar="URL", help="the gateway")
+    worker.add_argument("--queue-dsn", required=True, metavar="DSN", help="PostgreSQL queue")
+    worker.add_argument("--queue-table", default="clearance_jobs", metavar="TABLE")
+    worker.add_argument("--key", required=True, type=Path, help="this inspector's key")
+    worker.add_argument("--trust-root", required=True, type=Path, help="trust-root.json")
+    worker.add_argument("--corpus", action="append", default=[], type=Path, metavar="DIR")
+    worker.add_argument("--once", action="store_true", help="run queued jobs, then exit")
+    set_handler(worker, _worker)
 
 
 def _init(args: argparse.Namespace) -> int:
@@ -77,4 +91,38 @@ def _init(args: argparse.Namespace) -> int:
         f"created {args.data}; API tokens (also in {args.data / 'tokens.json'}):\n"
         + "\n".join(f"  {role}: {token}" for role, token in sorted(tokens.items())),
     )
+    return EXIT_OK
+
+
+def _worker(args: argparse.Namespace) -> int:
+    """API token from $CLEARANCE_TOKEN (an inspector token)."""
+    import threading
+
+    from clearance.gateway.client import GatewayClient
+    from clearance.gateway.queue_postgres import PostgresJobQueue
+    from clearance.gateway.remote_worker import RemoteInspectionWorker
+
+    root = TrustRoot.from_bytes(read_bytes(args.trust_root, "trust root"))
+    signer = load_signer(args.key)
+    queue = PostgresJobQueue(args.queue_dsn, args.queue_table)
+    try:
+        with GatewayClient(args.server) as client:
+            worker = RemoteInspectionWorker(
+                queue,
+                client,
+                root,
+                signer,
+                name=f"worker-{signer.name}",
+                corpus=tuple(args.corpus),
+            )
+            if args.once:
+                done = 0
+                while worker.run_once():
+                    done += 1
+                stderr(f"ran {done} job(s)")
+                return EXIT_OK
+            stderr(f"inspection worker {signer.name}: waiting for jobs (Ctrl-C to stop)")
+            worker.run_forever(threading.Event())
+    finally:
+        queue.close()
     return EXIT_OK

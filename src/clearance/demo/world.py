@@ -62,6 +62,8 @@ def build_world(
     extra_products: Sequence[str] = ("threat-intelligence-feed",),
     log_signer: Signer | None = None,
     max_artifact_bytes: int = 64 << 20,
+    job_queue_dsn: str | None = None,
+    job_queue_table: str = "clearance_jobs",
 ) -> World:
     """Create keys under ``root/keys`` and a gateway data directory ``root/gateway``."""
     keys_dir = root / "keys"
@@ -95,6 +97,8 @@ def build_world(
         rings=rings,
         workers=workers,
         max_artifact_bytes=max_artifact_bytes,
+        job_queue_dsn=job_queue_dsn,
+        job_queue_table=job_queue_table,
     )
     return World(
         data_dir,

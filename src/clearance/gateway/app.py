@@ -285,6 +285,17 @@ def create_app(gateway: Gateway) -> FastAPI:
         result: dict[str, Any] = await call(gateway.put_artifact, body, sha256)
         return result
 
+    @app.get("/api/v1/artifacts/{sha256}", tags=["api"], response_class=Response)
+    async def artifact(sha256: str, request: Request) -> Response:
+        """An uploaded artifact, for inspectors (remote inspection workers)."""
+        need_role(request, "inspector", "operator")
+        if not _SHA_RE.match(sha256):
+            raise GatewayInputError("artifact path must be its lowercase hex SHA-256")
+        path = gateway.artifact_path(sha256)
+        if not path.is_file():
+            raise GatewayNotFoundError(f"no artifact {sha256}")
+        return FileResponse(path, media_type="application/octet-stream")
+
     @app.get("/api/v1/releases", tags=["api"])
     async def releases() -> dict[str, Any]:
         rows = await call(gateway.store.releases)

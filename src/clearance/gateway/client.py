@@ -146,5 +146,14 @@ class GatewayClient:
             headers={"Content-Type": "application/octet-stream"},
         )
 
+    def artifact(self, sha256: str) -> bytes:
+        """An uploaded artifact by digest (inspector token), checked against the digest."""
+        import hashlib
+
+        data = self._request("GET", f"{API}/artifacts/{quote(sha256)}").content
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise GatewayUnavailableError(f"{self.url}: artifact {sha256} came back altered")
+        return data
+
     def health(self) -> dict[str, Any]:
         return self._json("GET", f"{API}/health")

@@ -62,6 +62,10 @@ class GatewayConfig:
     max_envelope_bytes: int = 60_000  # a log entry is at most 65535 bytes (tlog-tiles)
     max_artifact_bytes: int = 64 << 20
     corpus_dirs: tuple[str, ...] = ()
+    #: A PostgreSQL job queue (libpq DSN) shared with remote inspection workers
+    #: (``clearance gateway worker``); without it, the SQLite queue in the data directory.
+    job_queue_dsn: str | None = None
+    job_queue_table: str = "clearance_jobs"
 
     def role_of(self, token: str | None) -> str | None:
         if not token:
@@ -81,6 +85,8 @@ class GatewayConfig:
             "max_envelope_bytes": self.max_envelope_bytes,
             "max_artifact_bytes": self.max_artifact_bytes,
             "corpus_dirs": list(self.corpus_dirs),
+            "job_queue_dsn": self.job_queue_dsn,
+            "job_queue_table": self.job_queue_table,
         }
 
     @classmethod
@@ -119,6 +125,8 @@ class GatewayConfig:
                 max_envelope_bytes=int(data.get("max_envelope_bytes", 60_000)),
                 max_artifact_bytes=int(data.get("max_artifact_bytes", 64 << 20)),
                 corpus_dirs=tuple(str(c) for c in data.get("corpus_dirs", [])),
+                job_queue_dsn=data.get("job_queue_dsn"),
+                job_queue_table=str(data.get("job_queue_table", "clearance_jobs")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise GatewayInputError(f"gateway.json: malformed ({exc})") from None

@@ -108,7 +108,13 @@ class Gateway:
             raise GatewayInputError(f"{data_dir}: trust-root.json is missing") from None
         self.log = GatewayLog.open(data_dir / "log")
         self.store = MetadataStore(data_dir / "gateway.sqlite")
-        self.queue: JobQueue = SQLiteJobQueue(data_dir / "jobs.sqlite")
+        self.queue: JobQueue
+        if self.config.job_queue_dsn:
+            from clearance.gateway.queue_postgres import PostgresJobQueue
+
+            self.queue = PostgresJobQueue(self.config.job_queue_dsn, self.config.job_queue_table)
+        else:
+            self.queue = SQLiteJobQueue(data_dir / "jobs.sqlite")
         self.tuf = TufRepository(data_dir / "tuf")
         self.artifacts_dir = data_dir / "artifacts"
         self.artifacts_dir.mkdir(exist_ok=True)
@@ -129,6 +135,8 @@ class Gateway:
         from clearance.gateway.worker import InspectionWorker
 
         count = self.config.workers if workers is None else workers
+        if self.config.inspector_key is None:
+            count = 0  # no embedded inspector: verdicts come from outside (or remote workers)
         for n in range(count):
             worker = InspectionWorker(self, f"worker-{n}")
             self._spawn(f"inspection-{n}", worker.run_forever)
@@ -598,7 +606,7 @@ class Gateway:
                 row.sha256, AWAITING_ARTIFACTS, f"waiting for artifacts: {', '.join(missing)}"
             )
             return
-        if self.config.inspector_key is None:
+        if self.config.inspector_key is None and not self.config.job_queue_dsn:
             self.store.set_release_state(
                 row.sha256, AWAITING_VERDICT, "waiting for an inspector's signed verdict"
             )
@@ -613,7 +621,7 @@ class Gateway:
                 "UPDATE releases SET state=?, detail=? WHERE sha256=?",
                 (INSPECTING, "queued for inspection", row.sha256),
             )
-        job_id = self.queue.enqueue("inspect", {"release": row.sha256})
+        job_id = self.queue.enqueue("inspect", {"release": row.sha256, "log_index": row.log_index})
         self.store.set_release_state(row.sha256, INSPECTING, "queued for inspection", job_id)
 
     def _evaluate(self, release_sha256: str) -> None:

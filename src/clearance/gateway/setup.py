@@ -37,6 +37,8 @@ def init_gateway(
     tokens: Mapping[str, str] | None = None,
     corpus_dirs: Sequence[str] = (),
     max_artifact_bytes: int = 64 << 20,
+    job_queue_dsn: str | None = None,
+    job_queue_table: str = "clearance_jobs",
 ) -> dict[str, str]:
     """Create ``data_dir`` with its log, trust root and configuration.
 
@@ -73,6 +75,8 @@ def init_gateway(
         workers=workers,
         corpus_dirs=tuple(corpus_dirs),
         max_artifact_bytes=max_artifact_bytes,
+        job_queue_dsn=job_queue_dsn,
+        job_queue_table=job_queue_table,
     )
     write_config(data_dir, config)
     fd = os.open(data_dir / TOKENS_NAME, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

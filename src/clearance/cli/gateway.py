@@ -43,6 +43,11 @@ def register(sub: SubParsers) -> None:
         metavar="NAME=URL=VKEY",
         help="a witness to ask for cosignatures (repeatable)",
     )
+    init.add_argument(
+        "--job-queue-dsn",
+        metavar="DSN",
+        help="PostgreSQL job queue shared with remote workers (default: SQLite in DIR)",
+    )
     add_json_flag(init)
     set_handler(init, _init)
 
@@ -84,6 +89,7 @@ def _init(args: argparse.Namespace) -> int:
         vendor_products=vendors,
         inspector_signer=load_signer(args.inspector_key) if args.inspector_key else None,
         witnesses=witnesses,
+        job_queue_dsn=args.job_queue_dsn,
     )
     emit(
         args,

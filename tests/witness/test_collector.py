@@ -11,6 +11,7 @@ import asyncio
 import base64
 import os
 import struct
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -201,6 +202,13 @@ def test_http_status_codes_and_evidence_export(
         )
         assert client.post(url, content=req.to_bytes()).status_code == 422
         assert client.post(url, content=b"old 0\n\n" + b"x" * (2 << 20)).status_code == 400
+
+        def chunked() -> Iterator[bytes]:  # no Content-Length: the limit still holds
+            yield b"old 0\n\n"
+            for _ in range(40):
+                yield b"x" * 65536
+
+        assert client.post(url, content=chunked()).status_code == 400
         exported = client.get(config.url + "/conflicts").json()
         assert [c["kind"] for c in exported] == ["inconsistent"]
         latest = client.get(config.url + "/checkpoint", params={"origin": memlog.origin})

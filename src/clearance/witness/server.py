@@ -46,7 +46,15 @@ def create_app(witness: Witness) -> FastAPI:
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > MAX_REQUEST_BYTES:
             return PlainTextResponse("request body too large\n", status_code=400)
-        body = await request.body()
+        # Read at most the limit even when no (or a false) length was declared.
+        chunks: list[bytes] = []
+        received = 0
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > MAX_REQUEST_BYTES:
+                return PlainTextResponse("request body too large\n", status_code=400)
+            chunks.append(chunk)
+        body = b"".join(chunks)
         try:
             signatures = await run_in_threadpool(witness.add_checkpoint, body)
         except SizeConflict as exc:

@@ -25,6 +25,12 @@ if [ ${#need[@]} -gt 0 ]; then
     apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
+# Rebuild sandbox (issue 7): a non-root inspector needs user namespaces, which Ubuntu 24.04
+# restricts through AppArmor by default.
+if [ "$(id -u)" -eq 0 ] && [ -w /proc/sys/kernel/apparmor_restrict_unprivileged_userns ]; then
+    echo 0 > /proc/sys/kernel/apparmor_restrict_unprivileged_userns || true
+fi
+
 # PostgreSQL: start the packaged cluster when it is not answering.
 if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432; then
     if [ -d /etc/postgresql ] && [ -n "$(ls /etc/postgresql 2>/dev/null)" ]; then

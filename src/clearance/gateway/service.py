@@ -38,6 +38,7 @@ from clearance.attest.trust_root import Role, TrustRoot
 from clearance.attest.version import Version
 from clearance.errors import BadInput, ClearanceError
 from clearance.gateway import rollout
+from clearance.gateway._distribution import DistributionMixin
 from clearance.gateway._entries import (
     KIND_ENTITLEMENT,
     KIND_HEALTH,
@@ -57,8 +58,7 @@ from clearance.gateway.store import MetadataStore, ReleaseRow
 from clearance.gateway.tuf_repo import TufRepository
 from clearance.keys import Verifier
 from clearance.log import StaleCheckpointError
-from clearance.policy import Decision, Entitlement, LoggedPolicy, Policy, decide
-from clearance.policy._time import format_time
+from clearance.policy import Entitlement, Policy
 
 log = logging.getLogger("clearance.gateway")
 
@@ -95,7 +95,7 @@ def _str_field(data: dict[str, Any], key: str, what: str) -> str:
     return value
 
 
-class Gateway:
+class Gateway(DistributionMixin):
     """One gateway over one data directory (see :mod:`clearance.gateway.config`)."""
 
     def __init__(self, data_dir: Path, *, clock: Clock = _utcnow) -> None:
@@ -783,92 +783,7 @@ class Gateway:
         if files:
             self.tuf.publish(files, custom)
 
-    # -- distribution ---------------------------------------------------------------
-
-    def policy_in_force(self) -> LoggedPolicy | None:
-        latest = self.store.latest_policy()
-        if latest is None:
-            return None
-        return LoggedPolicy(Policy.from_dict(latest[1]), latest[0])
-
-    def decide_for(self, customer: str, product: str, at: datetime | None = None) -> Decision:
-        entitlements = [Entitlement.from_dict(b) for _, b in self.store.entitlements(customer)]
-        return decide(self.policy_in_force(), entitlements, customer, product, at or self.clock())
-
-    def offer(self, row: ReleaseRow, customer: str) -> dict[str, Any]:
-        """Whether ``row`` may go to ``customer`` now, and the logged reason if not."""
-        decision = self.decide_for(customer, row.product)
-        if not decision.allowed:
-            return {"allowed": False, "by": "policy", **decision.to_dict()}
-        data = self.store.rollout(row.sha256)
-        if data is None:
-            return {"allowed": False, "by": "rollout", "reason": "not approved yet"}
-        state = rollout.RolloutState.from_dict(data)
-        transitions = self.store.transitions(row.sha256)
-        last_index = transitions[-1][0] if transitions else None
-        if state.status == rollout.HALTED:
-            return {
-                "allowed": False,
-                "by": "rollout",
-                "rule": "halted",
-                "reason": f"rollout halted in ring {state.ring.name}",
-                "transition_log_index": last_index,
-            }
-        if not state.reaches(customer):
-            return {
-                "allowed": False,
-                "by": "rollout",
-                "rule": "ring",
-                "reason": f"customer is outside ring {state.ring.name} ({state.ring.percent:g} %)",
-                "transition_log_index": last_index,
-            }
-        return {
-            "allowed": True,
-            "by": "policy",
-            **decision.to_dict(),
-            "ring": state.ring.name,
-            "transition_log_index": last_index,
-        }
-
-    def latest(self, product: str, channel: str, customer: str) -> dict[str, Any]:
-        """The newest approved release of the channel this customer may have now, and when it
-        is not the newest approved one in the log, the logged reason for withholding it."""
-        approved = self.store.approved_releases(product, channel)
-        newest = approved[0] if approved else None
-        offered: ReleaseRow | None = None
-        withheld_reason: dict[str, Any] | None = None
-        for row in approved:
-            verdict = self.offer(row, customer)
-            if verdict["allowed"]:
-                offered = row
-                break
-            if withheld_reason is None:
-                withheld_reason = verdict
-        withheld = newest is not None and (offered is None or offered.sha256 != newest.sha256)
-        return {
-            "product": product,
-            "channel": channel,
-            "customer": customer,
-            "at": format_time(self.clock()),
-            "newest_approved": None
-            if newest is None
-            else {
-                "sha256": newest.sha256,
-                "version": newest.version,
-                "log_index": newest.log_index,
-            },
-            "offered": None
-            if offered is None
-            else {
-                "sha256": offered.sha256,
-                "version": offered.version,
-                "log_index": offered.log_index,
-                "artifacts": offered.artifacts,
-            },
-            "withheld": withheld,
-            "reason": withheld_reason if withheld else None,
-            "tree_size": self.log.size,
-        }
+    # -- reading -------------------------------------------------------------------
 
     def status(self, sha256: str) -> dict[str, Any]:
         entry = self.store.entry_by_sha(sha256)

@@ -34,12 +34,11 @@ NO_OUTPUT = "no-output"
 
 _LOG_TAIL = 4000
 _UNSHARE = ("unshare", "--net", "--mount", "--propagation", "private", "--fork")
-# Runs inside the namespaces: bind the fresh directory over the fixed path, then build.
-_ENTER = 'mount --bind "$1" "$2" && cd "$3" && shift 3 && exec "$@"'
-# As root: after the bind, every other mount of this private namespace becomes read-only and
-# the build runs with no capabilities at all (empty bounding set, no new privileges), so it
-# can neither write outside its tree nor remount anything writable again.
-_ENTER_AS_ROOT = (
+# Runs inside the namespaces: bind the fresh directory over the fixed path; then every other
+# mount of this private namespace becomes read-only and the build runs with no capabilities at
+# all (empty bounding set, no new privileges), so it can neither write outside its tree nor
+# remount anything writable again.  Works as real root and inside a user namespace alike.
+_ENTER = (
     'mount --bind "$1" "$2" || exit 1; '
     "awk '{print $5}' /proc/self/mountinfo | while read -r m; do "
     'case "$m" in "$2"|/proc|/proc/*|/sys|/sys/*|/dev|/dev/*) continue;; esac; '
@@ -148,14 +147,13 @@ def rebuild(recipe: BuildRecipe, source_tree: Path, scratch: Path) -> RebuildOut
     (fresh / "home").mkdir()
     (fresh / "tmp").mkdir()
     log = scratch / "build.log"
-    as_root = os.geteuid() == 0 and "--map-root-user" not in prefix
-    if as_root and shutil.which("setpriv") is None:
+    if shutil.which("setpriv") is None:
         raise IsolationUnavailable("rebuild: 'setpriv' (util-linux) is needed to drop privileges")
     argv = [
         *prefix,
         "/bin/sh",
         "-c",
-        _ENTER_AS_ROOT if as_root else _ENTER,
+        _ENTER,
         "clearance-rebuild",
         str(fresh),
         str(mount_point),
@@ -206,8 +204,7 @@ def rebuild(recipe: BuildRecipe, source_tree: Path, scratch: Path) -> RebuildOut
         # A link out of the tree would make the inspector hash (and quote) a host file.
         status = NO_OUTPUT
     isolation = "network+mount namespaces" + (" (user ns)" if "--map-root-user" in prefix else "")
-    if as_root:
-        isolation += ", read-only host mounts, no capabilities"
+    isolation += ", read-only host mounts, no capabilities"
     return RebuildOutcome(
         status=status,
         returncode=returncode,

@@ -404,3 +404,10 @@ def test_engine_dying_on_content_is_a_finding_not_a_crash(tmp_path: Path) -> Non
     assert crash[0].locations[0].uri == "a.yar"
     assert crash[0].evidence["phase"] == "compile"
     assert crash[0].evidence["status"] == "out-of-memory"
+
+
+def test_rule_heads_cross_check_ignores_comments_and_strings() -> None:
+    from clearance.inspection.content.analysis import rule_heads
+
+    text = '/* rule A { } */\nrule B { strings: $a = "rule C" condition: $a } // rule D\nprivate global rule E { condition: true }'
+    assert rule_heads(text) == [("B", 2), ("E", 3)]

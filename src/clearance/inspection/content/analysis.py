@@ -152,10 +152,9 @@ def code_evidence(rule: ContentRule) -> list[str]:
             reasons.append(f"checks an executable magic number (0x{value:x})")
             break
     for lit in literals(rule):
-        low = lit.text.lower()
-        hit = next((w for w in lexicon.CODE_STRINGS if w in low), None)
-        if hit:
-            reasons.append(f"{lit.pattern.identifier} contains code indicator {hit!r}")
+        code = _CODE.search(lit.text.lower())
+        if code:
+            reasons.append(f"{lit.pattern.identifier} contains code indicator {code.group(0)!r}")
             break
     for var, _op, literal in external_comparisons(rule):
         low = literal.lower()
@@ -213,14 +212,31 @@ def document_evidence(rule: ContentRule) -> list[str]:
     return list(dict.fromkeys(reasons))
 
 
+def _word_regex(words: tuple[str, ...]) -> re.Pattern[str]:
+    """One alternation; a word starting or ending with a letter must not be glued to letters."""
+    parts = []
+    for w in sorted(words, key=len, reverse=True):
+        left = r"(?<![^\W\d_])" if w[0].isalpha() else ""
+        right = r"(?![^\W\d_])" if w[-1].isalpha() else ""
+        parts.append(f"{left}{re.escape(w)}{right}")
+    return re.compile("|".join(parts))
+
+
+_STRONG = _word_regex(lexicon.STRONG_MARKINGS)
+_KEYWORDS = _word_regex(tuple(k.strip() for k in lexicon.KEYWORDS))
+_CODE = re.compile(
+    "|".join(re.escape(w) for w in sorted(lexicon.CODE_STRINGS, key=len, reverse=True))
+)
+
+
 def markings(rule: ContentRule) -> list[tuple[Literal, str, str]]:
     """(literal, marking, strength) for classification and handling markings."""
     hits: list[tuple[Literal, str, str]] = []
     for lit in literals(rule):
         text = lit.text
-        strong = next((m for m in lexicon.STRONG_MARKINGS if _contains_word(text, m)), None)
-        if strong:
-            hits.append((lit, strong, "strong"))
+        found = _STRONG.search(text)
+        if found:
+            hits.append((lit, found.group(0), "strong"))
             continue
         core = re.sub(r"[^0-9A-ZÀ-ÿА-Я]+", " ", text).strip()
         weak = next((m for m in lexicon.WEAK_MARKINGS if core == m), None)
@@ -229,27 +245,12 @@ def markings(rule: ContentRule) -> list[tuple[Literal, str, str]]:
     return hits
 
 
-def _contains_word(text: str, needle: str) -> bool:
-    """Needle in text, not glued to letters on its sides (NOFORN yes, UNOFORNX no)."""
-    start = text.find(needle)
-    while start >= 0:
-        before = text[start - 1] if start > 0 else " "
-        end = start + len(needle)
-        after = text[end] if end < len(text) else " "
-        if not (before.isalpha() and needle[0].isalpha()) and not (
-            after.isalpha() and needle[-1].isalpha()
-        ):
-            return True
-        start = text.find(needle, start + 1)
-    return False
-
-
 def keywords(rule: ContentRule) -> list[tuple[Literal, str]]:
     hits = []
     for lit in literals(rule):
-        word = next((k for k in lexicon.KEYWORDS if _contains_word(lit.text, k.strip())), None)
-        if word:
-            hits.append((lit, word.strip()))
+        found = _KEYWORDS.search(lit.text)
+        if found:
+            hits.append((lit, found.group(0)))
     return hits
 
 
@@ -369,4 +370,27 @@ def bare_identifiers(rule: ContentRule, known_rules: frozenset[str]) -> set[str]
         if term.split(".", 1)[0] in rule.imports:
             continue
         out.add(term)
+    return out
+
+
+_TOKENS = re.compile(
+    r'/\*.*?(?:\*/|\Z)|//[^\n]*|"(?:\\.|[^"\\\n])*"?'
+    r"|(?<![\w])(?:(?:private|global)\s+)*rule\s+([A-Za-z_]\w*)",
+    re.DOTALL,
+)
+
+
+def rule_heads(text: str) -> list[tuple[str, int]]:
+    """(name, line) of every rule declared in YARA text, outside comments and strings.
+
+    A cross-check of the independent parser: a rule the engine compiles but the
+    parser does not return would escape every check.
+    """
+    out: list[tuple[str, int]] = []
+    line, pos = 1, 0
+    for m in _TOKENS.finditer(text):
+        if m.group(1):
+            line += text.count("\n", pos, m.start())
+            pos = m.start()
+            out.append((m.group(1), line))
     return out

@@ -8,6 +8,7 @@ is reported too, because the other checks could not look inside it.
 
 from __future__ import annotations
 
+from clearance.inspection.content.analysis import rule_heads
 from clearance.inspection.content.checks._base import CheckContext, file_finding, rule_at_line
 from clearance.inspection.findings import Finding, Severity
 
@@ -47,6 +48,24 @@ class CompileErrorCheck:
                 )
             )
         compiled = set(ctx.compile_report.compiled_uris)
+        for f in ctx.files:
+            if f.parse_error or f.uri not in compiled:
+                continue
+            parsed = {r.name for r in f.rules}
+            for name, line in rule_heads(f.text):
+                if name not in parsed:
+                    out.append(
+                        file_finding(
+                            self.rule_id,
+                            Severity.MEDIUM,
+                            f.uri,
+                            f"{f.uri}: rule {name} compiles, but the independent parser did not "
+                            "return it, so the other checks could not inspect it",
+                            {"highlight_lines": [line]},
+                            line=line,
+                            rule_name=name,
+                        )
+                    )
         for f in ctx.files:
             if f.parse_error and f.uri in compiled:
                 out.append(

@@ -40,3 +40,19 @@ def test_demo_runs_to_completion_as_make_run_does(tmp_path: Path) -> None:
     assert (installed / "gen_mimikatz.yar").is_file()  # the attributed signature-base subset
     # The data directory is a real gateway store that a second server can reopen.
     assert json.loads((tmp_path / "demo-data" / "gateway" / "tokens.json").read_text())
+
+
+def test_demo_refuses_to_delete_a_folder_it_did_not_make(tmp_path: Path) -> None:
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "thesis.tex").write_text("years of work")
+    proc = subprocess.run(
+        [sys.executable, "-m", "clearance.demo", "--data", str(precious), "--once"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "refusing to delete" in proc.stderr
+    assert (precious / "thesis.tex").read_text() == "years of work"

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from clearance.errors import ClearanceError
+from clearance.errors import BadInput, ClearanceError
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -43,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     try:
         return run(args.data, args.port, args.once, args.shared or default_shared_dir())
+    except BadInput as exc:
+        print(f"demo: {exc}", file=sys.stderr)
+        return 2
     except ClearanceError as exc:
         print(f"demo: {exc}", file=sys.stderr)
         return 1

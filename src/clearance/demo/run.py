@@ -36,7 +36,7 @@ from clearance.attest import create_release as sign_release
 from clearance.attest.trust_root import TrustRoot
 from clearance.client import BundleVerifier
 from clearance.demo.world import World, build_world
-from clearance.errors import ClearanceError
+from clearance.errors import BadInput, ClearanceError
 from clearance.gateway.client import GatewayClient
 from clearance.gateway.server import BackgroundServer, RunningGateway
 from clearance.keys import Note, Signer, generate_key_files, load_signer
@@ -51,10 +51,15 @@ SIGNATURE_BASE_ATTRIBUTION = (
     "author fields are kept unchanged."
 )
 PRODUCT = "endpoint-antivirus"
+MARKER = ".clearance-demo"
 
 
 class DemoError(ClearanceError):
     """The worked example could not complete (the message says which step)."""
+
+
+class DemoDataDirError(BadInput):
+    """The --data folder exists and is not one the demo made."""
 
 
 @dataclass
@@ -90,8 +95,15 @@ class Demo:
 
     def run(self) -> dict[str, Any]:
         if self.data_dir.exists():
+            # Recreated on each run, but only a folder this demo made is ever deleted.
+            if any(self.data_dir.iterdir()) and not (self.data_dir / MARKER).exists():
+                raise DemoDataDirError(
+                    f"{self.data_dir} exists and was not made by the demo: refusing to delete "
+                    "it (choose another --data)"
+                )
             shutil.rmtree(self.data_dir)
         self.data_dir.mkdir(parents=True)
+        (self.data_dir / MARKER).write_text("made by python -m clearance.demo; deleted on rerun\n")
         keys_dir = self.data_dir / "keys"
         keys_dir.mkdir()
 

@@ -96,7 +96,11 @@ class Demo:
     def run(self) -> dict[str, Any]:
         if self.data_dir.exists():
             # Recreated on each run, but only a folder this demo made is ever deleted.
-            if any(self.data_dir.iterdir()) and not (self.data_dir / MARKER).exists():
+            made_by_demo = (self.data_dir / MARKER).exists() or (
+                (self.data_dir / "gateway" / "gateway.json").is_file()
+                and (self.data_dir / "keys").is_dir()
+            )
+            if any(self.data_dir.iterdir()) and not made_by_demo:
                 raise DemoDataDirError(
                     f"{self.data_dir} exists and was not made by the demo: refusing to delete "
                     "it (choose another --data)"

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 from collections.abc import Sequence
 
 from clearance import __version__
-from clearance.cli._common import EXIT_BAD_INPUT, EXIT_REFUSED, stderr
+from clearance.cli._common import EXIT_BAD_INPUT, EXIT_OK, EXIT_REFUSED, stderr
 from clearance.errors import BadInput, ClearanceError, Refused
 
 
@@ -69,6 +70,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         stderr("interrupted")
         return 130
+    except BrokenPipeError:
+        # The reader went away (``clearance ... | head``): not an error of ours.
+        # Point stdout at /dev/null so the interpreter's final flush stays quiet.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
     return code
 
 

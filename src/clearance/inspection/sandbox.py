@@ -188,9 +188,11 @@ def _supervise(
                 del err_tail[:-_STDERR_TAIL]
             elif protocol:
                 out_buf += chunk
-                while (nl := out_buf.find(b"\n")) >= 0:
-                    line = bytes(out_buf[:nl])
-                    del out_buf[: nl + 1]
+                if b"\n" not in chunk:
+                    continue
+                *lines, rest = bytes(out_buf).split(b"\n")
+                out_buf = bytearray(rest)
+                for line in lines:
                     kind, _, payload = line.partition(b" ")
                     try:
                         data = json.loads(payload)

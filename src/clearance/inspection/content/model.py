@@ -67,5 +67,5 @@ class RuleFile:
     lines: tuple[str, ...] = field(default=(), repr=False)
 
     def line_range(self, start: int, end: int) -> str:
-        lines = self.text.splitlines()
+        lines = self.lines or tuple(self.text.splitlines())
         return "\n".join(lines[max(start - 1, 0) : end])

@@ -127,8 +127,9 @@ class YaraEngine:
                 error = crashed[uri].message if uri in crashed else "not parsed"
                 out.append(RuleFile(uri, path, self.name, text, (), error))
                 continue
-            rules = tuple(_to_rule(uri, text, r) for r in entry["rules"])
-            out.append(RuleFile(uri, path, self.name, text, rules, entry["error"]))
+            lines = tuple(text.splitlines())
+            rules = tuple(_to_rule(uri, lines, r) for r in entry["rules"])
+            out.append(RuleFile(uri, path, self.name, text, rules, entry["error"], lines))
         return out
 
     # --- compiling ------------------------------------------------------------------------
@@ -401,8 +402,7 @@ def _unescape(value: str) -> str:
     return "".join(out)
 
 
-def _to_rule(uri: str, text: str, raw: dict[str, Any]) -> ContentRule:
-    lines = text.splitlines()
+def _to_rule(uri: str, lines: tuple[str, ...], raw: dict[str, Any]) -> ContentRule:
     start, end = int(raw["start"]), int(raw["end"])
     patterns = []
     for s in raw["strings"]:

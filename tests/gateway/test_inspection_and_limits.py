@@ -73,6 +73,16 @@ def test_artifact_upload_limits_and_digests(tmp_path: Path) -> None:
         assert r.status_code == 413 and "limit" in r.json()["detail"]
         wrong = httpx.put(f"{live.url}/api/v1/artifacts/{'0' * 64}", content=b"abc", headers=auth)
         assert wrong.status_code == 400 and "declared" in wrong.json()["detail"]
+        stray = b"not named by any release"
+        unreferenced = httpx.put(
+            f"{live.url}/api/v1/artifacts/{hashlib.sha256(stray).hexdigest()}",
+            content=stray,
+            headers=auth,
+        )
+        assert (
+            unreferenced.status_code == 403
+            and "submit the signed release first" in (unreferenced.json()["detail"])
+        )
         anonymous = httpx.put(f"{live.url}/api/v1/artifacts/{'0' * 64}", content=b"abc")
         assert anonymous.status_code == 401
         traversal = httpx.get(f"{live.url}/tuf/targets/..%2F..%2Fgateway.json")

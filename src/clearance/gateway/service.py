@@ -389,6 +389,13 @@ class Gateway(DistributionMixin, IndexingMixin):
             raise GatewayInputError(
                 f"artifact content has SHA-256 {digest}, not the declared {declared_sha256}"
             )
+        if not self.store.artifact_referenced(digest):
+            # Uploads are not signed themselves: only bytes a logged, vendor-signed release
+            # names by digest are accepted, so the store holds nothing unaccounted for.
+            raise GatewayRefused(
+                f"no logged release names an artifact with SHA-256 {digest}: "
+                "submit the signed release first"
+            )
         path = self.artifact_path(digest)
         if not path.exists():
             tmp = path.with_suffix(f".{threading.get_ident()}.tmp")

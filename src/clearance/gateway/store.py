@@ -318,5 +318,11 @@ class MetadataStore:
                 (sha256, size, time.time()),
             )
 
+    def artifact_referenced(self, sha256: str) -> bool:
+        """Whether a logged release names this artifact digest (hex: safe in LIKE)."""
+        return bool(
+            self.query("SELECT 1 FROM releases WHERE artifacts LIKE ? LIMIT 1", (f'%"{sha256}"%',))
+        )
+
     def has_artifact(self, sha256: str) -> bool:
         return bool(self.query("SELECT 1 FROM artifacts WHERE sha256=?", (sha256,)))

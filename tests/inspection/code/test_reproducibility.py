@@ -253,3 +253,23 @@ def test_output_link_out_of_the_tree_is_not_followed(tmp_path: Path) -> None:
     outcome = rebuild(_recipe("ln -s /etc/passwd out"), source, tmp_path / "scratch")
     assert outcome.status == "no-output"
     assert outcome.output is None
+
+
+def test_build_path_over_a_busy_directory_is_a_finding(tmp_path: Path) -> None:
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "keep").write_text("x")
+    recipe = dict(C_RECIPE, build_path=str(busy / "src"))
+    files = {"hello.c": HELLO_C, "Makefile": MAKEFILE}
+    inp = release(tmp_path, files, files, C_RECIPE, "hello", "src.tar.gz")
+    inp = InspectionInput(
+        product="demo",
+        version="1",
+        artifacts=inp.artifacts,
+        build_recipes={"hello": recipe},
+        work_dir=inp.work_dir,
+    )
+    [finding] = run(inp).findings
+    assert finding.evidence["reason"] == "bad-recipe"
+    assert "not an empty directory" in finding.message
+    assert (busy / "keep").read_text() == "x"

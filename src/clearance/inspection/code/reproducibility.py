@@ -118,7 +118,14 @@ class ReproducibilityInspector:
                     [binary.name, source.name, "bad source", str(exc)],
                     None,
                 )
-            outcome = rebuild(recipe, tree, scratch / "build")
+            try:
+                outcome = rebuild(recipe, tree, scratch / "build")
+            except RecipeError as exc:
+                return (
+                    self._broken(binary, "bad-recipe", str(exc)),
+                    [binary.name, source.name, "bad recipe", str(exc)],
+                    None,
+                )
             base = {
                 "binary": binary.name,
                 "source": source.name,

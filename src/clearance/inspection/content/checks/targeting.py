@@ -33,6 +33,20 @@ _UNC = re.compile(r"^/?(?:\\\\)+([A-Za-z0-9_.-]+)\\")
 _IPV4 = re.compile(r"\b(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.")
 
 
+def _condition_lines(ctx: CheckContext, rule: ContentRule) -> list[int]:
+    """Lines of the rule's condition section, to highlight in the report."""
+    f = ctx.file(rule.uri)
+    if f is None:
+        return []
+    lines = f.lines or tuple(f.text.splitlines())
+    out: list[int] = []
+    for number in range(rule.start_line, min(rule.end_line, len(lines)) + 1):
+        text = lines[number - 1]
+        if (out or "condition:" in text) and text.strip() not in ("", "}"):
+            out.append(number)
+    return out
+
+
 class TargetingCheck:
     rule_id = "content.targeting"
     default_severity = Severity.HIGH
@@ -53,6 +67,7 @@ class TargetingCheck:
                         f"rule {rule.name} targets particular machines: {reasons[0]}"
                         + (f" (+{len(reasons) - 1} more)" if len(reasons) > 1 else ""),
                         {"reasons": reasons, "condition": rule.condition[:1000]},
+                        _condition_lines(ctx, rule),
                     )
                 )
         return out

@@ -256,7 +256,7 @@ def run(quick: bool) -> str:
                 else "Result: `ls` not measured in the quick run. "
             )
             + f"The machine's 1-minute load average was {load_before:.1f} on 2 cores when "
-            "the run started (other work shares it), which inflates every figure above.",
+            "the run started (other work shares it), which inflates the wall-clock figures; CPU time is the fair measure.",
             "",
             "### Hermetic rebuild overhead vs a plain build of the same source",
             "",

@@ -411,3 +411,9 @@ def test_rule_heads_cross_check_ignores_comments_and_strings() -> None:
 
     text = '/* rule A { } */\nrule B { strings: $a = "rule C" condition: $a } // rule D\nprivate global rule E { condition: true }'
     assert rule_heads(text) == [("B", 2), ("E", 3)]
+
+
+def test_unchanged_release_reports_nothing_removed(tmp_path: Path) -> None:
+    rules = 'rule Same { strings: $a = "unchanged1234" condition: $a }\n'
+    findings = inspect_rules(tmp_path, {"same.yar": rules}, previous={"old-name.yar": rules})
+    assert [f for f in findings if f.rule_id == "content.detection-removed"] == []

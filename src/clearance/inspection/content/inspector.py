@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import shutil
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -94,11 +96,26 @@ class ContentInspector:
         tuple[RuleFile, ...] | None,
         dict[tuple[str, str, str], tuple[str, ...]],
     ]:
-        quiet = _Quiet()
-        files = tuple(self.engine.parse(sources, quiet))
-        previous = (
-            tuple(self.engine.parse(prev_sources, quiet)) if prev_sources is not None else None
+        # An update usually keeps most files unchanged: parse each distinct content once.
+        everything = list(sources) + list(prev_sources or [])
+        digests = [hashlib.sha256(path.read_bytes()).hexdigest() for _, path in everything]
+        first: dict[str, int] = {}
+        for index, digest in enumerate(digests):
+            first.setdefault(digest, index)
+        unique = sorted(set(first.values()))
+        parsed = dict(
+            zip(unique, self.engine.parse([everything[i] for i in unique], _Quiet()), strict=True)
         )
+        out: list[RuleFile] = []
+        for index, (uri, path) in enumerate(everything):
+            base = parsed[first[digests[index]]]
+            if base.uri == uri:
+                out.append(base)
+            else:
+                rules = tuple(dataclasses.replace(r, uri=uri) for r in base.rules)
+                out.append(dataclasses.replace(base, uri=uri, path=path, rules=rules))
+        files = tuple(out[: len(sources)])
+        previous = tuple(out[len(sources) :]) if prev_sources is not None else None
         return files, previous, self._probe_pii(files)
 
     # --- inputs -------------------------------------------------------------------------------

@@ -417,3 +417,24 @@ def test_unchanged_release_reports_nothing_removed(tmp_path: Path) -> None:
     rules = 'rule Same { strings: $a = "unchanged1234" condition: $a }\n'
     findings = inspect_rules(tmp_path, {"same.yar": rules}, previous={"old-name.yar": rules})
     assert [f for f in findings if f.rule_id == "content.detection-removed"] == []
+
+
+def test_scan_dying_names_the_corpus_file_and_resumes(tmp_path: Path) -> None:
+    from clearance.inspection.content.inspector import ContentInspector
+    from clearance.inspection.content.yara_engine import YaraEngine, YaraSettings
+    from clearance.inspection.sandbox import Limits
+
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    (corpus / "one.txt").write_text("hello\n")
+    settings = YaraSettings(
+        scan_limits=Limits(address_space_bytes=120 * 2**20, wall_seconds=4), workers=1
+    )
+    rules = {"a.yar": 'rule A { strings: $a = "abcdefgh" condition: $a }\n'}
+    findings = inspect_rules(
+        tmp_path, rules, corpus=corpus, inspector=ContentInspector(YaraEngine(settings))
+    )
+    crash = [f for f in findings if f.rule_id == "content.engine-crash"]
+    assert len(crash) == 1, [f.message for f in findings]
+    assert crash[0].evidence["phase"] == "scan"
+    assert crash[0].evidence["corpus_file"].endswith("one.txt")

@@ -21,7 +21,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--port",
         type=int,
-        default=int(os.environ.get("PORT", "8000")),
+        # A string default goes through ``type``: a bad $PORT is a usage error, not a traceback.
+        default=os.environ.get("PORT", "8000"),
         help="gateway port (default $PORT or 8000)",
     )
     parser.add_argument(

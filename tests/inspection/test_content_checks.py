@@ -438,3 +438,5 @@ def test_scan_dying_names_the_corpus_file_and_resumes(tmp_path: Path) -> None:
     assert len(crash) == 1, [f.message for f in findings]
     assert crash[0].evidence["phase"] == "scan"
     assert crash[0].evidence["corpus_file"].endswith("one.txt")
+    # Re-run with each content file alone: the culprit is named.
+    assert crash[0].locations[0].uri == "a.yar"

@@ -354,6 +354,27 @@ def scan_corpus(args: dict[str, Any], progress: Progress) -> int:
     return len(args["files"])
 
 
+def scan_with_each(args: dict[str, Any], progress: Progress) -> int:
+    """Scan one corpus file with each content file alone: which content kills the engine?"""
+    target = args["target"]
+    data = Path(target).read_bytes()
+    for index, (uri, path) in enumerate(args["files"]):
+        progress({"start": index})
+        compiler = _compiler()
+        with contextlib.suppress(yara_x.CompileError):
+            compiler.add_source(_read_text(path), origin=uri)
+        scanner = yara_x.Scanner(compiler.build())
+        scanner.set_timeout(int(args.get("timeout", 30)))
+        name = Path(target).name
+        scanner.set_global("filename", name)
+        scanner.set_global("filepath", target)
+        scanner.set_global("extension", Path(name).suffix.lower())
+        with contextlib.suppress(yara_x.TimeoutError, yara_x.ScanError):
+            scanner.scan(data)
+        progress({"i": index, "uri": uri})
+    return len(args["files"])
+
+
 # --- probing regular expressions with the real engine ----------------------------------------
 
 

@@ -68,6 +68,8 @@ class YaraSettings:
     #: Matched corpus files kept as evidence per rule (all are counted).
     evidence_files: int = 20
     workers: int = 2
+    #: Crashing corpus files for which the culprit content file is searched.
+    attribute_crashes: int = 3
 
 
 class YaraEngine:
@@ -271,6 +273,7 @@ class YaraEngine:
             )
 
         crashes = _in_parallel(run_part, _balance(sizes, self.settings.workers))
+        crashes = self._attribute(crashes, report, files)
         return ScanReport(
             matches=tuple(state.matches()),
             match_counts=dict(state.counts),
@@ -280,6 +283,51 @@ class YaraEngine:
             crashes=tuple(sorted(crashes, key=lambda c: c.message)),
             seconds=time.perf_counter() - started,
         )
+
+    def _attribute(
+        self, crashes: list[Crash], report: CompileReport, files: Sequence[tuple[str, Path]]
+    ) -> list[Crash]:
+        """Re-run a crashing corpus file with each content file alone to name the culprit.
+
+        Bounded: only the first few crashing corpus files are attributed; a crash that
+        needs the whole set together stays on ``ruleset``.
+        """
+        clean = set(report.compiled_uris)
+        items = [[uri, str(path)] for uri, path in files if uri in clean]
+        out: list[Crash] = []
+        for number, crash in enumerate(sorted(crashes, key=lambda c: c.message)):
+            corpus_file = crash.evidence.get("corpus_file")
+            if number >= self.settings.attribute_crashes or not corpus_file or not items:
+                out.append(crash)
+                continue
+            target = str(corpus_file)
+
+            def make_args(idx: list[int], target: str = target) -> dict[str, Any]:
+                return {
+                    "files": [items[i] for i in idx],
+                    "target": target,
+                    "timeout": self.settings.scan_timeout,
+                }
+
+            def blame(index: int, outcome: SandboxOutcome, target: str = target) -> Crash:
+                return Crash(
+                    items[index][0],
+                    "scan",
+                    {**outcome.evidence(), "corpus_file": target},
+                    f"scanning {target} with this file's rules alone {outcome.describe()}",
+                )
+
+            blamed = _run_resumable(
+                child.scan_with_each,
+                list(range(len(items))),
+                make_args,
+                self.settings.scan_limits,
+                lambda entry: None,
+                blame,
+                started_key="start",
+            )
+            out.extend(blamed or [crash])
+        return out
 
 
 class _ScanState:

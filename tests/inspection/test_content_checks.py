@@ -440,3 +440,28 @@ def test_scan_dying_names_the_corpus_file_and_resumes(tmp_path: Path) -> None:
     assert crash[0].evidence["corpus_file"].endswith("one.txt")
     # Re-run with each content file alone: the culprit is named.
     assert crash[0].locations[0].uri == "a.yar"
+
+
+def test_hash_lists_plug_in_beside_yara(tmp_path: Path) -> None:
+    import hashlib
+
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    (corpus / "clean.bin").write_bytes(b"an ordinary clean file\n")
+    clean_digest = hashlib.sha256(b"an ordinary clean file\n").hexdigest()
+    malware_digest = "ab" * 32
+    previous = {"bad.sha256": f"{malware_digest} Trojan.Old\n{'cd' * 32} Trojan.Gone\n"}
+    current = {
+        "bad.sha256": f"# updated\n{malware_digest} Trojan.Old\n{clean_digest} Oops.Clean\n",
+        "broken.hashes": "not-a-digest\n",
+        "r.yar": 'rule Y { strings: $a = "zzqqzzqq1234" condition: $a }\n',
+    }
+    findings = inspect_rules(tmp_path, current, previous=previous, corpus=corpus)
+    over = by_rule(findings, "content.overbroad")
+    assert set(over) == {"Oops.Clean"}
+    assert over["Oops.Clean"].locations[0].uri == "bad.sha256"
+    assert over["Oops.Clean"].locations[0].start_line == 3
+    removed = by_rule(findings, "content.detection-removed")
+    assert set(removed) == {"Trojan.Gone"}
+    errors = [f for f in findings if f.rule_id == "content.compile-error"]
+    assert [f.locations[0].uri for f in errors] == ["broken.hashes"]

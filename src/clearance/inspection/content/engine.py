@@ -111,11 +111,13 @@ class ContentEngine(Protocol):
 
     def compile(
         self,
-        files: Sequence[RuleFile],
+        files: Sequence[tuple[str, Path]],
         work_dir: Path,
         sample: Sequence[Path],
         progress: ProgressSink,
-    ) -> CompileReport: ...
+    ) -> CompileReport:
+        """Compile each (uri, path) alone (errors, warnings, crashes, cost), then the clean ones together."""
+        ...
 
     def scan(
         self,

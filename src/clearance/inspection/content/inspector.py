@@ -16,12 +16,48 @@ from clearance.inspection.content import lexicon
 from clearance.inspection.content._yara_child import probe_regexes
 from clearance.inspection.content.checks import Check, CheckContext, default_checks
 from clearance.inspection.content.checks._base import CheckSettings
-from clearance.inspection.content.engine import CompileReport, ScanReport
+from clearance.inspection.content.engine import CompileReport, ContentEngine, ScanReport
+from clearance.inspection.content.hashlist_engine import HashListEngine
 from clearance.inspection.content.model import REGEX, RuleFile
 from clearance.inspection.content.yara_engine import YaraEngine
 from clearance.inspection.corpus import DEFAULT_CAP_BYTES, cost_sample, default_roots, list_corpus
 from clearance.inspection.findings import Finding
 from clearance.inspection.sandbox import Limits, run_sandboxed
+
+_Source = tuple[str, Path, int]  # (uri, path, index of the engine that reads it)
+
+
+def _merge_compile(parts: list[CompileReport]) -> CompileReport:
+    """One report for the checks out of each engine's report."""
+    return CompileReport(
+        diagnostics=tuple(d for p in parts for d in p.diagnostics),
+        crashes=tuple(c for p in parts for c in p.crashes),
+        costs=tuple(c for p in parts for c in p.costs),
+        compiled_uris=tuple(u for p in parts for u in p.compiled_uris),
+        compiled_set=parts[0].compiled_set if len(parts) == 1 else None,
+        compile_seconds=sum(p.compile_seconds for p in parts),
+        sample_bytes=max((p.sample_bytes for p in parts), default=0),
+    )
+
+
+def _merge_scan(parts: list[ScanReport]) -> ScanReport:
+    counts: dict[tuple[str, str], int] = {}
+    for p in parts:
+        counts.update(p.match_counts)
+    return ScanReport(
+        matches=tuple(
+            sorted(
+                (m for p in parts for m in p.matches),
+                key=lambda m: (m.uri, m.rule_name, m.corpus_file),
+            )
+        ),
+        match_counts=counts,
+        files_scanned=max((p.files_scanned for p in parts), default=0),
+        bytes_scanned=max((p.bytes_scanned for p in parts), default=0),
+        timeouts=tuple(sorted({t for p in parts for t in p.timeouts})),
+        crashes=tuple(c for p in parts for c in p.crashes),
+        seconds=sum(p.seconds for p in parts),
+    )
 
 
 class _Quiet:
@@ -35,24 +71,37 @@ class _Quiet:
 
 
 class ContentInspector:
-    """Inspects ``content`` artifacts: YARA rule files, folders and archives of them."""
+    """Inspects ``content`` artifacts: rule files and archives of them, one engine per format.
+
+    Each file goes to the first engine whose ``claims()`` accepts it (a single
+    artifact nobody claims goes to the first engine, YARA); each engine
+    compiles and scans its own files; the checks see the merged results.
+    """
 
     name: str = "content"
     kinds: tuple[str, ...] = ("content",)
 
     def __init__(
         self,
-        engine: YaraEngine | None = None,
+        engine: ContentEngine | Sequence[ContentEngine] | None = None,
         checks: Sequence[Check] | None = None,
         settings: CheckSettings | None = None,
         archive_limits: ArchiveLimits | None = None,
         default_corpus_bytes: int = DEFAULT_CAP_BYTES,
     ) -> None:
-        self.engine = engine or YaraEngine()
+        #: Content engines, in routing order; the first also takes files nobody claims.
+        self.engines: list[ContentEngine]
+        if engine is None:
+            self.engines = [YaraEngine(), HashListEngine()]
+        elif isinstance(engine, Sequence):
+            self.engines = list(engine)
+        else:
+            self.engines = [engine]
         self.checks = list(checks) if checks is not None else default_checks()
+        first = getattr(self.engines[0], "settings", None)
         self.settings = settings or CheckSettings(
-            budget_ms_per_mib=self.engine.settings.budget_ms_per_mib,
-            compile_budget_seconds=self.engine.settings.compile_budget_seconds,
+            budget_ms_per_mib=getattr(first, "budget_ms_per_mib", 100.0),
+            compile_budget_seconds=getattr(first, "compile_budget_seconds", 5.0),
         )
         self.archive_limits = archive_limits or ArchiveLimits()
         self.default_corpus_bytes = default_corpus_bytes
@@ -64,7 +113,7 @@ class ContentInspector:
             shutil.rmtree(work)
         work.mkdir(parents=True)
         sources, ignored = self._sources(artifacts, work / "current")
-        prev_sources: list[tuple[str, Path]] | None = None
+        prev_sources: list[_Source] | None = None
         if inp.previous_artifacts:
             prev_sources, _ = self._sources(inp.previous_of_kind("content"), work / "previous")
         corpus_roots = list(inp.corpus) or default_roots()
@@ -75,8 +124,18 @@ class ContentInspector:
         # corpus scan) need nothing from each other: run them side by side.
         with ThreadPoolExecutor(max_workers=1) as background:
             parsed = background.submit(self._parse_side, sources, prev_sources)
-            compiled = self.engine.compile(sources, work, sample, progress)
-            scan = self.engine.scan(compiled, sources, corpus, str, progress)
+            compiled_parts: list[CompileReport] = []
+            scan_parts: list[ScanReport] = []
+            for index, engine in enumerate(self.engines):
+                mine = [(uri, path) for uri, path, e in sources if e == index]
+                if not mine:
+                    continue
+                engine_dir = work / f"engine-{engine.name}"
+                engine_dir.mkdir(exist_ok=True)
+                part = engine.compile(mine, engine_dir, sample, progress)
+                compiled_parts.append(part)
+                scan_parts.append(engine.scan(part, mine, corpus, str, progress))
+            compiled, scan = _merge_compile(compiled_parts), _merge_scan(scan_parts)
             files, previous, pii = parsed.result()
         ctx = CheckContext(files, compiled, scan, previous, pii, self.settings)
         findings: list[Finding] = []
@@ -85,12 +144,12 @@ class ContentInspector:
         return InspectionResult(
             inspector=self.name,
             findings=tuple(findings),
-            engines={"yara": self.engine.version()},
+            engines={e.name: e.version() for e in self.engines},
             report=self._report(files, previous, compiled, scan, ignored, corpus_roots, inp),
         )
 
     def _parse_side(
-        self, sources: list[tuple[str, Path]], prev_sources: list[tuple[str, Path]] | None
+        self, sources: list[_Source], prev_sources: list[_Source] | None
     ) -> tuple[
         tuple[RuleFile, ...],
         tuple[RuleFile, ...] | None,
@@ -98,16 +157,20 @@ class ContentInspector:
     ]:
         # An update usually keeps most files unchanged: parse each distinct content once.
         everything = list(sources) + list(prev_sources or [])
-        digests = [hashlib.sha256(path.read_bytes()).hexdigest() for _, path in everything]
+        digests = [
+            f"{e}:{hashlib.sha256(path.read_bytes()).hexdigest()}" for _, path, e in everything
+        ]
         first: dict[str, int] = {}
         for index, digest in enumerate(digests):
             first.setdefault(digest, index)
         unique = sorted(set(first.values()))
-        parsed = dict(
-            zip(unique, self.engine.parse([everything[i] for i in unique], _Quiet()), strict=True)
-        )
+        parsed: dict[int, RuleFile] = {}
+        for number, engine in enumerate(self.engines):
+            mine = [i for i in unique if everything[i][2] == number]
+            results = engine.parse([everything[i][:2] for i in mine], _Quiet())
+            parsed.update(zip(mine, results, strict=True))
         out: list[RuleFile] = []
-        for index, (uri, path) in enumerate(everything):
+        for index, (uri, path, _) in enumerate(everything):
             base = parsed[first[digests[index]]]
             if base.uri == uri:
                 out.append(base)
@@ -120,23 +183,28 @@ class ContentInspector:
 
     # --- inputs -------------------------------------------------------------------------------
 
+    def _route(self, path: Path) -> int | None:
+        return next((i for i, e in enumerate(self.engines) if e.claims(path)), None)
+
     def _sources(
         self, artifacts: Sequence[Artifact], dest: Path
-    ) -> tuple[list[tuple[str, Path]], list[str]]:
-        sources: list[tuple[str, Path]] = []
+    ) -> tuple[list[_Source], list[str]]:
+        sources: list[_Source] = []
         ignored: list[str] = []
         for artifact in sorted(artifacts, key=lambda a: a.name):
             if is_archive(artifact.path):
                 target = dest / artifact.name.replace("/", "_")
                 for path in unpack_archive(artifact.path, target, self.archive_limits):
                     uri = f"{artifact.name}/{path.relative_to(target).as_posix()}"
-                    if self.engine.claims(path):
-                        sources.append((uri, path))
+                    engine = self._route(path)
+                    if engine is not None:
+                        sources.append((uri, path, engine))
                     else:
                         ignored.append(uri)
             else:
-                # A single content file is YARA unless another engine claims it.
-                sources.append((artifact.name, artifact.path))
+                # A single content file goes to the first engine (YARA) unless one claims it.
+                engine = self._route(artifact.path)
+                sources.append((artifact.name, artifact.path, engine or 0))
         return sorted(sources), sorted(ignored)
 
     def _probe_pii(self, files: Sequence[RuleFile]) -> dict[tuple[str, str, str], tuple[str, ...]]:
@@ -209,7 +277,7 @@ class ContentInspector:
             ["corpus bytes scanned", f"{scan.bytes_scanned / 2**20:.1f} MiB"],
             [
                 "whole-set scan rate",
-                f"{rate:.1f} MiB/s ({scan.seconds:.1f} s, {self.engine.settings.workers} workers)",
+                f"{rate:.1f} MiB/s ({scan.seconds:.1f} s, {getattr(getattr(self.engines[0], 'settings', None), 'workers', 2)} workers)",
             ],
             ["scan budget per content file", f"{self.settings.budget_ms_per_mib:g} ms per MiB"],
             ["cost sample", f"{compiled.sample_bytes / 2**20:.2f} MiB"],

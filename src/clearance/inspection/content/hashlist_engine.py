@@ -1,0 +1,170 @@
+"""Hash lists: the simplest detection content, and the proof that engines plug in.
+
+Format (``*.sha256``, ``*.hashes``, ``*.hashlist``): one SHA-256 per line
+(64 hex digits), optionally followed by whitespace and a detection name;
+blank lines and ``#`` comments are ignored.  Each line is one rule (named
+after its detection name, else its digest) whose only pattern is the digest.
+"Compiling" validates every line; "scanning" hashes every corpus file and
+looks it up.  Nothing in a hash list is interpreted by an engine, so it is
+handled in-process (hashing runs in 2 threads; hashlib releases the GIL).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from clearance.inspection.base import ProgressSink
+from clearance.inspection.content.engine import (
+    CompileReport,
+    Diagnostic,
+    FileCost,
+    Match,
+    ScanReport,
+)
+from clearance.inspection.content.model import TEXT, ContentRule, RuleFile, RulePattern
+
+HASHLIST_SUFFIXES = (".sha256", ".hashes", ".hashlist")
+_LINE = re.compile(r"^([0-9A-Fa-f]{64})(?:\s+(\S.*))?$")
+_KEEP = 20
+
+
+def _entries(text: str) -> tuple[list[tuple[int, str, str]], list[tuple[int, str]]]:
+    """(line, digest, name) for good lines, (line, text) for bad ones."""
+    good: list[tuple[int, str, str]] = []
+    bad: list[tuple[int, str]] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        m = _LINE.match(line)
+        if m:
+            digest = m.group(1).lower()
+            good.append((number, digest, (m.group(2) or digest).strip()))
+        else:
+            bad.append((number, line[:80]))
+    return good, bad
+
+
+class HashListEngine:
+    """SHA-256 hash lists."""
+
+    name = "hashlist"
+
+    def version(self) -> str:
+        return f"clearance hashlist 1 (hashlib {hashlib.sha256().name})"
+
+    def claims(self, path: Path) -> bool:
+        return path.name.lower().endswith(HASHLIST_SUFFIXES)
+
+    def parse(self, files: Sequence[tuple[str, Path]], progress: ProgressSink) -> list[RuleFile]:
+        out = []
+        for uri, path in files:
+            text = path.read_bytes().decode("utf-8", "replace")
+            good, _ = _entries(text)
+            rules = tuple(
+                ContentRule(
+                    name=name,
+                    uri=uri,
+                    start_line=line,
+                    end_line=line,
+                    patterns=(RulePattern("$sha256", TEXT, digest, (), line),),
+                    condition=f'hash.sha256(0, filesize) == "{digest}"',
+                    condition_terms=(
+                        "hash.sha256",
+                        "(",
+                        "0",
+                        ",",
+                        "filesize",
+                        ")",
+                        "==",
+                        f'"{digest}"',
+                    ),
+                    engine=self.name,
+                )
+                for line, digest, name in good
+            )
+            out.append(RuleFile(uri, path, self.name, text, rules, "", tuple(text.splitlines())))
+        return out
+
+    def compile(
+        self,
+        files: Sequence[tuple[str, Path]],
+        work_dir: Path,
+        sample: Sequence[Path],
+        progress: ProgressSink,
+    ) -> CompileReport:
+        started = time.perf_counter()
+        diagnostics = []
+        clean = []
+        for uri, path in files:
+            _, bad = _entries(path.read_bytes().decode("utf-8", "replace"))
+            for line, text in bad:
+                diagnostics.append(
+                    Diagnostic(
+                        uri, "error", "bad_hash_line", f"not a SHA-256 line: {text!r}", line, text
+                    )
+                )
+            if not bad:
+                clean.append(uri)
+        return CompileReport(
+            diagnostics=tuple(diagnostics),
+            crashes=(),
+            costs=tuple(FileCost(uri, 0.0, 0.0) for uri, _ in files),
+            compiled_uris=tuple(clean),
+            compiled_set=None,
+            compile_seconds=time.perf_counter() - started,
+            sample_bytes=0,
+        )
+
+    def scan(
+        self,
+        report: CompileReport,
+        files: Sequence[tuple[str, Path]],
+        corpus: Sequence[Path],
+        corpus_label: Callable[[Path], str],
+        progress: ProgressSink,
+    ) -> ScanReport:
+        started = time.perf_counter()
+        clean = set(report.compiled_uris)
+        wanted: dict[str, list[tuple[str, str]]] = {}
+        for uri, path in files:
+            if uri in clean:
+                for _, digest, name in _entries(path.read_bytes().decode("utf-8", "replace"))[0]:
+                    wanted.setdefault(digest, []).append((uri, name))
+        if not wanted or not corpus:
+            return ScanReport((), {}, 0, 0, (), (), 0.0)
+
+        def digest_of(path: Path) -> tuple[Path, str | None, int]:
+            try:
+                data = path.read_bytes()
+            except OSError:
+                return path, None, 0
+            return path, hashlib.sha256(data).hexdigest(), len(data)
+
+        counts: dict[tuple[str, str], int] = {}
+        kept: dict[tuple[str, str], list[Match]] = {}
+        total = 0
+        progress.start("hashing the clean corpus", float(len(corpus)))
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            for path, found, size in pool.map(digest_of, corpus):
+                total += size
+                progress.advance(1)
+                for uri, name in wanted.get(found or "", []):
+                    key = (uri, name)
+                    counts[key] = counts.get(key, 0) + 1
+                    label = corpus_label(path)
+                    kept.setdefault(key, []).append(
+                        Match(name, uri, label, (("$sha256", 0, digest or ""),))
+                    )
+        matches = sorted(
+            (m for ms in kept.values() for m in sorted(ms, key=lambda m: m.corpus_file)[:_KEEP]),
+            key=lambda m: (m.uri, m.rule_name, m.corpus_file),
+        )
+        return ScanReport(
+            tuple(matches), counts, len(corpus), total, (), (), time.perf_counter() - started
+        )

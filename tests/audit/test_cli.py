@@ -10,6 +10,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from _sarif_schema import official_sarif_schema
 from audit.helpers import ORIGIN, World, rollout_transition
 from clearance.cli import main
 from clearance.keys import Signer
@@ -19,14 +20,12 @@ from clearance.witness.collector import WitnessConfig
 from clearance.witness.server import create_app
 from witness.helpers import MemoryLog, start_server
 
-SARIF_SCHEMA = Path(__file__).parents[1] / "inspection" / "data" / "sarif-schema-2.1.0.json"
-
 
 def validate_sarif(doc: object) -> None:
     """The official OASIS SARIF 2.1.0 JSON schema (shipped with the inspection tests)."""
     import jsonschema
 
-    schema = json.loads(SARIF_SCHEMA.read_text())
+    schema = official_sarif_schema()
     validator = jsonschema.Draft4Validator(
         schema, format_checker=jsonschema.Draft4Validator.FORMAT_CHECKER
     )

@@ -8,6 +8,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from _sarif_schema import official_sarif_schema
 from clearance.attest.dsse import Envelope
 from clearance.attest.verdict import Verdict
 from clearance.cli import main
@@ -16,8 +17,6 @@ from clearance.inspection.findings import Finding, Location, Severity
 from clearance.inspection.policy import Policy, default_policy
 from clearance.inspection.sarif import sarif_bytes, to_sarif
 from inspection._helpers import honest_corpus
-
-SCHEMA = Path(__file__).parent / "data" / "sarif-schema-2.1.0.json"
 
 RULES_V1 = r"""
 rule Honest_One { strings: $a = "sekurlsa::logonpasswords" condition: uint16(0) == 0x5a4d and $a }
@@ -38,7 +37,7 @@ rule Hunt_Secret {
 
 
 def _validator() -> jsonschema.Draft4Validator:
-    schema = json.loads(SCHEMA.read_text())
+    schema = official_sarif_schema()
     return jsonschema.Draft4Validator(
         schema, format_checker=jsonschema.Draft4Validator.FORMAT_CHECKER
     )

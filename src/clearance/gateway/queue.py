@@ -11,10 +11,11 @@ job that crashes its worker cannot loop forever.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -25,6 +26,8 @@ QUEUED = "queued"
 RUNNING = "running"
 DONE = "done"
 FAILED = "failed"
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,38 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, id);
 """
+
+
+def run_one_job(
+    queue: JobQueue,
+    worker: str,
+    run: Callable[[Job], Mapping[str, Any]],
+    expected_errors: tuple[type[BaseException], ...],
+    on_failed_for_good: Callable[[Job, str], None] | None = None,
+    lease_seconds: float = 600,
+) -> bool:
+    """Claim one job, run it, and record the outcome; False when the queue was empty.
+
+    An error of ``expected_errors`` is a failed attempt (retried until the
+    job's attempts are spent, then failed for good with its message); any other
+    exception escapes and leaves the lease to expire, so the job is retried.
+    """
+    job = queue.claim(worker, lease_seconds=lease_seconds)
+    if job is None:
+        return False
+    try:
+        result = run(job)
+    except expected_errors as exc:
+        message = f"{type(exc).__name__}: {exc}"
+        _log.warning("job %d failed: %s", job.id, message)
+        queue.fail(job.id, message)
+        if queue.get(job.id).state == FAILED:
+            _log.error("job %d failed for good: %s", job.id, message)
+            if on_failed_for_good is not None:
+                on_failed_for_good(job, message)
+        return True
+    queue.complete(job.id, result)
+    return True
 
 
 class SQLiteJobQueue:

@@ -11,7 +11,6 @@ like any inspector.  Nothing it receives is trusted without a check.
 from __future__ import annotations
 
 import hashlib
-import logging
 import tempfile
 import threading
 from pathlib import Path
@@ -22,12 +21,10 @@ from clearance.attest.trust_root import TrustRoot
 from clearance.errors import ClearanceError
 from clearance.gateway.client import GatewayClient
 from clearance.gateway.errors import GatewayRefused
-from clearance.gateway.queue import FAILED, Job, JobQueue
+from clearance.gateway.queue import Job, JobQueue, run_one_job
 from clearance.gateway.worker import InspectFunction, InspectionRequest, default_inspect
 from clearance.keys import Signer
 from clearance.log import HttpTileSource, TiledLogClient
-
-log = logging.getLogger("clearance.gateway.remote_worker")
 
 
 class RemoteInspectionWorker:
@@ -56,20 +53,10 @@ class RemoteInspectionWorker:
                 stop.wait(poll_seconds)
 
     def run_once(self) -> bool:
-        job = self.queue.claim(self.name, lease_seconds=600)
-        if job is None:
-            return False
-        try:
-            result = self._run(job)
-        except (ClearanceError, OSError, ValueError, KeyError) as exc:
-            message = f"{type(exc).__name__}: {exc}"
-            log.warning("job %d failed: %s", job.id, message)
-            self.queue.fail(job.id, message)
-            if self.queue.get(job.id).state == FAILED:
-                log.error("job %d failed for good: %s", job.id, message)
-            return True
-        self.queue.complete(job.id, result)
-        return True
+        """Run one job if there is one; False when the queue was empty."""
+        return run_one_job(
+            self.queue, self.name, self._run, (ClearanceError, OSError, ValueError, KeyError)
+        )
 
     def _logged_release(self, sha256: str, index: int) -> tuple[Envelope, Release]:
         tiles = TiledLogClient(

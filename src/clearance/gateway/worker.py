@@ -8,7 +8,6 @@ and the release shows ``inspection-failed`` with that error.
 
 from __future__ import annotations
 
-import logging
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,13 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from clearance.attest import Envelope, Release
 from clearance.errors import ClearanceError
-from clearance.gateway.queue import FAILED, Job
+from clearance.gateway.queue import Job, run_one_job
 from clearance.keys import Signer, load_signer
 
 if TYPE_CHECKING:
     from clearance.gateway.service import Gateway
-
-log = logging.getLogger("clearance.gateway.worker")
 
 
 @dataclass(frozen=True)
@@ -70,22 +67,19 @@ class InspectionWorker:
 
     def run_once(self) -> bool:
         """Run one job if there is one; False when the queue was empty."""
-        job = self.gateway.queue.claim(self.name, lease_seconds=600)
-        if job is None:
-            return False
-        try:
-            result = self._run(job)
-        except (ClearanceError, OSError, ValueError, RuntimeError) as exc:
-            message = f"{type(exc).__name__}: {exc}"
-            log.warning("job %d failed: %s", job.id, message)
-            self.gateway.queue.fail(job.id, message)
-            if self.gateway.queue.get(job.id).state == FAILED:
-                self.gateway.store.set_release_state(
-                    str(job.payload.get("release")), "inspection-failed", message
-                )
-            return True
-        self.gateway.queue.complete(job.id, result)
-        return True
+
+        def mark_failed(job: Job, message: str) -> None:
+            self.gateway.store.set_release_state(
+                str(job.payload.get("release")), "inspection-failed", message
+            )
+
+        return run_one_job(
+            self.gateway.queue,
+            self.name,
+            self._run,
+            (ClearanceError, OSError, ValueError, RuntimeError),
+            on_failed_for_good=mark_failed,
+        )
 
     def _run(self, job: Job) -> dict[str, Any]:
         if job.kind != "inspect":

@@ -105,7 +105,7 @@ def _from_log(args: argparse.Namespace, release_sha256: str) -> Bundle:
             note = Note.from_bytes(data)
         else:
             note = log.checkpoint()
-        size = Checkpoint.from_text(note.text).size
+        size = Checkpoint.from_note(note).size
         if size > log.size:
             raise BadInput(f"{args.checkpoint}: checkpoint of size {size} is ahead of the log")
         release_index = None

@@ -140,7 +140,7 @@ def _verify(args: argparse.Namespace) -> int:
                 log.verify(advance)
         else:
             log.verify()
-        checkpoint = Checkpoint.from_text(log.checkpoint().text)
+        checkpoint = Checkpoint.from_note(log.checkpoint())
     emit(
         args,
         {"ok": True, "size": checkpoint.size, "root_hash": _b64(checkpoint.root_hash)},
@@ -152,7 +152,7 @@ def _verify(args: argparse.Namespace) -> int:
 def _checkpoint(args: argparse.Namespace) -> int:
     with TransparencyLog.open(args.logdir) as log:
         note = log.checkpoint()
-    checkpoint = Checkpoint.from_text(note.text)
+    checkpoint = Checkpoint.from_note(note)
     emit(
         args,
         {

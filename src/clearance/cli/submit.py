@@ -105,7 +105,7 @@ def _submit(args: argparse.Namespace) -> int:
             # Already logged: the same receipt again, as the gateway does.
             index, kind = existing, KIND_NAMES.get(statement_of(envelope).predicate_type, "")
         note = log.checkpoint()
-        size = Checkpoint.from_text(note.text).size
+        size = Checkpoint.from_note(note).size
         proof = log.inclusion_proof(index, size)
         # Check the receipt before handing it out: a wrong proof is a bug here, not later.
         verify_inclusion(index, size, leaf_hash(envelope.to_bytes()), proof, log.root(size))

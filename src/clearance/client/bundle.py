@@ -312,7 +312,7 @@ def build_bundle(
     """
     reader = _reader(log)
     checkpoint_bytes = checkpoint.to_bytes() if isinstance(checkpoint, Note) else checkpoint
-    tree = Checkpoint.from_text(Note.from_bytes(checkpoint_bytes).text)
+    tree = Checkpoint.from_note(Note.from_bytes(checkpoint_bytes))
     size = tree.size
 
     def logged(index: int) -> LoggedEntry:

@@ -61,7 +61,7 @@ class GatewayLog:
 
     @staticmethod
     def checkpoint_size(note_bytes: bytes) -> int:
-        return Checkpoint.from_text(Note.from_bytes(note_bytes).text).size
+        return Checkpoint.from_note(Note.from_bytes(note_bytes)).size
 
     def close(self) -> None:
         self._log.close()

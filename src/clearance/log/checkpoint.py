@@ -70,6 +70,15 @@ class Checkpoint:
             check_note_text(text)
         except NoteFormatError as exc:
             raise CheckpointFormatError(f"checkpoint: {exc}") from None
+        return cls._from_checked_text(text)
+
+    @classmethod
+    def from_note(cls, note: Note) -> Checkpoint:
+        """The checkpoint a parsed note carries (its text was checked when the note was built)."""
+        return cls._from_checked_text(note.text)
+
+    @classmethod
+    def _from_checked_text(cls, text: str) -> Checkpoint:
         lines = text[:-1].split("\n")
         if len(lines) < 3:
             raise CheckpointFormatError(
@@ -121,7 +130,7 @@ def open_checkpoint(
         note = Note.from_bytes(data)
     except NoteFormatError as exc:
         raise CheckpointFormatError(f"checkpoint: {exc}") from None
-    checkpoint = Checkpoint.from_text(note.text)
+    checkpoint = Checkpoint.from_note(note)
     try:
         verify_note(note, [log_verifier])
     except SignatureError as exc:

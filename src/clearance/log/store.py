@@ -338,7 +338,7 @@ class TransparencyLog:
             decode_bundle(stored, size % TILE_WIDTH)
             bundle = stored
         edge = RightEdge(size, tiles, bundle)
-        checkpoint = Checkpoint.from_text(Note.from_bytes(self._writer.head()[1]).text)
+        checkpoint = Checkpoint.from_note(Note.from_bytes(self._writer.head()[1]))
         if edge.root() != checkpoint.root_hash:
             raise LogCorruptedError(
                 f"{self._dir / DB_NAME}: stored tiles do not hash to the signed root of size {size}"
@@ -425,7 +425,7 @@ class TransparencyLog:
 
     def root(self, size: int | None = None) -> bytes:
         if size is None:
-            return Checkpoint.from_text(self.checkpoint().text).root_hash
+            return Checkpoint.from_note(self.checkpoint()).root_hash
         size = self._size_or_current(size)
         return merkle.tree_root(size, hash_reader(size, self._fetch_tile, self._trees))
 

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from clearance.inspection.content import lexicon
+from clearance.inspection.content import lexicon, textdecode
 from clearance.inspection.content.model import HEX, REGEX, TEXT, ContentRule, RulePattern
 
 _EXEC_EXTENSIONS = (
@@ -88,15 +88,7 @@ def hex_runs(value: str) -> list[bytes]:
 
 
 def _decodings(data: bytes) -> list[str]:
-    out = []
-    if len(data) >= 4 and data[1::2].count(0) >= len(data) // 2 - 1:
-        out.append(data.replace(b"\x00", b"").decode("latin-1"))
-    for codec in ("utf-8", "utf-16-le", "latin-1"):
-        try:
-            out.append(data.decode(codec))
-        except UnicodeDecodeError:
-            continue
-    return out
+    return list(textdecode.decodings(data))
 
 
 def regex_literal_runs(value: str) -> list[str]:

@@ -138,3 +138,22 @@ def parse_clamav_hex(value: str) -> list[bytes]:
     if current:
         runs.append(bytes(current))
     return runs
+
+
+def looks_like_text(data: bytes, threshold: float = 0.95) -> bool:
+    """True when ``data`` reads as printable text in UTF-8 or a legacy encoding (not UTF-16).
+
+    UTF-16 is left out: almost any byte pair is a printable CJK ideograph in it.
+    """
+    if not data or sum(1 for b in data if b < 0x20 and b not in (9, 10, 13)) > 0:
+        return False
+    for codec in ("utf-8", *LEGACY_ENCODINGS):
+        try:
+            text = data.decode(codec)
+        except (UnicodeDecodeError, LookupError):
+            continue
+        printable = sum(1 for c in text if c.isprintable() or c in "\t\r\n")
+        letters = sum(1 for c in text if c.isalpha())
+        if printable / len(text) >= threshold and letters >= 0.6 * len(text):
+            return True
+    return False

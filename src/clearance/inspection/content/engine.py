@@ -126,4 +126,7 @@ class ContentEngine(Protocol):
         corpus: Sequence[Path],
         corpus_label: Callable[[Path], str],
         progress: ProgressSink,
-    ) -> ScanReport: ...
+        keep: int | None = None,
+    ) -> ScanReport:
+        """Scan ``corpus`` with the compiled set; keep up to ``keep`` matched files per rule."""
+        ...

@@ -128,6 +128,7 @@ class HashListEngine:
         corpus: Sequence[Path],
         corpus_label: Callable[[Path], str],
         progress: ProgressSink,
+        keep: int | None = None,
     ) -> ScanReport:
         started = time.perf_counter()
         clean = set(report.compiled_uris)
@@ -162,7 +163,11 @@ class HashListEngine:
                         Match(name, uri, label, (("$sha256", 0, digest or ""),))
                     )
         matches = sorted(
-            (m for ms in kept.values() for m in sorted(ms, key=lambda m: m.corpus_file)[:_KEEP]),
+            (
+                m
+                for ms in kept.values()
+                for m in sorted(ms, key=lambda m: m.corpus_file)[: keep or _KEEP]
+            ),
             key=lambda m: (m.uri, m.rule_name, m.corpus_file),
         )
         return ScanReport(

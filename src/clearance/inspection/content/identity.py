@@ -128,7 +128,7 @@ def identity_reasons(rule: ContentRule) -> list[tuple[str, int]]:
         found: list[str] = []
         size = max(len(text), 1)
 
-        def dominant(m: re.Match[str]) -> bool:
+        def dominant(m: re.Match[str], size: int = size) -> bool:
             return (m.end() - m.start()) / size >= _DOMINANCE
 
         for m in _PRIVATE_IP.finditer(text):

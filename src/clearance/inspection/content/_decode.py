@@ -18,24 +18,10 @@ import base64
 import binascii
 import re
 
-#: Code pages tried on raw bytes, after UTF-8 and UTF-16: the legacy encodings
-#: documents are still written in (Chinese, Japanese, Korean, Cyrillic, Western).
-LEGACY_CODECS = (
-    "gb18030",
-    "big5",
-    "shift_jis",
-    "euc_jp",
-    "euc_kr",
-    "cp1251",
-    "koi8_r",
-    "koi8_u",
-    "cp866",
-    "cp1252",
-)
-_MIN_LEGACY = 2  # bytes; shorter runs say nothing in a multi-byte code page
+from clearance.inspection.content import textdecode
+
 _BASE64_FRAGMENT = re.compile(r"[A-Za-z0-9+/]{8,}={0,2}")
 _RTF_HEX = re.compile(r"\\'([0-9A-Fa-f]{2})")
-_RTF_UNICODE = re.compile(r"\\u(-?\d{1,5})\??")
 _CASE_CLASS = re.compile(r"\[([^\]\\]{1,6})\]")
 _PRINTABLE_SHARE = 0.8
 _HEX_ONLY = re.compile(r"[0-9A-Fa-f]+")
@@ -45,25 +31,8 @@ _BASE64_CODECS = ("utf-8", "utf-16-le", "utf-16-be", "gb18030", "shift_jis", "cp
 
 
 def byte_decodings(data: bytes) -> list[str]:
-    """Texts the bytes read as: UTF-8, UTF-16 (both byte orders), legacy code pages."""
-    out: list[str] = []
-    if len(data) >= 4:
-        if data[1::2].count(0) >= len(data) // 2 - 1:
-            out.append(data.replace(b"\x00", b"").decode("latin-1"))
-        for codec in ("utf-16-le", "utf-16-be"):
-            text = _strict(data, codec)
-            if text is not None and _mostly_printable(text):
-                out.append(text)
-    for codec in ("utf-8", "latin-1"):
-        text = _strict(data, codec)
-        if text is not None:
-            out.append(text)
-    if len(data) >= _MIN_LEGACY and any(b >= 0x80 for b in data):
-        for codec in LEGACY_CODECS:
-            text = _strict(data, codec)
-            if text is not None and _mostly_printable(text):
-                out.append(text)
-    return list(dict.fromkeys(out))
+    """Texts the bytes read as (UTF-8, UTF-16, legacy code pages): :mod:`.textdecode`."""
+    return list(textdecode.decodings(data))
 
 
 def text_disguises(text: str) -> list[str]:
@@ -78,7 +47,7 @@ def text_disguises(text: str) -> list[str]:
         if all(ord(c) < 0x100 for c in raw):
             out += byte_decodings(raw.encode("latin-1"))
     if "\\u" in text:
-        out.append(_RTF_UNICODE.sub(_rtf_unicode, text))
+        out.append(textdecode.unescape_rtf(text))
     for fragment in _BASE64_FRAGMENT.findall(text):
         out += base64_fragment_texts(fragment)
     return [t for t in dict.fromkeys(out) if t and t != text]
@@ -125,13 +94,6 @@ def collapse_case_classes(regex: str) -> str:
     return _CASE_CLASS.sub(one_letter, regex)
 
 
-def _rtf_unicode(m: re.Match[str]) -> str:
-    value = int(m.group(1))
-    if value < 0:
-        value += 65536
-    return chr(value) if 0 < value < 0x110000 else ""
-
-
 def _strict(data: bytes, codec: str) -> str | None:
     try:
         return data.decode(codec)
@@ -147,7 +109,6 @@ def _mostly_printable(text: str, share: float = _PRINTABLE_SHARE) -> bool:
 
 
 __all__ = [
-    "LEGACY_CODECS",
     "base64_fragment_texts",
     "byte_decodings",
     "collapse_case_classes",

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from clearance.inspection.content import _condition, _decode, lexicon
+from clearance.inspection.content import _condition, _decode, lexicon, targets, textdecode
 from clearance.inspection.content.model import HEX, REGEX, TEXT, ContentRule, RulePattern
 
 _EXEC_EXTENSIONS = (
@@ -115,6 +115,11 @@ def _pattern_literals(pattern: RulePattern) -> tuple[str, ...]:
     return tuple(dict.fromkeys(n for n in (_normalise(t) for t in texts) if n))
 
 
+def pattern_texts(pattern: RulePattern) -> tuple[str, ...]:
+    """The decoded, upper-cased readings of one pattern."""
+    return _pattern_literals(pattern)
+
+
 def literals(rule: ContentRule) -> list[Literal]:
     return [Literal(p, t) for p in rule.patterns for t in _pattern_literals(p)]
 
@@ -127,7 +132,7 @@ def _int_terms(rule: ContentRule) -> list[int]:
 
 def code_evidence(rule: ContentRule) -> list[str]:
     """Why the rule is about executable code (empty when nothing shows it)."""
-    reasons: list[str] = []
+    reasons: list[str] = targets.code_targets(rule)
     for module in rule.imports:
         if module in lexicon.CODE_MODULES:
             reasons.append(f"uses the {module} module")
@@ -200,6 +205,11 @@ def code_on_every_path(rule: ContentRule) -> bool:
     """
     if not code_evidence(rule):
         return False
+    if targets.code_targets(rule):
+        return True  # the engine runs the rule on executables only
+    if rule.engine != "yara":
+        # Other engines' logic is not read here yet: code shown anywhere counts.
+        return True
     if any(m in lexicon.CODE_MODULES for m in rule.imports) and not rule.condition_terms:
         return True
     facts = _condition.ConditionFacts(
@@ -220,12 +230,15 @@ def _binary_heavy(value: str) -> bool:
     if any(data.startswith(m) for m in (b"%PDF", b"{\\rt", b"\xd0\xcf\x11\xe0", b"PK\x03\x04")):
         return False
     text_like = sum(1 for b in data if 32 <= b < 127 or b in (0, 9, 10, 13))
-    return text_like / len(data) < 0.7
+    if text_like / len(data) >= 0.7:
+        return False
+    # Text in a legacy or multi-byte encoding (CP1251, GBK, Shift-JIS...) is not binary.
+    return not any(textdecode.looks_like_text(run) for run in hex_runs(value) if len(run) >= 4)
 
 
 def document_evidence(rule: ContentRule) -> list[str]:
     """Signs the rule targets document, mail or archive formats."""
-    reasons: list[str] = []
+    reasons: list[str] = targets.document_targets(rule)
     for value in _int_terms(rule):
         if value in lexicon.DOCUMENT_MAGICS:
             reasons.append(

@@ -21,8 +21,14 @@ from __future__ import annotations
 
 from clearance.inspection.content import analysis
 from clearance.inspection.content.checks._base import CheckContext, rule_finding
-from clearance.inspection.content.model import ContentRule
+from clearance.inspection.content.model import ContentRule, RulePattern
 from clearance.inspection.findings import Finding, Severity
+
+
+def _short(pattern: RulePattern) -> bool:
+    """A format check is a short pattern (a magic or a header), not a long specific string."""
+    longest = max((len(lit) for lit in analysis.pattern_texts(pattern)), default=0)
+    return longest <= 40
 
 
 class DocumentHuntingCheck:
@@ -78,7 +84,9 @@ class DocumentHuntingCheck:
             # or a rule that matches every document of a format, is high.
             has_content_signal = bool(weak or keys or pii)
             format_only = bool(docs) and all(
-                any(r.startswith(f"{p.identifier} ") for r in docs) for p in rule.patterns
+                any(r.startswith(f"{p.identifier} ") for r in docs)
+                and _short(p)  # a long string that merely contains a format marker is specific
+                for p in rule.patterns
             )
             severity = Severity.HIGH if has_content_signal or format_only else Severity.MEDIUM
         else:

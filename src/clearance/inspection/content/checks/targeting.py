@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 
-from clearance.inspection.content import analysis, lexicon
+from clearance.inspection.content import analysis, identity, lexicon
 from clearance.inspection.content.checks._base import CheckContext, rule_finding
 from clearance.inspection.content.model import ContentRule
 from clearance.inspection.findings import Finding, Severity
@@ -31,17 +31,6 @@ _PROFILE = re.compile(
 )
 _UNC = re.compile(r"^/?(?:\\\\)+([A-Za-z0-9_.-]+)\\")
 _IPV4 = re.compile(r"\b(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.")
-#: An organisation's own network: private addresses, directory (AD/LDAP) names,
-#: internal DNS suffixes, and a domain's security identifier.  Searched in every
-#: decoding of every pattern (text, wide, hex, UTF-16, legacy code pages).
-_PRIVATE_IPV4 = re.compile(
-    r"(?<![\d.])(?:10\.\d{1,3}|192\.168|172\.(?:1[6-9]|2\d|3[01])|169\.254)\.\d{1,3}\.\d{1,3}(?![\d])"
-)
-_DIRECTORY_NAME = re.compile(
-    r"(?i)(?:\bDC=[A-Z0-9-]+(?:,\s*DC=[A-Z0-9-]+)+|\bOU=[^,]+,|"
-    r"\b[A-Z0-9-]+(?:\.[A-Z0-9-]+)*\.(?:LOCAL|CORP|INTERNAL|INTRANET|LAN|LCL|AD|HOME\.ARPA)\b)"
-)
-_DOMAIN_SID = re.compile(r"\bS-1-5-21-\d{6,10}-\d{6,10}-\d{6,10}\b")
 
 
 def _condition_lines(ctx: CheckContext, rule: ContentRule) -> list[int]:
@@ -86,7 +75,8 @@ class TargetingCheck:
     def _reasons(self, rule: ContentRule, names: frozenset[str]) -> tuple[list[str], Severity]:
         reasons: list[str] = []
         severity = Severity.MEDIUM
-        for ident in sorted(analysis.bare_identifiers(rule, names)):
+        yara = rule.engine == "yara"  # externals and conditions exist only in YARA
+        for ident in sorted(analysis.bare_identifiers(rule, names) if yara else ()):
             if ident in lexicon.STANDARD_EXTERNALS:
                 continue
             parts = re.split(r"_|(?<=[a-z])(?=[A-Z])", ident.lower())
@@ -97,7 +87,7 @@ class TargetingCheck:
                 severity = Severity.HIGH
             else:
                 reasons.append(f"uses the non-standard external {ident!r}")
-        for var, op, literal in analysis.external_comparisons(rule):
+        for var, op, literal in analysis.external_comparisons(rule) if yara else ():
             if var == "owner" and literal.strip("/").lower() not in lexicon.SYSTEM_OWNERS:
                 reasons.append(f"compares owner {op} {literal!r} (a particular account)")
                 severity = Severity.HIGH
@@ -116,30 +106,16 @@ class TargetingCheck:
                 if _IPV4.search(literal):
                     reasons.append(f"{var} {op} {literal!r} names a network address")
                     severity = Severity.HIGH
-        # An internal address inside an implant's code is a legitimate indicator (its
-        # C2 on the victim's network); outside code it looks for one organisation's files.
-        literal_reasons = _network_identity(rule)
-        if literal_reasons and not analysis.code_on_every_path(rule):
-            reasons += literal_reasons
-            severity = Severity.HIGH
+        # An internal name inside an implant is a legitimate indicator (its C2 on the
+        # victim's network, its author's profile in a PDB path): no finding when code is
+        # required on every path, a warning when code shows in some branch, an error
+        # when nothing shows code (the rule looks for one organisation's own files).
+        named = identity.identity_reasons(rule)
+        if named and not analysis.code_on_every_path(rule):
+            reasons += [reason for reason, _line in named]
+            if not analysis.code_evidence(rule):
+                severity = Severity.HIGH
         if any(t in ("time.now", "time.now()") for t in rule.condition_terms):
             reasons.append("depends on the scan date (time.now)")
         return reasons, severity
 
-
-def _network_identity(rule: ContentRule) -> list[str]:
-    """Patterns naming one organisation's network: private addresses, directory names."""
-    out: list[str] = []
-    for lit in analysis.literals(rule):
-        for what, regex in (
-            ("a private network address", _PRIVATE_IPV4),
-            ("a directory (internal) name", _DIRECTORY_NAME),
-            ("a domain security identifier", _DOMAIN_SID),
-        ):
-            found = regex.search(lit.text)
-            # Only a pattern that is (nearly) just the address or name: honest rules
-            # quote tools' usage text ("-h 192.168.1.1 -p 80") and sample configs.
-            if found and len(lit.text.strip(" \"'=:;,/\\[]()")) <= len(found.group(0)) + 4:
-                out.append(f"{lit.pattern.identifier} looks for {what} {found.group(0)!r}")
-                break
-    return list(dict.fromkeys(out))

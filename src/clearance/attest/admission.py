@@ -197,7 +197,7 @@ def require_signers(envelope: Envelope, rule: SignerRule) -> frozenset[str]:
         )
     if len(ids) < rule.threshold:
         raise UnsignedSubmissionError(
-            f"{rule.kind}: signed by {len(ids)} distinct {rule.who} key(s), "
+            f"{rule.kind}: valid {rule.who} signatures by {len(ids)} distinct key(s), "
             f"{rule.threshold} required" + (f" (valid: {', '.join(sorted(ids))})" if ids else "")
         )
     return ids

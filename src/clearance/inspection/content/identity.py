@@ -42,6 +42,9 @@ _INTERNAL_HOST = re.compile(
     + "|".join(re.escape(t.upper()) for t in sorted(_INTERNAL_TLDS, key=len, reverse=True))
     + r"))(?![A-Z0-9-])"
 )
+_DOMAIN_SID = re.compile(r"\bS-1-5-21-\d{6,10}-\d{6,10}-\d{6,10}\b")
+_LOOPBACK = frozenset({"127.0.0.1", "LOCALHOST", "::1", "."})
+_PUNCTUATION = " \"'=:;,/\\[]()"
 _UNC = re.compile(r"(?<![A-Z0-9\\])\\\\([A-Z0-9][A-Z0-9_.-]{1,62})\\[A-Z0-9$_.-]")
 _PROFILE = re.compile(
     r"(?:[A-Z]:\\USERS|\\USERS|[A-Z]:\\DOCUMENTS AND SETTINGS|/HOME|/USERS)[\\/]+([A-Z0-9][A-Z0-9._-]{1,40})[\\/]"
@@ -114,13 +117,9 @@ _DOMINANCE = 0.4
 def identity_reasons(rule: ContentRule) -> list[tuple[str, int]]:
     """(reason, pattern line) for every pattern that names an internal host, network or person.
 
-    A rule about executable code is left alone: malware carries its author's
-    build paths (``C:\\Users\\dev\\...\\x.pdb``) and lab addresses, and
-    honest rules look for them.  A rule that shows no code looks for files that
-    mention one organisation's machines or people -- that is the targeting.
+    Whether code evidence excuses it is the caller's decision (see the targeting check).
+    An identity must be a good part of its string (:data:`_DOMINANCE`).
     """
-    if analysis.code_evidence(rule):
-        return []
     out: list[tuple[str, int]] = []
     seen: set[str] = set()
     for lit in analysis.literals(rule):
@@ -132,13 +131,17 @@ def identity_reasons(rule: ContentRule) -> list[tuple[str, int]]:
             return (m.end() - m.start()) / size >= _DOMINANCE
 
         for m in _PRIVATE_IP.finditer(text):
-            if dominant(m):
+            # Only a pattern that is (nearly) just the address: honest rules quote
+            # tools' usage text ("-h 192.168.1.1 -p 80") and sample configurations.
+            if len(text.strip(_PUNCTUATION)) <= len(m.group(0)) + 4:
                 found.append(f"the private network address {m.group(0)}")
+        for m in _DOMAIN_SID.finditer(text):
+            found.append(f"the domain security identifier {m.group(0)}")
         for m in _INTERNAL_HOST.finditer(text):
             if m.group(1) not in ("LOCALHOST.LOCALDOMAIN",) and dominant(m):
                 found.append(f"the internal host or directory domain {m.group(1).lower()}")
         for m in _UNC.finditer(text):
-            if m.group(1) not in _PLACEHOLDER_HOSTS and dominant(m):
+            if m.group(1) not in _PLACEHOLDER_HOSTS | _LOOPBACK and dominant(m):
                 found.append(f"the network share host {m.group(1).lower()}")
         for m in _PROFILE.finditer(text):
             if m.group(1) not in _GENERIC and not m.group(1).startswith("%") and dominant(m):

@@ -70,6 +70,7 @@ def decodings(data: bytes) -> tuple[str, ...]:
 
 
 _RTF_HEX = re.compile(r"\\'([0-9A-Fa-f]{2})")
+_RTF_HEX_RUN = re.compile(r"(?:\\'[0-9A-Fa-f]{2})+")
 _RTF_UNICODE = re.compile(r"\\u(-?\d{1,6})\s?(?:\\'[0-9A-Fa-f]{2}|\?)?")
 
 
@@ -84,26 +85,11 @@ def unescape_rtf(text: str, codec: str = "cp1252") -> str:
 
     text = _RTF_UNICODE.sub(unicode_char, text)
 
-    def hex_bytes(m: re.Match[str]) -> str:
-        return "\x00" + m.group(1)
+    def hex_run(m: re.Match[str]) -> str:
+        # A run of consecutive \'hh escapes is one byte string in the document's code page.
+        return bytes(int(h, 16) for h in _RTF_HEX.findall(m.group(0))).decode(codec, "replace")
 
-    marked = _RTF_HEX.sub(hex_bytes, text)
-    if "\x00" not in marked:
-        return marked
-    out: list[str] = []
-    pending = bytearray()
-    parts = marked.split("\x00")
-    out.append(parts[0])
-    for part in parts[1:]:
-        pending.append(int(part[:2], 16))
-        rest = part[2:]
-        if rest:
-            out.append(bytes(pending).decode(codec, "replace"))
-            pending.clear()
-            out.append(rest)
-    if pending:
-        out.append(bytes(pending).decode(codec, "replace"))
-    return "".join(out)
+    return _RTF_HEX_RUN.sub(hex_run, text)
 
 
 _CLAM_TOKEN = re.compile(

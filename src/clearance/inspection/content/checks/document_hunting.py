@@ -45,7 +45,13 @@ class DocumentHuntingCheck:
         return out
 
     def _judge(self, ctx: CheckContext, rule: ContentRule) -> Finding | None:
-        code = analysis.code_evidence(rule)
+        # Content signals (keywords, personal data, weak markings) are exempted only
+        # when code evidence is needed on every way the condition can be true: one
+        # code-like string negated or in an optional "or" branch is no exemption.
+        # A bare document-format check keeps the looser test (code shown anywhere):
+        # malicious-document rules routinely end in a "3 of them" fallback.
+        code_anywhere = analysis.code_evidence(rule)
+        code = code_anywhere if analysis.code_on_every_path(rule) else []
         marks = analysis.markings(rule)
         strong = [m for m in marks if m[2] == "strong"]
         weak = [m for m in marks if m[2] == "weak"]
@@ -68,6 +74,7 @@ class DocumentHuntingCheck:
             for pid, shapes in pii:
                 reasons.append(f"{pid} matches personal data ({', '.join(shapes)})")
                 lines += [p.line for p in rule.patterns if p.identifier == pid]
+        if not code_anywhere:
             reasons += docs
         if strong:
             severity = Severity.CRITICAL if not code else Severity.HIGH
@@ -98,7 +105,8 @@ class DocumentHuntingCheck:
             {
                 "reasons": reasons,
                 "markings": matched,
-                "code_indicators": code,
+                "code_indicators": code_anywhere,
+                "code_required_on_every_path": bool(code),
                 "document_formats": docs,
             },
             [line for line in lines if line],

@@ -106,9 +106,16 @@ class TargetingCheck:
                 if _IPV4.search(literal):
                     reasons.append(f"{var} {op} {literal!r} names a network address")
                     severity = Severity.HIGH
-        for reason, _line in identity.identity_reasons(rule):
-            reasons.append(reason)
-            severity = Severity.HIGH
+        # An internal name inside an implant is a legitimate indicator (its C2 on the
+        # victim's network, its author's profile in a PDB path): no finding when code is
+        # required on every path, a warning when code shows in some branch, an error
+        # when nothing shows code (the rule looks for one organisation's own files).
+        named = identity.identity_reasons(rule)
+        if named and not analysis.code_on_every_path(rule):
+            reasons += [reason for reason, _line in named]
+            if not analysis.code_evidence(rule):
+                severity = Severity.HIGH
         if any(t in ("time.now", "time.now()") for t in rule.condition_terms):
             reasons.append("depends on the scan date (time.now)")
         return reasons, severity
+

@@ -389,8 +389,9 @@ class ContentInspector:
                 {
                     "title": "Detection content: engine and corpus",
                     "paragraphs": [
-                        "Rules were compiled and scanned with yara-x in sandboxed child processes; "
-                        "the clean corpus was scanned with the whole rule set.",
+                        "Content was compiled and scanned with the real engines "
+                        f"({', '.join(e.version() for e in self.engines)}) in sandboxed child "
+                        "processes; the clean corpus was scanned with the whole set.",
                     ],
                     "tables": [
                         {

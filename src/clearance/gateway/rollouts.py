@@ -9,18 +9,22 @@ rollout completes is published to the TUF repository.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from clearance.errors import ClearanceError
 from clearance.gateway import approval, rollout
 from clearance.gateway._entries import KIND_HEALTH, KIND_ROLLOUT_DECISION
 from clearance.gateway.errors import GatewayRefused
 from clearance.gateway.states import ReleaseState
 from clearance.gateway.store import MetadataStore
 from clearance.gateway.tuf_repo import TufRepository
+
+log = logging.getLogger("clearance.gateway")
 
 
 class Rollouts:
@@ -47,17 +51,27 @@ class Rollouts:
         self._lock = lock
 
     def reconcile(self) -> None:
-        """Idempotent reactions to the indexed state (safe to run at every start)."""
+        """Idempotent reactions to the indexed state (safe to run at every start).
+
+        A release that cannot be acted on is logged with its log entry and skipped: it
+        never stops the gateway.
+        """
         for row in self._store.releases():
-            if self._store.verdicts(row.sha256):
-                self.evaluate(row.sha256)
-            state = self._store.rollout(row.sha256)
-            if state is None:
-                continue
-            if state["status"] == rollout.COMPLETE:
-                self.publish_tuf(row.sha256)
-            elif state["status"] == rollout.HALTED:
-                self._resume_if_decided(row.sha256)
+            try:
+                self._reconcile_release(row.sha256)
+            except ClearanceError as exc:
+                log.error("release %s (log entry %d): %s", row.sha256, row.log_index, exc)
+
+    def _reconcile_release(self, release_sha: str) -> None:
+        if self._store.verdicts(release_sha):
+            self.evaluate(release_sha)
+        state = self._store.rollout(release_sha)
+        if state is None:
+            return
+        if state["status"] == rollout.COMPLETE:
+            self.publish_tuf(release_sha)
+        elif state["status"] == rollout.HALTED:
+            self._resume_if_decided(release_sha)
 
     def _resume_if_decided(self, release_sha: str) -> None:
         """A resume decision logged after the halt, but whose transition was never written."""

@@ -41,6 +41,7 @@ from clearance.gateway._entries import (
 )
 from clearance.gateway._inspect import InspectionRequest
 from clearance.gateway._log import GatewayLog
+from clearance.gateway.bundles import build_bundle
 from clearance.gateway.config import GatewayConfig, load_config
 from clearance.gateway.errors import GatewayInputError, GatewayNotFoundError, GatewayRefused
 from clearance.gateway.indexer import Indexer, Reaction
@@ -191,15 +192,19 @@ class Gateway:
         """
         with self._apply_lock:
             done = self.store.indexed()
-            missing = [i for i in range(self.log.size) if i not in done]
+            size = self.log.size
+            first = next((i for i in range(size) if i not in done), size)
+            indexed = 0
             self._replaying = True
             try:
-                for index in missing:
-                    self.indexer.index(index, self.log.entry(index))
+                for index, entry in enumerate(self.log.entries(first, size, size), start=first):
+                    if index not in done:
+                        self.indexer.index(index, entry)
+                        indexed += 1
             finally:
                 self._replaying = False
         self._reconcile()
-        return len(missing)
+        return indexed
 
     def _reconcile(self) -> None:
         """Idempotent reactions to the indexed state (safe to run at every start)."""
@@ -451,8 +456,6 @@ class Gateway:
     def bundle(self, release_sha256: str) -> bytes:
         """The Clearance bundle of a release: envelope, verdicts and policy in force, each
         with an inclusion proof under the latest (witness-cosigned) checkpoint."""
-        from clearance.client.bundle import build_bundle
-
         row = self.store.release(release_sha256)
         if row is None:
             raise GatewayNotFoundError(f"no release with SHA-256 {release_sha256}")
@@ -462,7 +465,7 @@ class Gateway:
         verdicts = [v["log_index"] for v in self.store.verdicts(release_sha256)]
         policy = self.policy_in_force()
         bundle = build_bundle(
-            self.log.transparency_log,
+            self.log,
             checkpoint,
             row.log_index,
             verdicts,

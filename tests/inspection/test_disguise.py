@@ -72,3 +72,35 @@ def test_real_malicious_document_rules_stay_below_error_level(findings: list[Fin
     expected = set(LABELS["expected"])
     flagged = {name: ids for name, ids in errors.items() if name not in expected}
     assert flagged == {}, flagged
+
+
+def _two_releases(tmp_path: Path, old: str, new: str) -> list[Finding]:
+    (tmp_path / "old").mkdir()
+    (tmp_path / "new").mkdir()
+    (tmp_path / "old" / "r.yar").write_text(old)
+    (tmp_path / "new" / "r.yar").write_text(new)
+    inp = InspectionInput(
+        "p",
+        "2",
+        (artifact(tmp_path / "new" / "r.yar"),),
+        previous_artifacts=(artifact(tmp_path / "old" / "r.yar"),),
+        corpus=(honest_corpus(tmp_path / "corpus"),),
+        work_dir=tmp_path / "work",
+    )
+    return list(ContentInspector().inspect(inp, NullProgress()).findings)
+
+
+RULE = '{scope}rule Evil_Dropper {{ strings: $a = "VirtualAllocEx" $b = "dropper" condition: all of them }}\n'
+
+
+def test_detection_made_private_under_the_same_name_is_reported(tmp_path: Path) -> None:
+    found = _two_releases(tmp_path, RULE.format(scope=""), RULE.format(scope="private "))
+    removed = [f for f in found if f.rule_id == "content.detection-removed"]
+    assert any("private" in f.message for f in removed), [f.message for f in removed]
+
+
+def test_new_global_rule_silencing_its_file_is_reported(tmp_path: Path) -> None:
+    gate = "global rule Gate { condition: filesize < 10 }\n"
+    found = _two_releases(tmp_path, RULE.format(scope=""), gate + RULE.format(scope=""))
+    removed = [f for f in found if f.rule_id == "content.detection-removed"]
+    assert any("global rule Gate" in f.message and f.severity >= Severity.MEDIUM for f in removed)

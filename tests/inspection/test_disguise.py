@@ -143,3 +143,13 @@ def test_one_malformed_line_does_not_hide_an_overbroad_digest(tmp_path: Path) ->
     assert over == {"Hidden.Clean"}
     errors = [f for f in findings if f.rule_id == "content.compile-error"]
     assert [f.locations[0].start_line for f in errors] == [1]
+
+
+def test_rule_file_with_cr_only_line_ends_is_still_analysed(tmp_path: Path) -> None:
+    from inspection._helpers import inspect_rules
+
+    text = 'rule A {\r  strings:\r    $a = "TOP SECRET//NOFORN"\r  condition:\r    $a\r}\r'
+    findings = inspect_rules(tmp_path, {"cr.yar": text})
+    hunting = [f for f in findings if f.rule_id == "content.document-hunting"]
+    assert hunting and hunting[0].locations[0].logical_name == "A"
+    assert hunting[0].locations[0].start_line == 1

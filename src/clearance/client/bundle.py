@@ -24,11 +24,11 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from clearance._untrusted import UntrustedInputError, load_json
 from clearance.attest.canonical import canonical_json
 from clearance.attest.dsse import Envelope
 from clearance.attest.verdict import Verdict
@@ -186,9 +186,9 @@ class Bundle:
         if len(data) > MAX_BUNDLE_BYTES:
             raise MalformedBundleError(f"bundle is larger than {MAX_BUNDLE_BYTES} bytes")
         try:
-            value = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-            raise MalformedBundleError("bundle is not valid JSON") from None
+            value = load_json(data, "bundle")
+        except UntrustedInputError as exc:
+            raise MalformedBundleError(str(exc)) from None
         return cls.from_dict(value)
 
     @classmethod

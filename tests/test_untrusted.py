@@ -9,9 +9,7 @@ from clearance.errors import BadInput
 
 
 def test_parses_ordinary_json() -> None:
-    assert load_json(b'{"a": [1, 2.5, "x", null, true]}', "doc") == {
-        "a": [1, 2.5, "x", None, True]
-    }
+    assert load_json(b'{"a": [1, 2.5, "x", null, true]}', "doc") == {"a": [1, 2.5, "x", None, True]}
 
 
 def test_five_thousand_digit_integer_is_refused_by_name() -> None:

@@ -48,12 +48,18 @@ class RunningGateway:
     """A gateway with its workers, served in a background thread (the demo and tests)."""
 
     def __init__(
-        self, data_dir: Path, host: str = "127.0.0.1", port: int = 0, *, workers: int | None = None
+        self,
+        data_dir: Path,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        workers: int | None = None,
+        limits: ServerLimits = DEFAULT_LIMITS,
     ) -> None:
         self.gateway = Gateway(data_dir)
         try:
             self.gateway.start_background(workers=workers)
-            self._server = BackgroundServer(create_asgi(self.gateway), host, port)
+            self._server = BackgroundServer(create_asgi(self.gateway), host, port, limits)
         except BaseException:
             self.gateway.close()
             raise

@@ -55,9 +55,14 @@ class IndexingMixin:
     # -- applying log entries to the index ------------------------------------------
 
     def _apply(self, index: int, entry: bytes) -> None:
-        """Index one log entry.  Idempotent; the only writer of log-derived metadata."""
+        """Index one log entry.  Idempotent; the only writer of log-derived metadata.
+
+        An entry that does not parse under today's rules (one admitted before a
+        check existed, such as a release naming ``../../evil.yar``) is indexed as
+        ``unknown`` with the reason, and logged by index: the gateway still starts.
+        """
         try:
-            parsed = parse_entry(entry)
+            follow_up = self._index_entry(index, entry)
         except (AttestFormatError, BadInput) as exc:
             log.error("log entry %d cannot be indexed: %s", index, exc)
             summary: dict[str, Any] = {"error": str(exc)}
@@ -67,11 +72,17 @@ class IndexingMixin:
                     (index, hashlib.sha256(entry).hexdigest(), "unknown", json.dumps(summary)),
                 )
             return
-        summary = {}
+        if follow_up is not None and not self._replaying:
+            follow_up()
+
+    def _index_entry(self, index: int, entry: bytes) -> Callable[[], None] | None:
+        """Index one entry in one transaction; return the reaction to run afterwards."""
+        parsed = parse_entry(entry)
+        summary: dict[str, Any] = {}
         follow_up: Callable[[], None] | None = None
         with self.store.transaction() as db:
             if db.execute("SELECT 1 FROM entries WHERE log_index=?", (index,)).fetchone():
-                return
+                return None
             statement = parsed.statement
             if parsed.kind == KIND_RELEASE:
                 assert statement is not None and parsed.envelope is not None
@@ -185,8 +196,7 @@ class IndexingMixin:
                 "INSERT INTO entries VALUES (?, ?, ?, ?, strftime('%s','now'))",
                 (index, parsed.sha256, parsed.kind, json.dumps(summary)),
             )
-        if follow_up is not None and not self._replaying:
-            follow_up()
+        return follow_up
 
     def _apply_transition(self, db: Any, transition: rollout.Transition) -> None:
         """Rebuild the rollout state from a logged transition (so a replay converges)."""

@@ -31,6 +31,7 @@ from clearance.attest import (
     Verdict,
     canonical_json,
 )
+from clearance.attest._fields import relative_path
 from clearance.attest.admission import VersionNotIncreasingError
 from clearance.attest.errors import AttestFormatError, EnvelopeSignatureError
 from clearance.attest.trust_root import Role, TrustRoot
@@ -189,22 +190,32 @@ class Gateway(DistributionMixin, IndexingMixin):
         return len(missing)
 
     def _reconcile(self) -> None:
-        """Idempotent reactions to the indexed state (safe to run at every start)."""
+        """Idempotent reactions to the indexed state (safe to run at every start).
+
+        A release that cannot be acted on (say, one admitted before artifact names were
+        checked) is logged with its log entry and skipped: it never stops the gateway.
+        """
         for row in self.store.releases():
-            if row.state == AWAITING_ARTIFACTS or (row.state == INSPECTING and row.job_id is None):
-                if row.state == INSPECTING:
-                    self.store.set_release_state(row.sha256, AWAITING_ARTIFACTS, "re-queued")
-                    row = self.store.release(row.sha256) or row
-                self._maybe_enqueue(row)
-            if self.store.verdicts(row.sha256):
-                self._evaluate(row.sha256)
-            state = self.store.rollout(row.sha256)
-            if state is None:
-                continue
-            if state["status"] == rollout.COMPLETE:
-                self._publish_tuf(row.sha256)
-            elif state["status"] == rollout.HALTED:
-                self._resume_if_decided(row.sha256)
+            try:
+                self._reconcile_release(row)
+            except ClearanceError as exc:
+                log.error("release %s (log entry %d): %s", row.sha256, row.log_index, exc)
+
+    def _reconcile_release(self, row: ReleaseRow) -> None:
+        if row.state == AWAITING_ARTIFACTS or (row.state == INSPECTING and row.job_id is None):
+            if row.state == INSPECTING:
+                self.store.set_release_state(row.sha256, AWAITING_ARTIFACTS, "re-queued")
+                row = self.store.release(row.sha256) or row
+            self._maybe_enqueue(row)
+        if self.store.verdicts(row.sha256):
+            self._evaluate(row.sha256)
+        state = self.store.rollout(row.sha256)
+        if state is None:
+            return
+        if state["status"] == rollout.COMPLETE:
+            self._publish_tuf(row.sha256)
+        elif state["status"] == rollout.HALTED:
+            self._resume_if_decided(row.sha256)
 
     def _resume_if_decided(self, release_sha: str) -> None:
         """A resume decision logged after the halt, but whose transition was never written."""
@@ -577,6 +588,12 @@ class Gateway(DistributionMixin, IndexingMixin):
         files: dict[str, bytes] = {}
         custom: dict[str, dict[str, Any]] = {}
         for artifact in row.artifacts:
+            try:
+                relative_path(artifact["name"], "artifact name")
+            except AttestFormatError as exc:
+                raise GatewayInputError(
+                    f"release {row.sha256} (log entry {row.log_index}) not published: {exc}"
+                ) from None
             path = f"{row.product}/{row.version}/{artifact['name']}"
             if path in existing:
                 continue

@@ -6,6 +6,8 @@
 - ``log checkpoint LOGDIR``: the current signed checkpoint
 - ``log prove LOGDIR INDEX [--size N]``: an inclusion proof, checked before it is printed
 - ``log consistency LOGDIR OLD [NEW]``: a consistency proof, checked before it is printed
+- ``log search (LOGDIR | --server URL --trust-root T) --index N | --sha256 H | --artifact F |
+  --product P [--version V]``: find entries (see :mod:`clearance.cli._log_search`)
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from clearance.cli._common import (
     read_bytes,
     set_handler,
 )
+from clearance.cli._log_search import add_search_parser
 from clearance.cli._progress import ProgressBar
 from clearance.keys import load_signer
 from clearance.log import merkle
@@ -76,6 +79,8 @@ def register(sub: SubParsers) -> None:
     )
     add_json_flag(prove)
     set_handler(prove, _prove)
+
+    add_search_parser(actions, set_handler)
 
     consistency = actions.add_parser("consistency", help="consistency proof from OLD to NEW")
     consistency.add_argument("logdir", metavar="LOGDIR", type=Path, help=_LOGDIR_HELP)

@@ -179,7 +179,8 @@ def _receipt_text(receipt: dict[str, Any]) -> str:
         lines.extend(f"    {h}" for h in proof)
     if isinstance(receipt.get("checkpoint"), str):
         lines.append("  checkpoint:")
-        lines.extend(f"    {line}" for line in receipt["checkpoint"].rstrip("\n").split("\n"))
+        checkpoint = receipt["checkpoint"].rstrip("\n").split("\n")
+        lines.extend(f"    {line}" if line else "" for line in checkpoint)
     for item in receipt.get("uploaded", []) or []:
         lines.append(f"  uploaded:   {item.get('name')} ({item.get('size')} bytes)")
     return "\n".join(lines)

@@ -11,14 +11,14 @@ closes without an error, so a finished run never shows 97 %.
 from __future__ import annotations
 
 from types import TracebackType
-from typing import IO, Any
+from typing import Any
 
 
 class ProgressBar:
-    def __init__(self, *, enabled: bool = True, file: IO[str] | None = None) -> None:
+    def __init__(self, *, enabled: bool = True, console: Any = None) -> None:
         from rich.console import Console
 
-        self._console = Console(stderr=file is None, file=file)
+        self._console = console if console is not None else Console(stderr=True)
         self.enabled = enabled and self._console.is_terminal
         self._progress: Any = None
         self._task: Any = None

@@ -69,7 +69,7 @@ def register(sub: SubParsers) -> None:
     collect = actions.add_parser(
         "collect", help="collect cosignatures on a log's checkpoint and publish them"
     )
-    collect.add_argument("logdir", type=Path, metavar="LOGDIR")
+    collect.add_argument("logdir", type=Path, metavar="LOGDIR", help="the log directory")
     add_witness_option(collect, required=True)
     collect.add_argument(
         "--threshold",

@@ -44,10 +44,14 @@ def test_every_command_help_has_examples_and_documented_options(
         name = "/".join(action.option_strings) or action.dest
         assert action.help, f"clearance {' '.join(path)}: {name} has no help text"
         default = action.default
-        if action.option_strings and default not in (None, False, [], argparse.SUPPRESS):
-            if not action.required and not isinstance(action, argparse._VersionAction):
-                shown = parser._get_formatter()._expand_help(action)
-                assert "default" in shown, f"clearance {' '.join(path)}: {name} hides its default"
+        if (
+            action.option_strings
+            and default not in (None, False, [], argparse.SUPPRESS)
+            and not action.required
+            and not isinstance(action, argparse._VersionAction)
+        ):
+            shown = parser._get_formatter()._expand_help(action)
+            assert "default" in shown, f"clearance {' '.join(path)}: {name} hides its default"
 
 
 def test_every_command_with_server_takes_a_token_named_in_its_help(

@@ -28,6 +28,7 @@ def generate_key_files(name: str, directory: Path) -> tuple[Path, Path]:
         with os.fdopen(fd, "w") as out:
             out.write(signer.to_string() + "\n")
         fd = os.open(public_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        os.fchmod(fd, 0o644)  # published: world-readable whatever the umask
         with os.fdopen(fd, "w") as out:
             out.write(signer.verifier.to_string() + "\n")
     except OSError as exc:

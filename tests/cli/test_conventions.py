@@ -99,6 +99,9 @@ def test_unreachable_server_is_exit_3_not_a_refusal(
     assert doc["exit_code"] == 3 and "cannot reach" in str(doc["message"])
     code = run("log", "search", "--server", url, "--trust-root", world.trust_root, "--index", "0")
     assert code == EXIT_UNREACHABLE
+    code = run("audit", "--server", url, "--trust-root", world.trust_root, "--no-reinspect",
+               "--state", tmp_path / "audit-state")  # fmt: skip
+    assert code == EXIT_UNREACHABLE
     assert "Traceback" not in capsys.readouterr().err
 
 

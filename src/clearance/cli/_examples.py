@@ -56,7 +56,14 @@ EXAMPLES: dict[tuple[str, ...], tuple[str, ...]] = {
         "clearance keys generate vendor --dir keys",
         "clearance keys generate example.org/log --dir keys   # keys/example.org/log.key",
     ),
-    ("log", "init"): ("clearance log init logdir --origin example.org/log --key keys/log.key",),
+    ("log", "init"): (
+        "clearance log init logdir --origin example.org/log --key keys/log.key",
+        "clearance log init logdir --origin example.org/log --key keys/log.key "
+        "--database postgresql:///clearance_log",
+    ),
+    ("log", "export"): (
+        "clearance log export logdir /var/www/log   # static tiles for a web server",
+    ),
     ("log", "append"): ("clearance log append logdir entry-1.bin entry-2.bin",),
     ("log", "verify"): ("clearance log verify logdir",),
     ("log", "checkpoint"): ("clearance log checkpoint logdir --json",),

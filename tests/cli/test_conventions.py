@@ -221,3 +221,13 @@ def test_progress_bar_stays_off_when_not_a_terminal(
     capsys.readouterr()
     assert run("log", "verify", world.logdir) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_json_results_always_say_ok(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["keys", "generate", "k", "--dir", str(tmp_path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["ok"] is True
+    world = build(tmp_path / "w")
+    capsys.readouterr()
+    # Exit 1 after a result (nothing matched): the result says ok false.
+    assert run("log", "search", world.logdir, "--product", "nothing", "--json") == 1
+    assert json.loads(capsys.readouterr().out)["ok"] is False

@@ -57,8 +57,13 @@ def test_every_command_help_has_examples_and_documented_options(
 def test_every_command_with_server_takes_a_token_named_in_its_help(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    with_server = [p for p, parser in iter_parsers(PARSER) if "--server" in option_strings(parser)]
+    with_server = [
+        p
+        for p, parser in iter_parsers(PARSER)
+        if "--server" in option_strings(parser) and not parser.get_default("_public_server")
+    ]
     assert ("submit",) in with_server and ("verify",) in with_server
+    assert ("audit",) not in with_server  # reads only public tiles: no token to offer
     for path in with_server:
         text = _help(path, capsys)
         assert "--token" in text and "CLEARANCE_TOKEN" in text, path

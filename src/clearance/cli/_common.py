@@ -58,6 +58,11 @@ def add_json_flag(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def mark_public_server(parser: argparse.ArgumentParser) -> None:
+    """This command's ``--server`` reads only public files (log tiles, TUF): no ``--token``."""
+    parser.set_defaults(_public_server=True)
+
+
 def add_token_flag(parser: argparse.ArgumentParser) -> None:
     """``--token``: the API token for ``--server`` (the command line builder adds it to every
     command that has ``--server``; commands read it with :func:`gateway_client`)."""
@@ -79,10 +84,13 @@ def gateway_client(args: argparse.Namespace, url: str | None = None) -> GatewayC
     return GatewayClient(server, getattr(args, "token", None) or None)
 
 
-def emit(args: argparse.Namespace, result: dict[str, Any], text: str) -> None:
-    """Print ``result`` as JSON when ``--json`` was given, ``text`` otherwise."""
+def emit(args: argparse.Namespace, result: dict[str, Any], text: str, *, ok: bool = True) -> None:
+    """Print ``result`` as JSON when ``--json`` was given, ``text`` otherwise.
+
+    The JSON result always carries ``"ok"``: ``ok`` unless ``result`` sets it (a command
+    that then exits 1, e.g. an audit with discrepancies, passes ``ok=False``)."""
     if getattr(args, "json", False):
-        print(json.dumps(result, indent=2, sort_keys=True))
+        print(json.dumps({"ok": ok, **result}, indent=2, sort_keys=True))
     elif text:
         print(text)
 

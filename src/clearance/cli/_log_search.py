@@ -26,6 +26,7 @@ from clearance.cli._common import (
     add_json_flag,
     emit,
     existing_dir,
+    mark_public_server,
     read_bytes,
     stderr,
 )
@@ -62,6 +63,7 @@ def add_search_parser(actions: Any, set_handler: Callable[..., None]) -> None:
     search.add_argument("--product", metavar="P", help="releases of product P")
     search.add_argument("--version", metavar="V", help="with --product: only version V")
     add_json_flag(search)
+    mark_public_server(search)
     set_handler(search, run_search)
 
 

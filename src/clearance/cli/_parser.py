@@ -114,7 +114,8 @@ def decorate(root: argparse.ArgumentParser) -> None:
         if not parser.add_help:  # a not-loaded command (see clearance.cli.build_parser)
             continue
         options = option_strings(parser)
-        if "--server" in options and "--token" not in options:
+        public = parser.get_default("_public_server")
+        if "--server" in options and "--token" not in options and not public:
             add_token_flag(parser)
         examples = examples_for(path)
         if examples and not parser.epilog:

@@ -29,6 +29,7 @@ from clearance.cli._common import (
     SubParsers,
     add_json_flag,
     emit,
+    mark_public_server,
     parse_witness_spec,
     read_bytes,
     set_handler,
@@ -99,6 +100,7 @@ def register(sub: SubParsers) -> None:
     parser.add_argument("--html", type=Path, metavar="FILE", help="write an HTML summary")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_json_flag(parser)
+    mark_public_server(parser)
     set_handler(parser, _audit)
 
 
@@ -150,7 +152,7 @@ def _audit(args: argparse.Namespace) -> int:
         write_output(args.sarif, sarif_bytes(report), "SARIF findings")
     if args.html is not None:
         write_output(args.html, to_html(report).encode("utf-8"), "HTML summary")
-    emit(args, report.to_dict(), to_text(report))
+    emit(args, report.to_dict(), to_text(report), ok=report.clean)
     return EXIT_OK if report.clean else EXIT_REFUSED
 
 

@@ -137,7 +137,12 @@ def _rebuild(args: argparse.Namespace) -> int:
         )
         return EXIT_OK
     [finding] = result.findings
-    emit(args, {"binary": name, "reproducible": False, "finding": _finding_dict(finding)}, "")
+    emit(
+        args,
+        {"binary": name, "reproducible": False, "finding": _finding_dict(finding)},
+        "",
+        ok=False,
+    )
     stderr(finding.message)
     blocks = result.report["sections"][0]["code"]
     if blocks and not args.json:
@@ -171,6 +176,7 @@ def _endpoints(args: argparse.Namespace) -> int:
             "findings": [_finding_dict(f) for f in result.findings],
         },
         text,
+        ok=not result.findings,
     )
     for finding in result.findings:
         stderr(finding.message)

@@ -166,5 +166,10 @@ def _conflicts(args: argparse.Namespace) -> int:
         conflicts = [c.to_dict() for c in state.conflicts()]
     lines = [f"{c['origin']}: cosigned size {c['size']}" for c in latest]
     lines += [f"CONFLICT {c['origin']} ({c['kind']}): {c['detail']}" for c in conflicts]
-    emit(args, {"latest": latest, "conflicts": conflicts}, "\n".join(lines) or "no state")
+    emit(
+        args,
+        {"latest": latest, "conflicts": conflicts},
+        "\n".join(lines) or "no state",
+        ok=not conflicts,
+    )
     return EXIT_REFUSED if conflicts else EXIT_OK

@@ -62,7 +62,7 @@ def test_readme_walkthrough_runs(
             argv = shlex.split(command)[1:]
             if argv[:2] == ["witness", "serve"]:
                 args = build_parser().parse_args([a for a in argv if a != "&"])
-                witness = build_witness(args.key, args.state, args.log_key, args.origin)
+                witness = build_witness(args.key, args.state, args.log_key, args.origin, args.log)
                 server = start_server(create_app(witness))
                 servers.append(server)
                 witness_url = server.url

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
+from clearance._untrusted import load_json
 from clearance.errors import BadInput
 
 if TYPE_CHECKING:
@@ -121,13 +122,7 @@ def read_text(path: str | Path, what: str) -> str:
 
 
 def read_json(path: str | Path, what: str) -> Any:
-    text = read_text(path, what)
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise BadInput(
-            f"{path}: {what} is not valid JSON ({exc.msg} at line {exc.lineno})"
-        ) from None
+    return load_json(read_bytes(path, what), f"{path}: {what}")
 
 
 def existing_dir(path: Path, what: str) -> Path:

@@ -116,7 +116,7 @@ def _check_withholding(
         return {}
     if not args.customer:
         raise BadInput("--server needs --customer NAME")
-    from clearance.gateway.withholding import check_withholding
+    from clearance.client.withholding import check_withholding
 
     with gateway_client(args) as gateway:
         report = check_withholding(gateway, trust_root, product, channel, args.customer)

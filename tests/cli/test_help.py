@@ -113,6 +113,13 @@ def test_mistyped_command_suggests_the_right_one(
     assert "Traceback" not in err
 
 
+def test_mistyped_option_suggests_the_right_one(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["verify", "x", "--bundle", "b", "--trust-root", "t", "--staet", "s"]) == 2
+    err = capsys.readouterr().err
+    assert "unrecognized arguments: --staet" in err
+    assert "did you mean --state?" in err
+
+
 def test_python_dash_m_clearance_works() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "clearance", "--version"],

@@ -80,7 +80,19 @@ class Parser(argparse.ArgumentParser):
                 message += f"; did you mean {suggestion!r}?"
             else:
                 message += f" (choose from {', '.join(choices)})"
+        elif message.startswith("unrecognized arguments: "):
+            message += self._option_hint(message.removeprefix("unrecognized arguments: "))
         raise UsageError(message, self)
+
+    def _option_hint(self, unknown: str) -> str:
+        """``; did you mean --trust-root?`` for a mistyped option of the chosen command."""
+        known = sorted({o for _, p in iter_parsers(self) if p.add_help for o in option_strings(p)})
+        for word in unknown.split():
+            if word.startswith("--"):
+                suggestion = did_you_mean(word.split("=", 1)[0], known)
+                if suggestion:
+                    return f"; did you mean {suggestion}?"
+        return ""
 
 
 def sub_actions(parser: argparse.ArgumentParser) -> list[argparse._SubParsersAction[Any]]:

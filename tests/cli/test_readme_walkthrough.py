@@ -39,11 +39,11 @@ def walkthrough_commands() -> list[str]:
 
 def test_readme_ships_its_sample_content_and_says_how_to_get_the_command() -> None:
     text = README.read_text()
-    assert "examples/walkthrough/artifacts" in text and ".venv/bin" in text
+    assert "examples/walkthrough/" in text and ".venv/bin" in text
     assert (REPO / "examples" / "walkthrough" / "artifacts" / "rules.yar").is_file()
     for command in walkthrough_commands():
         for word in shlex.split(command):
-            if word.startswith("artifacts/"):
+            if word.startswith("artifacts/") or word == "us-hospital.yaml":
                 assert (REPO / "examples" / "walkthrough" / word).exists(), word
 
 
@@ -52,6 +52,7 @@ def test_readme_walkthrough_runs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     shutil.copytree(REPO / "examples" / "walkthrough" / "artifacts", tmp_path / "artifacts")
+    shutil.copy(REPO / "examples" / "walkthrough" / "us-hospital.yaml", tmp_path)
     monkeypatch.chdir(tmp_path)
     servers = []
     witness_url = None

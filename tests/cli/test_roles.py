@@ -7,11 +7,14 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
-from clearance.attest import Verdict
+from clearance.attest import Statement, Subject, Verdict
 from clearance.cli.release import load_envelope
 from clearance.inspection.errors import PolicyError
 from clearance.inspection.policy import Policy
+from clearance.keys import Signer
+from clearance.policy import ENTITLEMENT_PREDICATE_TYPE, Entitlement
 from cli._world import build, run
 
 CRITICAL_SARIF = {
@@ -154,10 +157,11 @@ def test_policy_authority_writes_checks_explains_and_signs_a_yaml_policy(
     policy, ent = tmp_path / "policy.yaml", tmp_path / "us.yaml"
     assert run("policy", "create", "--name", "us-2024", "--out", policy) == 0
     assert run("policy", "create", "--out", policy) == 2  # never overwrites silently
-    assert run("entitlement", "create", "--customer", "us-hospital", "--jurisdiction", "US",
-               "--product", "endpoint-antivirus", "--start", "2023-01-01", "--end", "2026-01-01",
-               "--out", ent) == 0  # fmt: skip
-    assert run("policy", "check", policy) == 0 and run("entitlement", "check", ent) == 0
+    ent.write_text(
+        "customer: us-hospital\njurisdiction: US\nproduct: endpoint-antivirus\n"
+        "start: 2023-01-01\nend: 2026-01-01\n"
+    )
+    assert run("policy", "check", policy) == 0
     capsys.readouterr()
 
     def explain(date: str, *extra: str) -> tuple[int, dict[str, object]]:
@@ -184,8 +188,10 @@ def test_policy_authority_writes_checks_explains_and_signs_a_yaml_policy(
     assert "signed envelope" in capsys.readouterr().out
     assert run("submit", signed, "--log", world.logdir, "--trust-root", world.trust_root) == 0
     ent_signed = tmp_path / "us.json"
-    assert run("entitlement", "sign", ent, "--key", world.vendor_key, "--trust-root",
-               world.trust_root, "--out", ent_signed) == 0  # fmt: skip
+    body = Entitlement.from_dict(yaml.safe_load(ent.read_text()) | {"start": "2023-01-01",
+                                 "end": "2026-01-01"}).to_dict()  # fmt: skip
+    statement = Statement((Subject("us-hospital", "00" * 32),), ENTITLEMENT_PREDICATE_TYPE, body)
+    ent_signed.write_bytes(statement.sign([Signer.parse(world.vendor_key.read_text())]).to_bytes())
     # The signed files work wherever the YAML does.
     code = run("policy", "explain", signed, "--entitlement", ent_signed, "--customer",
                "us-hospital", "--product", "endpoint-antivirus", "--date", "2024-10-01")  # fmt: skip

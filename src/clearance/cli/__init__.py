@@ -40,7 +40,7 @@ SUMMARIES: dict[str, str] = {
     "bundle": "an offline verification bundle for one artifact",
     "code": "rebuild binaries and list endpoints (code inspection)",
     "completion": "print a bash or zsh completion script",
-    "entitlement": "write, check and sign a customer entitlement (YAML)",
+    "entitlement": "private (committed) customer entitlements",
     "gateway": "set up a gateway data directory, run remote inspection workers",
     "inspect": "inspect a release's content, binaries and source; sign a verdict",
     "keys": "generate and show Ed25519 signed-note keys",

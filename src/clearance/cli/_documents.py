@@ -41,17 +41,6 @@ note: >-
   updates for existing customers; threat intelligence and training stay allowed.
 """
 
-ENTITLEMENT_TEMPLATE = """\
-# A customer's entitlement (docs/policy.md), signed by the vendor that sold it.
-customer: {customer}
-jurisdiction: {jurisdiction}
-product: {product}
-start: {start}                # RFC 3339 time, or a date (midnight UTC)
-end: {end}                  # exclusive
-# Signed-note verifier keys of the customer's devices (their health reports).
-client_keys: {client_keys}
-"""
-
 
 def _plain(value: Any) -> Any:
     """YAML's dates and times as the RFC 3339 strings the wire format uses."""

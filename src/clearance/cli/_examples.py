@@ -28,16 +28,6 @@ EXAMPLES: dict[tuple[str, ...], tuple[str, ...]] = {
         "source <(clearance completion bash)",
         "clearance completion zsh > ~/.zfunc/_clearance",
     ),
-    ("entitlement", "create"): (
-        "clearance entitlement create --customer de-city --jurisdiction DE "
-        "--product endpoint-antivirus --start 2024-01-01 --end 2026-01-01 --out de-city.yaml",
-    ),
-    ("entitlement", "check"): ("clearance entitlement check de-city.yaml",),
-    ("entitlement", "sign"): (
-        "clearance entitlement sign de-city.yaml --key keys/vendor.key "
-        "--trust-root trust-root.json --out de-city.json",
-        "CLEARANCE_TOKEN=... clearance submit de-city.json --server https://gw.example",
-    ),
     ("gateway", "init"): (
         "clearance gateway init --data gw --trust-root trust-root.json --log-key keys/log.key "
         "--vendor vendor=endpoint-antivirus",

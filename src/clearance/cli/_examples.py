@@ -18,6 +18,10 @@ EXAMPLES: dict[tuple[str, ...], tuple[str, ...]] = {
         "clearance bundle rules.yar --release release.json --server https://gw.example "
         "--out bundle.json",
     ),
+    ("channel", "reset"): (
+        "clearance channel reset --product endpoint-antivirus --channel stable --floor 2024.7.1 "
+        '--key keys/policy.key --reason "stolen vendor key" --out reset.json',
+    ),
     ("code", "rebuild"): (
         "clearance code rebuild dist/agent --source agent-src.tar.gz --recipe recipes.json",
     ),
@@ -27,6 +31,14 @@ EXAMPLES: dict[tuple[str, ...], tuple[str, ...]] = {
     ("completion",): (
         "source <(clearance completion bash)",
         "clearance completion zsh > ~/.zfunc/_clearance",
+    ),
+    ("entitlement", "create"): (
+        "clearance entitlement create --customer de-city --jurisdiction DE "
+        "--product endpoint-antivirus --start 2024-01-01 --end 2026-01-01 "
+        "--key keys/vendor.key --out de-city.json --opening de-city.opening.json",
+    ),
+    ("entitlement", "open"): (
+        "clearance entitlement open de-city.json --opening de-city.opening.json",
     ),
     ("gateway", "init"): (
         "clearance gateway init --data gw --trust-root trust-root.json --log-key keys/log.key "
@@ -68,6 +80,11 @@ EXAMPLES: dict[tuple[str, ...], tuple[str, ...]] = {
         "clearance man | man -l -",
         "clearance man --out /usr/local/share/man/man1/clearance.1",
     ),
+    ("monitor",): (
+        "clearance monitor logdir --trust-root trust-root.json --state monitor-state --once",
+        "clearance monitor --server https://gw.example --trust-root trust-root.json "
+        "--state monitor-state --config monitor.yaml",
+    ),
     ("policy", "create"): ("clearance policy create --name us-2024 --out policy.yaml",),
     ("policy", "check"): ("clearance policy check policy.yaml",),
     ("policy", "explain"): (
@@ -82,6 +99,18 @@ EXAMPLES: dict[tuple[str, ...], tuple[str, ...]] = {
     ("release", "create"): (
         "clearance release create --product endpoint-antivirus --version 2024.7.1 "
         "--channel stable --content artifacts/rules.yar --key keys/vendor.key --out release.json",
+    ),
+    ("report",): (
+        "clearance report logdir --trust-root trust-root.json --from 2024-06-01 "
+        "--to 2024-12-31 --jurisdiction US --out report",
+    ),
+    ("revoke", "release"): (
+        "clearance revoke release release.json --key keys/policy.key "
+        '--reason "backdoored build" --out revocation.json',
+    ),
+    ("revoke", "key"): (
+        "clearance revoke key keys/vendor.pub --key keys/policy.key "
+        '--reason "key stolen" --out revocation.json',
     ),
     ("serve",): ("clearance serve --data gw --port 8000",),
     ("submit",): (

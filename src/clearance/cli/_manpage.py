@@ -9,6 +9,7 @@ drift from the command line.
 from __future__ import annotations
 
 import argparse
+import os
 from datetime import UTC, datetime
 
 from clearance.cli._parser import iter_parsers, sub_actions
@@ -42,7 +43,10 @@ def _options(parser: argparse.ArgumentParser) -> list[str]:
 
 
 def render(root: argparse.ArgumentParser, version: str) -> str:
-    date = datetime.now(UTC).strftime("%Y-%m-%d")
+    # Reproducible: the date of SOURCE_DATE_EPOCH when a build sets it.
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    moment = datetime.fromtimestamp(int(epoch), UTC) if epoch else datetime.now(UTC)
+    date = moment.strftime("%Y-%m-%d")
     out = [
         f'.TH CLEARANCE 1 "{date}" "clearance {version}" "User Commands"',
         ".SH NAME",

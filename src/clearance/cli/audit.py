@@ -43,7 +43,8 @@ def register(sub: SubParsers) -> None:
         "audit",
         help="replay the public log: signatures, consistency, verdicts, monitor alerts",
         description="Replays the log through its public tiles only and reports every "
-        "discrepancy (SARIF and a readable summary). Exit 0 clean, 1 discrepancies, 2 bad input.",
+        "discrepancy (SARIF and a readable summary). Exit 0 clean, 1 discrepancies, 2 bad "
+        "input, 3 the log server cannot be reached.",
     )
     parser.add_argument(
         "logdir", nargs="?", type=Path, metavar="LOGDIR", help="a log directory (or --server)"

@@ -25,7 +25,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
-from clearance._untrusted import load_json
 from clearance.errors import BadInput
 
 if TYPE_CHECKING:
@@ -122,6 +121,8 @@ def read_text(path: str | Path, what: str) -> str:
 
 
 def read_json(path: str | Path, what: str) -> Any:
+    from clearance._untrusted import load_json  # not at import time: `clearance --help` stays quick
+
     return load_json(read_bytes(path, what), f"{path}: {what}")
 
 

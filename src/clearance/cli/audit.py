@@ -1,5 +1,6 @@
 """``clearance audit (LOGDIR | --server URL) --trust-root trust-root.json``: the independent
-auditor and monitor.  Exit 0 clean, 1 discrepancies found, 2 bad input."""
+auditor and monitor.  Exit 0 clean, 1 discrepancies found, 2 bad input, 3 the log server
+cannot be reached."""
 
 from __future__ import annotations
 

@@ -89,7 +89,7 @@ def _all_keys(root: TrustRoot) -> list[Verifier]:
     return keys
 
 
-def _valid_keys(envelope: Envelope, keys: list[Verifier]) -> tuple[set[bytes], str | None]:
+def valid_signers(envelope: Envelope, keys: list[Verifier]) -> tuple[set[bytes], str | None]:
     """Verify each signature that names a known key, once: the public keys whose signature
     is valid, and the key id of a signature that claims a known key but does not verify."""
     by_id = {key_id(k): k for k in keys}
@@ -169,7 +169,7 @@ def examine_entry(index: int, data: bytes, root: TrustRoot) -> EntryView:
 
 
 def _signature_problem(kind: str, envelope: Envelope, root: TrustRoot) -> str | None:
-    valid, forged = _valid_keys(envelope, _all_keys(root))
+    valid, forged = valid_signers(envelope, _all_keys(root))
     if forged is not None:
         return f"signature by {forged} does not verify (forgery)"
     decider_keys = {k.public_key: k for k in (*root.inspectors.keys, *root.policy.keys)}

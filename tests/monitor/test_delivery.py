@@ -94,8 +94,17 @@ def test_cli_once_config_stdout_webhook_and_mail(
             f"webhooks:\n  - url: {hook.url}\n    secret_file: hook.secret\n"
             f"email:\n  host: 127.0.0.1\n  port: {port}\n  from: m@example.org\n  to: [o@example.org]\n"
         )
-        args = ["monitor", str(world.logdir), "--trust-root", str(root), "--state",
-                str(tmp_path / "state"), "--config", str(config), "--once"]  # fmt: skip
+        args = [
+            "monitor",
+            str(world.logdir),
+            "--trust-root",
+            str(root),
+            "--state",
+            str(tmp_path / "state"),
+            "--config",
+            str(config),
+            "--once",
+        ]
         assert main(args) == 1
         lines = capsys.readouterr().out.splitlines()
         assert [json.loads(line)["ruleId"] for line in lines] == ["monitor.unapproved-rollout"]
@@ -120,8 +129,19 @@ def test_bad_config_is_one_line(
 ) -> None:
     path = tmp_path / "monitor.yaml"
     path.write_text(config)
-    code = main(["monitor", str(world.logdir), "--trust-root", str(world.write_trust_root()),
-                 "--state", str(tmp_path / "s"), "--config", str(path), "--once"])  # fmt: skip
+    code = main(
+        [
+            "monitor",
+            str(world.logdir),
+            "--trust-root",
+            str(world.write_trust_root()),
+            "--state",
+            str(tmp_path / "s"),
+            "--config",
+            str(path),
+            "--once",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
 
@@ -130,8 +150,20 @@ def test_state_of_another_log_is_refused(world: World, tmp_path: Path) -> None:
     state = tmp_path / "s"
     monitor_for(world, state).run_once()
     other = World(tmp_path / "other")
-    assert main(["monitor", str(other.logdir), "--trust-root", str(other.write_trust_root()),
-                 "--state", str(state), "--once"]) == 2  # fmt: skip
+    assert (
+        main(
+            [
+                "monitor",
+                str(other.logdir),
+                "--trust-root",
+                str(other.write_trust_root()),
+                "--state",
+                str(state),
+                "--once",
+            ]
+        )
+        == 2
+    )
 
 
 def test_follow_mode_passes_until_stopped(world: World, tmp_path: Path) -> None:

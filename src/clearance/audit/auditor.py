@@ -138,19 +138,19 @@ def count_cosignatures(note: Note, root: TrustRoot) -> int:
     return len(cosigning_witnesses(note, root))
 
 
-def cosigning_witnesses(note: Note, root: TrustRoot) -> list[str]:
-    """The names of the trust root's witnesses whose cosignature on ``note`` verifies."""
-    good: list[str] = []
+def cosigning_witnesses(note: Note, root: TrustRoot) -> dict[str, int]:
+    """The trust root's witnesses whose cosignature on ``note`` verifies, each with the
+    timestamp (Unix seconds) it cosigned at."""
+    good: dict[str, int] = {}
     for key in root.witnesses.keys:
         verifier = key.as_alg(ALG_COSIGNATURE_V1)
         for sig in note.signatures:
             if sig.name != verifier.name or sig.key_id != verifier.key_id:
                 continue
             try:
-                verify_cosignature(note.text, sig, verifier)
+                good[key.name] = verify_cosignature(note.text, sig, verifier)
             except SignatureError:
                 continue
-            good.append(key.name)
             break
     return good
 

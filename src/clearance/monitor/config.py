@@ -95,9 +95,16 @@ class MonitorConfig:
         if not isinstance(raw, dict):
             raise MonitorInputError(f"{where}: expected a mapping at the top level")
         known = {
-            "interval_seconds", "verdict_deadline_hours", "checkpoint_stale_hours",
-            "witness_silent_hours", "products", "signers", "witnesses", "webhooks", "email",
-        }  # fmt: skip
+            "interval_seconds",
+            "verdict_deadline_hours",
+            "checkpoint_stale_hours",
+            "witness_silent_hours",
+            "products",
+            "signers",
+            "witnesses",
+            "webhooks",
+            "email",
+        }
         unknown = sorted(set(raw) - known)
         if unknown:
             raise MonitorInputError(f"{where}: unknown key(s) {', '.join(unknown)}")

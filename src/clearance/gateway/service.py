@@ -15,6 +15,7 @@ index) are applied again, so an acknowledged submission is never lost.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -30,6 +31,7 @@ from clearance.attest import (
     Release,
     Verdict,
     canonical_json,
+    statement_of,
 )
 from clearance.attest.admission import VersionNotIncreasingError
 from clearance.attest.errors import AttestFormatError, EnvelopeSignatureError
@@ -58,7 +60,7 @@ from clearance.gateway.store import MetadataStore, ReleaseRow
 from clearance.gateway.tuf_repo import TufRepository
 from clearance.keys import Verifier
 from clearance.log import StaleCheckpointError
-from clearance.policy import Entitlement, Policy
+from clearance.policy import Entitlement, LoggedPolicy, Policy
 
 log = logging.getLogger("clearance.gateway")
 
@@ -660,3 +662,114 @@ class Gateway(DistributionMixin, IndexingMixin):
                 self._wake_witness.set()
             except ClearanceError as exc:
                 log.warning("witness round failed: %s", exc)
+
+    # -- read-only views for the dashboard (clearance.web) ------------------------------
+    # PRE-MERGE SHIMS: the i11 refactor provides these six; drop them when merging it.
+    def role_of(self, token: str | None) -> str | None:
+        return self.config.role_of(token)
+
+    @property
+    def log_size(self) -> int:
+        return self.log.size
+
+    @property
+    def log_origin(self) -> str:
+        return self.log.origin
+
+    def releases(self) -> list[ReleaseRow]:
+        return self.store.releases()
+
+    def release(self, sha256: str) -> ReleaseRow | None:
+        return self.store.release(sha256)
+
+    def verdicts_of(self, release_sha256: str) -> list[dict[str, Any]]:
+        return self.store.verdicts(release_sha256)
+
+    def rollout_of(self, release_sha256: str) -> dict[str, Any] | None:
+        return self.store.rollout(release_sha256)
+
+    def entry_kinds(self) -> dict[str, int]:
+        return self.store.kinds()
+
+    def recent_entries(self, limit: int = 20) -> list[dict[str, Any]]:
+        return self.store.recent_entries(limit)
+
+    def job_counts(self) -> dict[str, int]:
+        return self.queue.counts()
+
+    # END PRE-MERGE SHIMS
+    def log_entry(self, index: int) -> bytes:
+        """The bytes of log entry ``index``."""
+        if not 0 <= index < self.log.size:
+            raise GatewayNotFoundError(f"log entry {index} does not exist")
+        return self.log.entry(index)
+
+    def inclusion(self, index: int) -> tuple[int, list[bytes], bytes]:
+        """Entry ``index``'s inclusion proof under the current checkpoint: (tree size, audit
+        path, the signed checkpoint note it verifies against)."""
+        note = self.log.checkpoint_bytes()
+        size = self.log.checkpoint_size(note)
+        if not 0 <= index < size:
+            raise GatewayNotFoundError(f"log entry {index} is not under the current checkpoint")
+        return size, self.log.inclusion_proof(index, size), note
+
+    def checkpoint_note(self) -> bytes:
+        return self.log.checkpoint_bytes()
+
+    def policy_history(self) -> list[LoggedPolicy]:
+        """Every logged policy whose signature the gateway accepted, in log order."""
+        out: list[LoggedPolicy] = []
+        for index in self.entries_of("policy"):
+            try:
+                predicate = statement_of(Envelope.from_bytes(self.log.entry(index))).predicate
+                out.append(LoggedPolicy(Policy.from_dict(predicate), index))
+            except BadInput:
+                continue
+        return out
+
+    def all_entitlements(self) -> list[tuple[int, dict[str, Any]]]:
+        return self.store.entitlements()
+
+    def transitions_of(self, release_sha256: str) -> list[tuple[int, dict[str, Any]]]:
+        return self.store.transitions(release_sha256)
+
+    def entries_of(self, kind: str) -> list[int]:
+        """Log indices of the indexed entries of one kind (release, verdict, health, ...)."""
+        return [row[0] for row in self.store.entries_of_kind(kind)]
+
+    def inspection_report(self, release_sha256: str, suffix: str) -> Path | None:
+        """The file the embedded inspection wrote for a release (``sarif`` or ``html``)."""
+        if suffix not in ("sarif", "html") or not _is_sha256(release_sha256):
+            return None
+        path = self.data_dir / "reports" / f"{release_sha256}.{suffix}"
+        return path if path.is_file() else None
+
+    def audit_reports(self) -> list[dict[str, Any]]:
+        """Audit results auditors posted, oldest first (kept in ``DATA/audit-reports/``)."""
+        folder = self.data_dir / "audit-reports"
+        out = []
+        for path in (
+            sorted(folder.glob("*.json"), key=lambda p: int(p.stem)) if folder.is_dir() else []
+        ):
+            try:
+                out.append(json.loads(path.read_bytes()))
+            except (OSError, ValueError):
+                continue
+        return out
+
+    def add_audit_report(self, report: dict[str, Any]) -> int:
+        """Keep an auditor's posted result (the last 100); returns its number."""
+        folder = self.data_dir / "audit-reports"
+        folder.mkdir(parents=True, exist_ok=True)
+        with self._locks_lock:
+            numbers = sorted(int(p.stem) for p in folder.glob("*.json") if p.stem.isdigit())
+            number = (numbers[-1] + 1) if numbers else 1
+            body = {**report, "number": number, "received": self.clock().isoformat()}
+            (folder / f"{number}.json").write_text(json.dumps(body, sort_keys=True))
+            for old in numbers[: max(0, len(numbers) + 1 - 100)]:
+                (folder / f"{old}.json").unlink(missing_ok=True)
+        return number
+
+
+def _is_sha256(text: str) -> bool:
+    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)

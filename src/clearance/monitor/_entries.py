@@ -16,26 +16,15 @@ from clearance.audit.entries import (
     KIND_TRUST_ROOT,
     KIND_VERDICT,
     EntryView,
+    key_roles,
     valid_signers,
 )
-from clearance.keys import Verifier
 from clearance.monitor.config import MonitorConfig
 from clearance.monitor.rules import Alert
 from clearance.monitor.state import MonitorState
 
 #: Rollout events that put (or keep) a release in front of a ring of machines.
 ROLLOUT_EXPOSING = frozenset({"started", "advanced", "resumed", "completed"})
-
-
-def _roles(root: TrustRoot) -> dict[str, tuple[Verifier, ...]]:
-    return {
-        "log": (root.log_key,),
-        "vendor": root.vendors.keys,
-        "inspector": root.inspectors.keys,
-        "policy": root.policy.keys,
-        "root": root.root_role.keys,
-        "witness": root.witnesses.keys,
-    }
 
 
 #: Which roles may sign each kind of statement.
@@ -95,7 +84,7 @@ class EntryRules:
         allowed = _ALLOWED.get(view.kind)
         if allowed is None:  # health reports: signed by client keys; unknown: audit reports it
             return
-        roles = _roles(root)
+        roles = key_roles(root)
         if view.kind == KIND_TRUST_ROOT and view.new_trust_root is not None:
             roles["root"] = (*roles["root"], *view.new_trust_root.root_role.keys)
         everyone = [k for keys in roles.values() for k in keys]

@@ -155,20 +155,26 @@ def decisions_by_jurisdiction(counts: dict[str, tuple[int, int]]) -> str:
 
 
 def ring_failure_rates(
-    series: dict[str, list[tuple[datetime, float]]], thresholds: dict[str, float]
+    series: dict[str, list[tuple[int, float]]],
+    thresholds: dict[str, float],
+    transitions: Sequence[tuple[int, str]] = (),
 ) -> str:
-    """Per ring, the failure rate over time against its halt threshold."""
+    """Per ring, the failure rate after each health report (x: log index, the order in
+    which the log saw them) against the ring's halt threshold; transitions as markers."""
     fig = Figure(figsize=(8, 3.2))
     ax = fig.subplots()
     colours = [BLUE, ORANGE, GREEN, RED, GREY]
-    for n, (ring, points) in enumerate(sorted(series.items())):
+    for n, ring in enumerate(sorted(set(series) | set(thresholds))):
         colour = colours[n % len(colours)]
+        points = series.get(ring, [])
         if points:
             ax.step(
-                [_num(p[0]) for p in points],
+                [p[0] for p in points],
                 [100 * p[1] for p in points],
                 where="post",
                 color=colour,
+                marker="o",
+                markersize=3,
                 label=f"{ring} failure rate",
             )
         if ring in thresholds:
@@ -179,8 +185,20 @@ def ring_failure_rates(
                 linewidth=1,
                 label=f"{ring} halt threshold",
             )
+    for index, event in transitions:
+        ax.axvline(index, color=GREY, linewidth=0.8, linestyle=":")
+        ax.annotate(
+            event,
+            (index, 1.0),
+            xycoords=("data", "axes fraction"),
+            rotation=90,
+            fontsize=7,
+            color=GREY,
+            va="top",
+            ha="right",
+        )
+    ax.set_xlabel("log index")
     ax.set_ylabel("failure rate (%)")
-    _date_axis(fig, ax, "%m-%d %H:%M")
     ax.set_title("Rollout rings: failure rate against halt threshold")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
     return _svg(fig)

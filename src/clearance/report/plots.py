@@ -197,6 +197,7 @@ def ring_failure_rates(
             va="top",
             ha="right",
         )
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("log index")
     ax.set_ylabel("failure rate (%)")
     ax.set_title("Rollout rings: failure rate against halt threshold")

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
@@ -235,12 +235,13 @@ def mount(app: FastAPI, gateway: DashboardSource) -> None:
         number = await run_in_threadpool(source.add_audit_report, report)
         return JSONResponse({"number": number}, status_code=201)
 
-    # -- API docs from the fastapi-offline package's assets (no CDN) ----------------------
+    # -- API docs: Swagger UI from the fastapi-offline package's assets (no CDN).  ReDoc
+    # is not offered: its bundle loads its logo from cdn.redoc.ly. ----------------------
     assets = _docs_assets()
 
     @app.get("/docs-assets/{name}", include_in_schema=False)
     async def docs_asset(name: str) -> Response:
-        allowed = {"swagger-ui-bundle.js", "swagger-ui.css", "redoc.standalone.js", "favicon.png"}
+        allowed = {"swagger-ui-bundle.js", "swagger-ui.css", "favicon.png"}
         if name not in allowed:
             return JSONResponse({"detail": "not found"}, status_code=404)
         return FileResponse(assets / name, headers={"Cache-Control": "public, max-age=86400"})
@@ -253,16 +254,6 @@ def mount(app: FastAPI, gateway: DashboardSource) -> None:
             swagger_js_url="/docs-assets/swagger-ui-bundle.js",
             swagger_css_url="/docs-assets/swagger-ui.css",
             swagger_favicon_url="/docs-assets/favicon.png",
-        )
-
-    @app.get("/redoc", include_in_schema=False)
-    async def redoc() -> HTMLResponse:
-        return get_redoc_html(
-            openapi_url="/openapi.json",
-            title="Clearance gateway API",
-            redoc_js_url="/docs-assets/redoc.standalone.js",
-            redoc_favicon_url="/docs-assets/favicon.png",
-            with_google_fonts=False,
         )
 
     @app.exception_handler(StarletteHTTPException)

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from clearance.attest import create_policy
+from clearance.client.withholding import WithheldWithoutReason, check_withholding
 from clearance.gateway.store import ReleaseRow
-from clearance.gateway.withholding import WithheldWithoutReason, check_withholding
 from clearance.policy.example import us_restriction_policy
 
 from .support import Live
@@ -18,7 +18,7 @@ from .test_flow import _approve, _entitlement
 
 
 def _complete(live: Live, sha: str) -> None:
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     with live.client(None) as anyone:
         while time.monotonic() < deadline:
             rollout = anyone.status(sha)["rollout"]

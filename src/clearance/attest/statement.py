@@ -7,11 +7,11 @@ constants below; typed views of each predicate live in their own modules.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from clearance._untrusted import UntrustedInputError, load_json
 from clearance.attest import _fields
 from clearance.attest.canonical import canonical_json
 from clearance.attest.dsse import Envelope, sign_envelope
@@ -26,7 +26,20 @@ VERDICT_V1 = "https://clearance.dev/verdict/v1"
 POLICY_V1 = "https://clearance.dev/policy/v1"
 ROLLOUT_V1 = "https://clearance.dev/rollout/v1"
 HEALTH_V1 = "https://clearance.dev/health/v1"
-PREDICATE_TYPES = (RELEASE_V1, VERDICT_V1, POLICY_V1, ROLLOUT_V1, HEALTH_V1)
+REVOCATION_V1 = "https://clearance.dev/revocation/v1"
+CHANNEL_RESET_V1 = "https://clearance.dev/channel-reset/v1"
+#: Defined in :mod:`clearance.policy`; named here so the admission rule knows every kind.
+ENTITLEMENT_V1 = "https://clearance.dev/entitlement/v1"
+PREDICATE_TYPES = (
+    RELEASE_V1,
+    VERDICT_V1,
+    POLICY_V1,
+    ROLLOUT_V1,
+    HEALTH_V1,
+    REVOCATION_V1,
+    CHANNEL_RESET_V1,
+    ENTITLEMENT_V1,
+)
 
 
 @dataclass(frozen=True)
@@ -90,9 +103,9 @@ class Statement:
     @classmethod
     def from_bytes(cls, data: bytes) -> Statement:
         try:
-            value = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-            raise StatementFormatError("statement payload is not valid JSON") from None
+            value = load_json(data, "statement payload")
+        except UntrustedInputError as exc:
+            raise StatementFormatError(str(exc)) from None
         return cls.from_dict(value)
 
     def sign(self, signers: Sequence[Signer]) -> Envelope:

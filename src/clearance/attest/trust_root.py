@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from clearance._untrusted import UntrustedInputError, load_json
 from clearance.attest.canonical import canonical_json
 from clearance.attest.dsse import Envelope
 from clearance.attest.errors import (
@@ -56,6 +57,9 @@ class Role:
         distinct = {k.public_key for k in self.keys}
         if len(distinct) != len(self.keys):
             raise TrustRootFormatError("a role lists the same key twice")
+        # Signers are counted by key id (name+keyhash): two keys of one role must not share one.
+        if len({(k.name, k.key_id) for k in self.keys}) != len(self.keys):
+            raise TrustRootFormatError("two keys of a role have the same key id (name+keyhash)")
         if self.threshold < 0 or self.threshold > len(self.keys):
             raise TrustRootFormatError(
                 f"threshold {self.threshold} is impossible with {len(self.keys)} key(s)"
@@ -188,9 +192,9 @@ class TrustRoot:
         if len(data) > MAX_TRUST_ROOT_BYTES:
             raise TrustRootFormatError("trust root is larger than 1 MiB")
         try:
-            value = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-            raise TrustRootFormatError("trust root is not valid JSON") from None
+            value = load_json(data, "trust root")
+        except UntrustedInputError as exc:
+            raise TrustRootFormatError(str(exc)) from None
         if isinstance(value, dict) and "payloadType" in value:
             return cls.from_bytes(_rotation_payload(Envelope.from_dict(value)))
         return cls.from_dict(value)

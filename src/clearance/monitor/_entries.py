@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from clearance.attest import TrustRoot, key_id
+from clearance.attest import TrustRoot, admission, key_id
 from clearance.audit.entries import (
     KIND_ENTITLEMENT,
     KIND_POLICY,
@@ -17,7 +17,6 @@ from clearance.audit.entries import (
     KIND_VERDICT,
     EntryView,
     key_roles,
-    valid_signers,
 )
 from clearance.monitor.config import MonitorConfig
 from clearance.monitor.rules import Alert
@@ -100,9 +99,12 @@ class EntryRules:
                         {"kind": view.kind, "keyid": sig.keyid, "sha256": view.sha256},
                     )
                 )
-        valid, _ = valid_signers(view.envelope, everyone)
+        try:
+            valid = admission.valid_key_ids(view.envelope, everyone)
+        except admission.ForgedSignatureError:
+            return  # a forgery: the audit reports it (audit.bad-signature)
         for key in everyone:
-            if key.public_key not in valid:
+            if key_id(key) not in valid:
                 continue
             held = sorted(
                 r for r, keys in roles.items() if any(k.public_key == key.public_key for k in keys)

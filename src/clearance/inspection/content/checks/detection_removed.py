@@ -55,6 +55,10 @@ def narrowing(old: ContentRule, new: ContentRule) -> tuple[list[str], bool]:
     """(reasons, definitely_narrower) comparing one rule across releases."""
     reasons: list[str] = []
     narrower = False
+    if "private" in new.scopes and "private" not in old.scopes:
+        # Same name, same patterns: but a private rule never reports a match.
+        reasons.append("the rule was made private: its matches are no longer reported")
+        narrower = True
     old_ids = {p.identifier: p for p in old.patterns}
     new_ids = {p.identifier: p for p in new.patterns}
     gone = sorted(set(old_ids) - set(new_ids))
@@ -107,7 +111,7 @@ class DetectionRemovedCheck:
         seen: set[str] = set()
         for f in ctx.previous_files:
             for old in f.rules:
-                if old.key in seen or "private" in old.scopes:
+                if old.key in seen or "private" in old.scopes or "allowlist" in old.tags:
                     continue
                 seen.add(old.key)
                 new = current.get(old.key)
@@ -140,4 +144,47 @@ class DetectionRemovedCheck:
                             },
                         )
                     )
+        out.extend(self._switched_off(ctx))
+        out.extend(self._new_global_gates(ctx))
+        return out
+
+    def _new_global_gates(self, ctx: CheckContext) -> list[Finding]:
+        """A new global rule: when it is false, every other rule of its file is silenced."""
+        before = {r.key for f in ctx.previous_files or () for r in f.rules if "global" in r.scopes}
+        out = []
+        for f in ctx.files:
+            gated = [r.name for r in f.rules if "global" not in r.scopes]
+            for rule in f.rules:
+                if "global" not in rule.scopes or rule.key in before or not gated:
+                    continue
+                out.append(
+                    rule_finding(
+                        ctx,
+                        self.rule_id,
+                        self.default_severity,
+                        rule,
+                        f"new global rule {rule.name} gates the {len(gated)} other rule(s) of "
+                        f"{f.uri}: none of them reports a match unless it is true",
+                        {"change": "gated", "gated_rules": gated[:100]},
+                    )
+                )
+        return out
+
+    def _switched_off(self, ctx: CheckContext) -> list[Finding]:
+        """Allow-list entries new in this release: ignored signatures, allow-listed files."""
+        before = {r.key for f in ctx.previous_files or () for r in f.rules if "allowlist" in r.tags}
+        out = []
+        for rule in ctx.rules():
+            if "allowlist" not in rule.tags or rule.key in before:
+                continue
+            if "ignore" in rule.tags:
+                target = rule.patterns[0].value if rule.patterns else rule.name
+                message = f"{rule.uri} switches off signature {target}"
+                severity = self.default_severity
+            else:
+                message = f"{rule.uri} allow-lists a file ({rule.name}); it will never be reported"
+                severity = Severity.LOW
+            out.append(
+                rule_finding(ctx, self.rule_id, severity, rule, message, {"change": "allow-listed"})
+            )
         return out

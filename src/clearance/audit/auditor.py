@@ -57,6 +57,13 @@ DEFAULT_BATCH = 256
 TIMING_RULES = frozenset({"content.slow"})
 
 
+#: Called with every entry the auditor examined, in log order, and the trust root it was
+#: judged against (a monitor adds its own rules here).  Called before the entry's batch is
+#: committed, so an observer that persists as it goes never falls behind the audit state;
+#: after an interruption it may see the same entry again.
+EntryObserver = Callable[[EntryView, TrustRoot], None]
+
+
 class _NoProgress:
     def start(self, description: str, total: float | None) -> None:
         pass
@@ -80,6 +87,7 @@ class AuditOptions:
     max_entries: int | None = None
     clock: Callable[[], float] = time.time
     progress: ProgressSink = field(default_factory=_NoProgress)
+    observer: EntryObserver | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +103,8 @@ class AuditReport:
     cosignatures: int
     seconds: float
     complete: bool
+    #: The signed checkpoint note this run verified (with its cosignatures).
+    note: bytes = b""
 
     @property
     def discrepancies(self) -> tuple[AuditFinding, ...]:
@@ -125,17 +135,22 @@ def log_identity(root: TrustRoot) -> str:
 
 def count_cosignatures(note: Note, root: TrustRoot) -> int:
     """How many of the trust root's witnesses validly cosigned ``note``."""
-    good = 0
+    return len(cosigning_witnesses(note, root))
+
+
+def cosigning_witnesses(note: Note, root: TrustRoot) -> dict[str, int]:
+    """The trust root's witnesses whose cosignature on ``note`` verifies, each with the
+    timestamp (Unix seconds) it cosigned at."""
+    good: dict[str, int] = {}
     for key in root.witnesses.keys:
         verifier = key.as_alg(ALG_COSIGNATURE_V1)
         for sig in note.signatures:
             if sig.name != verifier.name or sig.key_id != verifier.key_id:
                 continue
             try:
-                verify_cosignature(note.text, sig, verifier)
+                good[key.name] = verify_cosignature(note.text, sig, verifier)
             except SignatureError:
                 continue
-            good += 1
             break
     return good
 
@@ -206,6 +221,7 @@ class Auditor:
             cosignatures=cosigned,
             seconds=time.perf_counter() - started,
             complete=complete,
+            note=note.to_bytes(),
         )
 
     def _report(self, finding: AuditFinding) -> None:
@@ -338,6 +354,8 @@ class Auditor:
         view = examine_entry(index, data, self._root)
         for finding in view.findings:
             self._report(finding)
+        if self._opt.observer is not None:
+            self._opt.observer(view, self._root)
         if view.new_trust_root is not None:
             self._root = view.new_trust_root
             state.set_trust_root_bytes(view.new_trust_root.to_bytes())
@@ -374,7 +392,13 @@ class Auditor:
             digests.add(view.envelope_sha256)
         for digest in digests:
             state.add_release(
-                digest, view.index, release.product, release.version, release.channel, data
+                digest,
+                view.index,
+                release.product,
+                release.version,
+                release.channel,
+                data,
+                self._opt.clock(),
             )
 
     def _on_verdict(self, state: AuditState, view: EntryView, verdict: Verdict) -> None:

@@ -12,10 +12,18 @@ import hashlib
 from pathlib import Path
 
 from clearance.attest import Release
-from clearance.cli._common import EXIT_OK, SubParsers, add_json_flag, emit, read_bytes, set_handler
+from clearance.cli._common import (
+    EXIT_OK,
+    SubParsers,
+    add_json_flag,
+    emit,
+    gateway_client,
+    read_bytes,
+    set_handler,
+)
 from clearance.cli._files import write_output
 from clearance.cli.release import load_envelope
-from clearance.client import Bundle, build_bundle
+from clearance.client import Bundle
 from clearance.errors import BadInput
 
 
@@ -25,11 +33,17 @@ class ArtifactNotInReleaseError(BadInput):
 
 def register(sub: SubParsers) -> None:
     bundle = sub.add_parser("bundle", help="an offline verification bundle for one artifact")
-    bundle.add_argument("artifact", metavar="ARTIFACT", type=Path)
-    bundle.add_argument("--release", required=True, type=Path, metavar="RELEASE.json")
+    bundle.add_argument("artifact", metavar="ARTIFACT", type=Path, help="the artifact file")
+    bundle.add_argument(
+        "--release",
+        required=True,
+        type=Path,
+        metavar="RELEASE.json",
+        help="the signed release that names the artifact",
+    )
     where = bundle.add_mutually_exclusive_group(required=True)
-    where.add_argument("--log", type=Path, metavar="LOGDIR")
-    where.add_argument("--server", metavar="URL")
+    where.add_argument("--log", type=Path, metavar="LOGDIR", help="read a local log directory")
+    where.add_argument("--server", metavar="URL", help="ask a gateway for the bundle")
     bundle.add_argument(
         "--checkpoint",
         type=Path,
@@ -46,7 +60,9 @@ def register(sub: SubParsers) -> None:
         metavar="SIZE",
         help="add a consistency proof from this older tree size (the client's last seen)",
     )
-    bundle.add_argument("--out", required=True, type=Path, metavar="BUNDLE.json")
+    bundle.add_argument(
+        "--out", required=True, type=Path, metavar="BUNDLE.json", help="where to write the bundle"
+    )
     add_json_flag(bundle)
     set_handler(bundle, _bundle)
 
@@ -66,9 +82,7 @@ def _bundle(args: argparse.Namespace) -> int:
     if args.server:
         if args.checkpoint or args.policy or args.since:
             raise BadInput("--checkpoint, --policy and --since apply to --log only")
-        from clearance.gateway.client import GatewayClient
-
-        with GatewayClient(args.server) as gateway:
+        with gateway_client(args) as gateway:
             data = gateway.bundle(envelope.sha256)
         bundle = Bundle.from_bytes(data)
     else:
@@ -90,9 +104,12 @@ def _bundle(args: argparse.Namespace) -> int:
 
 
 def _from_log(args: argparse.Namespace, release_sha256: str) -> Bundle:
-    from clearance.attest import Verdict
-    from clearance.attest.dsse import Envelope
-    from clearance.cli.submit import scan_log
+    from clearance.gateway.bundles import (
+        PolicyNotInLogError,
+        ReleaseNotInLogError,
+        build_bundle,
+        find_entries,
+    )
     from clearance.keys import Note
     from clearance.log.checkpoint import Checkpoint, open_checkpoint
     from clearance.log.store import TransparencyLog
@@ -108,24 +125,12 @@ def _from_log(args: argparse.Namespace, release_sha256: str) -> Bundle:
         size = Checkpoint.from_note(note).size
         if size > log.size:
             raise BadInput(f"{args.checkpoint}: checkpoint of size {size} is ahead of the log")
-        release_index = None
-        policy_index = None
-        verdicts: list[int] = []
-        for index, entry in enumerate(scan_log(log, size)):
-            sha = hashlib.sha256(entry).hexdigest()
-            if sha == release_sha256:
-                release_index = index
-            elif sha == policy_sha:
-                policy_index = index
-            elif b"payloadType" in entry:
-                try:
-                    verdict = Verdict.from_envelope(Envelope.from_bytes(entry))
-                except BadInput:
-                    continue
-                if verdict.release_sha256 == release_sha256:
-                    verdicts.append(index)
-        if release_index is None:
-            raise BadInput(f"{args.release}: the release is not in the log (submit it first)")
-        if policy_sha is not None and policy_index is None:
-            raise BadInput(f"{args.policy}: the policy is not in the log")
-        return build_bundle(log, note, release_index, verdicts, policy_index, args.since)
+        try:
+            found = find_entries(log, release_sha256, size, policy_sha256=policy_sha)
+        except ReleaseNotInLogError:
+            raise ReleaseNotInLogError(
+                f"{args.release}: the release is not in the log (submit it first)"
+            ) from None
+        except PolicyNotInLogError:
+            raise PolicyNotInLogError(f"{args.policy}: the policy is not in the log") from None
+        return build_bundle(log, note, found.release, found.verdicts, found.policy, args.since)

@@ -1,18 +1,36 @@
-"""Bridge from an inspection job to :func:`clearance.inspection.inspect_release`."""
+"""An inspection job's inputs, and the bridge to :func:`clearance.inspection.inspect_release`."""
 
 from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING
 
 from clearance.attest import Envelope, Release, create_verdict
 from clearance.gateway.errors import GatewayInputError
+from clearance.keys import Signer
 
-if TYPE_CHECKING:
-    from clearance.gateway.worker import InspectionRequest
+
+@dataclass(frozen=True)
+class InspectionRequest:
+    """What one inspection job needs: the logged release and where its artifacts are."""
+
+    release_envelope: Envelope
+    release: Release
+    artifact_paths: dict[str, Path]
+    previous_envelope: Envelope | None
+    previous_artifact_paths: dict[str, Path]
+    corpus: tuple[Path, ...]
+    work_dir: Path
+    signer: Signer
+    #: Where to keep the SARIF of each inspection (``<release sha256>.sarif``), if anywhere.
+    reports_dir: Path | None = None
+
+
+#: Runs one inspection and returns the signed verdict envelope.
+InspectFunction = Callable[[InspectionRequest], Envelope]
 
 
 def _stage(release: Release, stored: Mapping[str, Path], directory: Path) -> Path:
@@ -33,7 +51,9 @@ def _stage(release: Release, stored: Mapping[str, Path], directory: Path) -> Pat
 
 
 def run_inspection(request: InspectionRequest) -> Envelope:
+    """The real inspection of :mod:`clearance.inspection` (engines in sandboxes)."""
     from clearance.inspection import inspect_release
+    from clearance.inspection.report import render_html
 
     current = _stage(request.release, request.artifact_paths, request.work_dir / "current")
     previous: Release | None = None
@@ -55,6 +75,10 @@ def run_inspection(request: InspectionRequest) -> Envelope:
         request.reports_dir.mkdir(parents=True, exist_ok=True)
         (request.reports_dir / f"{request.release_envelope.sha256}.sarif").write_bytes(
             outcome.sarif_bytes
+        )
+        # The human-readable report the dashboard links to, beside the SARIF.
+        (request.reports_dir / f"{request.release_envelope.sha256}.html").write_text(
+            render_html(outcome), encoding="utf-8"
         )
     return create_verdict(
         request.release_envelope,

@@ -540,7 +540,9 @@ class TransparencyLog:
             bundle_index, offset = divmod(position, TILE_WIDTH)
             data = self._storage.bundle(bundle_index)
             if data is None:
-                raise LogCorruptedError(f"{self._storage.location}: bundle {bundle_index} is missing")
+                raise LogCorruptedError(
+                    f"{self._storage.location}: bundle {bundle_index} is missing"
+                )
             stop = min(end - bundle_index * TILE_WIDTH, TILE_WIDTH)
             yield from decode_bundle(data, stop)[offset:stop]
             position = bundle_index * TILE_WIDTH + stop

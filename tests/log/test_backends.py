@@ -23,10 +23,10 @@ import pytest
 from clearance.keys import Signer, cosign
 from clearance.log import (
     Checkpoint,
+    CheckpointSupersededError,
     DirectoryTileSource,
     LogCorruptedError,
     LogInputError,
-    StaleCheckpointError,
     TiledLogClient,
     TransparencyLog,
     entries_path,
@@ -184,7 +184,7 @@ def test_cosignatures_on_both_backends(tmp_path: Path, backend: str | None) -> N
         assert log.read_public("checkpoint") == cosigned.to_bytes()
         log.verify()
         log.append([b"c"])
-        with pytest.raises(StaleCheckpointError):
+        with pytest.raises(CheckpointSupersededError):
             log.add_cosignatures([cosign(note.text, witness, 1)], for_text=note.text)
 
 

@@ -16,8 +16,8 @@ from clearance.cli._common import (
     stderr,
 )
 from clearance.errors import BadInput
-from clearance.gateway.config import WitnessEndpoint
-from clearance.keys import Verifier, load_signer
+from clearance.gateway.config import witness_endpoint
+from clearance.keys import load_signer
 
 
 def register(sub: SubParsers) -> None:
@@ -80,8 +80,7 @@ def _init(args: argparse.Namespace) -> int:
         parts = item.split("=", 2)
         if len(parts) != 3:
             raise BadInput(f"--witness {item!r}: expected NAME=URL=VKEY")
-        Verifier.parse(parts[2])
-        witnesses.append(WitnessEndpoint(parts[0], parts[1], parts[2]))
+        witnesses.append(witness_endpoint(parts[0], parts[1], parts[2]))
     tokens = init_gateway(
         args.data,
         trust_root=root,

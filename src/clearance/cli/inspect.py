@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from clearance.attest.release import Release
-from clearance.attest.verdict import create_verdict
 from clearance.cli._common import EXIT_OK, SubParsers, add_json_flag, emit, set_handler
 from clearance.cli._files import write_output
 from clearance.cli.release import load_envelope
@@ -58,10 +57,12 @@ def register(sub: SubParsers) -> None:
         help="clean corpus folder (repeatable; default: this machine's system files, capped)",
     )
     p.add_argument(
+        "--verdict-policy",
         "--policy",
+        dest="policy",
         type=Path,
         metavar="FILE.yaml",
-        help="verdict policy (default: the shipped policy)",
+        help="verdict policy (default: the shipped policy; --policy is the old name)",
     )
     p.add_argument("--out", required=True, type=Path, metavar="VERDICT.json")
     p.add_argument("--sarif", type=Path, metavar="FINDINGS.sarif")
@@ -152,18 +153,7 @@ def _inspect(args: argparse.Namespace) -> int:
             progress=progress,
         )
     sarif = outcome.sarif_bytes
-    note = "; ".join(outcome.decision.reasons)
-    if args.note:
-        note = f"{args.note} | {note}"
-    verdict = create_verdict(
-        envelope,
-        outcome.decision.decision,
-        signers=signer,
-        findings_summary=outcome.summary,
-        sarif_sha256=outcome.sarif_sha256,
-        engines=dict(outcome.engines),
-        note=note,
-    )
+    verdict = outcome.verdict(envelope, signer, args.note or "")
     if args.sarif:
         write_output(args.sarif, sarif, "SARIF findings")
     if args.html:

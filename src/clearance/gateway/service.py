@@ -54,8 +54,14 @@ from clearance.gateway.submission_checks import SubmissionChecks
 from clearance.gateway.tuf_repo import TufRepository
 from clearance.gateway.worker import InspectionWorker, JobRunner
 from clearance.keys import Signer
-from clearance.log import StaleCheckpointError
-from clearance.policy import Decision, Entitlement, LoggedPolicy, Policy, decide
+from clearance.log import CheckpointSupersededError
+from clearance.policy import (
+    DistributionDecision,
+    DistributionPolicy,
+    Entitlement,
+    LoggedPolicy,
+    decide,
+)
 
 log = logging.getLogger("clearance.gateway")
 
@@ -330,9 +336,11 @@ class Gateway:
         latest = self.store.latest_policy()
         if latest is None:
             return None
-        return LoggedPolicy(Policy.from_dict(latest[1]), latest[0])
+        return LoggedPolicy(DistributionPolicy.from_dict(latest[1]), latest[0])
 
-    def decide_for(self, customer: str, product: str, at: datetime | None = None) -> Decision:
+    def decide_for(
+        self, customer: str, product: str, at: datetime | None = None
+    ) -> DistributionDecision:
         entitlements = [Entitlement.from_dict(b) for _, b in self.store.entitlements(customer)]
         return decide(self.policy_in_force(), entitlements, customer, product, at or self.clock())
 
@@ -485,7 +493,7 @@ class Gateway:
                 self.witness_status = self.log.collect_witnesses(
                     self.config.witnesses, self.trust_root.witnesses.threshold
                 )
-            except StaleCheckpointError:
+            except CheckpointSupersededError:
                 # The log grew during the round: witness the newer checkpoint right away.
                 self._wake_witness.set()
             except ClearanceError as exc:

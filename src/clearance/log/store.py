@@ -48,10 +48,10 @@ from clearance.log.checkpoint import Checkpoint, check_origin, open_checkpoint, 
 from clearance.log.errors import (
     CheckpointFormatError,
     CheckpointSignatureError,
+    CheckpointSupersededError,
     EntryTooLargeError,
     LogCorruptedError,
     LogInputError,
-    StaleCheckpointError,
 )
 from clearance.log.merkle import HASH_SIZE, ProofRequestError
 from clearance.log.storage import LogStorage
@@ -540,7 +540,9 @@ class TransparencyLog:
             bundle_index, offset = divmod(position, TILE_WIDTH)
             data = self._storage.bundle(bundle_index)
             if data is None:
-                raise LogCorruptedError(f"{self._storage.location}: bundle {bundle_index} is missing")
+                raise LogCorruptedError(
+                    f"{self._storage.location}: bundle {bundle_index} is missing"
+                )
             stop = min(end - bundle_index * TILE_WIDTH, TILE_WIDTH)
             yield from decode_bundle(data, stop)[offset:stop]
             position = bundle_index * TILE_WIDTH + stop
@@ -582,7 +584,7 @@ class TransparencyLog:
             size, note_bytes = self._storage.head()
             note = Note.from_bytes(note_bytes)
             if for_text is not None and for_text != note.text:
-                raise StaleCheckpointError(
+                raise CheckpointSupersededError(
                     "the cosigned checkpoint is no longer the log's current checkpoint"
                 )
             for sig in signatures:

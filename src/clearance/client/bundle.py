@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from clearance._untrusted import UntrustedInputError, load_json
 from clearance.attest.canonical import canonical_json
 from clearance.client.errors import MalformedBundleError
 from clearance.log.merkle import HASH_SIZE, leaf_hash
@@ -180,9 +180,9 @@ class Bundle:
         if len(data) > MAX_BUNDLE_BYTES:
             raise MalformedBundleError(f"bundle is larger than {MAX_BUNDLE_BYTES} bytes")
         try:
-            value = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-            raise MalformedBundleError("bundle is not valid JSON") from None
+            value = load_json(data, "bundle")
+        except UntrustedInputError as exc:
+            raise MalformedBundleError(str(exc)) from None
         return cls.from_dict(value)
 
     @classmethod

@@ -16,10 +16,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from clearance.attest._fields import relative_path
+from clearance.attest.errors import AttestFormatError
 from clearance.errors import ClearanceError
 from clearance.gateway import approval, rollout
 from clearance.gateway._entries import KIND_HEALTH, KIND_ROLLOUT_DECISION
-from clearance.gateway.errors import GatewayRefused
+from clearance.gateway.errors import GatewayInputError, GatewayRefused
 from clearance.gateway.states import ReleaseState
 from clearance.gateway.store import MetadataStore
 from clearance.gateway.tuf_repo import TufRepository
@@ -183,6 +185,13 @@ class Rollouts:
         files: dict[str, bytes] = {}
         custom: dict[str, dict[str, Any]] = {}
         for artifact in row.artifacts:
+            try:
+                # A release admitted before names were checked must not escape the repository.
+                relative_path(artifact["name"], "artifact name")
+            except AttestFormatError as exc:
+                raise GatewayInputError(
+                    f"release {row.sha256} (log entry {row.log_index}) not published: {exc}"
+                ) from None
             path = f"{row.product}/{row.version}/{artifact['name']}"
             if path in existing:
                 continue

@@ -1,4 +1,5 @@
-"""``--policy`` meant a verdict policy in ``inspect`` and a distribution policy in ``bundle``:
+"""``--policy`` meant a verdict policy in ``inspect`` (and ``verdict sign``) and a distribution
+policy in ``bundle``:
 each now has a name that says which, and the old name still works."""
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ from clearance.cli import build_parser
         (
             ["bundle", "a.bin", "--release", "r.json", "--log", "L", "--out", "b.json"],
             "--distribution-policy",
+        ),
+        (
+            ["verdict", "sign", "r.json", "--decision", "approved", "--key", "k", "--out", "v"],
+            "--verdict-policy",
         ),
     ],
 )

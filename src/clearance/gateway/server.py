@@ -56,7 +56,7 @@ class RunningGateway:
         workers: int | None = None,
         limits: ServerLimits = DEFAULT_LIMITS,
     ) -> None:
-        self.gateway = Gateway(data_dir)
+        self.gateway = Gateway.open(data_dir)
         try:
             self.gateway.start_background(workers=workers)
             self._server = BackgroundServer(create_asgi(self.gateway), host, port, limits)
@@ -83,7 +83,7 @@ class RunningGateway:
 
 def serve(data_dir: Path, host: str = "127.0.0.1", port: int = 8000) -> None:
     """Serve until interrupted (``clearance serve``)."""
-    gateway = Gateway(data_dir)
+    gateway = Gateway.open(data_dir)
     try:
         gateway.start_background()
         # Read, keep-alive and per-client limits: see clearance._serving.

@@ -8,6 +8,7 @@ the accepted shapes and mutates from there.
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import io
 import json
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from clearance.attest import Artifact, create_policy, create_release, create_verdict
 from clearance.attest.trust_root import rotation_envelope
-from clearance.client import build_bundle
+from clearance.gateway.bundles import build_bundle
 from clearance.keys import cosign
 from clearance.log.store import TransparencyLog
 from clearance.witness import AddCheckpointRequest
@@ -30,18 +31,18 @@ def _zip(members: dict[str, bytes]) -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, data in members.items():
-            zf.writestr(name, data)
+            zf.writestr(zipfile.ZipInfo(name, (2026, 1, 1, 0, 0, 0)), data)  # fixed time
     return out.getvalue()
 
 
-def _tar(members: dict[str, bytes], mode: str) -> bytes:
+def _tar(members: dict[str, bytes], compress: bool = False) -> bytes:
     out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode=mode) as tf:  # type: ignore[call-overload]
+    with tarfile.open(fileobj=out, mode="w") as tf:
         for name, data in members.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tf.addfile(info, io.BytesIO(data))
-    return out.getvalue()
+    return gzip.compress(out.getvalue(), mtime=0) if compress else out.getvalue()
 
 
 def seeds() -> dict[str, list[bytes]]:
@@ -101,8 +102,8 @@ def seeds() -> dict[str, list[bytes]]:
         ],
         "archive": [
             b"\0" + _zip({"a/rules.yar": rules, "b.txt": b"x"}),
-            b"\1" + _tar({"rules.yar": rules}, "w"),
-            b"\2" + _tar({"d/rules.yar": rules, "inner.zip": _zip({"i.yar": rules})}, "w:gz"),
+            b"\1" + _tar({"rules.yar": rules}),
+            b"\2" + _tar({"d/rules.yar": rules, "inner.zip": _zip({"i.yar": rules})}, True),
         ],
         "witness-request": [
             request,

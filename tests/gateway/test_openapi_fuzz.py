@@ -22,7 +22,7 @@ def gateway_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Wo
     world = build_world(
         tmp_path_factory.mktemp("openapi") / "world", rings=FAST_RINGS, embedded_inspector=False
     )
-    gateway = Gateway(world.data_dir)
+    gateway = Gateway.open(world.data_dir)
     yield world, gateway
     gateway.close()
 

@@ -2,6 +2,9 @@
 
     PYTHONPATH=src:tests python -m fuzz.run TARGET [--runs N | --seconds S] [--work DIR]
 
+``TARGET`` ``all`` runs every target in one process (the first input byte picks the
+target): one instrumentation and start-up for the short CI budget.
+
 The committed seed corpus is copied into a working corpus (default
 ``.fuzz/<target>/``, not committed) that libFuzzer grows; a crashing input is
 written to ``tests/fuzz/crashes/<target>/`` -- move it to
@@ -12,7 +15,6 @@ it as a regression test.
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from pathlib import Path
 
@@ -34,19 +36,26 @@ def main(argv: list[str] | None = None) -> None:
     with atheris.instrument_imports(include=["clearance"]):
         from fuzz import targets
 
-    if args.target not in targets.TARGETS:
-        parser.error(f"unknown target {args.target!r}; one of {', '.join(targets.TARGETS)}")
+    names = sorted(targets.TARGETS)
+    if args.target not in (*names, "all"):
+        parser.error(f"unknown target {args.target!r}; one of all, {', '.join(names)}")
     name = args.target
     work = args.work or REPO / ".fuzz" / name
     work.mkdir(parents=True, exist_ok=True)
-    for seed in (HERE / "corpus" / name).glob("*"):
-        shutil.copy(seed, work / seed.name)
+    for number, target in enumerate(names):
+        if name in (target, "all"):
+            for seed in (HERE / "corpus" / target).glob("*"):
+                prefix = bytes([number]) if name == "all" else b""
+                (work / f"{target}-{seed.name}").write_bytes(prefix + seed.read_bytes())
     crashes = HERE / "crashes" / name
     crashes.mkdir(parents=True, exist_ok=True)
     targets.world()  # build the fixed world before fuzzing starts
 
     def one_input(data: bytes) -> None:
-        targets.run_one(name, data)
+        if name != "all":
+            targets.run_one(name, data)
+        elif data:
+            targets.run_one(names[data[0] % len(names)], data[1:])
 
     libfuzzer = [
         sys.argv[0],

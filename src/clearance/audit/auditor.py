@@ -39,12 +39,12 @@ from clearance.audit.entries import (
     EntryView,
     examine_entry,
 )
-from clearance.audit.errors import AuditInputError, LogUnavailable
+from clearance.audit.errors import AuditInputError, LogServerUnreachable, LogUnavailable
 from clearance.audit.reinspect import Reinspection, Reinspector, ReleaseFiles, summary_of
 from clearance.audit.rules import AuditFinding
 from clearance.audit.sources import ArtifactSource
 from clearance.audit.state import AuditState, SeenCheckpoint, VerdictRecord
-from clearance.errors import ClearanceError
+from clearance.errors import ClearanceError, Unreachable
 from clearance.inspection.base import ProgressSink
 from clearance.keys import ALG_COSIGNATURE_V1, Note, SignatureError, verify_cosignature
 from clearance.log.checkpoint import Checkpoint, open_checkpoint
@@ -178,6 +178,8 @@ class Auditor:
         opt = self._opt
         try:
             checkpoint, note = self._client.checkpoint()
+        except Unreachable as exc:
+            raise LogServerUnreachable(f"log checkpoint: {exc}") from None
         except ClearanceError as exc:
             raise LogUnavailable(f"log checkpoint: {exc}") from None
         with AuditState.open(opt.state_dir, log_identity(opt.trust_root)) as state:

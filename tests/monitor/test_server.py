@@ -72,4 +72,4 @@ def test_unreachable_server_is_a_one_line_refusal(
         ]
     )
     err = capsys.readouterr().err
-    assert code == 1 and "log checkpoint" in err and len(err.strip().splitlines()) == 1
+    assert code == 3 and "log checkpoint" in err and len(err.strip().splitlines()) == 1

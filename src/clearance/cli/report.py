@@ -18,6 +18,7 @@ from clearance.cli._common import (
     SubParsers,
     add_json_flag,
     emit,
+    mark_public_server,
     read_bytes,
     set_handler,
 )
@@ -43,16 +44,39 @@ def register(sub: SubParsers) -> None:
         description="Reads the public log only; writes DIR/report.html, DIR/report.pdf, "
         "DIR/summary.json and, with --key, DIR/report.dsse.json (signed digests and tree size).",
     )
-    parser.add_argument("logdir", nargs="?", type=Path, metavar="LOGDIR")
+    parser.add_argument(
+        "logdir", nargs="?", type=Path, metavar="LOGDIR", help="a log directory (or --server)"
+    )
     parser.add_argument("--server", metavar="URL", help="a gateway: reads URL/log/")
-    parser.add_argument("--trust-root", required=True, type=Path, metavar="FILE")
-    parser.add_argument("--from", dest="start", required=True, metavar="DATE")
-    parser.add_argument("--to", dest="end", required=True, metavar="DATE")
+    parser.add_argument(
+        "--trust-root",
+        required=True,
+        type=Path,
+        metavar="FILE",
+        help="the trust root (trust-root.json) whose keys the log's entries must carry",
+    )
+    parser.add_argument(
+        "--from",
+        dest="start",
+        required=True,
+        metavar="DATE",
+        help="first day (YYYY-MM-DD or RFC 3339)",
+    )
+    parser.add_argument(
+        "--to",
+        dest="end",
+        required=True,
+        metavar="DATE",
+        help="last day, included (YYYY-MM-DD or RFC 3339)",
+    )
     parser.add_argument("--jurisdiction", metavar="J", help="only this jurisdiction's decisions")
-    parser.add_argument("--out", required=True, type=Path, metavar="DIR")
+    parser.add_argument(
+        "--out", required=True, type=Path, metavar="DIR", help="folder for the report's files"
+    )
     parser.add_argument("--key", type=Path, metavar="FILE", help="sign the report with this key")
     parser.add_argument("--no-pdf", action="store_true", help="HTML only")
     add_json_flag(parser)
+    mark_public_server(parser)
     set_handler(parser, _report)
 
 
@@ -79,6 +103,10 @@ def _report(args: argparse.Namespace) -> int:
     data = collect(root, log_source(args.logdir, args.server), period, args.jurisdiction)
     html = render_html(data)
     out: Path = args.out
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ReportInputError(f"{out}: cannot create the output folder: {exc.strerror}") from None
     files = {"report.html": out / "report.html"}
     write_output(files["report.html"], html.encode(), "HTML report")
     if not args.no_pdf:
@@ -99,5 +127,6 @@ def _report(args: argparse.Namespace) -> int:
         f"{result['redFlags']} red flag(s), audit {'clean' if data.audit.clean else 'NOT clean'}"
         + ("" if signer is None else f", signed by {signer.name}")
     )
-    emit(args, result, text)
-    return EXIT_OK if data.audit.clean and not data.red_flags else EXIT_REFUSED
+    ok = data.audit.clean and not data.red_flags
+    emit(args, result, text, ok=ok)
+    return EXIT_OK if ok else EXIT_REFUSED

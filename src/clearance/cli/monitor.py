@@ -55,14 +55,23 @@ def register(sub: SubParsers) -> None:
         required=True,
         type=Path,
         metavar="FILE",
-        help="the trust root (trust-root.json) whose keys the log's entries must carry",
+        help="the trust root whose log key signs the checkpoints",
     )
-    parser.add_argument("--config", type=Path, metavar="FILE", help="monitor.yaml")
     parser.add_argument(
-        "--state", required=True, type=Path, metavar="DIR", help="what the monitor saw and sent"
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="monitor.yaml: webhooks, e-mail, thresholds (default: alerts on stdout only)",
     )
-    parser.add_argument("--once", action="store_true", help="one pass; exit 1 if it alerted")
+    parser.add_argument(
+        "--state",
+        required=True,
+        type=Path,
+        metavar="DIR",
+        help="what the monitor saw last time (created on first use)",
+    )
     mark_public_server(parser)
+    parser.add_argument("--once", action="store_true", help="one pass; exit 1 if it alerted")
     set_handler(parser, _monitor)
 
 

@@ -22,7 +22,7 @@ from clearance.cli._common import (
     read_bytes,
     set_handler,
 )
-from clearance.cli._files import write_output
+from clearance.cli._files import output_dir, write_output
 from clearance.keys import load_signer
 from clearance.policy._time import parse_time
 from clearance.report import (
@@ -53,30 +53,22 @@ def register(sub: SubParsers) -> None:
         required=True,
         type=Path,
         metavar="FILE",
-        help="the trust root (trust-root.json) whose keys the log's entries must carry",
+        help="the trust root whose keys the logged entries must carry",
     )
     parser.add_argument(
-        "--from",
-        dest="start",
-        required=True,
-        metavar="DATE",
-        help="first day (YYYY-MM-DD or RFC 3339)",
+        "--from", dest="start", required=True, metavar="DATE", help="first day of the period"
     )
     parser.add_argument(
-        "--to",
-        dest="end",
-        required=True,
-        metavar="DATE",
-        help="last day, included (YYYY-MM-DD or RFC 3339)",
+        "--to", dest="end", required=True, metavar="DATE", help="last day of the period"
     )
     parser.add_argument("--jurisdiction", metavar="J", help="only this jurisdiction's decisions")
     parser.add_argument(
-        "--out", required=True, type=Path, metavar="DIR", help="folder for the report's files"
+        "--out", required=True, type=Path, metavar="DIR", help="folder for the HTML and PDF"
     )
+    mark_public_server(parser)
     parser.add_argument("--key", type=Path, metavar="FILE", help="sign the report with this key")
     parser.add_argument("--no-pdf", action="store_true", help="HTML only")
     add_json_flag(parser)
-    mark_public_server(parser)
     set_handler(parser, _report)
 
 
@@ -100,13 +92,10 @@ def _report(args: argparse.Namespace) -> int:
         raise ReportInputError("--to is before --from")
     root = TrustRoot.from_bytes(read_bytes(args.trust_root, "trust root"))
     signer = None if args.key is None else load_signer(args.key)
+    output_dir(args.out, "report")
     data = collect(root, log_source(args.logdir, args.server), period, args.jurisdiction)
     html = render_html(data)
     out: Path = args.out
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ReportInputError(f"{out}: cannot create the output folder: {exc.strerror}") from None
     files = {"report.html": out / "report.html"}
     write_output(files["report.html"], html.encode(), "HTML report")
     if not args.no_pdf:

@@ -107,6 +107,13 @@ def test_approving_what_the_automatic_inspection_rejected_needs_a_note(
     assert json.loads(out)["overrides"].startswith("overrides the automatic rejection")
     note = Verdict.from_envelope(load_envelope(human, "verdict")).note
     assert note.startswith("false positive: test file") and "overrides" in note
+    # The automatic rejection found in the log.
+    assert run("submit", automatic, "--log", world.logdir, "--trust-root", world.trust_root) == 0
+    capsys.readouterr()
+    code = run("verdict", "sign", world.release, "--decision", "approved", "--key",
+               world.inspector_key, "--log", world.logdir, "--out", human)  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "verdict at log index 1 by inspector" in err
     # Agreeing with the automatic decision, or deciding without one, needs no note.
     assert run("verdict", "sign", world.release, "--decision", "rejected", "--key",
                world.inspector_key, "--automatic", automatic, "--out", human) == 0  # fmt: skip

@@ -336,31 +336,8 @@ def _word_regex(words: tuple[str, ...]) -> _WordFinder:
     return _WordFinder(words, re.compile("|".join(parts)))
 
 
-class _Prefiltered:
-    """A word-list regex that only runs when one of its words occurs as a plain substring.
-
-    Python's ``re`` tries every alternative at every position; a substring test per
-    word (C ``memmem``) rules out almost every literal first, which makes the checks
-    over a large database (11,235 ClamAV signatures) several times cheaper.  The
-    regex is case-sensitive and each alternative contains its word verbatim, so the
-    prefilter never hides a match.
-    """
-
-    def __init__(self, regex: re.Pattern[str], words: tuple[str, ...]) -> None:
-        self.regex = regex
-        self.words = tuple(sorted(set(words), key=len))
-
-    def search(self, text: str) -> re.Match[str] | None:
-        if not any(map(text.__contains__, self.words)):
-            return None
-        return self.regex.search(text)
-
-
-_STRONG = _Prefiltered(_word_regex(lexicon.STRONG_MARKINGS), lexicon.STRONG_MARKINGS)
-_KEYWORDS = _Prefiltered(
-    _word_regex(tuple(k.strip() for k in lexicon.KEYWORDS)),
-    tuple(k.strip() for k in lexicon.KEYWORDS),
-)
+_STRONG = _word_regex(lexicon.STRONG_MARKINGS)
+_KEYWORDS = _word_regex(tuple(k.strip() for k in lexicon.KEYWORDS))
 
 
 def _code_regex(words: tuple[str, ...]) -> _WordFinder:
@@ -379,7 +356,7 @@ def _code_regex(words: tuple[str, ...]) -> _WordFinder:
     return _WordFinder(words, re.compile("|".join(parts)))
 
 
-_CODE = _Prefiltered(_code_regex(lexicon.CODE_STRINGS), lexicon.CODE_STRINGS)
+_CODE = _code_regex(lexicon.CODE_STRINGS)
 
 
 def markings(rule: ContentRule) -> list[tuple[Literal, str, str]]:

@@ -15,7 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.dates as mdates
 from matplotlib.figure import Figure
 
-from clearance.policy import Policy
+from clearance.policy import DistributionPolicy
 
 # Colour-blind-safe, dark enough for text contrast on white (Okabe-Ito, darkened).
 GREEN = "#007a53"
@@ -46,7 +46,7 @@ def _svg(fig: Figure) -> str:
 
 
 def policy_timeline(
-    policy: Policy, today: datetime, period: tuple[datetime, datetime] | None = None
+    policy: DistributionPolicy, today: datetime, period: tuple[datetime, datetime] | None = None
 ) -> str:
     """Per jurisdiction: end of new sales, end of updates, grace period, allowed categories,
     and today (and the report's period, shaded)."""

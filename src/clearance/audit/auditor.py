@@ -85,6 +85,9 @@ class AuditOptions:
     clock: Callable[[], float] = time.time
     progress: ProgressSink = field(default_factory=_NoProgress)
     observer: EntryObserver | None = None
+    #: Called after a batch of entries was examined, before the audit state commits it
+    #: (an observer that batches its own writes commits them here, so it is never behind).
+    before_commit: Callable[[], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -337,6 +340,8 @@ class Auditor:
                 with state.batch():
                     for offset, data in enumerate(entries):
                         self._audit_entry(state, first + offset, data)
+                    if opt.before_commit is not None:
+                        opt.before_commit()
                     state.set_audited(end)
                     self._flush(state)
                 opt.progress.advance(end - first)

@@ -13,6 +13,7 @@ is built once per process from fixed seeds, so the committed seed corpora
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import shutil
@@ -69,6 +70,7 @@ class World:
 @cache
 def world() -> World:
     root = Path(tempfile.mkdtemp(prefix="clearance-fuzz-"))
+    atexit.register(shutil.rmtree, root, True)
     log_key = signer(ORIGIN)
     logdir = root / "log"
     with TransparencyLog.create(logdir, ORIGIN, log_key) as log:
@@ -194,12 +196,10 @@ def _witness_request(data: bytes) -> None:
 
 
 def _client_state(data: bytes) -> None:
-    directory = Path(tempfile.mkdtemp(prefix="fuzz-state-", dir=world().root))
-    try:
-        (directory / STATE_FILE).write_bytes(data)
-        ClientState.load(directory)
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
+    directory = world().root / "client-state"
+    directory.mkdir(exist_ok=True)
+    (directory / STATE_FILE).write_bytes(data)
+    ClientState.load(directory)
 
 
 def _http_body(data: bytes) -> None:

@@ -15,18 +15,20 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from _postgres import scratch_database
 from clearance.keys import Signer, cosign
 from clearance.log import (
     Checkpoint,
+    CheckpointSupersededError,
     DirectoryTileSource,
     LogCorruptedError,
     LogInputError,
-    StaleCheckpointError,
     TiledLogClient,
     TransparencyLog,
     entries_path,
@@ -184,7 +186,7 @@ def test_cosignatures_on_both_backends(tmp_path: Path, backend: str | None) -> N
         assert log.read_public("checkpoint") == cosigned.to_bytes()
         log.verify()
         log.append([b"c"])
-        with pytest.raises(StaleCheckpointError):
+        with pytest.raises(CheckpointSupersededError):
             log.add_cosignatures([cosign(note.text, witness, 1)], for_text=note.text)
 
 
@@ -253,10 +255,10 @@ def test_separate_processes_append_to_one_log(tmp_path: Path, backend: str | Non
 
 
 @pytest.fixture
-def pg_dsn(backend: str | None) -> str:
-    if backend is None:
-        pytest.skip("PostgreSQL only")
-    return backend
+def pg_dsn() -> Iterator[str]:
+    """A scratch PostgreSQL database, for the tests of the replicated integrator only."""
+    with scratch_database() as dsn:
+        yield dsn
 
 
 def test_integrator_that_lost_its_lease_cannot_commit(tmp_path: Path, pg_dsn: str) -> None:

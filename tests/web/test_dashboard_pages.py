@@ -246,9 +246,9 @@ def test_basic_accessibility(browser: Any, site: Any) -> None:
                 "main h1, main h2, main h3, main h4", "els => els.map(e => e.tagName)"
             )
         ]
-        assert levels[0] == 1 and all(
-            b - a <= 1 for a, b in itertools.pairwise(levels)
-        ), f"{path}: {levels}"
+        assert levels[0] == 1 and all(b - a <= 1 for a, b in itertools.pairwise(levels)), (
+            f"{path}: {levels}"
+        )
         unlabelled = page.evaluate("""() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
             .filter(i => !(i.id && document.querySelector(`label[for="${i.id}"]`)) && !i.getAttribute('aria-label'))
             .map(i => i.name)""")

@@ -32,6 +32,7 @@ from clearance.client import BundleVerifier
 from clearance.client.state import STATE_FILE, ClientState
 from clearance.errors import ClearanceError
 from clearance.gateway._entries import parse_entry
+from clearance.gateway.service import Gateway
 from clearance.inspection import policy as verdict_policy
 from clearance.inspection.archive import ArchiveLimits, unpack_archive
 from clearance.keys import Note, Signer, verify_note
@@ -207,6 +208,24 @@ def _http_body(data: bytes) -> None:
     _each(lambda: parse_entry(data), lambda: examine_entry(7, data, world().trust_root))
 
 
+@cache
+def gateway() -> Gateway:
+    """A real gateway (its log, index and trust root on disk), built on first use."""
+    from clearance.demo.world import build_world
+
+    world_dir = build_world(world().root / "gateway", embedded_inspector=False)
+    return Gateway.open(world_dir.data_dir)
+
+
+_ROLES = (None, "vendor", "inspector", "policy", "client", "operator")
+
+
+def _gateway_submit(data: bytes) -> None:
+    """A submission body as ``POST /api/v1/submissions`` hands it to the gateway."""
+    role = _ROLES[data[0] % len(_ROLES)] if data else None
+    gateway().submit(data[1:], role)
+
+
 def _sarif(data: bytes) -> None:
     summarize_sarif(data, "fuzz.sarif")
 
@@ -227,6 +246,7 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "witness-request": _witness_request,
     "client-state": _client_state,
     "http-body": _http_body,
+    "gateway-submit": _gateway_submit,
     "sarif": _sarif,
 }
 

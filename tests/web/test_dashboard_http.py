@@ -211,6 +211,9 @@ def test_auditor_posts_its_result_with_the_cli(tmp_path: Path) -> None:
         assert code == 0
         page = _page(live.url + "/audit").text
         assert "Report 1:" in page and "clean" in page
+        with socket.socket() as s:  # a port the OS gave and nothing listens on
+            s.bind(("127.0.0.1", 0))
+            closed = f"http://127.0.0.1:{s.getsockname()[1]}/"
         assert (
             main(
                 [

@@ -3,7 +3,9 @@
 Static, cacheable paths (served straight from the data directory):
 
 * ``/log/checkpoint`` (short max-age), ``/log/tile/...`` (full tiles immutable,
-  partial tiles short max-age): the C2SP tlog-tiles layout of the log;
+  partial tiles short max-age): the C2SP tlog-tiles layout of the log; with a
+  PostgreSQL log every replica serves them from the database (partial tiles
+  too are immutable there: an old width is cut from the stored tile);
 * ``/trust-root.json``;
 * ``/tuf/metadata/...`` and ``/tuf/targets/...``: the TUF repository.
 
@@ -104,6 +106,8 @@ class StaticFastPath:
 
     def __init__(self, app: FastAPI, gateway: Gateway) -> None:
         self.app = app
+        self._gateway_log = gateway.log
+        self._from_database = not gateway.log.publishes_files
         self._log = gateway.log.public_dir
         self._tuf = gateway.tuf.metadata_dir
         self._cache = _ImmutableCache()
@@ -134,9 +138,29 @@ class StaticFastPath:
             self._cache.put(str(file), data)
         return data, media, cache.encode()
 
+    async def _lookup_database(self, path: str) -> tuple[bytes, bytes, bytes] | None:
+        relative = path[5:]
+        if path == "/log/checkpoint":
+            data = await run_in_threadpool(self._gateway_log.read_public, "checkpoint")
+            return data, b"text/plain; charset=utf-8", SHORT.encode()
+        if not _TILE_RE.match(relative):
+            return None
+        cached = self._cache.get(path)
+        if cached is None:
+            try:
+                cached = await run_in_threadpool(self._gateway_log.read_public, relative)
+            except ClearanceError:
+                return None  # the app answers 404 with the reason
+            self._cache.put(path, cached)
+        return cached, b"application/octet-stream", IMMUTABLE.encode()
+
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
-            found = self._lookup(scope["path"])
+            path = scope["path"]
+            if self._from_database and path.startswith("/log/"):
+                found = await self._lookup_database(path)
+            else:
+                found = self._lookup(path)
             if found is not None:
                 data, media, cache = found
                 await send(
@@ -218,12 +242,25 @@ def create_app(gateway: Gateway) -> FastAPI:
 
     @app.get("/log/checkpoint", tags=["log"], response_class=Response)
     async def log_checkpoint() -> Response:
+        if not gateway.log.publishes_files:
+            data = await call(gateway.log.read_public, "checkpoint")
+            return Response(
+                data, media_type="text/plain; charset=utf-8", headers={"Cache-Control": SHORT}
+            )
         return static(gateway.log.public_dir, "checkpoint", "text/plain; charset=utf-8", SHORT)
 
     @app.get("/log/{path:path}", tags=["log"], response_class=Response)
     async def log_tile(path: str) -> Response:
         if not _TILE_RE.match(path):
             raise GatewayNotFoundError(f"no such log file: {path}")
+        if not gateway.log.publishes_files:
+            try:
+                data = await call(gateway.log.read_public, path)
+            except BadInput as exc:
+                raise GatewayNotFoundError(f"no such log file: {exc}") from None
+            return Response(
+                data, media_type="application/octet-stream", headers={"Cache-Control": IMMUTABLE}
+            )
         cache = SHORT if ".p/" in path else IMMUTABLE
         return static(gateway.log.public_dir, path, "application/octet-stream", cache)
 

@@ -5,7 +5,8 @@ Layout of ``--data DIR``::
     gateway.json        this configuration (token digests, vendor products, witnesses, rings)
     trust-root.json     the trust root served at /trust-root.json and used to check writes
     keys/               the embedded inspector's key, if any
-    log/                the transparency log with its key (log/public/: C2SP tlog-tiles)
+    log/                the transparency log with its key (log/public/: C2SP tlog-tiles;
+                        with ``database``, log/log.dsn and the log's state in PostgreSQL)
     gateway.sqlite      metadata index of the log, job queue, health reports
     artifacts/          uploaded artifacts, by SHA-256
     tuf/                the TUF repository of approved releases
@@ -66,6 +67,9 @@ class GatewayConfig:
     #: (``clearance gateway worker``); without it, the SQLite queue in the data directory.
     job_queue_dsn: str | None = None
     job_queue_table: str = "clearance_jobs"
+    #: PostgreSQL (libpq DSN) holding the log, shared by every ``clearance serve`` replica;
+    #: ``None``: the embedded SQLite log in the data directory.
+    database: str | None = None
 
     def role_of(self, token: str | None) -> str | None:
         if not token:
@@ -87,6 +91,7 @@ class GatewayConfig:
             "corpus_dirs": list(self.corpus_dirs),
             "job_queue_dsn": self.job_queue_dsn,
             "job_queue_table": self.job_queue_table,
+            "database": self.database,
         }
 
     @classmethod
@@ -127,9 +132,18 @@ class GatewayConfig:
                 corpus_dirs=tuple(str(c) for c in data.get("corpus_dirs", [])),
                 job_queue_dsn=data.get("job_queue_dsn"),
                 job_queue_table=str(data.get("job_queue_table", "clearance_jobs")),
+                database=_optional_dsn(data.get("database")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise GatewayInputError(f"gateway.json: malformed ({exc})") from None
+
+
+def _optional_dsn(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise GatewayInputError("gateway.json: 'database' must be a PostgreSQL DSN or null")
+    return value
 
 
 def load_config(data_dir: Path) -> GatewayConfig:

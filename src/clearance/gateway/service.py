@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import socket
 import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -51,6 +53,7 @@ from clearance.gateway._entries import (
 )
 from clearance.gateway._indexing import AWAITING_ARTIFACTS, IndexingMixin
 from clearance.gateway._log import GatewayLog
+from clearance.gateway._replica import LeaderLease
 from clearance.gateway.config import GatewayConfig, load_config
 from clearance.gateway.errors import GatewayInputError, GatewayNotFoundError, GatewayRefused
 from clearance.gateway.queue import JobQueue, SQLiteJobQueue
@@ -105,7 +108,9 @@ class Gateway(DistributionMixin, IndexingMixin):
             self.trust_root = TrustRoot.from_bytes((data_dir / "trust-root.json").read_bytes())
         except FileNotFoundError:
             raise GatewayInputError(f"{data_dir}: trust-root.json is missing") from None
-        self.log = GatewayLog.open(data_dir / "log")
+        #: This process among the replicas sharing a PostgreSQL database (lease holder names).
+        self.replica = f"{socket.gethostname()}/{os.getpid()}"
+        self.log = GatewayLog.open(data_dir / "log", name=self.replica)
         self.store = MetadataStore(data_dir / "gateway.sqlite")
         self.queue: JobQueue
         if self.config.job_queue_dsn:
@@ -125,6 +130,11 @@ class Gateway(DistributionMixin, IndexingMixin):
         self._replaying = False
         self._locks_lock = threading.Lock()
         self._channel_locks: dict[tuple[str, str], threading.Lock] = {}
+        self._leader: LeaderLease | None = None
+        self._seen_missing: set[int] = set()
+        if self.config.database:
+            self._leader = LeaderLease(self.config.database, self.replica)
+            self._leader.poll()
         self.catch_up()
 
     # -- lifecycle -------------------------------------------------------------------
@@ -140,6 +150,8 @@ class Gateway(DistributionMixin, IndexingMixin):
             worker = InspectionWorker(self, f"worker-{n}")
             self._spawn(f"inspection-{n}", worker.run_forever)
         self._spawn("rollout-ticker", lambda: self._tick_forever(tick_seconds))
+        if self._leader is not None:
+            self._spawn("replica", self._follow_forever)
         if self.config.witnesses:
             self._spawn("witness", self._witness_forever)
 
@@ -157,11 +169,50 @@ class Gateway(DistributionMixin, IndexingMixin):
         self._wake_witness.set()
         for thread in self._threads:
             thread.join(timeout=10)
+        if self._leader is not None:
+            self._leader.close()
         self.store.close()
         self.queue.close()
+        self.log.close()
+
+    @property
+    def is_leader(self) -> bool:
+        """Whether this process runs the once-only background work (always, without replicas)."""
+        return self._leader is None or self._leader.is_leader
+
+    def _follow_forever(self, seconds: float = 0.5) -> None:
+        """Replicas: keep trying for the leader lease; index entries no replica indexed.
+
+        The replica that appends an entry indexes it (and reacts to it) at once;
+        an entry still missing from the shared index one poll later belongs to a
+        replica that died in between, so it is indexed here (the leader's
+        reconciliation then redoes the reactions).
+        """
+        assert self._leader is not None
+        while not self._stop.wait(seconds):
+            try:
+                became = self._leader.poll()
+                with self._apply_lock:
+                    done = self.store.indexed()
+                    missing = {i for i in range(self.log.size) if i not in done}
+                    overdue = sorted(missing & self._seen_missing)
+                    self._seen_missing = missing - set(overdue)
+                    self._replaying = True
+                    try:
+                        for index in overdue:
+                            self._apply(index, self.log.entry(index))
+                    finally:
+                        self._replaying = False
+                if became or (overdue and self.is_leader):
+                    log.info("replica %s: leader, reconciling", self.replica)
+                    self._reconcile()
+            except ClearanceError as exc:  # the database may be failing over: retry
+                log.warning("replica %s: %s", self.replica, exc)
 
     def _tick_forever(self, seconds: float) -> None:
         while not self._stop.wait(seconds):
+            if not self.is_leader:
+                continue
             try:
                 self.tick()
             except ClearanceError as exc:  # keep ticking; the next tick retries
@@ -185,7 +236,8 @@ class Gateway(DistributionMixin, IndexingMixin):
                     self._apply(index, self.log.entry(index))
             finally:
                 self._replaying = False
-        self._reconcile()
+        if self.is_leader:
+            self._reconcile()
         return len(missing)
 
     def _reconcile(self) -> None:
@@ -651,6 +703,8 @@ class Gateway(DistributionMixin, IndexingMixin):
             self._wake_witness.clear()
             if self._stop.is_set():
                 return
+            if not self.is_leader:
+                continue
             try:
                 self.witness_status = self.log.collect_witnesses(
                     self.config.witnesses, self.trust_root.witnesses.threshold

@@ -300,6 +300,26 @@ def create_app(gateway: Gateway) -> FastAPI:
         result: dict[str, Any] = await call(gateway.submit, body, role(request), "health")
         return result
 
+    @app.post("/api/v1/health-reports/bulk", tags=["api"], status_code=201)
+    async def health_reports_bulk(request: Request) -> dict[str, Any]:
+        """Many install-health reports at once: ``{"reports": [<DSSE envelope>, ...]}``
+        (client token).  Signatures are checked in a process pool; the accepted reports
+        are stored before the answer, counted in their rollout, and logged as one
+        aggregate per ring and window.  Returns counts and the refused reports by position."""
+        body = await _read_limited(request, 64 << 20, "bulk health reports")
+        result: dict[str, Any] = await call(gateway.submit_health_bulk, body, role(request))
+        return result
+
+    @app.get("/api/v1/health-aggregates/{log_index}", tags=["api"])
+    async def health_aggregate(log_index: int) -> dict[str, Any]:
+        """A logged health aggregate and the individual reports it covers (their
+        RFC 6962 Merkle root, over the envelopes ordered by SHA-256, is in the aggregate)."""
+        if not 0 <= log_index < gateway.log.size:
+            raise GatewayNotFoundError(f"no log entry {log_index}")
+        entry = await call(gateway.log.entry, log_index)
+        result: dict[str, Any] = await call(gateway.health_aggregate, log_index, entry)
+        return result
+
     @app.post("/api/v1/entitlements", tags=["api"], status_code=201)
     async def add_entitlement(request: Request) -> dict[str, Any]:
         """An entitlement statement signed by the vendor that sold it (vendor token)."""

@@ -70,6 +70,8 @@ class GatewayConfig:
     #: PostgreSQL (libpq DSN) holding the log, shared by every ``clearance serve`` replica;
     #: ``None``: the embedded SQLite log in the data directory.
     database: str | None = None
+    #: Health reports accepted in bulk are logged as one aggregate per ring per window.
+    health_window_seconds: int = 300
 
     def role_of(self, token: str | None) -> str | None:
         if not token:
@@ -92,6 +94,7 @@ class GatewayConfig:
             "job_queue_dsn": self.job_queue_dsn,
             "job_queue_table": self.job_queue_table,
             "database": self.database,
+            "health_window_seconds": self.health_window_seconds,
         }
 
     @classmethod
@@ -133,9 +136,16 @@ class GatewayConfig:
                 job_queue_dsn=data.get("job_queue_dsn"),
                 job_queue_table=str(data.get("job_queue_table", "clearance_jobs")),
                 database=_optional_dsn(data.get("database")),
+                health_window_seconds=_positive(data.get("health_window_seconds", 300)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise GatewayInputError(f"gateway.json: malformed ({exc})") from None
+
+
+def _positive(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise GatewayInputError("gateway.json: 'health_window_seconds' must be a positive integer")
+    return value
 
 
 def _optional_dsn(value: Any) -> str | None:

@@ -25,6 +25,10 @@ _TABLE_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _NOW = "extract(epoch from clock_timestamp())"
 
 
+#: pg_advisory_xact_lock key serialising schema creation ("clr-jobq" as an int64).
+_SCHEMA_LOCK = int.from_bytes(b"clr-jobq", "big") & 0x7FFF_FFFF_FFFF_FFFF
+
+
 class PostgresJobQueue:
     """Jobs in one PostgreSQL table (``dsn``: a libpq connection string)."""
 
@@ -38,6 +42,13 @@ class PostgresJobQueue:
             self._db = psycopg.connect(dsn, autocommit=True)
         except psycopg.Error as exc:
             raise GatewayInputError(f"cannot connect to PostgreSQL ({dsn!r}): {exc}") from None
+        # Replicas start at the same time: IF NOT EXISTS alone races in the catalog, so
+        # the schema is created under a transaction-scoped advisory lock.
+        with self._db.transaction():
+            self._db.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+            self._create_schema()
+
+    def _create_schema(self) -> None:
         self._db.execute(
             self._q(
                 "CREATE TABLE IF NOT EXISTS {t} ("

@@ -51,11 +51,14 @@ from clearance.gateway._entries import (
     ParsedEntry,
     parse_entry,
 )
+from clearance.gateway._health_bulk import HealthBulkMixin
 from clearance.gateway._indexing import AWAITING_ARTIFACTS, IndexingMixin
 from clearance.gateway._log import GatewayLog
 from clearance.gateway._replica import LeaderLease
+from clearance.gateway._sigpool import SignaturePool
 from clearance.gateway.config import GatewayConfig, load_config
 from clearance.gateway.errors import GatewayInputError, GatewayNotFoundError, GatewayRefused
+from clearance.gateway.health_batch import HealthReportStore
 from clearance.gateway.queue import JobQueue, SQLiteJobQueue
 from clearance.gateway.store import MetadataStore, ReleaseRow
 from clearance.gateway.tuf_repo import TufRepository
@@ -97,7 +100,7 @@ def _str_field(data: dict[str, Any], key: str, what: str) -> str:
     return value
 
 
-class Gateway(DistributionMixin, IndexingMixin):
+class Gateway(DistributionMixin, IndexingMixin, HealthBulkMixin):
     """One gateway over one data directory (see :mod:`clearance.gateway.config`)."""
 
     def __init__(self, data_dir: Path, *, clock: Clock = _utcnow) -> None:
@@ -112,6 +115,8 @@ class Gateway(DistributionMixin, IndexingMixin):
         self.replica = f"{socket.gethostname()}/{os.getpid()}"
         self.log = GatewayLog.open(data_dir / "log", name=self.replica)
         self.store = MetadataStore(data_dir / "gateway.sqlite")
+        self.health_reports = HealthReportStore(data_dir / "health.sqlite")
+        self.signatures = SignaturePool()
         self.queue: JobQueue
         if self.config.job_queue_dsn:
             from clearance.gateway.queue_postgres import PostgresJobQueue
@@ -173,6 +178,8 @@ class Gateway(DistributionMixin, IndexingMixin):
             self._leader.close()
         self.store.close()
         self.queue.close()
+        self.health_reports.close()
+        self.signatures.close()
         self.log.close()
 
     @property
@@ -214,6 +221,7 @@ class Gateway(DistributionMixin, IndexingMixin):
             if not self.is_leader:
                 continue
             try:
+                self.aggregate_health()
                 self.tick()
             except ClearanceError as exc:  # keep ticking; the next tick retries
                 log.warning("rollout tick: %s", exc)

@@ -16,6 +16,7 @@ from clearance.gateway.health_batch import HealthAggregate
 from clearance.gateway.rollout import Ring, customer_bucket
 from clearance.keys import Signer
 from clearance.log import merkle
+from clearance.log.reader import read_entry
 
 from .support import Live, start_live
 from .test_flow import _approve, _entitlement
@@ -77,14 +78,15 @@ def test_bulk_refuses_forged_and_foreign_reports_one_by_one_and_logs_one_aggrega
         assert state is not None and state["health"][0]["ok"] == 150
         assert state["health"][0]["failed"] == 1
         # The window closes: one aggregate entry in the log, whatever the replica.
-        real_clock = gateway.clock
-        gateway.clock = lambda: real_clock() + timedelta(seconds=2 * 300 + 10)
+        real_clock = gateway.health.clock
+        gateway.health.clock = lambda: real_clock() + timedelta(seconds=2 * 300 + 10)
         try:
             (index,) = gateway.aggregate_health()
             assert gateway.aggregate_health() == []  # each report is in one aggregate only
         finally:
-            gateway.clock = real_clock
-        logged = HealthAggregate.from_dict(json.loads(gateway.log.entry(index)))
+            gateway.health.clock = real_clock
+        entry = read_entry(gateway.log, index, gateway.log.size)
+        logged = HealthAggregate.from_dict(json.loads(entry))
         assert dict(logged.counts) == {"ok": 150, "failed": 1, "engine-crash": 0}
         assert (logged.reports, logged.ring) == (151, "canary")
         # The individual reports stay retrievable; their Merkle root is the logged one.

@@ -1,4 +1,4 @@
-"""Bulk health reports and their logged aggregates (a mixin of the gateway).
+"""Bulk health reports and their logged aggregates (a collaborator of the gateway).
 
 See :mod:`clearance.gateway.health_batch` for the format and why.
 """
@@ -27,20 +27,28 @@ MAX_BULK_REPORTS = 20_000
 GRACE_SECONDS = 2
 
 
-class HealthBulkMixin:
-    store: MetadataStore
-    config: GatewayConfig
-    health_reports: HealthReportStore
-    signatures: SignaturePool
-    clock: Callable[[], datetime]
-    _apply_lock: threading.RLock
+class HealthBulk:
+    """Accepting health reports in bulk and logging their aggregates (one gateway's part)."""
 
-    # Defined by the gateway.
-    def _append_and_apply(self, entry: bytes) -> int:
-        raise NotImplementedError
-
-    def _append_transition(self, transition: rollout.Transition) -> int:
-        raise NotImplementedError
+    def __init__(
+        self,
+        store: MetadataStore,
+        config: GatewayConfig,
+        reports: HealthReportStore,
+        signatures: SignaturePool,
+        clock: Callable[[], datetime],
+        lock: threading.RLock,
+        append: Callable[[bytes], int],
+        append_transition: Callable[[rollout.Transition], int],
+    ) -> None:
+        self.store = store
+        self.config = config
+        self.health_reports = reports
+        self.signatures = signatures
+        self.clock = clock
+        self._apply_lock = lock
+        self._append_and_apply = append
+        self._append_transition = append_transition
 
     def _client_keys(self, customer: str) -> list[str]:
         keys: list[str] = []
@@ -151,8 +159,7 @@ class HealthBulkMixin:
                     state, transition = rollout.record_health(state, status, self.clock())
                     if transition is not None:
                         transitions.append(transition)
-                with self.store.transaction() as db:
-                    self.store.put_rollout(db, release, state.to_dict())
+                self.store.put_rollout(release, state.to_dict())
             halted.extend(self._append_transition(t) for t in transitions)
         return halted
 
@@ -173,7 +180,7 @@ class HealthBulkMixin:
             appended.append(index)
         return appended
 
-    def health_aggregate(self, log_index: int, entry: bytes) -> dict[str, Any]:
+    def aggregate(self, log_index: int, entry: bytes) -> dict[str, Any]:
         """The logged aggregate at ``log_index`` with the individual reports it covers."""
         try:
             aggregate = HealthAggregate.from_dict(json.loads(entry))

@@ -17,8 +17,8 @@ from clearance.gateway import rollout
 from clearance.gateway._sigpool import SignaturePool
 from clearance.gateway.config import GatewayConfig
 from clearance.gateway.errors import GatewayInputError, GatewayNotFoundError, GatewayRefused
-from clearance.gateway.health_batch import AcceptedReport, HealthAggregate, HealthReportStore
-from clearance.gateway.store import MetadataStore
+from clearance.gateway.health_batch import AcceptedReport, HealthAggregate
+from clearance.gateway.store import HealthReportStore, MetadataStore
 from clearance.keys import Verifier
 
 #: At most this many reports in one bulk request.

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clearance.attest import Envelope, Release, canonical_json
 from clearance.attest.errors import AttestFormatError
@@ -44,18 +44,21 @@ from clearance.gateway._entries import (
 from clearance.gateway._health_bulk import HealthBulk
 from clearance.gateway._inspect import InspectionRequest
 from clearance.gateway._log import GatewayLog
-from clearance.gateway._replica import LeaderLease
 from clearance.gateway._sigpool import SignaturePool
 from clearance.gateway.bundles import build_bundle
 from clearance.gateway.config import GatewayConfig, load_config
 from clearance.gateway.errors import GatewayInputError, GatewayNotFoundError, GatewayRefused
-from clearance.gateway.health_batch import HealthReportStore
 from clearance.gateway.indexer import Indexer, Reaction
 from clearance.gateway.inspections import Inspections
 from clearance.gateway.queue import JobQueue, SQLiteJobQueue
 from clearance.gateway.rollouts import Rollouts
 from clearance.gateway.states import ReleaseState
-from clearance.gateway.store import MetadataStore, ReleaseRow, SQLiteMetadataStore
+from clearance.gateway.store import (
+    HealthReportStore,
+    MetadataStore,
+    ReleaseRow,
+    SQLiteMetadataStore,
+)
 from clearance.gateway.submission_checks import SubmissionChecks
 from clearance.gateway.tuf_repo import TufRepository
 from clearance.gateway.worker import InspectionWorker, JobRunner
@@ -63,6 +66,9 @@ from clearance.keys import Signer
 from clearance.log import StaleCheckpointError
 from clearance.log.reader import read_entry
 from clearance.policy import Decision, Entitlement, LoggedPolicy, Policy, decide
+
+if TYPE_CHECKING:
+    from clearance.gateway.queue_postgres import LeaderLease
 
 log = logging.getLogger("clearance.gateway")
 
@@ -135,6 +141,8 @@ class Gateway:
         self._leader: LeaderLease | None = None
         self._seen_missing: set[int] = set()
         if config.database:
+            from clearance.gateway.queue_postgres import LeaderLease
+
             self._leader = LeaderLease(config.database, self.replica)
             self._leader.poll()
         self.catch_up()
@@ -203,7 +211,6 @@ class Gateway:
         self.queue.close()
         self.health.health_reports.close()
         self.signatures.close()
-        self.log.close()
 
     @property
     def is_leader(self) -> bool:

@@ -18,6 +18,7 @@ from clearance.gateway.config import (
 )
 from clearance.gateway.errors import GatewayInputError
 from clearance.gateway.rollout import DEFAULT_RINGS, Ring, check_rings
+from clearance.gateway.tuf_repo import TufRepository
 from clearance.keys import Signer
 from clearance.log import TransparencyLog
 
@@ -89,6 +90,8 @@ def init_gateway(
         database=database,
     )
     write_config(data_dir, config)
+    # The TUF keys and root are made here, once: replicas started together would race.
+    TufRepository(data_dir / "tuf")
     fd = os.open(data_dir / TOKENS_NAME, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         json.dump(plain, handle, indent=2, sort_keys=True)

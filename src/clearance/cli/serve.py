@@ -13,7 +13,7 @@ def register(sub: SubParsers) -> None:
     parser.add_argument("--data", required=True, type=Path, help="gateway data directory")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument(
-        "--port", default=8000, type=int, help="port (default 8000; 0: any free port)"
+        "--port", default=8000, type=int, help="port to listen on (0: any free port)"
     )
     set_handler(parser, _serve)
 

@@ -141,6 +141,9 @@ def _run_failover(world: World, dsn: str, tmp_path: Path, rounds: int, count: in
     try:
         for _ in range(rounds):
             time.sleep(random.uniform(0.3, 1.2))
+            waited = time.monotonic()  # a survivor must exist: wait for replicas still joining
+            while len(load.urls()) < 2 and time.monotonic() - waited < 120:
+                time.sleep(0.1)
             before = _size(dsn)
             victim_pid = _holder_pid(dsn)
             with load.lock:

@@ -63,6 +63,8 @@ class Replica:
             env=env,
         )
         self.pid = self.process.pid
+        #: The last lines the replica wrote to stderr (for diagnosing a death).
+        self.stderr_tail: list[str] = []
         self.url = self._wait_for_url(timeout)
         self._drain = threading.Thread(target=self._discard, daemon=True)
         self._drain.start()
@@ -85,8 +87,8 @@ class Replica:
     def _discard(self) -> None:
         stream: IO[str] | None = self.process.stderr
         if stream is not None:
-            for _ in stream:
-                pass
+            for line in stream:
+                self.stderr_tail = [*self.stderr_tail[-19:], line.rstrip()]
 
     @property
     def alive(self) -> bool:

@@ -103,6 +103,7 @@ def serve(
     except OSError as exc:
         sock.close()
         raise GatewayInputError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(2048)  # connections wait in the backlog until the app is up, never refused
     bound = sock.getsockname()[1]
     gateway = Gateway.open(data_dir)
     try:

@@ -169,3 +169,61 @@ def test_removed_hash_and_switched_off_signature_are_detection_removed(tmp_path:
     messages = " | ".join(f.message for f in removed)
     assert "Other.2" in messages and "Eicar" not in messages
     assert "switches off signature Body.Keep" in messages
+
+
+def test_whole_set_that_does_not_load_is_an_engine_crash_not_silence(tmp_path: Path) -> None:
+    from clearance.inspection import NullProgress
+    from clearance.inspection.content.clamav_engine import ClamAVEngine
+    from clearance.inspection.content.engine import CompileReport
+
+    engine = ClamAVEngine()
+    good = write(tmp_path / "db", {"a.ndb": "A.Sig:0:*:41424344\n"})
+    report = engine.compile([("a.ndb", good[0])], tmp_path / "work", [], NullProgress())
+    assert report.compiled_set is not None
+    # The set breaks after each file loaded alone (what two conflicting files do together).
+    (report.compiled_set / "broken.ndb").write_text("Broken:0:*:zz\n")
+    corpus = _corpus(tmp_path)
+    scan = engine.scan(
+        CompileReport((), (), (), ("a.ndb",), report.compiled_set, 0.0, 0),
+        [("a.ndb", good[0])],
+        sorted(corpus.iterdir()),
+        str,
+        NullProgress(),
+    )
+    assert [c.uri for c in scan.crashes] == ["ruleset"]
+    assert "whole set" in scan.crashes[0].message and scan.files_scanned == 0
+
+
+def test_database_that_kills_the_engine_is_a_finding_and_the_rest_is_inspected(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # clamscan cannot be made to crash on demand, so a wrapper stands in for a libclamav
+    # that dies on one database: it kills itself with SIGSEGV when loading a file that
+    # holds the marker, and runs the real clamscan otherwise.
+    real = shutil.which("clamscan")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    wrapper = bin_dir / "clamscan"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        'prev=""\n'
+        'for a in "$@"; do\n'
+        '  if [ "$prev" = "-d" ] && grep -rqs CRASHME "$a"; then kill -SEGV $$; fi\n'
+        '  prev="$a"\n'
+        "done\n"
+        f'exec {real} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{__import__('os').environ['PATH']}")
+    findings = inspect_rules(
+        tmp_path,
+        {
+            "killer.ndb": f"CRASHME:0:*:{_hex('anything at all')}\n",
+            "fine.ndb": f"Garden:0:*:{_hex('about gardening')}\n",
+        },
+        corpus=_corpus(tmp_path),
+    )
+    crashes = [f for f in findings if f.rule_id == "content.engine-crash"]
+    assert [f.locations[0].uri for f in crashes] == ["killer.ndb"]
+    assert crashes[0].evidence["signal"] == "SIGSEGV"
+    assert "Garden" in by_rule(findings, "content.overbroad")

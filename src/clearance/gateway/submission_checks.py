@@ -34,7 +34,7 @@ from clearance.gateway.errors import GatewayInputError, GatewayRefused
 from clearance.gateway.states import ReleaseState
 from clearance.gateway.store import MetadataStore
 from clearance.keys import Verifier
-from clearance.policy import Entitlement, Policy
+from clearance.policy import DistributionPolicy, Entitlement
 
 #: Which token role may submit which statement kind.
 ROLE_FOR_KIND = {
@@ -131,7 +131,7 @@ class SubmissionChecks:
             if (row.product, row.version) != (verdict.product, verdict.version):
                 raise GatewayRefused("verdict's product/version do not match the release it names")
         elif parsed.kind == KIND_POLICY:
-            Policy.from_dict(statement.predicate)
+            DistributionPolicy.from_dict(statement.predicate)
         elif parsed.kind == KIND_ROLLOUT_DECISION:
             release_sha = str_field(statement.predicate, "release", "rollout decision")
             action = statement.predicate.get("action")

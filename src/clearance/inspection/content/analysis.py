@@ -69,7 +69,22 @@ def _normalise(text: str) -> str:
 
 def hex_runs(value: str) -> list[bytes]:
     """Concrete byte runs of a hex pattern (wildcards, jumps and alternatives split runs)."""
+    return list(_hex_runs(value))
+
+
+_PLAIN_HEX = re.compile(r"[0-9A-Fa-f\s]*")
+
+
+@lru_cache(maxsize=65536)
+def _hex_runs(value: str) -> tuple[bytes, ...]:
     body = value.strip().lstrip("{").rstrip("}")
+    if _PLAIN_HEX.fullmatch(body):  # only bytes: one run (most ClamAV body signatures)
+        try:
+            data = bytes.fromhex(body)
+        except ValueError:
+            data = b""
+        if data or not body.strip():
+            return (data,) if data else ()
     body = re.sub(r"//[^\n]*|/\*.*?\*/", " ", body, flags=re.DOTALL)
     runs: list[bytes] = []
     current = bytearray()
@@ -85,7 +100,7 @@ def hex_runs(value: str) -> list[bytes]:
             current = bytearray()
     if current:
         runs.append(bytes(current))
-    return runs
+    return tuple(runs)
 
 
 def regex_literal_runs(value: str) -> list[str]:
@@ -132,6 +147,18 @@ def _int_terms(rule: ContentRule) -> list[int]:
 
 def code_evidence(rule: ContentRule) -> list[str]:
     """Why the rule is about executable code (empty when nothing shows it)."""
+    try:
+        return list(_code_evidence_cached(rule))
+    except TypeError:  # metadata holding an unhashable value
+        return _code_evidence(rule)
+
+
+@lru_cache(maxsize=4096)
+def _code_evidence_cached(rule: ContentRule) -> tuple[str, ...]:
+    return tuple(_code_evidence(rule))
+
+
+def _code_evidence(rule: ContentRule) -> list[str]:
     reasons: list[str] = targets.code_targets(rule)
     for module in rule.imports:
         if module in lexicon.CODE_MODULES:

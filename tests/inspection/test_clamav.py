@@ -127,14 +127,16 @@ def test_slow_signature_is_measured_in_the_engine_and_named(tmp_path: Path) -> N
     assert slow and slow[0].evidence["rules_over_budget"] == ["Slow.Regex"]
 
 
-def _cvd(members: dict[str, bytes], *, lie_md5: bool = False, count: int = 1) -> bytes:
+def _cvd(
+    members: dict[str, bytes], *, lie_md5: bool = False, count: int = 1, gz: bool = True
+) -> bytes:
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w") as tar:
         for name, data in members.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
-    body = gzip.compress(raw.getvalue(), mtime=0)
+    body = gzip.compress(raw.getvalue(), mtime=0) if gz else raw.getvalue()
     md5 = "0" * 32 if lie_md5 else hashlib.md5(body).hexdigest()
     header = f"ClamAV-VDB:29 Nov 2026 00-00 +0000:7:{count}:90:{md5}:X:vendor:1800000000"
     return header.encode().ljust(512, b" ") + body
@@ -143,14 +145,21 @@ def _cvd(members: dict[str, bytes], *, lie_md5: bool = False, count: int = 1) ->
 def test_cvd_container_is_opened_and_its_md5_checked(tmp_path: Path) -> None:
     good = _cvd({"vendor.ndb": f"Garden:0:*:{_hex('about gardening')}\n".encode()})
     bad = _cvd({"vendor.ndb": b"Other:0:*:41424344\n"}, lie_md5=True, count=5)
+    cld = _cvd({"local.hdb": b"44d88612fea8a8f36de82e1278abb02f:68:Eicar\n"}, gz=False)
     findings = inspect_rules(
-        tmp_path, {"daily.cvd": good, "main.cvd": bad}, corpus=_corpus(tmp_path)
-    )  # type: ignore[dict-item]
+        tmp_path,
+        {"daily.cvd": good, "main.cvd": bad, "local.cld": cld},  # type: ignore[dict-item]
+        corpus=_corpus(tmp_path),
+    )
     assert "Garden" in by_rule(findings, "content.overbroad")
     compile_errors = [f for f in findings if f.rule_id == "content.compile-error"]
     md5 = [f for f in compile_errors if f.evidence.get("code") == "container_md5"]
     assert md5 and md5[0].severity == Severity.CRITICAL and md5[0].locations[0].uri == "main.cvd"
     assert any(f.evidence.get("code") == "container_count" for f in compile_errors)
+    # The uncompressed .cld is opened too; its header is noted, nothing is wrong with it.
+    notes = [f for f in compile_errors if f.locations[0].uri == "local.cld"]
+    assert [f.evidence.get("code") for f in notes] == ["container_header"]
+    assert notes[0].severity == Severity.INFO
 
 
 def test_removed_hash_and_switched_off_signature_are_detection_removed(tmp_path: Path) -> None:

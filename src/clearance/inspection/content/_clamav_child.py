@@ -70,9 +70,19 @@ def _load(db: Path, empty: Path, timeout: float) -> tuple[int | None, str, float
     return rc, err, cpu, status
 
 
-def _scan_cpu(db: Path, sample_list: Path, empty: Path, timeout: float, rounds: int = 2) -> float:
-    """CPU seconds scanning the sample costs beyond loading ``db`` (min of ``rounds`` runs each)."""
-    scans, loads = [], []
+def _scan_cpu(
+    db: Path,
+    sample_list: Path,
+    empty: Path,
+    timeout: float,
+    rounds: int = 2,
+    load_cpu: float | None = None,
+) -> float:
+    """CPU seconds scanning the sample costs beyond loading ``db`` (min of ``rounds`` runs each).
+
+    ``load_cpu``: the load was just measured; it is not measured again.
+    """
+    scans, loads = [], [] if load_cpu is None else [load_cpu]
     for _ in range(rounds):
         _, _, _, cpu, status = _run(
             [CLAMSCAN, *SCAN_OPTIONS, "--allmatch", "-d", str(db), "-f", str(sample_list)], timeout
@@ -80,7 +90,8 @@ def _scan_cpu(db: Path, sample_list: Path, empty: Path, timeout: float, rounds: 
         if status != "ok":
             return float("inf")
         scans.append(cpu)
-        loads.append(_load(db, empty, timeout)[2])
+        if load_cpu is None:
+            loads.append(_load(db, empty, timeout)[2])
     return max(min(scans) - min(loads), 0.0)
 
 
@@ -105,7 +116,7 @@ def check_databases(args: dict[str, Any], progress: Callable[[Any], None]) -> di
         if sample:
             trivial = work / "baseline.hdb"
             trivial.write_text("0" * 32 + ":1:Clearance.Baseline\n")
-            baseline = _scan_cpu(trivial, sample_list, empty, timeout)
+            baseline = _scan_cpu(trivial, sample_list, empty, timeout, rounds=1)
         for index, (uri, path, suffix, out_path) in enumerate(args["items"]):
             progress({"i": index, "start": index})
             progress(
@@ -187,7 +198,7 @@ def _check_one(
     if loads:
         out_path.write_bytes(b"\n".join(lines))
         if sample_list is not None:
-            cost = _cost(db, sample_list, empty, timeout, baseline, sample_mib, budget)
+            cost = _cost(db, sample_list, empty, timeout, baseline, sample_mib, budget, load_cpu)
             if drill and cost > budget:
                 _drill(
                     lines,
@@ -223,9 +234,10 @@ def _cost(
     baseline: float,
     mib: float,
     budget: float | None = None,
+    load_cpu: float | None = None,
 ) -> float:
     """Extra ms per MiB; one run when far under ``budget``, else the min of two more."""
-    spent = _scan_cpu(db, sample_list, empty, timeout, rounds=1 if budget else 2)
+    spent = _scan_cpu(db, sample_list, empty, timeout, rounds=1 if budget else 2, load_cpu=load_cpu)
     if spent == float("inf"):
         return spent
     cost = max(spent - baseline, 0.0) * 1000 / mib

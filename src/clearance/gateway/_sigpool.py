@@ -56,6 +56,10 @@ class SignaturePool:
             )
         return self._pool
 
+    def warm(self) -> None:
+        """Start the worker processes now (a ``spawn`` start costs seconds), not at first use."""
+        list(self._executor().map(_verify_chunk, [[] for _ in range(self._workers)]))
+
     def verify_many(self, items: Sequence[tuple[bytes, Sequence[str]]]) -> list[str | None]:
         if len(items) < INLINE_BELOW:
             return _verify_chunk(items)

@@ -195,6 +195,7 @@ class Gateway:
         self._spawn("rollout-ticker", lambda: self._tick_forever(tick_seconds))
         if self._leader is not None:
             self._spawn("replica", self._follow_forever)
+            self._spawn("signature-pool", self.signatures.warm)  # replicas take bulk traffic
         if self.config.witnesses:
             self._spawn("witness", self._witness_forever)
 

@@ -34,8 +34,9 @@ from typing import TYPE_CHECKING, Any
 from clearance.attest import Envelope, Release, canonical_json, statement_of
 from clearance.attest.errors import AttestFormatError
 from clearance.attest.trust_root import TrustRoot
-from clearance.errors import BadInput, ClearanceError
+from clearance.errors import BadInput
 from clearance.gateway import distribution, rollout
+from clearance.gateway._background import Background
 from clearance.gateway._entries import (
     KIND_HEALTH,
     KIND_RELEASE,
@@ -64,7 +65,6 @@ from clearance.gateway.submission_checks import SubmissionChecks
 from clearance.gateway.tuf_repo import TufRepository
 from clearance.gateway.worker import InspectionWorker, JobRunner
 from clearance.keys import Signer
-from clearance.log import CheckpointSupersededError
 from clearance.log.reader import read_entry
 from clearance.policy import (
     DistributionDecision,
@@ -127,6 +127,7 @@ class Gateway:
             lock=self._apply_lock,
         )
         self.indexer = Indexer(store, trust_root, config.rings)
+        self._background = Background()
         self.signatures = SignaturePool()
         self.health = HealthBulk(
             store,
@@ -138,10 +139,6 @@ class Gateway:
             self._append_and_index,
             self._append_transition,
         )
-        self.witness_status: dict[str, Any] = {}
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-        self._wake_witness = threading.Event()
         self._replaying = False
         self._locks_lock = threading.Lock()
         self._channel_locks: dict[tuple[str, str], threading.Lock] = {}
@@ -178,8 +175,8 @@ class Gateway:
             store=SQLiteMetadataStore(data_dir / "gateway.sqlite"),
             queue=queue,
             tuf=TufRepository(data_dir / "tuf"),
-            clock=clock,
             replica=replica,
+            clock=clock,
         )
 
     # -- lifecycle -------------------------------------------------------------------
@@ -191,28 +188,25 @@ class Gateway:
             count = 0  # no embedded inspector: verdicts come from outside (or remote workers)
         for n in range(count):
             worker = InspectionWorker(self, f"worker-{n}")
-            self._spawn(f"inspection-{n}", worker.run_forever)
-        self._spawn("rollout-ticker", lambda: self._tick_forever(tick_seconds))
+            self._background.spawn(f"inspection-{n}", worker.run_forever)
+        self._background.every("rollout tick", tick_seconds, self._leader_tick)
         if self._leader is not None:
-            self._spawn("replica", self._follow_forever)
-            self._spawn("signature-pool", self.signatures.warm)  # replicas take bulk traffic
+            self._background.every("replica", 0.5, self._follow)
+            self._background.spawn("signature-pool", self.signatures.warm)  # bulk traffic
         if self.config.witnesses:
-            self._spawn("witness", self._witness_forever)
-
-    def _spawn(self, name: str, target: Callable[[], None]) -> None:
-        thread = threading.Thread(target=target, name=name, daemon=True)
-        thread.start()
-        self._threads.append(thread)
+            self._background.witness_rounds(self._witness_round)
 
     @property
     def stopping(self) -> threading.Event:
-        return self._stop
+        return self._background.stopping
+
+    @property
+    def witness_status(self) -> dict[str, Any]:
+        """The outcome of the last witness round (empty before the first)."""
+        return self._background.witness_status
 
     def close(self) -> None:
-        self._stop.set()
-        self._wake_witness.set()
-        for thread in self._threads:
-            thread.join(timeout=10)
+        self._background.close()
         if self._leader is not None:
             self._leader.close()
         self.store.close()
@@ -220,12 +214,26 @@ class Gateway:
         self.health.health_reports.close()
         self.signatures.close()
 
+    # -- replicas over one PostgreSQL database -------------------------------------------
+
     @property
     def is_leader(self) -> bool:
         """Whether this process runs the once-only background work (always, without replicas)."""
         return self._leader is None or self._leader.is_leader
 
-    def _follow_forever(self, seconds: float = 0.5) -> None:
+    def _leader_tick(self) -> None:
+        if self.is_leader:
+            self.health.aggregate_health()
+            self.tick()
+
+    def _witness_round(self) -> dict[str, Any]:
+        if not self.is_leader:
+            return self.witness_status
+        return self.log.collect_witnesses(
+            self.config.witnesses, self.trust_root.witnesses.threshold
+        )
+
+    def _follow(self) -> None:
         """Replicas: keep trying for the leader lease; index entries no replica indexed.
 
         The replica that appends an entry indexes it (and reacts to it) at once;
@@ -234,40 +242,26 @@ class Gateway:
         reconciliation then redoes the reactions).
         """
         assert self._leader is not None
-        while not self._stop.wait(seconds):
+        became = self._leader.poll()
+        with self._apply_lock:
+            done = self.store.indexed()
+            size = self.log.size
+            missing = {i for i in range(size) if i not in done}
+            overdue = sorted(missing & self._seen_missing)
+            self._seen_missing = missing - set(overdue)
+            self._replaying = True
             try:
-                became = self._leader.poll()
-                with self._apply_lock:
-                    done = self.store.indexed()
-                    size = self.log.size
-                    missing = {i for i in range(size) if i not in done}
-                    overdue = sorted(missing & self._seen_missing)
-                    self._seen_missing = missing - set(overdue)
-                    self._replaying = True
-                    try:
-                        for index in overdue:
-                            self.indexer.index(index, read_entry(self.log, index, size))
-                    finally:
-                        self._replaying = False
-                if became or (overdue and self.is_leader):
-                    log.info("replica %s: leader, reconciling", self.replica)
-                    self._reconcile()
-            except ClearanceError as exc:  # the database may be failing over: retry
-                log.warning("replica %s: %s", self.replica, exc)
+                for index in overdue:
+                    self.indexer.index(index, read_entry(self.log, index, size))
+            finally:
+                self._replaying = False
+        if became or (overdue and self.is_leader):
+            log.info("replica %s: leader, reconciling", self.replica)
+            self._reconcile()
 
     def tick(self) -> list[int]:
         """Advance rollouts whose ring has soaked; keep TUF timestamps fresh."""
         return self.rollouts.tick()
-
-    def _tick_forever(self, seconds: float) -> None:
-        while not self._stop.wait(seconds):
-            if not self.is_leader:
-                continue
-            try:
-                self.health.aggregate_health()
-                self.tick()
-            except ClearanceError as exc:  # keep ticking; the next tick retries
-                log.warning("rollout tick: %s", exc)
 
     # -- catching up from the log ---------------------------------------------------------
 
@@ -349,7 +343,7 @@ class Gateway:
             reaction = self.indexer.index(index, entry)
             if reaction is not None and not self._replaying:
                 self._react(reaction)
-        self._wake_witness.set()
+        self._background.wake_witnesses()
         return index
 
     def _react(self, reaction: Reaction) -> None:
@@ -585,26 +579,6 @@ class Gateway:
             None if policy is None else policy.log_index,
         )
         return bundle.to_bytes()
-
-    # -- witnesses ------------------------------------------------------------------
-
-    def _witness_forever(self) -> None:
-        while not self._stop.is_set():
-            self._wake_witness.wait(timeout=30)
-            self._wake_witness.clear()
-            if self._stop.is_set():
-                return
-            if not self.is_leader:
-                continue
-            try:
-                self.witness_status = self.log.collect_witnesses(
-                    self.config.witnesses, self.trust_root.witnesses.threshold
-                )
-            except CheckpointSupersededError:
-                # The log grew during the round: witness the newer checkpoint right away.
-                self._wake_witness.set()
-            except ClearanceError as exc:
-                log.warning("witness round failed: %s", exc)
 
     # -- read-only views for the dashboard (clearance.web) ------------------------------
     def log_entry(self, index: int) -> bytes:

@@ -84,8 +84,9 @@ class EntryView:
 
 def _all_keys(root: TrustRoot) -> list[Verifier]:
     keys = [root.log_key]
-    for role in (root.vendors, root.inspectors, root.policy, root.root_role):
-        keys.extend(role.keys)
+    for role in (root.vendors, root.inspectors, root.policy, root.rollout, root.root):
+        if role is not None:
+            keys.extend(role.keys)
     return keys
 
 

@@ -332,9 +332,7 @@ def test_vendor_signed_rotation_replacing_the_inspector_is_refused_by_verify(
     verify = ("verify", str(s["artifact"]), "--bundle", str(bundle))
     # Pinned to the evil root directly, it would verify: the rotation is what must be refused.
     assert run(capsys, *verify, "--trust-root", str(new_body))[0] == 0
-    code, _, err = run(
-        capsys, *verify, "--trust-root", str(s["root"]), "--rotation", str(rotation)
-    )
+    code, _, err = run(capsys, *verify, "--trust-root", str(s["root"]), "--rotation", str(rotation))
     assert code == 1, err
     assert "current inspectors" in err
 

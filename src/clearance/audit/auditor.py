@@ -44,6 +44,7 @@ from clearance.audit.reinspect import Reinspection, Reinspector, ReleaseFiles, s
 from clearance.audit.rules import AuditFinding
 from clearance.audit.sources import ArtifactSource
 from clearance.audit.state import AuditState, SeenCheckpoint, VerdictRecord
+from clearance.audit.tuf_check import TargetsReader, tuf_findings
 from clearance.errors import ClearanceError
 from clearance.inspection.base import ProgressSink
 from clearance.keys import ALG_COSIGNATURE_V1, Note, SignatureError, verify_cosignature
@@ -79,6 +80,8 @@ class AuditOptions:
     #: Stop after this many entries in this run (the next run resumes); None: all.
     max_entries: int | None = None
     clock: Callable[[], float] = time.time
+    #: The gateway's TUF targets (``tuf_check.tuf_targets_reader``), compared with the log.
+    tuf_targets: TargetsReader | None = None
     progress: ProgressSink = field(default_factory=_NoProgress)
 
 
@@ -186,6 +189,9 @@ class Auditor:
                 end = self._audit_entries(state, start, checkpoint.size)
                 with state.batch():
                     self._overdue(state)
+                    if opt.tuf_targets is not None and end >= checkpoint.size:
+                        for finding in tuf_findings(opt.tuf_targets(), state):
+                            self._report(finding)
                     self._flush(state)
             complete = consistent and end >= checkpoint.size
             with state.batch():

@@ -55,6 +55,14 @@ _RULES = (
         "signature, a policy without the policy key, or a forged signature by a known key.",
     ),
     AuditRule(
+        "audit.tuf-not-approved",
+        Severity.HIGH,
+        "TUF publishes what the log does not approve",
+        "The gateway's TUF targets metadata lists a target whose release is not logged, "
+        "was rejected by an inspector, was revoked by the policy authority, or was never "
+        "approved: a stock TUF client would download it.",
+    ),
+    AuditRule(
         "audit.entry-unrecognized",
         Severity.MEDIUM,
         "Unrecognized entry",

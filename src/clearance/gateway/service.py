@@ -201,7 +201,9 @@ class Gateway(DistributionMixin, IndexingMixin):
             state = self.store.rollout(row.sha256)
             if state is None:
                 continue
-            if state["status"] == rollout.COMPLETE:
+            if row.state == STATE_REJECTED:
+                self.tuf.withdraw(row.sha256)
+            elif state["status"] == rollout.COMPLETE:
                 self._publish_tuf(row.sha256)
             elif state["status"] == rollout.HALTED:
                 self._resume_if_decided(row.sha256)
@@ -448,6 +450,8 @@ class Gateway(DistributionMixin, IndexingMixin):
                 f"rejected by {rejected[-1]['inspector']} (log index {rejected[-1]['log_index']})"
             )
             self.store.set_release_state(release_sha256, STATE_REJECTED, reason)
+            # TUF follows the log: a rejected release leaves the targets metadata.
+            self.tuf.withdraw(release_sha256)
             # A rejection after approval stops a rollout under way, as a logged transition.
             data = self.store.rollout(release_sha256)
             if data is not None and data["status"] == rollout.ACTIVE:

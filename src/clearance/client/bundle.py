@@ -7,7 +7,10 @@ Wire form (media type :data:`BUNDLE_MEDIA_TYPE`, RFC 8785 JSON)::
      "release":  ENTRY,
      "verdicts": [ENTRY, ...],
      "policy":   ENTRY | null,
-     "consistency": [{"fromSize": int, "proof": [hex, ...]}, ...]}
+     "consistency": [{"fromSize": int, "proof": [hex, ...]}, ...],
+     "entitlement": ENTRY,            (optional: the customer's committed entitlement)
+     "entitlementOpening": {...},     (optional: its opening, see clearance.policy.commitment)
+     "rollout": [ENTRY, ...]}         (optional: the release's signed rollout transitions)
 
     ENTRY = {"envelope": base64(exact logged bytes of the DSSE envelope),
              "logIndex": int, "leafHash": hex, "inclusionProof": [hex, ...]}
@@ -25,7 +28,7 @@ import base64
 import binascii
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -43,6 +46,7 @@ MAX_BUNDLE_BYTES = 32 << 20
 MAX_VERDICTS = 64
 MAX_PROOF_LENGTH = 64
 MAX_CONSISTENCY_PROOFS = 16
+MAX_TRANSITIONS = 256
 
 
 def _hex_hash(value: object, what: str) -> bytes:
@@ -166,9 +170,14 @@ class Bundle:
     verdicts: tuple[LoggedEntry, ...] = ()
     policy: LoggedEntry | None = None
     consistency: tuple[ConsistencyProof, ...] = ()
+    #: The customer's logged entitlement commitment and its (unlogged) opening.
+    entitlement: LoggedEntry | None = None
+    entitlement_opening: Mapping[str, Any] | None = None
+    #: The release's logged rollout transitions, in log order.
+    rollout: tuple[LoggedEntry, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        return self._distribution() | {
             "mediaType": BUNDLE_MEDIA_TYPE,
             "checkpoint": self.checkpoint.decode("utf-8"),
             "release": self.release.to_dict(),
@@ -176,6 +185,16 @@ class Bundle:
             "policy": None if self.policy is None else self.policy.to_dict(),
             "consistency": [c.to_dict() for c in self.consistency],
         }
+
+    def _distribution(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.entitlement is not None:
+            out["entitlement"] = self.entitlement.to_dict()
+        if self.entitlement_opening is not None:
+            out["entitlementOpening"] = dict(self.entitlement_opening)
+        if self.rollout:
+            out["rollout"] = [t.to_dict() for t in self.rollout]
+        return out
 
     def to_bytes(self) -> bytes:
         return canonical_json(self.to_dict())
@@ -207,6 +226,13 @@ class Bundle:
         if not isinstance(consistency, list) or len(consistency) > MAX_CONSISTENCY_PROOFS:
             raise MalformedBundleError("bundle consistency is not a short list of proofs")
         policy = value.get("policy")
+        entitlement = value.get("entitlement")
+        opening = value.get("entitlementOpening")
+        if opening is not None and not isinstance(opening, dict):
+            raise MalformedBundleError("bundle entitlementOpening is not a JSON object")
+        transitions = value.get("rollout", [])
+        if not isinstance(transitions, list) or len(transitions) > MAX_TRANSITIONS:
+            raise MalformedBundleError(f"bundle rollout is not a list of at most {MAX_TRANSITIONS}")
         try:
             checkpoint_bytes = checkpoint.encode("utf-8")
         except UnicodeEncodeError:
@@ -221,6 +247,13 @@ class Bundle:
             consistency=tuple(
                 ConsistencyProof.from_dict(c, f"consistency[{i}]")
                 for i, c in enumerate(consistency)
+            ),
+            entitlement=None
+            if entitlement is None
+            else LoggedEntry.from_dict(entitlement, "entitlement"),
+            entitlement_opening=opening,
+            rollout=tuple(
+                LoggedEntry.from_dict(t, f"rollout[{i}]") for i, t in enumerate(transitions)
             ),
         )
 
@@ -298,6 +331,10 @@ def build_bundle(
     verdict_indices: Sequence[int] = (),
     policy_index: int | None = None,
     since_sizes: Sequence[int] = (),
+    *,
+    entitlement_index: int | None = None,
+    entitlement_opening: Mapping[str, Any] | None = None,
+    rollout_indices: Sequence[int] = (),
 ) -> Bundle:
     """Assemble a bundle from a log for the entries at the given indices.
 
@@ -306,6 +343,9 @@ def build_bundle(
     ``checkpoint`` is the signed (ideally witness-cosigned) checkpoint note
     whose tree size every proof is made for.  ``since_sizes`` adds
     consistency proofs from those older sizes (e.g. the client's last seen).
+    ``entitlement_index`` and ``entitlement_opening`` add the customer's committed
+    entitlement and its opening, ``rollout_indices`` the release's signed rollout
+    transitions (for ``verify --customer``).
     Every inclusion proof is checked against the checkpoint's root before
     the bundle is returned (a wrong proof is the log's bug, caught here).
     Use :func:`find_entries` to look the indices up by scanning the log.
@@ -334,6 +374,9 @@ def build_bundle(
             for old in sorted(set(since_sizes))
             if 0 < old < size
         ),
+        entitlement=None if entitlement_index is None else logged(entitlement_index),
+        entitlement_opening=None if entitlement_opening is None else dict(entitlement_opening),
+        rollout=tuple(logged(i) for i in rollout_indices),
     )
 
 

@@ -8,6 +8,7 @@ Public API::
     Release, Artifact, BuildRecipe, create_release
     Verdict, create_verdict, DECISIONS
     Version, compare_versions
+    Revocation, ChannelReset, revoke_release, revoke_key, reset_channel   # recovery
     TrustRoot, Role, accept_rotation, follow_rotations, rotation_envelope
 """
 
@@ -23,13 +24,23 @@ from clearance.attest.errors import (
     VersionFormatError,
 )
 from clearance.attest.policy import Policy, create_policy
+from clearance.attest.recovery import (
+    ChannelReset,
+    Revocation,
+    reset_channel,
+    revoke_key,
+    revoke_release,
+)
 from clearance.attest.release import ARTIFACT_KINDS, Artifact, BuildRecipe, Release, create_release
 from clearance.attest.statement import (
+    CHANNEL_RESET_V1,
+    ENTITLEMENT_V1,
     HEALTH_V1,
     PAYLOAD_TYPE,
     POLICY_V1,
     PREDICATE_TYPES,
     RELEASE_V1,
+    REVOCATION_V1,
     ROLLOUT_V1,
     STATEMENT_TYPE,
     VERDICT_V1,
@@ -59,7 +70,9 @@ from clearance.attest.version import Version, compare_versions
 __all__ = [
     "APPROVED",
     "ARTIFACT_KINDS",
+    "CHANNEL_RESET_V1",
     "DECISIONS",
+    "ENTITLEMENT_V1",
     "HEALTH_V1",
     "NEEDS_REVIEW",
     "PAYLOAD_TYPE",
@@ -67,6 +80,7 @@ __all__ = [
     "PREDICATE_TYPES",
     "REJECTED",
     "RELEASE_V1",
+    "REVOCATION_V1",
     "ROLLOUT_V1",
     "STATEMENT_TYPE",
     "TRUST_ROOT_PAYLOAD_TYPE",
@@ -74,11 +88,13 @@ __all__ = [
     "Artifact",
     "AttestFormatError",
     "BuildRecipe",
+    "ChannelReset",
     "Envelope",
     "EnvelopeFormatError",
     "EnvelopeSignatureError",
     "Policy",
     "Release",
+    "Revocation",
     "Role",
     "RotationRefused",
     "Signature",
@@ -99,6 +115,9 @@ __all__ = [
     "follow_rotations",
     "key_id",
     "pae",
+    "reset_channel",
+    "revoke_key",
+    "revoke_release",
     "rfc3339_now",
     "rotation_envelope",
     "sign_envelope",

@@ -1,32 +1,87 @@
-"""What a log accepts: a statement signed by its role's keys, releases with rising versions.
+"""The admission rule: for every kind of log entry, who must sign and how many distinct keys.
 
-The log command (``submit --log``) and the gateway both call
-:func:`check_admission` before appending.  Roles by predicate type:
+This module is the one place that says it.  ``submit --log``, the gateway's
+write path, the verifiable index (:mod:`clearance.index`), the auditor
+(``audit/entries.py``) and the withholding check all call it, so they cannot
+disagree.  Signers are counted by DSSE key id (``name+keyhash``, i.e. by public
+key), never by name, and each distinct trusted key counts once however many
+signatures it made.  A signature whose key id names a trusted key but does not
+verify is a forgery: the entry is refused outright.
 
-* release: vendor keys, vendor threshold; the version must be higher than
-  every release of the same product and channel already logged;
-* verdict: at least one trusted inspector key (the inspector threshold is
-  met across verdicts, by the verifier);
-* policy: the policy keys and threshold.
+=================  ==========================================  =======================
+kind               keys                                        distinct keys required
+=================  ==========================================  =======================
+release            vendors                                     vendor threshold
+entitlement        vendors                                     vendor threshold
+verdict            inspectors                                  1 (approval: k-of-n, below)
+policy             policy authority                            policy threshold
+revocation         policy authority                            policy threshold
+channel-reset      policy authority                            policy threshold
+rollout            inspectors or policy authority              1
+health             the customer's registered client keys       1
+trust-root         current root role (and the new root's:      both thresholds
+                   :func:`~clearance.attest.accept_rotation`)
+rollout-transition written by the gateway                      none (operational record)
+=================  ==========================================  =======================
 
-Other predicate types (rollout, health) belong to the gateway and are refused here.
+Keys revoked by a logged revocation (``revoked_keys``, key ids) are dropped
+from every role first.  Approval of a release across verdicts
+(:func:`evaluate_verdicts`): a rejection by any trusted inspector key vetoes;
+otherwise the release is approved when the distinct trusted inspector keys
+that signed approving verdicts reach the inspector threshold.
 """
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterable
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 
-from clearance.attest.dsse import Envelope
-from clearance.attest.errors import EnvelopeSignatureError
+from clearance.attest.dsse import Envelope, key_id, pae
+from clearance.attest.recovery import ChannelReset
 from clearance.attest.release import Release
-from clearance.attest.statement import POLICY_V1, RELEASE_V1, VERDICT_V1, statement_of
+from clearance.attest.statement import (
+    CHANNEL_RESET_V1,
+    ENTITLEMENT_V1,
+    HEALTH_V1,
+    POLICY_V1,
+    RELEASE_V1,
+    REVOCATION_V1,
+    ROLLOUT_V1,
+    VERDICT_V1,
+    statement_of,
+)
 from clearance.attest.trust_root import Role, TrustRoot
+from clearance.attest.verdict import APPROVED, NEEDS_REVIEW, REJECTED
 from clearance.attest.version import Version
 from clearance.errors import BadInput, Refused
+from clearance.keys import Verifier
 
-#: Short kind names, as in receipts (the gateway uses the same).
-KIND_NAMES = {RELEASE_V1: "release", VERDICT_V1: "verdict", POLICY_V1: "policy"}
+KIND_RELEASE = "release"
+KIND_VERDICT = "verdict"
+KIND_POLICY = "policy"
+KIND_ENTITLEMENT = "entitlement"
+KIND_ROLLOUT = "rollout"
+KIND_HEALTH = "health"
+KIND_REVOCATION = "revocation"
+KIND_CHANNEL_RESET = "channel-reset"
+KIND_TRUST_ROOT = "trust-root"
+KIND_TRANSITION = "rollout-transition"
+
+#: Statement kind by in-toto predicate type.
+KIND_OF_PREDICATE = {
+    RELEASE_V1: KIND_RELEASE,
+    VERDICT_V1: KIND_VERDICT,
+    POLICY_V1: KIND_POLICY,
+    ENTITLEMENT_V1: KIND_ENTITLEMENT,
+    ROLLOUT_V1: KIND_ROLLOUT,
+    HEALTH_V1: KIND_HEALTH,
+    REVOCATION_V1: KIND_REVOCATION,
+    CHANNEL_RESET_V1: KIND_CHANNEL_RESET,
+}
+#: Short kind names, as in receipts (kept for callers of the former module).
+KIND_NAMES = KIND_OF_PREDICATE
+#: What ``submit --log`` appends (the gateway takes more: entitlements, rollout, health).
+LOG_KINDS = (KIND_RELEASE, KIND_VERDICT, KIND_POLICY, KIND_REVOCATION, KIND_CHANNEL_RESET)
 
 
 class AdmissionRefused(Refused):
@@ -34,7 +89,11 @@ class AdmissionRefused(Refused):
 
 
 class UnsignedSubmissionError(AdmissionRefused):
-    """The envelope is not signed by a threshold of the keys its statement type requires."""
+    """The envelope is not signed by enough distinct keys of the role its kind requires."""
+
+
+class ForgedSignatureError(UnsignedSubmissionError):
+    """A signature names a trusted key but does not verify."""
 
 
 class VersionNotIncreasingError(AdmissionRefused):
@@ -50,79 +109,293 @@ class UnsupportedStatementError(BadInput):
 
 
 @dataclass(frozen=True)
+class SignerRule:
+    """Who must sign one entry of ``kind``: ``threshold`` distinct keys among ``keys``."""
+
+    kind: str
+    who: str
+    keys: tuple[Verifier, ...]
+    threshold: int
+
+    @property
+    def key_ids(self) -> frozenset[str]:
+        return frozenset(key_id(k) for k in self.keys)
+
+
+def _without(role_keys: Iterable[Verifier], revoked: Container[str]) -> tuple[Verifier, ...]:
+    out: dict[str, Verifier] = {}
+    for key in role_keys:
+        kid = key_id(key)
+        if kid not in revoked:
+            out.setdefault(kid, key)
+    return tuple(out.values())
+
+
+def signer_rule(
+    kind: str,
+    root: TrustRoot,
+    *,
+    revoked_keys: Container[str] = frozenset(),
+    client_keys: Sequence[Verifier] = (),
+) -> SignerRule:
+    """The rule for ``kind`` under ``root`` (see the module table)."""
+    if kind in (KIND_RELEASE, KIND_ENTITLEMENT):
+        return SignerRule(
+            kind, "vendor", _without(root.vendors.keys, revoked_keys), root.vendors.threshold
+        )
+    if kind == KIND_VERDICT:
+        return SignerRule(kind, "inspector", _without(root.inspectors.keys, revoked_keys), 1)
+    if kind in (KIND_POLICY, KIND_REVOCATION, KIND_CHANNEL_RESET):
+        return SignerRule(
+            kind,
+            "policy authority",
+            _without(root.policy.keys, revoked_keys),
+            root.policy.threshold,
+        )
+    if kind == KIND_ROLLOUT:
+        keys = _without((*root.inspectors.keys, *root.policy.keys), revoked_keys)
+        return SignerRule(kind, "inspector or policy authority", keys, 1)
+    if kind == KIND_HEALTH:
+        return SignerRule(kind, "client", _without(client_keys, revoked_keys), 1)
+    if kind == KIND_TRUST_ROOT:
+        role = root.root_role
+        return SignerRule(kind, "root", _without(role.keys, revoked_keys), role.threshold)
+    if kind == KIND_TRANSITION:
+        return SignerRule(kind, "gateway", (), 0)
+    raise UnsupportedStatementError(f"no admission rule for entries of kind {kind!r}")
+
+
+def valid_key_ids(envelope: Envelope, keys: Sequence[Verifier]) -> frozenset[str]:
+    """Key ids of ``keys`` with a valid signature on ``envelope``, each once.
+
+    Raises :class:`ForgedSignatureError` when a signature names one of ``keys``
+    and does not verify (whatever other signatures there are).
+    """
+    by_id = {key_id(k): k for k in keys}
+    message: bytes | None = None
+    valid: set[str] = set()
+    for sig in envelope.signatures:
+        key = by_id.get(sig.keyid)
+        if key is None:
+            continue  # not a key of this rule: neither counts nor refuses
+        if message is None:
+            message = pae(envelope.payload_type, envelope.payload)
+        if not key.verify(message, sig.sig):
+            raise ForgedSignatureError(f"signature by key {sig.keyid} does not verify (forgery)")
+        valid.add(sig.keyid)
+    return frozenset(valid)
+
+
+def require_signers(envelope: Envelope, rule: SignerRule) -> frozenset[str]:
+    """The distinct key ids that satisfy ``rule``; refuse when fewer than its threshold."""
+    ids = valid_key_ids(envelope, rule.keys)
+    if rule.threshold < 1:
+        return ids
+    if not rule.keys:
+        raise UnsignedSubmissionError(
+            f"{rule.kind}: the trust root has no {rule.who} key that could sign it"
+        )
+    if len(ids) < rule.threshold:
+        raise UnsignedSubmissionError(
+            f"{rule.kind}: valid {rule.who} signatures by {len(ids)} distinct key(s), "
+            f"{rule.threshold} required" + (f" (valid: {', '.join(sorted(ids))})" if ids else "")
+        )
+    return ids
+
+
+def kind_of(envelope: Envelope) -> str:
+    """The kind of a statement envelope (bad input for unknown predicate types)."""
+    statement = statement_of(envelope)
+    kind = KIND_OF_PREDICATE.get(statement.predicate_type)
+    if kind is None:
+        raise UnsupportedStatementError(
+            f"statements of type {statement.predicate_type!r} are not accepted by the log"
+        )
+    return kind
+
+
+def check_signers(
+    envelope: Envelope,
+    root: TrustRoot,
+    *,
+    revoked_keys: Container[str] = frozenset(),
+    client_keys: Sequence[Verifier] = (),
+) -> tuple[str, frozenset[str]]:
+    """Kind of a statement envelope and the distinct key ids that admit it (or refuse)."""
+    kind = kind_of(envelope)
+    rule = signer_rule(kind, root, revoked_keys=revoked_keys, client_keys=client_keys)
+    return kind, require_signers(envelope, rule)
+
+
+# -- approval across verdicts ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VerdictVote:
+    """One logged verdict: where, what decision, and which key ids validly signed it."""
+
+    log_index: int
+    decision: str
+    key_ids: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Approval:
+    """The release's state under the verdict rule, with the distinct keys behind it."""
+
+    state: str  # "approved", "rejected", "needs-review" or "pending"
+    approvers: frozenset[str]
+    rejecters: frozenset[str]
+    reviewers: frozenset[str]
+    threshold: int
+
+    @property
+    def approved(self) -> bool:
+        return self.state == APPROVED
+
+
+PENDING = "pending"
+
+
+def evaluate_verdicts(
+    votes: Iterable[VerdictVote], inspectors: Role, revoked_keys: Container[str] = frozenset()
+) -> Approval:
+    """The verdict rule: a trusted rejection vetoes; else k distinct approving keys approve.
+
+    Only key ids of ``inspectors`` that are not revoked count (or veto).  A
+    ``needs-review`` neither counts nor vetoes, so a later approval (a human
+    inspector's) can still reach the threshold.
+    """
+    trusted = frozenset(key_id(k) for k in _without(inspectors.keys, revoked_keys))
+    approvers: set[str] = set()
+    rejecters: set[str] = set()
+    reviewers: set[str] = set()
+    for vote in votes:
+        ids = vote.key_ids & trusted
+        if not ids:
+            continue
+        if vote.decision == REJECTED:
+            rejecters |= ids
+        elif vote.decision == APPROVED:
+            approvers |= ids
+        elif vote.decision == NEEDS_REVIEW:
+            reviewers |= ids
+    if rejecters:
+        state = REJECTED
+    elif inspectors.threshold >= 1 and len(approvers) >= inspectors.threshold:
+        state = APPROVED
+    elif reviewers:
+        state = NEEDS_REVIEW
+    else:
+        state = PENDING
+    return Approval(
+        state,
+        frozenset(approvers),
+        frozenset(rejecters),
+        frozenset(reviewers),
+        inspectors.threshold,
+    )
+
+
+# -- the log's admission check ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
 class Admitted:
-    """An accepted envelope: its kind (``release``, ``verdict`` or ``policy``), its canonical
-    bytes (what is logged) and its digest."""
+    """An accepted envelope: its kind, its canonical bytes (what is logged), its digest,
+    and the distinct key ids that signed it."""
 
     kind: str
     entry: bytes
     sha256: str
     release: Release | None = None
+    key_ids: frozenset[str] = frozenset()
 
 
-def releases_in(entries: Iterable[bytes]) -> Iterable[Release]:
-    """The releases among logged entries (other entries are skipped)."""
+def releases_in(entries: Iterable[bytes]) -> Iterable[Release | ChannelReset]:
+    """Releases and channel resets among logged entries, in log order (others skipped)."""
     for data in entries:
         if b"payloadType" not in data:
             continue
         try:
-            yield Release.from_envelope(Envelope.from_bytes(data))
+            envelope = Envelope.from_bytes(data)
+            predicate_type = statement_of(envelope).predicate_type
+            if predicate_type == RELEASE_V1:
+                yield Release.from_envelope(envelope)
+            elif predicate_type == CHANNEL_RESET_V1:
+                yield ChannelReset.from_envelope(envelope)
         except BadInput:
             continue
 
 
-def _signed(envelope: Envelope, role: Role, what: str) -> None:
-    if role.threshold < 1:
-        raise UnsignedSubmissionError(f"the trust root has no {what} keys")
-    try:
-        envelope.verify(role.keys, role.threshold)
-    except EnvelopeSignatureError as exc:
-        raise UnsignedSubmissionError(f"{what} signature: {exc}") from None
+def channel_bar(
+    history: Iterable[Release | ChannelReset], product: str, channel: str
+) -> Version | None:
+    """The version a new release of the channel must exceed, from the log in order: the
+    highest release since the last reset, and that reset's floor."""
+    bar: Version | None = None
+    for item in history:
+        if item.product != product or item.channel != channel:
+            continue
+        if isinstance(item, ChannelReset):
+            bar = item.parsed_floor
+        elif bar is None or item.parsed_version > bar:
+            bar = item.parsed_version
+    return bar
+
+
+def check_version(release: Release, bar: Version | None) -> None:
+    if bar is not None and not release.parsed_version > bar:
+        raise VersionNotIncreasingError(
+            f"{release.product} {release.channel}: version {release.version} is not higher than "
+            f"{bar} (the logged releases since the channel's last reset, or its floor)"
+        )
 
 
 def check_admission(
     envelope: Envelope,
     trust_root: TrustRoot,
-    logged_releases: Iterable[Release] = (),
+    logged_releases: Iterable[Release | ChannelReset] = (),
     logged_digests: Container[str] | None = None,
+    *,
+    revoked_keys: Container[str] = frozenset(),
+    kinds: Sequence[str] = LOG_KINDS,
 ) -> Admitted:
     """Check ``envelope`` for appending; raise :class:`AdmissionRefused` or bad input.
 
-    ``logged_digests`` (SHA-256 hex of every logged entry), when given, lets a
-    verdict be refused when the release it judges is not in the log.
+    ``logged_releases`` are the logged releases and channel resets in log order
+    (:func:`releases_in`).  ``logged_digests`` (SHA-256 hex of every logged
+    entry), when given, lets a verdict or a release revocation be refused when
+    the release it names is not in the log.
     """
     statement = statement_of(envelope)
-    kind = statement.predicate_type
+    kind = kind_of(envelope)
+    if kind not in kinds:
+        raise UnsupportedStatementError(f"{kind} statements are not accepted by this log")
+    key_ids = require_signers(envelope, signer_rule(kind, trust_root, revoked_keys=revoked_keys))
     release = None
-    if kind == RELEASE_V1:
+    if kind == KIND_RELEASE:
         release = Release.from_statement(statement)
-        _signed(envelope, trust_root.vendors, "vendor")
-        new = release.parsed_version
-        for old in logged_releases:
-            if (
-                old.product == release.product
-                and old.channel == release.channel
-                and not new > old.parsed_version
-            ):
-                raise VersionNotIncreasingError(
-                    f"{release.product} {release.channel}: version {release.version} is not "
-                    f"higher than the logged {old.version}"
-                )
-    elif kind == VERDICT_V1:
+        check_version(release, channel_bar(logged_releases, release.product, release.channel))
+    elif kind == KIND_VERDICT:
         from clearance.attest.verdict import Verdict
 
         verdict = Verdict.from_statement(statement)
-        _signed(envelope, Role(trust_root.inspectors.keys, 1), "inspector")
         if logged_digests is not None and verdict.release_sha256 not in logged_digests:
             raise UnloggedSubjectError(
                 f"verdict on {verdict.release_name} ({verdict.release_sha256}): that release "
                 "is not in the log"
             )
-    elif kind == POLICY_V1:
-        _signed(envelope, trust_root.policy, "policy")
-    else:
-        raise UnsupportedStatementError(f"statements of type {kind!r} are not accepted by the log")
-    return Admitted(KIND_NAMES[kind], envelope.to_bytes(), envelope.sha256, release)
+    elif kind == KIND_REVOCATION:
+        from clearance.attest.recovery import Revocation
+
+        revocation = Revocation.from_statement(statement)
+        sha = revocation.release_sha256
+        if sha is not None and logged_digests is not None and sha not in logged_digests:
+            raise UnloggedSubjectError(f"revocation of release {sha}: that release is not logged")
+    elif kind == KIND_CHANNEL_RESET:
+        ChannelReset.from_statement(statement)
+    return Admitted(kind, envelope.to_bytes(), envelope.sha256, release, key_ids)
 
 
 def latest_version(releases: Iterable[Release], product: str, channel: str) -> Version | None:

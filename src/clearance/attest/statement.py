@@ -26,7 +26,20 @@ VERDICT_V1 = "https://clearance.dev/verdict/v1"
 POLICY_V1 = "https://clearance.dev/policy/v1"
 ROLLOUT_V1 = "https://clearance.dev/rollout/v1"
 HEALTH_V1 = "https://clearance.dev/health/v1"
-PREDICATE_TYPES = (RELEASE_V1, VERDICT_V1, POLICY_V1, ROLLOUT_V1, HEALTH_V1)
+REVOCATION_V1 = "https://clearance.dev/revocation/v1"
+CHANNEL_RESET_V1 = "https://clearance.dev/channel-reset/v1"
+#: Defined in :mod:`clearance.policy`; named here so the admission rule knows every kind.
+ENTITLEMENT_V1 = "https://clearance.dev/entitlement/v1"
+PREDICATE_TYPES = (
+    RELEASE_V1,
+    VERDICT_V1,
+    POLICY_V1,
+    ROLLOUT_V1,
+    HEALTH_V1,
+    REVOCATION_V1,
+    CHANNEL_RESET_V1,
+    ENTITLEMENT_V1,
+)
 
 
 @dataclass(frozen=True)

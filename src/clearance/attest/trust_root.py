@@ -58,6 +58,9 @@ class Role:
         distinct = {k.public_key for k in self.keys}
         if len(distinct) != len(self.keys):
             raise TrustRootFormatError("a role lists the same key twice")
+        # Signers are counted by key id (name+keyhash): two keys of one role must not share one.
+        if len({(k.name, k.key_id) for k in self.keys}) != len(self.keys):
+            raise TrustRootFormatError("two keys of a role have the same key id (name+keyhash)")
         if self.threshold < 0 or self.threshold > len(self.keys):
             raise TrustRootFormatError(
                 f"threshold {self.threshold} is impossible with {len(self.keys)} key(s)"

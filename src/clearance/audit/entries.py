@@ -4,13 +4,10 @@ Entries are DSSE envelopes holding in-toto statements (release, verdict,
 policy, rollout, health), DSSE trust-root rotations, or plain JSON rollout
 transitions written by the gateway.  Signature rules:
 
-- release: the vendors' threshold;
-- verdict: at least one inspector key (k-of-n approval is judged per release);
-- policy: the policy role's threshold;
-- trust-root rotation: :func:`clearance.attest.accept_rotation` (old and new root thresholds);
-- entitlement: the vendors' threshold (as the gateway admits them);
-- rollout decision (``rollout/v1``, e.g. a signed resume): one inspector or policy key;
-- rollout transitions (plain JSON the gateway writes) and health reports: operational
+the admission rule of :mod:`clearance.attest.admission` (the same function
+``submit --log`` and the gateway call: distinct key ids, never names), and
+a trust-root rotation must pass :func:`clearance.attest.accept_rotation`.
+Rollout transitions (plain JSON the gateway writes) and health reports: operational
   records; no trust-root key is required, but a signature that claims a trust-root key
   and does not verify is a forgery.
 """
@@ -24,20 +21,20 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from clearance.attest import (
+    CHANNEL_RESET_V1,
     HEALTH_V1,
     POLICY_V1,
     RELEASE_V1,
+    REVOCATION_V1,
     ROLLOUT_V1,
     TRUST_ROOT_PAYLOAD_TYPE,
     VERDICT_V1,
     Envelope,
     Release,
-    Role,
     TrustRoot,
     Verdict,
     accept_rotation,
-    key_id,
-    pae,
+    admission,
     statement_of,
 )
 from clearance.attest.errors import EnvelopeSignatureError, RotationRefused
@@ -56,6 +53,8 @@ KIND_ROLLOUT_DECISION = "rollout-decision"
 KIND_ENTITLEMENT = "entitlement"
 KIND_HEALTH = "health"
 KIND_TRUST_ROOT = "trust-root"
+KIND_REVOCATION = "revocation"
+KIND_CHANNEL_RESET = "channel-reset"
 KIND_UNKNOWN = "unknown"
 
 
@@ -88,22 +87,6 @@ def _all_keys(root: TrustRoot) -> list[Verifier]:
         if role is not None:
             keys.extend(role.keys)
     return keys
-
-
-def _valid_keys(envelope: Envelope, keys: list[Verifier]) -> tuple[set[bytes], str | None]:
-    """Verify each signature that names a known key, once: the public keys whose signature
-    is valid, and the key id of a signature that claims a known key but does not verify."""
-    by_id = {key_id(k): k for k in keys}
-    message = pae(envelope.payload_type, envelope.payload)
-    valid: set[bytes] = set()
-    for sig in envelope.signatures:
-        key = by_id.get(sig.keyid)
-        if key is None or key.public_key in valid:
-            continue
-        if not key.verify(message, sig.sig):
-            return valid, sig.keyid
-        valid.add(key.public_key)
-    return valid, None
 
 
 def _envelope_digest(data: bytes, obj: object, envelope: Envelope) -> str:
@@ -140,6 +123,8 @@ def examine_entry(index: int, data: bytes, root: TrustRoot) -> EntryView:
             ROLLOUT_V1: KIND_ROLLOUT_DECISION,
             ENTITLEMENT_PREDICATE_TYPE: KIND_ENTITLEMENT,
             HEALTH_V1: KIND_HEALTH,
+            REVOCATION_V1: KIND_REVOCATION,
+            CHANNEL_RESET_V1: KIND_CHANNEL_RESET,
         }.get(statement.predicate_type)
         if kind is None:
             return _unknown(index, digest, f"unknown predicate type {statement.predicate_type!r}")
@@ -169,27 +154,28 @@ def examine_entry(index: int, data: bytes, root: TrustRoot) -> EntryView:
     return replace(view, findings=(finding,))
 
 
+#: Admission kind of each audited kind (the rule itself is in clearance.attest.admission).
+_ADMISSION_KIND = {
+    KIND_RELEASE: admission.KIND_RELEASE,
+    KIND_ENTITLEMENT: admission.KIND_ENTITLEMENT,
+    KIND_VERDICT: admission.KIND_VERDICT,
+    KIND_POLICY: admission.KIND_POLICY,
+    KIND_ROLLOUT_DECISION: admission.KIND_ROLLOUT,
+    KIND_REVOCATION: admission.KIND_REVOCATION,
+    KIND_CHANNEL_RESET: admission.KIND_CHANNEL_RESET,
+}
+
+
 def _signature_problem(kind: str, envelope: Envelope, root: TrustRoot) -> str | None:
-    valid, forged = _valid_keys(envelope, _all_keys(root))
-    if forged is not None:
-        return f"signature by {forged} does not verify (forgery)"
-    decider_keys = {k.public_key: k for k in (*root.inspectors.keys, *root.policy.keys)}
-    deciders = Role(tuple(decider_keys.values()), 1 if decider_keys else 0)
-    role = {
-        KIND_RELEASE: (root.vendors, root.vendors.threshold, "vendors"),
-        KIND_ENTITLEMENT: (root.vendors, root.vendors.threshold, "vendors"),
-        KIND_VERDICT: (root.inspectors, 1, "inspectors"),
-        KIND_POLICY: (root.policy, root.policy.threshold, "policy"),
-        KIND_ROLLOUT_DECISION: (deciders, deciders.threshold, "inspector or policy"),
-    }.get(kind)
-    if role is None:
-        return None
-    keys, threshold, name = role
-    if threshold < 1:
-        return f"the trust root has no {name} key to sign it"
-    signed = sum(1 for k in keys.keys if k.public_key in valid)
-    if signed < threshold:
-        return f"signed by {signed} of the {name} keys, {threshold} required"
+    """The admission rule's objection to this entry, if any (a forgery of any known key
+    included); health reports are signed by client keys the trust root does not hold."""
+    try:
+        admission.valid_key_ids(envelope, _all_keys(root))
+        admission_kind = _ADMISSION_KIND.get(kind)
+        if admission_kind is not None:
+            admission.require_signers(envelope, admission.signer_rule(admission_kind, root))
+    except admission.UnsignedSubmissionError as exc:
+        return str(exc)
     return None
 
 

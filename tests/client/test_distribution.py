@@ -93,9 +93,9 @@ class DistWorld(World):
         evidence: dict[str, Any] = {}
         if event == "started":
             evidence = {"rings": [r.to_dict() for r in RINGS]}
-        return SignedTransition(
-            release.sha256, event, ring, self.moment(), "test", evidence
-        ).sign([signer or self.rollout_key])
+        return SignedTransition(release.sha256, event, ring, self.moment(), "test", evidence).sign(
+            [signer or self.rollout_key]
+        )
 
     def full(
         self,
@@ -107,13 +107,11 @@ class DistWorld(World):
         with_policy: bool = True,
         rollout_signer: Signer | None = None,
     ) -> Bundle:
-        release, verdicts, idx = self.publish("1.0", RULES)
+        release, _verdicts, idx = self.publish("1.0", RULES)
         policy_env = policy or self.policy()
         ent_env, opening = entitlement or self.entitlement(customer)
         extra = self.append(policy_env, ent_env)
-        rollout = self.append(
-            *(self.transition(release, e, r, rollout_signer) for e, r in events)
-        )
+        rollout = self.append(*(self.transition(release, e, r, rollout_signer) for e, r in events))
         return build_bundle(
             self.log,
             self.checkpoint(),

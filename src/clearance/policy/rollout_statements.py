@@ -28,14 +28,19 @@ from datetime import datetime
 from typing import Any
 
 from clearance.attest.dsse import Envelope
-from clearance.attest.statement import HEALTH_V1, Statement, Subject, statement_of
+from clearance.attest.statement import (
+    HEALTH_V1,
+    TRANSITION_V1,
+    Statement,
+    Subject,
+    statement_of,
+)
 from clearance.errors import BadInput
 from clearance.keys import Signer
 from clearance.policy._time import format_time, parse_time
 from clearance.policy.errors import PolicyFormatError
 from clearance.policy.rollout import HEALTH_STATES, Ring, check_rings
 
-TRANSITION_V1 = "https://clearance.dev/rollout-transition/v1"
 EVENTS = ("started", "advanced", "halted", "resumed", "completed")
 
 ACTIVE = "active"

@@ -39,6 +39,18 @@ def register(sub: SubParsers) -> None:
         "--policy", type=Path, metavar="POLICY.json", help="a logged policy to include"
     )
     bundle.add_argument(
+        "--entitlement",
+        type=Path,
+        metavar="ENTITLEMENT.json",
+        help="the customer's logged entitlement (commitment) to include, for verify --customer",
+    )
+    bundle.add_argument(
+        "--opening",
+        type=Path,
+        metavar="OPENING.json",
+        help="the opening of --entitlement (the customer's private copy)",
+    )
+    bundle.add_argument(
         "--since",
         type=int,
         action="append",
@@ -64,8 +76,10 @@ def _bundle(args: argparse.Namespace) -> int:
             f"{args.artifact}: sha256 {digest} is not an artifact of {args.release}"
         )
     if args.server:
-        if args.checkpoint or args.policy or args.since:
-            raise BadInput("--checkpoint, --policy and --since apply to --log only")
+        if args.checkpoint or args.policy or args.since or args.entitlement or args.opening:
+            raise BadInput(
+                "--checkpoint, --policy, --entitlement, --opening and --since apply to --log only"
+            )
         from clearance.gateway.client import GatewayClient
 
         with GatewayClient(args.server) as gateway:
@@ -92,12 +106,20 @@ def _bundle(args: argparse.Namespace) -> int:
 def _from_log(args: argparse.Namespace, release_sha256: str) -> Bundle:
     from clearance.attest import Verdict
     from clearance.attest.dsse import Envelope
+    from clearance.attest.statement import TRANSITION_V1, statement_of
+    from clearance.cli._common import read_json
     from clearance.cli.submit import scan_log
     from clearance.keys import Note
     from clearance.log.checkpoint import Checkpoint, open_checkpoint
     from clearance.log.store import TransparencyLog
 
     policy_sha = load_envelope(args.policy, "policy").sha256 if args.policy else None
+    entitlement_sha = (
+        load_envelope(args.entitlement, "entitlement").sha256 if args.entitlement else None
+    )
+    opening = read_json(args.opening, "entitlement opening") if args.opening else None
+    if (opening is None) != (entitlement_sha is None):
+        raise BadInput("--entitlement and --opening go together")
     with TransparencyLog.open(args.log) as log:
         if args.checkpoint:
             data = read_bytes(args.checkpoint, "checkpoint")
@@ -110,16 +132,26 @@ def _from_log(args: argparse.Namespace, release_sha256: str) -> Bundle:
             raise BadInput(f"{args.checkpoint}: checkpoint of size {size} is ahead of the log")
         release_index = None
         policy_index = None
+        entitlement_index = None
         verdicts: list[int] = []
+        rollout: list[int] = []
         for index, entry in enumerate(scan_log(log, size)):
             sha = hashlib.sha256(entry).hexdigest()
             if sha == release_sha256:
                 release_index = index
             elif sha == policy_sha:
                 policy_index = index
+            elif sha == entitlement_sha:
+                entitlement_index = index
             elif b"payloadType" in entry:
                 try:
-                    verdict = Verdict.from_envelope(Envelope.from_bytes(entry))
+                    envelope = Envelope.from_bytes(entry)
+                    if TRANSITION_V1.encode() in envelope.payload:
+                        statement = statement_of(envelope, TRANSITION_V1)
+                        if statement.predicate.get("release") == release_sha256:
+                            rollout.append(index)
+                        continue
+                    verdict = Verdict.from_envelope(envelope)
                 except BadInput:
                     continue
                 if verdict.release_sha256 == release_sha256:
@@ -128,4 +160,16 @@ def _from_log(args: argparse.Namespace, release_sha256: str) -> Bundle:
             raise BadInput(f"{args.release}: the release is not in the log (submit it first)")
         if policy_sha is not None and policy_index is None:
             raise BadInput(f"{args.policy}: the policy is not in the log")
-        return build_bundle(log, note, release_index, verdicts, policy_index, args.since)
+        if entitlement_sha is not None and entitlement_index is None:
+            raise BadInput(f"{args.entitlement}: the entitlement is not in the log")
+        return build_bundle(
+            log,
+            note,
+            release_index,
+            verdicts,
+            policy_index,
+            args.since,
+            entitlement_index=entitlement_index,
+            entitlement_opening=opening,
+            rollout_indices=rollout,
+        )

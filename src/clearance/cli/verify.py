@@ -1,4 +1,9 @@
-"""``clearance verify ARTIFACT --bundle B --trust-root T [--state DIR]``: the endpoint check.
+"""``clearance verify ARTIFACT --bundle B --trust-root T [--state DIR] [--customer C]``.
+
+The endpoint check.  With ``--customer``, the distribution policy, the customer's
+entitlement (its opening from the bundle or ``--opening``) and the release's signed
+rollout are evaluated offline as well; with ``--server`` too, the gateway's answer
+about newer releases is checked against its log.
 
 Exit 0 when the artifact may be installed; 1 with the failing check named
 on stderr (``refused: [check] reason``); 2 for unreadable input.
@@ -8,14 +13,23 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from clearance.attest.trust_root import TrustRoot, follow_rotations
-from clearance.cli._common import EXIT_OK, SubParsers, add_json_flag, emit, read_bytes, set_handler
+from clearance.cli._common import (
+    EXIT_OK,
+    SubParsers,
+    add_json_flag,
+    emit,
+    read_bytes,
+    read_json,
+    set_handler,
+)
 from clearance.cli.release import load_envelope
 from clearance.cli.submit import load_trust_root
-from clearance.client import BundleVerifier, ClientState
+from clearance.client import Bundle, BundleVerifier, ClientState
 from clearance.errors import BadInput
 
 
@@ -45,7 +59,18 @@ def register(sub: SubParsers) -> None:
         "its log that nothing newer is withheld without a logged reason (needs --customer; "
         "API token from $CLEARANCE_TOKEN)",
     )
-    verify.add_argument("--customer", metavar="NAME", help="customer id for --server")
+    verify.add_argument(
+        "--customer",
+        metavar="NAME",
+        help="evaluate offline the policy in force, this customer's entitlement and the "
+        "release's rollout carried by the bundle (refused if the bundle lacks them)",
+    )
+    verify.add_argument(
+        "--opening",
+        type=Path,
+        metavar="OPENING.json",
+        help="the customer's own opening of its logged entitlement (if the bundle has none)",
+    )
     add_json_flag(verify)
     set_handler(verify, _verify)
 
@@ -58,7 +83,12 @@ def _verify(args: argparse.Namespace) -> int:
         rotations = [load_envelope(p, "trust-root rotation") for p in args.rotation]
         trust_root = follow_rotations(trust_root, rotations)
     state = ClientState.load(args.state) if args.state else None
-    result = BundleVerifier(trust_root).verify(digest, bundle, state)
+    if args.opening is not None:
+        if not args.customer:
+            raise BadInput("--opening needs --customer NAME")
+        opening = read_json(args.opening, "entitlement opening")
+        bundle = replace(Bundle.from_bytes(bundle), entitlement_opening=opening).to_bytes()
+    result = BundleVerifier(trust_root).verify(digest, bundle, state, args.customer)
     withholding = _check_withholding(args, trust_root, result.product, result.channel)
     emit(
         args,
@@ -72,6 +102,13 @@ def _verify(args: argparse.Namespace) -> int:
             else ""
         )
         + f"; consistency {result.consistency}"
+        + (
+            f"\nallowed for {args.customer}: {result.distribution.rule} "
+            f"(policy log index {result.distribution.policy_log_index}); "
+            f"rollout {result.distribution.rollout}"
+            if result.distribution is not None
+            else ""
+        )
         + (f"\n{withholding['withholding_text']}" if withholding else ""),
     )
     return EXIT_OK

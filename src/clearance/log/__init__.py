@@ -5,7 +5,8 @@ Public API:
 * :mod:`clearance.log.merkle` - hashing and proofs (standalone verification);
 * :mod:`clearance.log.checkpoint` - :class:`Checkpoint`, :func:`sign_checkpoint`,
   :func:`open_checkpoint`;
-* :mod:`clearance.log.store` - :class:`TransparencyLog`, the embedded log;
+* :mod:`clearance.log.store` - :class:`TransparencyLog`, over SQLite or PostgreSQL;
+* :mod:`clearance.log.storage` - :class:`LogStorage`, the interface of its backends;
 * :mod:`clearance.log.tiles` - tlog-tiles paths and :class:`TiledLogClient`.
 """
 
@@ -16,9 +17,11 @@ from clearance.log.errors import (
     EntryTooLargeError,
     LogCorruptedError,
     LogInputError,
+    LogUnavailableError,
     StaleCheckpointError,
 )
 from clearance.log.merkle import ProofError, ProofRequestError
+from clearance.log.storage import LogStorage
 from clearance.log.store import AppendResult, TransparencyLog
 from clearance.log.tiles import (
     MAX_ENTRY_SIZE,
@@ -27,6 +30,7 @@ from clearance.log.tiles import (
     TiledLogClient,
     TileSource,
     entries_path,
+    parse_tile_path,
     tile_path,
 )
 
@@ -41,6 +45,8 @@ __all__ = [
     "HttpTileSource",
     "LogCorruptedError",
     "LogInputError",
+    "LogStorage",
+    "LogUnavailableError",
     "ProofError",
     "ProofRequestError",
     "StaleCheckpointError",
@@ -49,6 +55,7 @@ __all__ = [
     "TransparencyLog",
     "entries_path",
     "open_checkpoint",
+    "parse_tile_path",
     "sign_checkpoint",
     "tile_path",
 ]

@@ -32,3 +32,7 @@ class LogCorruptedError(Refused):
 
 class StaleCheckpointError(Refused):
     """Cosignatures were offered for a checkpoint that is no longer the current one."""
+
+
+class LogUnavailableError(Refused):
+    """The log's database cannot be reached (PostgreSQL down, refused or timed out)."""

@@ -32,6 +32,7 @@ import httpx
 
 from clearance.attest import Envelope, Release, TrustRoot, Verdict
 from clearance.audit.entries import (
+    KIND_HEALTH,
     KIND_POLICY,
     KIND_RELEASE,
     KIND_ROLLOUT,
@@ -41,6 +42,7 @@ from clearance.audit.entries import (
 )
 from clearance.audit.errors import AuditInputError, LogUnavailable
 from clearance.audit.reinspect import Reinspection, Reinspector, ReleaseFiles, summary_of
+from clearance.audit.rollout_check import on_health, on_transition
 from clearance.audit.rules import AuditFinding
 from clearance.audit.sources import ArtifactSource
 from clearance.audit.state import AuditState, SeenCheckpoint, VerdictRecord
@@ -359,7 +361,14 @@ class Auditor:
                         {"sha256": view.sha256},
                     )
                 )
-        elif view.kind == KIND_ROLLOUT and view.record.get("event") == "halted":
+        elif view.kind == KIND_HEALTH and view.envelope is not None and view.signature_ok:
+            keyids = sorted({sig.keyid for sig in view.envelope.signatures})
+            if len(keyids) == 1:  # one device, one vote
+                on_health(state, index, view.record, keyids[0])
+        if view.kind == KIND_ROLLOUT and view.envelope is not None and view.signature_ok:
+            for finding in on_transition(state, index, view.record):
+                self._report(finding)
+        if view.kind == KIND_ROLLOUT and view.record.get("event") == "halted":
             self._report(
                 AuditFinding(
                     "audit.rollout-halted",

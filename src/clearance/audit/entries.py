@@ -38,6 +38,7 @@ from clearance.attest import (
     statement_of,
 )
 from clearance.attest.errors import EnvelopeSignatureError, RotationRefused
+from clearance.attest.statement import TRANSITION_V1
 from clearance.audit.rules import AuditFinding
 from clearance.errors import BadInput
 from clearance.keys import Verifier
@@ -107,7 +108,17 @@ def examine_entry(index: int, data: bytes, root: TrustRoot) -> EntryView:
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return _unknown(index, digest, "entry is not JSON")
     if isinstance(obj, dict) and obj.get("_type") == ROLLOUT_TRANSITION_TYPE:
-        return EntryView(index, KIND_ROLLOUT, digest, record=obj)
+        view = EntryView(index, KIND_ROLLOUT, digest, record=obj)
+        if root.rollout.threshold:  # the trust root names who signs transitions
+            finding = AuditFinding(
+                "audit.bad-signature",
+                f"entry {index} (rollout transition): not a statement signed by the rollout "
+                "role the trust root names",
+                index,
+                {"kind": KIND_ROLLOUT, "sha256": digest},
+            )
+            view = replace(view, findings=(finding,))
+        return view
     try:
         envelope = Envelope.from_dict(obj)
     except BadInput as exc:
@@ -125,6 +136,7 @@ def examine_entry(index: int, data: bytes, root: TrustRoot) -> EntryView:
             HEALTH_V1: KIND_HEALTH,
             REVOCATION_V1: KIND_REVOCATION,
             CHANNEL_RESET_V1: KIND_CHANNEL_RESET,
+            TRANSITION_V1: KIND_ROLLOUT,
         }.get(statement.predicate_type)
         if kind is None:
             return _unknown(index, digest, f"unknown predicate type {statement.predicate_type!r}")
@@ -139,7 +151,7 @@ def examine_entry(index: int, data: bytes, root: TrustRoot) -> EntryView:
         envelope=envelope,
         release=release,
         verdict=verdict,
-        record=statement.predicate if kind in (KIND_POLICY, KIND_ROLLOUT) else {},
+        record=statement.predicate if kind in (KIND_POLICY, KIND_ROLLOUT, KIND_HEALTH) else {},
         envelope_sha256=_envelope_digest(data, obj, envelope) if kind == KIND_RELEASE else None,
     )
     problem = _signature_problem(kind, envelope, root)
@@ -163,6 +175,7 @@ _ADMISSION_KIND = {
     KIND_ROLLOUT_DECISION: admission.KIND_ROLLOUT,
     KIND_REVOCATION: admission.KIND_REVOCATION,
     KIND_CHANNEL_RESET: admission.KIND_CHANNEL_RESET,
+    KIND_ROLLOUT: admission.KIND_TRANSITION,
 }
 
 

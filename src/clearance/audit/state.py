@@ -42,6 +42,7 @@ CREATE TABLE IF NOT EXISTS reinspections (
     release_sha256 TEXT PRIMARY KEY, status TEXT NOT NULL, summary TEXT NOT NULL,
     sarif_sha256 TEXT
 );
+CREATE TABLE IF NOT EXISTS rollouts (release_sha256 TEXT PRIMARY KEY, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS findings (
     id INTEGER PRIMARY KEY AUTOINCREMENT, run INTEGER NOT NULL, body TEXT NOT NULL,
     reported INTEGER NOT NULL DEFAULT 0
@@ -244,6 +245,19 @@ class AuditState:
         )
 
     # -- findings ---------------------------------------------------------------------------
+    # -- rollouts (clearance.audit.rollout_check) ---------------------------------------------
+    def rollout(self, release_sha256: str) -> dict[str, Any] | None:
+        row = self._db.execute(
+            "SELECT body FROM rollouts WHERE release_sha256 = ?", (release_sha256,)
+        ).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
+    def set_rollout(self, release_sha256: str, body: dict[str, Any]) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO rollouts (release_sha256, body) VALUES (?, ?)",
+            (release_sha256, json.dumps(body, sort_keys=True)),
+        )
+
     def add_finding(self, run: int, finding: AuditFinding) -> None:
         self._db.execute(
             "INSERT INTO findings (run, body) VALUES (?, ?)",

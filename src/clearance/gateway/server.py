@@ -44,7 +44,7 @@ class RunningGateway:
     def __init__(
         self, data_dir: Path, host: str = "127.0.0.1", port: int = 0, *, workers: int | None = None
     ) -> None:
-        self.gateway = Gateway(data_dir)
+        self.gateway = Gateway.open(data_dir)
         try:
             self.gateway.start_background(workers=workers)
             self._server = BackgroundServer(create_asgi(self.gateway), host, port)
@@ -71,7 +71,7 @@ class RunningGateway:
 
 def serve(data_dir: Path, host: str = "127.0.0.1", port: int = 8000) -> None:
     """Serve until interrupted (``clearance serve``)."""
-    gateway = Gateway(data_dir)
+    gateway = Gateway.open(data_dir)
     try:
         gateway.start_background()
         uvicorn.run(

@@ -37,6 +37,12 @@ def register(sub: SubParsers) -> None:
     )
     init.add_argument("--inspector-key", type=Path, help="key of the embedded inspector")
     init.add_argument(
+        "--rollout-key",
+        type=Path,
+        help="the rollout operator's key (signs rollout transitions; must be in the trust "
+        "root's rollout role)",
+    )
+    init.add_argument(
         "--witness",
         action="append",
         default=[],
@@ -88,6 +94,7 @@ def _init(args: argparse.Namespace) -> int:
         log_signer=load_signer(args.log_key),
         vendor_products=vendors,
         inspector_signer=load_signer(args.inspector_key) if args.inspector_key else None,
+        rollout_signer=load_signer(args.rollout_key) if args.rollout_key else None,
         witnesses=witnesses,
         job_queue_dsn=args.job_queue_dsn,
     )

@@ -66,6 +66,13 @@ def register(sub: SubParsers) -> None:
         "release's rollout carried by the bundle (refused if the bundle lacks them)",
     )
     verify.add_argument(
+        "--device-key",
+        type=Path,
+        metavar="DEVICE.key",
+        help="this endpoint's device key (named by the customer's entitlement): signs the "
+        "requests to --server, which derives the customer from it",
+    )
+    verify.add_argument(
         "--opening",
         type=Path,
         metavar="OPENING.json",
@@ -89,7 +96,8 @@ def _verify(args: argparse.Namespace) -> int:
         opening = read_json(args.opening, "entitlement opening")
         bundle = replace(Bundle.from_bytes(bundle), entitlement_opening=opening).to_bytes()
     result = BundleVerifier(trust_root).verify(digest, bundle, state, args.customer)
-    withholding = _check_withholding(args, trust_root, result.product, result.channel)
+    opening = Bundle.from_bytes(bundle).entitlement_opening
+    withholding = _check_withholding(args, trust_root, result.product, result.channel, opening)
     emit(
         args,
         {"ok": True, **result.to_dict(), **withholding},
@@ -115,7 +123,11 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _check_withholding(
-    args: argparse.Namespace, trust_root: TrustRoot, product: str, channel: str
+    args: argparse.Namespace,
+    trust_root: TrustRoot,
+    product: str,
+    channel: str,
+    opening: Any = None,
 ) -> dict[str, Any]:
     """With --server: raises WithheldWithoutReason (exit 1) on an unexplained withholding."""
     if args.server is None:
@@ -124,9 +136,13 @@ def _check_withholding(
         raise BadInput("--server needs --customer NAME")
     from clearance.gateway.client import GatewayClient
     from clearance.gateway.withholding import check_withholding
+    from clearance.keys import load_signer
+    from clearance.policy.commitment import EntitlementOpening
 
-    with GatewayClient(args.server) as gateway:
-        report = check_withholding(gateway, trust_root, product, channel, args.customer)
+    device = load_signer(args.device_key) if args.device_key else None
+    openings = [] if opening is None else [EntitlementOpening.from_dict(opening)]
+    with GatewayClient(args.server, device=device) as gateway:
+        report = check_withholding(gateway, trust_root, product, channel, args.customer, openings)
     if report.withheld:
         text = (
             f"newer approved release {report.newest_approved_in_log} is withheld from "

@@ -17,6 +17,7 @@ from clearance.attest import (
     Statement,
     statement_of,
 )
+from clearance.attest.statement import TRANSITION_V1
 from clearance.gateway.errors import GatewayInputError
 from clearance.gateway.rollout import TRANSITION_TYPE
 from clearance.policy import ENTITLEMENT_PREDICATE_TYPE
@@ -49,7 +50,8 @@ class ParsedEntry:
 
 
 def parse_entry(data: bytes) -> ParsedEntry:
-    """A log entry is either a DSSE envelope or a gateway-written rollout transition."""
+    """A log entry is a DSSE envelope (a rollout transition signed by the rollout key among
+    them) or a plain-JSON rollout transition written by an older gateway."""
     sha = hashlib.sha256(data).hexdigest()
     try:
         raw = json.loads(data)
@@ -59,6 +61,9 @@ def parse_entry(data: bytes) -> ParsedEntry:
         return ParsedEntry(KIND_TRANSITION, sha, None, None, raw)
     envelope = Envelope.from_dict(raw)
     statement = statement_of(envelope)
+    if statement.predicate_type == TRANSITION_V1:
+        document = {"_type": TRANSITION_TYPE, **statement.predicate}
+        return ParsedEntry(KIND_TRANSITION, envelope.sha256, envelope, statement, document)
     kind = KIND_OF_PREDICATE.get(statement.predicate_type)
     if kind is None:
         raise GatewayInputError(

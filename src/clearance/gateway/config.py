@@ -19,10 +19,10 @@ import os
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from clearance.errors import BadInput
 from clearance.gateway.errors import GatewayInputError
 from clearance.gateway.rollout import DEFAULT_RINGS, Ring, check_rings
 
@@ -52,6 +52,8 @@ class GatewayConfig:
     #: Optional key of the embedded (deterministic) inspector that signs verdicts of the
     #: inspection workers; without one, verdicts come only from external inspectors.
     inspector_key: str | None = None
+    #: The rollout operator's key (signs rollout transitions; in the trust root's rollout role).
+    rollout_key: str | None = None
     #: token digest -> role
     tokens: Mapping[str, str] = field(default_factory=dict)
     #: vendor key name -> products it may release
@@ -75,6 +77,7 @@ class GatewayConfig:
     def to_dict(self) -> dict[str, Any]:
         return {
             "inspector_key": self.inspector_key,
+            "rollout_key": self.rollout_key,
             "tokens": dict(self.tokens),
             "vendor_products": {k: list(v) for k, v in self.vendor_products.items()},
             "witnesses": [
@@ -95,14 +98,7 @@ class GatewayConfig:
             raise GatewayInputError("gateway.json is not a JSON object")
         try:
             rings = tuple(
-                Ring(
-                    str(r["name"]),
-                    float(r["percent"]),
-                    timedelta(seconds=int(r["soak_seconds"])),
-                    float(r["failure_threshold"]),
-                    int(r["min_reports"]),
-                )
-                for r in data.get("rings", [r.to_dict() for r in DEFAULT_RINGS])
+                Ring.from_dict(r) for r in data.get("rings", [r.to_dict() for r in DEFAULT_RINGS])
             )
             check_rings(rings)
             tokens = {str(k): str(v) for k, v in data.get("tokens", {}).items()}
@@ -111,6 +107,7 @@ class GatewayConfig:
                     raise GatewayInputError(f"gateway.json: unknown role {role!r}")
             return cls(
                 inspector_key=data.get("inspector_key"),
+                rollout_key=data.get("rollout_key"),
                 tokens=tokens,
                 vendor_products={
                     str(k): tuple(str(p) for p in v)
@@ -128,7 +125,7 @@ class GatewayConfig:
                 job_queue_dsn=data.get("job_queue_dsn"),
                 job_queue_table=str(data.get("job_queue_table", "clearance_jobs")),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, BadInput) as exc:
             raise GatewayInputError(f"gateway.json: malformed ({exc})") from None
 
 

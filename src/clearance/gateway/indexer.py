@@ -22,6 +22,7 @@ from clearance.errors import BadInput
 from clearance.gateway import rollout
 from clearance.gateway._entries import (
     KIND_ENTITLEMENT,
+    KIND_HEALTH,
     KIND_POLICY,
     KIND_RELEASE,
     KIND_ROLLOUT_DECISION,
@@ -33,6 +34,7 @@ from clearance.gateway._entries import (
 from clearance.gateway.states import ReleaseState
 from clearance.gateway.store import IndexRecord, MetadataStore, ReleaseRow, VerdictRow
 from clearance.policy import Entitlement, Policy
+from clearance.policy.commitment import logged_commitment
 
 log = logging.getLogger("clearance.gateway")
 
@@ -138,6 +140,9 @@ class Indexer:
             )
         if parsed.kind == KIND_ENTITLEMENT:
             assert statement is not None
+            commitment = logged_commitment(statement.predicate)
+            if commitment is not None:  # private: the opening is kept apart, never logged
+                return IndexRecord(index, sha, parsed.kind, {"commitment": commitment}), None
             ent = Entitlement.from_dict(statement.predicate)
             summary = {
                 "customer": ent.customer,
@@ -170,7 +175,13 @@ class Indexer:
         if parsed.kind == KIND_TRANSITION:
             assert parsed.document is not None
             return self._transition(index, sha, parsed.document)
-        # Health reports are never logged; any other kind is indexed by its summary only.
+        if parsed.kind == KIND_HEALTH and statement is not None and parsed.envelope is not None:
+            # A logged, device-signed report: one vote of that device in its ring's window.
+            p = statement.predicate
+            device = parsed.envelope.signatures[0].keyid if parsed.envelope.signatures else ""
+            vote = (str(p.get("release")), str(p.get("ring")), device, str(p.get("status")))
+            summary = {"release": vote[0], "ring": vote[1], "status": vote[3]}
+            return IndexRecord(index, sha, parsed.kind, summary, health=vote), None
         return IndexRecord(index, sha, parsed.kind, {}), None
 
     def _transition(
@@ -182,6 +193,7 @@ class Indexer:
             None if current is None else rollout.RolloutState.from_dict(current),
             transition,
             self._default_rings,
+            index,
         )
         if state is None:
             log.error("transition %s for a rollout that never started", transition.event)

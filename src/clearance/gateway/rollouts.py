@@ -17,10 +17,10 @@ from typing import Any
 
 from clearance.gateway import approval, rollout
 from clearance.gateway._entries import KIND_HEALTH, KIND_ROLLOUT_DECISION
-from clearance.gateway.errors import GatewayRefused
 from clearance.gateway.states import ReleaseState
 from clearance.gateway.store import MetadataStore
 from clearance.gateway.tuf_repo import TufRepository
+from clearance.policy.rollout import Report, tally
 
 
 class Rollouts:
@@ -35,6 +35,7 @@ class Rollouts:
         append: Callable[[rollout.Transition], int],
         artifact_path: Callable[[str], Path],
         lock: threading.RLock,
+        log_size: Callable[[], int] = lambda: 1 << 62,
     ) -> None:
         self._store = store
         self._tuf = tuf
@@ -45,6 +46,7 @@ class Rollouts:
         self._artifact_path = artifact_path
         #: The gateway's indexing lock: rollout state changes one at a time.
         self._lock = lock
+        self._log_size = log_size
 
     def reconcile(self) -> None:
         """Idempotent reactions to the indexed state (safe to run at every start)."""
@@ -111,16 +113,38 @@ class Rollouts:
             )
 
     def tick(self) -> list[int]:
-        """Advance rollouts whose ring has soaked; keep TUF timestamps fresh."""
+        """Judge every active rollout (soak, healthy devices, silence); keep TUF fresh."""
         appended = []
-        now = self._clock()
         for data in self._store.rollouts():
-            state = rollout.RolloutState.from_dict(data)
-            _, transition = rollout.advance(state, now)
-            if transition is not None:
-                appended.append(self._append(transition))
+            if data["status"] == rollout.ACTIVE:
+                index = self.judge(str(data["release"]))
+                if index is not None:
+                    appended.append(index)
         self._tuf.refresh_timestamp(if_expiring_within=self._tuf.expiry.timestamp / 2)
         return appended
+
+    def judge(self, release_sha: str) -> int | None:
+        """Apply the rollout rule to the release's current ring window; the log index of the
+        transition it called for, if any.  The tally counts each device once (its latest
+        logged report after the transition that entered the ring), and the transition
+        records the last log index counted, so that the auditor recomputes the same."""
+        with self._lock:
+            data = self._store.rollout(release_sha)
+            if data is None:
+                return None
+            state = rollout.RolloutState.from_dict(data)
+            if state.status != rollout.ACTIVE:
+                return None
+            through = self._log_size() - 1
+            votes = self._store.health_votes(
+                release_sha, state.ring.name, state.entered_index, through
+            )
+            counts = tally(Report(device, status, index) for device, status, index in votes)
+            judged, transition = rollout.judge(state, counts, self._clock(), through)
+            if transition is None:
+                self._store.put_rollout(release_sha, judged.to_dict())  # the tally, for display
+                return None
+            return self._append(transition)
 
     def resume(self, release_sha: str, decision_sha: str, signer: str, reason: str) -> None:
         data = self._store.rollout(release_sha)
@@ -132,37 +156,16 @@ class Rollouts:
         _, transition = rollout.resume(state, self._clock(), decision_sha, signer, reason)
         self._append(transition)
 
-    def record_health(
-        self, report_sha256: str, release_sha: str, customer: str, status: str
-    ) -> dict[str, Any]:
-        """Count one checked install-health report; halt the rollout when its ring goes bad."""
-        data = self._store.rollout(release_sha)
-        if data is None:
-            raise GatewayRefused(f"release {release_sha} is not being rolled out")
-        state = rollout.RolloutState.from_dict(data)
-        if not state.reaches(customer):
-            raise GatewayRefused(f"release {release_sha} was not offered to {customer!r}")
-        if not self._store.add_health(report_sha256, release_sha, customer, status):
-            return {
-                "kind": KIND_HEALTH,
-                "sha256": report_sha256,
-                "duplicate": True,
-                "rollout": state.to_dict(),
-            }
-        with self._lock:
-            data = self._store.rollout(release_sha)
-            assert data is not None
-            state, transition = rollout.record_health(
-                rollout.RolloutState.from_dict(data), status, self._clock()
-            )
-            self._store.put_rollout(release_sha, state.to_dict())
-        halted_at = self._append(transition) if transition is not None else None
+    def after_health(self, report_sha256: str, log_index: int, release_sha: str) -> dict[str, Any]:
+        """A device's logged report was indexed: judge its release's rollout now."""
+        halted_at = self.judge(release_sha)
         return {
             "kind": KIND_HEALTH,
             "sha256": report_sha256,
+            "log_index": log_index,
             "duplicate": False,
             "halted_log_index": halted_at,
-            "rollout": (self._store.rollout(release_sha) or state.to_dict()),
+            "rollout": self._store.rollout(release_sha),
         }
 
     def publish_tuf(self, release_sha: str) -> None:

@@ -86,6 +86,14 @@ CREATE TABLE IF NOT EXISTS health (
     status TEXT NOT NULL,
     received REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS health_votes (
+    log_index INTEGER PRIMARY KEY,
+    release_sha256 TEXT NOT NULL,
+    ring TEXT NOT NULL,
+    device TEXT NOT NULL,
+    status TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS health_votes_release ON health_votes(release_sha256, ring);
 CREATE TABLE IF NOT EXISTS artifacts (
     sha256 TEXT PRIMARY KEY,
     size INTEGER NOT NULL,
@@ -153,6 +161,8 @@ class IndexRecord:
     transition: tuple[str, str, dict[str, Any]] | None = None
     #: (release, state) of the rollout after a transition.
     rollout: tuple[str, dict[str, Any]] | None = None
+    #: (release, ring, device key id, status) of a logged health report.
+    health: tuple[str, str, str, str] | None = None
 
 
 class MetadataStore(Protocol):
@@ -200,6 +210,9 @@ class MetadataStore(Protocol):
     def put_rollout(self, release_sha256: str, state: dict[str, Any]) -> None: ...
     def transitions(self, release_sha256: str) -> list[tuple[int, dict[str, Any]]]: ...
     def add_health(self, sha256: str, release: str, customer: str, status: str) -> bool: ...
+    def health_votes(
+        self, release_sha256: str, ring: str, after: int, through: int
+    ) -> list[tuple[str, str, int]]: ...
     def add_artifact(self, sha256: str, size: int) -> None: ...
     def artifact_referenced(self, sha256: str) -> bool: ...
     def has_artifact(self, sha256: str) -> bool: ...
@@ -306,6 +319,11 @@ class SQLiteMetadataStore:
             if record.rollout is not None:
                 release, state = record.rollout
                 db.execute(_PUT_ROLLOUT, (release, json.dumps(state, sort_keys=True), time.time()))
+            if record.health is not None:
+                db.execute(
+                    "INSERT OR IGNORE INTO health_votes VALUES (?, ?, ?, ?, ?)",
+                    (record.log_index, *record.health),
+                )
             db.execute(
                 "INSERT INTO entries VALUES (?, ?, ?, ?, strftime('%s','now'))",
                 (record.log_index, record.sha256, record.kind, json.dumps(record.summary)),
@@ -467,6 +485,17 @@ class SQLiteMetadataStore:
                 (sha256, release, customer, status, time.time()),
             )
             return cur.rowcount == 1
+
+    def health_votes(
+        self, release_sha256: str, ring: str, after: int, through: int
+    ) -> list[tuple[str, str, int]]:
+        """(device, status, log index) of the logged reports for a ring in (after, through]."""
+        rows = self._query(
+            "SELECT device, status, log_index FROM health_votes WHERE release_sha256=? AND "
+            "ring=? AND log_index>? AND log_index<=? ORDER BY log_index",
+            (release_sha256, ring, after, through),
+        )
+        return [(str(r[0]), str(r[1]), int(r[2])) for r in rows]
 
     def add_artifact(self, sha256: str, size: int) -> None:
         with self._transaction() as db:

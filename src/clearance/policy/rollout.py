@@ -59,6 +59,10 @@ class Ring:
     #: After soak + this without enough healthy devices, the ring halts (silence).
     silence_after: timedelta = DEFAULT_SILENCE
 
+    def __post_init__(self) -> None:
+        if self.min_healthy is None:  # normalised, so a ring equals its round trip
+            object.__setattr__(self, "min_healthy", self.min_reports)
+
     @property
     def healthy_needed(self) -> int:
         return self.min_reports if self.min_healthy is None else self.min_healthy

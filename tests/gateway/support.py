@@ -100,7 +100,10 @@ def entitle(
     from clearance.policy._time import parse_time
     from clearance.policy.commitment import new_opening, sign_entitlement
 
-    device = device or Signer.generate(f"device-{customer}")
+    # Device key names are public (key ids sign logged health reports): keep them opaque.
+    device = device or Signer.generate(
+        f"device-{hashlib.sha256(customer.encode()).hexdigest()[:8]}"
+    )
     ent = Entitlement(
         customer,
         jurisdiction,

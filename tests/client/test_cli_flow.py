@@ -344,7 +344,8 @@ def test_library_bundle_from_store_and_tiles(
     import hashlib
 
     from clearance.attest import TrustRoot
-    from clearance.client import BundleVerifier, build_bundle, find_entries
+    from clearance.client import BundleVerifier
+    from clearance.gateway.bundles import build_bundle, find_entries
     from clearance.log.tiles import DirectoryTileSource, TiledLogClient
 
     s = setup
@@ -358,12 +359,12 @@ def test_library_bundle_from_store_and_tiles(
     with TransparencyLog.open(s["log"]) as log:
         note = log.checkpoint()
         size = log.size
-        release_index, verdicts = find_entries(log, release_sha, size)
-        from_store = build_bundle(log, note, release_index, verdicts)
+        found = find_entries(log, release_sha, size)
+        from_store = build_bundle(log, note, found.release, found.verdicts)
         tiled = TiledLogClient(DirectoryTileSource(log.public_dir), log.verifier, log.origin)
     tiled.checkpoint()
-    assert find_entries(tiled, release_sha, size) == (release_index, verdicts)
-    from_tiles = build_bundle(tiled, note, release_index, verdicts)
+    assert find_entries(tiled, release_sha, size) == found
+    from_tiles = build_bundle(tiled, note, found.release, found.verdicts)
     assert from_store == from_tiles
     assert verifier.verify(digest, from_tiles).inspectors == ("insp-a", "insp-b")
 

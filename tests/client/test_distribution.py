@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from clearance.attest import Envelope, Role, TrustRoot, create_policy
-from clearance.client import Bundle, BundleVerifier, build_bundle
+from clearance.client import Bundle, BundleVerifier
 from clearance.client.errors import (
     DistributionDeniedError,
     EntitlementError,
@@ -23,6 +23,7 @@ from clearance.client.errors import (
     RolloutRingError,
     RolloutSignatureError,
 )
+from clearance.gateway.bundles import build_bundle
 from clearance.keys import Signer
 from clearance.policy import Entitlement
 from clearance.policy.commitment import new_opening, sign_entitlement

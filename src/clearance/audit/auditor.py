@@ -40,14 +40,14 @@ from clearance.audit.entries import (
     EntryView,
     examine_entry,
 )
-from clearance.audit.errors import AuditInputError, LogUnavailable
+from clearance.audit.errors import AuditInputError, LogServerUnreachable, LogUnavailable
 from clearance.audit.reinspect import Reinspection, Reinspector, ReleaseFiles, summary_of
 from clearance.audit.rollout_check import on_health, on_transition
 from clearance.audit.rules import AuditFinding
 from clearance.audit.sources import ArtifactSource
 from clearance.audit.state import AuditState, SeenCheckpoint, VerdictRecord
 from clearance.audit.tuf_check import TargetsReader, tuf_findings
-from clearance.errors import ClearanceError
+from clearance.errors import ClearanceError, Unreachable
 from clearance.inspection.base import ProgressSink
 from clearance.keys import ALG_COSIGNATURE_V1, Note, SignatureError, verify_cosignature
 from clearance.log.checkpoint import Checkpoint, open_checkpoint
@@ -58,6 +58,13 @@ DEFAULT_DEADLINE = 72 * 3600.0
 DEFAULT_BATCH = 256
 #: Finding ids whose presence depends on the machine's speed, not only on the content.
 TIMING_RULES = frozenset({"content.slow"})
+
+
+#: Called with every entry the auditor examined, in log order, and the trust root it was
+#: judged against (a monitor adds its own rules here).  Called before the entry's batch is
+#: committed, so an observer that persists as it goes never falls behind the audit state;
+#: after an interruption it may see the same entry again.
+EntryObserver = Callable[[EntryView, TrustRoot], None]
 
 
 class _NoProgress:
@@ -85,6 +92,7 @@ class AuditOptions:
     #: The gateway's TUF targets (``tuf_check.tuf_targets_reader``), compared with the log.
     tuf_targets: TargetsReader | None = None
     progress: ProgressSink = field(default_factory=_NoProgress)
+    observer: EntryObserver | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +108,8 @@ class AuditReport:
     cosignatures: int
     seconds: float
     complete: bool
+    #: The signed checkpoint note this run verified (with its cosignatures).
+    note: bytes = b""
 
     @property
     def discrepancies(self) -> tuple[AuditFinding, ...]:
@@ -130,17 +140,22 @@ def log_identity(root: TrustRoot) -> str:
 
 def count_cosignatures(note: Note, root: TrustRoot) -> int:
     """How many of the trust root's witnesses validly cosigned ``note``."""
-    good = 0
+    return len(cosigning_witnesses(note, root))
+
+
+def cosigning_witnesses(note: Note, root: TrustRoot) -> dict[str, int]:
+    """The trust root's witnesses whose cosignature on ``note`` verifies, each with the
+    timestamp (Unix seconds) it cosigned at."""
+    good: dict[str, int] = {}
     for key in root.witnesses.keys:
         verifier = key.as_alg(ALG_COSIGNATURE_V1)
         for sig in note.signatures:
             if sig.name != verifier.name or sig.key_id != verifier.key_id:
                 continue
             try:
-                verify_cosignature(note.text, sig, verifier)
+                good[key.name] = verify_cosignature(note.text, sig, verifier)
             except SignatureError:
                 continue
-            good += 1
             break
     return good
 
@@ -165,6 +180,8 @@ class Auditor:
         opt = self._opt
         try:
             checkpoint, note = self._client.checkpoint()
+        except Unreachable as exc:
+            raise LogServerUnreachable(f"log checkpoint: {exc}") from None
         except ClearanceError as exc:
             raise LogUnavailable(f"log checkpoint: {exc}") from None
         with AuditState.open(opt.state_dir, log_identity(opt.trust_root)) as state:
@@ -212,6 +229,7 @@ class Auditor:
             cosignatures=cosigned,
             seconds=time.perf_counter() - started,
             complete=complete,
+            note=note.to_bytes(),
         )
 
     def _report(self, finding: AuditFinding) -> None:
@@ -344,6 +362,8 @@ class Auditor:
         view = examine_entry(index, data, self._root)
         for finding in view.findings:
             self._report(finding)
+        if self._opt.observer is not None:
+            self._opt.observer(view, self._root)
         if view.new_trust_root is not None:
             self._root = view.new_trust_root
             state.set_trust_root_bytes(view.new_trust_root.to_bytes())
@@ -387,7 +407,13 @@ class Auditor:
             digests.add(view.envelope_sha256)
         for digest in digests:
             state.add_release(
-                digest, view.index, release.product, release.version, release.channel, data
+                digest,
+                view.index,
+                release.product,
+                release.version,
+                release.channel,
+                data,
+                self._opt.clock(),
             )
 
     def _on_verdict(self, state: AuditState, view: EntryView, verdict: Verdict) -> None:

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from clearance._untrusted import UntrustedInputError, load_json
 from clearance.attest import (
     CHANNEL_RESET_V1,
     HEALTH_V1,
@@ -82,6 +83,19 @@ class EntryView:
         return not any(f.rule_id == "audit.bad-signature" for f in self.findings)
 
 
+def key_roles(root: TrustRoot) -> dict[str, tuple[Verifier, ...]]:
+    """Every key of ``root`` by the role that holds it (a key may be in several roles)."""
+    return {
+        "log": (root.log_key,),
+        "vendor": root.vendors.keys,
+        "inspector": root.inspectors.keys,
+        "policy": root.policy.keys,
+        "rollout": root.rollout.keys,
+        "root": () if root.root is None else root.root.keys,
+        "witness": root.witnesses.keys,
+    }
+
+
 def _all_keys(root: TrustRoot) -> list[Verifier]:
     keys = [root.log_key]
     for role in (root.vendors, root.inspectors, root.policy, root.rollout, root.root):
@@ -104,9 +118,9 @@ def examine_entry(index: int, data: bytes, root: TrustRoot) -> EntryView:
     """Classify entry ``index`` and check its signatures against ``root``."""
     digest = hashlib.sha256(data).hexdigest()
     try:
-        obj = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        return _unknown(index, digest, "entry is not JSON")
+        obj = load_json(data, f"entry {index}")
+    except UntrustedInputError as exc:
+        return _unknown(index, digest, str(exc))
     if isinstance(obj, dict) and obj.get("_type") == ROLLOUT_TRANSITION_TYPE:
         view = EntryView(index, KIND_ROLLOUT, digest, record=obj)
         if root.rollout.threshold:  # the trust root names who signs transitions

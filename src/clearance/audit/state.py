@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from clearance._untrusted import load_json
 from clearance.audit.errors import AuditStateError
 from clearance.audit.rules import AuditFinding
 
@@ -121,7 +122,7 @@ class AuditState:
         raw = self._meta("checkpoint")
         if raw is None:
             return None
-        data = json.loads(raw)
+        data = load_json(raw, "auditor state checkpoint")
         return SeenCheckpoint(int(data["size"]), bytes.fromhex(data["root"]), data["note"].encode())
 
     def set_checkpoint(self, cp: SeenCheckpoint) -> None:
@@ -156,12 +157,19 @@ class AuditState:
 
     # -- releases, verdicts, policies ------------------------------------------------------
     def add_release(
-        self, sha256: str, index: int, product: str, version: str, channel: str, envelope: bytes
+        self,
+        sha256: str,
+        index: int,
+        product: str,
+        version: str,
+        channel: str,
+        envelope: bytes,
+        seen_at: float | None = None,
     ) -> None:
         self._db.execute(
             "INSERT OR IGNORE INTO releases (sha256, entry_index, product, version, channel, "
             "envelope, first_seen) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (sha256, index, product, version, channel, envelope, time.time()),
+            (sha256, index, product, version, channel, envelope, seen_at or time.time()),
         )
 
     def release(self, sha256: str) -> tuple[int, str, str, str, bytes] | None:

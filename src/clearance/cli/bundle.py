@@ -12,11 +12,20 @@ import hashlib
 from pathlib import Path
 
 from clearance.attest import Release
-from clearance.cli._common import EXIT_OK, SubParsers, add_json_flag, emit, read_bytes, set_handler
+from clearance.cli._common import (
+    EXIT_OK,
+    SubParsers,
+    add_json_flag,
+    emit,
+    gateway_client,
+    read_bytes,
+    set_handler,
+)
 from clearance.cli._files import write_output
 from clearance.cli.release import load_envelope
-from clearance.client import Bundle, build_bundle
+from clearance.client import Bundle
 from clearance.errors import BadInput
+from clearance.log.reader import LogReader
 
 
 class ArtifactNotInReleaseError(BadInput):
@@ -25,11 +34,17 @@ class ArtifactNotInReleaseError(BadInput):
 
 def register(sub: SubParsers) -> None:
     bundle = sub.add_parser("bundle", help="an offline verification bundle for one artifact")
-    bundle.add_argument("artifact", metavar="ARTIFACT", type=Path)
-    bundle.add_argument("--release", required=True, type=Path, metavar="RELEASE.json")
+    bundle.add_argument("artifact", metavar="ARTIFACT", type=Path, help="the artifact file")
+    bundle.add_argument(
+        "--release",
+        required=True,
+        type=Path,
+        metavar="RELEASE.json",
+        help="the signed release that names the artifact",
+    )
     where = bundle.add_mutually_exclusive_group(required=True)
-    where.add_argument("--log", type=Path, metavar="LOGDIR")
-    where.add_argument("--server", metavar="URL")
+    where.add_argument("--log", type=Path, metavar="LOGDIR", help="read a local log directory")
+    where.add_argument("--server", metavar="URL", help="ask a gateway for the bundle")
     bundle.add_argument(
         "--checkpoint",
         type=Path,
@@ -58,7 +73,9 @@ def register(sub: SubParsers) -> None:
         metavar="SIZE",
         help="add a consistency proof from this older tree size (the client's last seen)",
     )
-    bundle.add_argument("--out", required=True, type=Path, metavar="BUNDLE.json")
+    bundle.add_argument(
+        "--out", required=True, type=Path, metavar="BUNDLE.json", help="where to write the bundle"
+    )
     add_json_flag(bundle)
     set_handler(bundle, _bundle)
 
@@ -80,9 +97,7 @@ def _bundle(args: argparse.Namespace) -> int:
             raise BadInput(
                 "--checkpoint, --policy, --entitlement, --opening and --since apply to --log only"
             )
-        from clearance.gateway.client import GatewayClient
-
-        with GatewayClient(args.server) as gateway:
+        with gateway_client(args) as gateway:
             data = gateway.bundle(envelope.sha256)
         bundle = Bundle.from_bytes(data)
     else:
@@ -104,11 +119,13 @@ def _bundle(args: argparse.Namespace) -> int:
 
 
 def _from_log(args: argparse.Namespace, release_sha256: str) -> Bundle:
-    from clearance.attest import Verdict
-    from clearance.attest.dsse import Envelope
-    from clearance.attest.statement import TRANSITION_V1, statement_of
     from clearance.cli._common import read_json
-    from clearance.cli.submit import scan_log
+    from clearance.gateway.bundles import (
+        PolicyNotInLogError,
+        ReleaseNotInLogError,
+        build_bundle,
+        find_entries,
+    )
     from clearance.keys import Note
     from clearance.log.checkpoint import Checkpoint, open_checkpoint
     from clearance.log.store import TransparencyLog
@@ -130,46 +147,57 @@ def _from_log(args: argparse.Namespace, release_sha256: str) -> Bundle:
         size = Checkpoint.from_note(note).size
         if size > log.size:
             raise BadInput(f"{args.checkpoint}: checkpoint of size {size} is ahead of the log")
-        release_index = None
-        policy_index = None
-        entitlement_index = None
-        verdicts: list[int] = []
-        rollout: list[int] = []
-        for index, entry in enumerate(scan_log(log, size)):
-            sha = hashlib.sha256(entry).hexdigest()
-            if sha == release_sha256:
-                release_index = index
-            elif sha == policy_sha:
-                policy_index = index
-            elif sha == entitlement_sha:
-                entitlement_index = index
-            elif b"payloadType" in entry:
-                try:
-                    envelope = Envelope.from_bytes(entry)
-                    if TRANSITION_V1.encode() in envelope.payload:
-                        statement = statement_of(envelope, TRANSITION_V1)
-                        if statement.predicate.get("release") == release_sha256:
-                            rollout.append(index)
-                        continue
-                    verdict = Verdict.from_envelope(envelope)
-                except BadInput:
-                    continue
-                if verdict.release_sha256 == release_sha256:
-                    verdicts.append(index)
-        if release_index is None:
-            raise BadInput(f"{args.release}: the release is not in the log (submit it first)")
-        if policy_sha is not None and policy_index is None:
-            raise BadInput(f"{args.policy}: the policy is not in the log")
+        try:
+            found = find_entries(log, release_sha256, size, policy_sha256=policy_sha)
+        except ReleaseNotInLogError:
+            raise ReleaseNotInLogError(
+                f"{args.release}: the release is not in the log (submit it first)"
+            ) from None
+        except PolicyNotInLogError:
+            raise PolicyNotInLogError(f"{args.policy}: the policy is not in the log") from None
+        entitlement_index, rollout = _distribution_entries(
+            log, size, release_sha256, entitlement_sha
+        )
         if entitlement_sha is not None and entitlement_index is None:
             raise BadInput(f"{args.entitlement}: the entitlement is not in the log")
         return build_bundle(
             log,
             note,
-            release_index,
-            verdicts,
-            policy_index,
+            found.release,
+            found.verdicts,
+            found.policy,
             args.since,
             entitlement_index=entitlement_index,
             entitlement_opening=opening,
             rollout_indices=rollout,
         )
+
+
+def _distribution_entries(
+    log: LogReader, size: int, release_sha256: str, entitlement_sha256: str | None
+) -> tuple[int | None, list[int]]:
+    """Where the customer's entitlement is, and the release's signed rollout transitions."""
+    from clearance.attest.dsse import Envelope
+    from clearance.attest.statement import TRANSITION_V1, statement_of
+    from clearance.log.reader import read_entry
+
+    entitlement: int | None = None
+    rollout: list[int] = []
+    marker = TRANSITION_V1.encode()
+    for index in range(size):
+        entry = read_entry(log, index, size)
+        if (
+            entitlement_sha256 is not None
+            and hashlib.sha256(entry).hexdigest() == entitlement_sha256
+        ):
+            entitlement = index
+        elif b"payloadType" in entry:
+            try:
+                envelope = Envelope.from_bytes(entry)
+                if marker in envelope.payload:
+                    statement = statement_of(envelope, TRANSITION_V1)
+                    if statement.predicate.get("release") == release_sha256:
+                        rollout.append(index)
+            except BadInput:
+                continue
+    return entitlement, rollout

@@ -6,7 +6,10 @@ rollout are evaluated offline as well; with ``--server`` too, the gateway's answ
 about newer releases is checked against its log.
 
 Exit 0 when the artifact may be installed; 1 with the failing check named
-on stderr (``refused: [check] reason``); 2 for unreadable input.
+on stderr (``refused: [check] reason``); 2 for unreadable input; 3 when
+``--server`` cannot be reached.  Without ``--state`` nothing remembers what
+was installed or seen, so rollback and freeze protection are off: the
+command says so on stderr.
 """
 
 from __future__ import annotations
@@ -23,9 +26,11 @@ from clearance.cli._common import (
     SubParsers,
     add_json_flag,
     emit,
+    gateway_client,
     read_bytes,
     read_json,
     set_handler,
+    stderr,
 )
 from clearance.cli.release import load_envelope
 from clearance.cli.submit import load_trust_root
@@ -35,14 +40,27 @@ from clearance.errors import BadInput
 
 def register(sub: SubParsers) -> None:
     verify = sub.add_parser("verify", help="verify an artifact offline from a bundle")
-    verify.add_argument("artifact", metavar="ARTIFACT", type=Path)
-    verify.add_argument("--bundle", required=True, type=Path, metavar="BUNDLE.json")
-    verify.add_argument("--trust-root", required=True, type=Path, metavar="trust-root.json")
+    verify.add_argument("artifact", metavar="ARTIFACT", type=Path, help="the file to install")
+    verify.add_argument(
+        "--bundle",
+        required=True,
+        type=Path,
+        metavar="BUNDLE.json",
+        help="the offline bundle (clearance bundle)",
+    )
+    verify.add_argument(
+        "--trust-root",
+        required=True,
+        type=Path,
+        metavar="trust-root.json",
+        help="the trust root this endpoint pins",
+    )
     verify.add_argument(
         "--state",
         type=Path,
         metavar="DIR",
-        help="keeps installed versions and the last checkpoint (rollback, freeze, split view)",
+        help="keeps installed versions and the last checkpoint (rollback, freeze, split view); "
+        "without it rollback and freeze protection are off",
     )
     verify.add_argument(
         "--rotation",
@@ -56,8 +74,7 @@ def register(sub: SubParsers) -> None:
         "--server",
         metavar="URL",
         help="also ask this gateway for the newest release of the channel and check against "
-        "its log that nothing newer is withheld without a logged reason (needs --customer; "
-        "API token from $CLEARANCE_TOKEN)",
+        "its log that nothing newer is withheld without a logged reason (needs --customer)",
     )
     verify.add_argument(
         "--customer",
@@ -90,17 +107,28 @@ def _verify(args: argparse.Namespace) -> int:
         rotations = [load_envelope(p, "trust-root rotation") for p in args.rotation]
         trust_root = follow_rotations(trust_root, rotations)
     state = ClientState.load(args.state) if args.state else None
+    if state is None:
+        stderr(
+            "warning: no --state: rollback and freeze protection are off (nothing remembers "
+            "the installed version or the last checkpoint seen)"
+        )
     if args.opening is not None:
         if not args.customer:
             raise BadInput("--opening needs --customer NAME")
         opening = read_json(args.opening, "entitlement opening")
         bundle = replace(Bundle.from_bytes(bundle), entitlement_opening=opening).to_bytes()
     result = BundleVerifier(trust_root).verify(digest, bundle, state, args.customer)
-    opening = Bundle.from_bytes(bundle).entitlement_opening
-    withholding = _check_withholding(args, trust_root, result.product, result.channel, opening)
+    withholding = _check_withholding(
+        args,
+        trust_root,
+        result.product,
+        result.channel,
+        result.release_sha256,
+        Bundle.from_bytes(bundle).entitlement_opening,
+    )
     emit(
         args,
-        {"ok": True, **result.to_dict(), **withholding},
+        {"ok": True, **result.to_dict(), "state": args.state is not None, **withholding},
         f"OK {result.product} {result.version} ({result.channel}): {result.artifact} "
         f"logged at {result.log_index} in tree {result.checkpoint_size}; approved by "
         f"{', '.join(result.inspectors)}; witnessed by {', '.join(result.witnesses) or 'none'}"
@@ -127,6 +155,7 @@ def _check_withholding(
     trust_root: TrustRoot,
     product: str,
     channel: str,
+    verified: str,
     opening: Any = None,
 ) -> dict[str, Any]:
     """With --server: raises WithheldWithoutReason (exit 1) on an unexplained withholding."""
@@ -134,20 +163,31 @@ def _check_withholding(
         return {}
     if not args.customer:
         raise BadInput("--server needs --customer NAME")
-    from clearance.gateway.client import GatewayClient
-    from clearance.gateway.withholding import check_withholding
+    from clearance.client.withholding import check_withholding
     from clearance.keys import load_signer
     from clearance.policy.commitment import EntitlementOpening
 
-    device = load_signer(args.device_key) if args.device_key else None
     openings = [] if opening is None else [EntitlementOpening.from_dict(opening)]
-    with GatewayClient(args.server, device=device) as gateway:
+    with gateway_client(args) as gateway:
+        if args.device_key:
+            gateway.device = load_signer(args.device_key)
         report = check_withholding(gateway, trust_root, product, channel, args.customer, openings)
-    if report.withheld:
+    newest = report.newest_approved_in_log
+    newer_withheld = report.withheld and newest != verified
+    if report.withheld and not newer_withheld:
+        # The newest approved release is the one just verified: nothing newer exists.
+        text = (
+            f"the release verified here is the newest approved {product}/{channel} release; "
+            f"the gateway does not offer it to {args.customer} ({report.explained_by})"
+        )
+    elif newer_withheld:
         text = (
             f"newer approved release {report.newest_approved_in_log} is withheld from "
             f"{args.customer}, explained by the log: {report.explained_by}"
         )
     else:
         text = f"no newer approved {product}/{channel} release is withheld from {args.customer}"
-    return {"withholding": report.to_dict(), "withholding_text": text}
+    return {
+        "withholding": {**report.to_dict(), "newer_withheld": newer_withheld},
+        "withholding_text": text,
+    }

@@ -2,7 +2,8 @@
 
 Public API::
 
-    Bundle, LoggedEntry, ConsistencyProof, BUNDLE_MEDIA_TYPE, build_bundle, find_entries
+    Bundle, LoggedEntry, ConsistencyProof, BUNDLE_MEDIA_TYPE     (the wire format; bundles are
+                                                                  built by clearance.gateway.bundles)
     BundleVerifier(trust_root, clock).verify(artifact_sha256, bundle, state) -> VerificationResult
     verify_bundle(artifact_sha256, bundle, trust_root, state=None, clock=time.time)
     ClientState.load(dir)
@@ -14,10 +15,6 @@ from clearance.client.bundle import (
     Bundle,
     ConsistencyProof,
     LoggedEntry,
-    LogReader,
-    LogSource,
-    build_bundle,
-    find_entries,
 )
 from clearance.client.errors import (
     ArtifactDigestError,
@@ -57,8 +54,6 @@ __all__ = [
     "CosignatureThresholdError",
     "FreezeError",
     "InspectorThresholdError",
-    "LogReader",
-    "LogSource",
     "LoggedEntry",
     "MalformedBundleError",
     "MixAndMatchError",
@@ -76,7 +71,5 @@ __all__ = [
     "VerdictSignatureError",
     "VerificationError",
     "VerificationResult",
-    "build_bundle",
-    "find_entries",
     "verify_bundle",
 ]

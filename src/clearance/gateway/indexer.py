@@ -60,9 +60,16 @@ class Indexer:
         self._default_rings = tuple(default_rings)
 
     def index(self, index: int, entry: bytes) -> Reaction | None:
-        """Index log entry ``index``; the reaction, or ``None`` (also when already indexed)."""
+        """Index log entry ``index``; the reaction, or ``None`` (also when already indexed).
+
+        An entry that does not parse under today's rules (one admitted before a check
+        existed) is indexed as ``unknown`` with the reason and logged by index: the
+        gateway still starts.
+        """
+        if self._store.is_indexed(index):
+            return None
         try:
-            parsed = parse_entry(entry)
+            record, reaction = self._record(index, parse_entry(entry))
         except (AttestFormatError, BadInput) as exc:
             log.error("log entry %d cannot be indexed: %s", index, exc)
             self._store.add_entry(
@@ -71,9 +78,6 @@ class Indexer:
                 )
             )
             return None
-        if self._store.is_indexed(index):
-            return None
-        record, reaction = self._record(index, parsed)
         return reaction if self._store.add_entry(record) else None
 
     def _record(self, index: int, parsed: ParsedEntry) -> tuple[IndexRecord, Reaction | None]:

@@ -27,6 +27,7 @@ from clearance.gateway.states import ReleaseState
 from clearance.gateway.store import MetadataStore, ReleaseRow
 from clearance.gateway.worker import JobRunner
 from clearance.keys import Signer, load_signer
+from clearance.log import read_entry
 
 
 class Inspections:
@@ -161,7 +162,7 @@ class Inspections:
         row = self._store.release(release_sha256)
         if row is None:
             raise ValueError(f"release {release_sha256} is not indexed")
-        envelope = Envelope.from_bytes(self._log.entry(row.log_index))
+        envelope = Envelope.from_bytes(read_entry(self._log, row.log_index, self._log.size))
         release = Release.from_envelope(envelope)
         paths = {a.name: self.artifact_path(a.sha256) for a in release.artifacts}
         previous_env: Envelope | None = None
@@ -169,7 +170,9 @@ class Inspections:
         if release.previous is not None:
             prev_row = self._store.release(release.previous)
             if prev_row is not None:
-                previous_env = Envelope.from_bytes(self._log.entry(prev_row.log_index))
+                previous_env = Envelope.from_bytes(
+                    read_entry(self._log, prev_row.log_index, self._log.size)
+                )
                 previous_paths = {
                     a["name"]: self.artifact_path(a["sha256"]) for a in prev_row.artifacts
                 }

@@ -9,18 +9,25 @@ rollout completes is published to the TUF repository.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from clearance.attest._fields import relative_path
+from clearance.attest.errors import AttestFormatError
+from clearance.errors import ClearanceError
 from clearance.gateway import approval, rollout
 from clearance.gateway._entries import KIND_HEALTH, KIND_ROLLOUT_DECISION
+from clearance.gateway.errors import GatewayInputError
 from clearance.gateway.states import ReleaseState
 from clearance.gateway.store import MetadataStore
 from clearance.gateway.tuf_repo import TufRepository
 from clearance.policy.rollout import Report, tally
+
+log = logging.getLogger("clearance.gateway")
 
 
 class Rollouts:
@@ -49,19 +56,30 @@ class Rollouts:
         self._log_size = log_size
 
     def reconcile(self) -> None:
-        """Idempotent reactions to the indexed state (safe to run at every start)."""
+        """Idempotent reactions to the indexed state (safe to run at every start).
+
+        A release that cannot be acted on is logged with its log entry and skipped: it
+        never stops the gateway.
+        """
         for row in self._store.releases():
-            if self._store.verdicts(row.sha256):
-                self.evaluate(row.sha256)
-            if row.state == ReleaseState.REJECTED:
-                self._tuf.withdraw(row.sha256)  # TUF follows the log (idempotent)
-            state = self._store.rollout(row.sha256)
-            if state is None:
-                continue
-            if state["status"] == rollout.COMPLETE:
-                self.publish_tuf(row.sha256)
-            elif state["status"] == rollout.HALTED:
-                self._resume_if_decided(row.sha256)
+            try:
+                self._reconcile_release(row.sha256)
+            except ClearanceError as exc:
+                log.error("release %s (log entry %d): %s", row.sha256, row.log_index, exc)
+
+    def _reconcile_release(self, release_sha: str) -> None:
+        if self._store.verdicts(release_sha):
+            self.evaluate(release_sha)
+        row = self._store.release(release_sha)
+        if row is not None and row.state == ReleaseState.REJECTED:
+            self._tuf.withdraw(release_sha)  # TUF follows the log (idempotent)
+        state = self._store.rollout(release_sha)
+        if state is None:
+            return
+        if state["status"] == rollout.COMPLETE:
+            self.publish_tuf(release_sha)
+        elif state["status"] == rollout.HALTED:
+            self._resume_if_decided(release_sha)
 
     def _resume_if_decided(self, release_sha: str) -> None:
         """A resume decision logged after the halt, but whose transition was never written."""
@@ -176,6 +194,13 @@ class Rollouts:
         files: dict[str, bytes] = {}
         custom: dict[str, dict[str, Any]] = {}
         for artifact in row.artifacts:
+            try:
+                # A release admitted before names were checked must not escape the repository.
+                relative_path(artifact["name"], "artifact name")
+            except AttestFormatError as exc:
+                raise GatewayInputError(
+                    f"release {row.sha256} (log entry {row.log_index}) not published: {exc}"
+                ) from None
             path = f"{row.product}/{row.version}/{artifact['name']}"
             if path in existing:
                 continue

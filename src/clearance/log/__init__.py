@@ -5,6 +5,8 @@ Public API:
 * :mod:`clearance.log.merkle` - hashing and proofs (standalone verification);
 * :mod:`clearance.log.checkpoint` - :class:`Checkpoint`, :func:`sign_checkpoint`,
   :func:`open_checkpoint`;
+* :mod:`clearance.log.reader` - :class:`LogReader`, the one way to read a log (entries
+  by range, inclusion and consistency proofs), spoken by the store and the tile client;
 * :mod:`clearance.log.store` - :class:`TransparencyLog`, over SQLite or PostgreSQL;
 * :mod:`clearance.log.storage` - :class:`LogStorage`, the interface of its backends;
 * :mod:`clearance.log.tiles` - tlog-tiles paths and :class:`TiledLogClient`.
@@ -21,6 +23,7 @@ from clearance.log.errors import (
     StaleCheckpointError,
 )
 from clearance.log.merkle import ProofError, ProofRequestError
+from clearance.log.reader import LogReader, read_entry
 from clearance.log.storage import LogStorage
 from clearance.log.store import AppendResult, TransparencyLog
 from clearance.log.tiles import (
@@ -45,6 +48,7 @@ __all__ = [
     "HttpTileSource",
     "LogCorruptedError",
     "LogInputError",
+    "LogReader",
     "LogStorage",
     "LogUnavailableError",
     "ProofError",
@@ -56,6 +60,7 @@ __all__ = [
     "entries_path",
     "open_checkpoint",
     "parse_tile_path",
+    "read_entry",
     "sign_checkpoint",
     "tile_path",
 ]

@@ -17,11 +17,11 @@ the log does not support) is an unexplained withholding: :class:`WithheldWithout
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from clearance._untrusted import load_json
 from clearance.attest import Envelope, Release, Verdict, statement_of
 from clearance.attest.statement import POLICY_V1, RELEASE_V1, TRANSITION_V1, VERDICT_V1
 from clearance.attest.trust_root import TrustRoot
@@ -89,8 +89,8 @@ def _read_log(
     by_commitment = {o.commitment: o for o in openings}
     for index, data in enumerate(tiles.entries(0, size, size)):
         try:
-            raw = json.loads(data)
-        except ValueError:
+            raw = load_json(data, f"log entry {index}")
+        except BadInput:
             continue
         if isinstance(raw, dict) and raw.get("_type") == TRANSITION_TYPE:
             view.transitions.setdefault(str(raw.get("release")), []).append((index, raw))

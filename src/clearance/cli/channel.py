@@ -22,14 +22,16 @@ def register(sub: SubParsers) -> None:
     actions = group.add_subparsers(dest="channel_command", metavar="ACTION")
     actions.required = True
     reset = actions.add_parser("reset", help="reset a channel back to a version floor")
-    reset.add_argument("--product", required=True)
-    reset.add_argument("--channel", required=True)
+    reset.add_argument("--product", required=True, help="the product whose channel is reset")
+    reset.add_argument("--channel", required=True, help="the channel to reset (e.g. stable)")
     reset.add_argument("--floor", required=True, metavar="VERSION", help="the last good version")
     reset.add_argument(
         "--key", required=True, action="append", type=Path, help="a policy authority .key"
     )
     reset.add_argument("--reason", required=True, help="why (logged, shown to endpoints)")
-    reset.add_argument("--out", required=True, type=Path, metavar="RESET.json")
+    reset.add_argument(
+        "--out", required=True, type=Path, metavar="RESET.json", help="the envelope to submit"
+    )
     add_json_flag(reset)
     set_handler(reset, _reset)
 

@@ -41,11 +41,11 @@ def register(sub: SubParsers) -> None:
     actions = group.add_subparsers(dest="entitlement_command", metavar="ACTION")
     actions.required = True
     create = actions.add_parser("create", help="sign a committed entitlement and its opening")
-    create.add_argument("--customer", required=True)
-    create.add_argument("--jurisdiction", required=True)
-    create.add_argument("--product", required=True)
-    create.add_argument("--start", required=True, metavar="RFC3339")
-    create.add_argument("--end", required=True, metavar="RFC3339")
+    create.add_argument("--customer", required=True, help="the customer (never logged in clear)")
+    create.add_argument("--jurisdiction", required=True, help="the customer's jurisdiction (US)")
+    create.add_argument("--product", required=True, help="the product sold")
+    create.add_argument("--start", required=True, metavar="RFC3339", help="first instant covered")
+    create.add_argument("--end", required=True, metavar="RFC3339", help="first instant not covered")
     create.add_argument(
         "--device-key",
         action="append",
@@ -55,14 +55,30 @@ def register(sub: SubParsers) -> None:
         help="a device key of the customer (signs its requests and health reports)",
     )
     create.add_argument("--key", required=True, action="append", type=Path, help="vendor .key")
-    create.add_argument("--out", required=True, type=Path, metavar="ENTITLEMENT.json")
-    create.add_argument("--opening", required=True, type=Path, metavar="OPENING.json")
+    create.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        metavar="ENTITLEMENT.json",
+        help="the signed commitment (to submit)",
+    )
+    create.add_argument(
+        "--opening",
+        required=True,
+        type=Path,
+        metavar="OPENING.json",
+        help="the private opening (salt and entitlement), written mode 0600",
+    )
     add_json_flag(create)
     set_handler(create, _create)
 
     opener = actions.add_parser("open", help="check an opening against a logged commitment")
-    opener.add_argument("entitlement", metavar="ENTITLEMENT.json", type=Path)
-    opener.add_argument("--opening", required=True, type=Path, metavar="OPENING.json")
+    opener.add_argument(
+        "entitlement", metavar="ENTITLEMENT.json", type=Path, help="the logged commitment"
+    )
+    opener.add_argument(
+        "--opening", required=True, type=Path, metavar="OPENING.json", help="its opening"
+    )
     add_json_flag(opener)
     set_handler(opener, _open)
 

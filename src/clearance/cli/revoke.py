@@ -26,15 +26,19 @@ def register(sub: SubParsers) -> None:
     actions = group.add_subparsers(dest="revoke_command", metavar="WHAT")
     actions.required = True
     release = actions.add_parser("release", help="revoke a logged release")
-    release.add_argument("release", metavar="RELEASE.json", type=Path)
+    release.add_argument(
+        "release", metavar="RELEASE.json", type=Path, help="the logged release envelope to revoke"
+    )
     key = actions.add_parser("key", help="revoke a key: its signatures stop counting everywhere")
-    key.add_argument("key_file", metavar="KEY.pub", type=Path)
+    key.add_argument("key_file", metavar="KEY.pub", type=Path, help="the .pub file of the key")
     for parser, handler in ((release, _release), (key, _key)):
         parser.add_argument(
             "--key", required=True, action="append", type=Path, help="a policy authority .key"
         )
         parser.add_argument("--reason", required=True, help="why (logged, shown to endpoints)")
-        parser.add_argument("--out", required=True, type=Path, metavar="REVOCATION.json")
+        parser.add_argument(
+            "--out", required=True, type=Path, metavar="REVOCATION.json", help="the envelope"
+        )
         add_json_flag(parser)
         set_handler(parser, handler)
 

@@ -25,13 +25,23 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any
 
-if TYPE_CHECKING:
-    from clearance.attest.trust_root import Role, TrustRoot
+from clearance.keys import Verifier
+
+# ``root`` arguments are :class:`clearance.attest.trust_root.TrustRoot` (typed ``Any`` here
+# so that this module does not import the one that imports it).
 
 #: Roles a rotation can change, in the order they are reported.
 PARTY_ROLES = ("log", "vendors", "inspectors", "witnesses", "policy", "rollout")
+
+
+@dataclass(frozen=True)
+class Party:
+    """One party's keys and how many of them must sign."""
+
+    keys: tuple[Verifier, ...]
+    threshold: int
 
 
 @dataclass(frozen=True)
@@ -39,21 +49,19 @@ class Requirement:
     """``role`` (keys and threshold) must sign; ``why`` says which change needs it."""
 
     label: str
-    role: Role
+    role: Party
     why: str
 
 
-def party_role(root: TrustRoot, name: str) -> Role:
+def party_role(root: Any, name: str) -> Party:
     """The keys and threshold of one party (the log is a one-key role)."""
-    from clearance.attest.trust_root import Role
-
     if name == "log":
-        return Role((root.log_key,), 1)
-    role: Role = getattr(root, name)
-    return role
+        return Party((root.log_key,), 1)
+    role = getattr(root, name)
+    return Party(tuple(role.keys), int(role.threshold))
 
 
-def changed_roles(current: TrustRoot, new: TrustRoot) -> list[str]:
+def changed_roles(current: Any, new: Any) -> list[str]:
     """The parties whose keys, threshold (or, for the log, origin) differ."""
     out = []
     for name in PARTY_ROLES:
@@ -65,15 +73,15 @@ def changed_roles(current: TrustRoot, new: TrustRoot) -> list[str]:
     return out
 
 
-def _fallback(current: TrustRoot) -> Iterator[tuple[str, Role]]:
+def _fallback(current: Any) -> Iterator[tuple[str, Party]]:
     if current.policy.threshold:
-        yield "policy authority", current.policy
+        yield "policy authority", party_role(current, "policy")
     else:
-        yield "vendors", current.vendors
-        yield "inspectors", current.inspectors
+        yield "vendors", party_role(current, "vendors")
+        yield "inspectors", party_role(current, "inspectors")
 
 
-def requirements(current: TrustRoot, new: TrustRoot) -> list[Requirement]:
+def requirements(current: Any, new: Any) -> list[Requirement]:
     """Every (role, threshold) that must have signed the rotation from ``current`` to ``new``."""
     needed: list[Requirement] = []
     changed = changed_roles(current, new)
@@ -101,5 +109,6 @@ def requirements(current: TrustRoot, new: TrustRoot) -> list[Requirement]:
             needed.append(Requirement(f"current {label}", role, why))
     for label, extra in (("current root", current.root), ("new root", new.root)):
         if extra is not None and extra.threshold:
-            needed.append(Requirement(label, extra, "the trust root names a root role"))
+            party = Party(tuple(extra.keys), int(extra.threshold))
+            needed.append(Requirement(label, party, "the trust root names a root role"))
     return needed

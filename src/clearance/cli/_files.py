@@ -29,6 +29,21 @@ def check_output_dir(path: Path, what: str) -> None:
         raise BadInput(f"{path}: cannot write {what}: folder {directory} {reason}")
 
 
+def output_dir(path: Path, what: str) -> Path:
+    """Create the output folder ``path`` itself (not its parents: a mistyped parent is an
+    error) and return it; an existing folder is fine."""
+    parent = path.parent if str(path.parent) else Path()
+    if not parent.is_dir():
+        raise BadInput(f"{path}: cannot create the {what} folder: {parent} does not exist")
+    try:
+        path.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise BadInput(f"{path}: cannot create the {what} folder: {exc.strerror}") from None
+    if not path.is_dir():
+        raise BadInput(f"{path}: {what} folder is not a directory")
+    return path
+
+
 def write_output(path: Path, data: bytes, what: str, *, private: bool = False) -> None:
     """Write ``data`` to ``path`` through a temporary file and a rename (mode 0644 or 0600)."""
     check_output_dir(path, what)

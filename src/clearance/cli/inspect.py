@@ -87,6 +87,15 @@ def register(sub: SubParsers) -> None:
         help="clean corpus folder (repeatable; default: this machine's system files, capped)",
     )
     p.add_argument(
+        "--evidence",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="DIR",
+        help="the inspector's evidence corpus: malware samples the releases' detections must "
+        "keep detecting (repeatable; Debian's clamav-testfiles are added when installed)",
+    )
+    p.add_argument(
         "--policy",
         type=Path,
         metavar="FILE.yaml",
@@ -138,6 +147,7 @@ def _inspect(args: argparse.Namespace) -> int:
             previous=previous,
             previous_artifacts_dir=args.previous_artifacts,
             corpus=args.corpus,
+            evidence=args.evidence,
             policy=policy,
             progress=progress,
         )

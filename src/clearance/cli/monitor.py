@@ -15,7 +15,15 @@ from typing import Any
 
 from clearance.attest import TrustRoot
 from clearance.audit import log_source
-from clearance.cli._common import EXIT_OK, EXIT_REFUSED, SubParsers, read_bytes, set_handler, stderr
+from clearance.cli._common import (
+    EXIT_OK,
+    EXIT_REFUSED,
+    SubParsers,
+    mark_public_server,
+    read_bytes,
+    set_handler,
+    stderr,
+)
 from clearance.monitor import (
     EmailSink,
     Monitor,
@@ -36,11 +44,31 @@ def register(sub: SubParsers) -> None:
         description="Replays the log through its public tiles and raises alerts with stable "
         "ids (see docs/monitor.md) as JSON lines on stdout, to webhooks and by e-mail.",
     )
-    parser.add_argument("logdir", nargs="?", type=Path, metavar="LOGDIR")
+    parser.add_argument(
+        "logdir", nargs="?", type=Path, metavar="LOGDIR", help="a log directory (or --server)"
+    )
     parser.add_argument("--server", metavar="URL", help="a gateway: reads URL/log/")
-    parser.add_argument("--trust-root", required=True, type=Path, metavar="FILE")
-    parser.add_argument("--config", type=Path, metavar="FILE", help="monitor.yaml")
-    parser.add_argument("--state", required=True, type=Path, metavar="DIR")
+    parser.add_argument(
+        "--trust-root",
+        required=True,
+        type=Path,
+        metavar="FILE",
+        help="the trust root whose log key signs the checkpoints",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="monitor.yaml: webhooks, e-mail, thresholds (default: alerts on stdout only)",
+    )
+    parser.add_argument(
+        "--state",
+        required=True,
+        type=Path,
+        metavar="DIR",
+        help="what the monitor saw last time (created on first use)",
+    )
+    mark_public_server(parser)
     parser.add_argument("--once", action="store_true", help="one pass; exit 1 if it alerted")
     set_handler(parser, _monitor)
 

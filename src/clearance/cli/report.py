@@ -18,10 +18,11 @@ from clearance.cli._common import (
     SubParsers,
     add_json_flag,
     emit,
+    mark_public_server,
     read_bytes,
     set_handler,
 )
-from clearance.cli._files import write_output
+from clearance.cli._files import output_dir, write_output
 from clearance.keys import load_signer
 from clearance.policy._time import parse_time
 from clearance.report import (
@@ -43,13 +44,28 @@ def register(sub: SubParsers) -> None:
         description="Reads the public log only; writes DIR/report.html, DIR/report.pdf, "
         "DIR/summary.json and, with --key, DIR/report.dsse.json (signed digests and tree size).",
     )
-    parser.add_argument("logdir", nargs="?", type=Path, metavar="LOGDIR")
+    parser.add_argument(
+        "logdir", nargs="?", type=Path, metavar="LOGDIR", help="a log directory (or --server)"
+    )
     parser.add_argument("--server", metavar="URL", help="a gateway: reads URL/log/")
-    parser.add_argument("--trust-root", required=True, type=Path, metavar="FILE")
-    parser.add_argument("--from", dest="start", required=True, metavar="DATE")
-    parser.add_argument("--to", dest="end", required=True, metavar="DATE")
+    parser.add_argument(
+        "--trust-root",
+        required=True,
+        type=Path,
+        metavar="FILE",
+        help="the trust root whose keys the logged entries must carry",
+    )
+    parser.add_argument(
+        "--from", dest="start", required=True, metavar="DATE", help="first day of the period"
+    )
+    parser.add_argument(
+        "--to", dest="end", required=True, metavar="DATE", help="last day of the period"
+    )
     parser.add_argument("--jurisdiction", metavar="J", help="only this jurisdiction's decisions")
-    parser.add_argument("--out", required=True, type=Path, metavar="DIR")
+    parser.add_argument(
+        "--out", required=True, type=Path, metavar="DIR", help="folder for the HTML and PDF"
+    )
+    mark_public_server(parser)
     parser.add_argument("--key", type=Path, metavar="FILE", help="sign the report with this key")
     parser.add_argument("--no-pdf", action="store_true", help="HTML only")
     add_json_flag(parser)
@@ -76,6 +92,7 @@ def _report(args: argparse.Namespace) -> int:
         raise ReportInputError("--to is before --from")
     root = TrustRoot.from_bytes(read_bytes(args.trust_root, "trust root"))
     signer = None if args.key is None else load_signer(args.key)
+    output_dir(args.out, "report")
     data = collect(root, log_source(args.logdir, args.server), period, args.jurisdiction)
     html = render_html(data)
     out: Path = args.out

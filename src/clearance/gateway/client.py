@@ -18,6 +18,7 @@ from urllib.parse import quote, urlencode
 
 import httpx
 
+from clearance._untrusted import UntrustedInputError, load_json
 from clearance.errors import Unreachable
 from clearance.gateway.customers import sign_request
 from clearance.gateway.errors import GatewayInputError, GatewayRefused
@@ -37,8 +38,8 @@ class GatewayUnauthorizedError(GatewayRefused, Unreachable):
 
 def _detail(response: httpx.Response) -> str:
     try:
-        body = response.json()
-    except ValueError:
+        body = load_json(response.content, "gateway answer")
+    except UntrustedInputError:
         return response.text.strip()[:300] or response.reason_phrase
     if isinstance(body, dict) and "detail" in body:
         return str(body["detail"])
@@ -116,9 +117,9 @@ class GatewayClient:
     def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         response = self._request(method, path, **kwargs)
         try:
-            body = response.json()
-        except ValueError:
-            raise GatewayUnavailableError(f"{self.url}{path}: answer is not JSON") from None
+            body = load_json(response.content, f"{self.url}{path}: answer")
+        except UntrustedInputError as exc:
+            raise GatewayUnavailableError(str(exc)) from None
         if not isinstance(body, dict):
             raise GatewayUnavailableError(f"{self.url}{path}: answer is not a JSON object")
         return body

@@ -617,6 +617,13 @@ class Gateway:
     def transitions_of(self, release_sha256: str) -> list[tuple[int, dict[str, Any]]]:
         return self.store.transitions(release_sha256)
 
+    def health_of(self, release_sha256: str) -> list[tuple[datetime, str]]:
+        """When each install-health report on a release arrived, and its status."""
+        return [
+            (datetime.fromtimestamp(at, UTC), status)
+            for at, status in self.store.health_reports(release_sha256)
+        ]
+
     def entries_of(self, kind: str) -> list[int]:
         """Log indices of the indexed entries of one kind (release, verdict, health, ...)."""
         return [row[0] for row in self.store.entries_of_kind(kind)]

@@ -91,7 +91,8 @@ CREATE TABLE IF NOT EXISTS health_votes (
     release_sha256 TEXT NOT NULL,
     ring TEXT NOT NULL,
     device TEXT NOT NULL,
-    status TEXT NOT NULL
+    status TEXT NOT NULL,
+    received REAL NOT NULL DEFAULT (strftime('%s','now'))
 );
 CREATE INDEX IF NOT EXISTS health_votes_release ON health_votes(release_sha256, ring);
 CREATE TABLE IF NOT EXISTS artifacts (
@@ -213,6 +214,7 @@ class MetadataStore(Protocol):
     def health_votes(
         self, release_sha256: str, ring: str, after: int, through: int
     ) -> list[tuple[str, str, int]]: ...
+    def health_reports(self, release_sha256: str) -> list[tuple[float, str]]: ...
     def add_artifact(self, sha256: str, size: int) -> None: ...
     def artifact_referenced(self, sha256: str) -> bool: ...
     def has_artifact(self, sha256: str) -> bool: ...
@@ -321,8 +323,9 @@ class SQLiteMetadataStore:
                 db.execute(_PUT_ROLLOUT, (release, json.dumps(state, sort_keys=True), time.time()))
             if record.health is not None:
                 db.execute(
-                    "INSERT OR IGNORE INTO health_votes VALUES (?, ?, ?, ?, ?)",
-                    (record.log_index, *record.health),
+                    "INSERT OR IGNORE INTO health_votes(log_index, release_sha256, ring, device, "
+                    "status, received) VALUES (?, ?, ?, ?, ?, ?)",
+                    (record.log_index, *record.health, time.time()),
                 )
             db.execute(
                 "INSERT INTO entries VALUES (?, ?, ?, ?, strftime('%s','now'))",
@@ -496,6 +499,15 @@ class SQLiteMetadataStore:
             (release_sha256, ring, after, through),
         )
         return [(str(r[0]), str(r[1]), int(r[2])) for r in rows]
+    def health_reports(self, release_sha256: str) -> list[tuple[float, str]]:
+        """(received, status) of every health report on a release, oldest first: the logged,
+        device-signed ones (and any kept by an older gateway before reports were logged)."""
+        rows = self._query(
+            "SELECT received, status FROM health_votes WHERE release_sha256=? UNION ALL "
+            "SELECT received, status FROM health WHERE release_sha256=? ORDER BY 1",
+            (release_sha256, release_sha256),
+        )
+        return [(float(r[0]), str(r[1])) for r in rows]
 
     def add_artifact(self, sha256: str, size: int) -> None:
         with self._transaction() as db:

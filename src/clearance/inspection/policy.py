@@ -134,8 +134,10 @@ class Policy:
 
 
 def _decision(value: object, where: str) -> str:
-    if value not in _RANK:
-        raise PolicyError(f"{where}: {value!r} is not one of approved, rejected, needs-review")
+    # A str check first: a YAML list or mapping is unhashable (found by fuzzing, issue 12).
+    if not isinstance(value, str) or value not in _RANK:
+        shown = repr(value)[:60]
+        raise PolicyError(f"{where}: {shown} is not one of approved, rejected, needs-review")
     return str(value)
 
 

@@ -14,7 +14,6 @@ matplotlib.use("Agg")
 
 import matplotlib.dates as mdates
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
 from clearance.policy import Policy
 
@@ -39,7 +38,9 @@ def _date_axis(fig: Figure, ax: Any, pattern: str = "%Y-%m-%d") -> None:
 
 def _svg(fig: Figure) -> str:
     buffer = io.StringIO()
-    fig.savefig(buffer, format="svg", bbox_inches="tight")
+    # Text stays text (searchable, read by screen readers, selectable), not glyph paths.
+    with matplotlib.rc_context({"svg.fonttype": "none"}):
+        fig.savefig(buffer, format="svg", bbox_inches="tight")
     text = buffer.getvalue()
     return text[text.index("<svg") :]
 
@@ -156,12 +157,12 @@ def decisions_by_jurisdiction(counts: dict[str, tuple[int, int]]) -> str:
 
 
 def ring_failure_rates(
-    series: dict[str, list[tuple[int, float]]],
+    series: dict[str, list[tuple[datetime, float]]],
     thresholds: dict[str, float],
-    transitions: Sequence[tuple[int, str]] = (),
+    transitions: Sequence[tuple[datetime, str]] = (),
 ) -> str:
-    """Per ring, the failure rate after each health report (x: log index, the order in
-    which the log saw them) against the ring's halt threshold; transitions as markers."""
+    """Per ring, the failure rate over time (after each health report) against the ring's
+    halt threshold; rollout transitions as dotted markers."""
     fig = Figure(figsize=(8, 3.2))
     ax = fig.subplots()
     colours = [BLUE, ORANGE, GREEN, RED, GREY]
@@ -170,7 +171,7 @@ def ring_failure_rates(
         points = series.get(ring, [])
         if points:
             ax.step(
-                [p[0] for p in points],
+                [_num(p[0]) for p in points],
                 [100 * p[1] for p in points],
                 where="post",
                 color=colour,
@@ -186,11 +187,11 @@ def ring_failure_rates(
                 linewidth=1,
                 label=f"{ring} halt threshold",
             )
-    for index, event in transitions:
-        ax.axvline(index, color=GREY, linewidth=0.8, linestyle=":")
+    for at, event in transitions:
+        ax.axvline(_num(at), color=GREY, linewidth=0.8, linestyle=":")
         ax.annotate(
             event,
-            (index, 1.0),
+            (_num(at), 1.0),
             xycoords=("data", "axes fraction"),
             rotation=90,
             fontsize=7,
@@ -198,8 +199,11 @@ def ring_failure_rates(
             va="top",
             ha="right",
         )
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("log index")
+    moments = [p[0] for pts in series.values() for p in pts] + [t[0] for t in transitions]
+    if moments:
+        pad = max(timedelta(seconds=30), (max(moments) - min(moments)) / 20)
+        ax.set_xlim(_num(min(moments) - pad), _num(max(moments) + pad))
+    _date_axis(fig, ax, "%m-%d %H:%M:%S")
     ax.set_ylabel("failure rate (%)")
     ax.set_title("Rollout rings: failure rate against halt threshold")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)

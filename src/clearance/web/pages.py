@@ -8,13 +8,12 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
-from clearance.attest import statement_of
-from clearance.attest.dsse import Envelope
 from clearance.audit.auditor import cosigning_witnesses
 from clearance.errors import BadInput
 from clearance.gateway.errors import GatewayNotFoundError
 from clearance.keys import Note
 from clearance.log.checkpoint import Checkpoint
+from clearance.policy._time import parse_time
 from clearance.report import plots
 from clearance.web._source import DashboardSource
 from clearance.web.entry_view import EntryPage, entry_page
@@ -149,54 +148,60 @@ def witnesses(src: DashboardSource) -> dict[str, Any]:
     }
 
 
-def _health(src: DashboardSource) -> dict[str, list[tuple[int, str]]]:
-    """Health reports in the log, by release: (log index, status)."""
-    out: dict[str, list[tuple[int, str]]] = defaultdict(list)
-    for index in src.entries_of("health"):
-        try:
-            predicate = statement_of(Envelope.from_bytes(src.log_entry(index))).predicate
-        except BadInput:
-            continue
-        out[str(predicate.get("release", ""))].append((index, str(predicate.get("status", ""))))
-    return out
+def ring_series(
+    transitions: list[tuple[int, dict[str, Any]]], health: list[tuple[datetime, str]]
+) -> dict[str, list[tuple[datetime, float]]]:
+    """Each ring's failure rate after each health report, over time: a report counts
+    against the ring the rollout was in when it arrived; a ring starts afresh when it is
+    entered or resumed (as the gateway counts)."""
+    series: dict[str, list[tuple[datetime, float]]] = defaultdict(list)
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    events: list[tuple[datetime, int, dict[str, Any] | str]] = []
+    for _, transition in transitions:
+        moment = _when(transition.get("at"))
+        if moment is not None:
+            events.append((moment, 0, transition))
+    events += [(moment, 1, status) for moment, status in health]
+    ring = ""
+    for moment, _, event in sorted(events, key=lambda e: (e[0], e[1])):
+        if isinstance(event, dict):
+            ring = str(event.get("ring", ""))
+            if event.get("event") in ("started", "resumed", "advanced"):
+                counts[ring] = [0, 0]
+        elif ring:
+            counts[ring][0] += 1
+            counts[ring][1] += 0 if event == "ok" else 1
+            series[ring].append((moment, counts[ring][1] / counts[ring][0]))
+    return dict(series)
+
+
+def _when(value: object) -> datetime | None:
+    try:
+        return parse_time(value, "time")
+    except BadInput:
+        return None
 
 
 def rollouts(src: DashboardSource) -> list[dict[str, Any]]:
-    health = _health(src)
     out = []
     for row in reversed(src.releases()):
         state = src.rollout_of(row.sha256)
         if state is None:
             continue
         transitions = src.transitions_of(row.sha256)
-        series: dict[str, list[tuple[int, float]]] = defaultdict(list)
-        counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-        events = sorted(
-            [(i, "t", t) for i, t in transitions]
-            + [(i, "h", s) for i, s in health.get(row.sha256, [])],
-            key=lambda e: e[0],
-        )
-        ring = ""
-        for index, what, body in events:
-            if what == "t":
-                assert isinstance(body, dict)
-                ring = str(body.get("ring", ""))
-                if body.get("event") in ("started", "resumed", "advanced"):
-                    counts[ring] = [0, 0]
-            elif ring:
-                counts[ring][0] += 1
-                counts[ring][1] += 0 if body == "ok" else 1
-                series[ring].append((index, counts[ring][1] / counts[ring][0]))
         thresholds = {
             str(r["name"]): float(r.get("failure_threshold", 0)) for r in state.get("rings", [])
         }
+        marks = [
+            (at, str(t.get("event", ""))) for _, t in transitions if (at := _when(t.get("at")))
+        ]
         out.append(
             {
                 "release": row,
                 "state": state,
                 "transitions": [{"log_index": i, **t} for i, t in transitions],
                 "plot": plots.ring_failure_rates(
-                    dict(series), thresholds, [(i, str(t.get("event", ""))) for i, t in transitions]
+                    ring_series(transitions, src.health_of(row.sha256)), thresholds, marks
                 ),
             }
         )

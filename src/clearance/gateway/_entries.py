@@ -17,7 +17,7 @@ from clearance.attest import (
     Statement,
     statement_of,
 )
-from clearance.attest.statement import TRANSITION_V1
+from clearance.attest.statement import CHANNEL_RESET_V1, REVOCATION_V1, TRANSITION_V1
 from clearance.gateway.errors import GatewayInputError
 from clearance.gateway.rollout import TRANSITION_TYPE
 from clearance.policy import ENTITLEMENT_PREDICATE_TYPE
@@ -29,6 +29,8 @@ KIND_ENTITLEMENT = "entitlement"
 KIND_ROLLOUT_DECISION = "rollout-decision"
 KIND_HEALTH = "health"
 KIND_TRANSITION = "rollout-transition"
+KIND_REVOCATION = "revocation"
+KIND_CHANNEL_RESET = "channel-reset"
 
 KIND_OF_PREDICATE = {
     RELEASE_V1: KIND_RELEASE,
@@ -37,6 +39,8 @@ KIND_OF_PREDICATE = {
     ENTITLEMENT_PREDICATE_TYPE: KIND_ENTITLEMENT,
     ROLLOUT_V1: KIND_ROLLOUT_DECISION,
     HEALTH_V1: KIND_HEALTH,
+    REVOCATION_V1: KIND_REVOCATION,
+    CHANNEL_RESET_V1: KIND_CHANNEL_RESET,
 }
 
 

@@ -17,14 +17,17 @@ from typing import Any, Literal
 
 from clearance.attest import Release, Verdict
 from clearance.attest.errors import AttestFormatError
+from clearance.attest.recovery import ChannelReset, Revocation
 from clearance.attest.trust_root import TrustRoot
 from clearance.errors import BadInput
 from clearance.gateway import rollout
 from clearance.gateway._entries import (
+    KIND_CHANNEL_RESET,
     KIND_ENTITLEMENT,
     KIND_HEALTH,
     KIND_POLICY,
     KIND_RELEASE,
+    KIND_REVOCATION,
     KIND_ROLLOUT_DECISION,
     KIND_TRANSITION,
     KIND_VERDICT,
@@ -43,7 +46,7 @@ log = logging.getLogger("clearance.gateway")
 class Reaction:
     """What the gateway does after indexing an entry."""
 
-    action: Literal["enqueue", "evaluate", "resume", "publish"]
+    action: Literal["enqueue", "evaluate", "resume", "publish", "revoke", "reset"]
     release: str
     #: For ``resume``: the signed decision's SHA-256, its signers, its reason.
     decision_sha256: str = ""
@@ -162,6 +165,21 @@ class Indexer:
                     entitlement=(ent.customer, ent.product, ent.to_dict()),
                 ),
                 None,
+            )
+        if parsed.kind == KIND_REVOCATION and statement is not None:
+            revocation = Revocation.from_statement(statement)
+            if revocation.release_sha256 is not None:
+                summary = {"target": "release", "release": revocation.release_sha256}
+                return IndexRecord(index, sha, parsed.kind, summary), Reaction(
+                    "revoke", revocation.release_sha256, sha, "", revocation.reason
+                )
+            summary = {"target": "key", "key": revocation.key_id or ""}
+            return IndexRecord(index, sha, parsed.kind, summary), None
+        if parsed.kind == KIND_CHANNEL_RESET and statement is not None:
+            reset = ChannelReset.from_statement(statement)
+            summary = {"product": reset.product, "channel": reset.channel, "floor": reset.floor}
+            return IndexRecord(index, sha, parsed.kind, summary), Reaction(
+                "reset", "", sha, "", reset.reason
             )
         if parsed.kind == KIND_ROLLOUT_DECISION:
             assert statement is not None

@@ -18,6 +18,7 @@ from typing import Any
 
 from clearance.attest._fields import relative_path
 from clearance.attest.errors import AttestFormatError
+from clearance.attest.version import Version
 from clearance.errors import ClearanceError
 from clearance.gateway import approval, rollout
 from clearance.gateway._entries import KIND_HEALTH, KIND_ROLLOUT_DECISION
@@ -59,8 +60,22 @@ class Rollouts:
         """Idempotent reactions to the indexed state (safe to run at every start).
 
         A release that cannot be acted on is logged with its log entry and skipped: it
-        never stops the gateway.
+        never stops the gateway.  Logged revocations and channel resets are applied first
+        (a rebuilt index must not bring a revoked release back).
         """
+        for index, _, summary, _ in self._store.entries_of_kind("revocation"):
+            release = summary.get("release")
+            row = None if release is None else self._store.release(str(release))
+            if row is not None and row.state != ReleaseState.REVOKED:
+                self.revoke(row.sha256, index, "logged revocation")
+        for index, _, summary, _ in self._store.entries_of_kind("channel-reset"):
+            self.reset_channel(
+                str(summary["product"]),
+                str(summary["channel"]),
+                str(summary["floor"]),
+                index,
+                "logged channel reset",
+            )
         for row in self._store.releases():
             try:
                 self._reconcile_release(row.sha256)
@@ -71,7 +86,7 @@ class Rollouts:
         if self._store.verdicts(release_sha):
             self.evaluate(release_sha)
         row = self._store.release(release_sha)
-        if row is not None and row.state == ReleaseState.REJECTED:
+        if row is not None and row.state in (ReleaseState.REJECTED, ReleaseState.REVOKED):
             self._tuf.withdraw(release_sha)  # TUF follows the log (idempotent)
         state = self._store.rollout(release_sha)
         if state is None:
@@ -90,10 +105,46 @@ class Rollouts:
                 self.resume(release_sha, sha, "", str(summary.get("reason", "")))
                 return
 
+    def revoke(self, release_sha: str, log_index: int, reason: str) -> None:
+        """A logged revocation (or channel reset) by the policy authority: the release is
+        revoked for good, leaves the TUF targets, and a rollout under way halts (logged)."""
+        row = self._store.release(release_sha)
+        if row is None:
+            return
+        detail = f"revoked by the policy authority (log index {log_index}): {reason}"
+        self._store.set_release_state(release_sha, ReleaseState.REVOKED, detail)
+        self._tuf.withdraw(release_sha)
+        data = self._store.rollout(release_sha)
+        if data is not None and data["status"] == rollout.ACTIVE:
+            state = rollout.RolloutState.from_dict(data)
+            self._append(
+                rollout.Transition(
+                    release_sha,
+                    "halted",
+                    state.ring.name,
+                    self._clock(),
+                    detail,
+                    {"revocation_log_index": log_index},
+                )
+            )
+
+    def reset_channel(
+        self, product: str, channel: str, floor: str, log_index: int, reason: str
+    ) -> None:
+        """Revoke every release of the channel logged before the reset above ``floor``."""
+        bar = Version.parse(floor)
+        for row in self._store.channel_releases(product, channel):
+            if (
+                row.log_index < log_index
+                and row.state != ReleaseState.REVOKED
+                and Version.parse(row.version) > bar
+            ):
+                self.revoke(row.sha256, log_index, f"channel reset to {floor}: {reason}")
+
     def evaluate(self, release_sha256: str) -> None:
         """Apply the trust root's inspector threshold to the logged verdicts."""
         row = self._store.release(release_sha256)
-        if row is None:
+        if row is None or row.state == ReleaseState.REVOKED:
             return
         outcome = approval.evaluate(
             row.state, self._store.verdicts(release_sha256), self._threshold

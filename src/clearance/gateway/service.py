@@ -321,6 +321,21 @@ class Gateway:
             )
         elif reaction.action == "publish":
             self.rollouts.publish_tuf(reaction.release)
+        elif reaction.action == "revoke":
+            entry = self.store.entry_by_sha(reaction.decision_sha256)
+            index = entry[0] if entry is not None else -1
+            self.rollouts.revoke(reaction.release, index, reaction.reason)
+        elif reaction.action == "reset":
+            entry = self.store.entry_by_sha(reaction.decision_sha256)
+            if entry is not None:
+                index, _, summary = entry
+                self.rollouts.reset_channel(
+                    str(summary["product"]),
+                    str(summary["channel"]),
+                    str(summary["floor"]),
+                    index,
+                    reaction.reason,
+                )
 
     def _channel_lock(self, product: str, channel: str) -> threading.Lock:
         with self._locks_lock:

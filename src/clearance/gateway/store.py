@@ -499,6 +499,7 @@ class SQLiteMetadataStore:
             (release_sha256, ring, after, through),
         )
         return [(str(r[0]), str(r[1]), int(r[2])) for r in rows]
+
     def health_reports(self, release_sha256: str) -> list[tuple[float, str]]:
         """(received, status) of every health report on a release, oldest first: the logged,
         device-signed ones (and any kept by an older gateway before reports were logged)."""

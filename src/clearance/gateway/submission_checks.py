@@ -16,16 +16,20 @@ from typing import Any
 
 from clearance.attest import Release, Verdict
 from clearance.attest.admission import VersionNotIncreasingError
+from clearance.attest.dsse import key_id
 from clearance.attest.errors import EnvelopeSignatureError
+from clearance.attest.recovery import ChannelReset, Revocation
 from clearance.attest.trust_root import Role, TrustRoot
 from clearance.attest.version import Version
 from clearance.errors import BadInput
 from clearance.gateway import rollout
 from clearance.gateway._entries import (
+    KIND_CHANNEL_RESET,
     KIND_ENTITLEMENT,
     KIND_HEALTH,
     KIND_POLICY,
     KIND_RELEASE,
+    KIND_REVOCATION,
     KIND_ROLLOUT_DECISION,
     KIND_VERDICT,
     ParsedEntry,
@@ -53,6 +57,8 @@ ROLE_FOR_KIND = {
     KIND_POLICY: ("policy",),
     KIND_ROLLOUT_DECISION: ("inspector", "policy"),
     KIND_HEALTH: ("client",),
+    KIND_REVOCATION: ("policy",),
+    KIND_CHANNEL_RESET: ("policy",),
 }
 
 
@@ -95,7 +101,7 @@ class SubmissionChecks:
             return root.vendors, "vendor"
         if kind == KIND_VERDICT:
             return root.inspectors, "inspector"
-        if kind == KIND_POLICY:
+        if kind in (KIND_POLICY, KIND_REVOCATION, KIND_CHANNEL_RESET):
             return root.policy, "policy authority"
         if kind == KIND_ROLLOUT_DECISION:
             keys = (*root.inspectors.keys, *root.policy.keys)
@@ -109,16 +115,44 @@ class SubmissionChecks:
         if not role.keys:
             raise GatewayRefused(f"the trust root has no {who} key: cannot accept {parsed.kind}")
         # One valid signature by a key of the role is needed to accept a write; thresholds
-        # (k-of-n inspectors) are applied when deciding approval, across verdicts.
+        # (k-of-n inspectors) are applied when deciding approval, across verdicts.  Recovery
+        # statements need the policy authority's threshold.  Revoked keys count nowhere.
+        revoked = self.revoked_keys()
+        keys = [k for k in role.keys if key_id(k) not in revoked]
+        needed = role.threshold if parsed.kind in (KIND_REVOCATION, KIND_CHANNEL_RESET) else 1
         try:
-            return parsed.envelope.verify(role.keys, 1)
+            return parsed.envelope.verify(keys, max(needed, 1))
         except EnvelopeSignatureError as exc:
             raise GatewayRefused(f"{parsed.kind} envelope: {exc}") from None
 
+    def revoked_keys(self) -> set[str]:
+        """Key ids the policy authority revoked (logged revocations of keys)."""
+        return {
+            str(summary.get("key"))
+            for _, _, summary, _ in self._store.entries_of_kind(KIND_REVOCATION)
+            if summary.get("target") == "key"
+        }
+
     def check_version(self, release: Release) -> None:
-        """Higher than every logged release of its product and channel."""
+        """Higher than every logged release of its product and channel since the channel's
+        last reset, and than that reset's floor."""
         new = release.parsed_version
+        after = -1
+        for index, _, summary, _ in self._store.entries_of_kind(KIND_CHANNEL_RESET):
+            if (summary.get("product"), summary.get("channel")) == (
+                release.product,
+                release.channel,
+            ) and index > after:
+                after = index
+                floor = str(summary.get("floor"))
+                if not new > Version.parse(floor):
+                    raise VersionNotIncreasingError(
+                        f"{release.product} {release.channel}: version {release.version} is not "
+                        f"higher than the floor {floor} of the channel reset at log index {index}"
+                    )
         for row in self._store.channel_releases(release.product, release.channel):
+            if row.log_index < after:
+                continue  # logged before the channel's last reset
             if not new > Version.parse(row.version):
                 raise VersionNotIncreasingError(
                     f"{release.product} {release.channel}: version {release.version} is not "
@@ -177,6 +211,13 @@ class SubmissionChecks:
                 raise GatewayRefused("verdict's product/version do not match the release it names")
         elif parsed.kind == KIND_POLICY:
             Policy.from_dict(statement.predicate)
+        elif parsed.kind == KIND_REVOCATION:
+            revocation = Revocation.from_statement(statement)
+            sha = revocation.release_sha256
+            if sha is not None and self._store.release(sha) is None:
+                raise GatewayRefused(f"revocation names release {sha}, which is not in the log")
+        elif parsed.kind == KIND_CHANNEL_RESET:
+            ChannelReset.from_statement(statement)
         elif parsed.kind == KIND_ROLLOUT_DECISION:
             release_sha = str_field(statement.predicate, "release", "rollout decision")
             action = statement.predicate.get("action")

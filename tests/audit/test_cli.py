@@ -230,3 +230,38 @@ def test_tuf_target_of_a_rejected_release_is_flagged(
     flagged = [f for f in report["findings"] if f["ruleId"] == "audit.tuf-not-approved"]
     assert len(flagged) == 1 and "agent/1.1.0/rules.yar" in flagged[0]["message"]
     assert "rejected" in flagged[0]["message"]
+
+
+def test_tuf_target_of_a_revoked_release_is_flagged(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A release approved, then revoked by the policy authority, must leave TUF too."""
+    from clearance.attest.recovery import revoke_release
+    from clearance.gateway.tuf_repo import TufRepository
+
+    rel = world.release("1.0.0")
+    world.append(
+        rel.to_bytes(),
+        world.verdict(rel).to_bytes(),
+        revoke_release(rel, "stolen key", [world.policy_key]).to_bytes(),
+    )
+    tuf = TufRepository(tmp_path / "tuf")
+    path = "agent/1.0.0/rules.yar"
+    tuf.publish({path: b"x"}, {path: {"clearance": {"release_sha256": rel.sha256}}})
+    app = FastAPI()
+    app.mount("/log", StaticFiles(directory=world.logdir / "public"), name="log")
+    app.mount("/tuf", StaticFiles(directory=tmp_path / "tuf"), name="tuf")
+    server = start_server(app)
+    try:
+        code = main(
+            [
+                "audit", "--server", server.url, "--trust-root", str(world.write_trust_root()),
+                "--state", str(tmp_path / "s"), "--quiet", "--json", "--no-reinspect",
+            ]
+        )  # fmt: skip
+    finally:
+        server.stop()
+    assert code == 1
+    report = json.loads(capsys.readouterr().out)
+    flagged = [f for f in report["findings"] if f["ruleId"] == "audit.tuf-not-approved"]
+    assert len(flagged) == 1 and "revoked" in flagged[0]["message"]

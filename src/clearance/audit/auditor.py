@@ -32,9 +32,11 @@ import httpx
 
 from clearance.attest import Envelope, Release, TrustRoot, Verdict
 from clearance.audit.entries import (
+    KIND_CHANNEL_RESET,
     KIND_HEALTH,
     KIND_POLICY,
     KIND_RELEASE,
+    KIND_REVOCATION,
     KIND_ROLLOUT,
     KIND_VERDICT,
     EntryView,
@@ -209,7 +211,8 @@ class Auditor:
                 with state.batch():
                     self._overdue(state)
                     if opt.tuf_targets is not None and end >= checkpoint.size:
-                        for finding in tuf_findings(opt.tuf_targets(), state):
+                        targets = opt.tuf_targets()
+                        for finding in tuf_findings(targets, state, state.is_revoked):
                             self._report(finding)
                     self._flush(state)
             complete = consistent and end >= checkpoint.size
@@ -388,6 +391,8 @@ class Auditor:
         if view.kind == KIND_ROLLOUT and view.envelope is not None and view.signature_ok:
             for finding in on_transition(state, index, view.record):
                 self._report(finding)
+        if view.kind in (KIND_REVOCATION, KIND_CHANNEL_RESET) and view.signature_ok:
+            self._on_recovery(state, view)
         if view.kind == KIND_ROLLOUT and view.record.get("event") == "halted":
             self._report(
                 AuditFinding(
@@ -398,6 +403,22 @@ class Auditor:
                     {k: view.record.get(k) for k in ("release", "ring", "reason", "at")},
                 )
             )
+
+    def _on_recovery(self, state: AuditState, view: EntryView) -> None:
+        """Remember what the policy authority revoked (TUF must not publish it)."""
+        from clearance.attest.recovery import ChannelReset, Revocation
+
+        assert view.envelope is not None
+        try:
+            if view.kind == KIND_REVOCATION:
+                revocation = Revocation.from_envelope(view.envelope)
+                if revocation.release_sha256 is not None:
+                    state.revoke(revocation.release_sha256, view.index)
+            else:
+                reset = ChannelReset.from_envelope(view.envelope)
+                state.revoke_channel(reset.product, reset.channel, reset.parsed_floor, view.index)
+        except ClearanceError:
+            return  # malformed: reported by the entry check
 
     def _on_release(
         self, state: AuditState, view: EntryView, release: Release, data: bytes

@@ -51,7 +51,12 @@ def register(sub: SubParsers) -> None:
         help="a signed (cosigned) checkpoint of the log to prove against (default: the current one)",
     )
     bundle.add_argument(
-        "--policy", type=Path, metavar="POLICY.json", help="a logged policy to include"
+        "--distribution-policy",
+        "--policy",
+        dest="policy",
+        type=Path,
+        metavar="POLICY.json",
+        help="a logged distribution policy to include (--policy is the old name)",
     )
     bundle.add_argument(
         "--entitlement",
@@ -95,7 +100,8 @@ def _bundle(args: argparse.Namespace) -> int:
     if args.server:
         if args.checkpoint or args.policy or args.since or args.entitlement or args.opening:
             raise BadInput(
-                "--checkpoint, --policy, --entitlement, --opening and --since apply to --log only"
+                "--checkpoint, --distribution-policy, --entitlement, --opening and --since "
+                "apply to --log only"
             )
         with gateway_client(args) as gateway:
             data = gateway.bundle(envelope.sha256)

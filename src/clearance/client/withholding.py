@@ -31,9 +31,9 @@ from clearance.gateway.rollout import TRANSITION_TYPE, customer_bucket
 from clearance.log import HttpTileSource, TiledLogClient
 from clearance.policy import (
     ENTITLEMENT_PREDICATE_TYPE,
+    DistributionPolicy,
     Entitlement,
     LoggedPolicy,
-    Policy,
     decide,
 )
 from clearance.policy._time import parse_time
@@ -113,7 +113,7 @@ def _read_log(
                     view.rejected.add(verdict.release_sha256)
             elif kind == POLICY_V1:
                 envelope.verify(root.policy.keys, 1)
-                view.policy = LoggedPolicy(Policy.from_dict(statement.predicate), index)
+                view.policy = LoggedPolicy(DistributionPolicy.from_dict(statement.predicate), index)
             elif kind == ENTITLEMENT_PREDICATE_TYPE:
                 envelope.verify(root.vendors.keys, 1)
                 commitment = logged_commitment(statement.predicate)

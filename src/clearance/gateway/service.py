@@ -58,8 +58,13 @@ from clearance.gateway.submission_checks import SubmissionChecks
 from clearance.gateway.tuf_repo import TufRepository
 from clearance.gateway.worker import InspectionWorker, JobRunner
 from clearance.keys import Signer, load_signer
-from clearance.log import StaleCheckpointError
-from clearance.policy import Decision, LoggedPolicy, Policy, decide
+from clearance.log import CheckpointSupersededError
+from clearance.policy import (
+    DistributionDecision,
+    DistributionPolicy,
+    LoggedPolicy,
+    decide,
+)
 from clearance.policy.rollout_statements import SignedTransition
 
 log = logging.getLogger("clearance.gateway")
@@ -403,9 +408,11 @@ class Gateway:
         latest = self.store.latest_policy()
         if latest is None:
             return None
-        return LoggedPolicy(Policy.from_dict(latest[1]), latest[0])
+        return LoggedPolicy(DistributionPolicy.from_dict(latest[1]), latest[0])
 
-    def decide_for(self, customer: str, product: str, at: datetime | None = None) -> Decision:
+    def decide_for(
+        self, customer: str, product: str, at: datetime | None = None
+    ) -> DistributionDecision:
         entitlements = self.customers.entitlements(customer)
         return decide(self.policy_in_force(), entitlements, customer, product, at or self.clock())
 
@@ -589,7 +596,7 @@ class Gateway:
                 self.witness_status = self.log.collect_witnesses(
                     self.config.witnesses, self.trust_root.witnesses.threshold
                 )
-            except StaleCheckpointError:
+            except CheckpointSupersededError:
                 # The log grew during the round: witness the newer checkpoint right away.
                 self._wake_witness.set()
             except ClearanceError as exc:
@@ -621,7 +628,7 @@ class Gateway:
         for index in self.entries_of("policy"):
             try:
                 predicate = statement_of(Envelope.from_bytes(self.log_entry(index))).predicate
-                out.append(LoggedPolicy(Policy.from_dict(predicate), index))
+                out.append(LoggedPolicy(DistributionPolicy.from_dict(predicate), index))
             except BadInput:
                 continue
         return out

@@ -16,11 +16,11 @@ from clearance.log.checkpoint import Checkpoint, open_checkpoint, sign_checkpoin
 from clearance.log.errors import (
     CheckpointFormatError,
     CheckpointSignatureError,
+    CheckpointSupersededError,
     EntryTooLargeError,
     LogCorruptedError,
     LogInputError,
     LogUnavailableError,
-    StaleCheckpointError,
 )
 from clearance.log.merkle import ProofError, ProofRequestError
 from clearance.log.reader import LogReader, read_entry
@@ -43,6 +43,7 @@ __all__ = [
     "Checkpoint",
     "CheckpointFormatError",
     "CheckpointSignatureError",
+    "CheckpointSupersededError",
     "DirectoryTileSource",
     "EntryTooLargeError",
     "HttpTileSource",
@@ -53,7 +54,6 @@ __all__ = [
     "LogUnavailableError",
     "ProofError",
     "ProofRequestError",
-    "StaleCheckpointError",
     "TileSource",
     "TiledLogClient",
     "TransparencyLog",

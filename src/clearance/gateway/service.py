@@ -634,7 +634,11 @@ class Gateway:
         return out
 
     def all_entitlements(self) -> list[tuple[int, dict[str, Any]]]:
-        return self.store.entitlements()
+        """Every entitlement the gateway knows: legacy clear ones and opened commitments
+        (for the operator's and the regulator's pages, never public)."""
+        out = list(self.store.entitlements())
+        out += [(i, o.entitlement.to_dict()) for i, o in self.customers.openings.all()]
+        return sorted(out, key=lambda item: item[0])
 
     def transitions_of(self, release_sha256: str) -> list[tuple[int, dict[str, Any]]]:
         return self.store.transitions(release_sha256)

@@ -28,7 +28,7 @@ from clearance.attest.trust_root import TrustRoot
 from clearance.errors import BadInput, Refused
 from clearance.gateway.client import GatewayClient
 from clearance.gateway.rollout import TRANSITION_TYPE, customer_bucket
-from clearance.log import HttpTileSource, TiledLogClient
+from clearance.log import LogReader
 from clearance.policy import (
     ENTITLEMENT_PREDICATE_TYPE,
     DistributionPolicy,
@@ -79,7 +79,7 @@ class WithholdingReport:
 
 
 def _read_log(
-    tiles: TiledLogClient,
+    tiles: LogReader,
     size: int,
     root: TrustRoot,
     customer: str,
@@ -145,9 +145,7 @@ def check_withholding(
     """Ask the gateway, check against the log; raise :class:`WithheldWithoutReason`.
     ``openings``: the customer's own openings of its logged (committed) entitlements."""
     answer = client.latest(product, channel, customer)
-    tiles = TiledLogClient(
-        HttpTileSource(f"{client.url}/log/"), trust_root.log_key, trust_root.log_origin
-    )
+    tiles = client.log(trust_root.log_key, trust_root.log_origin)
     checkpoint, _ = tiles.checkpoint()
     view = _read_log(tiles, checkpoint.size, trust_root, customer, openings)
     threshold = trust_root.inspectors.threshold

@@ -22,8 +22,8 @@ class GatewayLog:
         self._witness_lock = threading.Lock()
 
     @classmethod
-    def open(cls, directory: Path) -> GatewayLog:
-        return cls(TransparencyLog.open(directory))
+    def open(cls, directory: Path, *, name: str = "clearance") -> GatewayLog:
+        return cls(TransparencyLog.open(directory, name=name))
 
     @property
     def transparency_log(self) -> TransparencyLog:
@@ -32,6 +32,14 @@ class GatewayLog:
     @property
     def public_dir(self) -> Path:
         return self._log.public_dir
+
+    @property
+    def publishes_files(self) -> bool:
+        """False when the log is in PostgreSQL: tiles are served with :meth:`read_public`."""
+        return self._log.publishes_files
+
+    def read_public(self, path: str) -> bytes:
+        return self._log.read_public(path)
 
     @property
     def size(self) -> int:

@@ -22,18 +22,21 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 import threading
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clearance.attest import Envelope, Release, canonical_json, statement_of
 from clearance.attest.errors import AttestFormatError
 from clearance.attest.trust_root import TrustRoot
-from clearance.errors import BadInput, ClearanceError
+from clearance.errors import BadInput
 from clearance.gateway import distribution, rollout
+from clearance.gateway._background import Background
 from clearance.gateway._entries import (
     KIND_ENTITLEMENT,
     KIND_HEALTH,
@@ -42,8 +45,10 @@ from clearance.gateway._entries import (
     ParsedEntry,
     parse_entry,
 )
+from clearance.gateway._health_bulk import HealthBulk
 from clearance.gateway._inspect import InspectionRequest
 from clearance.gateway._log import GatewayLog
+from clearance.gateway._sigpool import SignaturePool
 from clearance.gateway.bundles import build_bundle
 from clearance.gateway.config import GatewayConfig, load_config
 from clearance.gateway.customers import Customers, OpeningStore
@@ -53,12 +58,17 @@ from clearance.gateway.inspections import Inspections
 from clearance.gateway.queue import JobQueue, SQLiteJobQueue
 from clearance.gateway.rollouts import Rollouts
 from clearance.gateway.states import ReleaseState
-from clearance.gateway.store import MetadataStore, ReleaseRow, SQLiteMetadataStore
+from clearance.gateway.store import (
+    HealthReportStore,
+    MetadataStore,
+    ReleaseRow,
+    SQLiteMetadataStore,
+)
 from clearance.gateway.submission_checks import SubmissionChecks
 from clearance.gateway.tuf_repo import TufRepository
 from clearance.gateway.worker import InspectionWorker, JobRunner
 from clearance.keys import Signer, load_signer
-from clearance.log import CheckpointSupersededError
+from clearance.log.reader import read_entry
 from clearance.policy import (
     DistributionDecision,
     DistributionPolicy,
@@ -66,6 +76,9 @@ from clearance.policy import (
     decide,
 )
 from clearance.policy.rollout_statements import SignedTransition
+
+if TYPE_CHECKING:
+    from clearance.gateway.queue_postgres import LeaderLease
 
 log = logging.getLogger("clearance.gateway")
 
@@ -91,8 +104,11 @@ class Gateway:
         queue: JobQueue,
         tuf: TufRepository,
         clock: Clock = _utcnow,
+        replica: str | None = None,
     ) -> None:
         self.data_dir = data_dir
+        #: This process among the replicas sharing a PostgreSQL database (lease holder names).
+        self.replica = replica or f"{socket.gethostname()}/{os.getpid()}"
         self.config = config
         self.trust_root = trust_root
         self.log = log
@@ -129,13 +145,28 @@ class Gateway:
             log_size=lambda: self.log.size,
         )
         self.indexer = Indexer(store, trust_root, config.rings)
-        self.witness_status: dict[str, Any] = {}
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-        self._wake_witness = threading.Event()
+        self._background = Background()
+        self.signatures = SignaturePool()
+        self.health = HealthBulk(
+            store,
+            config,
+            HealthReportStore(data_dir / "health.sqlite"),
+            self.signatures,
+            clock,
+            self._apply_lock,
+            self._append_and_index,
+            self._append_transition,
+        )
         self._replaying = False
         self._locks_lock = threading.Lock()
         self._channel_locks: dict[tuple[str, str], threading.Lock] = {}
+        self._leader: LeaderLease | None = None
+        self._seen_missing: set[int] = set()
+        if config.database:
+            from clearance.gateway.queue_postgres import LeaderLease
+
+            self._leader = LeaderLease(config.database, self.replica)
+            self._leader.poll()
         self.catch_up()
 
     @classmethod
@@ -153,14 +184,16 @@ class Gateway:
             queue = PostgresJobQueue(config.job_queue_dsn, config.job_queue_table)
         else:
             queue = SQLiteJobQueue(data_dir / "jobs.sqlite")
+        replica = f"{socket.gethostname()}/{os.getpid()}"
         return cls(
             data_dir=data_dir,
             config=config,
             trust_root=trust_root,
-            log=GatewayLog.open(data_dir / "log"),
+            log=GatewayLog.open(data_dir / "log", name=replica),
             store=SQLiteMetadataStore(data_dir / "gateway.sqlite"),
             queue=queue,
             tuf=TufRepository(data_dir / "tuf"),
+            replica=replica,
             clock=clock,
         )
 
@@ -173,38 +206,80 @@ class Gateway:
             count = 0  # no embedded inspector: verdicts come from outside (or remote workers)
         for n in range(count):
             worker = InspectionWorker(self, f"worker-{n}")
-            self._spawn(f"inspection-{n}", worker.run_forever)
-        self._spawn("rollout-ticker", lambda: self._tick_forever(tick_seconds))
+            self._background.spawn(f"inspection-{n}", worker.run_forever)
+        self._background.every("rollout tick", tick_seconds, self._leader_tick)
+        if self._leader is not None:
+            self._background.every("replica", 0.5, self._follow)
+            self._background.spawn("signature-pool", self.signatures.warm)  # bulk traffic
         if self.config.witnesses:
-            self._spawn("witness", self._witness_forever)
-
-    def _spawn(self, name: str, target: Callable[[], None]) -> None:
-        thread = threading.Thread(target=target, name=name, daemon=True)
-        thread.start()
-        self._threads.append(thread)
+            self._background.witness_rounds(self._witness_round)
 
     @property
     def stopping(self) -> threading.Event:
-        return self._stop
+        return self._background.stopping
+
+    @property
+    def witness_status(self) -> dict[str, Any]:
+        """The outcome of the last witness round (empty before the first)."""
+        return self._background.witness_status
 
     def close(self) -> None:
-        self._stop.set()
-        self._wake_witness.set()
-        for thread in self._threads:
-            thread.join(timeout=10)
+        self._background.close()
+        if self._leader is not None:
+            self._leader.close()
         self.store.close()
         self.queue.close()
+        self.health.health_reports.close()
+        self.signatures.close()
+
+    # -- replicas over one PostgreSQL database -------------------------------------------
+
+    @property
+    def is_leader(self) -> bool:
+        """Whether this process runs the once-only background work (always, without replicas)."""
+        return self._leader is None or self._leader.is_leader
+
+    def _leader_tick(self) -> None:
+        if self.is_leader:
+            self.health.aggregate_health()
+            self.tick()
+
+    def _witness_round(self) -> dict[str, Any]:
+        if not self.is_leader:
+            return self.witness_status
+        return self.log.collect_witnesses(
+            self.config.witnesses, self.trust_root.witnesses.threshold
+        )
+
+    def _follow(self) -> None:
+        """Replicas: keep trying for the leader lease; index entries no replica indexed.
+
+        The replica that appends an entry indexes it (and reacts to it) at once;
+        an entry still missing from the shared index one poll later belongs to a
+        replica that died in between, so it is indexed here (the leader's
+        reconciliation then redoes the reactions).
+        """
+        assert self._leader is not None
+        became = self._leader.poll()
+        with self._apply_lock:
+            done = self.store.indexed()
+            size = self.log.size
+            missing = {i for i in range(size) if i not in done}
+            overdue = sorted(missing & self._seen_missing)
+            self._seen_missing = missing - set(overdue)
+            self._replaying = True
+            try:
+                for index in overdue:
+                    self.indexer.index(index, read_entry(self.log, index, size))
+            finally:
+                self._replaying = False
+        if became or (overdue and self.is_leader):
+            log.info("replica %s: leader, reconciling", self.replica)
+            self._reconcile()
 
     def tick(self) -> list[int]:
         """Advance rollouts whose ring has soaked; keep TUF timestamps fresh."""
         return self.rollouts.tick()
-
-    def _tick_forever(self, seconds: float) -> None:
-        while not self._stop.wait(seconds):
-            try:
-                self.tick()
-            except ClearanceError as exc:  # keep ticking; the next tick retries
-                log.warning("rollout tick: %s", exc)
 
     # -- catching up from the log ---------------------------------------------------------
 
@@ -228,7 +303,8 @@ class Gateway:
                         indexed += 1
             finally:
                 self._replaying = False
-        self._reconcile()
+        if self.is_leader:
+            self._reconcile()
         return indexed
 
     def _reconcile(self) -> None:
@@ -310,7 +386,7 @@ class Gateway:
             reaction = self.indexer.index(index, entry)
             if reaction is not None and not self._replaying:
                 self._react(reaction)
-        self._wake_witness.set()
+        self._background.wake_witnesses()
         return index
 
     def _react(self, reaction: Reaction) -> None:
@@ -457,6 +533,28 @@ class Gateway:
         return self.log.public_dir
 
     @property
+    def log_in_database(self) -> bool:
+        """True for a PostgreSQL log: tiles are served with :meth:`read_log_file`."""
+        return not self.log.publishes_files
+
+    def read_log_file(self, path: str) -> bytes:
+        """A tlog-tiles file (``checkpoint``, ``tile/...``) of a PostgreSQL log, from the database."""
+        return self.log.read_public(path)
+
+    # -- health reports in bulk (see :mod:`clearance.gateway.health_batch`) ------------
+
+    def submit_health_bulk(self, body: bytes, role: str | None) -> dict[str, Any]:
+        return self.health.submit_health_bulk(body, role)
+
+    def aggregate_health(self) -> list[int]:
+        return self.health.aggregate_health()
+
+    def health_aggregate(self, log_index: int) -> dict[str, Any]:
+        if not 0 <= log_index < self.log.size:
+            raise GatewayNotFoundError(f"no log entry {log_index}")
+        return self.health.aggregate(log_index, read_entry(self.log, log_index, self.log.size))
+
+    @property
     def tuf_metadata_dir(self) -> Path:
         return self.tuf.metadata_dir
 
@@ -583,24 +681,6 @@ class Gateway:
             rollout_indices=rollout_indices,
         )
         return bundle.to_bytes()
-
-    # -- witnesses ------------------------------------------------------------------
-
-    def _witness_forever(self) -> None:
-        while not self._stop.is_set():
-            self._wake_witness.wait(timeout=30)
-            self._wake_witness.clear()
-            if self._stop.is_set():
-                return
-            try:
-                self.witness_status = self.log.collect_witnesses(
-                    self.config.witnesses, self.trust_root.witnesses.threshold
-                )
-            except CheckpointSupersededError:
-                # The log grew during the round: witness the newer checkpoint right away.
-                self._wake_witness.set()
-            except ClearanceError as exc:
-                log.warning("witness round failed: %s", exc)
 
     # -- read-only views for the dashboard (clearance.web) ------------------------------
     def log_entry(self, index: int) -> bytes:

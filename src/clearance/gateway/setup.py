@@ -17,6 +17,7 @@ from clearance.gateway.config import (
 )
 from clearance.gateway.errors import GatewayInputError
 from clearance.gateway.rollout import DEFAULT_RINGS, Ring, check_rings
+from clearance.gateway.tuf_repo import TufRepository
 from clearance.keys import Signer
 from clearance.log import TransparencyLog
 from clearance.witness.collector import WitnessConfig
@@ -40,8 +41,13 @@ def init_gateway(
     max_artifact_bytes: int = 64 << 20,
     job_queue_dsn: str | None = None,
     job_queue_table: str = "clearance_jobs",
+    database: str | None = None,
 ) -> dict[str, str]:
     """Create ``data_dir`` with its log, trust root and configuration.
+
+    With ``database`` (a PostgreSQL DSN) the log lives in that database and
+    the job queue too (unless ``job_queue_dsn`` names another), so that
+    several ``clearance serve`` replicas can share them.
 
     Returns the API token of each role (also written to ``tokens.json``, mode
     0600, for the operator to hand out); only their digests are in the config.
@@ -53,7 +59,11 @@ def init_gateway(
     check_rings(rings)
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / "trust-root.json").write_bytes(trust_root.to_bytes())
-    TransparencyLog.create(data_dir / "log", trust_root.log_origin, log_signer).close()
+    TransparencyLog.create(
+        data_dir / "log", trust_root.log_origin, log_signer, database=database
+    ).close()
+    if database is not None and job_queue_dsn is None:
+        job_queue_dsn = database
     if rollout_signer is not None and all(
         k.public_key != rollout_signer.public_key for k in trust_root.rollout.keys
     ):
@@ -76,8 +86,11 @@ def init_gateway(
         max_artifact_bytes=max_artifact_bytes,
         job_queue_dsn=job_queue_dsn,
         job_queue_table=job_queue_table,
+        database=database,
     )
     write_config(data_dir, config)
+    # The TUF keys and root are made here, once: replicas started together would race.
+    TufRepository(data_dir / "tuf")
     fd = os.open(data_dir / TOKENS_NAME, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         json.dump(plain, handle, indent=2, sort_keys=True)

@@ -260,7 +260,9 @@ def run(quick: bool) -> str:
         procs.append(server)
         _wait_http(f"{url}/api/v1/health", server)
         vendor_auth = f"Authorization: Bearer {world.token('vendor')}\r\n"
-        client_auth = f"Authorization: Bearer {world.token('client')}\r\n"
+        # Customers' devices sign their requests (one Ed25519 verification each); the load
+        # test asks on their behalf with the operator token, which may name any customer.
+        client_auth = f"Authorization: Bearer {world.token('operator')}\r\n"
 
         # Pre-fill: full tiles to serve, and one approved, rolled-out release to fetch.
         pre = _releases(world, prefill, 0)

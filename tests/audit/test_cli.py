@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 
 from _sarif_schema import official_sarif_schema
 from audit.helpers import ORIGIN, World, rollout_transition
+from clearance.attest import Envelope
 from clearance.cli import main
 from clearance.keys import Signer
 from clearance.log.store import TransparencyLog
@@ -185,3 +186,82 @@ def test_witness_with_consistent_prefix_is_fine(world: World, tmp_path: Path) ->
         assert audit(world, tmp_path / "s", "--witness", server.url) == 0
     finally:
         server.stop()
+
+
+def test_tuf_target_of_a_rejected_release_is_flagged(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Case 3 for the auditor: TUF must follow the log.  A gateway that keeps (or puts) a
+    rejected release in its TUF targets is flagged ``audit.tuf-not-approved``."""
+    from clearance.gateway.tuf_repo import TufRepository
+
+    good, bad = world.release("1.0.0"), world.release("1.1.0")
+    world.append(
+        good.to_bytes(),
+        world.verdict(good).to_bytes(),
+        bad.to_bytes(),
+        world.verdict(bad, "rejected").to_bytes(),
+    )
+    tuf = TufRepository(tmp_path / "tuf")
+
+    def publish(version: str, release: Envelope) -> None:
+        path = f"agent/{version}/rules.yar"
+        tuf.publish(
+            {path: version.encode()}, {path: {"clearance": {"release_sha256": release.sha256}}}
+        )
+
+    publish("1.0.0", good)
+    app = FastAPI()
+    app.mount("/log", StaticFiles(directory=world.logdir / "public"), name="log")
+    app.mount("/tuf", StaticFiles(directory=tmp_path / "tuf"), name="tuf")
+    server = start_server(app)
+    args = [
+        "audit", "--server", server.url, "--trust-root", str(world.write_trust_root()),
+        "--state", str(tmp_path / "s"), "--quiet", "--json", "--no-reinspect",
+    ]  # fmt: skip
+    try:
+        assert main(args) == 0, capsys.readouterr()
+        capsys.readouterr()
+        publish("1.1.0", bad)  # a gateway that publishes the rejected release
+        assert main(args) == 1
+        report = json.loads(capsys.readouterr().out)
+    finally:
+        server.stop()
+    flagged = [f for f in report["findings"] if f["ruleId"] == "audit.tuf-not-approved"]
+    assert len(flagged) == 1 and "agent/1.1.0/rules.yar" in flagged[0]["message"]
+    assert "rejected" in flagged[0]["message"]
+
+
+def test_tuf_target_of_a_revoked_release_is_flagged(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A release approved, then revoked by the policy authority, must leave TUF too."""
+    from clearance.attest.recovery import revoke_release
+    from clearance.gateway.tuf_repo import TufRepository
+
+    rel = world.release("1.0.0")
+    world.append(
+        rel.to_bytes(),
+        world.verdict(rel).to_bytes(),
+        revoke_release(rel, "stolen key", [world.policy_key]).to_bytes(),
+    )
+    tuf = TufRepository(tmp_path / "tuf")
+    path = "agent/1.0.0/rules.yar"
+    tuf.publish({path: b"x"}, {path: {"clearance": {"release_sha256": rel.sha256}}})
+    app = FastAPI()
+    app.mount("/log", StaticFiles(directory=world.logdir / "public"), name="log")
+    app.mount("/tuf", StaticFiles(directory=tmp_path / "tuf"), name="tuf")
+    server = start_server(app)
+    try:
+        code = main(
+            [
+                "audit", "--server", server.url, "--trust-root", str(world.write_trust_root()),
+                "--state", str(tmp_path / "s"), "--quiet", "--json", "--no-reinspect",
+            ]
+        )  # fmt: skip
+    finally:
+        server.stop()
+    assert code == 1
+    report = json.loads(capsys.readouterr().out)
+    flagged = [f for f in report["findings"] if f["ruleId"] == "audit.tuf-not-approved"]
+    assert len(flagged) == 1 and "revoked" in flagged[0]["message"]

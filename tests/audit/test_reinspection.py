@@ -115,8 +115,10 @@ def test_artifacts_fetched_from_the_gateway_tuf_targets(
     world.append(rel.to_bytes(), lie.to_bytes())
     tuf = TufRepository(tmp_path / "tuf")
     artifact = release.artifacts[0]
+    target = f"agent/1.0.0/{artifact.name}"
     tuf.publish(
-        {f"agent/1.0.0/{artifact.name}": (world.artifacts / artifact.name).read_bytes()}, {}
+        {target: (world.artifacts / artifact.name).read_bytes()},
+        {target: {"clearance": {"release_sha256": rel.sha256}}},
     )
     (world.artifacts / artifact.name).unlink()  # only the server has it now
     app = FastAPI()

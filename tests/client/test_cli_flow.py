@@ -262,52 +262,79 @@ def test_trust_rotation_via_cli(setup: dict[str, Path], capsys: pytest.CaptureFi
     )  # fmt: skip
     assert code == 0, err
     rotation = s["tmp"] / "rotation.json"
-    # Only the vendor signs: refused (old root role needs 3 of vendor, insp-a, insp-b, regulator).
-    assert (
-        run(
-            capsys,
-            "trust",
-            "sign",
-            str(new_body),
-            "--key",
-            str(keys / "vendor.key"),
-            "--out",
-            str(rotation),
-        )[0]
-        == 0
-    )
-    out = s["tmp"] / "trust-root-2.json"
+    # Only the vendor signs: refused (the inspectors change: their own threshold and the
+    # regulator's are needed).
     code, _, err = run(
-        capsys,
-        "trust",
-        "rotate",
-        "--current",
-        str(s["root"]),
-        "--rotation",
-        str(rotation),
-        "--out",
-        str(out),
-    )
-    assert code == 1 and "threshold" in err and not out.exists()
-    # Two more signers (one of them in both roots) make it acceptable.
+        capsys, "trust", "sign", str(new_body), "--key", str(keys / "vendor.key"),
+        "--out", str(rotation),
+    )  # fmt: skip
+    assert code == 0, err
+    out = s["tmp"] / "trust-root-2.json"
+    rotate = ("trust", "rotate", "--current", str(s["root"]), "--rotation", str(rotation))
+    code, _, err = run(capsys, *rotate, "--out", str(out))
+    assert code == 1 and "current inspectors" in err and not out.exists()
+    # The current inspectors (2 of 2), the new ones (insp-a, insp-c) and the regulator sign.
     code, _, err = run(
         capsys, "trust", "sign", str(rotation), "--key", str(keys / "insp-a.key"),
+        "--key", str(keys / "insp-b.key"), "--key", str(keys / "insp-c.key"),
         "--key", str(keys / "regulator.key"), "--out", str(rotation),
     )  # fmt: skip
     assert code == 0, err
-    code, _, err = run(
-        capsys,
-        "trust",
-        "rotate",
-        "--current",
-        str(s["root"]),
-        "--rotation",
-        str(rotation),
-        "--out",
-        str(out),
-    )
+    code, _, err = run(capsys, *rotate, "--out", str(out))
     assert code == 0, err
     assert json.loads(out.read_text())["version"] == 2
+
+
+def test_vendor_signed_rotation_replacing_the_inspector_is_refused_by_verify(
+    setup: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Case 6: the vendor signs a rotation that makes its own key pair the only inspector and
+    approves its release with it; ``verify --rotation`` refuses the rotation."""
+    s = setup
+    keys = s["keys"]
+    assert run(capsys, "keys", "generate", "vendor-insp", "--dir", str(keys))[0] == 0
+    new_body = s["tmp"] / "evil-root.json"
+    code, _, err = run(
+        capsys,
+        "trust", "init", "--origin", ORIGIN, "--log-key", str(keys / "log.pub"),
+        "--vendor-key", str(keys / "vendor.pub"),
+        "--inspector-key", str(keys / "vendor-insp.pub"),
+        "--witness-key", str(keys / "wit-a.pub"), str(keys / "wit-b.pub"), "--witness-threshold", "2",
+        "--policy-key", str(keys / "regulator.pub"), "--root-version", "2", "--out", str(new_body),
+    )  # fmt: skip
+    assert code == 0, err
+    rotation = s["tmp"] / "evil-rotation.json"
+    code, _, err = run(
+        capsys, "trust", "sign", str(new_body), "--key", str(keys / "vendor.key"),
+        "--key", str(keys / "vendor-insp.key"), "--out", str(rotation),
+    )  # fmt: skip
+    assert code == 0, err
+    release = _release(capsys, s, "1.0")
+    assert run(capsys, "submit", str(release), "--log", str(s["log"]))[0] == 0
+    verdict = s["tmp"] / "self-verdict.json"
+    code, _, err = run(
+        capsys, "verdict", "sign", str(release), "--decision", "approved",
+        "--key", str(keys / "vendor-insp.key"), "--out", str(verdict),
+    )  # fmt: skip
+    assert code == 0, err
+    # The log's own trust root refuses the vendor's inspector; log it with the evil root.
+    code, _, err = run(
+        capsys, "submit", str(verdict), "--log", str(s["log"]), "--trust-root", str(new_body)
+    )
+    assert code == 0, err
+    _cosign_log(s["log"], keys, ["wit-a", "wit-b"])
+    bundle = s["tmp"] / "bundle.json"
+    code, _, err = run(
+        capsys, "bundle", str(s["artifact"]), "--release", str(release), "--log", str(s["log"]),
+        "--out", str(bundle),
+    )  # fmt: skip
+    assert code == 0, err
+    verify = ("verify", str(s["artifact"]), "--bundle", str(bundle))
+    # Pinned to the evil root directly, it would verify: the rotation is what must be refused.
+    assert run(capsys, *verify, "--trust-root", str(new_body))[0] == 0
+    code, _, err = run(capsys, *verify, "--trust-root", str(s["root"]), "--rotation", str(rotation))
+    assert code == 1, err
+    assert "current inspectors" in err
 
 
 def test_library_bundle_from_store_and_tiles(
@@ -416,12 +443,8 @@ def test_verify_follows_a_rotation(
     )[0] == 0  # fmt: skip
     rotation = s["tmp"] / "rotation.json"
     signers = [
-        "--key",
-        str(keys / "vendor.key"),
-        "--key",
-        str(keys / "insp-a.key"),
-        "--key",
-        str(keys / "regulator.key"),
+        *("--key", str(keys / "insp-a.key"), "--key", str(keys / "insp-b.key")),
+        *("--key", str(keys / "insp-c.key"), "--key", str(keys / "regulator.key")),
     ]
     assert run(capsys, "trust", "sign", str(new_body), *signers, "--out", str(rotation))[0] == 0
     base = ["verify", str(s["artifact"]), "--bundle", str(bundle), "--trust-root", str(s["root"])]

@@ -17,11 +17,14 @@ from clearance.demo.world import World, build_world
 from clearance.gateway.client import GatewayClient
 from clearance.gateway.rollout import Ring
 from clearance.gateway.server import RunningGateway
+from clearance.keys import Signer
 
+#: No healthy-device gate (min_healthy=0): these tests are about other things; the gate
+#: itself is tested in test_rollout_identities.py.
 FAST_RINGS = (
-    Ring("canary", 1.0, timedelta(0), failure_threshold=0.3, min_reports=2),
-    Ring("early", 10.0, timedelta(0), failure_threshold=0.3, min_reports=2),
-    Ring("broad", 100.0, timedelta(0), failure_threshold=0.3, min_reports=2),
+    Ring("canary", 1.0, timedelta(0), failure_threshold=0.3, min_reports=2, min_healthy=0),
+    Ring("early", 10.0, timedelta(0), failure_threshold=0.3, min_reports=2, min_healthy=0),
+    Ring("broad", 100.0, timedelta(0), failure_threshold=0.3, min_reports=2, min_healthy=0),
 )
 
 RULES = b"""rule demo_eicar_test_file
@@ -80,3 +83,42 @@ def start_live(root: Path, rings: tuple[Ring, ...] = FAST_RINGS, **kwargs: Any) 
 def live(tmp_path: Path) -> Iterator[Live]:
     with start_live(tmp_path / "world") as running:
         yield running
+
+
+def entitle(
+    live: Live,
+    customer: str,
+    jurisdiction: str,
+    start: str = "2023-01-01",
+    end: str = "2099-01-01",
+    device: Signer | None = None,
+    product: str | None = None,
+) -> Signer:
+    """The vendor logs a committed entitlement and hands the gateway its opening; returns
+    the customer's device key (named by the entitlement)."""
+    from clearance.policy import Entitlement
+    from clearance.policy._time import parse_time
+    from clearance.policy.commitment import new_opening, sign_entitlement
+
+    # Device key names are public (key ids sign logged health reports): keep them opaque.
+    device = device or Signer.generate(
+        f"device-{hashlib.sha256(customer.encode()).hexdigest()[:8]}"
+    )
+    ent = Entitlement(
+        customer,
+        jurisdiction,
+        product or live.world.product,
+        parse_time(start, "start"),
+        parse_time(end, "end"),
+        (device.verifier.to_string(),),
+    )
+    opening = new_opening(ent)
+    envelope = sign_entitlement(opening, [live.world.vendor])
+    with live.client("vendor") as vendor:
+        vendor.submit_entitlement(envelope.to_bytes(), opening.to_dict())
+    return device
+
+
+def device_client(live: Live, device: Signer) -> GatewayClient:
+    """A customer's endpoint: its calls are signed with its device key (no shared token)."""
+    return GatewayClient(live.url, None, device=device)

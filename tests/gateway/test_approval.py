@@ -58,15 +58,15 @@ def test_replaying_the_logged_transitions_reaches_the_live_state() -> None:
         {"rings": [r.to_dict() for r in rings]},
     )
     transitions = [started]
-    live, halted = rollout.record_health(live, rollout.HEALTH_FAILED, at)
+    live, halted = rollout.judge(live, rollout.Tally(failing=1), at, 1)
     assert halted is not None
     transitions.append(halted)
     live, resumed = rollout.resume(live, at + timedelta(minutes=5), "d" * 64, "policy", "fixed")
     transitions.append(resumed)
-    live, advanced = rollout.advance(live, at + timedelta(hours=2))
+    live, advanced = rollout.judge(live, rollout.Tally(healthy=1), at + timedelta(hours=2), 5)
     assert advanced is not None
     transitions.append(advanced)
-    live, completed = rollout.advance(live, at + timedelta(hours=2))
+    live, completed = rollout.judge(live, rollout.Tally(healthy=1), at + timedelta(hours=2), 6)
     assert completed is not None
     transitions.append(completed)
 

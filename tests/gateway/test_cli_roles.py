@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from clearance.attest import create_policy
 from clearance.cli import main
+from clearance.policy.example import us_restriction_policy
 
-from .support import RULES, Live, make_release
+from .support import RULES, Live, device_client, entitle, make_release
 from .test_flow import _approve
 from .test_withholding import _complete
 
@@ -70,20 +72,30 @@ def test_log_search_on_a_server_and_verify_server_on_the_newest_release(
     assert main(["log", "search", "--server", live.url, "--index", "0"]) == 2  # no trust root
     capsys.readouterr()
 
-    with live.client(None) as anyone:
-        (tmp_path / "bundle.json").write_bytes(anyone.bundle(sha))
+    # verify --customer evaluates the policy, the entitlement and the rollout offline, so the
+    # endpoint uses its own bundle (with its entitlement) and signs its requests with its
+    # device key; --server then checks that nothing newer is withheld without a reason.
+    device = entitle(live, "de-city", "DE")
+    policy = us_restriction_policy()
+    with live.client("policy") as authority:
+        authority.submit(create_policy(policy.to_dict(), live.world.policy).to_bytes())
+    with device_client(live, device) as endpoint:
+        (tmp_path / "bundle.json").write_bytes(endpoint.bundle(sha, "de-city"))
+    (tmp_path / "device.key").write_text(device.to_string() + "\n")
     (tmp_path / "rules.yar").write_bytes(RULES)
-    monkeypatch.setenv("CLEARANCE_TOKEN", live.world.token("client"))
-    # A customer without entitlement: the gateway withholds the release just verified.
-    # That is not "a newer release withheld": there is none.
-    code = main(["verify", str(tmp_path / "rules.yar"), "--bundle", str(tmp_path / "bundle.json"),
-                 "--trust-root", str(root), "--state", str(tmp_path / "state"),
-                 "--server", live.url, "--customer", "nobody"])  # fmt: skip
+    verify = ["verify", str(tmp_path / "rules.yar"), "--bundle", str(tmp_path / "bundle.json"),
+              "--trust-root", str(root), "--server", live.url, "--customer", "de-city",
+              "--device-key", str(tmp_path / "device.key")]  # fmt: skip
+    code = main([*verify, "--state", str(tmp_path / "state")])
     out = capsys.readouterr().out
     assert code == 0
-    assert "newer" not in out and "the release verified here is the newest approved" in out
-    code = main(["verify", str(tmp_path / "rules.yar"), "--bundle", str(tmp_path / "bundle.json"),
-                 "--trust-root", str(root), "--server", live.url, "--customer", "nobody",
-                 "--json"])  # fmt: skip
+    assert "no newer approved" in out and "allowed for de-city" in out
+    code = main([*verify, "--json"])
     doc = json.loads(capsys.readouterr().out)
     assert code == 0 and doc["withholding"]["newer_withheld"] is False
+    assert doc["distribution"]["customer"] == "de-city"
+    # Without its entitlement in the bundle, --customer is refused offline.
+    with live.client(None) as anyone:
+        (tmp_path / "public.json").write_bytes(anyone.bundle(sha))
+    code = main([*verify[:3], str(tmp_path / "public.json"), *verify[4:]])
+    assert code == 1 and "[entitlement]" in capsys.readouterr().err

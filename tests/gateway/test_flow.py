@@ -18,7 +18,7 @@ from clearance.log.merkle import leaf_hash, verify_inclusion
 from clearance.policy import ENTITLEMENT_PREDICATE_TYPE, Entitlement
 from clearance.policy.example import us_restriction_policy
 
-from .support import Live, make_release
+from .support import Live, device_client, entitle, make_release
 
 
 def _wait(predicate: Any, timeout: float = 20.0) -> Any:
@@ -165,31 +165,33 @@ def test_policy_withholds_with_a_logged_reason(live: Live, tmp_path: Path) -> No
     sha = _approve(live, tmp_path, "1.0.0")
     with live.client(None) as anyone:
         _wait(lambda: anyone.status(sha)["rollout"]["status"] == "complete")
-    with live.client("vendor") as vendor:
-        vendor.submit(_entitlement(live, "us-hospital", "US", "2023-01-01", "2099-01-01"))
-        vendor.submit(_entitlement(live, "de-city", "DE", "2023-01-01", "2099-01-01"))
+    us_device = entitle(live, "us-hospital", "US")
+    de_device = entitle(live, "de-city", "DE")
     policy = us_restriction_policy()
     envelope = create_policy(policy.to_dict(), live.world.policy, name=policy.name)
     with live.client("vendor") as vendor, pytest.raises(GatewayRefused, match="policy"):
         vendor.submit(envelope.to_bytes())
     with live.client("policy") as authority:
         policy_receipt = authority.submit(envelope.to_bytes())
-    with live.client("client") as client:
+    with device_client(live, us_device) as us_client, device_client(live, de_device) as de_client:
         # Today is long after the 2024 cut-off: the US customer is refused, naming the policy.
-        us = client.latest(live.world.product, "stable", "us-hospital")
+        us = us_client.latest(live.world.product, "stable", "us-hospital")
         assert us["withheld"] and us["offered"] is None
         assert us["reason"]["rule"] == "no-updates"
         assert us["reason"]["policy_log_index"] == policy_receipt["log_index"]
-        de = client.latest(live.world.product, "stable", "de-city")
+        de = de_client.latest(live.world.product, "stable", "de-city")
         assert not de["withheld"] and de["offered"]["sha256"] == sha
-        data = client.download(sha, "rules.yar", "de-city")
+        data = de_client.download(sha, "rules.yar", "de-city")
         assert b"demo_eicar_test_file" in data
         with pytest.raises(Refused, match=r"no .*updates"):
-            client.download(sha, "rules.yar", "us-hospital")
-        nobody = client.latest(live.world.product, "stable", "stranger")
+            us_client.download(sha, "rules.yar", "us-hospital")
+        ents = us_client.entitlements("us-hospital")
+        assert ents["decisions_now"][live.world.product]["allowed"] is False
+    with live.client("operator") as operator:
+        nobody = operator.latest(live.world.product, "stable", "stranger")
         assert nobody["reason"]["rule"] == "no-entitlement"
-    ents = httpx.get(f"{live.url}/api/v1/entitlements/us-hospital").json()
-    assert ents["decisions_now"][live.world.product]["allowed"] is False
+    # Entitlements are private: nobody reads them without the customer's device key.
+    assert httpx.get(f"{live.url}/api/v1/entitlements/us-hospital").status_code in (401, 403)
 
 
 def test_tiles_and_metadata_have_the_right_cache_headers(live: Live) -> None:

@@ -55,8 +55,8 @@ def test_embedded_inspection_refuses_document_hunting_content(tmp_path: Path) ->
         assert status["rollout"] is None  # never distributed
         sarif = live.world.data_dir / "reports" / f"{env.sha256}.sarif"
         assert b"content.document-hunting" in sarif.read_bytes()
-        with live.client("client") as client, pytest.raises(BadInput):
-            client.download(env.sha256, "memos.yar", "anyone")
+        with live.client("operator") as operator, pytest.raises(BadInput):
+            operator.download(env.sha256, "memos.yar", "anyone")
 
 
 def test_artifact_upload_limits_and_digests(tmp_path: Path) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 from clearance.gateway.server import RunningGateway
 from clearance.gateway.service import Gateway
 
-from .support import start_live
-from .test_flow import _approve, _entitlement
+from .support import device_client, entitle, start_live
+from .test_flow import _approve
 from .test_withholding import _complete
 
 
@@ -17,11 +17,10 @@ def test_index_rebuilt_from_the_log_matches(tmp_path: Path) -> None:
     with start_live(tmp_path / "w") as live:
         sha = _approve(live, tmp_path, "1.0.0")
         _complete(live, sha)
-        with live.client("vendor") as vendor:
-            vendor.submit(_entitlement(live, "de-city", "DE", "2023-01-01", "2099-01-01"))
+        device = entitle(live, "de-city", "DE")
         with live.client(None) as anyone:
             before = anyone.status(sha)
-        with live.client("client") as client:
+        with device_client(live, device) as client:
             offered_before = client.latest(live.world.product, "stable", "de-city")["offered"]
         data_dir = live.world.data_dir
         size_before = live.server.gateway.log.size

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -11,13 +10,14 @@ import pytest
 
 from clearance.attest import Statement, Subject
 from clearance.attest.statement import HEALTH_V1, ROLLOUT_V1
-from clearance.errors import Refused
+from clearance.errors import BadInput, Refused
 from clearance.gateway.errors import GatewayRefused
 from clearance.gateway.rollout import Ring, customer_bucket
 from clearance.keys import Signer
+from clearance.policy.rollout_statements import HealthReport
 
-from .support import Live, start_live
-from .test_flow import _approve, _entitlement
+from .support import device_client, entitle, start_live
+from .test_flow import _approve
 
 SLOW_RINGS = (
     Ring("canary", 1.0, timedelta(hours=1), failure_threshold=0.3, min_reports=2),
@@ -30,15 +30,8 @@ def _canary_customers(count: int) -> list[str]:
     return found[:count]
 
 
-def _health(live: Live, release: str, customer: str, status: str, signer: Signer) -> bytes:
-    body = {
-        "release": release,
-        "customer": customer,
-        "status": status,
-        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "nonce": str(time.time_ns()),
-    }
-    return Statement((Subject("release", release),), HEALTH_V1, body).sign([signer]).to_bytes()
+def _health(release: str, status: str, device: Signer, ring: str = "canary") -> bytes:
+    return HealthReport(release, ring, status).sign(device).to_bytes()
 
 
 def test_bad_canary_health_halts_until_signed_resume(tmp_path: Path) -> None:
@@ -46,28 +39,36 @@ def test_bad_canary_health_halts_until_signed_resume(tmp_path: Path) -> None:
         sha = _approve(live, tmp_path, "1.0.0")
         canary_a, canary_b = _canary_customers(2)
         outside = next(f"far-{n}" for n in range(500) if customer_bucket(f"far-{n}") > 50)
-        with live.client("vendor") as vendor:
-            for customer in (canary_a, canary_b, outside):
-                vendor.submit(_entitlement(live, customer, "DE", "2024-01-01", "2099-01-01"))
-        with live.client("client") as client:
+        devices = {c: entitle(live, c, "DE", "2024-01-01") for c in (canary_a, canary_b, outside)}
+        with device_client(live, devices[canary_a]) as client:
             assert client.latest(live.world.product, "stable", canary_a)["offered"]["sha256"] == sha
-            far = client.latest(live.world.product, "stable", outside)
+        with device_client(live, devices[outside]) as far_client:
+            far = far_client.latest(live.world.product, "stable", outside)
             assert far["withheld"] and far["reason"]["by"] == "rollout"
             assert far["reason"]["rule"] == "ring"
-            # A report signed by a key not registered for the customer is refused.
-            with pytest.raises(GatewayRefused):
-                client.submit(_health(live, sha, canary_a, "failed", live.world.vendor))
+        with live.client(None) as anyone:
+            # A report signed by a key no entitlement names is refused.
+            with pytest.raises(GatewayRefused, match="no customer"):
+                anyone.submit(_health(sha, "failed", live.world.vendor))
+            # A report that names the customer in clear is refused: reports are logged.
+            named = Statement(
+                (Subject("release", sha),),
+                HEALTH_V1,
+                {"release": sha, "ring": "canary", "status": "failed", "customer": canary_a},
+            ).sign([devices[canary_a]])
+            with pytest.raises(BadInput, match="must not name the customer"):
+                anyone.submit(named.to_bytes())
             via_alias = httpx.post(
                 f"{live.url}/api/v1/health-reports",
-                content=_health(live, sha, canary_a, "failed", live.world.client),
-                headers={"Authorization": f"Bearer {live.world.token('client')}"},
+                content=_health(sha, "failed", devices[canary_a]),
             )
             assert via_alias.status_code == 201, via_alias.text
             first = via_alias.json()
-            assert first["halted_log_index"] is None  # one report is not enough evidence
-            second = client.submit(_health(live, sha, canary_b, "engine-crash", live.world.client))
+            assert first["halted_log_index"] is None  # one device is not enough evidence
+            second = anyone.submit(_health(sha, "engine-crash", devices[canary_b]))
             assert isinstance(second["halted_log_index"], int)
             assert second["rollout"]["status"] == "halted"
+        with device_client(live, devices[canary_a]) as client:
             halted = client.latest(live.world.product, "stable", canary_a)
             assert halted["withheld"] and halted["reason"]["rule"] == "halted"
             assert halted["reason"]["transition_log_index"] == second["halted_log_index"]
@@ -88,5 +89,5 @@ def test_bad_canary_health_halts_until_signed_resume(tmp_path: Path) -> None:
         assert events == [("started", "canary"), ("halted", "canary"), ("resumed", "canary")]
         assert status["transitions"][-1]["evidence"]["decision_sha256"] == receipt["sha256"]
         assert status["rollout"]["status"] == "active"
-        with live.client("client") as client:
+        with device_client(live, devices[canary_a]) as client:
             assert client.download(sha, "rules.yar", canary_a)

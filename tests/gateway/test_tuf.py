@@ -12,6 +12,7 @@ import pytest
 from tuf.api import exceptions
 from tuf.ngclient import Updater
 
+from clearance.attest import Envelope, create_verdict
 from clearance.gateway.tuf_repo import Expiry
 
 from .support import Live
@@ -106,3 +107,28 @@ def test_updater_refuses_expired_metadata(live: Live, tmp_path: Path) -> None:
     tuf.refresh_timestamp()
     with pytest.raises(exceptions.ExpiredMetadataError):
         _updater(live, tmp_path / "client").refresh()
+
+
+def test_rejected_release_is_refused_by_a_stock_tuf_client(live: Live, tmp_path: Path) -> None:
+    """Case 3: a release approved, rolled out and published, then rejected by an inspector,
+    leaves the targets metadata in its next version: a stock updater no longer finds it and
+    cannot download it, while the previously seen version stays refused too."""
+    sha = _approve(live, tmp_path, "1.0.0")
+    path = f"{live.world.product}/1.0.0/rules.yar"
+    _wait_target(live, path)
+    client = tmp_path / "client"
+    updater = _updater(live, client)
+    updater.refresh()
+    assert updater.get_targetinfo(path) is not None
+    env = Envelope.from_bytes(live.server.gateway.log_entry(0))
+    assert env.sha256 == sha
+    rejection = create_verdict(env, "rejected", signers=live.world.inspector, note="backdoor")
+    with live.client("inspector") as inspector:
+        inspector.submit(rejection.to_bytes())
+    assert path not in live.server.gateway.tuf.targets()
+    updater = _updater(live, client)  # the same client, next refresh
+    updater.refresh()
+    assert updater.get_targetinfo(path) is None
+    fresh = _updater(live, tmp_path / "fresh-client")
+    fresh.refresh()
+    assert fresh.get_targetinfo(path) is None

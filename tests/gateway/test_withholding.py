@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -11,10 +12,17 @@ import pytest
 from clearance.attest import create_policy
 from clearance.client.withholding import WithheldWithoutReason, check_withholding
 from clearance.gateway.store import ReleaseRow
+from clearance.policy.commitment import EntitlementOpening
 from clearance.policy.example import us_restriction_policy
 
-from .support import Live
-from .test_flow import _approve, _entitlement
+from .support import Live, device_client, entitle
+from .test_flow import _approve
+
+
+def _opening(live: Live, customer: str) -> EntitlementOpening:
+    """The customer's own copy of its opening (here: from the gateway that holds it)."""
+    (_, opening), *_ = live.server.gateway.customers.openings.of(customer)
+    return opening
 
 
 def _complete(live: Live, sha: str) -> None:
@@ -33,9 +41,8 @@ def test_explained_and_unexplained_withholding(live: Live, tmp_path: Path) -> No
     new = _approve(live, tmp_path, "1.1.0")
     _complete(live, old)
     _complete(live, new)
-    with live.client("vendor") as vendor:
-        vendor.submit(_entitlement(live, "us-hospital", "US", "2023-01-01", "2099-01-01"))
-        vendor.submit(_entitlement(live, "de-city", "DE", "2023-01-01", "2099-01-01"))
+    us_device = entitle(live, "us-hospital", "US")
+    de_device = entitle(live, "de-city", "DE")
     policy = us_restriction_policy()
     with live.client("policy") as authority:
         logged = authority.submit(
@@ -43,11 +50,15 @@ def test_explained_and_unexplained_withholding(live: Live, tmp_path: Path) -> No
         )
     root = live.world.trust_root
     product = live.world.product
-    with live.client("client") as client:
-        fine = check_withholding(client, root, product, "stable", "de-city")
-        assert not fine.withheld and fine.offered == new
-        explained = check_withholding(client, root, product, "stable", "us-hospital")
+    de_opening = _opening(live, "de-city")
+    with device_client(live, us_device) as us_client:
+        explained = check_withholding(
+            us_client, root, product, "stable", "us-hospital", [_opening(live, "us-hospital")]
+        )
         assert explained.withheld and explained.explained_by == f"policy@{logged['log_index']}"
+    with device_client(live, de_device) as client:
+        fine = check_withholding(client, root, product, "stable", "de-city", [de_opening])
+        assert not fine.withheld and fine.offered == new
 
         gateway = live.server.gateway
         honest_offer = gateway.offer
@@ -67,7 +78,7 @@ def test_explained_and_unexplained_withholding(live: Live, tmp_path: Path) -> No
 
         gateway.offer = lying_offer  # type: ignore[method-assign]
         with pytest.raises(WithheldWithoutReason, match="allow it"):
-            check_withholding(client, root, product, "stable", "de-city")
+            check_withholding(client, root, product, "stable", "de-city", [de_opening])
 
         # A gateway that hides the newest approved release altogether.
         gateway.offer = honest_offer  # type: ignore[method-assign]
@@ -78,14 +89,13 @@ def test_explained_and_unexplained_withholding(live: Live, tmp_path: Path) -> No
 
         gateway.store.approved_releases = hiding  # type: ignore[method-assign]
         with pytest.raises(WithheldWithoutReason, match="hidden"):
-            check_withholding(client, root, product, "stable", "de-city")
+            check_withholding(client, root, product, "stable", "de-city", [de_opening])
 
 
 def test_clearance_verify_server_reports_withholding(
     live: Live, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import dataclasses
-    import json
 
     from clearance.cli import main
 
@@ -93,16 +103,19 @@ def test_clearance_verify_server_reports_withholding(
 
     old = _approve(live, tmp_path, "1.0.0")
     _complete(live, old)
-    with live.client("vendor") as vendor:
-        vendor.submit(_entitlement(live, "de-city", "DE", "2023-01-01", "2099-01-01"))
-    with live.client(None) as anyone:
-        (tmp_path / "bundle.json").write_bytes(anyone.bundle(old))
+    device = entitle(live, "de-city", "DE")
+    policy = us_restriction_policy()
+    with live.client("policy") as authority:
+        authority.submit(create_policy(policy.to_dict(), live.world.policy).to_bytes())
+    # The endpoint's own bundle: the policy in force, its entitlement and opening, the rollout.
+    with device_client(live, device) as endpoint:
+        (tmp_path / "bundle.json").write_bytes(endpoint.bundle(old, "de-city"))
+    (tmp_path / "device.key").write_text(device.to_string() + "\n")
     (tmp_path / "rules.yar").write_bytes(RULES)
     root = tmp_path / "trust-root.json"
     # This world has no witnesses, so the client pins a root that does not bound
     # checkpoint age (freshness comes from witness cosignatures; see tests/demo).
     root.write_bytes(dataclasses.replace(live.world.trust_root, max_checkpoint_age=None).to_bytes())
-    monkeypatch.setenv("CLEARANCE_TOKEN", live.world.token("client"))
     argv = [
         "verify",
         str(tmp_path / "rules.yar"),
@@ -112,6 +125,8 @@ def test_clearance_verify_server_reports_withholding(
         str(root),
         "--server",
         live.url,
+        "--device-key",
+        str(tmp_path / "device.key"),
         "--json",
     ]
     assert main([*argv, "--customer", "de-city"]) == 0

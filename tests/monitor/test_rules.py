@@ -62,7 +62,7 @@ def test_attack_inspector_key_signs_a_release(world: World, tmp_path: Path) -> N
     alerts = monitor_for(world, tmp_path / "state").run_once().alerts
     assert "monitor.key-outside-role" in ids(alerts)
     outside = next(a for a in alerts if a.rule_id == "monitor.key-outside-role")
-    assert outside.evidence["roles"] == ["inspector", "root"]
+    assert outside.evidence["roles"] == ["inspector"]  # no pooled root role any more
     assert "audit.bad-signature" in ids(alerts)  # and the release lacks the vendor threshold
 
 

@@ -57,6 +57,9 @@ def test_worked_example_report(
             str(out),
             "--key",
             str(demo / "keys" / "policy.key"),
+            # The regulator's copies of the entitlement openings (the log holds commitments).
+            "--openings",
+            str(demo / "gateway" / "openings"),
             "--json",
         ]
     )

@@ -8,23 +8,22 @@ import html
 import json
 import re
 import socket
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 
-from clearance.attest import Statement, Subject
-from clearance.attest.statement import HEALTH_V1
 from clearance.gateway.rollout import Ring, customer_bucket
 from clearance.inspection.findings import Finding, Location, Severity
 from clearance.inspection.sarif import to_sarif
+from clearance.keys import Signer
 from clearance.log.checkpoint import open_checkpoint
 from clearance.log.merkle import leaf_hash, verify_inclusion
+from clearance.policy.rollout_statements import HealthReport
 from clearance.web.pages import ring_series
 from clearance.web.sarif_view import findings_of
-from gateway.support import Live, start_live
-from gateway.test_flow import _approve, _entitlement
+from gateway.support import entitle, start_live
+from gateway.test_flow import _approve
 
 RINGS = (
     Ring("canary", 1.0, timedelta(hours=1), failure_threshold=0.3, min_reports=2),
@@ -36,19 +35,8 @@ def _canary(count: int) -> list[str]:
     return [f"site-{n}" for n in range(5000) if customer_bucket(f"site-{n}") < 1.0][:count]
 
 
-def _health(live: Live, release: str, customer: str, status: str) -> bytes:
-    body = {
-        "release": release,
-        "customer": customer,
-        "status": status,
-        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "nonce": str(time.time_ns()),
-    }
-    return (
-        Statement((Subject("release", release),), HEALTH_V1, body)
-        .sign([live.world.client])
-        .to_bytes()
-    )
+def _health(release: str, status: str, device: Signer) -> bytes:
+    return HealthReport(release, "canary", status).sign(device).to_bytes()
 
 
 def _page(url: str, **headers: str) -> httpx.Response:
@@ -59,13 +47,11 @@ def test_halted_rollout_plot_permalinks_and_customers(tmp_path: Path) -> None:
     with start_live(tmp_path / "world", RINGS) as live:
         sha = _approve(live, tmp_path, "1.0.0")
         a, b = _canary(2)
-        with live.client("vendor") as vendor:
-            for customer in (a, b):
-                vendor.submit(_entitlement(live, customer, "DE", "2024-01-01", "2099-01-01"))
-        with live.client("client") as client:
-            client.submit(_health(live, sha, a, "ok"))
-            client.submit(_health(live, sha, b, "failed"))
-            halted = client.submit(_health(live, sha, a, "engine-crash"))
+        device_a, device_b = (entitle(live, c, "DE", "2024-01-01") for c in (a, b))
+        with live.client(None) as client:  # devices sign their reports: no token
+            client.submit(_health(sha, "ok", device_a))
+            client.submit(_health(sha, "ok", device_b))
+            halted = client.submit(_health(sha, "engine-crash", device_a))
         assert halted["rollout"]["status"] == "halted"
 
         # The rollouts page: the canary's failure rate crosses its threshold; transitions.

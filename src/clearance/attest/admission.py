@@ -19,9 +19,10 @@ revocation         policy authority                            policy threshold
 channel-reset      policy authority                            policy threshold
 rollout            inspectors or policy authority              1
 health             the customer's registered client keys       1
-trust-root         current root role (and the new root's:      both thresholds
-                   :func:`~clearance.attest.accept_rotation`)
-rollout-transition written by the gateway                      none (operational record)
+trust-root         every party the rotation changes, and the   per party
+                   policy authority (:func:`~clearance.attest.accept_rotation`)
+rollout-transition rollout role (signed statement)             rollout threshold
+                   (a plain-JSON record of older gateways:     none: not trusted)
 =================  ==========================================  =======================
 
 Keys revoked by a logged revocation (``revoked_keys``, key ids) are dropped
@@ -47,6 +48,7 @@ from clearance.attest.statement import (
     RELEASE_V1,
     REVOCATION_V1,
     ROLLOUT_V1,
+    TRANSITION_V1,
     VERDICT_V1,
     statement_of,
 )
@@ -77,6 +79,7 @@ KIND_OF_PREDICATE = {
     HEALTH_V1: KIND_HEALTH,
     REVOCATION_V1: KIND_REVOCATION,
     CHANNEL_RESET_V1: KIND_CHANNEL_RESET,
+    TRANSITION_V1: KIND_TRANSITION,
 }
 #: Short kind names, as in receipts (kept for callers of the former module).
 KIND_NAMES = KIND_OF_PREDICATE
@@ -158,10 +161,16 @@ def signer_rule(
     if kind == KIND_HEALTH:
         return SignerRule(kind, "client", _without(client_keys, revoked_keys), 1)
     if kind == KIND_TRUST_ROOT:
-        role = root.root_role
-        return SignerRule(kind, "root", _without(role.keys, revoked_keys), role.threshold)
+        raise UnsupportedStatementError(
+            "a trust-root rotation is signed per party: check it with accept_rotation"
+        )
     if kind == KIND_TRANSITION:
-        return SignerRule(kind, "gateway", (), 0)
+        return SignerRule(
+            kind,
+            "rollout operator",
+            _without(root.rollout.keys, revoked_keys),
+            root.rollout.threshold,
+        )
     raise UnsupportedStatementError(f"no admission rule for entries of kind {kind!r}")
 
 

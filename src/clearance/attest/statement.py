@@ -30,6 +30,8 @@ REVOCATION_V1 = "https://clearance.dev/revocation/v1"
 CHANNEL_RESET_V1 = "https://clearance.dev/channel-reset/v1"
 #: Defined in :mod:`clearance.policy`; named here so the admission rule knows every kind.
 ENTITLEMENT_V1 = "https://clearance.dev/entitlement/v1"
+#: A rollout transition signed by the trust root's rollout role (clearance.policy.rollout_statements).
+TRANSITION_V1 = "https://clearance.dev/rollout-transition/v1"
 PREDICATE_TYPES = (
     RELEASE_V1,
     VERDICT_V1,
@@ -39,6 +41,7 @@ PREDICATE_TYPES = (
     REVOCATION_V1,
     CHANNEL_RESET_V1,
     ENTITLEMENT_V1,
+    TRANSITION_V1,
 )
 
 

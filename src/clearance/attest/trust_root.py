@@ -6,18 +6,19 @@ Wire form (``trust-root.json``)::
      "log": {"origin": str, "key": vkey},
      "vendors": {"keys": [vkey], "threshold": k},
      "inspectors": {...}, "witnesses": {...}, "policy": {...},
-     "root": {"keys": [vkey], "threshold": k},
+     "rollout": {...},
+     "root": {"keys": [vkey], "threshold": k},      (optional, only when named)
      "maxCheckpointAgeSeconds": int | null}
 
 ``vkey`` is a C2SP signed-note verifier key line.  The first trust root is
 pinned out of band and trusted as is.  Rotation follows TUF's root chain: the
 next root (``version`` + 1) travels as a DSSE envelope with payload type
 :data:`TRUST_ROOT_PAYLOAD_TYPE` whose payload is the new root's RFC 8785
-bytes, and is accepted only when signed by a threshold of the CURRENT root's
-``root`` role AND a threshold of the NEW root's ``root`` role.  When no root
-keys are named at creation, the root role is the vendor, inspector and policy
-keys together with a majority threshold, so that no single party (in
-particular not the vendor alone) can replace the inspectors or the log.
+bytes.  Governance is by parties, not by a pool of keys
+(:mod:`clearance.attest._governance`): each role changes only with its own
+threshold (current and new keys) and, when the root has a policy authority,
+the policy authority's; so the vendor cannot replace the inspectors, the
+witnesses or the log.  A key may belong to one party only.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from clearance._untrusted import UntrustedInputError, load_json
+from clearance.attest._governance import requirements
 from clearance.attest.canonical import canonical_json
 from clearance.attest.dsse import Envelope
 from clearance.attest.errors import (
@@ -42,7 +44,7 @@ from clearance.keys import Verifier
 TRUST_ROOT_TYPE = "https://clearance.dev/trust-root/v1"
 TRUST_ROOT_PAYLOAD_TYPE = "application/vnd.clearance.trust-root+json"
 DEFAULT_MAX_CHECKPOINT_AGE = 24 * 3600
-ROLE_NAMES = ("vendors", "inspectors", "witnesses", "policy", "root")
+ROLE_NAMES = ("vendors", "inspectors", "witnesses", "policy", "rollout", "root")
 MAX_TRUST_ROOT_BYTES = 1 << 20
 
 
@@ -87,15 +89,6 @@ class Role:
             raise TrustRootFormatError(f"trust root: {what}: {exc}") from None
 
 
-def default_root_role(vendors: Role, inspectors: Role, policy: Role) -> Role:
-    """Vendor, inspector and policy keys together, majority threshold."""
-    keys: list[Verifier] = []
-    for key in (*vendors.keys, *inspectors.keys, *policy.keys):
-        if all(k.public_key != key.public_key for k in keys):
-            keys.append(key)
-    return Role(tuple(keys), len(keys) // 2 + 1)
-
-
 @dataclass(frozen=True)
 class TrustRoot:
     """Everything an endpoint needs to verify a bundle offline."""
@@ -106,6 +99,9 @@ class TrustRoot:
     inspectors: Role
     witnesses: Role = field(default_factory=Role)
     policy: Role = field(default_factory=Role)
+    #: Signs rollout transitions (the gateway's rollout operator); empty: none accepted.
+    rollout: Role = field(default_factory=Role)
+    #: Optional extra signers of every rotation (never a substitute for the parties').
     root: Role | None = None
     max_checkpoint_age: int | None = DEFAULT_MAX_CHECKPOINT_AGE
     version: int = 1
@@ -121,15 +117,16 @@ class TrustRoot:
             raise TrustRootFormatError("trust root: version must be 1 or more")
         if self.max_checkpoint_age is not None and self.max_checkpoint_age <= 0:
             raise TrustRootFormatError("trust root: maximum checkpoint age must be positive")
-        if self.root is None:
-            object.__setattr__(
-                self, "root", default_root_role(self.vendors, self.inspectors, self.policy)
-            )
-
-    @property
-    def root_role(self) -> Role:
-        assert self.root is not None  # set in __post_init__
-        return self.root
+        owner: dict[bytes, str] = {self.log_key.public_key: "log"}
+        for name in ("vendors", "inspectors", "witnesses", "policy", "rollout"):
+            role: Role = getattr(self, name)
+            for key in role.keys:
+                other = owner.setdefault(key.public_key, name)
+                if other != name:
+                    raise TrustRootFormatError(
+                        f"trust root: key {key.name!r} is both in {other} and in {name}: "
+                        "each role must be held by its own party"
+                    )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -140,9 +137,9 @@ class TrustRoot:
             "inspectors": self.inspectors.to_dict(),
             "witnesses": self.witnesses.to_dict(),
             "policy": self.policy.to_dict(),
-            "root": self.root_role.to_dict(),
+            "rollout": self.rollout.to_dict(),
             "maxCheckpointAgeSeconds": self.max_checkpoint_age,
-        }
+        } | ({} if self.root is None else {"root": self.root.to_dict()})
 
     def to_bytes(self) -> bytes:
         """The RFC 8785 bytes (what a rotation envelope signs)."""
@@ -181,6 +178,7 @@ class TrustRoot:
             inspectors=Role.from_dict(value.get("inspectors"), "inspectors"),
             witnesses=Role.from_dict(value.get("witnesses", {"threshold": 0}), "witnesses"),
             policy=Role.from_dict(value.get("policy", {"threshold": 0}), "policy"),
+            rollout=Role.from_dict(value.get("rollout", {"threshold": 0}), "rollout"),
             root=None if value.get("root") is None else Role.from_dict(value["root"], "root"),
             max_checkpoint_age=age,
             version=version,
@@ -218,7 +216,7 @@ def rotation_envelope(new_root: TrustRoot) -> Envelope:
 
 
 def accept_rotation(current: TrustRoot, envelope: Envelope) -> TrustRoot:
-    """The new root in ``envelope`` if a threshold of the current and of the new root keys signed it."""
+    """The new root in ``envelope`` if every party it changes signed it (see ``_governance``)."""
     try:
         new_root = TrustRoot.from_bytes(_rotation_payload(envelope))
     except EnvelopeFormatError as exc:
@@ -227,13 +225,13 @@ def accept_rotation(current: TrustRoot, envelope: Envelope) -> TrustRoot:
         raise RotationRefused(
             f"rotation to version {new_root.version} does not follow version {current.version}"
         )
-    for label, role in (("current", current.root_role), ("new", new_root.root_role)):
+    for need in requirements(current, new_root):
         try:
-            envelope.verify(role.keys, role.threshold)
+            envelope.verify(need.role.keys, need.role.threshold)
         except EnvelopeSignatureError as exc:
             raise RotationRefused(
                 f"rotation to version {new_root.version} is not signed by a threshold of the "
-                f"{label} root keys: {exc}"
+                f"{need.label} keys ({need.why}): {exc}"
             ) from None
     return new_root
 

@@ -30,8 +30,11 @@ import httpx
 from clearance.attest import Release, TrustRoot, Verdict
 from clearance.audit._reinspection_check import ReinspectionCheck
 from clearance.audit.entries import (
+    KIND_CHANNEL_RESET,
+    KIND_HEALTH,
     KIND_POLICY,
     KIND_RELEASE,
+    KIND_REVOCATION,
     KIND_ROLLOUT,
     KIND_VERDICT,
     EntryView,
@@ -39,9 +42,11 @@ from clearance.audit.entries import (
 )
 from clearance.audit.errors import AuditInputError, LogServerUnreachable, LogUnavailable
 from clearance.audit.reinspect import Reinspector
+from clearance.audit.rollout_check import on_health, on_transition
 from clearance.audit.rules import AuditFinding
 from clearance.audit.sources import ArtifactSource
 from clearance.audit.state import AuditState, SeenCheckpoint, VerdictRecord
+from clearance.audit.tuf_check import TargetsReader, tuf_findings
 from clearance.errors import ClearanceError, Unreachable
 from clearance.inspection.base import ProgressSink
 from clearance.keys import ALG_COSIGNATURE_V1, Note, SignatureError, verify_cosignature
@@ -83,6 +88,8 @@ class AuditOptions:
     #: Stop after this many entries in this run (the next run resumes); None: all.
     max_entries: int | None = None
     clock: Callable[[], float] = time.time
+    #: The gateway's TUF targets (``tuf_check.tuf_targets_reader``), compared with the log.
+    tuf_targets: TargetsReader | None = None
     progress: ProgressSink = field(default_factory=_NoProgress)
     observer: EntryObserver | None = None
     #: Called after a batch of entries was examined, before the audit state commits it
@@ -204,6 +211,10 @@ class Auditor:
                 end = self._audit_entries(state, start, checkpoint.size)
                 with state.batch():
                     self._overdue(state)
+                    if opt.tuf_targets is not None and end >= checkpoint.size:
+                        targets = opt.tuf_targets()
+                        for finding in tuf_findings(targets, state, state.is_revoked):
+                            self._report(finding)
                     self._flush(state)
             complete = consistent and end >= checkpoint.size
             with state.batch():
@@ -376,7 +387,16 @@ class Auditor:
                         {"sha256": view.sha256},
                     )
                 )
-        elif view.kind == KIND_ROLLOUT and view.record.get("event") == "halted":
+        elif view.kind == KIND_HEALTH and view.envelope is not None and view.signature_ok:
+            keyids = sorted({sig.keyid for sig in view.envelope.signatures})
+            if len(keyids) == 1:  # one device, one vote
+                on_health(state, index, view.record, keyids[0])
+        if view.kind == KIND_ROLLOUT and view.envelope is not None and view.signature_ok:
+            for finding in on_transition(state, index, view.record):
+                self._report(finding)
+        if view.kind in (KIND_REVOCATION, KIND_CHANNEL_RESET) and view.signature_ok:
+            self._on_recovery(state, view)
+        if view.kind == KIND_ROLLOUT and view.record.get("event") == "halted":
             self._report(
                 AuditFinding(
                     "audit.rollout-halted",
@@ -386,6 +406,22 @@ class Auditor:
                     {k: view.record.get(k) for k in ("release", "ring", "reason", "at")},
                 )
             )
+
+    def _on_recovery(self, state: AuditState, view: EntryView) -> None:
+        """Remember what the policy authority revoked (TUF must not publish it)."""
+        from clearance.attest.recovery import ChannelReset, Revocation
+
+        assert view.envelope is not None
+        try:
+            if view.kind == KIND_REVOCATION:
+                revocation = Revocation.from_envelope(view.envelope)
+                if revocation.release_sha256 is not None:
+                    state.revoke(revocation.release_sha256, view.index)
+            else:
+                reset = ChannelReset.from_envelope(view.envelope)
+                state.revoke_channel(reset.product, reset.channel, reset.parsed_floor, view.index)
+        except ClearanceError:
+            return  # malformed: reported by the entry check
 
     def _on_release(
         self, state: AuditState, view: EntryView, release: Release, data: bytes

@@ -39,6 +39,7 @@ from clearance.attest import (
     statement_of,
 )
 from clearance.attest.errors import EnvelopeSignatureError, RotationRefused
+from clearance.attest.statement import TRANSITION_V1
 from clearance.audit.rules import AuditFinding
 from clearance.errors import BadInput
 from clearance.keys import Verifier
@@ -89,15 +90,17 @@ def key_roles(root: TrustRoot) -> dict[str, tuple[Verifier, ...]]:
         "vendor": root.vendors.keys,
         "inspector": root.inspectors.keys,
         "policy": root.policy.keys,
-        "root": root.root_role.keys,
+        "rollout": root.rollout.keys,
+        "root": () if root.root is None else root.root.keys,
         "witness": root.witnesses.keys,
     }
 
 
 def _all_keys(root: TrustRoot) -> list[Verifier]:
     keys = [root.log_key]
-    for role in (root.vendors, root.inspectors, root.policy, root.root_role):
-        keys.extend(role.keys)
+    for role in (root.vendors, root.inspectors, root.policy, root.rollout, root.root):
+        if role is not None:
+            keys.extend(role.keys)
     return keys
 
 
@@ -119,7 +122,17 @@ def examine_entry(index: int, data: bytes, root: TrustRoot) -> EntryView:
     except UntrustedInputError as exc:
         return _unknown(index, digest, str(exc))
     if isinstance(obj, dict) and obj.get("_type") == ROLLOUT_TRANSITION_TYPE:
-        return EntryView(index, KIND_ROLLOUT, digest, record=obj)
+        view = EntryView(index, KIND_ROLLOUT, digest, record=obj)
+        if root.rollout.threshold:  # the trust root names who signs transitions
+            finding = AuditFinding(
+                "audit.bad-signature",
+                f"entry {index} (rollout transition): not a statement signed by the rollout "
+                "role the trust root names",
+                index,
+                {"kind": KIND_ROLLOUT, "sha256": digest},
+            )
+            view = replace(view, findings=(finding,))
+        return view
     try:
         envelope = Envelope.from_dict(obj)
     except BadInput as exc:
@@ -137,6 +150,7 @@ def examine_entry(index: int, data: bytes, root: TrustRoot) -> EntryView:
             HEALTH_V1: KIND_HEALTH,
             REVOCATION_V1: KIND_REVOCATION,
             CHANNEL_RESET_V1: KIND_CHANNEL_RESET,
+            TRANSITION_V1: KIND_ROLLOUT,
         }.get(statement.predicate_type)
         if kind is None:
             return _unknown(index, digest, f"unknown predicate type {statement.predicate_type!r}")
@@ -151,7 +165,7 @@ def examine_entry(index: int, data: bytes, root: TrustRoot) -> EntryView:
         envelope=envelope,
         release=release,
         verdict=verdict,
-        record=statement.predicate if kind in (KIND_POLICY, KIND_ROLLOUT) else {},
+        record=statement.predicate if kind in (KIND_POLICY, KIND_ROLLOUT, KIND_HEALTH) else {},
         envelope_sha256=_envelope_digest(data, obj, envelope) if kind == KIND_RELEASE else None,
     )
     problem = _signature_problem(kind, envelope, root)
@@ -175,6 +189,7 @@ _ADMISSION_KIND = {
     KIND_ROLLOUT_DECISION: admission.KIND_ROLLOUT,
     KIND_REVOCATION: admission.KIND_REVOCATION,
     KIND_CHANNEL_RESET: admission.KIND_CHANNEL_RESET,
+    KIND_ROLLOUT: admission.KIND_TRANSITION,
 }
 
 

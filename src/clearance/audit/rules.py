@@ -55,6 +55,23 @@ _RULES = (
         "signature, a policy without the policy key, or a forged signature by a known key.",
     ),
     AuditRule(
+        "audit.rollout-unjustified",
+        Severity.HIGH,
+        "Rollout transition the health reports do not produce",
+        "Recomputing the rollout rule (one vote per reporting device per window, soak, "
+        "enough healthy devices, silence counts as failure) over the logged, signed health "
+        "reports gives another outcome than a logged transition: a ring advanced without "
+        "enough healthy devices, or halted or completed without cause.",
+    ),
+    AuditRule(
+        "audit.tuf-not-approved",
+        Severity.HIGH,
+        "TUF publishes what the log does not approve",
+        "The gateway's TUF targets metadata lists a target whose release is not logged, "
+        "was rejected by an inspector, was revoked by the policy authority, or was never "
+        "approved: a stock TUF client would download it.",
+    ),
+    AuditRule(
         "audit.entry-unrecognized",
         Severity.MEDIUM,
         "Unrecognized entry",

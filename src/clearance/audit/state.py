@@ -43,6 +43,8 @@ CREATE TABLE IF NOT EXISTS reinspections (
     release_sha256 TEXT PRIMARY KEY, status TEXT NOT NULL, summary TEXT NOT NULL,
     sarif_sha256 TEXT
 );
+CREATE TABLE IF NOT EXISTS rollouts (release_sha256 TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS revoked (release_sha256 TEXT PRIMARY KEY, entry_index INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS findings (
     id INTEGER PRIMARY KEY AUTOINCREMENT, run INTEGER NOT NULL, body TEXT NOT NULL,
     reported INTEGER NOT NULL DEFAULT 0
@@ -252,6 +254,45 @@ class AuditState:
         )
 
     # -- findings ---------------------------------------------------------------------------
+    # -- revocations (policy authority) ------------------------------------------------------
+    def revoke(self, release_sha256: str, index: int) -> None:
+        self._db.execute(
+            "INSERT OR IGNORE INTO revoked (release_sha256, entry_index) VALUES (?, ?)",
+            (release_sha256, index),
+        )
+
+    def revoke_channel(self, product: str, channel: str, above: Any, index: int) -> None:
+        """Record the releases of a channel logged before ``index`` whose version is above
+        ``above`` (a :class:`clearance.attest.Version`) as revoked by a channel reset."""
+        from clearance.attest.version import Version
+
+        rows = self._db.execute(
+            "SELECT sha256, version FROM releases WHERE product=? AND channel=? AND entry_index<?",
+            (product, channel, index),
+        ).fetchall()
+        for sha, version in rows:
+            if Version.parse(str(version)) > above:
+                self.revoke(str(sha), index)
+
+    def is_revoked(self, release_sha256: str) -> bool:
+        row = self._db.execute(
+            "SELECT 1 FROM revoked WHERE release_sha256=?", (release_sha256,)
+        ).fetchone()
+        return row is not None
+
+    # -- rollouts (clearance.audit.rollout_check) ---------------------------------------------
+    def rollout(self, release_sha256: str) -> dict[str, Any] | None:
+        row = self._db.execute(
+            "SELECT body FROM rollouts WHERE release_sha256 = ?", (release_sha256,)
+        ).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
+    def set_rollout(self, release_sha256: str, body: dict[str, Any]) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO rollouts (release_sha256, body) VALUES (?, ?)",
+            (release_sha256, json.dumps(body, sort_keys=True)),
+        )
+
     def add_finding(self, run: int, finding: AuditFinding) -> None:
         self._db.execute(
             "INSERT INTO findings (run, body) VALUES (?, ?)",

@@ -23,6 +23,7 @@ from clearance.audit import (
     to_text,
 )
 from clearance.audit.auditor import DEFAULT_DEADLINE, log_identity
+from clearance.audit.tuf_check import tuf_targets_reader
 from clearance.cli._common import (
     EXIT_OK,
     EXIT_REFUSED,
@@ -150,6 +151,7 @@ def _audit(args: argparse.Namespace) -> int:
                 artifacts=sources,
                 reinspector=reinspector,
                 witness_urls=witness_urls,
+                tuf_targets=None if args.server is None else tuf_targets_reader(args.server),
                 deadline_seconds=args.deadline_hours * 3600,
                 max_entries=args.max_entries,
                 progress=progress,

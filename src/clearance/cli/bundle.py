@@ -25,6 +25,7 @@ from clearance.cli._files import write_output
 from clearance.cli.release import load_envelope
 from clearance.client import Bundle
 from clearance.errors import BadInput
+from clearance.log.reader import LogReader
 
 
 class ArtifactNotInReleaseError(BadInput):
@@ -58,6 +59,18 @@ def register(sub: SubParsers) -> None:
         help="a logged distribution policy to include (--policy is the old name)",
     )
     bundle.add_argument(
+        "--entitlement",
+        type=Path,
+        metavar="ENTITLEMENT.json",
+        help="the customer's logged entitlement (commitment) to include, for verify --customer",
+    )
+    bundle.add_argument(
+        "--opening",
+        type=Path,
+        metavar="OPENING.json",
+        help="the opening of --entitlement (the customer's private copy)",
+    )
+    bundle.add_argument(
         "--since",
         type=int,
         action="append",
@@ -85,8 +98,11 @@ def _bundle(args: argparse.Namespace) -> int:
             f"{args.artifact}: sha256 {digest} is not an artifact of {args.release}"
         )
     if args.server:
-        if args.checkpoint or args.policy or args.since:
-            raise BadInput("--checkpoint, --distribution-policy and --since apply to --log only")
+        if args.checkpoint or args.policy or args.since or args.entitlement or args.opening:
+            raise BadInput(
+                "--checkpoint, --distribution-policy, --entitlement, --opening and --since "
+                "apply to --log only"
+            )
         with gateway_client(args) as gateway:
             data = gateway.bundle(envelope.sha256)
         bundle = Bundle.from_bytes(data)
@@ -109,6 +125,7 @@ def _bundle(args: argparse.Namespace) -> int:
 
 
 def _from_log(args: argparse.Namespace, release_sha256: str) -> Bundle:
+    from clearance.cli._common import read_json
     from clearance.gateway.bundles import (
         PolicyNotInLogError,
         ReleaseNotInLogError,
@@ -120,6 +137,12 @@ def _from_log(args: argparse.Namespace, release_sha256: str) -> Bundle:
     from clearance.log.store import TransparencyLog
 
     policy_sha = load_envelope(args.policy, "policy").sha256 if args.policy else None
+    entitlement_sha = (
+        load_envelope(args.entitlement, "entitlement").sha256 if args.entitlement else None
+    )
+    opening = read_json(args.opening, "entitlement opening") if args.opening else None
+    if (opening is None) != (entitlement_sha is None):
+        raise BadInput("--entitlement and --opening go together")
     with TransparencyLog.open(args.log) as log:
         if args.checkpoint:
             data = read_bytes(args.checkpoint, "checkpoint")
@@ -138,4 +161,49 @@ def _from_log(args: argparse.Namespace, release_sha256: str) -> Bundle:
             ) from None
         except PolicyNotInLogError:
             raise PolicyNotInLogError(f"{args.policy}: the policy is not in the log") from None
-        return build_bundle(log, note, found.release, found.verdicts, found.policy, args.since)
+        entitlement_index, rollout = _distribution_entries(
+            log, size, release_sha256, entitlement_sha
+        )
+        if entitlement_sha is not None and entitlement_index is None:
+            raise BadInput(f"{args.entitlement}: the entitlement is not in the log")
+        return build_bundle(
+            log,
+            note,
+            found.release,
+            found.verdicts,
+            found.policy,
+            args.since,
+            entitlement_index=entitlement_index,
+            entitlement_opening=opening,
+            rollout_indices=rollout,
+        )
+
+
+def _distribution_entries(
+    log: LogReader, size: int, release_sha256: str, entitlement_sha256: str | None
+) -> tuple[int | None, list[int]]:
+    """Where the customer's entitlement is, and the release's signed rollout transitions."""
+    from clearance.attest.dsse import Envelope
+    from clearance.attest.statement import TRANSITION_V1, statement_of
+    from clearance.log.reader import read_entry
+
+    entitlement: int | None = None
+    rollout: list[int] = []
+    marker = TRANSITION_V1.encode()
+    for index in range(size):
+        entry = read_entry(log, index, size)
+        if (
+            entitlement_sha256 is not None
+            and hashlib.sha256(entry).hexdigest() == entitlement_sha256
+        ):
+            entitlement = index
+        elif b"payloadType" in entry:
+            try:
+                envelope = Envelope.from_bytes(entry)
+                if marker in envelope.payload:
+                    statement = statement_of(envelope, TRANSITION_V1)
+                    if statement.predicate.get("release") == release_sha256:
+                        rollout.append(index)
+            except BadInput:
+                continue
+    return entitlement, rollout

@@ -39,6 +39,12 @@ def register(sub: SubParsers) -> None:
         help="the products a vendor key may release (repeatable)",
     )
     init.add_argument("--inspector-key", type=Path, help="key of the embedded inspector")
+    init.add_argument(
+        "--rollout-key",
+        type=Path,
+        help="the rollout operator's key (signs rollout transitions; must be in the trust "
+        "root's rollout role)",
+    )
     add_witness_option(init)
     init.add_argument(
         "--job-queue-dsn",
@@ -97,6 +103,7 @@ def _init(args: argparse.Namespace) -> int:
         log_signer=load_signer(args.log_key),
         vendor_products=vendors,
         inspector_signer=load_signer(args.inspector_key) if args.inspector_key else None,
+        rollout_signer=load_signer(args.rollout_key) if args.rollout_key else None,
         witnesses=witnesses,
         job_queue_dsn=args.job_queue_dsn,
         database=args.database,

@@ -20,11 +20,13 @@ from clearance.cli._common import (
     emit,
     mark_public_server,
     read_bytes,
+    read_json,
     set_handler,
 )
 from clearance.cli._files import output_dir, write_output
 from clearance.keys import load_signer
 from clearance.policy._time import parse_time
+from clearance.policy.commitment import EntitlementOpening
 from clearance.report import (
     Period,
     ReportInputError,
@@ -68,6 +70,16 @@ def register(sub: SubParsers) -> None:
     mark_public_server(parser)
     parser.add_argument("--key", type=Path, metavar="FILE", help="sign the report with this key")
     parser.add_argument("--no-pdf", action="store_true", help="HTML only")
+    parser.add_argument(
+        "--openings",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="openings of the logged entitlement commitments (a file, or a folder of them, "
+        "e.g. a gateway's DATA/openings or GET /api/v1/regulator/openings saved): without "
+        "them the report cannot tell whose entitlement a commitment is",
+    )
     add_json_flag(parser)
     set_handler(parser, _report)
 
@@ -93,7 +105,10 @@ def _report(args: argparse.Namespace) -> int:
     root = TrustRoot.from_bytes(read_bytes(args.trust_root, "trust root"))
     signer = None if args.key is None else load_signer(args.key)
     output_dir(args.out, "report")
-    data = collect(root, log_source(args.logdir, args.server), period, args.jurisdiction)
+    openings = _openings(args.openings)
+    data = collect(
+        root, log_source(args.logdir, args.server), period, args.jurisdiction, openings=openings
+    )
     html = render_html(data)
     out: Path = args.out
     files = {"report.html": out / "report.html"}
@@ -119,3 +134,19 @@ def _report(args: argparse.Namespace) -> int:
     ok = data.audit.clean and not data.red_flags
     emit(args, result, text, ok=ok)
     return EXIT_OK if ok else EXIT_REFUSED
+
+
+def _openings(paths: list[Path]) -> list[EntitlementOpening]:
+    """Openings from files or folders: a bare opening, ``{"opening": ...}`` (as a gateway
+    keeps them) or ``{"openings": [{"opening": ...}, ...]}`` (the regulator API's answer)."""
+    out: list[EntitlementOpening] = []
+    files: list[Path] = []
+    for path in paths:
+        files.extend(sorted(path.glob("*.json")) if path.is_dir() else [path])
+    for file in files:
+        value = read_json(file, "entitlement opening")
+        items = value.get("openings") if isinstance(value, dict) else None
+        for item in items if isinstance(items, list) else [value]:
+            body = item.get("opening", item) if isinstance(item, dict) else item
+            out.append(EntitlementOpening.from_dict(body))
+    return out

@@ -1,11 +1,12 @@
 """``clearance trust``: write, show, sign and rotate the trust root endpoints pin.
 
-- ``trust init``: the contract of DESIGN.md, plus ``--root-key``/``--root-threshold``,
-  ``--max-checkpoint-age`` and ``--root-version``
+- ``trust init``: the contract of DESIGN.md, plus ``--rollout-key``/``--rollout-threshold``,
+  ``--root-key``/``--root-threshold`` (extra signers of every rotation; by default there
+  are none: each party governs its own keys), ``--max-checkpoint-age`` and ``--root-version``
 - ``trust sign ROOT --key K... --out ENVELOPE``: sign a (new) trust root as a rotation
   envelope, or add signatures to an existing rotation envelope
 - ``trust rotate --current T --rotation ENVELOPE --out NEW``: accept a rotation only if
-  signed by a threshold of the current and of the new root keys
+  every party it changes signed it (``clearance.attest._governance``)
 - ``trust show T``: print the root's roles
 """
 
@@ -45,14 +46,19 @@ def register(sub: SubParsers) -> None:
     init = actions.add_parser("init", help="write a trust root")
     init.add_argument("--origin", required=True, help="the log's checkpoint origin")
     init.add_argument("--log-key", required=True, type=Path, help="the log's .pub file")
-    for role, label in (("vendor", "vendor"), ("inspector", "inspector"), ("witness", "witness")):
+    for role, label in (
+        ("vendor", "vendor"),
+        ("inspector", "inspector"),
+        ("witness", "witness"),
+        ("rollout", "rollout operator"),
+    ):
         init.add_argument(
             f"--{role}-key",
             action="extend",
             nargs="+",
             type=Path,
             default=[],
-            required=role != "witness",
+            required=role in ("vendor", "inspector"),
             help=f"{label} .pub file(s)",
         )
         init.add_argument(
@@ -68,7 +74,8 @@ def register(sub: SubParsers) -> None:
         nargs="+",
         type=Path,
         default=[],
-        help="keys that sign rotations (default: vendor, inspector and policy keys, majority)",
+        help="extra keys that must also sign every rotation (default: none; each party "
+        "changes its own keys with its own threshold and the policy authority's)",
     )
     init.add_argument("--root-threshold", type=int, help="root signatures needed for a rotation")
     init.add_argument(
@@ -93,7 +100,9 @@ def register(sub: SubParsers) -> None:
     add_json_flag(sign)
     set_handler(sign, _sign)
 
-    rotate = actions.add_parser("rotate", help="accept a signed rotation of the trust root")
+    rotate = actions.add_parser(
+        "rotate", help="accept a rotation signed by every party whose keys it changes"
+    )
     rotate.add_argument("--current", required=True, type=Path, help="the pinned trust root")
     rotate.add_argument("--rotation", required=True, type=Path, help="the rotation envelope")
     rotate.add_argument("--out", required=True, type=Path, help="where to write the new root")
@@ -124,6 +133,7 @@ def _init(args: argparse.Namespace) -> int:
     inspectors = _role(args.inspector_key, args.inspector_threshold, "inspector")
     witnesses = _role(args.witness_key, args.witness_threshold, "witness")
     policy = _role([args.policy_key] if args.policy_key else [], None, "policy")
+    rollout = _role(args.rollout_key, args.rollout_threshold, "rollout")
     root_role = _role(args.root_key, args.root_threshold, "root") if args.root_key else None
     if args.root_threshold is not None and not args.root_key:
         raise TrustRootFormatError("--root-threshold given without any --root-key")
@@ -139,6 +149,7 @@ def _init(args: argparse.Namespace) -> int:
         inspectors=inspectors,
         witnesses=witnesses,
         policy=policy,
+        rollout=rollout,
         root=root_role,
         max_checkpoint_age=max_age,
         version=args.root_version,
@@ -196,8 +207,10 @@ def _show(args: argparse.Namespace) -> int:
         f"trust root version {root.version}",
         f"log: {root.log_origin} {root.log_key.to_string()}",
     ]
-    for name in ("vendors", "inspectors", "witnesses", "policy", "root"):
-        role: Role = root.root_role if name == "root" else getattr(root, name)
+    for name in ("vendors", "inspectors", "witnesses", "policy", "rollout", "root"):
+        role: Role | None = getattr(root, name)
+        if role is None:
+            continue
         lines.append(f"{name}: {role.threshold} of {len(role.keys)}")
         lines.extend(f"  {k.to_string()}" for k in role.keys)
     age = root.max_checkpoint_age

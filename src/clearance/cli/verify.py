@@ -1,4 +1,9 @@
-"""``clearance verify ARTIFACT --bundle B --trust-root T [--state DIR]``: the endpoint check.
+"""``clearance verify ARTIFACT --bundle B --trust-root T [--state DIR] [--customer C]``.
+
+The endpoint check.  With ``--customer``, the distribution policy, the customer's
+entitlement (its opening from the bundle or ``--opening``) and the release's signed
+rollout are evaluated offline as well; with ``--server`` too, the gateway's answer
+about newer releases is checked against its log.
 
 Exit 0 when the artifact may be installed; 1 with the failing check named
 on stderr (``refused: [check] reason``); 2 for unreadable input; 3 when
@@ -11,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +28,13 @@ from clearance.cli._common import (
     emit,
     gateway_client,
     read_bytes,
+    read_json,
     set_handler,
     stderr,
 )
 from clearance.cli.release import load_envelope
 from clearance.cli.submit import load_trust_root
-from clearance.client import BundleVerifier, ClientState
+from clearance.client import Bundle, BundleVerifier, ClientState
 from clearance.errors import BadInput
 
 
@@ -69,7 +76,25 @@ def register(sub: SubParsers) -> None:
         help="also ask this gateway for the newest release of the channel and check against "
         "its log that nothing newer is withheld without a logged reason (needs --customer)",
     )
-    verify.add_argument("--customer", metavar="NAME", help="customer id for --server")
+    verify.add_argument(
+        "--customer",
+        metavar="NAME",
+        help="evaluate offline the policy in force, this customer's entitlement and the "
+        "release's rollout carried by the bundle (refused if the bundle lacks them)",
+    )
+    verify.add_argument(
+        "--device-key",
+        type=Path,
+        metavar="DEVICE.key",
+        help="this endpoint's device key (named by the customer's entitlement): signs the "
+        "requests to --server, which derives the customer from it",
+    )
+    verify.add_argument(
+        "--opening",
+        type=Path,
+        metavar="OPENING.json",
+        help="the customer's own opening of its logged entitlement (if the bundle has none)",
+    )
     add_json_flag(verify)
     set_handler(verify, _verify)
 
@@ -87,9 +112,19 @@ def _verify(args: argparse.Namespace) -> int:
             "warning: no --state: rollback and freeze protection are off (nothing remembers "
             "the installed version or the last checkpoint seen)"
         )
-    result = BundleVerifier(trust_root).verify(digest, bundle, state)
+    if args.opening is not None:
+        if not args.customer:
+            raise BadInput("--opening needs --customer NAME")
+        opening = read_json(args.opening, "entitlement opening")
+        bundle = replace(Bundle.from_bytes(bundle), entitlement_opening=opening).to_bytes()
+    result = BundleVerifier(trust_root).verify(digest, bundle, state, args.customer)
     withholding = _check_withholding(
-        args, trust_root, result.product, result.channel, result.release_sha256
+        args,
+        trust_root,
+        result.product,
+        result.channel,
+        result.release_sha256,
+        Bundle.from_bytes(bundle).entitlement_opening,
     )
     emit(
         args,
@@ -103,13 +138,25 @@ def _verify(args: argparse.Namespace) -> int:
             else ""
         )
         + f"; consistency {result.consistency}"
+        + (
+            f"\nallowed for {args.customer}: {result.distribution.rule} "
+            f"(policy log index {result.distribution.policy_log_index}); "
+            f"rollout {result.distribution.rollout}"
+            if result.distribution is not None
+            else ""
+        )
         + (f"\n{withholding['withholding_text']}" if withholding else ""),
     )
     return EXIT_OK
 
 
 def _check_withholding(
-    args: argparse.Namespace, trust_root: TrustRoot, product: str, channel: str, verified: str
+    args: argparse.Namespace,
+    trust_root: TrustRoot,
+    product: str,
+    channel: str,
+    verified: str,
+    opening: Any = None,
 ) -> dict[str, Any]:
     """With --server: raises WithheldWithoutReason (exit 1) on an unexplained withholding."""
     if args.server is None:
@@ -117,9 +164,14 @@ def _check_withholding(
     if not args.customer:
         raise BadInput("--server needs --customer NAME")
     from clearance.client.withholding import check_withholding
+    from clearance.keys import load_signer
+    from clearance.policy.commitment import EntitlementOpening
 
+    openings = [] if opening is None else [EntitlementOpening.from_dict(opening)]
     with gateway_client(args) as gateway:
-        report = check_withholding(gateway, trust_root, product, channel, args.customer)
+        if args.device_key:
+            gateway.device = load_signer(args.device_key)
+        report = check_withholding(gateway, trust_root, product, channel, args.customer, openings)
     newest = report.newest_approved_in_log
     newer_withheld = report.withheld and newest != verified
     if report.withheld and not newer_withheld:

@@ -7,7 +7,10 @@ Wire form (media type :data:`BUNDLE_MEDIA_TYPE`, RFC 8785 JSON)::
      "release":  ENTRY,
      "verdicts": [ENTRY, ...],
      "policy":   ENTRY | null,
-     "consistency": [{"fromSize": int, "proof": [hex, ...]}, ...]}
+     "consistency": [{"fromSize": int, "proof": [hex, ...]}, ...],
+     "entitlement": ENTRY,            (optional: the customer's committed entitlement)
+     "entitlementOpening": {...},     (optional: its opening, see clearance.policy.commitment)
+     "rollout": [ENTRY, ...]}         (optional: the release's signed rollout transitions)
 
     ENTRY = {"envelope": base64(exact logged bytes of the DSSE envelope),
              "logIndex": int, "leafHash": hex, "inclusionProof": [hex, ...]}
@@ -23,7 +26,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +40,7 @@ MAX_BUNDLE_BYTES = 32 << 20
 MAX_VERDICTS = 64
 MAX_PROOF_LENGTH = 64
 MAX_CONSISTENCY_PROOFS = 16
+MAX_TRANSITIONS = 256
 
 
 def _hex_hash(value: object, what: str) -> bytes:
@@ -160,9 +164,14 @@ class Bundle:
     verdicts: tuple[LoggedEntry, ...] = ()
     policy: LoggedEntry | None = None
     consistency: tuple[ConsistencyProof, ...] = ()
+    #: The customer's logged entitlement commitment and its (unlogged) opening.
+    entitlement: LoggedEntry | None = None
+    entitlement_opening: Mapping[str, Any] | None = None
+    #: The release's logged rollout transitions, in log order.
+    rollout: tuple[LoggedEntry, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        return self._distribution() | {
             "mediaType": BUNDLE_MEDIA_TYPE,
             "checkpoint": self.checkpoint.decode("utf-8"),
             "release": self.release.to_dict(),
@@ -170,6 +179,16 @@ class Bundle:
             "policy": None if self.policy is None else self.policy.to_dict(),
             "consistency": [c.to_dict() for c in self.consistency],
         }
+
+    def _distribution(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.entitlement is not None:
+            out["entitlement"] = self.entitlement.to_dict()
+        if self.entitlement_opening is not None:
+            out["entitlementOpening"] = dict(self.entitlement_opening)
+        if self.rollout:
+            out["rollout"] = [t.to_dict() for t in self.rollout]
+        return out
 
     def to_bytes(self) -> bytes:
         return canonical_json(self.to_dict())
@@ -201,6 +220,13 @@ class Bundle:
         if not isinstance(consistency, list) or len(consistency) > MAX_CONSISTENCY_PROOFS:
             raise MalformedBundleError("bundle consistency is not a short list of proofs")
         policy = value.get("policy")
+        entitlement = value.get("entitlement")
+        opening = value.get("entitlementOpening")
+        if opening is not None and not isinstance(opening, dict):
+            raise MalformedBundleError("bundle entitlementOpening is not a JSON object")
+        transitions = value.get("rollout", [])
+        if not isinstance(transitions, list) or len(transitions) > MAX_TRANSITIONS:
+            raise MalformedBundleError(f"bundle rollout is not a list of at most {MAX_TRANSITIONS}")
         try:
             checkpoint_bytes = checkpoint.encode("utf-8")
         except UnicodeEncodeError:
@@ -215,5 +241,12 @@ class Bundle:
             consistency=tuple(
                 ConsistencyProof.from_dict(c, f"consistency[{i}]")
                 for i, c in enumerate(consistency)
+            ),
+            entitlement=None
+            if entitlement is None
+            else LoggedEntry.from_dict(entitlement, "entitlement"),
+            entitlement_opening=opening,
+            rollout=tuple(
+                LoggedEntry.from_dict(t, f"rollout[{i}]") for i, t in enumerate(transitions)
             ),
         )

@@ -138,3 +138,50 @@ class ConsistencyUnprovenError(VerificationError):
 
 class StateError(BadInput):
     """The client state directory cannot be read or written."""
+
+
+# -- distribution, checked offline by ``verify --customer`` (policy, entitlement, rollout) --
+
+
+class PolicyMissingError(VerificationError):
+    """``--customer`` was asked but the bundle carries no distribution policy (stripped)."""
+
+    check = "policy-missing"
+
+
+class EntitlementError(VerificationError):
+    """The customer's entitlement is missing, not vendor-signed, not logged, does not open
+    its logged commitment, or names another customer or product."""
+
+    check = "entitlement"
+
+
+class DistributionDeniedError(VerificationError):
+    """The logged policy and the customer's entitlement do not allow this delivery now."""
+
+    check = "distribution-policy"
+
+
+class RolloutMissingError(VerificationError):
+    """The trust root names a rollout role but the bundle carries no rollout transition."""
+
+    check = "rollout-missing"
+
+
+class RolloutSignatureError(VerificationError):
+    """A rollout transition is malformed, for another release, not signed by the rollout
+    role or not logged."""
+
+    check = "rollout-signature"
+
+
+class RolloutHaltedError(VerificationError):
+    """The release's rollout is halted."""
+
+    check = "rollout-halted"
+
+
+class RolloutRingError(VerificationError):
+    """The release's rollout has not reached the customer's ring yet."""
+
+    check = "rollout-ring"

@@ -15,7 +15,10 @@ class (see :mod:`clearance.client.errors`):
 6. the checkpoint is fresh: the threshold-th newest valid cosignature
    timestamp is at most the trust root's maximum checkpoint age old;
 7. the version is not lower than the last one installed (``state``);
-8. the checkpoint is consistent with the last one this client saw.
+8. the checkpoint is consistent with the last one this client saw;
+9. with a customer named: the distribution policy, the customer's entitlement and
+   the release's signed rollout transitions, evaluated offline
+   (:mod:`clearance.client._distribution`).
 
 Nothing is written to the state unless every check passes, except the
 evidence of a split view.
@@ -34,6 +37,7 @@ from clearance.attest.release import Release
 from clearance.attest.trust_root import TrustRoot
 from clearance.attest.verdict import REJECTED, Verdict
 from clearance.attest.version import Version
+from clearance.client._distribution import DistributionResult, check_distribution
 from clearance.client.bundle import Bundle, LoggedEntry
 from clearance.client.errors import (
     ArtifactDigestError,
@@ -56,6 +60,7 @@ from clearance.client.errors import (
     VerdictNotLoggedError,
     VerdictRejectedError,
     VerdictSignatureError,
+    VerificationError,
 )
 from clearance.client.state import ClientState
 from clearance.errors import BadInput
@@ -84,9 +89,13 @@ class VerificationResult:
     witnesses: tuple[str, ...]
     checkpoint_age: int | None
     consistency: str
+    distribution: DistributionResult | None = None
 
     def to_dict(self) -> dict[str, object]:
-        return {
+        extra: dict[str, object] = {}
+        if self.distribution is not None:
+            extra["distribution"] = self.distribution.to_dict()
+        return extra | {
             "product": self.product,
             "version": self.version,
             "channel": self.channel,
@@ -129,8 +138,12 @@ class BundleVerifier:
         artifact_sha256: str,
         bundle: Bundle | bytes,
         state: ClientState | None = None,
+        customer: str | None = None,
     ) -> VerificationResult:
-        """Run every check; raise the check's error or return what was proven."""
+        """Run every check; raise the check's error or return what was proven.
+
+        With ``customer``, also evaluate the policy, the customer's entitlement and the
+        rollout carried by the bundle, offline (check 9)."""
         root = self.trust_root
         if isinstance(bundle, bytes):
             bundle = Bundle.from_bytes(bundle)
@@ -190,6 +203,19 @@ class BundleVerifier:
                     f"than the installed {last}"
                 )
 
+        # 9. Distribution for this customer (before anything is written to the state).
+        distribution = None
+        if customer is not None:
+            distribution = check_distribution(
+                root,
+                bundle,
+                release,
+                release_sha256,
+                customer,
+                self._clock(),
+                lambda entry, what, error: _check_logged(entry, checkpoint, what, error),
+            )
+
         # 8. Consistency with the last checkpoint this client saw.
         consistency = CONSISTENCY_FIRST_SEEN
         if state is not None:
@@ -208,6 +234,7 @@ class BundleVerifier:
             witnesses=tuple(sorted(cosigned)),
             checkpoint_age=age,
             consistency=consistency,
+            distribution=distribution,
         )
 
     def _check_verdicts(
@@ -395,7 +422,7 @@ def _check_logged(
     entry: LoggedEntry,
     checkpoint: Checkpoint,
     what: str,
-    error: type[ReleaseNotLoggedError] | type[VerdictNotLoggedError] | type[PolicyError],
+    error: type[VerificationError],
 ) -> None:
     if leaf_hash(entry.envelope) != entry.leaf_hash:
         raise MixAndMatchError(
@@ -419,6 +446,7 @@ def verify_bundle(
     trust_root: TrustRoot,
     state: ClientState | None = None,
     clock: Callable[[], float] = time.time,
+    customer: str | None = None,
 ) -> VerificationResult:
     """One-shot form of :meth:`BundleVerifier.verify`."""
-    return BundleVerifier(trust_root, clock).verify(artifact_sha256, bundle, state)
+    return BundleVerifier(trust_root, clock).verify(artifact_sha256, bundle, state, customer)

@@ -17,12 +17,13 @@ the log does not support) is an unexplained withholding: :class:`WithheldWithout
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from clearance._untrusted import load_json
 from clearance.attest import Envelope, Release, Verdict, statement_of
-from clearance.attest.statement import POLICY_V1, RELEASE_V1, VERDICT_V1
+from clearance.attest.statement import POLICY_V1, RELEASE_V1, TRANSITION_V1, VERDICT_V1
 from clearance.attest.trust_root import TrustRoot
 from clearance.errors import BadInput, Refused
 from clearance.gateway.client import GatewayClient
@@ -36,6 +37,7 @@ from clearance.policy import (
     decide,
 )
 from clearance.policy._time import parse_time
+from clearance.policy.commitment import EntitlementOpening, logged_commitment, open_commitment
 
 
 class WithheldWithoutReason(Refused):
@@ -76,8 +78,15 @@ class WithholdingReport:
         }
 
 
-def _read_log(tiles: LogReader, size: int, root: TrustRoot, customer: str) -> _LogView:
+def _read_log(
+    tiles: LogReader,
+    size: int,
+    root: TrustRoot,
+    customer: str,
+    openings: Sequence[EntitlementOpening] = (),
+) -> _LogView:
     view = _LogView()
+    by_commitment = {o.commitment: o for o in openings}
     for index, data in enumerate(tiles.entries(0, size, size)):
         try:
             raw = load_json(data, f"log entry {index}")
@@ -107,9 +116,19 @@ def _read_log(tiles: LogReader, size: int, root: TrustRoot, customer: str) -> _L
                 view.policy = LoggedPolicy(DistributionPolicy.from_dict(statement.predicate), index)
             elif kind == ENTITLEMENT_PREDICATE_TYPE:
                 envelope.verify(root.vendors.keys, 1)
-                ent = Entitlement.from_dict(statement.predicate)
+                commitment = logged_commitment(statement.predicate)
+                if commitment is None:  # legacy: in clear
+                    ent = Entitlement.from_dict(statement.predicate)
+                elif commitment in by_commitment:  # one the customer holds the opening of
+                    ent = open_commitment(statement.predicate, by_commitment[commitment])
+                else:
+                    continue
                 if ent.customer == customer:
                     view.entitlements.append(ent)
+            elif kind == TRANSITION_V1 and root.rollout.threshold:
+                envelope.verify(root.rollout.keys, root.rollout.threshold)
+                record = {"_type": TRANSITION_TYPE, **statement.predicate}
+                view.transitions.setdefault(str(record.get("release")), []).append((index, record))
         except (BadInput, Refused):
             continue  # not a valid statement of a trusted party: it explains nothing
     return view
@@ -121,12 +140,14 @@ def check_withholding(
     product: str,
     channel: str,
     customer: str,
+    openings: Sequence[EntitlementOpening] = (),
 ) -> WithholdingReport:
-    """Ask the gateway, check against the log; raise :class:`WithheldWithoutReason`."""
+    """Ask the gateway, check against the log; raise :class:`WithheldWithoutReason`.
+    ``openings``: the customer's own openings of its logged (committed) entitlements."""
     answer = client.latest(product, channel, customer)
     tiles = client.log(trust_root.log_key, trust_root.log_origin)
     checkpoint, _ = tiles.checkpoint()
-    view = _read_log(tiles, checkpoint.size, trust_root, customer)
+    view = _read_log(tiles, checkpoint.size, trust_root, customer, openings)
     threshold = trust_root.inspectors.threshold
     approved = sorted(
         (index, sha)

@@ -32,7 +32,7 @@ from typing import Any
 import httpx
 from rich.console import Console
 
-from clearance.attest import Artifact, Statement, Subject, canonical_json, create_policy
+from clearance.attest import Artifact, create_policy
 from clearance.attest import create_release as sign_release
 from clearance.attest.trust_root import TrustRoot
 from clearance.client import BundleVerifier
@@ -41,7 +41,8 @@ from clearance.errors import BadInput, ClearanceError
 from clearance.gateway.client import GatewayClient
 from clearance.gateway.server import BackgroundServer, RunningGateway
 from clearance.keys import Note, Signer, generate_key_files, load_signer
-from clearance.policy import ENTITLEMENT_PREDICATE_TYPE, Entitlement
+from clearance.policy import Entitlement
+from clearance.policy.commitment import new_opening, sign_entitlement
 from clearance.policy.example import us_restriction_policy
 
 SIGNATURE_BASE_FILES = ("gen_mimikatz.yar", "crime_wannacry.yar")
@@ -277,8 +278,12 @@ class Demo:
             f"{rule.grace.days if rule.grace else 0} days of farewell updates, "
             f"allowed: {', '.join(rule.allowed_categories)}"
         )
+        self._us_device = Signer.generate("device-7c1e")
         with GatewayClient(url, world.token("vendor")) as vendor:
-            for customer, jurisdiction in (("de-stadtwerke", "DE"), ("us-hospital", "US")):
+            for customer, jurisdiction, device in (
+                ("de-stadtwerke", "DE", world.client),
+                ("us-hospital", "US", self._us_device),
+            ):
                 ent = Entitlement.from_dict(
                     {
                         "customer": customer,
@@ -286,20 +291,24 @@ class Demo:
                         "product": PRODUCT,
                         "start": "2023-01-01",
                         "end": "2099-01-01",
-                        "client_keys": [world.client.verifier.to_string()],
+                        "client_keys": [device.verifier.to_string()],
                     }
                 )
-                body = ent.to_dict()
-                subject = Subject(customer, hashlib.sha256(canonical_json(body)).hexdigest())
-                env = Statement((subject,), ENTITLEMENT_PREDICATE_TYPE, body).sign([world.vendor])
-                r = vendor.submit(env.to_bytes())
-                self.say(f"entitlement {customer} ({jurisdiction}) at log index {r['log_index']}")
+                # Only a salted commitment is logged; the opening goes privately to the
+                # gateway (and to the customer, and to the regulator on request).
+                opening = new_opening(ent)
+                env = sign_entitlement(opening, [world.vendor])
+                r = vendor.submit_entitlement(env.to_bytes(), opening.to_dict())
+                self.say(
+                    f"entitlement of {customer} ({jurisdiction}) logged as commitment "
+                    f"{opening.commitment[:12]}… at log index {r['log_index']}"
+                )
 
     def _client_installs(self, world: World, url: str) -> None:
         self.step("Client de-stadtwerke: find, download (TUF), verify (bundle), install")
         customer = "de-stadtwerke"
         client_dir = self.data_dir / "client"
-        with GatewayClient(url, world.token("client")) as client:
+        with GatewayClient(url, device=world.client) as client:  # signed by its device key
             latest = client.latest(PRODUCT, "stable", customer)
             offered = latest["offered"]
             if offered is None:
@@ -309,7 +318,7 @@ class Demo:
                 f"{offered['log_index']}); withheld: {latest['withheld']}"
             )
             self._wait_witnessed(url, world.trust_root)
-            bundle = client.bundle(offered["sha256"])
+            bundle = client.bundle(offered["sha256"], customer)
         (client_dir / "bundles").mkdir(parents=True)
         (client_dir / "bundles" / f"{offered['sha256']}.json").write_bytes(bundle)
         paths = self._tuf_download(url, client_dir, offered)
@@ -318,12 +327,15 @@ class Demo:
         installed.mkdir()
         for name, path in paths.items():
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
-            result = verifier.verify(digest, bundle)
+            result = verifier.verify(digest, bundle, customer=customer)
             shutil.copyfile(path, installed / name)
+            dist = result.distribution
             self.say(
                 f"[green]verified[/] {name}: logged at {result.log_index} in tree "
                 f"{result.checkpoint_size}, approved by {', '.join(result.inspectors)}, "
-                f"witnessed by {', '.join(result.witnesses)} → installed"
+                f"witnessed by {', '.join(result.witnesses)}; offline for {customer}: "
+                f"{dist.rule if dist else '?'}, rollout {dist.rollout if dist else '?'} "
+                "→ installed"
             )
         self.summary["installed"] = sorted(paths)
         self.summary["client_dir"] = str(installed)
@@ -367,7 +379,7 @@ class Demo:
 
     def _withheld(self, world: World, url: str) -> None:
         self.step("Client us-hospital: the update is withheld, and the log says why")
-        with GatewayClient(url, world.token("client")) as client:
+        with GatewayClient(url, device=self._us_device) as client:
             latest = client.latest(PRODUCT, "stable", "us-hospital")
         reason = latest["reason"] or {}
         self.say(

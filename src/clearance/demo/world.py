@@ -18,10 +18,12 @@ from clearance.keys import Signer, Verifier, generate_key_files, load_signer
 from clearance.witness.collector import WitnessConfig
 
 #: Rings for demonstrations: the same shape as production, with soak times of seconds.
+#: The demonstration has one real client, so the rings carry no healthy-device gate
+#: (``min_healthy=0``); production rings (``DEFAULT_RINGS``) do.
 DEMO_RINGS: tuple[Ring, ...] = (
-    Ring("canary", 1.0, timedelta(seconds=2), failure_threshold=0.2, min_reports=1),
-    Ring("early", 10.0, timedelta(seconds=2), failure_threshold=0.1, min_reports=3),
-    Ring("broad", 100.0, timedelta(0), failure_threshold=0.05, min_reports=10),
+    Ring("canary", 1.0, timedelta(seconds=2), failure_threshold=0.2, min_reports=1, min_healthy=0),
+    Ring("early", 10.0, timedelta(seconds=2), failure_threshold=0.1, min_reports=3, min_healthy=0),
+    Ring("broad", 100.0, timedelta(0), failure_threshold=0.05, min_reports=10, min_healthy=0),
 )
 
 
@@ -39,6 +41,7 @@ class World:
     trust_root: TrustRoot
     tokens: dict[str, str]
     product: str
+    rollout: Signer | None = None
 
     def token(self, role: str) -> str:
         return self.tokens[role]
@@ -74,6 +77,7 @@ def build_world(
     inspector = _key(keys_dir, "inspector")
     policy = _key(keys_dir, "policy")
     client = _key(keys_dir, "client")
+    rollout_key = _key(keys_dir, "rollout")
     witness_keys: tuple[Verifier, ...] = tuple(w.verifier for w in witness_signers)
     trust_root = TrustRoot(
         log_origin=origin,
@@ -82,6 +86,7 @@ def build_world(
         inspectors=Role((inspector.verifier,), 1),
         witnesses=Role(witness_keys, len(witness_keys)),
         policy=Role((policy.verifier,), 1),
+        rollout=Role((rollout_key.verifier,), 1),
     )
     (root / "trust-root.json").write_bytes(trust_root.to_bytes())
     data_dir = root / "gateway"
@@ -91,6 +96,7 @@ def build_world(
         log_signer=log,
         vendor_products={vendor.name: (product, *extra_products)},
         inspector_signer=inspector if embedded_inspector else None,
+        rollout_signer=rollout_key,
         witnesses=[
             WitnessConfig(s.name, url, s.verifier)
             for s, url in zip(witness_signers, witness_urls, strict=True)
@@ -115,4 +121,5 @@ def build_world(
         trust_root,
         tokens,
         product,
+        rollout_key,
     )

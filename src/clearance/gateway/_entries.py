@@ -17,6 +17,7 @@ from clearance.attest import (
     Statement,
     statement_of,
 )
+from clearance.attest.statement import CHANNEL_RESET_V1, REVOCATION_V1, TRANSITION_V1
 from clearance.gateway.errors import GatewayInputError
 from clearance.gateway.rollout import TRANSITION_TYPE
 from clearance.policy import ENTITLEMENT_PREDICATE_TYPE
@@ -28,6 +29,8 @@ KIND_ENTITLEMENT = "entitlement"
 KIND_ROLLOUT_DECISION = "rollout-decision"
 KIND_HEALTH = "health"
 KIND_TRANSITION = "rollout-transition"
+KIND_REVOCATION = "revocation"
+KIND_CHANNEL_RESET = "channel-reset"
 KIND_HEALTH_AGGREGATE = "health-aggregate"
 #: ``_type`` of a gateway-written health aggregate (see clearance.gateway.health_batch).
 HEALTH_AGGREGATE_TYPE = "https://clearance.dev/health-aggregate/v1"
@@ -39,6 +42,8 @@ KIND_OF_PREDICATE = {
     ENTITLEMENT_PREDICATE_TYPE: KIND_ENTITLEMENT,
     ROLLOUT_V1: KIND_ROLLOUT_DECISION,
     HEALTH_V1: KIND_HEALTH,
+    REVOCATION_V1: KIND_REVOCATION,
+    CHANNEL_RESET_V1: KIND_CHANNEL_RESET,
 }
 
 
@@ -52,7 +57,8 @@ class ParsedEntry:
 
 
 def parse_entry(data: bytes) -> ParsedEntry:
-    """A log entry is either a DSSE envelope or a gateway-written rollout transition."""
+    """A log entry is a DSSE envelope (a rollout transition signed by the rollout key among
+    them) or a plain-JSON rollout transition written by an older gateway."""
     sha = hashlib.sha256(data).hexdigest()
     try:
         raw = load_json(data, "log entry")
@@ -64,6 +70,9 @@ def parse_entry(data: bytes) -> ParsedEntry:
         return ParsedEntry(KIND_HEALTH_AGGREGATE, sha, None, None, raw)
     envelope = Envelope.from_dict(raw)
     statement = statement_of(envelope)
+    if statement.predicate_type == TRANSITION_V1:
+        document = {"_type": TRANSITION_TYPE, **statement.predicate}
+        return ParsedEntry(KIND_TRANSITION, envelope.sha256, envelope, statement, document)
     kind = KIND_OF_PREDICATE.get(statement.predicate_type)
     if kind is None:
         raise GatewayInputError(

@@ -20,6 +20,7 @@ from clearance.gateway.errors import GatewayInputError, GatewayNotFoundError, Ga
 from clearance.gateway.health_batch import AcceptedReport, HealthAggregate
 from clearance.gateway.store import HealthReportStore, MetadataStore
 from clearance.keys import Verifier
+from clearance.policy.rollout import Report, tally
 
 #: At most this many reports in one bulk request.
 MAX_BULK_REPORTS = 20_000
@@ -144,23 +145,33 @@ class HealthBulk:
         }
 
     def _count_in_rollouts(self, reports: list[AcceptedReport]) -> list[int]:
-        by_release: dict[str, list[str]] = {}
-        for r in reports:
-            by_release.setdefault(r.release, []).append(r.status)
+        """Apply the rollout rule (one vote per device, its latest report) to the bulk
+        reports of each release's current ring in the current window."""
+        window = self.config.health_window_seconds
+        now = int(self.clock().timestamp())
         halted: list[int] = []
-        for release, statuses in by_release.items():
-            transitions: list[rollout.Transition] = []
+        for release in sorted({r.release for r in reports}):
             with self._apply_lock:
                 data = self.store.rollout(release)
                 if data is None:
                     continue
                 state = rollout.RolloutState.from_dict(data)
-                for status in statuses:
-                    state, transition = rollout.record_health(state, status, self.clock())
-                    if transition is not None:
-                        transitions.append(transition)
+                votes = []
+                for position, (_sha, status, envelope) in enumerate(
+                    self.health_reports.window(release, state.ring.name, now - now % window)
+                ):
+                    signatures = Envelope.from_bytes(envelope).signatures
+                    device = signatures[0].keyid if signatures else _sha
+                    votes.append(Report(device, status, position))
+                state, transition = rollout.judge(
+                    state,
+                    tally(votes),
+                    self.clock(),
+                    1 << 62,  # reports not logged one by one
+                )
                 self.store.put_rollout(release, state.to_dict())
-            halted.extend(self._append_transition(t) for t in transitions)
+            if transition is not None:
+                halted.append(self._append_transition(transition))
         return halted
 
     def aggregate_health(self) -> list[int]:

@@ -17,6 +17,7 @@ refused, 404 unknown, 413 too large.
 
 from __future__ import annotations
 
+import json
 import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -63,6 +64,20 @@ async def _read_limited(request: Request, limit: int, what: str) -> bytes:
             raise PayloadTooLargeError(f"{what} is larger than the limit of {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _entitlement_body(body: bytes) -> tuple[bytes, dict[str, Any] | None]:
+    """``{"envelope": ..., "opening": ...}``, or a bare envelope (an entitlement in clear)."""
+    try:
+        value = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise GatewayInputError("entitlement: the body is not JSON") from None
+    if isinstance(value, dict) and "envelope" in value:
+        opening = value.get("opening")
+        if opening is not None and not isinstance(opening, dict):
+            raise GatewayInputError("entitlement: opening must be a JSON object")
+        return json.dumps(value["envelope"]).encode(), opening
+    return body, None
 
 
 def _safe_file(root: Path, relative: str) -> Path:
@@ -299,8 +314,9 @@ def create_app(gateway: Gateway) -> FastAPI:
     @app.post("/api/v1/health-reports", tags=["api"], status_code=201)
     async def health_report(request: Request) -> dict[str, Any]:
         """An install-health report (``ok``, ``failed``, ``engine-crash``): a DSSE envelope
-        of a ``https://clearance.dev/health/v1`` statement signed by one of the customer's
-        client keys, with the client token.  Returns the rollout state after counting it."""
+        of a ``https://clearance.dev/health/v1`` statement ``{release, ring, status}`` signed
+        by one device key a customer's entitlement names (no token: the signature says who
+        reports).  It is logged; returns the rollout state after the rule was applied."""
         body = await _read_limited(request, gateway.max_envelope_bytes, "envelope")
         result: dict[str, Any] = await call(gateway.submit, body, role(request), "health")
         return result
@@ -324,9 +340,14 @@ def create_app(gateway: Gateway) -> FastAPI:
 
     @app.post("/api/v1/entitlements", tags=["api"], status_code=201)
     async def add_entitlement(request: Request) -> dict[str, Any]:
-        """An entitlement statement signed by the vendor that sold it (vendor token)."""
-        body = await _read_limited(request, gateway.max_envelope_bytes, "envelope")
-        result: dict[str, Any] = await call(gateway.submit, body, role(request), "entitlement")
+        """An entitlement signed by the vendor that sold it (vendor token):
+        ``{"envelope": <DSSE envelope of the commitment>, "opening": {salt, entitlement}}``.
+        Only the commitment is logged; the opening is kept privately by the gateway."""
+        body = await _read_limited(request, gateway.max_envelope_bytes * 2, "entitlement")
+        envelope, opening = _entitlement_body(body)
+        result: dict[str, Any] = await call(
+            gateway.submit, envelope, role(request), "entitlement", opening
+        )
         return result
 
     @app.get("/api/v1/submissions/{sha256}", tags=["api"])
@@ -360,29 +381,52 @@ def create_app(gateway: Gateway) -> FastAPI:
         rows = await call(gateway.releases)
         return {"releases": [r.to_dict() for r in rows]}
 
+    def customer_of(request: Request, asked: str | None) -> str:
+        """The customer a request acts for: the one whose device key signed it (a device
+        cannot name another), or, with the operator token, the one asked for."""
+        if role(request) == "operator" and asked:
+            return asked
+        path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        customer = gateway.authenticate_customer(request.method, path, dict(request.headers))
+        if asked is not None and asked != customer:
+            raise GatewayRefused(f"this device belongs to another customer than {asked!r}")
+        return customer
+
     @app.get("/api/v1/bundles/{sha256}", tags=["api"], response_class=Response)
-    async def bundle(sha256: str) -> Response:
-        data: bytes = await call(gateway.bundle, sha256)
+    async def bundle(sha256: str, request: Request, customer: str | None = Query(None)) -> Response:
+        """The bundle of an approved release; with ``customer`` (device-signed request) it
+        also carries that customer's entitlement with its opening, for ``verify --customer``."""
+        who = None if customer is None else customer_of(request, customer)
+        data: bytes = await call(gateway.bundle, sha256, who)
         return Response(data, media_type="application/vnd.clearance.bundle.v1+json")
+
+    @app.get("/api/v1/regulator/openings", tags=["api"])
+    async def openings(request: Request) -> dict[str, Any]:
+        """Every entitlement opening the gateway holds (policy-authority token): the
+        regulator checks each against its logged commitment and re-runs the decisions."""
+        need_role(request, "policy")
+        rows = await call(gateway.openings)
+        return {"openings": [{"log_index": i, "opening": o} for i, o in rows]}
 
     @app.get("/api/v1/updates/latest", tags=["api"])
     async def latest(
         request: Request,
         product: str = Query(...),
         channel: str = Query(...),
-        customer: str = Query(...),
+        customer: str | None = Query(None),
     ) -> dict[str, Any]:
         """The newest release this customer may install, the newest approved one in the log,
-        and, when they differ, the logged reason (policy or rollout) for withholding."""
-        need_role(request, "client", "operator")
+        and, when they differ, the logged reason (policy or rollout) for withholding.  The
+        customer is the one whose device key signed the request."""
+        customer = customer_of(request, customer)
         result: dict[str, Any] = await call(gateway.latest, product, channel, customer)
         return result
 
     @app.get("/api/v1/updates/{sha256}/{artifact}", tags=["api"], response_class=Response)
     async def download(
-        sha256: str, artifact: str, request: Request, customer: str = Query(...)
+        sha256: str, artifact: str, request: Request, customer: str | None = Query(None)
     ) -> Response:
-        need_role(request, "client", "operator")
+        customer = customer_of(request, customer)
         row = await call(gateway.approved_release, sha256)
         match = [a for a in row.artifacts if a["name"] == artifact]
         if not match:
@@ -395,7 +439,10 @@ def create_app(gateway: Gateway) -> FastAPI:
         )
 
     @app.get("/api/v1/entitlements/{customer}", tags=["api"])
-    async def entitlements(customer: str) -> dict[str, Any]:
+    async def entitlements(customer: str, request: Request) -> dict[str, Any]:
+        """A customer's entitlements and today's decisions: for that customer's devices
+        (signed request) or the operator, never public (entitlements are private)."""
+        customer = customer_of(request, customer)
         rows = await call(gateway.entitlements_of, customer)
         products = sorted({b["product"] for _, b in rows})
         decisions = {}

@@ -13,8 +13,9 @@ endpoint's (:mod:`clearance.client`).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from clearance.attest.dsse import Envelope
 from clearance.attest.verdict import Verdict
@@ -46,12 +47,19 @@ def build_bundle(
     verdict_indices: Sequence[int] = (),
     policy_index: int | None = None,
     since_sizes: Sequence[int] = (),
+    *,
+    entitlement_index: int | None = None,
+    entitlement_opening: Mapping[str, Any] | None = None,
+    rollout_indices: Sequence[int] = (),
 ) -> Bundle:
     """Assemble a bundle from a log for the entries at the given indices.
 
     ``checkpoint`` is the signed (ideally witness-cosigned) checkpoint note
     whose tree size every proof is made for.  ``since_sizes`` adds
     consistency proofs from those older sizes (e.g. the client's last seen).
+    ``entitlement_index`` and ``entitlement_opening`` add a customer's committed
+    entitlement and its opening, ``rollout_indices`` the release's signed rollout
+    transitions (what ``verify --customer`` evaluates offline).
     Every inclusion proof is checked against the checkpoint's root before
     the bundle is returned (a wrong proof is the log's bug, caught here).
     """
@@ -78,6 +86,9 @@ def build_bundle(
             for old in sorted(set(since_sizes))
             if 0 < old < size
         ),
+        entitlement=None if entitlement_index is None else logged(entitlement_index),
+        entitlement_opening=None if entitlement_opening is None else dict(entitlement_opening),
+        rollout=tuple(logged(i) for i in rollout_indices),
     )
 
 

@@ -9,17 +9,20 @@ exit 3), with the server's own explanation.
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from types import TracebackType
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import httpx
 
 from clearance._untrusted import UntrustedInputError, load_json
 from clearance.errors import Unreachable
+from clearance.gateway.customers import sign_request
 from clearance.gateway.errors import GatewayInputError, GatewayRefused
-from clearance.keys import Verifier
+from clearance.keys import Signer, Verifier
 from clearance.log.tiles import HttpTileSource, TiledLogClient
 
 API = "/api/v1"
@@ -51,8 +54,18 @@ class GatewayClient:
     ``clearance submit --server URL`` can carry the role's token without an option).
     """
 
-    def __init__(self, url: str, token: str | None = None, *, timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        token: str | None = None,
+        *,
+        timeout: float = 60.0,
+        device: Signer | None = None,
+    ) -> None:
         self.url = url.rstrip("/")
+        #: A customer's device key: customer calls are signed with it (the gateway derives
+        #: the customer from the key its entitlement names).
+        self.device = device
         token = token or os.environ.get(TOKEN_ENV) or None
         headers = {"User-Agent": "clearance-gateway-client"}
         if token:
@@ -90,6 +103,18 @@ class GatewayClient:
             raise GatewayInputError(f"{self.url}{path}: {_detail(response)}")
         return response
 
+    def _signed(self, method: str, path: str, params: dict[str, str]) -> dict[str, Any]:
+        """``path`` with ``params`` as one target, and the device signature headers."""
+        target = f"{path}?{urlencode(params)}" if params else path
+        if self.device is None:
+            return {"url": target}
+        headers = sign_request(self.device, method, target, int(time.time()))
+        return {"url": target, "headers": headers}
+
+    def _customer_call(self, method: str, path: str, params: dict[str, str]) -> httpx.Response:
+        signed = self._signed(method, path, params)
+        return self._request(method, signed.pop("url"), **signed)
+
     def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         response = self._request(method, path, **kwargs)
         try:
@@ -112,9 +137,23 @@ class GatewayClient:
             headers={"Content-Type": "application/json"},
         )
 
-    def bundle(self, release_sha256: str) -> bytes:
-        """The Clearance bundle of an approved release (JSON bytes)."""
-        return self._request("GET", f"{API}/bundles/{quote(release_sha256)}").content
+    def bundle(self, release_sha256: str, customer: str | None = None) -> bytes:
+        """The Clearance bundle of an approved release (JSON bytes); with ``customer`` (and
+        this client's device key) it also carries the customer's entitlement and opening."""
+        path = f"{API}/bundles/{quote(release_sha256)}"
+        if customer is None:
+            return self._request("GET", path).content
+        return self._customer_call("GET", path, {"customer": customer}).content
+
+    def submit_entitlement(self, envelope_bytes: bytes, opening: dict[str, Any]) -> dict[str, Any]:
+        """A vendor's committed entitlement and its opening (kept privately by the gateway)."""
+        body = {"envelope": json.loads(envelope_bytes), "opening": opening}
+        return self._json(
+            "POST",
+            f"{API}/entitlements",
+            content=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
 
     def status(self, sha256: str) -> dict[str, Any]:
         """State of a submission: kind, log index, inspection job, verdicts, rollout."""
@@ -123,22 +162,27 @@ class GatewayClient:
     def latest(self, product: str, channel: str, customer: str) -> dict[str, Any]:
         """The newest release of ``product``/``channel`` offered to ``customer``, with the
         newest approved one in the log and, when they differ, the logged reason."""
-        return self._json(
-            "GET",
-            f"{API}/updates/latest",
-            params={"product": product, "channel": channel, "customer": customer},
-        )
+        params = {"product": product, "channel": channel, "customer": customer}
+        response = self._customer_call("GET", f"{API}/updates/latest", params)
+        try:
+            body = response.json()
+        except ValueError:
+            raise GatewayUnavailableError(f"{self.url}: answer is not JSON") from None
+        if not isinstance(body, dict):
+            raise GatewayUnavailableError(f"{self.url}: answer is not a JSON object")
+        return body
 
     def download(self, release_sha256: str, artifact: str, customer: str) -> bytes:
         """An artifact of a release, if policy and rollout let ``customer`` have it."""
-        return self._request(
-            "GET",
-            f"{API}/updates/{quote(release_sha256)}/{quote(artifact)}",
-            params={"customer": customer},
-        ).content
+        path = f"{API}/updates/{quote(release_sha256)}/{quote(artifact)}"
+        return self._customer_call("GET", path, {"customer": customer}).content
 
     def entitlements(self, customer: str) -> dict[str, Any]:
-        return self._json("GET", f"{API}/entitlements/{quote(customer)}")
+        response = self._customer_call("GET", f"{API}/entitlements/{quote(customer)}", {})
+        body = response.json()
+        if not isinstance(body, dict):
+            raise GatewayUnavailableError(f"{self.url}: answer is not a JSON object")
+        return body
 
     def checkpoint(self) -> bytes:
         return self._request("GET", "/log/checkpoint").content

@@ -62,6 +62,8 @@ class GatewayConfig:
     #: Optional key of the embedded (deterministic) inspector that signs verdicts of the
     #: inspection workers; without one, verdicts come only from external inspectors.
     inspector_key: str | None = None
+    #: The rollout operator's key (signs rollout transitions; in the trust root's rollout role).
+    rollout_key: str | None = None
     #: token digest -> role
     tokens: Mapping[str, str] = field(default_factory=dict)
     #: vendor key name -> products it may release
@@ -90,6 +92,7 @@ class GatewayConfig:
     def to_dict(self) -> dict[str, Any]:
         return {
             "inspector_key": self.inspector_key,
+            "rollout_key": self.rollout_key,
             "tokens": dict(self.tokens),
             "vendor_products": {k: list(v) for k, v in self.vendor_products.items()},
             "witnesses": [
@@ -122,6 +125,7 @@ class GatewayConfig:
                     raise GatewayInputError(f"gateway.json: unknown role {role!r}")
             return cls(
                 inspector_key=data.get("inspector_key"),
+                rollout_key=data.get("rollout_key"),
                 tokens=tokens,
                 vendor_products={
                     str(k): tuple(str(p) for p in v)
@@ -141,7 +145,7 @@ class GatewayConfig:
                 database=_optional_dsn(data.get("database")),
                 health_window_seconds=_positive(data.get("health_window_seconds", 300)),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, BadInput) as exc:
             raise GatewayInputError(f"gateway.json: malformed ({exc})") from None
 
 

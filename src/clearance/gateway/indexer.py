@@ -17,13 +17,17 @@ from typing import Any, Literal
 
 from clearance.attest import Release, Verdict
 from clearance.attest.errors import AttestFormatError
+from clearance.attest.recovery import ChannelReset, Revocation
 from clearance.attest.trust_root import TrustRoot
 from clearance.errors import BadInput
 from clearance.gateway import rollout
 from clearance.gateway._entries import (
+    KIND_CHANNEL_RESET,
     KIND_ENTITLEMENT,
+    KIND_HEALTH,
     KIND_POLICY,
     KIND_RELEASE,
+    KIND_REVOCATION,
     KIND_ROLLOUT_DECISION,
     KIND_TRANSITION,
     KIND_VERDICT,
@@ -33,6 +37,7 @@ from clearance.gateway._entries import (
 from clearance.gateway.states import ReleaseState
 from clearance.gateway.store import IndexRecord, MetadataStore, ReleaseRow, VerdictRow
 from clearance.policy import DistributionPolicy, Entitlement
+from clearance.policy.commitment import logged_commitment
 
 log = logging.getLogger("clearance.gateway")
 
@@ -41,7 +46,7 @@ log = logging.getLogger("clearance.gateway")
 class Reaction:
     """What the gateway does after indexing an entry."""
 
-    action: Literal["enqueue", "evaluate", "resume", "publish"]
+    action: Literal["enqueue", "evaluate", "resume", "publish", "revoke", "reset"]
     release: str
     #: For ``resume``: the signed decision's SHA-256, its signers, its reason.
     decision_sha256: str = ""
@@ -142,6 +147,9 @@ class Indexer:
             )
         if parsed.kind == KIND_ENTITLEMENT:
             assert statement is not None
+            commitment = logged_commitment(statement.predicate)
+            if commitment is not None:  # private: the opening is kept apart, never logged
+                return IndexRecord(index, sha, parsed.kind, {"commitment": commitment}), None
             ent = Entitlement.from_dict(statement.predicate)
             summary = {
                 "customer": ent.customer,
@@ -157,6 +165,21 @@ class Indexer:
                     entitlement=(ent.customer, ent.product, ent.to_dict()),
                 ),
                 None,
+            )
+        if parsed.kind == KIND_REVOCATION and statement is not None:
+            revocation = Revocation.from_statement(statement)
+            if revocation.release_sha256 is not None:
+                summary = {"target": "release", "release": revocation.release_sha256}
+                return IndexRecord(index, sha, parsed.kind, summary), Reaction(
+                    "revoke", revocation.release_sha256, sha, "", revocation.reason
+                )
+            summary = {"target": "key", "key": revocation.key_id or ""}
+            return IndexRecord(index, sha, parsed.kind, summary), None
+        if parsed.kind == KIND_CHANNEL_RESET and statement is not None:
+            reset = ChannelReset.from_statement(statement)
+            summary = {"product": reset.product, "channel": reset.channel, "floor": reset.floor}
+            return IndexRecord(index, sha, parsed.kind, summary), Reaction(
+                "reset", "", sha, "", reset.reason
             )
         if parsed.kind == KIND_ROLLOUT_DECISION:
             assert statement is not None
@@ -174,7 +197,13 @@ class Indexer:
         if parsed.kind == KIND_TRANSITION:
             assert parsed.document is not None
             return self._transition(index, sha, parsed.document)
-        # Health reports are never logged; any other kind is indexed by its summary only.
+        if parsed.kind == KIND_HEALTH and statement is not None and parsed.envelope is not None:
+            # A logged, device-signed report: one vote of that device in its ring's window.
+            p = statement.predicate
+            device = parsed.envelope.signatures[0].keyid if parsed.envelope.signatures else ""
+            vote = (str(p.get("release")), str(p.get("ring")), device, str(p.get("status")))
+            summary = {"release": vote[0], "ring": vote[1], "status": vote[3]}
+            return IndexRecord(index, sha, parsed.kind, summary, health=vote), None
         return IndexRecord(index, sha, parsed.kind, {}), None
 
     def _transition(
@@ -186,6 +215,7 @@ class Indexer:
             None if current is None else rollout.RolloutState.from_dict(current),
             transition,
             self._default_rings,
+            index,
         )
         if state is None:
             log.error("transition %s for a rollout that never started", transition.event)

@@ -1,25 +1,28 @@
-"""Staged rollout: rings, soak time, automatic halt on bad health, signed resume.
+"""Staged rollout: the gateway's state machine over the shared rule.
 
-A release that is approved starts in the first ring.  Each ring holds a
-share of the customers (chosen by a stable hash of the customer id, so the
-canary customers are the same for every release) and must soak for its
-minimum time before the next ring opens.  Clients report install health; a
-ring whose failure rate passes its threshold (with enough reports to mean
-something) halts the rollout, and only a signed resume decision restarts it.
-Every transition is returned as a :class:`Transition` that the gateway
-appends to the transparency log.  Nothing here reads the clock or a store.
+A release that is approved starts in the first ring.  Whether a ring halts,
+advances or completes is :func:`clearance.policy.rollout.judge` over the tally
+of distinct reporting devices in the ring's window (the rule the auditor
+recomputes); only a signed resume decision restarts a halted rollout.  Every
+transition is returned as a :class:`Transition` that the gateway signs with its
+rollout key and appends to the transparency log.  Nothing here reads the clock
+or a store.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from clearance.errors import BadInput
 from clearance.gateway.errors import GatewayInputError, RolloutError
+from clearance.policy import rollout as rule
 from clearance.policy._time import format_time, parse_time
+from clearance.policy.rollout import Ring, Tally, customer_bucket
+
+__all__ = ["Ring", "Tally", "customer_bucket"]
 
 TRANSITION_TYPE = "https://clearance.dev/rollout-transition/v1"
 HEALTH_PREDICATE_TYPE = "https://clearance.dev/health/v1"
@@ -34,50 +37,12 @@ ACTIVE = "active"
 HALTED = "halted"
 COMPLETE = "complete"
 
-_BUCKETS = 10_000
-
-
-@dataclass(frozen=True)
-class Ring:
-    name: str
-    #: Cumulative share of customers reached once this ring is open, in percent.
-    percent: float
-    soak: timedelta
-    #: Halt when (failed + crashed) / reports exceeds this, once min_reports arrived.
-    failure_threshold: float = 0.05
-    min_reports: int = 1
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "percent": self.percent,
-            "soak_seconds": int(self.soak.total_seconds()),
-            "failure_threshold": self.failure_threshold,
-            "min_reports": self.min_reports,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Ring:
-        return cls(
-            str(data["name"]),
-            float(data["percent"]),
-            timedelta(seconds=int(data["soak_seconds"])),
-            float(data["failure_threshold"]),
-            int(data["min_reports"]),
-        )
-
 
 DEFAULT_RINGS: tuple[Ring, ...] = (
     Ring("canary", 1.0, timedelta(hours=24), failure_threshold=0.02, min_reports=1),
     Ring("early", 10.0, timedelta(hours=24), failure_threshold=0.02, min_reports=5),
     Ring("broad", 100.0, timedelta(0), failure_threshold=0.05, min_reports=20),
 )
-
-
-def customer_bucket(customer: str) -> float:
-    """The customer's stable position in [0, 100): who is canary does not change per release."""
-    digest = hashlib.sha256(b"clearance-rollout\x00" + customer.encode()).digest()
-    return (int.from_bytes(digest[:8], "big") % _BUCKETS) * 100.0 / _BUCKETS
 
 
 @dataclass(frozen=True)
@@ -150,6 +115,9 @@ class RolloutState:
     status: str
     ring_entered: datetime
     health: tuple[RingHealth, ...]
+    #: Log index of the transition that entered (or resumed) the current ring: reports
+    #: logged after it are the ring's window.
+    entered_index: int = -1
 
     @property
     def ring(self) -> Ring:
@@ -170,6 +138,7 @@ class RolloutState:
             "health": [
                 {"ok": h.ok, "failed": h.failed, "engine_crash": h.crashed} for h in self.health
             ],
+            "entered_index": self.entered_index,
         }
 
     @classmethod
@@ -184,19 +153,15 @@ class RolloutState:
                 RingHealth(int(h["ok"]), int(h["failed"]), int(h["engine_crash"]))
                 for h in data["health"]
             ),
+            entered_index=int(data.get("entered_index", -1)),
         )
 
 
 def check_rings(rings: Sequence[Ring]) -> None:
-    if not rings:
-        raise GatewayInputError("a rollout needs at least one ring")
-    last = 0.0
-    for ring in rings:
-        if not 0 < ring.percent <= 100 or ring.percent < last:
-            raise GatewayInputError(f"ring {ring.name}: percents must grow within (0, 100]")
-        last = ring.percent
-    if rings[-1].percent != 100:
-        raise GatewayInputError("the last ring must reach 100 % of customers")
+    try:
+        rule.check_rings(rings)
+    except BadInput as exc:
+        raise GatewayInputError(str(exc)) from None
 
 
 def start(release: str, rings: Sequence[Ring], at: datetime) -> tuple[RolloutState, Transition]:
@@ -205,52 +170,31 @@ def start(release: str, rings: Sequence[Ring], at: datetime) -> tuple[RolloutSta
     return state, Transition(release, "started", rings[0].name, at, "release approved")
 
 
-def record_health(
-    state: RolloutState, status: str, at: datetime
+def judge(
+    state: RolloutState, counts: Tally, at: datetime, reports_through: int
 ) -> tuple[RolloutState, Transition | None]:
-    """Count one install report against the current ring; halt when it goes bad."""
+    """Apply the rule (:func:`clearance.policy.rollout.judge`) to an active rollout whose
+    current ring's window holds ``counts`` (distinct devices, reports logged up to index
+    ``reports_through``); the transition it calls for, if any."""
     health = list(state.health)
-    health[state.ring_index] = health[state.ring_index].add(status)
+    health[state.ring_index] = RingHealth(counts.healthy, counts.failing, 0)
     state = replace(state, health=tuple(health))
-    current = health[state.ring_index]
-    ring = state.ring
-    if (
-        state.status == ACTIVE
-        and current.reports >= ring.min_reports
-        and current.failure_rate > ring.failure_threshold
-    ):
-        state = replace(state, status=HALTED)
-        return state, Transition(
-            state.release,
-            "halted",
-            ring.name,
-            at,
-            f"failure rate {current.failure_rate:.1%} in ring {ring.name} exceeds "
-            f"{ring.failure_threshold:.1%}",
-            {"ok": current.ok, "failed": current.failed, "engine_crash": current.crashed},
-        )
-    return state, None
-
-
-def advance(state: RolloutState, at: datetime) -> tuple[RolloutState, Transition | None]:
-    """Open the next ring when the current one has soaked and is healthy; else no change."""
     if state.status != ACTIVE:
         return state, None
-    if at - state.ring_entered < state.ring.soak:
+    last = state.ring_index == len(state.rings) - 1
+    ruling = rule.judge(state.ring, last, state.ring_entered, counts, at)
+    if ruling.event is None:
         return state, None
-    if state.ring_index == len(state.rings) - 1:
+    evidence = {"reportsThrough": reports_through, **counts.to_dict()}
+    ring = state.ring
+    if ruling.event == rule.HALTED:
+        state = replace(state, status=HALTED)
+    elif ruling.event == rule.COMPLETED:
         state = replace(state, status=COMPLETE)
-        return state, Transition(state.release, "completed", state.ring.name, at, "all rings open")
-    soaked = state.ring
-    state = replace(state, ring_index=state.ring_index + 1, ring_entered=at)
-    return state, Transition(
-        state.release,
-        "advanced",
-        state.ring.name,
-        at,
-        f"ring {soaked.name} soaked {soaked.soak} with failure rate "
-        f"{state.health[state.ring_index - 1].failure_rate:.1%}",
-    )
+    else:
+        state = replace(state, ring_index=state.ring_index + 1, ring_entered=at)
+        ring = state.ring
+    return state, Transition(state.release, ruling.event, ring.name, at, ruling.reason, evidence)
 
 
 def resume(
@@ -273,12 +217,23 @@ def resume(
 
 
 def replay(
+    current: RolloutState | None,
+    transition: Transition,
+    default_rings: Sequence[Ring],
+    log_index: int = -1,
+) -> RolloutState | None:
+    """The rollout state a logged transition (at ``log_index``) leaves, so that replaying
+    the log converges.  ``None`` when the transition names a rollout that never started.
+    """
+    state = _replay(current, transition, default_rings)
+    if state is not None and transition.event in ("started", "advanced", "resumed"):
+        state = replace(state, entered_index=log_index)
+    return state
+
+
+def _replay(
     current: RolloutState | None, transition: Transition, default_rings: Sequence[Ring]
 ) -> RolloutState | None:
-    """The rollout state a logged transition leaves, so that replaying the log converges.
-
-    ``None`` when the transition names a rollout that never started.
-    """
     if transition.event == "started":
         rings = [Ring.from_dict(r) for r in transition.evidence.get("rings", [])]
         state, _ = start(transition.release, rings or list(default_rings), transition.at)

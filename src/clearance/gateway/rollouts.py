@@ -18,13 +18,15 @@ from typing import Any
 
 from clearance.attest._fields import relative_path
 from clearance.attest.errors import AttestFormatError
+from clearance.attest.version import Version
 from clearance.errors import ClearanceError
 from clearance.gateway import approval, rollout
 from clearance.gateway._entries import KIND_HEALTH, KIND_ROLLOUT_DECISION
-from clearance.gateway.errors import GatewayInputError, GatewayRefused
+from clearance.gateway.errors import GatewayInputError
 from clearance.gateway.states import ReleaseState
 from clearance.gateway.store import MetadataStore
 from clearance.gateway.tuf_repo import TufRepository
+from clearance.policy.rollout import Report, tally
 
 log = logging.getLogger("clearance.gateway")
 
@@ -41,6 +43,7 @@ class Rollouts:
         append: Callable[[rollout.Transition], int],
         artifact_path: Callable[[str], Path],
         lock: threading.RLock,
+        log_size: Callable[[], int] = lambda: 1 << 62,
     ) -> None:
         self._store = store
         self._tuf = tuf
@@ -51,13 +54,28 @@ class Rollouts:
         self._artifact_path = artifact_path
         #: The gateway's indexing lock: rollout state changes one at a time.
         self._lock = lock
+        self._log_size = log_size
 
     def reconcile(self) -> None:
         """Idempotent reactions to the indexed state (safe to run at every start).
 
         A release that cannot be acted on is logged with its log entry and skipped: it
-        never stops the gateway.
+        never stops the gateway.  Logged revocations and channel resets are applied first
+        (a rebuilt index must not bring a revoked release back).
         """
+        for index, _, summary, _ in self._store.entries_of_kind("revocation"):
+            release = summary.get("release")
+            row = None if release is None else self._store.release(str(release))
+            if row is not None and row.state != ReleaseState.REVOKED:
+                self.revoke(row.sha256, index, "logged revocation")
+        for index, _, summary, _ in self._store.entries_of_kind("channel-reset"):
+            self.reset_channel(
+                str(summary["product"]),
+                str(summary["channel"]),
+                str(summary["floor"]),
+                index,
+                "logged channel reset",
+            )
         for row in self._store.releases():
             try:
                 self._reconcile_release(row.sha256)
@@ -67,6 +85,9 @@ class Rollouts:
     def _reconcile_release(self, release_sha: str) -> None:
         if self._store.verdicts(release_sha):
             self.evaluate(release_sha)
+        row = self._store.release(release_sha)
+        if row is not None and row.state in (ReleaseState.REJECTED, ReleaseState.REVOKED):
+            self._tuf.withdraw(release_sha)  # TUF follows the log (idempotent)
         state = self._store.rollout(release_sha)
         if state is None:
             return
@@ -84,10 +105,46 @@ class Rollouts:
                 self.resume(release_sha, sha, "", str(summary.get("reason", "")))
                 return
 
+    def revoke(self, release_sha: str, log_index: int, reason: str) -> None:
+        """A logged revocation (or channel reset) by the policy authority: the release is
+        revoked for good, leaves the TUF targets, and a rollout under way halts (logged)."""
+        row = self._store.release(release_sha)
+        if row is None:
+            return
+        detail = f"revoked by the policy authority (log index {log_index}): {reason}"
+        self._store.set_release_state(release_sha, ReleaseState.REVOKED, detail)
+        self._tuf.withdraw(release_sha)
+        data = self._store.rollout(release_sha)
+        if data is not None and data["status"] == rollout.ACTIVE:
+            state = rollout.RolloutState.from_dict(data)
+            self._append(
+                rollout.Transition(
+                    release_sha,
+                    "halted",
+                    state.ring.name,
+                    self._clock(),
+                    detail,
+                    {"revocation_log_index": log_index},
+                )
+            )
+
+    def reset_channel(
+        self, product: str, channel: str, floor: str, log_index: int, reason: str
+    ) -> None:
+        """Revoke every release of the channel logged before the reset above ``floor``."""
+        bar = Version.parse(floor)
+        for row in self._store.channel_releases(product, channel):
+            if (
+                row.log_index < log_index
+                and row.state != ReleaseState.REVOKED
+                and Version.parse(row.version) > bar
+            ):
+                self.revoke(row.sha256, log_index, f"channel reset to {floor}: {reason}")
+
     def evaluate(self, release_sha256: str) -> None:
         """Apply the trust root's inspector threshold to the logged verdicts."""
         row = self._store.release(release_sha256)
-        if row is None:
+        if row is None or row.state == ReleaseState.REVOKED:
             return
         outcome = approval.evaluate(
             row.state, self._store.verdicts(release_sha256), self._threshold
@@ -95,6 +152,8 @@ class Rollouts:
         if outcome.state is not None:
             self._store.set_release_state(release_sha256, outcome.state, outcome.detail)
         if outcome.rejected_by is not None:
+            # TUF follows the log: a rejected release leaves the next targets metadata.
+            self._tuf.withdraw(release_sha256)
             # A rejection after approval stops a rollout under way, as a logged transition.
             data = self._store.rollout(release_sha256)
             if data is not None and data["status"] == rollout.ACTIVE:
@@ -123,16 +182,38 @@ class Rollouts:
             )
 
     def tick(self) -> list[int]:
-        """Advance rollouts whose ring has soaked; keep TUF timestamps fresh."""
+        """Judge every active rollout (soak, healthy devices, silence); keep TUF fresh."""
         appended = []
-        now = self._clock()
         for data in self._store.rollouts():
-            state = rollout.RolloutState.from_dict(data)
-            _, transition = rollout.advance(state, now)
-            if transition is not None:
-                appended.append(self._append(transition))
+            if data["status"] == rollout.ACTIVE:
+                index = self.judge(str(data["release"]))
+                if index is not None:
+                    appended.append(index)
         self._tuf.refresh_timestamp(if_expiring_within=self._tuf.expiry.timestamp / 2)
         return appended
+
+    def judge(self, release_sha: str) -> int | None:
+        """Apply the rollout rule to the release's current ring window; the log index of the
+        transition it called for, if any.  The tally counts each device once (its latest
+        logged report after the transition that entered the ring), and the transition
+        records the last log index counted, so that the auditor recomputes the same."""
+        with self._lock:
+            data = self._store.rollout(release_sha)
+            if data is None:
+                return None
+            state = rollout.RolloutState.from_dict(data)
+            if state.status != rollout.ACTIVE:
+                return None
+            through = self._log_size() - 1
+            votes = self._store.health_votes(
+                release_sha, state.ring.name, state.entered_index, through
+            )
+            counts = tally(Report(device, status, index) for device, status, index in votes)
+            judged, transition = rollout.judge(state, counts, self._clock(), through)
+            if transition is None:
+                self._store.put_rollout(release_sha, judged.to_dict())  # the tally, for display
+                return None
+            return self._append(transition)
 
     def resume(self, release_sha: str, decision_sha: str, signer: str, reason: str) -> None:
         data = self._store.rollout(release_sha)
@@ -144,37 +225,16 @@ class Rollouts:
         _, transition = rollout.resume(state, self._clock(), decision_sha, signer, reason)
         self._append(transition)
 
-    def record_health(
-        self, report_sha256: str, release_sha: str, customer: str, status: str
-    ) -> dict[str, Any]:
-        """Count one checked install-health report; halt the rollout when its ring goes bad."""
-        data = self._store.rollout(release_sha)
-        if data is None:
-            raise GatewayRefused(f"release {release_sha} is not being rolled out")
-        state = rollout.RolloutState.from_dict(data)
-        if not state.reaches(customer):
-            raise GatewayRefused(f"release {release_sha} was not offered to {customer!r}")
-        if not self._store.add_health(report_sha256, release_sha, customer, status):
-            return {
-                "kind": KIND_HEALTH,
-                "sha256": report_sha256,
-                "duplicate": True,
-                "rollout": state.to_dict(),
-            }
-        with self._lock:
-            data = self._store.rollout(release_sha)
-            assert data is not None
-            state, transition = rollout.record_health(
-                rollout.RolloutState.from_dict(data), status, self._clock()
-            )
-            self._store.put_rollout(release_sha, state.to_dict())
-        halted_at = self._append(transition) if transition is not None else None
+    def after_health(self, report_sha256: str, log_index: int, release_sha: str) -> dict[str, Any]:
+        """A device's logged report was indexed: judge its release's rollout now."""
+        halted_at = self.judge(release_sha)
         return {
             "kind": KIND_HEALTH,
             "sha256": report_sha256,
+            "log_index": log_index,
             "duplicate": False,
             "halted_log_index": halted_at,
-            "rollout": (self._store.rollout(release_sha) or state.to_dict()),
+            "rollout": self._store.rollout(release_sha),
         }
 
     def publish_tuf(self, release_sha: str) -> None:

@@ -25,7 +25,7 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,9 +38,11 @@ from clearance.errors import BadInput
 from clearance.gateway import distribution, rollout
 from clearance.gateway._background import Background
 from clearance.gateway._entries import (
+    KIND_ENTITLEMENT,
     KIND_HEALTH,
     KIND_RELEASE,
     KIND_TRANSITION,
+    ParsedEntry,
     parse_entry,
 )
 from clearance.gateway._health_bulk import HealthBulk
@@ -49,6 +51,7 @@ from clearance.gateway._log import GatewayLog
 from clearance.gateway._sigpool import SignaturePool
 from clearance.gateway.bundles import build_bundle
 from clearance.gateway.config import GatewayConfig, load_config
+from clearance.gateway.customers import Customers, OpeningStore
 from clearance.gateway.errors import GatewayInputError, GatewayNotFoundError, GatewayRefused
 from clearance.gateway.indexer import Indexer, Reaction
 from clearance.gateway.inspections import Inspections
@@ -64,15 +67,15 @@ from clearance.gateway.store import (
 from clearance.gateway.submission_checks import SubmissionChecks
 from clearance.gateway.tuf_repo import TufRepository
 from clearance.gateway.worker import InspectionWorker, JobRunner
-from clearance.keys import Signer
+from clearance.keys import Signer, load_signer
 from clearance.log.reader import read_entry
 from clearance.policy import (
     DistributionDecision,
     DistributionPolicy,
-    Entitlement,
     LoggedPolicy,
     decide,
 )
+from clearance.policy.rollout_statements import SignedTransition
 
 if TYPE_CHECKING:
     from clearance.gateway.queue_postgres import LeaderLease
@@ -115,6 +118,20 @@ class Gateway:
         self.clock = clock
         self.inspections = Inspections(data_dir, config, store, queue, log)
         self.checks = SubmissionChecks(config, trust_root, store)
+        self.customers = Customers(store, OpeningStore(data_dir / "openings"))
+        self._rollout_signer = (
+            load_signer(data_dir / config.rollout_key) if config.rollout_key else None
+        )
+        if (
+            self._rollout_signer is not None
+            and trust_root.rollout.threshold
+            and all(
+                k.public_key != self._rollout_signer.public_key for k in trust_root.rollout.keys
+            )
+        ):
+            raise GatewayInputError(
+                "the gateway's rollout key is not in the trust root's rollout role"
+            )
         self._apply_lock = threading.RLock()
         self.rollouts = Rollouts(
             store,
@@ -125,6 +142,7 @@ class Gateway:
             append=self._append_transition,
             artifact_path=self.inspections.artifact_path,
             lock=self._apply_lock,
+            log_size=lambda: self.log.size,
         )
         self.indexer = Indexer(store, trust_root, config.rings)
         self._background = Background()
@@ -297,9 +315,14 @@ class Gateway:
     # -- submissions ---------------------------------------------------------------
 
     def submit(
-        self, envelope_bytes: bytes, role: str | None, expected_kind: str | None = None
+        self,
+        envelope_bytes: bytes,
+        role: str | None,
+        expected_kind: str | None = None,
+        opening: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Check, log and index one signed envelope; return its receipt."""
+        """Check, log and index one signed envelope; return its receipt.  ``opening``: the
+        opening of a committed entitlement (kept privately, never logged)."""
         if len(envelope_bytes) > self.config.max_envelope_bytes:
             raise GatewayInputError(
                 f"envelope is {len(envelope_bytes)} bytes, the limit is "
@@ -316,15 +339,19 @@ class Gateway:
             raise GatewayInputError(f"expected a {expected_kind} statement, got a {parsed.kind}")
         self.checks.check_role(parsed.kind, role)
         if parsed.kind == KIND_HEALTH:
-            release_sha, customer, status = self.checks.health_report(parsed)
-            return self.rollouts.record_health(parsed.sha256, release_sha, customer, status)
+            return self._health(parsed, envelope)
         signers = self.checks.check_signature(parsed)
         existing = self.store.entry_by_sha(parsed.sha256)
         if existing is not None:  # idempotent: the same envelope again gets its receipt
             return self.receipt(existing[0], parsed.sha256, parsed.kind, duplicate=True)
-        self.checks.check_semantics(parsed, signers)
+        self.checks.check_semantics(parsed, signers, opening)
         entry = envelope.to_bytes()
-        if parsed.kind != KIND_RELEASE:
+        if parsed.kind == KIND_ENTITLEMENT:
+            _, opened = self.checks.entitlement_of(parsed, opening)
+            index = self._append_and_index(entry)
+            if opened is not None:
+                self.customers.openings.add(index, opened)
+        elif parsed.kind != KIND_RELEASE:
             index = self._append_and_index(entry)
         else:
             # The version rule (higher than every logged release of the product and channel)
@@ -336,6 +363,22 @@ class Gateway:
                 self.checks.check_version(release)
                 index = self._append_and_index(entry)
         return self.receipt(index, parsed.sha256, parsed.kind)
+
+    def _health(self, parsed: ParsedEntry, envelope: Envelope) -> dict[str, Any]:
+        """A device's install-health report: checked, logged (one vote of that device in
+        its ring's window), then the rollout rule is applied."""
+        vote = self.checks.health_report(parsed, self.customers.devices())
+        existing = self.store.entry_by_sha(parsed.sha256)
+        if existing is not None:
+            return {
+                "kind": KIND_HEALTH,
+                "sha256": parsed.sha256,
+                "log_index": existing[0],
+                "duplicate": True,
+                "rollout": self.store.rollout(vote.release),
+            }
+        index = self._append_and_index(envelope.to_bytes())
+        return self.rollouts.after_health(parsed.sha256, index, vote.release)
 
     def _append_and_index(self, entry: bytes) -> int:
         index = self.log.append([entry])[0]
@@ -359,6 +402,21 @@ class Gateway:
             )
         elif reaction.action == "publish":
             self.rollouts.publish_tuf(reaction.release)
+        elif reaction.action == "revoke":
+            entry = self.store.entry_by_sha(reaction.decision_sha256)
+            index = entry[0] if entry is not None else -1
+            self.rollouts.revoke(reaction.release, index, reaction.reason)
+        elif reaction.action == "reset":
+            entry = self.store.entry_by_sha(reaction.decision_sha256)
+            if entry is not None:
+                index, _, summary = entry
+                self.rollouts.reset_channel(
+                    str(summary["product"]),
+                    str(summary["channel"]),
+                    str(summary["floor"]),
+                    index,
+                    reaction.reason,
+                )
 
     def _channel_lock(self, product: str, channel: str) -> threading.Lock:
         with self._locks_lock:
@@ -381,7 +439,20 @@ class Gateway:
         }
 
     def _append_transition(self, transition: rollout.Transition) -> int:
-        return self._append_and_index(canonical_json(transition.to_dict()))
+        """Log a rollout transition, signed by the rollout key the trust root names (a plain
+        record only when the gateway has none: older setups, tests of the legacy form)."""
+        signer = self._rollout_signer
+        if signer is None:
+            return self._append_and_index(canonical_json(transition.to_dict()))
+        signed = SignedTransition(
+            transition.release,
+            transition.event,
+            transition.ring,
+            transition.at,
+            transition.reason,
+            transition.evidence,
+        )
+        return self._append_and_index(signed.sign([signer]).to_bytes())
 
     # -- artifacts and inspection (see :class:`~clearance.gateway.inspections.Inspections`) --
 
@@ -418,7 +489,7 @@ class Gateway:
     def decide_for(
         self, customer: str, product: str, at: datetime | None = None
     ) -> DistributionDecision:
-        entitlements = [Entitlement.from_dict(b) for _, b in self.store.entitlements(customer)]
+        entitlements = self.customers.entitlements(customer)
         return decide(self.policy_in_force(), entitlements, customer, product, at or self.clock())
 
     def offer(self, row: ReleaseRow, customer: str) -> dict[str, Any]:
@@ -527,7 +598,17 @@ class Gateway:
         return self.store.rollout(release_sha256)
 
     def entitlements_of(self, customer: str) -> list[tuple[int, dict[str, Any]]]:
-        return self.store.entitlements(customer)
+        """A customer's entitlements (legacy clear ones and opened commitments)."""
+        out = list(self.store.entitlements(customer))
+        out += [(i, o.entitlement.to_dict()) for i, o in self.customers.openings.of(customer)]
+        return sorted(out, key=lambda item: item[0])
+
+    def openings(self) -> list[tuple[int, dict[str, Any]]]:
+        """Every opening kept (for the regulator)."""
+        return [(i, o.to_dict()) for i, o in self.customers.openings.all()]
+
+    def authenticate_customer(self, method: str, path: str, headers: Mapping[str, str]) -> str:
+        return self.customers.authenticate(method, path, headers, int(self.clock().timestamp()))
 
     def entry_kinds(self) -> dict[str, int]:
         """How many log entries of each kind are indexed."""
@@ -560,9 +641,11 @@ class Gateway:
                 out["job"] = self.inspections.job(row.job_id)
         return out
 
-    def bundle(self, release_sha256: str) -> bytes:
-        """The Clearance bundle of a release: envelope, verdicts and policy in force, each
-        with an inclusion proof under the latest (witness-cosigned) checkpoint."""
+    def bundle(self, release_sha256: str, customer: str | None = None) -> bytes:
+        """The Clearance bundle of a release: envelope, verdicts, policy in force and signed
+        rollout transitions, each with an inclusion proof under the latest (witness-cosigned)
+        checkpoint; for ``customer`` (authenticated by the caller) also its entitlement
+        commitment and opening."""
         row = self.store.release(release_sha256)
         if row is None:
             raise GatewayNotFoundError(f"no release with SHA-256 {release_sha256}")
@@ -571,12 +654,31 @@ class Gateway:
         checkpoint = self.log.checkpoint()
         verdicts = [v["log_index"] for v in self.store.verdicts(release_sha256)]
         policy = self.policy_in_force()
+        size = self.log.checkpoint_size(checkpoint.to_bytes())
+        rollout_indices = [  # signed transitions only (older plain records prove nothing)
+            i
+            for i, _ in self.store.transitions(release_sha256)
+            if i < size and b"payloadType" in next(iter(self.log.entries(i, i + 1, size)))
+        ]
+        entitlement_index = None
+        opening = None
+        if customer is not None:
+            found = self.customers.opening(customer, row.product)
+            if found is None:
+                raise GatewayRefused(
+                    f"no entitlement of {customer!r} for {row.product!r} is known here"
+                )
+            entitlement_index, opened = found
+            opening = opened.to_dict()
         bundle = build_bundle(
             self.log,
             checkpoint,
             row.log_index,
             verdicts,
             None if policy is None else policy.log_index,
+            entitlement_index=entitlement_index,
+            entitlement_opening=opening,
+            rollout_indices=rollout_indices,
         )
         return bundle.to_bytes()
 
@@ -612,7 +714,11 @@ class Gateway:
         return out
 
     def all_entitlements(self) -> list[tuple[int, dict[str, Any]]]:
-        return self.store.entitlements()
+        """Every entitlement the gateway knows: legacy clear ones and opened commitments
+        (for the operator's and the regulator's pages, never public)."""
+        out = list(self.store.entitlements())
+        out += [(i, o.entitlement.to_dict()) for i, o in self.customers.openings.all()]
+        return sorted(out, key=lambda item: item[0])
 
     def transitions_of(self, release_sha256: str) -> list[tuple[int, dict[str, Any]]]:
         return self.store.transitions(release_sha256)

@@ -32,6 +32,7 @@ def init_gateway(
     log_signer: Signer,
     vendor_products: Mapping[str, Sequence[str]],
     inspector_signer: Signer | None = None,
+    rollout_signer: Signer | None = None,
     witnesses: Sequence[WitnessConfig] = (),
     rings: Sequence[Ring] = DEFAULT_RINGS,
     workers: int = 2,
@@ -63,21 +64,19 @@ def init_gateway(
     ).close()
     if database is not None and job_queue_dsn is None:
         job_queue_dsn = database
-    inspector_key: str | None = None
-    if inspector_signer is not None:
-        keys = data_dir / "keys"
-        keys.mkdir(mode=0o700, exist_ok=True)
-        path = keys / f"{inspector_signer.name}.key"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(inspector_signer.to_string() + "\n")
-        inspector_key = str(path.relative_to(data_dir))
+    if rollout_signer is not None and all(
+        k.public_key != rollout_signer.public_key for k in trust_root.rollout.keys
+    ):
+        raise GatewayInputError("the rollout key is not in the trust root's rollout role")
+    inspector_key = None if inspector_signer is None else _keep_key(data_dir, inspector_signer)
+    rollout_key = None if rollout_signer is None else _keep_key(data_dir, rollout_signer)
     plain = dict(tokens) if tokens is not None else {role: new_token(role) for role in ROLES}
     for role in plain:
         if role not in ROLES:
             raise GatewayInputError(f"unknown role {role!r} (roles: {', '.join(ROLES)})")
     config = GatewayConfig(
         inspector_key=inspector_key,
+        rollout_key=rollout_key,
         tokens={token_digest(t): role for role, t in plain.items()},
         vendor_products={k: tuple(v) for k, v in vendor_products.items()},
         witnesses=tuple(witnesses),
@@ -97,3 +96,14 @@ def init_gateway(
         json.dump(plain, handle, indent=2, sort_keys=True)
         handle.write("\n")
     return plain
+
+
+def _keep_key(data_dir: Path, signer: Signer) -> str:
+    """Write ``signer`` under ``data_dir/keys`` (mode 0600); its path relative to data_dir."""
+    keys = data_dir / "keys"
+    keys.mkdir(mode=0o700, exist_ok=True)
+    path = keys / f"{signer.name}.key"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(signer.to_string() + "\n")
+    return str(path.relative_to(data_dir))

@@ -22,3 +22,5 @@ class ReleaseState(StrEnum):
     APPROVED = "approved"
     #: Rejected by an inspector (a rejection wins over approvals).
     REJECTED = "rejected"
+    #: Revoked by the policy authority (a logged revocation or channel reset): final.
+    REVOKED = "revoked"

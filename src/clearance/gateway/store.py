@@ -87,6 +87,15 @@ CREATE TABLE IF NOT EXISTS health (
     status TEXT NOT NULL,
     received REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS health_votes (
+    log_index INTEGER PRIMARY KEY,
+    release_sha256 TEXT NOT NULL,
+    ring TEXT NOT NULL,
+    device TEXT NOT NULL,
+    status TEXT NOT NULL,
+    received REAL NOT NULL DEFAULT (strftime('%s','now'))
+);
+CREATE INDEX IF NOT EXISTS health_votes_release ON health_votes(release_sha256, ring);
 CREATE TABLE IF NOT EXISTS artifacts (
     sha256 TEXT PRIMARY KEY,
     size INTEGER NOT NULL,
@@ -154,6 +163,8 @@ class IndexRecord:
     transition: tuple[str, str, dict[str, Any]] | None = None
     #: (release, state) of the rollout after a transition.
     rollout: tuple[str, dict[str, Any]] | None = None
+    #: (release, ring, device key id, status) of a logged health report.
+    health: tuple[str, str, str, str] | None = None
 
 
 class MetadataStore(Protocol):
@@ -201,6 +212,9 @@ class MetadataStore(Protocol):
     def put_rollout(self, release_sha256: str, state: dict[str, Any]) -> None: ...
     def transitions(self, release_sha256: str) -> list[tuple[int, dict[str, Any]]]: ...
     def add_health(self, sha256: str, release: str, customer: str, status: str) -> bool: ...
+    def health_votes(
+        self, release_sha256: str, ring: str, after: int, through: int
+    ) -> list[tuple[str, str, int]]: ...
     def health_reports(self, release_sha256: str) -> list[tuple[float, str]]: ...
     def add_artifact(self, sha256: str, size: int) -> None: ...
     def artifact_referenced(self, sha256: str) -> bool: ...
@@ -309,6 +323,12 @@ class SQLiteMetadataStore:
             if record.rollout is not None:
                 release, state = record.rollout
                 db.execute(_PUT_ROLLOUT, (release, json.dumps(state, sort_keys=True), time.time()))
+            if record.health is not None:
+                db.execute(
+                    "INSERT OR IGNORE INTO health_votes(log_index, release_sha256, ring, device, "
+                    "status, received) VALUES (?, ?, ?, ?, ?, ?)",
+                    (record.log_index, *record.health, time.time()),
+                )
             db.execute(
                 "INSERT INTO entries VALUES (?, ?, ?, ?, strftime('%s','now'))",
                 (record.log_index, record.sha256, record.kind, json.dumps(record.summary)),
@@ -471,11 +491,24 @@ class SQLiteMetadataStore:
             )
             return cur.rowcount == 1
 
-    def health_reports(self, release_sha256: str) -> list[tuple[float, str]]:
-        """(received, status) of every health report counted for a release, oldest first."""
+    def health_votes(
+        self, release_sha256: str, ring: str, after: int, through: int
+    ) -> list[tuple[str, str, int]]:
+        """(device, status, log index) of the logged reports for a ring in (after, through]."""
         rows = self._query(
-            "SELECT received, status FROM health WHERE release_sha256=? ORDER BY received",
-            (release_sha256,),
+            "SELECT device, status, log_index FROM health_votes WHERE release_sha256=? AND "
+            "ring=? AND log_index>? AND log_index<=? ORDER BY log_index",
+            (release_sha256, ring, after, through),
+        )
+        return [(str(r[0]), str(r[1]), int(r[2])) for r in rows]
+
+    def health_reports(self, release_sha256: str) -> list[tuple[float, str]]:
+        """(received, status) of every health report on a release, oldest first: the logged,
+        device-signed ones (and any kept by an older gateway before reports were logged)."""
+        rows = self._query(
+            "SELECT received, status FROM health_votes WHERE release_sha256=? UNION ALL "
+            "SELECT received, status FROM health WHERE release_sha256=? ORDER BY 1",
+            (release_sha256, release_sha256),
         )
         return [(float(r[0]), str(r[1])) for r in rows]
 

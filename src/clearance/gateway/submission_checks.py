@@ -10,31 +10,44 @@ calls under the channel's lock, just before appending.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from clearance.attest import Release, Verdict
 from clearance.attest.admission import VersionNotIncreasingError
+from clearance.attest.dsse import key_id
 from clearance.attest.errors import EnvelopeSignatureError
+from clearance.attest.recovery import ChannelReset, Revocation
 from clearance.attest.trust_root import Role, TrustRoot
 from clearance.attest.version import Version
 from clearance.errors import BadInput
 from clearance.gateway import rollout
 from clearance.gateway._entries import (
+    KIND_CHANNEL_RESET,
     KIND_ENTITLEMENT,
     KIND_HEALTH,
     KIND_POLICY,
     KIND_RELEASE,
+    KIND_REVOCATION,
     KIND_ROLLOUT_DECISION,
     KIND_VERDICT,
     ParsedEntry,
 )
 from clearance.gateway.config import GatewayConfig
+from clearance.gateway.customers import Device
 from clearance.gateway.errors import GatewayInputError, GatewayRefused
 from clearance.gateway.states import ReleaseState
 from clearance.gateway.store import MetadataStore
 from clearance.keys import Verifier
 from clearance.policy import DistributionPolicy, Entitlement
+from clearance.policy.commitment import (
+    CommitmentMismatchError,
+    EntitlementOpening,
+    logged_commitment,
+    open_commitment,
+)
+from clearance.policy.rollout_statements import HealthReport
 
 #: Which token role may submit which statement kind.
 ROLE_FOR_KIND = {
@@ -44,7 +57,17 @@ ROLE_FOR_KIND = {
     KIND_POLICY: ("policy",),
     KIND_ROLLOUT_DECISION: ("inspector", "policy"),
     KIND_HEALTH: ("client",),
+    KIND_REVOCATION: ("policy",),
+    KIND_CHANNEL_RESET: ("policy",),
 }
+
+
+@dataclass(frozen=True)
+class HealthVote:
+    release: str
+    ring: str
+    status: str
+    customer: str
 
 
 def str_field(data: dict[str, Any], key: str, what: str) -> str:
@@ -63,6 +86,8 @@ class SubmissionChecks:
         self._store = store
 
     def check_role(self, kind: str, role: str | None) -> None:
+        if kind == KIND_HEALTH:
+            return  # a health report authenticates by its device signature, not a token
         allowed = ROLE_FOR_KIND[kind]
         if role not in allowed:
             raise GatewayRefused(
@@ -76,7 +101,7 @@ class SubmissionChecks:
             return root.vendors, "vendor"
         if kind == KIND_VERDICT:
             return root.inspectors, "inspector"
-        if kind == KIND_POLICY:
+        if kind in (KIND_POLICY, KIND_REVOCATION, KIND_CHANNEL_RESET):
             return root.policy, "policy authority"
         if kind == KIND_ROLLOUT_DECISION:
             keys = (*root.inspectors.keys, *root.policy.keys)
@@ -90,23 +115,77 @@ class SubmissionChecks:
         if not role.keys:
             raise GatewayRefused(f"the trust root has no {who} key: cannot accept {parsed.kind}")
         # One valid signature by a key of the role is needed to accept a write; thresholds
-        # (k-of-n inspectors) are applied when deciding approval, across verdicts.
+        # (k-of-n inspectors) are applied when deciding approval, across verdicts.  Recovery
+        # statements need the policy authority's threshold.  Revoked keys count nowhere.
+        revoked = self.revoked_keys()
+        keys = [k for k in role.keys if key_id(k) not in revoked]
+        needed = role.threshold if parsed.kind in (KIND_REVOCATION, KIND_CHANNEL_RESET) else 1
         try:
-            return parsed.envelope.verify(role.keys, 1)
+            return parsed.envelope.verify(keys, max(needed, 1))
         except EnvelopeSignatureError as exc:
             raise GatewayRefused(f"{parsed.kind} envelope: {exc}") from None
 
+    def revoked_keys(self) -> set[str]:
+        """Key ids the policy authority revoked (logged revocations of keys)."""
+        return {
+            str(summary.get("key"))
+            for _, _, summary, _ in self._store.entries_of_kind(KIND_REVOCATION)
+            if summary.get("target") == "key"
+        }
+
     def check_version(self, release: Release) -> None:
-        """Higher than every logged release of its product and channel."""
+        """Higher than every logged release of its product and channel since the channel's
+        last reset, and than that reset's floor."""
         new = release.parsed_version
+        after = -1
+        for index, _, summary, _ in self._store.entries_of_kind(KIND_CHANNEL_RESET):
+            if (summary.get("product"), summary.get("channel")) == (
+                release.product,
+                release.channel,
+            ) and index > after:
+                after = index
+                floor = str(summary.get("floor"))
+                if not new > Version.parse(floor):
+                    raise VersionNotIncreasingError(
+                        f"{release.product} {release.channel}: version {release.version} is not "
+                        f"higher than the floor {floor} of the channel reset at log index {index}"
+                    )
         for row in self._store.channel_releases(release.product, release.channel):
+            if row.log_index < after:
+                continue  # logged before the channel's last reset
             if not new > Version.parse(row.version):
                 raise VersionNotIncreasingError(
                     f"{release.product} {release.channel}: version {release.version} is not "
                     f"higher than the logged {row.version} (log index {row.log_index})"
                 )
 
-    def check_semantics(self, parsed: ParsedEntry, signers: Sequence[Verifier]) -> None:
+    def entitlement_of(
+        self, parsed: ParsedEntry, opening: Mapping[str, Any] | None
+    ) -> tuple[Entitlement, EntitlementOpening | None]:
+        """The entitlement a submission logs: in clear (legacy), or a commitment that
+        ``opening`` must open (the opening is kept privately, never logged)."""
+        statement = parsed.statement
+        assert statement is not None
+        commitment = logged_commitment(statement.predicate)
+        if commitment is None:
+            return Entitlement.from_dict(statement.predicate), None
+        if opening is None:
+            raise GatewayInputError(
+                "a committed entitlement needs its opening (POST /api/v1/entitlements with "
+                '{"envelope": ..., "opening": ...})'
+            )
+        opened = EntitlementOpening.from_dict(opening)
+        try:
+            return open_commitment(statement.predicate, opened), opened
+        except CommitmentMismatchError as exc:
+            raise GatewayRefused(str(exc)) from None
+
+    def check_semantics(
+        self,
+        parsed: ParsedEntry,
+        signers: Sequence[Verifier],
+        opening: Mapping[str, Any] | None = None,
+    ) -> None:
         statement = parsed.statement
         assert statement is not None
         products = self._config.vendor_products
@@ -118,7 +197,7 @@ class SubmissionChecks:
                     f"product {release.product!r}"
                 )
         elif parsed.kind == KIND_ENTITLEMENT:
-            ent = Entitlement.from_dict(statement.predicate)
+            ent, _ = self.entitlement_of(parsed, opening)
             if not any(ent.product in products.get(v.name, ()) for v in signers):
                 raise GatewayRefused(f"this vendor does not sell product {ent.product!r}")
         elif parsed.kind == KIND_VERDICT:
@@ -132,6 +211,13 @@ class SubmissionChecks:
                 raise GatewayRefused("verdict's product/version do not match the release it names")
         elif parsed.kind == KIND_POLICY:
             DistributionPolicy.from_dict(statement.predicate)
+        elif parsed.kind == KIND_REVOCATION:
+            revocation = Revocation.from_statement(statement)
+            sha = revocation.release_sha256
+            if sha is not None and self._store.release(sha) is None:
+                raise GatewayRefused(f"revocation names release {sha}, which is not in the log")
+        elif parsed.kind == KIND_CHANNEL_RESET:
+            ChannelReset.from_statement(statement)
         elif parsed.kind == KIND_ROLLOUT_DECISION:
             release_sha = str_field(statement.predicate, "release", "rollout decision")
             action = statement.predicate.get("action")
@@ -147,29 +233,42 @@ class SubmissionChecks:
                     "only an approved release can resume its rollout"
                 )
 
-    def health_report(self, parsed: ParsedEntry) -> tuple[str, str, str]:
-        """Check a health report's fields and its client signature: (release, customer, status)."""
+    def health_report(self, parsed: ParsedEntry, devices: Mapping[str, Device]) -> HealthVote:
+        """Check a health report: fields, no customer named (it is logged), signed by one
+        device key an entitlement names, for a ring that customer is in and that is open."""
         statement = parsed.statement
         assert statement is not None and parsed.envelope is not None
         p = statement.predicate
-        release_sha = str_field(p, "release", "health report")
-        customer = str_field(p, "customer", "health report")
-        status = str_field(p, "status", "health report")
-        if status not in rollout.HEALTH_STATES:
+        if "customer" in p:
             raise GatewayInputError(
-                f"health status {status!r} is not one of {rollout.HEALTH_STATES}"
+                "health reports are logged: they must not name the customer (the device key "
+                "that signs says who reports)"
             )
-        keys: list[Verifier] = []
-        for _, body in self._store.entitlements(customer):
-            for vkey in body.get("client_keys", []):
-                try:
-                    keys.append(Verifier.parse(vkey))
-                except BadInput:
-                    continue
-        if not keys:
-            raise GatewayRefused(f"customer {customer!r} has no registered client key")
         try:
-            parsed.envelope.verify(keys, 1)
+            report = HealthReport.from_predicate(p)
+        except BadInput as exc:
+            raise GatewayInputError(f"health report: {exc}") from None
+        keyids = {s.keyid for s in parsed.envelope.signatures}
+        if len(keyids) != 1:
+            raise GatewayRefused("a health report is signed by exactly one device key")
+        device = devices.get(next(iter(keyids)))
+        if device is None:
+            raise GatewayRefused("health report: its key is named by no customer's entitlement")
+        try:
+            parsed.envelope.verify([device.key], 1)
         except EnvelopeSignatureError as exc:
             raise GatewayRefused(f"health report: {exc}") from None
-        return release_sha, customer, status
+        data = self._store.rollout(report.release)
+        if data is None:
+            raise GatewayRefused(f"release {report.release} is not being rolled out")
+        state = rollout.RolloutState.from_dict(data)
+        bucket = rollout.customer_bucket(device.customer)
+        home = next(i for i, r in enumerate(state.rings) if bucket < r.percent)
+        if state.rings[home].name != report.ring:
+            raise GatewayRefused(
+                f"the reporting device's customer is in ring {state.rings[home].name}, "
+                f"not {report.ring}"
+            )
+        if home > state.ring_index:
+            raise GatewayRefused(f"release {report.release} was not offered to ring {report.ring}")
+        return HealthVote(report.release, report.ring, report.status, device.customer)

@@ -81,6 +81,18 @@ def _load_or_create_signer(path: Path) -> CryptoSigner:
     return CryptoSigner(private, SSlibKey.from_crypto(private.public_key()))
 
 
+def release_of(target: TargetFile) -> str | None:
+    """The release envelope digest a target's ``custom.clearance`` names, if any."""
+    custom = target.unrecognized_fields.get("custom")
+    if not isinstance(custom, dict):
+        return None
+    clearance = custom.get("clearance")
+    if not isinstance(clearance, dict):
+        return None
+    sha = clearance.get("release_sha256")
+    return sha if isinstance(sha, str) else None
+
+
 @dataclass(frozen=True)
 class PublishedTarget:
     path: str
@@ -189,18 +201,46 @@ class TufRepository:
                 )
                 signed.targets[name] = target
                 out.append(PublishedTarget(name, len(content), digest))
-            signed.version += 1
-            signed.expires = now + self.expiry.targets
-            self._sign_write(targets_md, "targets", f"{signed.version}.targets.json")
-            snapshot_md = self._latest("snapshot")
-            snap = snapshot_md.signed
-            assert isinstance(snap, Snapshot)
-            snap.version += 1
-            snap.expires = now + self.expiry.snapshot
-            snap.meta["targets.json"] = MetaFile(version=signed.version)
-            self._sign_write(snapshot_md, "snapshot", f"{snap.version}.snapshot.json")
-            self._write_timestamp(snap.version, now)
+            self._bump(targets_md, now)
             return out
+
+    def withdraw(self, release_sha256: str) -> list[str]:
+        """Drop every target of a release (rejected or revoked): the next targets version
+        lacks them, so a stock TUF client that refreshes no longer finds them and refuses to
+        download them.  Targets are matched by ``custom.clearance.release_sha256``; the stored
+        files stay (older consistent snapshots name them).  Returns the paths removed;
+        nothing is re-signed when the release had none (idempotent)."""
+        with self._lock:
+            targets_md = self._latest("targets")
+            signed = targets_md.signed
+            assert isinstance(signed, Targets)
+            gone = sorted(
+                path
+                for path, target in signed.targets.items()
+                if release_of(target) == release_sha256
+            )
+            if not gone:
+                return []
+            for path in gone:
+                del signed.targets[path]
+            self._bump(targets_md, self._now())
+            return gone
+
+    def _bump(self, targets_md: Metadata[Any], now: datetime) -> None:
+        """Sign the next targets version, then snapshot, then timestamp (the lock is held)."""
+        signed = targets_md.signed
+        assert isinstance(signed, Targets)
+        signed.version += 1
+        signed.expires = now + self.expiry.targets
+        self._sign_write(targets_md, "targets", f"{signed.version}.targets.json")
+        snapshot_md = self._latest("snapshot")
+        snap = snapshot_md.signed
+        assert isinstance(snap, Snapshot)
+        snap.version += 1
+        snap.expires = now + self.expiry.snapshot
+        snap.meta["targets.json"] = MetaFile(version=signed.version)
+        self._sign_write(snapshot_md, "snapshot", f"{snap.version}.snapshot.json")
+        self._write_timestamp(snap.version, now)
 
     def refresh_timestamp(self, *, if_expiring_within: timedelta | None = None) -> bool:
         """Re-sign the timestamp (same snapshot) so that clients keep updating; True if done."""

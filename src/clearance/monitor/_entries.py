@@ -33,7 +33,11 @@ _ALLOWED: Mapping[str, frozenset[str]] = {
     KIND_VERDICT: frozenset({"inspector"}),
     KIND_POLICY: frozenset({"policy"}),
     KIND_ROLLOUT_DECISION: frozenset({"inspector", "policy"}),
-    KIND_TRUST_ROOT: frozenset({"root"}),
+    # A rotation is signed by the parties it changes (current and new keys) and the policy
+    # authority (clearance.attest._governance): any role's key may appear on it.
+    KIND_TRUST_ROOT: frozenset(
+        {"log", "vendor", "inspector", "policy", "rollout", "root", "witness"}
+    ),
 }
 
 
@@ -85,7 +89,8 @@ class EntryRules:
             return
         roles = key_roles(root)
         if view.kind == KIND_TRUST_ROOT and view.new_trust_root is not None:
-            roles["root"] = (*roles["root"], *view.new_trust_root.root_role.keys)
+            for role, keys in key_roles(view.new_trust_root).items():
+                roles[role] = (*roles.get(role, ()), *keys)
         everyone = [k for keys in roles.values() for k in keys]
         known = {key_id(k) for k in everyone}
         for sig in view.envelope.signatures:

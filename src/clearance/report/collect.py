@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import tempfile
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,6 +41,7 @@ from clearance.log.checkpoint import Checkpoint
 from clearance.log.tiles import TileSource
 from clearance.policy import Decision, Entitlement, LoggedPolicy, Policy, decide
 from clearance.policy._time import parse_time
+from clearance.policy.commitment import EntitlementOpening, logged_commitment, open_commitment
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,9 @@ class ReportData:
 class _Collector:
     """The auditor's entry observer: keeps the entries the report needs."""
 
-    def __init__(self) -> None:
+    def __init__(self, openings: Sequence[EntitlementOpening] = ()) -> None:
+        #: The regulator's openings of committed entitlements, by commitment.
+        self._openings = {o.commitment: o for o in openings}
         self.releases: dict[str, ReleaseRow] = {}
         self.ordered: list[ReleaseRow] = []
         self.policies: list[LoggedPolicy] = []
@@ -216,7 +219,12 @@ class _Collector:
             self.policies.append(LoggedPolicy(Policy.from_dict(dict(view.record)), view.index))
         elif view.kind == KIND_ENTITLEMENT and view.envelope is not None:
             predicate = statement_of(view.envelope).predicate
-            self.entitlements.append((view.index, Entitlement.from_dict(predicate)))
+            commitment = logged_commitment(predicate)
+            if commitment is None:  # legacy: logged in clear
+                self.entitlements.append((view.index, Entitlement.from_dict(predicate)))
+            elif commitment in self._openings:  # the regulator holds its opening
+                opened = open_commitment(predicate, self._openings[commitment])
+                self.entitlements.append((view.index, opened))
 
 
 def _time(value: object) -> datetime | None:
@@ -298,9 +306,12 @@ def collect(
     period: Period,
     jurisdiction: str | None = None,
     clock: datetime | None = None,
+    openings: Sequence[EntitlementOpening] = (),
 ) -> ReportData:
-    """Replay the log once and gather every fact of the report."""
-    collector = _Collector()
+    """Replay the log once and gather every fact of the report.  Entitlements are logged
+    as commitments: ``openings`` (the regulator's copies) open them; an unopened one is
+    counted by nobody (its customer is unknown to this report)."""
+    collector = _Collector(openings)
     with tempfile.TemporaryDirectory(prefix="clearance-report-") as state:
         audit = audit_log(
             AuditOptions(

@@ -1,0 +1,121 @@
+"""``clearance entitlement``: a vendor's private, logged entitlement, and opening it.
+
+- ``entitlement create --customer C --jurisdiction J --product P --start T --end T
+  [--device-key D.pub]... --key vendor.key --out ENTITLEMENT.json --opening OPENING.json``:
+  the vendor-signed statement logs only a salted commitment (``ENTITLEMENT.json``, to
+  submit); ``OPENING.json`` (salt + entitlement, mode 0600) goes privately to the
+  customer, the gateway and, on request, the regulator.
+- ``entitlement open ENTITLEMENT.json --opening OPENING.json``: check that the opening
+  opens the logged commitment and print the entitlement (exit 1 if it does not).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from clearance.attest import statement_of
+from clearance.cli._common import (
+    EXIT_OK,
+    SubParsers,
+    add_json_flag,
+    emit,
+    read_json,
+    set_handler,
+)
+from clearance.cli._files import write_output
+from clearance.cli.release import load_envelope
+from clearance.keys import load_signer, load_verifier
+from clearance.policy import ENTITLEMENT_PREDICATE_TYPE, Entitlement
+from clearance.policy._time import parse_time
+from clearance.policy.commitment import (
+    EntitlementOpening,
+    new_opening,
+    open_commitment,
+    sign_entitlement,
+)
+
+
+def register(sub: SubParsers) -> None:
+    group = sub.add_parser("entitlement", help="private (committed) customer entitlements")
+    actions = group.add_subparsers(dest="entitlement_command", metavar="ACTION")
+    actions.required = True
+    create = actions.add_parser("create", help="sign a committed entitlement and its opening")
+    create.add_argument("--customer", required=True, help="the customer (never logged in clear)")
+    create.add_argument("--jurisdiction", required=True, help="the customer's jurisdiction (US)")
+    create.add_argument("--product", required=True, help="the product sold")
+    create.add_argument("--start", required=True, metavar="RFC3339", help="first instant covered")
+    create.add_argument("--end", required=True, metavar="RFC3339", help="first instant not covered")
+    create.add_argument(
+        "--device-key",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="DEVICE.pub",
+        help="a device key of the customer (signs its requests and health reports)",
+    )
+    create.add_argument("--key", required=True, action="append", type=Path, help="vendor .key")
+    create.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        metavar="ENTITLEMENT.json",
+        help="the signed commitment (to submit)",
+    )
+    create.add_argument(
+        "--opening",
+        required=True,
+        type=Path,
+        metavar="OPENING.json",
+        help="the private opening (salt and entitlement), written mode 0600",
+    )
+    add_json_flag(create)
+    set_handler(create, _create)
+
+    opener = actions.add_parser("open", help="check an opening against a logged commitment")
+    opener.add_argument(
+        "entitlement", metavar="ENTITLEMENT.json", type=Path, help="the logged commitment"
+    )
+    opener.add_argument(
+        "--opening", required=True, type=Path, metavar="OPENING.json", help="its opening"
+    )
+    add_json_flag(opener)
+    set_handler(opener, _open)
+
+
+def _create(args: argparse.Namespace) -> int:
+    entitlement = Entitlement(
+        args.customer,
+        args.jurisdiction,
+        args.product,
+        parse_time(args.start, "--start"),
+        parse_time(args.end, "--end"),
+        tuple(load_verifier(p).to_string() for p in args.device_key),
+    )
+    opening = new_opening(entitlement)
+    envelope = sign_entitlement(opening, [load_signer(p) for p in args.key])
+    write_output(args.out, envelope.to_bytes(), "entitlement")
+    write_output(args.opening, opening.to_bytes(), "entitlement opening")
+    args.opening.chmod(0o600)
+    emit(
+        args,
+        {"out": str(args.out), "opening": str(args.opening), "commitment": opening.commitment},
+        f"wrote {args.out} (commitment {opening.commitment[:16]}…, nothing in clear) and "
+        f"{args.opening} (keep private: customer, gateway, regulator)",
+    )
+    return EXIT_OK
+
+
+def _open(args: argparse.Namespace) -> int:
+    envelope = load_envelope(args.entitlement, "entitlement")
+    statement = statement_of(envelope, ENTITLEMENT_PREDICATE_TYPE)
+    opening = EntitlementOpening.from_dict(read_json(args.opening, "entitlement opening"))
+    entitlement = open_commitment(statement.predicate, opening)
+    emit(
+        args,
+        {"commitment": opening.commitment, "entitlement": entitlement.to_dict()},
+        f"opens commitment {opening.commitment[:16]}…: {entitlement.customer} "
+        f"({entitlement.jurisdiction}) {entitlement.product} "
+        f"{entitlement.start:%Y-%m-%d} to {entitlement.end:%Y-%m-%d}",
+    )
+    return EXIT_OK

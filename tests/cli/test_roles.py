@@ -169,6 +169,11 @@ def test_policy_authority_writes_checks_explains_and_signs_a_yaml_policy(
         "start: 2023-01-01\nend: 2026-01-01\n"
     )
     assert run("policy", "check", policy) == 0
+    assert run("entitlement", "check", ent, "--json") == 0
+    assert '"customer": "us-hospital"' in capsys.readouterr().out
+    (tmp_path / "bad.yaml").write_text("customer: x\njurisdiction: US\nproduct: p\nstart: 2024\n")
+    assert run("entitlement", "check", tmp_path / "bad.yaml") == 2
+    assert "bad.yaml" in capsys.readouterr().err
     capsys.readouterr()
 
     def explain(date: str, *extra: str) -> tuple[int, dict[str, object]]:

@@ -38,6 +38,7 @@ EXAMPLES: dict[tuple[str, ...], tuple[str, ...]] = {
         "--product endpoint-antivirus --start 2024-01-01 --end 2026-01-01 "
         "--key keys/vendor.key --out de-city.json --opening de-city.opening.json",
     ),
+    ("entitlement", "check"): ("clearance entitlement check us-hospital.yaml",),
     ("entitlement", "open"): (
         "clearance entitlement open de-city.json --opening de-city.opening.json",
     ),

@@ -82,6 +82,31 @@ def register(sub: SubParsers) -> None:
     add_json_flag(opener)
     set_handler(opener, _open)
 
+    check = actions.add_parser(
+        "check", help="parse an entitlement written in YAML (or its opening) and show it"
+    )
+    check.add_argument(
+        "entitlement", metavar="FILE", type=Path, help="YAML, or the private OPENING.json"
+    )
+    add_json_flag(check)
+    set_handler(check, _check)
+
+
+def _check(args: argparse.Namespace) -> int:
+    """The fields ``policy explain --entitlement`` will use, or the file and field at fault."""
+    from clearance.cli.policy import load_entitlement_file
+    from clearance.policy._time import format_time
+
+    entitlement, _ = load_entitlement_file(args.entitlement)
+    emit(
+        args,
+        {"entitlement": entitlement.to_dict()},
+        f"{entitlement.customer} ({entitlement.jurisdiction}): {entitlement.product} from "
+        f"{format_time(entitlement.start)} to {format_time(entitlement.end)}, "
+        f"{len(entitlement.client_keys)} device key(s)",
+    )
+    return EXIT_OK
+
 
 def _create(args: argparse.Namespace) -> int:
     entitlement = Entitlement(

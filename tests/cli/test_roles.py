@@ -263,3 +263,37 @@ def test_log_search_by_artifact_digest_product_and_index(
     assert capsys.readouterr().out.startswith(
         f"0\trelease\t{release_sha}\tendpoint-antivirus 1.0.0"
     )
+
+
+def test_vendor_creates_a_committed_entitlement_from_readable_yaml(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world = build(tmp_path)
+    ent = tmp_path / "us.yaml"
+    ent.write_text(
+        "customer: us-hospital\njurisdiction: US\nproduct: endpoint-antivirus\n"
+        "start: 2023-01-01\nend: 2026-01-01\nclient_keys: []\n"
+    )
+    out, opening = tmp_path / "us.json", tmp_path / "us.opening.json"
+    vendor_key = world.vendor_key
+    code = run(
+        "entitlement", "create", "--from", ent, "--key", vendor_key, "--out", out,
+        "--opening", opening,
+    )  # fmt: skip
+    assert code == 0
+    # Only a commitment is in what gets logged; the opening names the customer.
+    assert b"us-hospital" not in out.read_bytes()
+    assert (opening.stat().st_mode & 0o777) == 0o600
+    capsys.readouterr()
+    assert run("entitlement", "open", out, "--opening", opening, "--json") == 0
+    assert json.loads(capsys.readouterr().out)["entitlement"]["customer"] == "us-hospital"
+    # Either the YAML or the options, never both; nothing at all names what is missing.
+    assert run(
+        "entitlement", "create", "--from", ent, "--customer", "x", "--key", vendor_key,
+        "--out", out, "--opening", opening,
+    ) == 2  # fmt: skip
+    assert "--customer" in capsys.readouterr().err
+    assert run(
+        "entitlement", "create", "--key", vendor_key, "--out", out, "--opening", opening
+    ) == 2
+    assert "--from" in capsys.readouterr().err

@@ -34,6 +34,8 @@ EXAMPLES: dict[tuple[str, ...], tuple[str, ...]] = {
         "clearance completion zsh > ~/.zfunc/_clearance",
     ),
     ("entitlement", "create"): (
+        "clearance entitlement create --from us-hospital.yaml --key keys/vendor.key "
+        "--out us-hospital.json --opening us-hospital.opening.json",
         "clearance entitlement create --customer de-city --jurisdiction DE "
         "--product endpoint-antivirus --start 2024-01-01 --end 2026-01-01 "
         "--key keys/vendor.key --out de-city.json --opening de-city.opening.json",

@@ -1,7 +1,8 @@
 """``clearance entitlement``: a vendor's private, logged entitlement, and opening it.
 
-- ``entitlement create --customer C --jurisdiction J --product P --start T --end T
-  [--device-key D.pub]... --key vendor.key --out ENTITLEMENT.json --opening OPENING.json``:
+- ``entitlement create (--from ENTITLEMENT.yaml | --customer C --jurisdiction J
+  --product P --start T --end T [--device-key D.pub]...) --key vendor.key
+  --out ENTITLEMENT.json --opening OPENING.json``:
   the vendor-signed statement logs only a salted commitment (``ENTITLEMENT.json``, to
   submit); ``OPENING.json`` (salt + entitlement, mode 0600) goes privately to the
   customer, the gateway and, on request, the regulator.
@@ -25,6 +26,7 @@ from clearance.cli._common import (
 )
 from clearance.cli._files import write_output
 from clearance.cli.release import load_envelope
+from clearance.errors import BadInput
 from clearance.keys import load_signer, load_verifier
 from clearance.policy import ENTITLEMENT_PREDICATE_TYPE, Entitlement
 from clearance.policy._time import parse_time
@@ -41,11 +43,19 @@ def register(sub: SubParsers) -> None:
     actions = group.add_subparsers(dest="entitlement_command", metavar="ACTION")
     actions.required = True
     create = actions.add_parser("create", help="sign a committed entitlement and its opening")
-    create.add_argument("--customer", required=True, help="the customer (never logged in clear)")
-    create.add_argument("--jurisdiction", required=True, help="the customer's jurisdiction (US)")
-    create.add_argument("--product", required=True, help="the product sold")
-    create.add_argument("--start", required=True, metavar="RFC3339", help="first instant covered")
-    create.add_argument("--end", required=True, metavar="RFC3339", help="first instant not covered")
+    create.add_argument(
+        "--from",
+        dest="source",
+        type=Path,
+        metavar="ENTITLEMENT.yaml",
+        help="the entitlement as a readable YAML file (customer, jurisdiction, product, start, "
+        "end, client_keys; see `entitlement check`), instead of the options below",
+    )
+    create.add_argument("--customer", help="the customer (never logged in clear)")
+    create.add_argument("--jurisdiction", help="the customer's jurisdiction (US)")
+    create.add_argument("--product", help="the product sold")
+    create.add_argument("--start", metavar="RFC3339", help="first instant covered")
+    create.add_argument("--end", metavar="RFC3339", help="first instant not covered")
     create.add_argument(
         "--device-key",
         action="append",
@@ -109,14 +119,26 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _create(args: argparse.Namespace) -> int:
-    entitlement = Entitlement(
-        args.customer,
-        args.jurisdiction,
-        args.product,
-        parse_time(args.start, "--start"),
-        parse_time(args.end, "--end"),
-        tuple(load_verifier(p).to_string() for p in args.device_key),
-    )
+    fields = ("customer", "jurisdiction", "product", "start", "end")
+    if args.source is not None:
+        given = [f"--{f}" for f in fields if getattr(args, f) is not None]
+        if given or args.device_key:
+            raise BadInput(f"--from {args.source} already says it all; drop {', '.join(given)}")
+        from clearance.cli.policy import load_entitlement_file
+
+        entitlement, _ = load_entitlement_file(args.source)
+    else:
+        missing = [f"--{f}" for f in fields if getattr(args, f) is None]
+        if missing:
+            raise BadInput(f"entitlement create needs --from FILE.yaml or {', '.join(missing)}")
+        entitlement = Entitlement(
+            args.customer,
+            args.jurisdiction,
+            args.product,
+            parse_time(args.start, "--start"),
+            parse_time(args.end, "--end"),
+            tuple(load_verifier(p).to_string() for p in args.device_key),
+        )
     opening = new_opening(entitlement)
     envelope = sign_entitlement(opening, [load_signer(p) for p in args.key])
     write_output(args.out, envelope.to_bytes(), "entitlement")

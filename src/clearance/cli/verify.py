@@ -1,7 +1,11 @@
 """``clearance verify ARTIFACT --bundle B --trust-root T [--state DIR]``: the endpoint check.
 
 Exit 0 when the artifact may be installed; 1 with the failing check named
-on stderr (``refused: [check] reason``); 2 for unreadable input.
+on stderr (``refused: [check] reason``); 2 for unreadable input.  With
+``--state`` the state is written last, once every check (the withholding
+check included) has passed.  ``--product``/``--channel`` name what the
+bundle must be for; without them a state pinned to another product or
+channel refuses the bundle.
 """
 
 from __future__ import annotations
@@ -15,7 +19,13 @@ from clearance.attest.trust_root import TrustRoot, follow_rotations
 from clearance.cli._common import EXIT_OK, SubParsers, add_json_flag, emit, read_bytes, set_handler
 from clearance.cli.release import load_envelope
 from clearance.cli.submit import load_trust_root
-from clearance.client import BundleVerifier, ClientState
+from clearance.client import (
+    BundleVerifier,
+    ClientState,
+    SplitViewError,
+    keep_split_view,
+    record_installation,
+)
 from clearance.errors import BadInput
 
 
@@ -29,6 +39,17 @@ def register(sub: SubParsers) -> None:
         type=Path,
         metavar="DIR",
         help="keeps installed versions and the last checkpoint (rollback, freeze, split view)",
+    )
+    verify.add_argument(
+        "--product",
+        metavar="P",
+        help="the product this bundle must be for (needed to install a product the state "
+        "is not pinned to)",
+    )
+    verify.add_argument(
+        "--channel",
+        metavar="C",
+        help="the channel this bundle must be for (needed to leave the pinned channel)",
     )
     verify.add_argument(
         "--rotation",
@@ -58,8 +79,17 @@ def _verify(args: argparse.Namespace) -> int:
         rotations = [load_envelope(p, "trust-root rotation") for p in args.rotation]
         trust_root = follow_rotations(trust_root, rotations)
     state = ClientState.load(args.state) if args.state else None
-    result = BundleVerifier(trust_root).verify(digest, bundle, state)
+    try:
+        result = BundleVerifier(trust_root).verify(
+            digest, bundle, state, product=args.product, channel=args.channel
+        )
+    except SplitViewError as exc:
+        if state is None:
+            raise
+        raise keep_split_view(state, exc) from None
     withholding = _check_withholding(args, trust_root, result.product, result.channel)
+    if state is not None:
+        record_installation(state, result)  # last: after every check, withholding included
     emit(
         args,
         {"ok": True, **result.to_dict(), **withholding},

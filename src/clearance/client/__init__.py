@@ -3,9 +3,13 @@
 Public API::
 
     Bundle, LoggedEntry, ConsistencyProof, BUNDLE_MEDIA_TYPE, build_bundle, find_entries
-    BundleVerifier(trust_root, clock).verify(artifact_sha256, bundle, state) -> VerificationResult
-    verify_bundle(artifact_sha256, bundle, trust_root, state=None, clock=time.time)
-    ClientState.load(dir)
+    BundleVerifier(trust_root, clock).verify(artifact_sha256, bundle, state,
+                                             product=None, channel=None) -> VerificationResult
+        (pure: result.update is the StateUpdate; nothing is written)
+    record_installation(state, result)   # apply the update and save: the command's last step
+    keep_split_view(state, SplitViewError) -> SplitViewError   # evidence, written by the command
+    verify_bundle(artifact_sha256, bundle, trust_root, state=None, clock=time.time)  # both
+    ClientState.load(dir), StateUpdate
     errors: one VerificationError subclass per check (clearance.client.errors)
 """
 
@@ -25,11 +29,17 @@ from clearance.client.errors import (
     ConsistencyUnprovenError,
     CosignatureThresholdError,
     FreezeError,
+    IncompleteBundleError,
+    IndexMissingError,
+    IndexProofError,
     InspectorThresholdError,
     MalformedBundleError,
     MixAndMatchError,
+    NotApprovedInIndexError,
+    PinningError,
     PolicyError,
     ReleaseNotLoggedError,
+    ReleaseRevokedError,
     ReleaseSignatureError,
     RollbackError,
     SplitViewError,
@@ -42,8 +52,14 @@ from clearance.client.errors import (
     VerdictSignatureError,
     VerificationError,
 )
-from clearance.client.state import ClientState
-from clearance.client.verifier import BundleVerifier, VerificationResult, verify_bundle
+from clearance.client.state import ClientState, StateUpdate
+from clearance.client.verifier import (
+    BundleVerifier,
+    VerificationResult,
+    keep_split_view,
+    record_installation,
+    verify_bundle,
+)
 
 __all__ = [
     "BUNDLE_MEDIA_TYPE",
@@ -56,19 +72,26 @@ __all__ = [
     "ConsistencyUnprovenError",
     "CosignatureThresholdError",
     "FreezeError",
+    "IncompleteBundleError",
+    "IndexMissingError",
+    "IndexProofError",
     "InspectorThresholdError",
     "LogReader",
     "LogSource",
     "LoggedEntry",
     "MalformedBundleError",
     "MixAndMatchError",
+    "NotApprovedInIndexError",
+    "PinningError",
     "PolicyError",
     "ReleaseNotLoggedError",
+    "ReleaseRevokedError",
     "ReleaseSignatureError",
     "RollbackError",
     "SplitViewError",
     "StaleCheckpointError",
     "StateError",
+    "StateUpdate",
     "VerdictForOtherReleaseError",
     "VerdictMissingError",
     "VerdictNotLoggedError",
@@ -78,5 +101,7 @@ __all__ = [
     "VerificationResult",
     "build_bundle",
     "find_entries",
+    "keep_split_view",
+    "record_installation",
     "verify_bundle",
 ]

@@ -7,7 +7,8 @@ Wire form (media type :data:`BUNDLE_MEDIA_TYPE`, RFC 8785 JSON)::
      "release":  ENTRY,
      "verdicts": [ENTRY, ...],
      "policy":   ENTRY | null,
-     "consistency": [{"fromSize": int, "proof": [hex, ...]}, ...]}
+     "consistency": [{"fromSize": int, "proof": [hex, ...]}, ...],
+     "index": [{"key": str, "value": base64(record JSON), "proof": [hex, ...]}, ...]}
 
     ENTRY = {"envelope": base64(exact logged bytes of the DSSE envelope),
              "logIndex": int, "leafHash": hex, "inclusionProof": [hex, ...]}
@@ -16,7 +17,11 @@ Every inclusion proof is for the tree size of the bundle's checkpoint.
 ``leafHash`` binds each proof to the entry it was made for, so a proof
 moved from another bundle is told apart from an entry that is not logged.
 ``consistency`` optionally proves that older tree sizes (a client's last
-seen checkpoint) are prefixes of the checkpoint's tree.
+seen checkpoint) are prefixes of the checkpoint's tree.  ``index`` carries
+the verifiable index records of the release, its channel and ``meta``, with
+their proofs to the index root in the checkpoint (:mod:`clearance.index`):
+the verifier requires them.  Unknown top-level members are ignored when
+parsing, so later parts can add members (policy, entitlement, ...).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from clearance.attest.dsse import Envelope
 from clearance.attest.verdict import Verdict
 from clearance.client.errors import MalformedBundleError
 from clearance.errors import BadInput
+from clearance.index import IndexProof, LogIndex, index_root_of
 from clearance.keys import Note
 from clearance.log.checkpoint import Checkpoint
 from clearance.log.merkle import HASH_SIZE, leaf_hash, verify_inclusion
@@ -43,6 +49,8 @@ MAX_BUNDLE_BYTES = 32 << 20
 MAX_VERDICTS = 64
 MAX_PROOF_LENGTH = 64
 MAX_CONSISTENCY_PROOFS = 16
+MAX_INDEX_PROOFS = 16
+MAX_INDEX_PROOF_LENGTH = 256
 
 
 def _hex_hash(value: object, what: str) -> bytes:
@@ -157,6 +165,27 @@ class ConsistencyProof:
         )
 
 
+def _index_proof(value: object, what: str) -> IndexProof:
+    if not isinstance(value, dict):
+        raise MalformedBundleError(f"{what} is not a JSON object")
+    key, encoded, proof = value.get("key"), value.get("value"), value.get("proof")
+    if not isinstance(key, str) or not key or len(key) > 1024:
+        raise MalformedBundleError(f"{what}.key is not a short string")
+    if not isinstance(encoded, str):
+        raise MalformedBundleError(f"{what}.value is not a base64 string")
+    try:
+        record = binascii.a2b_base64(encoded, strict_mode=True)
+    except (binascii.Error, ValueError):
+        raise MalformedBundleError(f"{what}.value is not valid base64") from None
+    if not isinstance(proof, list) or len(proof) > MAX_INDEX_PROOF_LENGTH:
+        raise MalformedBundleError(
+            f"{what}.proof is not a list of at most {MAX_INDEX_PROOF_LENGTH} hashes"
+        )
+    return IndexProof(
+        key, record, tuple(_hex_hash(h, f"{what}.proof[{i}]") for i, h in enumerate(proof))
+    )
+
+
 @dataclass(frozen=True)
 class Bundle:
     """A release, its verdicts (and policy), their inclusion proofs and one checkpoint."""
@@ -166,6 +195,7 @@ class Bundle:
     verdicts: tuple[LoggedEntry, ...] = ()
     policy: LoggedEntry | None = None
     consistency: tuple[ConsistencyProof, ...] = ()
+    index: tuple[IndexProof, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -175,6 +205,7 @@ class Bundle:
             "verdicts": [v.to_dict() for v in self.verdicts],
             "policy": None if self.policy is None else self.policy.to_dict(),
             "consistency": [c.to_dict() for c in self.consistency],
+            "index": [p.to_dict() for p in self.index],
         }
 
     def to_bytes(self) -> bytes:
@@ -207,6 +238,9 @@ class Bundle:
         if not isinstance(consistency, list) or len(consistency) > MAX_CONSISTENCY_PROOFS:
             raise MalformedBundleError("bundle consistency is not a short list of proofs")
         policy = value.get("policy")
+        index = value.get("index", [])
+        if not isinstance(index, list) or len(index) > MAX_INDEX_PROOFS:
+            raise MalformedBundleError(f"bundle index is not a list of at most {MAX_INDEX_PROOFS}")
         try:
             checkpoint_bytes = checkpoint.encode("utf-8")
         except UnicodeEncodeError:
@@ -222,6 +256,7 @@ class Bundle:
                 ConsistencyProof.from_dict(c, f"consistency[{i}]")
                 for i, c in enumerate(consistency)
             ),
+            index=tuple(_index_proof(p, f"index[{i}]") for i, p in enumerate(index)),
         )
 
 
@@ -298,6 +333,7 @@ def build_bundle(
     verdict_indices: Sequence[int] = (),
     policy_index: int | None = None,
     since_sizes: Sequence[int] = (),
+    index: LogIndex | None = None,
 ) -> Bundle:
     """Assemble a bundle from a log for the entries at the given indices.
 
@@ -309,6 +345,11 @@ def build_bundle(
     Every inclusion proof is checked against the checkpoint's root before
     the bundle is returned (a wrong proof is the log's bug, caught here).
     Use :func:`find_entries` to look the indices up by scanning the log.
+
+    ``index`` (the log's :class:`~clearance.index.LogIndex` at the checkpoint's
+    size) adds the index records and proofs of the release, and every verdict
+    the index lists for it that ``verdict_indices`` lacks: the bundle is
+    complete by construction.  Its root must be the one the checkpoint commits to.
     """
     reader = _reader(log)
     checkpoint_bytes = checkpoint.to_bytes() if isinstance(checkpoint, Note) else checkpoint
@@ -324,16 +365,30 @@ def build_bundle(
         verify_inclusion(index, size, entry.leaf_hash, entry.inclusion_proof, tree.root_hash)
         return entry
 
+    release = logged(release_index)
+    proofs: tuple[IndexProof, ...] = ()
+    verdict_list = list(dict.fromkeys(verdict_indices))
+    if index is not None:
+        if index.size != size or index_root_of(tree) != index.root():
+            raise MalformedBundleError(
+                f"the index (size {index.size}) is not the one the checkpoint of size {size} "
+                "commits to"
+            )
+        release_sha = hashlib.sha256(release.envelope).hexdigest()
+        proofs = index.release_proofs(release_sha)
+        listed = index.verdict_indices(release_sha)
+        verdict_list = sorted(set(verdict_list) | set(listed))
     return Bundle(
         checkpoint=checkpoint_bytes,
-        release=logged(release_index),
-        verdicts=tuple(logged(i) for i in verdict_indices),
+        release=release,
+        verdicts=tuple(logged(i) for i in verdict_list),
         policy=None if policy_index is None else logged(policy_index),
         consistency=tuple(
             ConsistencyProof(old, tuple(reader.consistency_proof(old, size)))
             for old in sorted(set(since_sizes))
             if 0 < old < size
         ),
+        index=proofs,
     )
 
 

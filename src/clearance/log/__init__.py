@@ -4,16 +4,29 @@ Public API:
 
 * :mod:`clearance.log.merkle` - hashing and proofs (standalone verification);
 * :mod:`clearance.log.checkpoint` - :class:`Checkpoint`, :func:`sign_checkpoint`,
-  :func:`open_checkpoint`;
+  :func:`open_checkpoint`, :class:`CheckpointExtension` (extra checkpoint lines);
+* :mod:`clearance.log.consistency` - :func:`check_consistent` (is this checkpoint
+  consistent with the last one seen) and :func:`cosignatures` (valid witness
+  cosignatures; a forged one refuses), used by the verifier, witness and auditor;
 * :mod:`clearance.log.store` - :class:`TransparencyLog`, the embedded log;
 * :mod:`clearance.log.tiles` - tlog-tiles paths and :class:`TiledLogClient`.
 """
 
-from clearance.log.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
+from clearance.log.checkpoint import (
+    Checkpoint,
+    CheckpointExtension,
+    open_checkpoint,
+    sign_checkpoint,
+)
+from clearance.log.consistency import check_consistent, cosignatures
 from clearance.log.errors import (
+    CheckpointForkError,
     CheckpointFormatError,
+    CheckpointRollbackError,
     CheckpointSignatureError,
+    ConsistencyUnprovenError,
     EntryTooLargeError,
+    ForgedCosignatureError,
     LogCorruptedError,
     LogInputError,
     StaleCheckpointError,
@@ -34,10 +47,15 @@ __all__ = [
     "MAX_ENTRY_SIZE",
     "AppendResult",
     "Checkpoint",
+    "CheckpointExtension",
+    "CheckpointForkError",
     "CheckpointFormatError",
+    "CheckpointRollbackError",
     "CheckpointSignatureError",
+    "ConsistencyUnprovenError",
     "DirectoryTileSource",
     "EntryTooLargeError",
+    "ForgedCosignatureError",
     "HttpTileSource",
     "LogCorruptedError",
     "LogInputError",
@@ -47,6 +65,8 @@ __all__ = [
     "TileSource",
     "TiledLogClient",
     "TransparencyLog",
+    "check_consistent",
+    "cosignatures",
     "entries_path",
     "open_checkpoint",
     "sign_checkpoint",

@@ -41,7 +41,13 @@ from clearance.log._tilemath import (
     tile_levels,
     tiles_touched,
 )
-from clearance.log.checkpoint import Checkpoint, check_origin, open_checkpoint, sign_checkpoint
+from clearance.log.checkpoint import (
+    Checkpoint,
+    CheckpointExtension,
+    check_origin,
+    open_checkpoint,
+    sign_checkpoint,
+)
 from clearance.log.errors import (
     CheckpointFormatError,
     CheckpointSignatureError,
@@ -92,8 +98,15 @@ def _write_private(path: Path, text: str) -> None:
 class TransparencyLog:
     """An append-only Merkle log kept in ``directory``; see the module documentation."""
 
-    def __init__(self, directory: Path, signer: Signer, database: Database) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        signer: Signer,
+        database: Database,
+        extension: CheckpointExtension | None = None,
+    ) -> None:
         self._dir = directory
+        self._extension = extension
         self._signer = signer
         self._verifier = signer.verifier
         self._origin = database.meta["origin"]
@@ -113,8 +126,17 @@ class TransparencyLog:
     # -- creation and opening -------------------------------------------------------------
 
     @classmethod
-    def create(cls, directory: Path, origin: str, signer: Signer) -> TransparencyLog:
-        """Start an empty log in ``directory`` (created if needed; must not hold a log)."""
+    def create(
+        cls,
+        directory: Path,
+        origin: str,
+        signer: Signer,
+        extension: CheckpointExtension | None = None,
+    ) -> TransparencyLog:
+        """Start an empty log in ``directory`` (created if needed; must not hold a log).
+
+        ``extension`` (e.g. the verifiable index) adds its lines to every checkpoint,
+        the empty one included."""
         directory = Path(directory)
         try:
             check_origin(origin)
@@ -129,7 +151,11 @@ class TransparencyLog:
             (directory / PUBLIC_NAME).mkdir(exist_ok=True)
         except OSError as exc:
             raise LogInputError(f"{directory}: cannot create the log: {exc.strerror}") from None
-        note = sign_checkpoint(Checkpoint(origin, 0, merkle.EMPTY_ROOT), signer)
+        lines: tuple[str, ...] = ()
+        if extension is not None:
+            extension.rebuild(())
+            lines = extension.lines()
+        note = sign_checkpoint(Checkpoint(origin, 0, merkle.EMPTY_ROOT, lines), signer)
         _write_private(directory / KEY_NAME, signer.to_string() + "\n")
         (directory / PUB_NAME).write_text(signer.verifier.to_string() + "\n")
         # The database appears last, by rename: its presence marks a complete log.
@@ -138,11 +164,14 @@ class TransparencyLog:
             {"origin": origin, "verifier": signer.verifier.to_string()},
             note.to_bytes(),
         )
-        return cls.open(directory)
+        return cls.open(directory, extension)
 
     @classmethod
-    def open(cls, directory: Path) -> TransparencyLog:
-        """Open an existing log, recovering its public files if a writer crashed."""
+    def open(cls, directory: Path, extension: CheckpointExtension | None = None) -> TransparencyLog:
+        """Open an existing log, recovering its public files if a writer crashed.
+
+        With ``extension``, every checkpoint signed from now on carries its lines; it is
+        brought up to the log's size (from the stored entries) before the next append."""
         directory = Path(directory)
         if not (directory / DB_NAME).is_file():
             raise LogInputError(f"{directory}: not a Clearance log (no {DB_NAME})")
@@ -156,7 +185,7 @@ class TransparencyLog:
                 raise LogCorruptedError(
                     f"{directory / KEY_NAME}: is not the key this log was created with"
                 )
-            log = cls(directory, signer, database)
+            log = cls(directory, signer, database, extension)
         except BaseException:
             database.close()
             raise
@@ -243,8 +272,9 @@ class TransparencyLog:
                 self._recover()
             old_size = self._edge.size
             self._needs_recovery = True  # until this batch is fully published
+            lines = self._extension_lines(old_size, entries)
             writes = self._edge.append(entries)
-            checkpoint = Checkpoint(self._origin, self._edge.size, self._edge.root())
+            checkpoint = Checkpoint(self._origin, self._edge.size, self._edge.root(), lines)
             note = sign_checkpoint(checkpoint, self._signer).to_bytes()
             # Disk work overlaps: one thread commits to the database while another
             # writes the tiles and checkpoint under temporary names, and this thread
@@ -267,6 +297,30 @@ class TransparencyLog:
             self._remove_replaced_partials(old_size, writes)
             self._needs_recovery = False
         return results
+
+    def _extension_lines(self, old_size: int, entries: Sequence[bytes]) -> tuple[str, ...]:
+        """Bring the extension to ``old_size`` (from the stored entries), apply the batch."""
+        ext = self._extension
+        if ext is None:
+            return ()
+        if ext.size != old_size:
+            ext.rebuild(self._stored_entries(old_size))
+        try:
+            ext.extend(entries)
+        except BaseException:
+            ext.rebuild(())  # size 0: rebuilt from the log before the next batch
+            raise
+        return ext.lines()
+
+    def _stored_entries(self, size: int) -> Iterator[bytes]:
+        for start in range(0, size, TILE_WIDTH):
+            with self._reader_lock:
+                data = self._reader.bundle(start // TILE_WIDTH)
+            if data is None:
+                raise LogCorruptedError(
+                    f"{self._dir / DB_NAME}: bundle {start // TILE_WIDTH} is missing"
+                )
+            yield from decode_bundle(data, min(TILE_WIDTH, size - start))
 
     def _remove_replaced_partials(self, old_size: int, writes: Sequence[TileWrite]) -> None:
         """Delete the partial versions of tiles this batch completed (only those existed)."""

@@ -318,6 +318,7 @@ def test_library_bundle_from_store_and_tiles(
 
     from clearance.attest import TrustRoot
     from clearance.client import BundleVerifier, build_bundle, find_entries
+    from clearance.index import build_index
     from clearance.log.tiles import DirectoryTileSource, TiledLogClient
 
     s = setup
@@ -327,16 +328,18 @@ def test_library_bundle_from_store_and_tiles(
     _cosign_log(s["log"], s["keys"], ["wit-a", "wit-b"])
     release_sha = hashlib.sha256(release.read_bytes()).hexdigest()
     digest = hashlib.sha256(s["artifact"].read_bytes()).hexdigest()
-    verifier = BundleVerifier(TrustRoot.from_bytes(s["root"].read_bytes()))
+    root = TrustRoot.from_bytes(s["root"].read_bytes())
+    verifier = BundleVerifier(root)
     with TransparencyLog.open(s["log"]) as log:
         note = log.checkpoint()
         size = log.size
         release_index, verdicts = find_entries(log, release_sha, size)
-        from_store = build_bundle(log, note, release_index, verdicts)
+        index = build_index(root, [log.entry(i) for i in range(size)])
+        from_store = build_bundle(log, note, release_index, verdicts, index=index)
         tiled = TiledLogClient(DirectoryTileSource(log.public_dir), log.verifier, log.origin)
     tiled.checkpoint()
     assert find_entries(tiled, release_sha, size) == (release_index, verdicts)
-    from_tiles = build_bundle(tiled, note, release_index, verdicts)
+    from_tiles = build_bundle(tiled, note, release_index, verdicts, index=index)
     assert from_store == from_tiles
     assert verifier.verify(digest, from_tiles).inspectors == ("insp-a", "insp-b")
 

@@ -92,12 +92,14 @@ def _bundle(args: argparse.Namespace) -> int:
 def _from_log(args: argparse.Namespace, release_sha256: str) -> Bundle:
     from clearance.attest import Verdict
     from clearance.attest.dsse import Envelope
+    from clearance.cli._index import index_for, log_trust_root
     from clearance.cli.submit import scan_log
     from clearance.keys import Note
     from clearance.log.checkpoint import Checkpoint, open_checkpoint
     from clearance.log.store import TransparencyLog
 
     policy_sha = load_envelope(args.policy, "policy").sha256 if args.policy else None
+    index_root = log_trust_root(args.log)
     with TransparencyLog.open(args.log) as log:
         if args.checkpoint:
             data = read_bytes(args.checkpoint, "checkpoint")
@@ -111,7 +113,8 @@ def _from_log(args: argparse.Namespace, release_sha256: str) -> Bundle:
         release_index = None
         policy_index = None
         verdicts: list[int] = []
-        for index, entry in enumerate(scan_log(log, size)):
+        entries = scan_log(log, size)
+        for index, entry in enumerate(entries):
             sha = hashlib.sha256(entry).hexdigest()
             if sha == release_sha256:
                 release_index = index
@@ -128,4 +131,14 @@ def _from_log(args: argparse.Namespace, release_sha256: str) -> Bundle:
             raise BadInput(f"{args.release}: the release is not in the log (submit it first)")
         if policy_sha is not None and policy_index is None:
             raise BadInput(f"{args.policy}: the policy is not in the log")
-        return build_bundle(log, note, release_index, verdicts, policy_index, args.since)
+        # With the log's index (LOGDIR/trust-root.json), the bundle carries the index proofs of
+        # the release and its channel, and every verdict the index lists.
+        return build_bundle(
+            log,
+            note,
+            release_index,
+            verdicts,
+            policy_index,
+            args.since,
+            index=index_for(index_root, entries),
+        )

@@ -92,25 +92,38 @@ def _submit(args: argparse.Namespace) -> int:
             f"{args.log}: no {TRUST_ROOT_IN_LOG} in the log directory; give --trust-root"
         )
     trust_root = load_trust_root(root_path)
-    with TransparencyLog.open(args.log) as log:
+    from clearance.cli._index import index_for, log_trust_root
+
+    # The log's verifiable index (under the log's own trust root) knows the revoked keys;
+    # with it as the log's extension, every new checkpoint commits to its root.
+    index = index_for(log_trust_root(args.log) or trust_root)
+    assert index is not None
+    with TransparencyLog.open(args.log, extension=index) as log:
         entries = scan_log(log, log.size)
+        index.extend(entries)
         digest = envelope.sha256
         digests = [hashlib.sha256(e).hexdigest() for e in entries]
         existing = digests.index(digest) if digest in digests else None
         if existing is None:
-            admitted = check_admission(envelope, trust_root, releases_in(entries), set(digests))
+            admitted = check_admission(
+                envelope,
+                trust_root,
+                releases_in(entries),
+                set(digests),
+                revoked_keys=index.revoked_keys,
+            )
             (result,) = log.append([admitted.entry])
-            index, kind = result.index, admitted.kind
+            at, kind = result.index, admitted.kind
         else:
             # Already logged: the same receipt again, as the gateway does.
-            index, kind = existing, KIND_NAMES.get(statement_of(envelope).predicate_type, "")
+            at, kind = existing, KIND_NAMES.get(statement_of(envelope).predicate_type, "")
         note = log.checkpoint()
         size = Checkpoint.from_note(note).size
-        proof = log.inclusion_proof(index, size)
+        proof = log.inclusion_proof(at, size)
         # Check the receipt before handing it out: a wrong proof is a bug here, not later.
-        verify_inclusion(index, size, leaf_hash(envelope.to_bytes()), proof, log.root(size))
+        verify_inclusion(at, size, leaf_hash(envelope.to_bytes()), proof, log.root(size))
     receipt = Receipt.of(
-        index, digest, size, proof, note.to_bytes().decode(), kind, existing is not None
+        at, digest, size, proof, note.to_bytes().decode(), kind, existing is not None
     ).to_dict()
     emit(args, receipt, _receipt_text(receipt))
     return EXIT_OK

@@ -1,0 +1,31 @@
+"""The verifiable index of a local log directory (``LOGDIR/trust-root.json`` names its root)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from clearance.attest import TrustRoot
+from clearance.index import LogIndex
+
+TRUST_ROOT_IN_LOG = "trust-root.json"
+
+
+def log_trust_root(logdir: Path) -> TrustRoot | None:
+    """The trust root a local log's index is computed under, when the log names one."""
+    path = Path(logdir) / TRUST_ROOT_IN_LOG
+    if not path.is_file():
+        return None
+    from clearance.cli.submit import load_trust_root
+
+    return load_trust_root(path)
+
+
+def index_for(root: TrustRoot | None, entries: Sequence[bytes] | None = None) -> LogIndex | None:
+    """A :class:`LogIndex` under ``root`` (brought to ``entries`` when given)."""
+    if root is None:
+        return None
+    index = LogIndex(root)
+    if entries is not None:
+        index.extend(entries)
+    return index

@@ -78,6 +78,7 @@ class World:
     log: MemoryLog = field(default_factory=MemoryLog)
     max_age: int = 3600
     now: float = field(default_factory=time.time)
+    inspector_threshold: int = 2
 
     @property
     def trust_root(self) -> TrustRoot:
@@ -85,7 +86,7 @@ class World:
             log_origin=ORIGIN,
             log_key=self.log_key.verifier,
             vendors=Role((self.vendor.verifier,), 1),
-            inspectors=Role(tuple(i.verifier for i in self.inspectors), 2),
+            inspectors=Role(tuple(i.verifier for i in self.inspectors), self.inspector_threshold),
             witnesses=Role(tuple(w.verifier for w in self.witnesses), 2),
             policy=Role((self.policy_key.verifier,), 1),
             max_checkpoint_age=self.max_age,
@@ -96,10 +97,17 @@ class World:
         path.write_bytes(content)
         return Artifact.from_file(path, "content"), content
 
-    def release(self, version: str, content: bytes = b"rule a { condition: true }") -> Envelope:
+    def release(
+        self,
+        version: str,
+        content: bytes = b"rule a { condition: true }",
+        *,
+        product: str = "av",
+        channel: str = "stable",
+    ) -> Envelope:
         art, _ = self.artifact(f"rules-{version}.yar", content)
         return create_release(
-            product="av", version=version, channel="stable", artifacts=[art], signers=self.vendor
+            product=product, version=version, channel=channel, artifacts=[art], signers=self.vendor
         )
 
     def approve(
@@ -132,10 +140,15 @@ class World:
         return note.with_signatures(sigs).to_bytes()
 
     def publish(
-        self, version: str, content: bytes = b"rule a { condition: true }"
+        self,
+        version: str,
+        content: bytes = b"rule a { condition: true }",
+        *,
+        product: str = "av",
+        channel: str = "stable",
     ) -> tuple[Envelope, list[Envelope], list[int]]:
         """Release + two approvals appended, plus a filler entry so proofs are non-trivial."""
-        release = self.release(version, content)
+        release = self.release(version, content, product=product, channel=channel)
         verdicts = self.approve(release)
         indices = self.append(release, *verdicts)
         self.log.append(b"filler entry " + version.encode())

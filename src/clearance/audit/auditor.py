@@ -31,6 +31,7 @@ from typing import Any
 import httpx
 
 from clearance.attest import Envelope, Release, TrustRoot, Verdict
+from clearance.audit._index import IndexAudit
 from clearance.audit.entries import (
     KIND_POLICY,
     KIND_RELEASE,
@@ -46,8 +47,10 @@ from clearance.audit.sources import ArtifactSource
 from clearance.audit.state import AuditState, SeenCheckpoint, VerdictRecord
 from clearance.errors import ClearanceError
 from clearance.inspection.base import ProgressSink
-from clearance.keys import ALG_COSIGNATURE_V1, Note, SignatureError, verify_cosignature
+from clearance.keys import Note
 from clearance.log.checkpoint import Checkpoint, open_checkpoint
+from clearance.log.consistency import check_consistent, cosignatures
+from clearance.log.errors import CheckpointRollbackError, ForgedCosignatureError
 from clearance.log.merkle import ProofError, verify_consistency
 from clearance.log.tiles import TiledLogClient, TileSource
 
@@ -124,20 +127,9 @@ def log_identity(root: TrustRoot) -> str:
 
 
 def count_cosignatures(note: Note, root: TrustRoot) -> int:
-    """How many of the trust root's witnesses validly cosigned ``note``."""
-    good = 0
-    for key in root.witnesses.keys:
-        verifier = key.as_alg(ALG_COSIGNATURE_V1)
-        for sig in note.signatures:
-            if sig.name != verifier.name or sig.key_id != verifier.key_id:
-                continue
-            try:
-                verify_cosignature(note.text, sig, verifier)
-            except SignatureError:
-                continue
-            good += 1
-            break
-    return good
+    """How many of the trust root's witnesses validly cosigned ``note`` (the verifier's rule:
+    :func:`clearance.log.consistency.cosignatures`; a forged one raises)."""
+    return len(cosignatures(note, root.witnesses.keys))
 
 
 class Auditor:
@@ -153,6 +145,7 @@ class Auditor:
         )
         self._pending: list[AuditFinding] = []
         self._state: AuditState | None = None
+        self._index = IndexAudit(options.trust_root, self._report)
 
     # -- the run --------------------------------------------------------------------------
     def run(self) -> AuditReport:
@@ -169,7 +162,18 @@ class Auditor:
                 rotated = TrustRoot.from_bytes(stored_root)
                 if rotated.version > self._root.version:
                     self._root = rotated
-            cosigned = count_cosignatures(note, self._root)
+            try:
+                cosigned = count_cosignatures(note, self._root)
+            except ForgedCosignatureError as exc:
+                cosigned = 0
+                self._report(
+                    AuditFinding(
+                        "audit.cosignature-forged",
+                        f"checkpoint of size {checkpoint.size}: {exc}",
+                        None,
+                        {"checkpoint": note.to_bytes().decode()},
+                    )
+                )
             start = state.audited
             with state.batch():
                 state.next_run()
@@ -184,6 +188,7 @@ class Auditor:
             end = start
             if consistent:
                 end = self._audit_entries(state, start, checkpoint.size)
+                self._index.check_root(checkpoint)
                 with state.batch():
                     self._overdue(state)
                     self._flush(state)
@@ -221,7 +226,10 @@ class Auditor:
         if last is None:
             return True
         evidence = {"previous": last.note.decode(), "current": note.to_bytes().decode()}
-        if cp.size < last.size:
+        seen = Checkpoint(self._root.log_origin, last.size, last.root_hash)
+        try:
+            check_consistent(seen, cp, self._client.consistency_proof)
+        except CheckpointRollbackError:
             self._report(
                 AuditFinding(
                     "audit.log-inconsistent",
@@ -231,10 +239,6 @@ class Auditor:
                 )
             )
             return False
-        try:
-            proof = self._client.consistency_proof(last.size, cp.size) if last.size else []
-            if last.size:
-                verify_consistency(last.size, cp.size, last.root_hash, cp.root_hash, proof)
         except ClearanceError as exc:
             self._report(
                 AuditFinding(
@@ -309,6 +313,9 @@ class Auditor:
             position = end
         if not ranges:
             return start
+        if start and self._index.size == 0:
+            # A resumed audit: the index is recomputed from the entries audited before.
+            self._index.catch_up(self._fetch((0, start), size))
         # The next batch is fetched and hash-checked in a helper thread while this one is
         # audited, so network waits overlap with signature checks.  Meanwhile only that
         # thread uses the tile client.
@@ -333,6 +340,7 @@ class Auditor:
             raise LogUnavailable(f"entries {span[0]}..{span[1]}: {exc}") from None
 
     def _audit_entry(self, state: AuditState, index: int, data: bytes) -> None:
+        self._index.add(index, data)
         view = examine_entry(index, data, self._root)
         for finding in view.findings:
             self._report(finding)

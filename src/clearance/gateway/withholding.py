@@ -21,15 +21,14 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from clearance.attest import Envelope, Release, Verdict, statement_of
-from clearance.attest.statement import POLICY_V1, RELEASE_V1, VERDICT_V1
+from clearance.attest import Envelope, Release, Verdict, admission, statement_of
+from clearance.attest.admission import VerdictVote, evaluate_verdicts
 from clearance.attest.trust_root import TrustRoot
 from clearance.errors import BadInput, Refused
 from clearance.gateway.client import GatewayClient
 from clearance.gateway.rollout import TRANSITION_TYPE, customer_bucket
 from clearance.log import HttpTileSource, TiledLogClient
 from clearance.policy import (
-    ENTITLEMENT_PREDICATE_TYPE,
     Entitlement,
     LoggedPolicy,
     Policy,
@@ -45,8 +44,7 @@ class WithheldWithoutReason(Refused):
 @dataclass
 class _LogView:
     releases: dict[str, tuple[int, Release]] = field(default_factory=dict)
-    approvals: dict[str, set[str]] = field(default_factory=dict)
-    rejected: set[str] = field(default_factory=set)
+    votes: dict[str, list[VerdictVote]] = field(default_factory=dict)
     policy: LoggedPolicy | None = None
     entitlements: list[Entitlement] = field(default_factory=list)
     transitions: dict[str, list[tuple[int, dict[str, Any]]]] = field(default_factory=dict)
@@ -88,25 +86,19 @@ def _read_log(tiles: TiledLogClient, size: int, root: TrustRoot, customer: str) 
             continue
         try:
             envelope = Envelope.from_dict(raw)
+            # Who must sign what: the one admission rule (distinct key ids, never names).
+            kind, key_ids = admission.check_signers(envelope, root)
             statement = statement_of(envelope)
-            kind = statement.predicate_type
-            if kind == RELEASE_V1:
-                envelope.verify(root.vendors.keys, 1)
+            if kind == admission.KIND_RELEASE:
                 view.releases[envelope.sha256] = (index, Release.from_statement(statement))
-            elif kind == VERDICT_V1:
-                signers = envelope.verify(root.inspectors.keys, 1)
+            elif kind == admission.KIND_VERDICT:
                 verdict = Verdict.from_statement(statement)
-                if verdict.decision == "approved":
-                    view.approvals.setdefault(verdict.release_sha256, set()).update(
-                        v.name for v in signers
-                    )
-                elif verdict.decision == "rejected":
-                    view.rejected.add(verdict.release_sha256)
-            elif kind == POLICY_V1:
-                envelope.verify(root.policy.keys, 1)
+                view.votes.setdefault(verdict.release_sha256, []).append(
+                    VerdictVote(index, verdict.decision, key_ids)
+                )
+            elif kind == admission.KIND_POLICY:
                 view.policy = LoggedPolicy(Policy.from_dict(statement.predicate), index)
-            elif kind == ENTITLEMENT_PREDICATE_TYPE:
-                envelope.verify(root.vendors.keys, 1)
+            elif kind == admission.KIND_ENTITLEMENT:
                 ent = Entitlement.from_dict(statement.predicate)
                 if ent.customer == customer:
                     view.entitlements.append(ent)
@@ -129,14 +121,12 @@ def check_withholding(
     )
     checkpoint, _ = tiles.checkpoint()
     view = _read_log(tiles, checkpoint.size, trust_root, customer)
-    threshold = trust_root.inspectors.threshold
     approved = sorted(
         (index, sha)
         for sha, (index, release) in view.releases.items()
         if release.product == product
         and release.channel == channel
-        and sha not in view.rejected
-        and len(view.approvals.get(sha, ())) >= threshold
+        and evaluate_verdicts(view.votes.get(sha, ()), trust_root.inspectors).approved
     )
     newest = approved[-1][1] if approved else None
     offered = (answer.get("offered") or {}).get("sha256")

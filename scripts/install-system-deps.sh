@@ -13,6 +13,10 @@ command -v unshare >/dev/null 2>&1 || need+=(util-linux)
 command -v diffoscope >/dev/null 2>&1 || need+=(diffoscope-minimal)
 command -v make >/dev/null 2>&1 || need+=(make)
 command -v gcc >/dev/null 2>&1 || need+=(gcc)
+# ClamAV engine (issue 15): clamscan loads and scans vendor signature databases; the
+# engine's test files seed the evidence corpus.  freshclam is never run (no network).
+command -v clamscan >/dev/null 2>&1 || need+=(clamav)
+[ -d /usr/share/clamav-testfiles ] || need+=(clamav-testfiles)
 
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then

@@ -19,7 +19,7 @@ from .test_flow import _approve
 
 
 def _wait_target(live: Live, path: str) -> None:
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if path in live.server.gateway.tuf.targets():
             return

@@ -53,7 +53,10 @@ def test_few_honest_rules_are_flagged(findings: list[Finding]) -> None:
     # Measured on this set (see docs/inspection.md): a handful of ~5,900 rules.
     assert len(_flagged(findings, "content.document-hunting", Severity.HIGH)) <= 10, counts
     assert len(_flagged(findings, "content.document-hunting", Severity.MEDIUM)) <= 60, counts
-    assert len(_flagged(findings, "content.targeting", Severity.MEDIUM)) <= 3, counts
+    # Identity literals (a user's profile, an internal host or SID) in rules with no
+    # code on every path: 4 errors and 10 warnings measured (docs/inspection.md).
+    assert len(_flagged(findings, "content.targeting", Severity.HIGH)) <= 5, counts
+    assert len(_flagged(findings, "content.targeting", Severity.MEDIUM)) <= 16, counts
     assert _flagged(findings, "content.exfiltration-action", Severity.INFO) == set()
     assert _flagged(findings, "content.overbroad", Severity.INFO) == set()
     assert _flagged(findings, "content.slow", Severity.MEDIUM) == set()

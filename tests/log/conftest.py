@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from _postgres import scratch_database
 from clearance.keys import Signer
 
 GO_SOURCE = Path(__file__).resolve().parent / "gointerop"
@@ -59,3 +61,13 @@ def gointerop(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def log_signer() -> Signer:
     return Signer.generate("example.com/log")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """The log's backend: ``None`` for SQLite, else the DSN of a scratch PostgreSQL database."""
+    if request.param == "sqlite":
+        yield None
+        return
+    with scratch_database() as dsn:
+        yield dsn

@@ -218,3 +218,34 @@ def test_wrong_key_and_garbage_database_exit_1(
     assert err.startswith("refused: ") and "log database" in err
     assert len(err.strip().splitlines()) == 1
     assert (logdir / "public" / "checkpoint").read_bytes() == before
+
+
+def test_postgres_log_init_append_export_verify(
+    tmp_path: Path, key_file: Path, backend: str | None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`log init --database DSN` (or the SQLite default), then the same commands; export."""
+    directory = tmp_path / "pglog"
+    init = ["log", "init", str(directory), "--origin", ORIGIN, "--key", str(key_file)]
+    assert main(init + (["--database", backend] if backend else [])) == 0
+    assert (directory / ("log.dsn" if backend else "log.db")).is_file()
+    if backend:
+        assert (directory / "log.dsn").stat().st_mode & 0o777 == 0o600
+        assert not (directory / "public").exists()
+    assert main(["log", "append", str(directory), *_files(tmp_path, b"a", b"b", b"c")]) == 0
+    assert main(["log", "verify", str(directory)]) == 0
+    capsys.readouterr()
+    assert main(["log", "export", str(directory), str(tmp_path / "static"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"target": str(tmp_path / "static"), "size": 3}
+    with TransparencyLog.open(directory) as log:
+        assert (tmp_path / "static/checkpoint").read_bytes() == log.checkpoint().to_bytes()
+
+
+def test_unreachable_database_is_one_line_exit_1(
+    tmp_path: Path, key_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dsn = "postgresql://nobody:secret@127.0.0.1:1/none?connect_timeout=2"
+    init = ["log", "init", str(tmp_path / "l"), "--origin", ORIGIN, "--key", str(key_file)]
+    assert main([*init, "--database", dsn]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "unavailable" in err
+    assert "secret" not in err  # the password is never printed

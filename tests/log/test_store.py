@@ -137,9 +137,9 @@ def test_concurrent_appenders_share_batches(
     commits = []
     real_commit = Database.commit_batch
 
-    def counting_commit(self: Database, writes, old_size, size, note):  # type: ignore[no-untyped-def]
+    def counting_commit(self: Database, writes, old_size, size, root, note):  # type: ignore[no-untyped-def]
         commits.append(size - old_size)
-        real_commit(self, writes, old_size, size, note)
+        real_commit(self, writes, old_size, size, root, note)
 
     monkeypatch.setattr(Database, "commit_batch", counting_commit)
     threads, per_thread = 8, 40

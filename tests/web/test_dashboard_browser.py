@@ -37,7 +37,7 @@ def approve_and_complete(world: World, url: str, tmp: Path) -> str:
         vendor.upload_artifact(rules.read_bytes())
     with GatewayClient(url, world.token("inspector")) as inspector:
         inspector.submit(create_verdict(env, "approved", signers=world.inspector).to_bytes())
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     with GatewayClient(url) as anyone:
         while time.monotonic() < deadline:
             rollout = anyone.status(env.sha256)["rollout"]

@@ -24,7 +24,7 @@ from witness.helpers import MemoryLog, free_port
 
 
 def wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60  # generous: a loaded CI machine starts slowly
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise AssertionError(f"witness exited: {proc.stderr.read() if proc.stderr else ''!r}")

@@ -1,6 +1,7 @@
 """``clearance log``: create, append to, check and inspect an embedded transparency log.
 
-- ``log init LOGDIR --origin ORIGIN --key log.key``
+- ``log init LOGDIR --origin ORIGIN --key log.key [--database postgresql://...]``
+- ``log export LOGDIR DIR``: write or refresh a static tlog-tiles copy for nginx or a CDN
 - ``log append LOGDIR FILE...``: one entry per file; prints ``INDEX<TAB>SHA256`` per entry
 - ``log verify LOGDIR``: full self-check of the stored tree and its public tiles
 - ``log checkpoint LOGDIR``: the current signed checkpoint
@@ -43,8 +44,19 @@ def register(sub: SubParsers) -> None:
     init.add_argument("logdir", metavar="LOGDIR", type=Path)
     init.add_argument("--origin", required=True, help="the checkpoint origin line")
     init.add_argument("--key", required=True, type=Path, help="the log's private key file")
+    init.add_argument(
+        "--database",
+        metavar="DSN",
+        help="keep the log in this (empty) PostgreSQL database instead of LOGDIR/log.db",
+    )
     add_json_flag(init)
     set_handler(init, _init)
+
+    export = actions.add_parser("export", help="write or refresh a static tlog-tiles copy")
+    export.add_argument("logdir", metavar="LOGDIR", type=Path)
+    export.add_argument("target", metavar="DIR", type=Path)
+    add_json_flag(export)
+    set_handler(export, _export)
 
     append = actions.add_parser("append", help="append one entry per FILE")
     append.add_argument("logdir", metavar="LOGDIR", type=Path)
@@ -83,13 +95,27 @@ def _b64(data: bytes) -> str:
 
 def _init(args: argparse.Namespace) -> int:
     signer = load_signer(args.key)
-    with TransparencyLog.create(args.logdir, args.origin, signer) as log:
+    database = args.database
+    if database is not None and not database.strip():
+        raise LogInputError("--database: an empty DSN")
+    with TransparencyLog.create(args.logdir, args.origin, signer, database=database) as log:
         vkey = log.verifier.to_string()
         emit(
             args,
             {"logdir": str(args.logdir), "origin": log.origin, "verifier": vkey, "size": 0},
             f"created log {args.logdir} for origin {log.origin!r}\nlog key: {vkey}",
         )
+    return EXIT_OK
+
+
+def _export(args: argparse.Namespace) -> int:
+    with TransparencyLog.open(args.logdir) as log:
+        size = log.export(args.target)
+    emit(
+        args,
+        {"target": str(args.target), "size": size},
+        f"exported tree size {size} to {args.target}",
+    )
     return EXIT_OK
 
 

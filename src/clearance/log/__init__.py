@@ -8,7 +8,8 @@ Public API:
 * :mod:`clearance.log.consistency` - :func:`check_consistent` (is this checkpoint
   consistent with the last one seen) and :func:`cosignatures` (valid witness
   cosignatures; a forged one refuses), used by the verifier, witness and auditor;
-* :mod:`clearance.log.store` - :class:`TransparencyLog`, the embedded log;
+* :mod:`clearance.log.store` - :class:`TransparencyLog`, over SQLite or PostgreSQL;
+* :mod:`clearance.log.storage` - :class:`LogStorage`, the interface of its backends;
 * :mod:`clearance.log.tiles` - tlog-tiles paths and :class:`TiledLogClient`.
 """
 
@@ -29,9 +30,11 @@ from clearance.log.errors import (
     ForgedCosignatureError,
     LogCorruptedError,
     LogInputError,
+    LogUnavailableError,
     StaleCheckpointError,
 )
 from clearance.log.merkle import ProofError, ProofRequestError
+from clearance.log.storage import LogStorage
 from clearance.log.store import AppendResult, TransparencyLog
 from clearance.log.tiles import (
     MAX_ENTRY_SIZE,
@@ -40,6 +43,7 @@ from clearance.log.tiles import (
     TiledLogClient,
     TileSource,
     entries_path,
+    parse_tile_path,
     tile_path,
 )
 
@@ -59,6 +63,8 @@ __all__ = [
     "HttpTileSource",
     "LogCorruptedError",
     "LogInputError",
+    "LogStorage",
+    "LogUnavailableError",
     "ProofError",
     "ProofRequestError",
     "StaleCheckpointError",
@@ -69,6 +75,7 @@ __all__ = [
     "cosignatures",
     "entries_path",
     "open_checkpoint",
+    "parse_tile_path",
     "sign_checkpoint",
     "tile_path",
 ]

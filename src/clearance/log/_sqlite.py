@@ -9,7 +9,11 @@ commit durable before the append is acknowledged.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -17,6 +21,8 @@ from clearance.log._edge import TileWrite
 from clearance.log.errors import LogCorruptedError, LogInputError
 
 FORMAT = "clearance-log/1"
+#: The file whose ``flock`` serialises writers of separate processes.
+LOCK_NAME = "lock"
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -69,7 +75,12 @@ def create_database(path: Path, meta: dict[str, str], note: bytes) -> None:
 
 
 class Database:
-    """One connection to a log database; callers serialise access per instance."""
+    """A log's SQLite database: one connection for the integrator, one for readers.
+
+    Implements :class:`clearance.log.storage.LogStorage`; the integrator's
+    methods (:meth:`commit_batch`, :meth:`set_note`) are called inside
+    :meth:`sequencing`, reads may come from any thread.
+    """
 
     def __init__(self, path: Path) -> None:
         if not path.is_file():
@@ -77,11 +88,18 @@ class Database:
         try:
             self._db = _connect(path)
             self._meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+            self._read_db = _connect(path)
         except sqlite3.DatabaseError as exc:
             raise LogCorruptedError(f"{path}: unreadable log database: {exc}") from None
         self._path = path
+        self._read_lock = threading.Lock()
+        self._thread_lock = threading.Lock()
         if self._meta.get("format") != FORMAT:
             raise LogCorruptedError(f"{path}: unknown log format {self._meta.get('format')!r}")
+
+    @property
+    def location(self) -> str:
+        return str(self._path)
 
     @property
     def meta(self) -> dict[str, str]:
@@ -89,13 +107,35 @@ class Database:
 
     def close(self) -> None:
         self._db.close()
+        self._read_db.close()
+
+    @contextlib.contextmanager
+    def sequencing(self, wait: bool = True) -> Iterator[bool]:
+        """Exclusive across threads and processes (CLI appends beside a server)."""
+        if not self._thread_lock.acquire(blocking=wait):
+            yield False
+            return
+        try:
+            fd = os.open(self._path.parent / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+                except BlockingIOError:
+                    yield False
+                    return
+                yield True
+            finally:
+                os.close(fd)
+        finally:
+            self._thread_lock.release()
 
     def _fail(self, exc: sqlite3.DatabaseError) -> LogCorruptedError:
         return LogCorruptedError(f"{self._path}: log database error: {exc}")
 
     def head(self) -> tuple[int, bytes]:
         try:
-            row = self._db.execute("SELECT size, note FROM head WHERE id = 1").fetchone()
+            with self._read_lock:
+                row = self._read_db.execute("SELECT size, note FROM head WHERE id = 1").fetchone()
         except sqlite3.DatabaseError as exc:
             raise self._fail(exc) from None
         if row is None:
@@ -104,16 +144,20 @@ class Database:
 
     def tile(self, level: int, index: int) -> bytes | None:
         try:
-            row = self._db.execute(
-                "SELECT data FROM tiles WHERE level = ? AND idx = ?", (level, index)
-            ).fetchone()
+            with self._read_lock:
+                row = self._read_db.execute(
+                    "SELECT data FROM tiles WHERE level = ? AND idx = ?", (level, index)
+                ).fetchone()
         except sqlite3.DatabaseError as exc:
             raise self._fail(exc) from None
         return None if row is None else bytes(row[0])
 
     def bundle(self, index: int) -> bytes | None:
         try:
-            row = self._db.execute("SELECT data FROM bundles WHERE idx = ?", (index,)).fetchone()
+            with self._read_lock:
+                row = self._read_db.execute(
+                    "SELECT data FROM bundles WHERE idx = ?", (index,)
+                ).fetchone()
         except sqlite3.DatabaseError as exc:
             raise self._fail(exc) from None
         return None if row is None else bytes(row[0])
@@ -136,7 +180,7 @@ class Database:
         return int(tiles), int(bundles)
 
     def commit_batch(
-        self, writes: Iterable[TileWrite], old_size: int, size: int, note: bytes
+        self, writes: Iterable[TileWrite], old_size: int, size: int, root: bytes, note: bytes
     ) -> None:
         """Store one batch atomically; refuse if another writer moved the head meanwhile."""
         tiles: list[TileWrite] = []

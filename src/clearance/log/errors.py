@@ -49,3 +49,7 @@ class ConsistencyUnprovenError(Refused):
 
 class ForgedCosignatureError(Refused):
     """A cosignature names a trusted witness key but does not verify."""
+
+
+class LogUnavailableError(Refused):
+    """The log's database cannot be reached (PostgreSQL down, refused or timed out)."""

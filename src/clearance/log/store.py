@@ -1,22 +1,24 @@
-"""The embedded transparency log: a data folder with SQLite and a tlog-tiles ``public/``.
+"""The transparency log: a data folder with its key, over SQLite or PostgreSQL.
 
 Layout of a log directory::
 
     log.db        SQLite (WAL, synchronous=FULL): tiles, entry bundles, signed head
+    log.dsn       or: the PostgreSQL database holding them (shared by replicas; 0600)
     log.key       the log's private key (mode 0600, never published)
     log.pub       its verifier key
-    lock          file lock that serialises writers of separate processes
+    lock          file lock that serialises writers of separate processes (SQLite)
     public/       C2SP tlog-tiles: checkpoint, tile/<L>/<N>[.p/<W>], tile/entries/<N>[.p/<W>]
+                  (SQLite only; a PostgreSQL log serves them from the database and
+                  :meth:`TransparencyLog.export` writes a static copy)
 
-An append returns only once its batch is committed to the database and the
-tiles and checkpoint are published.  After a crash, opening the log
-republishes whatever the database holds beyond the published checkpoint.
+An append returns only once its batch is committed to the database (and,
+with SQLite, the tiles and checkpoint are published).  After a crash,
+opening the log republishes whatever the database holds beyond the
+published checkpoint.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import os
 import threading
@@ -39,6 +41,7 @@ from clearance.log._tilemath import (
     hash_reader,
     level_count,
     tile_levels,
+    tile_width,
     tiles_touched,
 )
 from clearance.log.checkpoint import (
@@ -57,19 +60,22 @@ from clearance.log.errors import (
     StaleCheckpointError,
 )
 from clearance.log.merkle import HASH_SIZE, ProofRequestError
+from clearance.log.storage import LogStorage
 from clearance.log.tiles import (
     MAX_ENTRY_SIZE,
     DirectoryTileSource,
     TiledLogClient,
+    TileNotFoundError,
     decode_bundle,
     entries_path,
+    parse_tile_path,
     tile_path,
 )
 
 DB_NAME = "log.db"
+DSN_NAME = "log.dsn"
 KEY_NAME = "log.key"
 PUB_NAME = "log.pub"
-LOCK_NAME = "lock"
 PUBLIC_NAME = "public"
 
 #: Reports (done, total) during long work such as :meth:`TransparencyLog.verify`.
@@ -102,19 +108,19 @@ class TransparencyLog:
         self,
         directory: Path,
         signer: Signer,
-        database: Database,
+        storage: LogStorage,
+        publisher: Publisher | None,
         extension: CheckpointExtension | None = None,
     ) -> None:
         self._dir = directory
         self._extension = extension
         self._signer = signer
         self._verifier = signer.verifier
-        self._origin = database.meta["origin"]
-        self._writer = database
-        self._reader = Database(directory / DB_NAME)
-        self._reader_lock = threading.Lock()
+        self._origin = storage.meta["origin"]
+        self._storage = storage
+        self._cache_lock = threading.Lock()
         self._write_lock = threading.Lock()
-        self._publisher = Publisher(directory / PUBLIC_NAME)
+        self._publisher = publisher
         self._edge = RightEdge(0, [], b"")
         self._needs_recovery = True
         self._full_tile_cache: OrderedDict[tuple[int, int], bytes] = OrderedDict()
@@ -132,23 +138,31 @@ class TransparencyLog:
         origin: str,
         signer: Signer,
         extension: CheckpointExtension | None = None,
+        *,
+        database: str | None = None,
     ) -> TransparencyLog:
         """Start an empty log in ``directory`` (created if needed; must not hold a log).
 
         ``extension`` (e.g. the verifiable index) adds its lines to every checkpoint,
-        the empty one included."""
+        the empty one included.
+
+        With ``database`` (a PostgreSQL DSN) the log's state lives in that
+        database, whose tables are created here; the directory keeps the key
+        and the DSN.
+        """
         directory = Path(directory)
         try:
             check_origin(origin)
         except CheckpointFormatError as exc:
             raise LogInputError(f"origin: {exc}") from None
-        if (directory / DB_NAME).exists():
+        if (directory / DB_NAME).exists() or (directory / DSN_NAME).exists():
             raise LogInputError(f"{directory}: already holds a log, refusing to overwrite it")
         if directory.exists() and not directory.is_dir():
             raise LogInputError(f"{directory}: exists and is not a directory")
         try:
             directory.mkdir(parents=True, exist_ok=True)
-            (directory / PUBLIC_NAME).mkdir(exist_ok=True)
+            if database is None:
+                (directory / PUBLIC_NAME).mkdir(exist_ok=True)
         except OSError as exc:
             raise LogInputError(f"{directory}: cannot create the log: {exc.strerror}") from None
         lines: tuple[str, ...] = ()
@@ -158,40 +172,70 @@ class TransparencyLog:
         note = sign_checkpoint(Checkpoint(origin, 0, merkle.EMPTY_ROOT, lines), signer)
         _write_private(directory / KEY_NAME, signer.to_string() + "\n")
         (directory / PUB_NAME).write_text(signer.verifier.to_string() + "\n")
+        meta = {"origin": origin, "verifier": signer.verifier.to_string()}
+        if database is not None:
+            from clearance.log._postgres import create_postgres
+
+            create_postgres(database, meta, note.to_bytes(), merkle.EMPTY_ROOT)
+            _write_private(directory / DSN_NAME, database + "\n")
+            return cls.open(directory, extension)
         # The database appears last, by rename: its presence marks a complete log.
         create_database(
             directory / DB_NAME,
-            {"origin": origin, "verifier": signer.verifier.to_string()},
+            meta,
             note.to_bytes(),
         )
         return cls.open(directory, extension)
 
     @classmethod
-    def open(cls, directory: Path, extension: CheckpointExtension | None = None) -> TransparencyLog:
+    def open(
+        cls,
+        directory: Path,
+        extension: CheckpointExtension | None = None,
+        *,
+        name: str = "clearance",
+    ) -> TransparencyLog:
         """Open an existing log, recovering its public files if a writer crashed.
 
         With ``extension``, every checkpoint signed from now on carries its lines; it is
-        brought up to the log's size (from the stored entries) before the next append."""
+        brought up to the log's size (from the stored entries) before the next append.
+
+        ``name`` identifies this process to PostgreSQL (``application_name``
+        and the holder of the integrator lease).
+        """
         directory = Path(directory)
-        if not (directory / DB_NAME).is_file():
+        postgres = (directory / DSN_NAME).is_file()
+        if not postgres and not (directory / DB_NAME).is_file():
             raise LogInputError(f"{directory}: not a Clearance log (no {DB_NAME})")
         try:
             signer = load_signer(directory / KEY_NAME)
         except KeyFormatError as exc:
             raise LogInputError(f"{directory}: log key unusable: {exc}") from None
-        database = Database(directory / DB_NAME)
+        storage: LogStorage
+        publisher: Publisher | None
+        if postgres:
+            from clearance.log._postgres import PostgresStorage
+
+            storage = PostgresStorage((directory / DSN_NAME).read_text().strip(), name=name)
+            publisher = None
+        else:
+            storage = Database(directory / DB_NAME)
+            publisher = Publisher(directory / PUBLIC_NAME)
         try:
-            if database.meta.get("verifier") != signer.verifier.to_string():
+            if storage.meta.get("verifier") != signer.verifier.to_string():
                 raise LogCorruptedError(
                     f"{directory / KEY_NAME}: is not the key this log was created with"
                 )
-            log = cls(directory, signer, database, extension)
+            log = cls(directory, signer, storage, publisher, extension)
         except BaseException:
-            database.close()
+            storage.close()
             raise
         try:
-            with log._write_lock, log._file_lock():
-                log._recover()
+            # A PostgreSQL replica does not wait for the integrator of another replica:
+            # whoever integrates next checks and reloads the head under the lock.
+            with log._write_lock, storage.sequencing(wait=publisher is not None) as held:
+                if held:
+                    log._recover()
         except BaseException:
             log.close()
             raise
@@ -201,8 +245,7 @@ class TransparencyLog:
         if not self._closed:
             self._closed = True
             self._io.shutdown(wait=True)
-            self._writer.close()
-            self._reader.close()
+            self._storage.close()
 
     def __enter__(self) -> TransparencyLog:
         return self
@@ -231,7 +274,17 @@ class TransparencyLog:
 
     @property
     def public_dir(self) -> Path:
+        """Where the SQLite backend publishes tlog-tiles (a PostgreSQL log has none)."""
         return self._dir / PUBLIC_NAME
+
+    @property
+    def storage(self) -> LogStorage:
+        return self._storage
+
+    @property
+    def publishes_files(self) -> bool:
+        """Whether :attr:`public_dir` is kept up to date on every append."""
+        return self._publisher is not None
 
     @property
     def size(self) -> int:
@@ -254,19 +307,9 @@ class TransparencyLog:
             raise LogInputError(f"{self._dir}: the log is closed")
         return self._sequencer.submit(batch)
 
-    @contextlib.contextmanager
-    def _file_lock(self) -> Iterator[None]:
-        """Exclusive across processes (CLI appends beside a server)."""
-        fd = os.open(self._dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
-
     def _commit_batch(self, entries: list[bytes]) -> list[AppendResult]:
-        with self._write_lock, self._file_lock():
-            size, _ = self._writer.head()
+        with self._write_lock, self._storage.sequencing():
+            size, _ = self._storage.head()
             if self._needs_recovery or size != self._edge.size:
                 # Another process appended, or an earlier batch failed half-way.
                 self._recover()
@@ -276,19 +319,27 @@ class TransparencyLog:
             writes = self._edge.append(entries)
             checkpoint = Checkpoint(self._origin, self._edge.size, self._edge.root(), lines)
             note = sign_checkpoint(checkpoint, self._signer).to_bytes()
+            if self._publisher is None:
+                self._storage.commit_batch(
+                    writes, old_size, self._edge.size, checkpoint.root_hash, note
+                )
+                self._needs_recovery = False
+                return self._receipts(old_size, entries)
             # Disk work overlaps: one thread commits to the database while another
             # writes the tiles and checkpoint under temporary names, and this thread
             # hashes the receipts.  Nothing becomes visible before
             # the commit is durable.
             committed = self._io.submit(
-                self._writer.commit_batch, writes, old_size, self._edge.size, note
+                self._storage.commit_batch,
+                writes,
+                old_size,
+                self._edge.size,
+                checkpoint.root_hash,
+                note,
             )
             files = [(self._path_of(w), w.data) for w in writes]
             staging = self._io.submit(self._publisher.stage, files, note)
-            sha256 = hashlib.sha256
-            results = [
-                AppendResult(old_size + i, sha256(e).hexdigest()) for i, e in enumerate(entries)
-            ]
+            results = self._receipts(old_size, entries)
             try:
                 committed.result()
             finally:
@@ -297,6 +348,11 @@ class TransparencyLog:
             self._remove_replaced_partials(old_size, writes)
             self._needs_recovery = False
         return results
+
+    @staticmethod
+    def _receipts(old_size: int, entries: list[bytes]) -> list[AppendResult]:
+        sha256 = hashlib.sha256
+        return [AppendResult(old_size + i, sha256(e).hexdigest()) for i, e in enumerate(entries)]
 
     def _extension_lines(self, old_size: int, entries: Sequence[bytes]) -> tuple[str, ...]:
         """Bring the extension to ``old_size`` (from the stored entries), apply the batch."""
@@ -314,16 +370,16 @@ class TransparencyLog:
 
     def _stored_entries(self, size: int) -> Iterator[bytes]:
         for start in range(0, size, TILE_WIDTH):
-            with self._reader_lock:
-                data = self._reader.bundle(start // TILE_WIDTH)
+            data = self._storage.bundle(start // TILE_WIDTH)
             if data is None:
                 raise LogCorruptedError(
-                    f"{self._dir / DB_NAME}: bundle {start // TILE_WIDTH} is missing"
+                    f"{self._dir}: entry bundle {start // TILE_WIDTH} is missing"
                 )
             yield from decode_bundle(data, min(TILE_WIDTH, size - start))
 
     def _remove_replaced_partials(self, old_size: int, writes: Sequence[TileWrite]) -> None:
         """Delete the partial versions of tiles this batch completed (only those existed)."""
+        assert self._publisher is not None
         for w in writes:
             if w.width != TILE_WIDTH:
                 continue
@@ -342,9 +398,12 @@ class TransparencyLog:
 
     def _recover(self) -> None:
         """Reload the right edge from the database and republish what public/ lacks."""
-        size, note_bytes = self._writer.head()
+        size, note_bytes = self._storage.head()
         self._check_head(size, note_bytes)
         self._edge = self._load_edge(size)
+        if self._publisher is None:
+            self._needs_recovery = False
+            return
         published = self._published_size()
         if published is not None and published > size:
             raise LogCorruptedError(
@@ -353,17 +412,17 @@ class TransparencyLog:
             )
         start = 0 if published is None else published
         if start < size or self._publisher.read_checkpoint() != note_bytes:
-            self._republish(start, size, note_bytes)
+            self._republish(self._publisher, start, size, note_bytes)
         self._needs_recovery = False
 
     def _check_head(self, size: int, note_bytes: bytes) -> Checkpoint:
         try:
             checkpoint, _ = open_checkpoint(note_bytes, self._verifier, self._origin)
         except (CheckpointFormatError, CheckpointSignatureError) as exc:
-            raise LogCorruptedError(f"{self._dir / DB_NAME}: stored checkpoint: {exc}") from None
+            raise LogCorruptedError(f"{self._storage.location}: stored checkpoint: {exc}") from None
         if checkpoint.size != size:
             raise LogCorruptedError(
-                f"{self._dir / DB_NAME}: stored checkpoint is for size {checkpoint.size}, "
+                f"{self._storage.location}: stored checkpoint is for size {checkpoint.size}, "
                 f"the head says {size}"
             )
         return checkpoint
@@ -374,33 +433,35 @@ class TransparencyLog:
             count = level_count(size, level) % TILE_WIDTH
             data = b""
             if count:
-                stored = self._writer.tile(level, level_count(size, level) // TILE_WIDTH)
+                stored = self._storage.tile(level, level_count(size, level) // TILE_WIDTH)
                 if stored is None or len(stored) != count * HASH_SIZE:
                     raise LogCorruptedError(
-                        f"{self._dir / DB_NAME}: tile {level}/"
+                        f"{self._storage.location}: tile {level}/"
                         f"{level_count(size, level) // TILE_WIDTH} is missing or has the wrong size"
                     )
                 data = stored
             tiles.append(data)
         bundle = b""
         if size % TILE_WIDTH:
-            stored = self._writer.bundle(size // TILE_WIDTH)
+            stored = self._storage.bundle(size // TILE_WIDTH)
             if stored is None:
                 raise LogCorruptedError(
-                    f"{self._dir / DB_NAME}: entry bundle {size // TILE_WIDTH} is missing"
+                    f"{self._storage.location}: entry bundle {size // TILE_WIDTH} is missing"
                 )
             decode_bundle(stored, size % TILE_WIDTH)
             bundle = stored
         edge = RightEdge(size, tiles, bundle)
-        checkpoint = Checkpoint.from_note(Note.from_bytes(self._writer.head()[1]))
+        checkpoint = Checkpoint.from_note(Note.from_bytes(self._storage.head()[1]))
         if edge.root() != checkpoint.root_hash:
             raise LogCorruptedError(
-                f"{self._dir / DB_NAME}: stored tiles do not hash to the signed root of size {size}"
+                f"{self._storage.location}: stored tiles do not hash to the signed root of size {size}"
             )
         return edge
 
-    def _published_size(self) -> int | None:
-        data = self._publisher.read_checkpoint()
+    def _published_size(self, publisher: Publisher | None = None) -> int | None:
+        publisher = publisher or self._publisher
+        assert publisher is not None
+        data = publisher.read_checkpoint()
         if data is None:
             return None
         try:
@@ -409,15 +470,17 @@ class TransparencyLog:
             return None  # unreadable: republish everything
         return checkpoint.size
 
-    def _republish(self, start: int, size: int, note: bytes) -> None:
+    def _republish(self, publisher: Publisher, start: int, size: int, note: bytes) -> None:
         """Write every tile and bundle that differs between sizes ``start`` and ``size``."""
         pending: list[tuple[str, bytes]] = []
         full: list[str] = []
         for level, index, width in tiles_touched(start, size):
-            data = self._writer.tile(level, index)
-            bundle = self._writer.bundle(index) if level == 0 else None
+            data = self._storage.tile(level, index)
+            bundle = self._storage.bundle(index) if level == 0 else None
             if data is None or len(data) < width * HASH_SIZE or (level == 0 and bundle is None):
-                raise LogCorruptedError(f"{self._dir / DB_NAME}: tile {level}/{index} is missing")
+                raise LogCorruptedError(
+                    f"{self._storage.location}: tile {level}/{index} is missing"
+                )
             pending.append((tile_path(level, index, width), data[: width * HASH_SIZE]))
             if bundle is not None:
                 pending.append((entries_path(index, width), bundle))
@@ -426,31 +489,79 @@ class TransparencyLog:
                 if level == 0:
                     full.append(entries_path(index))
             if len(pending) >= 256:  # bounded memory when republishing a whole log
-                self._publisher.write_files(pending)
+                publisher.write_files(pending)
                 pending = []
-        self._publisher.write_files(pending)
-        self._publisher.write_checkpoint(note)
+        publisher.write_files(pending)
+        publisher.write_checkpoint(note)
         for path in full:
-            self._publisher.remove_partials(path)
+            publisher.remove_partials(path)
+
+    def export(self, target: Path) -> int:
+        """Write (or bring up to date) a static tlog-tiles copy in ``target``; returns its size.
+
+        Only what changed since the checkpoint already in ``target`` is
+        written, tiles before the checkpoint, so ``target`` can be served by
+        nginx or a CDN while it is refreshed.
+        """
+        target = Path(target)
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LogInputError(
+                f"{target}: cannot create the export folder: {exc.strerror}"
+            ) from None
+        publisher = Publisher(target)
+        size, note = self._storage.head()
+        published = self._published_size(publisher)
+        if published is not None and published > size:
+            raise LogInputError(f"{target}: holds a newer checkpoint ({published}) than the log")
+        start = 0 if published is None else published
+        if start < size or publisher.read_checkpoint() != note:
+            self._republish(publisher, start, size, note)
+        return size
+
+    def read_public(self, path: str) -> bytes:
+        """The bytes of tlog-tiles ``path`` (checkpoint, tile or bundle), from the database.
+
+        Any tile a checkpoint up to the current one names is served, partial
+        ones cut from the stored latest version; a path past the tree is
+        :class:`~clearance.log.tiles.TileNotFoundError`.
+        """
+        if path == "checkpoint":
+            return self._storage.head()[1]
+        level, index, width = parse_tile_path(path)
+        size = self.size
+        have = tile_width(size, 0 if level < 0 else level, index)
+        if have < width:
+            raise TileNotFoundError(f"{path}: not in the log (size {size})")
+        if level < 0:
+            bundle = self._storage.bundle(index)
+            if bundle is None:
+                raise LogCorruptedError(f"{self._storage.location}: bundle {index} is missing")
+            if have == width:
+                return bundle
+            end = 0
+            for _ in range(width):
+                end += 2 + int.from_bytes(bundle[end : end + 2], "big")
+            return bundle[:end]
+        return self._fetch_tile(level, index, width)
 
     # -- reading and proving --------------------------------------------------------------
 
     def _head(self) -> tuple[int, bytes]:
-        with self._reader_lock:
-            return self._reader.head()
+        return self._storage.head()
 
     def _fetch_tile(self, level: int, index: int, width: int) -> bytes:
         key = (level, index)
         cached = self._full_tile_cache.get(key)
         if cached is None:
-            with self._reader_lock:
-                data = self._reader.tile(level, index)
+            data = self._storage.tile(level, index)
             if data is None or len(data) < width * HASH_SIZE:
                 raise LogCorruptedError(
-                    f"{self._dir / DB_NAME}: tile {level}/{index} is missing or short"
+                    f"{self._storage.location}: tile {level}/{index} is missing or short"
                 )
             if len(data) == TILE_WIDTH * HASH_SIZE:
-                with self._reader_lock:
+                with self._cache_lock:
                     self._full_tile_cache[key] = data
                     while len(self._full_tile_cache) > 128:
                         self._full_tile_cache.popitem(last=False)
@@ -469,11 +580,10 @@ class TransparencyLog:
         size = self.size
         if not 0 <= index < size:
             raise ProofRequestError(f"no entry {index} in a log of size {size}")
-        with self._reader_lock:
-            data = self._reader.bundle(index // TILE_WIDTH)
+        data = self._storage.bundle(index // TILE_WIDTH)
         if data is None:
             raise LogCorruptedError(
-                f"{self._dir / DB_NAME}: bundle {index // TILE_WIDTH} is missing"
+                f"{self._storage.location}: bundle {index // TILE_WIDTH} is missing"
             )
         return decode_bundle(data, index % TILE_WIDTH + 1)[-1]
 
@@ -510,8 +620,8 @@ class TransparencyLog:
         The caller checks the cosignatures (it knows the witness keys); with
         ``for_text`` the call is refused if the log has moved on meanwhile.
         """
-        with self._write_lock, self._file_lock():
-            size, note_bytes = self._writer.head()
+        with self._write_lock, self._storage.sequencing():
+            size, note_bytes = self._storage.head()
             note = Note.from_bytes(note_bytes)
             if for_text is not None and for_text != note.text:
                 raise StaleCheckpointError(
@@ -522,8 +632,9 @@ class TransparencyLog:
                     raise LogInputError("a cosignature cannot replace the log's own signature")
             merged = note.with_signatures(signatures)
             if merged != note:
-                self._writer.set_note(size, note_bytes, merged.to_bytes())
-                self._publisher.write_checkpoint(merged.to_bytes())
+                self._storage.set_note(size, note_bytes, merged.to_bytes())
+                if self._publisher is not None:
+                    self._publisher.write_checkpoint(merged.to_bytes())
             return merged
 
     # -- self-check -----------------------------------------------------------------------
@@ -537,14 +648,17 @@ class TransparencyLog:
         signed root; no stray rows; and ``public/`` serves the same checkpoint
         and the same right-edge tiles.  Memory stays flat: one bundle at a time.
         """
+        if self._publisher is None:
+            self._verify_with(self._storage, progress)
+            return
         database = Database(self._dir / DB_NAME)
         try:
             self._verify_with(database, progress)
         finally:
             database.close()
 
-    def _verify_with(self, database: Database, progress: Progress | None) -> None:
-        where = self._dir / DB_NAME
+    def _verify_with(self, database: LogStorage, progress: Progress | None) -> None:
+        where = database.location
         size, note_bytes = database.head()
         checkpoint = self._check_head(size, note_bytes)
         rebuilt = RightEdge(0, [], b"")
@@ -586,10 +700,11 @@ class TransparencyLog:
             index = level_count(size, level) // TILE_WIDTH
             if data and database.tile(level, index) != data:
                 raise LogCorruptedError(f"{where}: tile {level}/{index} has extra hashes")
-        self._verify_public(size, checkpoint)
+        if self._publisher is not None:
+            self._verify_public(self._publisher, size, checkpoint)
 
-    def _verify_public(self, size: int, checkpoint: Checkpoint) -> None:
-        published = self._publisher.read_checkpoint()
+    def _verify_public(self, publisher: Publisher, size: int, checkpoint: Checkpoint) -> None:
+        published = publisher.read_checkpoint()
         if published is None:
             raise LogCorruptedError(f"{self.public_dir / 'checkpoint'}: missing")
         try:

@@ -9,6 +9,7 @@ to its entry in the tile above, so a tampered tile or entry is refused.
 
 from __future__ import annotations
 
+import re
 import struct
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
@@ -71,6 +72,33 @@ def _with_width(path: str, width: int) -> str:
     if not 1 <= width <= TILE_WIDTH:
         raise ValueError(f"tile width {width} is out of range")
     return path if width == TILE_WIDTH else f"{path}.p/{width}"
+
+
+_TILE_PATH = re.compile(
+    r"tile/(?P<level>entries|\d{1,2})/(?P<index>(?:x\d{3}/)*\d{3})(?:\.p/(?P<width>\d{1,3}))?"
+)
+
+
+def parse_tile_path(path: str) -> tuple[int, int, int]:
+    """``tile/1/x002/005.p/17`` -> (level, index, width); entry bundles have level -1.
+
+    Only the canonical spelling :func:`tile_path` / :func:`entries_path`
+    produce is accepted (no leading zeros lost, no ``.p/256``), so one tile has
+    exactly one path and caches cannot be filled twice.
+    """
+    match = _TILE_PATH.fullmatch(path)
+    if match is None:
+        raise TileNotFoundError(f"{path}: not a tlog-tiles path")
+    level = -1 if match["level"] == "entries" else int(match["level"])
+    index = int(match["index"].replace("x", "").replace("/", ""))
+    width = int(match["width"]) if match["width"] is not None else TILE_WIDTH
+    try:
+        canonical = entries_path(index, width) if level < 0 else tile_path(level, index, width)
+    except ValueError:
+        canonical = ""
+    if canonical != path:
+        raise TileNotFoundError(f"{path}: not a canonical tlog-tiles path")
+    return level, index, width
 
 
 def encode_bundle(entries: Sequence[bytes]) -> bytes:

@@ -7,10 +7,11 @@ never on the raw text of the rule file.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from clearance.inspection.content import lexicon
+from clearance.inspection.content import _condition, _decode, lexicon, targets, textdecode
 from clearance.inspection.content.model import HEX, REGEX, TEXT, ContentRule, RulePattern
 
 _EXEC_EXTENSIONS = (
@@ -87,21 +88,9 @@ def hex_runs(value: str) -> list[bytes]:
     return runs
 
 
-def _decodings(data: bytes) -> list[str]:
-    out = []
-    if len(data) >= 4 and data[1::2].count(0) >= len(data) // 2 - 1:
-        out.append(data.replace(b"\x00", b"").decode("latin-1"))
-    for codec in ("utf-8", "utf-16-le", "latin-1"):
-        try:
-            out.append(data.decode(codec))
-        except UnicodeDecodeError:
-            continue
-    return out
-
-
 def regex_literal_runs(value: str) -> list[str]:
     """Literal character runs of a regex (approximate; used for word lists only)."""
-    body = value
+    body = _decode.collapse_case_classes(value)
     if body.startswith("/"):
         body = body[1 : body.rfind("/")] if body.rfind("/") > 0 else body[1:]
     body = re.sub(r"\\s[+*?]?|\\x20|\[ \]|\[\\s_-]|\[ _-]\??|\\W[+*?]?", " ", body)
@@ -114,13 +103,21 @@ def regex_literal_runs(value: str) -> list[str]:
 @lru_cache(maxsize=65536)
 def _pattern_literals(pattern: RulePattern) -> tuple[str, ...]:
     if pattern.kind == TEXT:
-        return (_normalise(pattern.value),)
-    if pattern.kind == REGEX:
-        return tuple(_normalise(r) for r in regex_literal_runs(pattern.value))
+        raw = [pattern.value]
+    elif pattern.kind == REGEX:
+        raw = regex_literal_runs(pattern.value)
+    else:
+        raw = [text for run in hex_runs(pattern.value) for text in _decode.byte_decodings(run)]
     texts: list[str] = []
-    for run in hex_runs(pattern.value):
-        texts.extend(_normalise(d) for d in _decodings(run))
-    return tuple(dict.fromkeys(t for t in texts if t))
+    for text in raw:
+        texts.append(text)
+        texts.extend(_decode.text_disguises(text))
+    return tuple(dict.fromkeys(n for n in (_normalise(t) for t in texts) if n))
+
+
+def pattern_texts(pattern: RulePattern) -> tuple[str, ...]:
+    """The decoded, upper-cased readings of one pattern."""
+    return _pattern_literals(pattern)
 
 
 def literals(rule: ContentRule) -> list[Literal]:
@@ -135,7 +132,7 @@ def _int_terms(rule: ContentRule) -> list[int]:
 
 def code_evidence(rule: ContentRule) -> list[str]:
     """Why the rule is about executable code (empty when nothing shows it)."""
-    reasons: list[str] = []
+    reasons: list[str] = targets.code_targets(rule)
     for module in rule.imports:
         if module in lexicon.CODE_MODULES:
             reasons.append(f"uses the {module} module")
@@ -169,6 +166,63 @@ def code_evidence(rule: ContentRule) -> list[str]:
     return reasons
 
 
+def code_pattern_ids(rule: ContentRule) -> frozenset[str]:
+    """Identifiers (without ``$``) of the patterns that are themselves evidence of code."""
+    out = set()
+    for p in rule.patterns:
+        if p.kind == HEX and _binary_heavy(p.value):
+            out.add(p.identifier.lstrip("$"))
+            continue
+        if any(_CODE.search(text.lower()) for text in _pattern_literals(p)):
+            out.add(p.identifier.lstrip("$"))
+    return frozenset(out)
+
+
+def _atom_shows_code(atom: Sequence[str]) -> bool:
+    """A condition atom that holds only for executables: module fields, magic numbers."""
+    for i, term in enumerate(atom):
+        head = term.split(".", 1)[0]
+        if head in lexicon.CODE_MODULES and (
+            "." in term or (i + 1 < len(atom) and atom[i + 1] == ".")
+        ):
+            return True
+        if _INT.match(term):
+            value = int(term, 16) if term.startswith("0x") else int(term)
+            if value in lexicon.CODE_MAGICS and any(t.startswith(("uint", "int")) for t in atom):
+                return True
+        if term in ("filename", "filepath", "extension"):
+            rest = " ".join(atom).lower()
+            if any(e in rest for e in _EXEC_EXTENSIONS):
+                return True
+    return False
+
+
+def code_on_every_path(rule: ContentRule) -> bool:
+    """Whether the rule's condition can only be true when code evidence is present.
+
+    The exemption "this rule is about code" holds only then; a condition the
+    analysis cannot read gets no exemption (a doubt never favours the rule).
+    """
+    if not code_evidence(rule):
+        return False
+    if targets.code_targets(rule):
+        return True  # the engine runs the rule on executables only
+    if rule.engine != "yara":
+        # Other engines' logic is not read here yet: code shown anywhere counts.
+        return True
+    if any(m in lexicon.CODE_MODULES for m in rule.imports) and not rule.condition_terms:
+        return True
+    facts = _condition.ConditionFacts(
+        identifiers=tuple(p.identifier.lstrip("$") for p in rule.patterns),
+        code_identifiers=code_pattern_ids(rule),
+        atom_shows_code=_atom_shows_code,
+    )
+    try:
+        return _condition.code_required(rule.condition_terms, facts)
+    except _condition.UnreadableConditionError:
+        return False
+
+
 def _binary_heavy(value: str) -> bool:
     data = b"".join(hex_runs(value))
     if len(data) < 4:
@@ -176,12 +230,15 @@ def _binary_heavy(value: str) -> bool:
     if any(data.startswith(m) for m in (b"%PDF", b"{\\rt", b"\xd0\xcf\x11\xe0", b"PK\x03\x04")):
         return False
     text_like = sum(1 for b in data if 32 <= b < 127 or b in (0, 9, 10, 13))
-    return text_like / len(data) < 0.7
+    if text_like / len(data) >= 0.7:
+        return False
+    # Text in a legacy or multi-byte encoding (CP1251, GBK, Shift-JIS...) is not binary.
+    return not any(textdecode.looks_like_text(run) for run in hex_runs(value) if len(run) >= 4)
 
 
 def document_evidence(rule: ContentRule) -> list[str]:
     """Signs the rule targets document, mail or archive formats."""
-    reasons: list[str] = []
+    reasons: list[str] = targets.document_targets(rule)
     for value in _int_terms(rule):
         if value in lexicon.DOCUMENT_MAGICS:
             reasons.append(
@@ -212,21 +269,41 @@ def document_evidence(rule: ContentRule) -> list[str]:
     return list(dict.fromkeys(reasons))
 
 
+_CJK = 0x2E80
+
+
 def _word_regex(words: tuple[str, ...]) -> re.Pattern[str]:
     """One alternation; a word starting or ending with a letter must not be glued to letters."""
     parts = []
     for w in sorted(words, key=len, reverse=True):
-        left = r"(?<![^\W\d_])" if w[0].isalpha() else ""
-        right = r"(?![^\W\d_])" if w[-1].isalpha() else ""
+        # Chinese and Japanese write no spaces between words: no boundary there.
+        left = r"(?<![^\W\d_])" if w[0].isalpha() and ord(w[0]) < _CJK else ""
+        right = r"(?![^\W\d_])" if w[-1].isalpha() and ord(w[-1]) < _CJK else ""
         parts.append(f"{left}{re.escape(w)}{right}")
     return re.compile("|".join(parts))
 
 
 _STRONG = _word_regex(lexicon.STRONG_MARKINGS)
 _KEYWORDS = _word_regex(tuple(k.strip() for k in lexicon.KEYWORDS))
-_CODE = re.compile(
-    "|".join(re.escape(w) for w in sorted(lexicon.CODE_STRINGS, key=len, reverse=True))
-)
+
+
+def _code_regex(words: tuple[str, ...]) -> re.Pattern[str]:
+    """Code indicators; a short one ("ole", "cmd", ".so") must stand alone as a word.
+
+    Without the word boundary "ole" is found in "console" and ".so" in ".social",
+    and one such accident exempted a whole rule from the document checks.
+    """
+    parts = []
+    for w in sorted(words, key=len, reverse=True):
+        core = w.strip("./\\ ")
+        bounded = len(core) <= 4
+        left = r"(?<![a-z0-9])" if bounded and w[0].isalnum() else ""
+        right = r"(?![a-z0-9])" if bounded and w[-1].isalnum() else ""
+        parts.append(f"{left}{re.escape(w)}{right}")
+    return re.compile("|".join(parts))
+
+
+_CODE = _code_regex(lexicon.CODE_STRINGS)
 
 
 def markings(rule: ContentRule) -> list[tuple[Literal, str, str]]:

@@ -16,7 +16,8 @@ from clearance.inspection.content import lexicon
 from clearance.inspection.content._yara_child import probe_regexes
 from clearance.inspection.content.checks import Check, CheckContext, default_checks
 from clearance.inspection.content.checks._base import CheckSettings
-from clearance.inspection.content.engine import CompileReport, ContentEngine, ScanReport
+from clearance.inspection.content.clamav_engine import ClamAVEngine
+from clearance.inspection.content.engine import CompileReport, ContentEngine, Diagnostic, ScanReport
 from clearance.inspection.content.hashlist_engine import HashListEngine
 from clearance.inspection.content.model import REGEX, RuleFile
 from clearance.inspection.content.yara_engine import YaraEngine
@@ -92,7 +93,7 @@ class ContentInspector:
         #: Content engines, in routing order; the first also takes files nobody claims.
         self.engines: list[ContentEngine]
         if engine is None:
-            self.engines = [YaraEngine(), HashListEngine()]
+            self.engines = [YaraEngine(), HashListEngine(), ClamAVEngine()]
         elif isinstance(engine, Sequence):
             self.engines = list(engine)
         else:
@@ -112,10 +113,13 @@ class ContentInspector:
         if work.exists():
             shutil.rmtree(work)
         work.mkdir(parents=True)
+        self._container_notes: list[Diagnostic] = []
         sources, ignored = self._sources(artifacts, work / "current")
+        container_notes = self._container_notes
         prev_sources: list[_Source] | None = None
         if inp.previous_artifacts:
             prev_sources, _ = self._sources(inp.previous_of_kind("content"), work / "previous")
+        self._container_notes = []
         corpus_roots = list(inp.corpus) or default_roots()
         progress.start("listing the clean corpus", None)
         corpus = list_corpus(corpus_roots, None if inp.corpus else self.default_corpus_bytes)
@@ -136,6 +140,10 @@ class ContentInspector:
                 compiled_parts.append(part)
                 scan_parts.append(engine.scan(part, mine, corpus, str, progress))
             compiled, scan = _merge_compile(compiled_parts), _merge_scan(scan_parts)
+            if container_notes:
+                compiled = dataclasses.replace(
+                    compiled, diagnostics=(*container_notes, *compiled.diagnostics)
+                )
             files, previous, pii = parsed.result()
         ctx = CheckContext(files, compiled, scan, previous, pii, self.settings)
         findings: list[Finding] = []
@@ -186,16 +194,39 @@ class ContentInspector:
     def _route(self, path: Path) -> int | None:
         return next((i for i, e in enumerate(self.engines) if e.claims(path)), None)
 
+    def _expand(self, uri: str, path: Path, dest: Path) -> list[_Source] | None:
+        """Containers an engine opens itself (ClamAV .cvd/.cld): their member files."""
+        for index, engine in enumerate(self.engines):
+            expand = getattr(engine, "expand", None)
+            if expand is None:
+                continue
+            opened = expand(path, dest)
+            if opened is None:
+                continue
+            members, notes = opened
+            self._container_notes.extend(dataclasses.replace(n, uri=uri) for n in notes)
+            root = dest / "members"
+            return [(f"{uri}/{m.relative_to(root).as_posix()}", m, index) for m in members]
+        return None
+
     def _sources(
         self, artifacts: Sequence[Artifact], dest: Path
     ) -> tuple[list[_Source], list[str]]:
         sources: list[_Source] = []
         ignored: list[str] = []
         for artifact in sorted(artifacts, key=lambda a: a.name):
-            if is_archive(artifact.path):
-                target = dest / artifact.name.replace("/", "_")
+            safe = artifact.name.replace("/", "_")
+            opened = self._expand(artifact.name, artifact.path, dest / f"{safe}.d")
+            if opened is not None:
+                sources.extend(opened)
+            elif is_archive(artifact.path):
+                target = dest / safe
                 for path in unpack_archive(artifact.path, target, self.archive_limits):
                     uri = f"{artifact.name}/{path.relative_to(target).as_posix()}"
+                    inner = self._expand(uri, path, dest / f"{safe}.{len(sources)}.d")
+                    if inner is not None:
+                        sources.extend(inner)
+                        continue
                     engine = self._route(path)
                     if engine is not None:
                         sources.append((uri, path, engine))

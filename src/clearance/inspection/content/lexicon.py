@@ -71,6 +71,20 @@ STRONG_MARKINGS = (
     "STRICTLY CONFIDENTIAL",
     "PRIVILEGED AND CONFIDENTIAL",
     "ATTORNEY-CLIENT PRIVILEGED",
+    # Microsoft Information Protection: sensitivity-label metadata written into
+    # every labelled Office document, and the default label names.
+    "MSIP_LABEL_",
+    "MICROSOFT.INFORMATIONPROTECTION",
+    "HIGHLY CONFIDENTIAL",
+    "CONFIDENTIEL DIFFUSION RESTREINTE",
+    "GEHEIM - NUR FÜR DEN DIENSTGEBRAUCH",
+    "STRENG VERTRAULICH",
+    "社外秘",
+    "取扱注意",
+    "部外秘",
+    "内部资料",
+    "秘密文件",
+    "机密文件",
 )
 
 #: Markings too common as words to count inside longer text: they count when a

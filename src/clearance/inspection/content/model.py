@@ -43,14 +43,17 @@ class ContentRule:
     scopes: tuple[str, ...] = ()
     imports: tuple[str, ...] = ()
     engine: str = "yara"
+    #: What identifies the rule across releases when its name does not (ClamAV databases
+    #: renumber names; a hash or body signature is its content); "" = the name.
+    identity: str = ""
 
     def meta_values(self, key: str) -> list[Any]:
         return [v for k, v in self.metadata if k.lower() == key.lower()]
 
     @property
     def key(self) -> str:
-        """Identity used to compare releases: file-independent rule name."""
-        return self.name
+        """Identity used to compare releases: file-independent rule name (or content identity)."""
+        return self.identity or self.name
 
 
 @dataclass(frozen=True)

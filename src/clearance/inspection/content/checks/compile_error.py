@@ -29,8 +29,12 @@ class CompileErrorCheck:
             if d.level == "warning" and d.code in _ELSEWHERE:
                 continue
             rule = rule_at_line(ctx, d.uri, d.line) if d.line else None
-            severity = self.default_severity if d.level == "error" else Severity.LOW
-            what = "does not compile" if d.level == "error" else "has an engine warning"
+            severity = {"error": self.default_severity, "info": Severity.INFO}.get(
+                d.level, Severity.LOW
+            )
+            what = {"error": "does not compile", "info": "note"}.get(
+                d.level, "has an engine warning"
+            )
             out.append(
                 file_finding(
                     self.rule_id,

@@ -107,7 +107,7 @@ class DetectionRemovedCheck:
         seen: set[str] = set()
         for f in ctx.previous_files:
             for old in f.rules:
-                if old.key in seen or "private" in old.scopes:
+                if old.key in seen or "private" in old.scopes or "allowlist" in old.tags:
                     continue
                 seen.add(old.key)
                 new = current.get(old.key)
@@ -140,4 +140,24 @@ class DetectionRemovedCheck:
                             },
                         )
                     )
+        out.extend(self._switched_off(ctx))
+        return out
+
+    def _switched_off(self, ctx: CheckContext) -> list[Finding]:
+        """Allow-list entries new in this release: ignored signatures, allow-listed files."""
+        before = {r.key for f in ctx.previous_files or () for r in f.rules if "allowlist" in r.tags}
+        out = []
+        for rule in ctx.rules():
+            if "allowlist" not in rule.tags or rule.key in before:
+                continue
+            if "ignore" in rule.tags:
+                target = rule.patterns[0].value if rule.patterns else rule.name
+                message = f"{rule.uri} switches off signature {target}"
+                severity = self.default_severity
+            else:
+                message = f"{rule.uri} allow-lists a file ({rule.name}); it will never be reported"
+                severity = Severity.LOW
+            out.append(
+                rule_finding(ctx, self.rule_id, severity, rule, message, {"change": "allow-listed"})
+            )
         return out

@@ -21,8 +21,14 @@ from __future__ import annotations
 
 from clearance.inspection.content import analysis
 from clearance.inspection.content.checks._base import CheckContext, rule_finding
-from clearance.inspection.content.model import ContentRule
+from clearance.inspection.content.model import ContentRule, RulePattern
 from clearance.inspection.findings import Finding, Severity
+
+
+def _short(pattern: RulePattern) -> bool:
+    """A format check is a short pattern (a magic or a header), not a long specific string."""
+    longest = max((len(lit) for lit in analysis.pattern_texts(pattern)), default=0)
+    return longest <= 40
 
 
 class DocumentHuntingCheck:
@@ -39,7 +45,13 @@ class DocumentHuntingCheck:
         return out
 
     def _judge(self, ctx: CheckContext, rule: ContentRule) -> Finding | None:
-        code = analysis.code_evidence(rule)
+        # Content signals (keywords, personal data, weak markings) are exempted only
+        # when code evidence is needed on every way the condition can be true: one
+        # code-like string negated or in an optional "or" branch is no exemption.
+        # A bare document-format check keeps the looser test (code shown anywhere):
+        # malicious-document rules routinely end in a "3 of them" fallback.
+        code_anywhere = analysis.code_evidence(rule)
+        code = code_anywhere if analysis.code_on_every_path(rule) else []
         marks = analysis.markings(rule)
         strong = [m for m in marks if m[2] == "strong"]
         weak = [m for m in marks if m[2] == "weak"]
@@ -62,6 +74,7 @@ class DocumentHuntingCheck:
             for pid, shapes in pii:
                 reasons.append(f"{pid} matches personal data ({', '.join(shapes)})")
                 lines += [p.line for p in rule.patterns if p.identifier == pid]
+        if not code_anywhere:
             reasons += docs
         if strong:
             severity = Severity.CRITICAL if not code else Severity.HIGH
@@ -71,7 +84,9 @@ class DocumentHuntingCheck:
             # or a rule that matches every document of a format, is high.
             has_content_signal = bool(weak or keys or pii)
             format_only = bool(docs) and all(
-                any(r.startswith(f"{p.identifier} ") for r in docs) for p in rule.patterns
+                any(r.startswith(f"{p.identifier} ") for r in docs)
+                and _short(p)  # a long string that merely contains a format marker is specific
+                for p in rule.patterns
             )
             severity = Severity.HIGH if has_content_signal or format_only else Severity.MEDIUM
         else:
@@ -90,7 +105,8 @@ class DocumentHuntingCheck:
             {
                 "reasons": reasons,
                 "markings": matched,
-                "code_indicators": code,
+                "code_indicators": code_anywhere,
+                "code_required_on_every_path": bool(code),
                 "document_formats": docs,
             },
             [line for line in lines if line],

@@ -20,26 +20,69 @@ from clearance.inspection.content.checks._base import CheckContext, rule_finding
 from clearance.inspection.content.model import ContentRule
 from clearance.inspection.findings import Finding, Severity
 
-_KEY_WORDS = (
-    "upload",
-    "collect",
-    "submit",
-    "exfil",
-    "transmit",
-    "harvest",
-    "retriev",
-    "grab",
-    "steal",
-    "send_",
-    "send",
+_FALSE = frozenset({"", "false", "no", "0", "none", "off", "never", "disabled"})
+#: Verbs that ask for data to leave the machine, as whole words of a key or value.
+_SEND_VERBS = frozenset(
+    {
+        "upload",
+        "uploads",
+        "send",
+        "forward",
+        "share",
+        "submit",
+        "collect",
+        "exfil",
+        "exfiltrate",
+        "transmit",
+        "push",
+        "sync",
+        "mirror",
+        "harvest",
+        "grab",
+        "steal",
+        "retrieve",
+        "acquire",
+        "escalate",
+    }
 )
-_FALSE = frozenset({"", "false", "no", "0", "none", "off", "never"})
+#: Where data would go: a value naming one of these with a send verb nearby asks to send.
+_DESTINATIONS = frozenset({"cloud", "server", "remote", "collector", "bucket", "s3", "sandbox"})
+_URL = re.compile(r"(?i)\b(?:https?|ftps?|sftp|s3|wss?)://")
+#: A value of at most this many words is a setting, not prose; a longer value asks
+#: only when it starts with the verb ("upload to ..."), as an instruction does.
+_SETTING_WORDS = 3
+
+
+def _words(text: str) -> list[str]:
+    """Lower-case words of a key or value: snake_case, kebab-case and camelCase split."""
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", text)
+    return [w for w in re.split(r"[^A-Za-z0-9]+", spaced.lower()) if w]
 
 
 def _is_true(value: object) -> bool:
     if isinstance(value, bool):
         return value
     return str(value).strip().lower() not in _FALSE
+
+
+def _asks_to_send(key: str, value: object) -> str | None:
+    """Why this key/value asks to send what matched, judged by meaning, not key name."""
+    if not _is_true(value):
+        return None
+    text = str(value)
+    key_words = set(_words(key))
+    value_words = _words(text)
+    if str(value).strip().lower().startswith("tlp"):
+        return None  # traffic-light sharing labels describe the rule, not an action
+    if key_words & _SEND_VERBS:
+        return f"{key} = {value!r} (the key asks to send)"
+    setting = len(value_words) <= _SETTING_WORDS
+    verbs = set(value_words if setting else value_words[:1]) & _SEND_VERBS
+    if verbs:
+        return f"{key} = {value!r} (asks to {sorted(verbs)[0]})"
+    if setting and set(value_words) & _DESTINATIONS and key_words & _DESTINATIONS:
+        return f"{key} = {value!r} (names a destination)"
+    return None
 
 
 def requested_actions(rule: ContentRule) -> list[str]:
@@ -55,8 +98,12 @@ def requested_actions(rule: ContentRule) -> list[str]:
                     asks.append(f"{key} = {word!r}")
                 else:
                     asks.append(f"{key} = {word!r} (unknown action, treated as collection)")
-        elif any(w in low for w in _KEY_WORDS) and _is_true(value):
-            asks.append(f"{key} = {value!r} (action key outside the convention)")
+            continue
+        reason = _asks_to_send(key, value)
+        if reason is not None:
+            asks.append(reason)
+        elif _URL.search(str(value)) and set(_words(key)) & {"destination", "dest", "target", "to"}:
+            asks.append(f"{key} = {value!r} (a destination address)")
     return asks
 
 
@@ -71,9 +118,9 @@ class ExfiltrationActionCheck:
             asks = requested_actions(rule)
             if not asks:
                 continue
-            code = analysis.code_evidence(rule)
-            if code:
+            if analysis.code_on_every_path(rule):
                 continue
+            code = analysis.code_evidence(rule)
             out.append(
                 rule_finding(
                     ctx,
@@ -96,8 +143,9 @@ def _meta_line(ctx: CheckContext, rule: ContentRule) -> int:
     lines = f.text.splitlines()
     for number in range(rule.start_line, min(rule.end_line, len(lines)) + 1):
         stripped = lines[number - 1].strip().lower()
-        if any(stripped.startswith(k) for k in lexicon.ACTION_KEYS) or any(
-            stripped.startswith(w) for w in _KEY_WORDS
+        key = stripped.split("=", 1)[0].strip()
+        if key in lexicon.ACTION_KEYS or any(
+            _asks_to_send(k, v) for k, v in rule.metadata if k.lower() == key
         ):
             return number
     return 0

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 
-from clearance.inspection.content import analysis, lexicon
+from clearance.inspection.content import analysis, identity, lexicon
 from clearance.inspection.content.checks._base import CheckContext, rule_finding
 from clearance.inspection.content.model import ContentRule
 from clearance.inspection.findings import Finding, Severity
@@ -75,7 +75,8 @@ class TargetingCheck:
     def _reasons(self, rule: ContentRule, names: frozenset[str]) -> tuple[list[str], Severity]:
         reasons: list[str] = []
         severity = Severity.MEDIUM
-        for ident in sorted(analysis.bare_identifiers(rule, names)):
+        yara = rule.engine == "yara"  # externals and conditions exist only in YARA
+        for ident in sorted(analysis.bare_identifiers(rule, names) if yara else ()):
             if ident in lexicon.STANDARD_EXTERNALS:
                 continue
             parts = re.split(r"_|(?<=[a-z])(?=[A-Z])", ident.lower())
@@ -86,7 +87,7 @@ class TargetingCheck:
                 severity = Severity.HIGH
             else:
                 reasons.append(f"uses the non-standard external {ident!r}")
-        for var, op, literal in analysis.external_comparisons(rule):
+        for var, op, literal in analysis.external_comparisons(rule) if yara else ():
             if var == "owner" and literal.strip("/").lower() not in lexicon.SYSTEM_OWNERS:
                 reasons.append(f"compares owner {op} {literal!r} (a particular account)")
                 severity = Severity.HIGH
@@ -105,6 +106,16 @@ class TargetingCheck:
                 if _IPV4.search(literal):
                     reasons.append(f"{var} {op} {literal!r} names a network address")
                     severity = Severity.HIGH
+        # An internal name inside an implant is a legitimate indicator (its C2 on the
+        # victim's network, its author's profile in a PDB path): no finding when code is
+        # required on every path, a warning when code shows in some branch, an error
+        # when nothing shows code (the rule looks for one organisation's own files).
+        named = identity.identity_reasons(rule)
+        if named and not analysis.code_on_every_path(rule):
+            reasons += [reason for reason, _line in named]
+            if not analysis.code_evidence(rule):
+                severity = Severity.HIGH
         if any(t in ("time.now", "time.now()") for t in rule.condition_terms):
             reasons.append("depends on the scan date (time.now)")
         return reasons, severity
+

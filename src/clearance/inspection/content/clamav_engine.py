@@ -1,0 +1,324 @@
+"""The ClamAV engine: Debian's ``clamscan`` (libclamav) compiles and scans, our parser analyses.
+
+* ``claims``: loose databases (``.hdb .hsb .mdb .msb .ndb .ldb .cdb .fp .sfp
+  .ign2 .ign``); ``.cvd``/``.cld`` containers are opened by :meth:`expand`
+  (see :mod:`.clamav_container`) into their member databases first.
+* ``parse``: :func:`.clamav_format.parse_database` (in-process, linear in the
+  size of the file).
+* ``compile``: each database is loaded alone by ``clamscan`` in the sandbox;
+  a malformed line is an error and is dropped, and loading is retried, so
+  every malformed line is named and the rest of the file is still inspected;
+  ``clamscan`` dying or hanging is a crash.  The cost of each database on the
+  cost sample is measured in CPU time (scan minus load, minus a trivial
+  database's); over budget, the database is bisected down to the signatures
+  that are over budget (measured per signature in the real engine).
+* ``scan``: the cleaned databases together scan the corpus with ``clamscan
+  --allmatch`` in 2 sandboxed workers; a corpus file that kills the engine is
+  a crash naming it, and the scan resumes after it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from clearance.inspection.base import ProgressSink
+from clearance.inspection.content import _clamav_child as child
+from clearance.inspection.content import clamav_container, clamav_format
+from clearance.inspection.content.engine import (
+    CompileReport,
+    Crash,
+    Diagnostic,
+    FileCost,
+    ScanReport,
+)
+from clearance.inspection.content.model import RuleFile
+from clearance.inspection.content.yara_engine import (
+    _balance,
+    _in_parallel,
+    _run_resumable,
+    _ScanState,
+    _size,
+    _split_even,
+)
+from clearance.inspection.sandbox import Limits, SandboxOutcome
+
+
+@dataclass(frozen=True)
+class ClamAVSettings:
+    """Budgets and limits of the ClamAV engine (documented in docs/inspection.md)."""
+
+    compile_limits: Limits = field(
+        default_factory=lambda: Limits(
+            cpu_seconds=900, address_space_bytes=4 * 2**30, wall_seconds=1800
+        )
+    )
+    scan_limits: Limits = field(
+        default_factory=lambda: Limits(
+            cpu_seconds=7200, address_space_bytes=4 * 2**30, wall_seconds=7200
+        )
+    )
+    #: Per corpus file scan time limit (seconds, clamscan --max-scantime) and per clamscan run.
+    scan_timeout: int = 30
+    budget_ms_per_mib: float = 100.0
+    compile_budget_seconds: float = 5.0
+    evidence_files: int = 20
+    workers: int = 2
+    #: Bisect over-budget databases down to their slow signatures.
+    drill: bool = True
+
+
+class ClamAVEngine:
+    """ClamAV signature databases via Debian's clamscan."""
+
+    name = "clamav"
+
+    def __init__(self, settings: ClamAVSettings | None = None) -> None:
+        self.settings = settings or ClamAVSettings()
+        self._version: str | None = None
+
+    def version(self) -> str:
+        if self._version is None:
+            try:
+                out = subprocess.run(
+                    [child.CLAMSCAN, "--version"], capture_output=True, timeout=30, check=False
+                ).stdout.decode("utf-8", "replace")
+                self._version = out.strip().split("/")[0] or "clamscan (unknown version)"
+            except (OSError, subprocess.TimeoutExpired):
+                self._version = "clamscan not installed"
+        return self._version
+
+    def claims(self, path: Path) -> bool:
+        return clamav_format.suffix(path.name) != ""
+
+    def expand(self, path: Path, dest: Path) -> tuple[list[Path], list[Diagnostic]] | None:
+        """Open a ``.cvd``/``.cld`` container (None for anything else)."""
+        if not path.name.lower().endswith(clamav_format.CONTAINER_SUFFIXES):
+            return None
+        return clamav_container.expand(path, dest)
+
+    def parse(self, files: Sequence[tuple[str, Path]], progress: ProgressSink) -> list[RuleFile]:
+        return [clamav_format.parse_database(uri, path) for uri, path in files]
+
+    def _available(self) -> bool:
+        return shutil.which(child.CLAMSCAN) is not None
+
+    def compile(
+        self,
+        files: Sequence[tuple[str, Path]],
+        work_dir: Path,
+        sample: Sequence[Path],
+        progress: ProgressSink,
+    ) -> CompileReport:
+        started = time.perf_counter()
+        set_dir = work_dir / "clamav-set"
+        set_dir.mkdir(parents=True, exist_ok=True)
+        if not self._available():
+            diags = tuple(
+                Diagnostic(uri, "error", "engine_missing", "clamscan is not installed", 0, "")
+                for uri, _ in files
+            )
+            return CompileReport(diags, (), (), (), None, 0.0, 0)
+        items = [
+            [
+                uri,
+                str(path),
+                clamav_format.suffix(uri) or clamav_format.suffix(path.name),
+                str(
+                    set_dir / f"f{i}{clamav_format.suffix(uri) or clamav_format.suffix(path.name)}"
+                ),
+            ]
+            for i, (uri, path) in enumerate(files)
+        ]
+        entries: dict[int, dict[str, Any]] = {}
+        lock = threading.Lock()
+        progress.start("loading ClamAV databases", len(items))
+
+        def run_part(part: list[int]) -> list[Crash]:
+            def on_item(entry: dict[str, Any]) -> None:
+                with lock:
+                    entries[part[entry["i"]]] = entry
+                    progress.advance(1)
+
+            return _run_resumable(
+                child.check_databases,
+                part,
+                lambda idx: {
+                    "items": [items[i] for i in idx],
+                    "sample": [str(p) for p in sample],
+                    "timeout": self.settings.scan_timeout,
+                    "budget": self.settings.budget_ms_per_mib,
+                    "drill": self.settings.drill,
+                },
+                self.settings.compile_limits,
+                on_item,
+                lambda idx, outcome: Crash(
+                    items[idx][0], "compile", outcome.evidence(), f"loading {outcome.describe()}"
+                ),
+                started_key="start",
+            )
+
+        crashes = _in_parallel(
+            run_part, _split_even(list(range(len(items))), self.settings.workers)
+        )
+        diagnostics: list[Diagnostic] = []
+        costs: list[FileCost] = []
+        clean: list[str] = []
+        for index in sorted(entries):
+            entry = entries[index]
+            uri = entry["uri"]
+            for e in entry["errors"]:
+                diagnostics.append(
+                    Diagnostic(
+                        uri, "error", "malformed_signature", e["message"], e["line"], e["text"]
+                    )
+                )
+            for w in entry["warnings"]:
+                diagnostics.append(
+                    Diagnostic(uri, "warning", "engine_warning", w["message"], 0, "")
+                )
+            if entry["crash"]:
+                c = entry["crash"]
+                evidence = {k: v for k, v in c.items() if v}
+                crashes.append(
+                    Crash(
+                        uri,
+                        "compile",
+                        evidence,
+                        f"loading it, clamscan {'hung' if c['status'] == 'timeout' else 'crashed'}"
+                        + (f" ({c['signal']})" if c.get("signal") else ""),
+                    )
+                )
+            if not entry["errors"] and not entry["crash"]:
+                clean.append(uri)
+            per_rule = self._rule_names(files[index], entry["per_line"])
+            cost = float(entry["cost"])
+            costs.append(
+                FileCost(
+                    uri, float(entry["load_s"]), float("inf") if cost == -1.0 else cost, per_rule
+                )
+            )
+        loaded = any(p.is_file() for p in set_dir.iterdir())
+        return CompileReport(
+            diagnostics=tuple(diagnostics),
+            crashes=tuple(sorted(crashes, key=lambda c: (c.uri, c.phase))),
+            costs=tuple(costs),
+            compiled_uris=tuple(clean),
+            compiled_set=set_dir if loaded else None,
+            compile_seconds=time.perf_counter() - started,
+            sample_bytes=sum(_size(p) for p in sample),
+        )
+
+    @staticmethod
+    def _rule_names(file: tuple[str, Path], per_line: dict[str, float]) -> dict[str, float]:
+        if not per_line:
+            return {}
+        parsed = clamav_format.parse_database(*file)
+        by_line = {r.start_line: r.name for r in parsed.rules}
+        return {by_line.get(int(n), f"line {n}"): ms for n, ms in per_line.items()}
+
+    def scan(
+        self,
+        report: CompileReport,
+        files: Sequence[tuple[str, Path]],
+        corpus: Sequence[Path],
+        corpus_label: Callable[[Path], str],
+        progress: ProgressSink,
+        keep: int | None = None,
+    ) -> ScanReport:
+        started = time.perf_counter()
+        if report.compiled_set is None or not corpus:
+            return ScanReport((), {}, 0, 0, (), (), 0.0)
+        # Signature name -> the database that declares it (clamscan reports names only).
+        owner: dict[str, str] = {}
+        for uri, path in files:
+            for rule in clamav_format.parse_database(uri, path).rules:
+                owner.setdefault(rule.name, uri)
+        scannable = [i for i, p in enumerate(corpus) if "\n" not in str(p)]
+        sizes = [_size(corpus[i]) for i in scannable]
+        progress.start("scanning the clean corpus with clamscan", float(sum(sizes)))
+        lock = threading.Lock()
+        state = _ScanState(keep or self.settings.evidence_files)
+        crashes: list[Crash] = []
+
+        def run_part(part: list[int]) -> list[Crash]:
+            def on_item(entry: dict[str, Any]) -> None:
+                path = corpus[scannable[part[entry["i"]]]]
+                with lock:
+                    if "crash" in entry:
+                        crashes.append(self._scan_crash(corpus_label(path), entry["crash"]))
+                        return
+                    converted = {
+                        "b": entry.get("b", 0),
+                        "t": entry.get("t", False),
+                        "m": [("", name, []) for name in entry.get("m", [])],
+                    }
+                    state.add(converted, corpus_label(path), {"": ""})
+                    progress.advance(float(entry.get("b", 0)))
+
+            return _run_resumable(
+                child.scan_corpus,
+                part,
+                lambda idx: {
+                    "db": str(report.compiled_set),
+                    "files": [str(corpus[scannable[i]]) for i in idx],
+                    "timeout": self.settings.scan_timeout,
+                },
+                self.settings.scan_limits,
+                on_item,
+                lambda idx, outcome: self._sandbox_crash(
+                    corpus_label(corpus[scannable[idx]]), outcome
+                ),
+                started_key=None,
+            )
+
+        crashes += _in_parallel(run_part, _balance(sizes, self.settings.workers))
+        counts: dict[tuple[str, str], int] = {}
+        for (_, name), count in state.counts.items():
+            counts[(owner.get(name, "ruleset"), name)] = count
+        matches = tuple(
+            sorted(
+                (
+                    type(m)(
+                        m.rule_name, owner.get(m.rule_name, "ruleset"), m.corpus_file, m.strings
+                    )
+                    for m in state.matches()
+                ),
+                key=lambda m: (m.uri, m.rule_name, m.corpus_file),
+            )
+        )
+        return ScanReport(
+            matches=matches,
+            match_counts=counts,
+            files_scanned=state.files,
+            bytes_scanned=state.bytes,
+            timeouts=tuple(sorted(state.timeouts)),
+            crashes=tuple(sorted(crashes, key=lambda c: c.message)),
+            seconds=time.perf_counter() - started,
+        )
+
+    @staticmethod
+    def _scan_crash(label: str, crash: dict[str, Any]) -> Crash:
+        evidence = {k: v for k, v in crash.items() if v}
+        return Crash(
+            "ruleset",
+            "scan",
+            {**evidence, "corpus_file": label},
+            f"scanning {label}, clamscan crashed"
+            + (f" ({crash['signal']})" if crash.get("signal") else ""),
+        )
+
+    @staticmethod
+    def _sandbox_crash(label: str, outcome: SandboxOutcome) -> Crash:
+        return Crash(
+            "ruleset",
+            "scan",
+            {**outcome.evidence(), "corpus_file": label},
+            f"scanning {label} {outcome.describe()}",
+        )

@@ -1,0 +1,328 @@
+"""The log's PostgreSQL backend: tiles, entry bundles and checkpoints shared by replicas.
+
+Tables (one log per database):
+
+* ``clr_log_meta(key, value)`` - format, origin, verifier key;
+* ``clr_log_tiles(level, idx, data)`` and ``clr_log_bundles(idx, data)`` - one
+  row per hash tile and per entry bundle, rewritten until full (Tessera's
+  ``Subtree`` / ``TiledLeaves``);
+* ``clr_log_head(size, note)`` - the integrated tree and its signed checkpoint;
+* ``clr_log_checkpoints(size PRIMARY KEY, root, note, token)`` - every
+  checkpoint ever signed: the primary key on ``size`` is what makes two
+  checkpoints for different trees of one size impossible, whatever a buggy
+  or partitioned integrator does;
+* ``clr_log_lease(token, holder, acquired_at)`` - the fencing token.
+
+Integrating is exclusive: :meth:`PostgresStorage.sequencing` takes a session
+advisory lock (released by PostgreSQL the moment the holder's connection
+dies, so a ``kill -9`` hands over at once) and bumps the fencing token;
+:meth:`PostgresStorage.commit_batch` re-reads the token and the head size in
+its own transaction (``FOR UPDATE``), so an integrator that lost its lock
+cannot commit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import threading
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from clearance.log._edge import TileWrite
+from clearance.log.errors import LogCorruptedError, LogInputError, LogUnavailableError
+
+FORMAT = "clearance-log/1"
+#: pg_advisory_lock key of the integrator ("clr-log1" as a big-endian int64).
+ADVISORY_KEY = int.from_bytes(b"clr-log1", "big") & 0x7FFF_FFFF_FFFF_FFFF
+
+_SCHEMA = (
+    "CREATE TABLE clr_log_meta (key text PRIMARY KEY, value text NOT NULL)",
+    """CREATE TABLE clr_log_tiles (
+        level integer NOT NULL, idx bigint NOT NULL, data bytea NOT NULL,
+        PRIMARY KEY (level, idx))""",
+    "CREATE TABLE clr_log_bundles (idx bigint PRIMARY KEY, data bytea NOT NULL)",
+    """CREATE TABLE clr_log_head (
+        id integer PRIMARY KEY CHECK (id = 1), size bigint NOT NULL, note bytea NOT NULL)""",
+    """CREATE TABLE clr_log_checkpoints (
+        size bigint PRIMARY KEY, root bytea NOT NULL, note bytea NOT NULL,
+        token bigint NOT NULL, signed_at timestamptz NOT NULL DEFAULT now())""",
+    """CREATE TABLE clr_log_lease (
+        id integer PRIMARY KEY CHECK (id = 1), token bigint NOT NULL,
+        holder text NOT NULL, acquired_at timestamptz NOT NULL DEFAULT now())""",
+)
+
+
+def redact(dsn: str) -> str:
+    """A DSN safe to print: any password replaced by ``***``."""
+    dsn = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", dsn)
+    return re.sub(r"(password\s*=\s*)\S+", r"\1***", dsn)
+
+
+def _unavailable(dsn: str, exc: Exception) -> LogUnavailableError:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return LogUnavailableError(f"{redact(dsn)}: log database unavailable: {first}")
+
+
+def create_postgres(dsn: str, meta: dict[str, str], note: bytes, root: bytes) -> None:
+    """Create the log's tables in the (empty) database ``dsn``, all in one transaction."""
+    try:
+        with psycopg.connect(dsn) as conn:
+            exists = conn.execute("SELECT to_regclass('clr_log_meta') IS NOT NULL").fetchone()
+            if exists is not None and exists[0]:
+                raise LogInputError(f"{redact(dsn)}: already holds a log, refusing to overwrite it")
+            for statement in _SCHEMA:
+                conn.execute(statement)
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO clr_log_meta VALUES (%s, %s)", [("format", FORMAT), *meta.items()]
+                )
+            conn.execute("INSERT INTO clr_log_head VALUES (1, 0, %s)", (note,))
+            conn.execute(
+                "INSERT INTO clr_log_checkpoints (size, root, note, token) VALUES (0, %s, %s, 0)",
+                (root, note),
+            )
+            conn.execute("INSERT INTO clr_log_lease (id, token, holder) VALUES (1, 0, '')")
+    except psycopg.OperationalError as exc:
+        raise _unavailable(dsn, exc) from None
+
+
+class PostgresStorage:
+    """A log kept in PostgreSQL; see the module documentation."""
+
+    def __init__(self, dsn: str, *, name: str = "clearance", pool_size: int = 8) -> None:
+        self._dsn = dsn
+        self._name = name
+        try:
+            self._pool: ConnectionPool[psycopg.Connection[tuple[Any, ...]]] = ConnectionPool(
+                dsn,
+                min_size=1,
+                max_size=pool_size,
+                kwargs={"autocommit": True, "application_name": name},
+                open=False,
+            )
+            self._pool.open(wait=True, timeout=10.0)
+        except (psycopg.Error, Exception) as exc:
+            raise _unavailable(dsn, exc) from None
+        try:
+            rows = self._read("SELECT key, value FROM clr_log_meta", ())
+        except LogUnavailableError:
+            self._pool.close()
+            raise
+        self._meta = {str(k): str(v) for k, v in rows}
+        if self._meta.get("format") != FORMAT:
+            self._pool.close()
+            raise LogCorruptedError(
+                f"{self.location}: unknown log format {self._meta.get('format')!r}"
+            )
+        self._seq_lock = threading.Lock()
+        self._seq_conn: psycopg.Connection[tuple[Any, ...]] | None = None
+        self._token: int | None = None
+
+    @property
+    def location(self) -> str:
+        return redact(self._dsn)
+
+    @property
+    def meta(self) -> dict[str, str]:
+        return dict(self._meta)
+
+    @property
+    def token(self) -> int | None:
+        """The fencing token of the current integrator lease (``None`` outside it)."""
+        return self._token
+
+    def close(self) -> None:
+        self._pool.close()
+        if self._seq_conn is not None:
+            self._seq_conn.close()
+
+    # -- reads: one point lookup each, from the pool ------------------------------------------
+
+    def _read(self, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        try:
+            with self._pool.connection(timeout=30.0) as conn:
+                return conn.execute(query, params).fetchall()
+        except psycopg.errors.UndefinedTable:
+            raise LogInputError(
+                f"{self.location}: not a Clearance log (no clr_log_* tables)"
+            ) from None
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            raise _unavailable(self._dsn, exc) from None
+        except psycopg.Error as exc:
+            raise LogCorruptedError(f"{self.location}: log database error: {exc}") from None
+        except Exception as exc:  # psycopg_pool.PoolTimeout and friends
+            raise _unavailable(self._dsn, exc) from None
+
+    def head(self) -> tuple[int, bytes]:
+        rows = self._read("SELECT size, note FROM clr_log_head WHERE id = 1", ())
+        if not rows:
+            raise LogCorruptedError(f"{self.location}: the log has no head checkpoint")
+        return int(rows[0][0]), bytes(rows[0][1])
+
+    def tile(self, level: int, index: int) -> bytes | None:
+        rows = self._read(
+            "SELECT data FROM clr_log_tiles WHERE level = %s AND idx = %s", (level, index)
+        )
+        return bytes(rows[0][0]) if rows else None
+
+    def bundle(self, index: int) -> bytes | None:
+        rows = self._read("SELECT data FROM clr_log_bundles WHERE idx = %s", (index,))
+        return bytes(rows[0][0]) if rows else None
+
+    def iter_bundles(self) -> Iterator[tuple[int, bytes]]:
+        start = 0
+        while True:
+            rows = self._read(
+                "SELECT idx, data FROM clr_log_bundles WHERE idx >= %s ORDER BY idx LIMIT 64",
+                (start,),
+            )
+            for idx, data in rows:
+                yield int(idx), bytes(data)
+            if len(rows) < 64:
+                return
+            start = int(rows[-1][0]) + 1
+
+    def counts(self) -> tuple[int, int]:
+        rows = self._read(
+            "SELECT (SELECT count(*) FROM clr_log_tiles), (SELECT count(*) FROM clr_log_bundles)",
+            (),
+        )
+        return int(rows[0][0]), int(rows[0][1])
+
+    def checkpoints(self) -> list[tuple[int, bytes, bytes]]:
+        """Every checkpoint signed so far: (size, root, note), by size."""
+        rows = self._read("SELECT size, root, note FROM clr_log_checkpoints ORDER BY size", ())
+        return [(int(s), bytes(r), bytes(n)) for s, r, n in rows]
+
+    def lease_holder(self) -> tuple[int, str]:
+        """The current fencing token and the name of the replica that took it."""
+        rows = self._read("SELECT token, holder FROM clr_log_lease WHERE id = 1", ())
+        return int(rows[0][0]), str(rows[0][1])
+
+    # -- the integrator -----------------------------------------------------------------------
+
+    def _connection(self) -> psycopg.Connection[tuple[Any, ...]]:
+        if self._seq_conn is None or self._seq_conn.closed or self._seq_conn.broken:
+            if self._seq_conn is not None:
+                self._seq_conn.close()
+            self._seq_conn = psycopg.connect(
+                self._dsn, autocommit=True, application_name=self._name + "/integrator"
+            )
+        return self._seq_conn
+
+    @contextlib.contextmanager
+    def sequencing(self, wait: bool = True) -> Iterator[bool]:
+        """Hold the advisory lock and a fresh fencing token for the duration."""
+        if not self._seq_lock.acquire(blocking=wait):
+            yield False
+            return
+        try:
+            try:
+                conn = self._connection()
+                if wait:
+                    conn.execute("SELECT pg_advisory_lock(%s)", (ADVISORY_KEY,))
+                else:
+                    got = conn.execute(
+                        "SELECT pg_try_advisory_lock(%s)", (ADVISORY_KEY,)
+                    ).fetchone()
+                    if got is None or not got[0]:
+                        yield False
+                        return
+                row = conn.execute(
+                    "UPDATE clr_log_lease SET token = token + 1, holder = %s, "
+                    "acquired_at = now() WHERE id = 1 RETURNING token",
+                    (self._name,),
+                ).fetchone()
+            except psycopg.Error as exc:
+                if self._seq_conn is not None:
+                    self._seq_conn.close()
+                raise _unavailable(self._dsn, exc) from None
+            assert row is not None
+            self._token = int(row[0])
+            try:
+                yield True
+            finally:
+                self._token = None
+                with contextlib.suppress(psycopg.Error):
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (ADVISORY_KEY,))
+        finally:
+            self._seq_lock.release()
+
+    def _in_transaction(self, work: Any) -> None:
+        conn = self._seq_conn
+        if conn is None or self._token is None:
+            raise LogCorruptedError(f"{self.location}: write outside the integrator lease")
+        try:
+            with conn.transaction(), conn.cursor() as cur:
+                row = cur.execute(
+                    "SELECT token FROM clr_log_lease WHERE id = 1 FOR UPDATE"
+                ).fetchone()
+                if row is None or int(row[0]) != self._token:
+                    raise LogCorruptedError(
+                        f"{self.location}: lost the integrator lease (token {self._token}, "
+                        f"database holds {None if row is None else row[0]}); nothing written"
+                    )
+                work(cur)
+        except psycopg.errors.UniqueViolation as exc:
+            raise LogCorruptedError(
+                f"{self.location}: refused a second checkpoint for one tree size: {exc}"
+            ) from None
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            raise _unavailable(self._dsn, exc) from None
+        except psycopg.Error as exc:
+            raise LogCorruptedError(f"{self.location}: log database error: {exc}") from None
+
+    def commit_batch(
+        self, writes: Iterable[TileWrite], old_size: int, size: int, root: bytes, note: bytes
+    ) -> None:
+        tiles: list[tuple[int, int, bytes]] = []
+        bundles: list[tuple[int, bytes]] = []
+        for w in writes:
+            if w.is_bundle:
+                bundles.append((w.index, w.data))
+            else:
+                tiles.append((w.level, w.index, w.data))
+
+        def work(cur: psycopg.Cursor[tuple[Any, ...]]) -> None:
+            current = cur.execute(
+                "SELECT size FROM clr_log_head WHERE id = 1 FOR UPDATE"
+            ).fetchone()
+            if current is None or int(current[0]) != old_size:
+                raise LogCorruptedError(
+                    f"{self.location}: the log head moved from {old_size} under a writer"
+                )
+            cur.executemany(
+                "INSERT INTO clr_log_tiles VALUES (%s, %s, %s) "
+                "ON CONFLICT (level, idx) DO UPDATE SET data = EXCLUDED.data",
+                tiles,
+            )
+            cur.executemany(
+                "INSERT INTO clr_log_bundles VALUES (%s, %s) "
+                "ON CONFLICT (idx) DO UPDATE SET data = EXCLUDED.data",
+                bundles,
+            )
+            cur.execute(
+                "INSERT INTO clr_log_checkpoints (size, root, note, token) VALUES (%s, %s, %s, %s)",
+                (size, root, note, self._token),
+            )
+            cur.execute("UPDATE clr_log_head SET size = %s, note = %s WHERE id = 1", (size, note))
+
+        self._in_transaction(work)
+
+    def set_note(self, size: int, old_note: bytes, note: bytes) -> None:
+        def work(cur: psycopg.Cursor[tuple[Any, ...]]) -> None:
+            cur.execute(
+                "UPDATE clr_log_head SET note = %s WHERE id = 1 AND size = %s AND note = %s",
+                (note, size, old_note),
+            )
+            if cur.rowcount != 1:
+                raise LogCorruptedError(
+                    f"{self.location}: the head checkpoint changed under a writer"
+                )
+            cur.execute("UPDATE clr_log_checkpoints SET note = %s WHERE size = %s", (note, size))
+
+        self._in_transaction(work)

@@ -369,14 +369,14 @@ def build_bundle(
     proofs: tuple[IndexProof, ...] = ()
     verdict_list = list(dict.fromkeys(verdict_indices))
     if index is not None:
-        if index.size != size or index_root_of(tree) != index.root():
+        release_sha = hashlib.sha256(release.envelope).hexdigest()
+        snapshot = index.snapshot(release_sha, size)
+        if snapshot is None or index_root_of(tree) != snapshot[0]:
             raise MalformedBundleError(
                 f"the index (size {index.size}) is not the one the checkpoint of size {size} "
                 "commits to"
             )
-        release_sha = hashlib.sha256(release.envelope).hexdigest()
-        proofs = index.release_proofs(release_sha)
-        listed = index.verdict_indices(release_sha)
+        _, proofs, listed = snapshot
         verdict_list = sorted(set(verdict_list) | set(listed))
     return Bundle(
         checkpoint=checkpoint_bytes,

@@ -18,6 +18,7 @@ SHA-256 collision.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 from collections.abc import Sequence
 
@@ -42,73 +43,71 @@ def _bit(path: bytes, depth: int) -> int:
     return (path[depth >> 3] >> (7 - (depth & 7))) & 1
 
 
-def _subtree(leaves: Sequence[tuple[bytes, bytes]], depth: int) -> bytes:
-    """Root of the subtree at ``depth`` holding ``leaves`` (sorted by path)."""
-    if not leaves:
-        return EMPTY
-    if len(leaves) == 1:
-        return leaves[0][1]
-    split = _split(leaves, depth)
-    return node_hash(_subtree(leaves[:split], depth + 1), _subtree(leaves[split:], depth + 1))
-
-
-def _split(leaves: Sequence[tuple[bytes, bytes]], depth: int) -> int:
-    """First position whose path has bit ``depth`` set (the leaves are sorted by path)."""
-    lo, hi = 0, len(leaves)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if _bit(leaves[mid][0], depth):
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
-
-
 class SparseMerkleMap:
-    """Leaf hashes by path; the root and proofs are computed from them on demand."""
+    """Leaf hashes by path, kept sorted; subtree hashes are cached and only the paths of
+    changed records are recomputed (a record update costs about log2(n) hashes)."""
 
     def __init__(self) -> None:
-        self._leaves: dict[bytes, bytes] = {}
-        self._sorted: list[tuple[bytes, bytes]] | None = []
-        self._root: bytes | None = EMPTY
+        self._leaves: dict[int, bytes] = {}
+        self._paths: list[int] = []  # sorted
+        self._cache: dict[tuple[int, int], bytes] = {}
 
     def __len__(self) -> int:
         return len(self._leaves)
 
     def put(self, key: str, value: bytes) -> None:
-        path = key_path(key)
-        leaf = leaf_hash(path, value)
-        if self._leaves.get(path) != leaf:
-            self._leaves[path] = leaf
-            self._sorted = None
-            self._root = None
+        path_bytes = key_path(key)
+        path = int.from_bytes(path_bytes, "big")
+        leaf = leaf_hash(path_bytes, value)
+        old = self._leaves.get(path)
+        if old == leaf:
+            return
+        if old is None:
+            bisect.insort(self._paths, path)
+        self._leaves[path] = leaf
+        cache = self._cache
+        for depth in range(MAX_DEPTH + 1):  # every subtree on the path changed
+            cache.pop((depth, path >> (MAX_DEPTH - depth)), None)
 
-    def _items(self) -> list[tuple[bytes, bytes]]:
-        if self._sorted is None:
-            self._sorted = sorted(self._leaves.items())
-        return self._sorted
+    def _node(self, lo: int, hi: int, depth: int) -> bytes:
+        """Hash of the subtree at ``depth`` holding ``self._paths[lo:hi]``."""
+        if lo == hi:
+            return EMPTY
+        paths = self._paths
+        if hi - lo == 1:
+            return self._leaves[paths[lo]]
+        prefix = paths[lo] >> (MAX_DEPTH - depth)
+        cached = self._cache.get((depth, prefix))
+        if cached is not None:
+            return cached
+        split = self._split(lo, hi, depth, prefix)
+        digest = node_hash(self._node(lo, split, depth + 1), self._node(split, hi, depth + 1))
+        self._cache[(depth, prefix)] = digest
+        return digest
+
+    def _split(self, lo: int, hi: int, depth: int, prefix: int) -> int:
+        """First position in ``[lo, hi)`` whose path has bit ``depth`` set."""
+        boundary = ((prefix << 1) | 1) << (MAX_DEPTH - depth - 1)
+        return bisect.bisect_left(self._paths, boundary, lo, hi)
 
     def root(self) -> bytes:
-        if self._root is None:
-            self._root = _subtree(self._items(), 0)
-        return self._root
+        return self._node(0, len(self._paths), 0)
 
     def proof(self, key: str) -> list[bytes]:
         """Sibling hashes from the root down to ``key``'s leaf (``KeyError`` if absent)."""
-        path = key_path(key)
+        path = int.from_bytes(key_path(key), "big")
         if path not in self._leaves:
             raise KeyError(key)
-        leaves = self._items()
         siblings: list[bytes] = []
-        depth = 0
-        while len(leaves) > 1:
-            split = _split(leaves, depth)
-            if _bit(path, depth):
-                siblings.append(_subtree(leaves[:split], depth + 1))
-                leaves = leaves[split:]
+        lo, hi, depth = 0, len(self._paths), 0
+        while hi - lo > 1:
+            split = self._split(lo, hi, depth, path >> (MAX_DEPTH - depth))
+            if (path >> (MAX_DEPTH - depth - 1)) & 1:
+                siblings.append(self._node(lo, split, depth + 1))
+                lo = split
             else:
-                siblings.append(_subtree(leaves[split:], depth + 1))
-                leaves = leaves[:split]
+                siblings.append(self._node(split, hi, depth + 1))
+                hi = split
             depth += 1
         return siblings
 

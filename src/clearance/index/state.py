@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -100,6 +101,7 @@ class _Channel:
     floor: str | None = None
     reset_index: int | None = None
     bar: Version | None = None  # what a new release must exceed (admission's version rule)
+    releases: list[str] = field(default_factory=list)  # digests, in log order
 
 
 class LogIndex:
@@ -107,6 +109,8 @@ class LogIndex:
 
     def __init__(self, trust_root: TrustRoot) -> None:
         self._initial = trust_root
+        # The log's sequencer extends the index while readers (bundle builders) prove from it.
+        self._lock = threading.RLock()
         self._reset()
 
     def _reset(self) -> None:
@@ -126,18 +130,21 @@ class LogIndex:
 
     def rebuild(self, entries: Iterable[bytes]) -> None:
         """Start again from the initial trust root and apply ``entries`` from index 0."""
-        self._reset()
-        self.extend(entries)
+        with self._lock:
+            self._reset()
+            self.extend(entries)
 
     def extend(self, entries: Iterable[bytes]) -> None:
         """Apply the next entries of the log, in order."""
-        for data in entries:
-            self._apply(self.size, data)
-            self.size += 1
-        self._flush()
+        with self._lock:
+            for data in entries:
+                self._apply(self.size, data)
+                self.size += 1
+            self._flush()
 
     def root(self) -> bytes:
-        return self._map.root()
+        with self._lock:
+            return self._map.root()
 
     def lines(self) -> tuple[str, ...]:
         """The checkpoint extension line(s) committing to this index at :attr:`size`."""
@@ -153,29 +160,47 @@ class LogIndex:
         return None if ch is None else ch.bar
 
     def record(self, key: str) -> dict[str, Any] | None:
-        value = self._value(key)
+        with self._lock:
+            value = self._value(key)
         return None if value is None else json.loads(value)
 
     def proof(self, key: str) -> IndexProof:
-        value = self._value(key)
-        if value is None:
-            raise IndexProofError(f"the index holds no record {key!r}")
-        return IndexProof(key, value, tuple(self._map.proof(key)))
+        with self._lock:
+            value = self._value(key)
+            if value is None:
+                raise IndexProofError(f"the index holds no record {key!r}")
+            return IndexProof(key, value, tuple(self._map.proof(key)))
 
     def release_proofs(self, release_sha256: str) -> tuple[IndexProof, ...]:
         """What a bundle for this release carries: its record, its channel's, and meta."""
-        rel = self._releases.get(release_sha256)
-        if rel is None:
-            raise IndexProofError(f"release {release_sha256} is not in the index")
-        return (
-            self.proof(release_key(release_sha256)),
-            self.proof(channel_key(rel.release.product, rel.release.channel)),
-            self.proof(META_KEY),
-        )
+        with self._lock:
+            rel = self._releases.get(release_sha256)
+            if rel is None:
+                raise IndexProofError(f"release {release_sha256} is not in the index")
+            return (
+                self.proof(release_key(release_sha256)),
+                self.proof(channel_key(rel.release.product, rel.release.channel)),
+                self.proof(META_KEY),
+            )
 
     def verdict_indices(self, release_sha256: str) -> list[int]:
-        rel = self._releases.get(release_sha256)
-        return [] if rel is None else [v.log_index for v in rel.votes]
+        with self._lock:
+            rel = self._releases.get(release_sha256)
+            return [] if rel is None else [v.log_index for v in rel.votes]
+
+    def snapshot(
+        self, release_sha256: str, size: int
+    ) -> tuple[bytes, tuple[IndexProof, ...], list[int]] | None:
+        """Root, proofs and verdict indices of a release, taken together at tree ``size``;
+        ``None`` when the index is at another size (the log moved on: take a new checkpoint)."""
+        with self._lock:
+            if self.size != size:
+                return None
+            return (
+                self._map.root(),
+                self.release_proofs(release_sha256),
+                self.verdict_indices(release_sha256),
+            )
 
     # -- applying entries ----------------------------------------------------------------
 
@@ -226,6 +251,7 @@ class LogIndex:
         if sha in self._releases:
             return
         ch.bar = release.parsed_version
+        ch.releases.append(sha)
         self._releases[sha] = _Release(sha, index, release, key_ids)
         self._dirty.add(sha)
 
@@ -264,10 +290,9 @@ class LogIndex:
         ch.reset_index = index
         ch.bar = reset.parsed_floor
         floor = reset.parsed_floor
-        for rel in self._releases.values():
-            r = rel.release
-            same = (r.product, r.channel) == (reset.product, reset.channel)
-            if same and rel.revoked is None and r.parsed_version > floor:
+        for sha in ch.releases:
+            rel = self._releases[sha]
+            if rel.revoked is None and rel.release.parsed_version > floor:
                 rel.revoked = {"logIndex": index, "by": REVOKED_BY_RESET}
                 self._dirty.add(rel.sha256)
         self._dirty.add(channel_key(reset.product, reset.channel))
@@ -350,10 +375,9 @@ class LogIndex:
 
     def _channel_value(self, ch: _Channel) -> dict[str, Any]:
         latest: _Release | None = None
-        for rel in self._releases.values():
+        for sha in ch.releases:
+            rel = self._releases[sha]
             r = rel.release
-            if (r.product, r.channel) != (ch.product, ch.channel):
-                continue
             if rel.revoked is not None or rel.state != "approved":
                 continue
             if latest is None or r.parsed_version > latest.release.parsed_version:

@@ -430,3 +430,36 @@ def test_verify_follows_a_rotation(
     assert run(capsys, *base)[0] == 0
     code, _, err = run(capsys, *base, "--rotation", str(rotation))
     assert code == 1 and "[verdict-threshold]" in err
+
+
+def test_verify_refuses_another_channel_unless_named(
+    setup: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Case 4: after installing stable 2.0, a bundle of legacy 0.1 is refused by `verify
+    --state` unless the command names the channel; the state is written only on success."""
+    s = setup
+    stable = _release(capsys, s, "2.0")
+    legacy = _release(capsys, s, "0.1", "--channel", "legacy")
+    for release in (stable, legacy):
+        assert run(capsys, "submit", str(release), "--log", str(s["log"]))[0] == 0
+        _approve(capsys, s, release)
+    _cosign_log(s["log"], s["keys"], ["wit-a", "wit-b"])
+    bundles = {}
+    for name, release in (("stable", stable), ("legacy", legacy)):
+        out = s["tmp"] / f"bundle-{name}.json"
+        code, _, err = run(
+            capsys, "bundle", str(s["artifact"]), "--release", str(release),
+            "--log", str(s["log"]), "--out", str(out),
+        )  # fmt: skip
+        assert code == 0, err
+        bundles[name] = out
+    state = s["tmp"] / "state"
+    base = ["verify", str(s["artifact"]), "--trust-root", str(s["root"]), "--state", str(state)]
+    assert run(capsys, *base, "--bundle", str(bundles["stable"]))[0] == 0
+    before = (state / "state.json").read_bytes()
+    code, _, err = run(capsys, *base, "--bundle", str(bundles["legacy"]))
+    assert code == 1 and "[pinning]" in err
+    assert (state / "state.json").read_bytes() == before
+    code, _, err = run(capsys, *base, "--bundle", str(bundles["legacy"]), "--channel", "legacy")
+    assert code == 0, err
+    assert json.loads((state / "state.json").read_text())["pins"] == {"av": "legacy"}

@@ -33,6 +33,7 @@ that signed approving verdicts reach the inspector threshold.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -257,8 +258,13 @@ class Approval:
 PENDING = "pending"
 
 
+@functools.lru_cache(maxsize=256)
+def _trusted_ids(keys: tuple[Verifier, ...], revoked: frozenset[str]) -> frozenset[str]:
+    return frozenset(key_id(k) for k in _without(keys, revoked))
+
+
 def evaluate_verdicts(
-    votes: Iterable[VerdictVote], inspectors: Role, revoked_keys: Container[str] = frozenset()
+    votes: Iterable[VerdictVote], inspectors: Role, revoked_keys: Iterable[str] = frozenset()
 ) -> Approval:
     """The verdict rule: a trusted rejection vetoes; else k distinct approving keys approve.
 
@@ -266,7 +272,8 @@ def evaluate_verdicts(
     ``needs-review`` neither counts nor vetoes, so a later approval (a human
     inspector's) can still reach the threshold.
     """
-    trusted = frozenset(key_id(k) for k in _without(inspectors.keys, revoked_keys))
+    revoked = revoked_keys if isinstance(revoked_keys, frozenset) else frozenset(revoked_keys)
+    trusted = _trusted_ids(inspectors.keys, revoked)
     approvers: set[str] = set()
     rejecters: set[str] = set()
     reviewers: set[str] = set()

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from clearance.gateway.config import WitnessEndpoint
+from clearance.index import LogIndex
 from clearance.keys import Note, Verifier
 from clearance.log import Checkpoint, TransparencyLog
 from clearance.witness.collector import WitnessConfig, collect_cosignatures
@@ -16,14 +17,21 @@ from clearance.witness.collector import WitnessConfig, collect_cosignatures
 class GatewayLog:
     """A :class:`TransparencyLog` plus what the gateway needs on top of it."""
 
-    def __init__(self, log: TransparencyLog) -> None:
+    def __init__(self, log: TransparencyLog, index: LogIndex | None = None) -> None:
         self._log = log
+        #: The verifiable index every checkpoint commits to (clearance.index).
+        self.index = index
         self._witness_sizes: dict[str, int] = {}
         self._witness_lock = threading.Lock()
 
     @classmethod
-    def open(cls, directory: Path) -> GatewayLog:
-        return cls(TransparencyLog.open(directory))
+    def open(cls, directory: Path, index: LogIndex | None = None) -> GatewayLog:
+        """Open the log; with ``index``, it is brought to the log's size now and every
+        checkpoint signed from now on commits to its root."""
+        log = TransparencyLog.open(directory, extension=index)
+        if index is not None:
+            index.rebuild(log.entry(i) for i in range(log.size))
+        return cls(log, index)
 
     @property
     def transparency_log(self) -> TransparencyLog:

@@ -56,6 +56,7 @@ from clearance.gateway.errors import GatewayInputError, GatewayNotFoundError, Ga
 from clearance.gateway.queue import JobQueue, SQLiteJobQueue
 from clearance.gateway.store import MetadataStore, ReleaseRow
 from clearance.gateway.tuf_repo import TufRepository
+from clearance.index import LogIndex
 from clearance.keys import Verifier
 from clearance.log import StaleCheckpointError
 from clearance.policy import Entitlement, Policy
@@ -105,7 +106,7 @@ class Gateway(DistributionMixin, IndexingMixin):
             self.trust_root = TrustRoot.from_bytes((data_dir / "trust-root.json").read_bytes())
         except FileNotFoundError:
             raise GatewayInputError(f"{data_dir}: trust-root.json is missing") from None
-        self.log = GatewayLog.open(data_dir / "log")
+        self.log = GatewayLog.open(data_dir / "log", LogIndex(self.trust_root))
         self.store = MetadataStore(data_dir / "gateway.sqlite")
         self.queue: JobQueue
         if self.config.job_queue_dsn:
@@ -625,23 +626,32 @@ class Gateway(DistributionMixin, IndexingMixin):
         """The Clearance bundle of a release: envelope, verdicts and policy in force, each
         with an inclusion proof under the latest (witness-cosigned) checkpoint."""
         from clearance.client.bundle import build_bundle
+        from clearance.client.errors import MalformedBundleError
 
         row = self.store.release(release_sha256)
         if row is None:
             raise GatewayNotFoundError(f"no release with SHA-256 {release_sha256}")
         if row.state != STATE_APPROVED:
             raise GatewayRefused(f"release {release_sha256} is {row.state}, not approved")
-        checkpoint = self.log.checkpoint()
         verdicts = [v["log_index"] for v in self.store.verdicts(release_sha256)]
         policy = self.policy_in_force()
-        bundle = build_bundle(
-            self.log.transparency_log,
-            checkpoint,
-            row.log_index,
-            verdicts,
-            None if policy is None else policy.log_index,
-        )
-        return bundle.to_bytes()
+        # The bundle carries the index proofs at its checkpoint's size (and every verdict the
+        # index lists); if the log grows between reading the checkpoint and the index, retry.
+        for _ in range(20):
+            checkpoint = self.log.checkpoint()
+            try:
+                bundle = build_bundle(
+                    self.log.transparency_log,
+                    checkpoint,
+                    row.log_index,
+                    verdicts,
+                    None if policy is None else policy.log_index,
+                    index=self.log.index,
+                )
+            except MalformedBundleError:
+                continue
+            return bundle.to_bytes()
+        raise GatewayRefused("the log kept growing while the bundle was built; try again")
 
     # -- witnesses ------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ drift apart (a forged cosignature, for instance, is refused by all three).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 
 from clearance.keys import ALG_COSIGNATURE_V1, Note, SignatureError, Verifier, verify_cosignature
@@ -70,9 +71,16 @@ def check_consistent(
 
 def witness_keys(witnesses: Sequence[Verifier]) -> tuple[Verifier, ...]:
     """The witnesses' keys in their ``cosignature/v1`` form."""
-    return tuple(
+    return tuple(key for key, _ in _cosigning(tuple(witnesses)))
+
+
+@functools.lru_cache(maxsize=64)
+def _cosigning(witnesses: tuple[Verifier, ...]) -> tuple[tuple[Verifier, int], ...]:
+    """Each witness key in its ``cosignature/v1`` form with its key id (computed once)."""
+    keys = (
         k if k.alg == ALG_COSIGNATURE_V1 else k.as_alg(ALG_COSIGNATURE_V1) for k in witnesses
     )
+    return tuple((k, k.key_id) for k in keys)
 
 
 def cosignatures(note: Note, witnesses: Sequence[Verifier]) -> dict[str, int]:
@@ -83,9 +91,9 @@ def cosignatures(note: Note, witnesses: Sequence[Verifier]) -> dict[str, int]:
     else the note carries.  Lines by unknown keys are ignored.
     """
     found: dict[str, int] = {}
-    for witness in witness_keys(witnesses):
+    for witness, witness_id in _cosigning(tuple(witnesses)):
         for sig in note.signatures:
-            if sig.name != witness.name or sig.key_id != witness.key_id:
+            if sig.name != witness.name or sig.key_id != witness_id:
                 continue
             try:
                 found[witness.name] = verify_cosignature(note.text, sig, witness)

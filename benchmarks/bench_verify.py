@@ -18,11 +18,12 @@ import hashlib
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from clearance.attest import Artifact, Role, TrustRoot, create_release, create_verdict, pae
-from clearance.client import BundleVerifier, ClientState, build_bundle, record_installation
+from clearance.client import BundleVerifier, ClientState, record_installation
+from clearance.gateway.bundles import build_bundle
 from clearance.index import build_index, verify_index_proof
 from clearance.keys import Note, Signer, cosign, sign_note
 from clearance.keys.ed25519 import ALG_COSIGNATURE_V1
@@ -51,8 +52,8 @@ class _Reader:
     def __init__(self, levels: _Levels, entries: dict[int, bytes]) -> None:
         self._levels, self._entries = levels, entries
 
-    def read_entry(self, index: int, size: int) -> bytes:
-        return self._entries[index]
+    def entries(self, start: int, end: int, size: int) -> Iterator[bytes]:
+        return (self._entries[i] for i in range(start, end))
 
     def inclusion_proof(self, index: int, size: int) -> list[bytes]:
         return merkle.inclusion_proof(index, size, self._levels.read)

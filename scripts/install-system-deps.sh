@@ -13,6 +13,8 @@ command -v unshare >/dev/null 2>&1 || need+=(util-linux)
 command -v diffoscope >/dev/null 2>&1 || need+=(diffoscope-minimal)
 command -v make >/dev/null 2>&1 || need+=(make)
 command -v gcc >/dev/null 2>&1 || need+=(gcc)
+# Durability test (issue 12): traces the fsync/syncfs order of a log append.
+command -v strace >/dev/null 2>&1 || need+=(strace)
 # ClamAV engine (issue 15): clamscan loads and scans vendor signature databases; the
 # engine's test files seed the evidence corpus.  freshclam is never run (no network).
 command -v clamscan >/dev/null 2>&1 || need+=(clamav)

@@ -317,7 +317,8 @@ def test_library_bundle_from_store_and_tiles(
     import hashlib
 
     from clearance.attest import TrustRoot
-    from clearance.client import BundleVerifier, build_bundle, find_entries
+    from clearance.client import BundleVerifier
+    from clearance.gateway.bundles import build_bundle, find_entries
     from clearance.index import build_index
     from clearance.log.tiles import DirectoryTileSource, TiledLogClient
 
@@ -333,13 +334,13 @@ def test_library_bundle_from_store_and_tiles(
     with TransparencyLog.open(s["log"]) as log:
         note = log.checkpoint()
         size = log.size
-        release_index, verdicts = find_entries(log, release_sha, size)
+        found = find_entries(log, release_sha, size)
         index = build_index(root, [log.entry(i) for i in range(size)])
-        from_store = build_bundle(log, note, release_index, verdicts, index=index)
+        from_store = build_bundle(log, note, found.release, found.verdicts, index=index)
         tiled = TiledLogClient(DirectoryTileSource(log.public_dir), log.verifier, log.origin)
     tiled.checkpoint()
-    assert find_entries(tiled, release_sha, size) == (release_index, verdicts)
-    from_tiles = build_bundle(tiled, note, release_index, verdicts, index=index)
+    assert find_entries(tiled, release_sha, size) == found
+    from_tiles = build_bundle(tiled, note, found.release, found.verdicts, index=index)
     assert from_store == from_tiles
     assert verifier.verify(digest, from_tiles).inspectors == ("insp-a", "insp-b")
 

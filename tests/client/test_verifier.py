@@ -376,7 +376,8 @@ def test_state_is_untouched_by_a_refusal(world: World, tmp_path: Path) -> None:
 
 def test_policy_in_bundle(world: World) -> None:
     from clearance.attest import create_policy
-    from clearance.client import PolicyError, build_bundle
+    from clearance.client import PolicyError
+    from clearance.gateway.bundles import build_bundle
 
     _, _, idx = world.publish("1.0")
     policy = create_policy({"jurisdictions": {"XX": "deny"}}, world.policy_key)

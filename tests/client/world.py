@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from clearance.attest import Artifact, Envelope, Role, TrustRoot, create_release, create_verdict
-from clearance.client import Bundle, build_bundle
+from clearance.client import Bundle
+from clearance.gateway.bundles import build_bundle
 from clearance.index import INDEX_LINE_PREFIX, LogIndex, build_index, release_key
 from clearance.keys import Note, Signer, cosign, sign_note
 from clearance.log import merkle
@@ -26,15 +28,15 @@ class MemoryLog:
     """A real Merkle tree over in-memory entries, with every complete subtree hash stored."""
 
     def __init__(self) -> None:
-        self.entries: list[bytes] = []
+        self.data: list[bytes] = []
         self.levels: list[list[bytes]] = [[]]
 
     @property
     def size(self) -> int:
-        return len(self.entries)
+        return len(self.data)
 
     def append(self, data: bytes) -> int:
-        self.entries.append(data)
+        self.data.append(data)
         self.levels[0].append(merkle.leaf_hash(data))
         level = 0
         while len(self.levels[level]) % 2 == 0:
@@ -43,7 +45,7 @@ class MemoryLog:
                 self.levels.append([])
             self.levels[level + 1].append(merkle.node_hash(left, right))
             level += 1
-        return len(self.entries) - 1
+        return len(self.data) - 1
 
     def _read(self, level: int, index: int) -> bytes:
         return self.levels[level][index]
@@ -51,8 +53,8 @@ class MemoryLog:
     def root(self, size: int | None = None) -> bytes:
         return merkle.tree_root(self.size if size is None else size, self._read)
 
-    def read_entry(self, index: int, size: int) -> bytes:
-        return self.entries[index]
+    def entries(self, start: int, end: int, size: int) -> Iterator[bytes]:
+        return iter(self.data[start:end])
 
     def inclusion_proof(self, index: int, size: int) -> list[bytes]:
         return merkle.inclusion_proof(index, size, self._read)

@@ -40,7 +40,7 @@ def _release(tmp: Path, vendor: Signer, version: str):  # type: ignore[no-untype
 
 def test_two_of_three_inspectors(tmp_path: Path) -> None:
     data, keys, _ = _world(tmp_path)
-    gateway = Gateway(data)
+    gateway = Gateway.open(data)
     try:
         good = _release(tmp_path, keys["vendor"], "1.0.0")
         gateway.submit(good.to_bytes(), "vendor")

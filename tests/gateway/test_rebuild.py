@@ -27,7 +27,7 @@ def test_index_rebuilt_from_the_log_matches(tmp_path: Path) -> None:
         size_before = live.server.gateway.log.size
     for name in ("gateway.sqlite", "gateway.sqlite-wal", "gateway.sqlite-shm"):
         (data_dir / name).unlink(missing_ok=True)
-    gateway = Gateway(data_dir)
+    gateway = Gateway.open(data_dir)
     try:
         assert gateway.log.size == size_before  # replay appended nothing
         after = gateway.status(sha)

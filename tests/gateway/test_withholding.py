@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from clearance.attest import create_policy
+from clearance.client.withholding import WithheldWithoutReason, check_withholding
 from clearance.gateway.store import ReleaseRow
-from clearance.gateway.withholding import WithheldWithoutReason, check_withholding
 from clearance.policy.example import us_restriction_policy
 
 from .support import Live

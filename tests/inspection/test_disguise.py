@@ -72,3 +72,84 @@ def test_real_malicious_document_rules_stay_below_error_level(findings: list[Fin
     expected = set(LABELS["expected"])
     flagged = {name: ids for name, ids in errors.items() if name not in expected}
     assert flagged == {}, flagged
+
+
+def _two_releases(tmp_path: Path, old: str, new: str) -> list[Finding]:
+    (tmp_path / "old").mkdir()
+    (tmp_path / "new").mkdir()
+    (tmp_path / "old" / "r.yar").write_text(old)
+    (tmp_path / "new" / "r.yar").write_text(new)
+    inp = InspectionInput(
+        "p",
+        "2",
+        (artifact(tmp_path / "new" / "r.yar"),),
+        previous_artifacts=(artifact(tmp_path / "old" / "r.yar"),),
+        corpus=(honest_corpus(tmp_path / "corpus"),),
+        work_dir=tmp_path / "work",
+    )
+    return list(ContentInspector().inspect(inp, NullProgress()).findings)
+
+
+RULE = '{scope}rule Evil_Dropper {{ strings: $a = "VirtualAllocEx" $b = "dropper" condition: all of them }}\n'
+
+
+def test_detection_made_private_under_the_same_name_is_reported(tmp_path: Path) -> None:
+    found = _two_releases(tmp_path, RULE.format(scope=""), RULE.format(scope="private "))
+    removed = [f for f in found if f.rule_id == "content.detection-removed"]
+    assert any("private" in f.message for f in removed), [f.message for f in removed]
+
+
+def test_new_global_rule_silencing_its_file_is_reported(tmp_path: Path) -> None:
+    gate = "global rule Gate { condition: filesize < 10 }\n"
+    found = _two_releases(tmp_path, RULE.format(scope=""), gate + RULE.format(scope=""))
+    removed = [f for f in found if f.rule_id == "content.detection-removed"]
+    assert any("global rule Gate" in f.message and f.severity >= Severity.MEDIUM for f in removed)
+
+
+def test_hash_list_upper_case_md5_and_sha1_of_clean_files_are_overbroad(tmp_path: Path) -> None:
+    import hashlib
+
+    from inspection._helpers import inspect_rules
+
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    data = b"an ordinary clean file\n"
+    (corpus / "clean.bin").write_bytes(data)
+    current = {
+        "list.hashes": (
+            f"{hashlib.md5(data).hexdigest().upper()} Md5.Clean\n"
+            f"{hashlib.sha1(data).hexdigest().upper()} Sha1.Clean\n"
+            f"{hashlib.sha256(data).hexdigest().upper()} Sha256.Clean\n"
+        )
+    }
+    findings = inspect_rules(tmp_path, current, corpus=corpus)
+    over = {f.locations[0].logical_name for f in findings if f.rule_id == "content.overbroad"}
+    assert over == {"Md5.Clean", "Sha1.Clean", "Sha256.Clean"}
+
+
+def test_one_malformed_line_does_not_hide_an_overbroad_digest(tmp_path: Path) -> None:
+    import hashlib
+
+    from inspection._helpers import inspect_rules
+
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    (corpus / "clean.bin").write_bytes(b"an ordinary clean file\n")
+    clean = hashlib.sha256(b"an ordinary clean file\n").hexdigest()
+    findings = inspect_rules(
+        tmp_path, {"list.sha256": f"garbage line\n{clean} Hidden.Clean\n"}, corpus=corpus
+    )
+    over = {f.locations[0].logical_name for f in findings if f.rule_id == "content.overbroad"}
+    assert over == {"Hidden.Clean"}
+    errors = [f for f in findings if f.rule_id == "content.compile-error"]
+    assert [f.locations[0].start_line for f in errors] == [1]
+
+
+def test_rule_file_with_cr_only_line_ends_is_still_analysed(tmp_path: Path) -> None:
+    from inspection._helpers import inspect_rules
+
+    text = 'rule A {\r  strings:\r    $a = "TOP SECRET//NOFORN"\r  condition:\r    $a\r}\r'
+    findings = inspect_rules(tmp_path, {"cr.yar": text})
+    hunting = [f for f in findings if f.rule_id == "content.document-hunting"]
+    assert hunting and hunting[0].locations[0].logical_name == "A"
+    assert hunting[0].locations[0].start_line == 1

@@ -46,6 +46,27 @@ def name(value: object, what: str) -> str:
     return result
 
 
+_DRIVE = re.compile(r"[A-Za-z]:")
+
+
+def relative_path(value: object, what: str) -> str:
+    """A clean relative POSIX path: no ``..``, no ``.`` or empty parts, no absolute,
+    drive or backslash form -- a name that can only land inside the directory it is put in."""
+    result = name(value, what)
+    if "\\" in result:
+        raise StatementFormatError(f"{what} {result[:60]!r} contains a backslash")
+    if result.startswith("/") or _DRIVE.match(result):
+        raise StatementFormatError(f"{what} {result[:60]!r} is an absolute path")
+    parts = result.split("/")
+    if any(part == ".." for part in parts):
+        raise StatementFormatError(f"{what} {result[:60]!r} climbs out with '..'")
+    if any(part in ("", ".") for part in parts):
+        raise StatementFormatError(f"{what} {result[:60]!r} has an empty or '.' part")
+    if any(part != part.strip() for part in parts):
+        raise StatementFormatError(f"{what} {result[:60]!r} has a part with surrounding spaces")
+    return result
+
+
 def integer(value: object, what: str, *, minimum: int = 0) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise StatementFormatError(f"{what} is missing or not an integer")

@@ -17,11 +17,11 @@ import base64
 import binascii
 import functools
 import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from clearance._untrusted import UntrustedInputError, load_json
 from clearance.attest.canonical import canonical_json
 from clearance.attest.errors import EnvelopeFormatError, EnvelopeSignatureError
 from clearance.keys import ALG_ED25519, Signer, Verifier
@@ -124,9 +124,9 @@ class Envelope:
         if len(data) > MAX_ENVELOPE_BYTES:
             raise EnvelopeFormatError(f"DSSE envelope is larger than {MAX_ENVELOPE_BYTES} bytes")
         try:
-            obj = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-            raise EnvelopeFormatError("DSSE envelope is not valid JSON") from None
+            obj = load_json(data, "DSSE envelope")
+        except UntrustedInputError as exc:
+            raise EnvelopeFormatError(str(exc)) from None
         return cls.from_dict(obj)
 
     def with_signatures(self, signers: Sequence[Signer]) -> Envelope:

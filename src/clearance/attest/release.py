@@ -41,6 +41,8 @@ class Artifact:
     kind: str
 
     def __post_init__(self) -> None:
+        # Checked once, here: every artifact name admitted is a clean relative path.
+        _fields.relative_path(self.name, "artifact name")
         if self.kind not in ARTIFACT_KINDS:
             raise StatementFormatError(
                 f"artifact {self.name!r}: kind {self.kind!r} is not one of {', '.join(ARTIFACT_KINDS)}"
@@ -118,7 +120,6 @@ class Release:
         if len(set(names)) != len(names):
             raise StatementFormatError("release artifact names are not unique")
         for artifact in self.artifacts:
-            _fields.name(artifact.name, "artifact name")
             if not _fields.is_sha256(artifact.sha256):
                 raise StatementFormatError(f"artifact {artifact.name!r} sha256 is not a SHA-256")
         if self.previous is not None:

@@ -7,11 +7,11 @@ constants below; typed views of each predicate live in their own modules.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from clearance._untrusted import UntrustedInputError, load_json
 from clearance.attest import _fields
 from clearance.attest.canonical import canonical_json
 from clearance.attest.dsse import Envelope, sign_envelope
@@ -103,9 +103,9 @@ class Statement:
     @classmethod
     def from_bytes(cls, data: bytes) -> Statement:
         try:
-            value = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-            raise StatementFormatError("statement payload is not valid JSON") from None
+            value = load_json(data, "statement payload")
+        except UntrustedInputError as exc:
+            raise StatementFormatError(str(exc)) from None
         return cls.from_dict(value)
 
     def sign(self, signers: Sequence[Signer]) -> Envelope:

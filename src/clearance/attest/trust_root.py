@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from clearance._untrusted import UntrustedInputError, load_json
 from clearance.attest.canonical import canonical_json
 from clearance.attest.dsse import Envelope
 from clearance.attest.errors import (
@@ -191,9 +192,9 @@ class TrustRoot:
         if len(data) > MAX_TRUST_ROOT_BYTES:
             raise TrustRootFormatError("trust root is larger than 1 MiB")
         try:
-            value = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-            raise TrustRootFormatError("trust root is not valid JSON") from None
+            value = load_json(data, "trust root")
+        except UntrustedInputError as exc:
+            raise TrustRootFormatError(str(exc)) from None
         if isinstance(value, dict) and "payloadType" in value:
             return cls.from_bytes(_rotation_payload(Envelope.from_dict(value)))
         return cls.from_dict(value)

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from clearance._untrusted import UntrustedInputError, load_json
 from clearance.attest import (
     CHANNEL_RESET_V1,
     HEALTH_V1,
@@ -102,9 +103,9 @@ def examine_entry(index: int, data: bytes, root: TrustRoot) -> EntryView:
     """Classify entry ``index`` and check its signatures against ``root``."""
     digest = hashlib.sha256(data).hexdigest()
     try:
-        obj = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        return _unknown(index, digest, "entry is not JSON")
+        obj = load_json(data, f"entry {index}")
+    except UntrustedInputError as exc:
+        return _unknown(index, digest, str(exc))
     if isinstance(obj, dict) and obj.get("_type") == ROLLOUT_TRANSITION_TYPE:
         return EntryView(index, KIND_ROLLOUT, digest, record=obj)
     try:

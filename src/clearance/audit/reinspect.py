@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from clearance.attest import Envelope
+from clearance.attest import Envelope, Release
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,25 @@ def summary_of(findings: Mapping[str, Mapping[str, int]]) -> dict[str, dict[str,
 
 
 def default_reinspector(corpus: Sequence[Path] = ()) -> Reinspector:
-    """The inspections of :mod:`clearance.inspection` (imported only when re-inspecting)."""
-    from clearance.audit._inspection import inspection_reinspector
+    """The same :func:`clearance.inspection.inspect_release` an inspector runs, on the
+    artifacts the auditor fetched and the previous release it logged; ``corpus`` as the
+    inspector's ``--corpus``.  :mod:`clearance.inspection` is imported only when
+    re-inspecting."""
 
-    return inspection_reinspector(corpus)
+    def reinspect(
+        release: ReleaseFiles, previous: ReleaseFiles | None, work_dir: Path
+    ) -> Reinspection:
+        from clearance.inspection import inspect_release
+
+        work_dir.mkdir(parents=True, exist_ok=True)
+        outcome = inspect_release(
+            Release.from_envelope(release.envelope),
+            release.artifacts_dir,
+            previous=None if previous is None else Release.from_envelope(previous.envelope),
+            previous_artifacts_dir=None if previous is None else previous.artifacts_dir,
+            corpus=tuple(corpus),
+            work_dir=work_dir,
+        )
+        return Reinspection(outcome.summary, outcome.sarif_sha256, dict(outcome.engines))
+
+    return reinspect

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from clearance._untrusted import load_json
 from clearance.audit.errors import AuditStateError
 from clearance.audit.rules import AuditFinding
 
@@ -120,7 +121,7 @@ class AuditState:
         raw = self._meta("checkpoint")
         if raw is None:
             return None
-        data = json.loads(raw)
+        data = load_json(raw, "auditor state checkpoint")
         return SeenCheckpoint(int(data["size"]), bytes.fromhex(data["root"]), data["note"].encode())
 
     def set_checkpoint(self, cp: SeenCheckpoint) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from clearance._untrusted import load_json
 from clearance.errors import BadInput
 
 EXIT_OK = 0
@@ -62,13 +63,7 @@ def read_text(path: str | Path, what: str) -> str:
 
 
 def read_json(path: str | Path, what: str) -> Any:
-    text = read_text(path, what)
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise BadInput(
-            f"{path}: {what} is not valid JSON ({exc.msg} at line {exc.lineno})"
-        ) from None
+    return load_json(read_bytes(path, what), f"{path}: {what}")
 
 
 def stderr(message: str) -> None:

@@ -15,7 +15,7 @@ from clearance.attest import Release
 from clearance.cli._common import EXIT_OK, SubParsers, add_json_flag, emit, read_bytes, set_handler
 from clearance.cli._files import write_output
 from clearance.cli.release import load_envelope
-from clearance.client import Bundle, build_bundle
+from clearance.client import Bundle
 from clearance.errors import BadInput
 
 
@@ -90,10 +90,13 @@ def _bundle(args: argparse.Namespace) -> int:
 
 
 def _from_log(args: argparse.Namespace, release_sha256: str) -> Bundle:
-    from clearance.attest import Verdict
-    from clearance.attest.dsse import Envelope
     from clearance.cli._index import index_for, log_trust_root
-    from clearance.cli.submit import scan_log
+    from clearance.gateway.bundles import (
+        PolicyNotInLogError,
+        ReleaseNotInLogError,
+        build_bundle,
+        find_entries,
+    )
     from clearance.keys import Note
     from clearance.log.checkpoint import Checkpoint, open_checkpoint
     from clearance.log.store import TransparencyLog
@@ -110,35 +113,19 @@ def _from_log(args: argparse.Namespace, release_sha256: str) -> Bundle:
         size = Checkpoint.from_note(note).size
         if size > log.size:
             raise BadInput(f"{args.checkpoint}: checkpoint of size {size} is ahead of the log")
-        release_index = None
-        policy_index = None
-        verdicts: list[int] = []
-        entries = scan_log(log, size)
-        for index, entry in enumerate(entries):
-            sha = hashlib.sha256(entry).hexdigest()
-            if sha == release_sha256:
-                release_index = index
-            elif sha == policy_sha:
-                policy_index = index
-            elif b"payloadType" in entry:
-                try:
-                    verdict = Verdict.from_envelope(Envelope.from_bytes(entry))
-                except BadInput:
-                    continue
-                if verdict.release_sha256 == release_sha256:
-                    verdicts.append(index)
-        if release_index is None:
-            raise BadInput(f"{args.release}: the release is not in the log (submit it first)")
-        if policy_sha is not None and policy_index is None:
-            raise BadInput(f"{args.policy}: the policy is not in the log")
+        try:
+            found = find_entries(log, release_sha256, size, policy_sha256=policy_sha)
+        except ReleaseNotInLogError:
+            raise ReleaseNotInLogError(
+                f"{args.release}: the release is not in the log (submit it first)"
+            ) from None
+        except PolicyNotInLogError:
+            raise PolicyNotInLogError(f"{args.policy}: the policy is not in the log") from None
         # With the log's index (LOGDIR/trust-root.json), the bundle carries the index proofs of
         # the release and its channel, and every verdict the index lists.
+        index = index_for(index_root)
+        if index is not None:
+            index.extend(log.entries(0, size, size))
         return build_bundle(
-            log,
-            note,
-            release_index,
-            verdicts,
-            policy_index,
-            args.since,
-            index=index_for(index_root, entries),
+            log, note, found.release, found.verdicts, found.policy, args.since, index=index
         )

@@ -12,19 +12,23 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress
 
-from clearance.attest import TrustRoot, TrustRootFormatError
+from clearance.attest import Release, TrustRoot, TrustRootFormatError
 from clearance.attest.admission import KIND_NAMES, check_admission, releases_in
 from clearance.attest.receipt import Receipt
+from clearance.attest.recovery import ChannelReset
 from clearance.attest.statement import statement_of
 from clearance.cli._common import EXIT_OK, SubParsers, add_json_flag, emit, read_bytes, set_handler
 from clearance.cli.release import load_envelope
 from clearance.errors import BadInput
+from clearance.index import LogIndex
+from clearance.log.reader import LogReader
 
 TRUST_ROOT_IN_LOG = "trust-root.json"
 
@@ -51,23 +55,35 @@ def load_trust_root(path: Path) -> TrustRoot:
         raise TrustRootFormatError(f"{path}: {exc}") from None
 
 
-def scan_log(log: Any, size: int) -> list[bytes]:
-    """Every entry of the first ``size``, with a progress bar on stderr for big logs."""
-    entries: list[bytes] = []
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        console=Console(stderr=True),
-        transient=True,
-        disable=size < 10_000,
-    ) as bar:
-        task = bar.add_task("reading the log", total=size)
-        for index in range(size):
-            entries.append(log.entry(index))
-            if index % 1000 == 0:
-                bar.update(task, completed=index)
-    return entries
+def read_history(
+    log: LogReader, size: int, index: LogIndex | None = None
+) -> tuple[dict[str, int], list[Release | ChannelReset]]:
+    """One streamed pass over the first ``size`` entries (a progress bar on stderr for big
+    logs): the index of every entry digest, and the releases and channel resets in log
+    order, which is what admission needs.  The entries themselves are not kept; with
+    ``index`` (a fresh :class:`~clearance.index.LogIndex`) they are applied to it on the way."""
+    digests: dict[str, int] = {}
+
+    def entries() -> Iterator[bytes]:
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=Console(stderr=True),
+            transient=True,
+            disable=size < 10_000,
+        ) as bar:
+            task = bar.add_task("reading the log", total=size)
+            for at, entry in enumerate(log.entries(0, size, size)):
+                digests.setdefault(hashlib.sha256(entry).hexdigest(), at)
+                if index is not None:
+                    index.extend((entry,))
+                if at % 1000 == 0:
+                    bar.update(task, completed=at)
+                yield entry
+
+    history = list(releases_in(entries()))
+    return digests, history
 
 
 def _submit(args: argparse.Namespace) -> int:
@@ -99,18 +115,12 @@ def _submit(args: argparse.Namespace) -> int:
     index = index_for(log_trust_root(args.log) or trust_root)
     assert index is not None
     with TransparencyLog.open(args.log, extension=index) as log:
-        entries = scan_log(log, log.size)
-        index.extend(entries)
+        digests, history = read_history(log, log.size, index)
         digest = envelope.sha256
-        digests = [hashlib.sha256(e).hexdigest() for e in entries]
-        existing = digests.index(digest) if digest in digests else None
+        existing = digests.get(digest)
         if existing is None:
             admitted = check_admission(
-                envelope,
-                trust_root,
-                releases_in(entries),
-                set(digests),
-                revoked_keys=index.revoked_keys,
+                envelope, trust_root, history, digests, revoked_keys=index.revoked_keys
             )
             (result,) = log.append([admitted.entry])
             at, kind = result.index, admitted.kind

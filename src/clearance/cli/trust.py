@@ -12,9 +12,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
+from clearance._untrusted import UntrustedInputError, load_json
 from clearance.attest import (
     Envelope,
     Role,
@@ -151,9 +151,9 @@ def _load_root(path: Path) -> TrustRoot:
 def _sign(args: argparse.Namespace) -> int:
     data = read_bytes(args.root, "trust root")
     try:
-        value = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise TrustRootFormatError(f"{args.root}: not valid JSON") from None
+        value = load_json(data, f"{args.root}")
+    except UntrustedInputError as exc:
+        raise TrustRootFormatError(str(exc)) from None
     if isinstance(value, dict) and value.get("payloadType") == TRUST_ROOT_PAYLOAD_TYPE:
         envelope = Envelope.from_dict(value)
         TrustRoot.from_bytes(envelope.payload)

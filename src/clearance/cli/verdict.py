@@ -7,11 +7,13 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+from clearance._untrusted import load_json
 from clearance.attest import DECISIONS, StatementFormatError, Verdict, create_verdict
 from clearance.attest.verdict import SEVERITIES
 from clearance.cli._common import EXIT_OK, SubParsers, add_json_flag, emit, read_bytes, set_handler
 from clearance.cli._files import write_output
 from clearance.cli.release import load_envelope
+from clearance.errors import BadInput
 from clearance.keys import load_signer
 
 _LEVEL_SEVERITY = {"error": "high", "warning": "medium", "note": "low", "none": "info"}
@@ -39,13 +41,13 @@ def summarize_sarif(data: bytes, source: str) -> tuple[dict[str, dict[str, int]]
     A result's severity is ``properties.severity`` when it names one, else its
     level mapped error->high, warning->medium, note->low, none->info.
     """
-    import json
-
     try:
-        doc: Any = json.loads(data)
+        doc: Any = load_json(data, str(source))
         runs = doc["runs"]
         if not isinstance(runs, list):
             raise TypeError
+    except BadInput as exc:
+        raise StatementFormatError(str(exc)) from None
     except (ValueError, KeyError, TypeError):
         raise StatementFormatError(f"{source}: not a SARIF 2.1.0 report (no runs)") from None
     summary: dict[str, dict[str, int]] = {}

@@ -115,8 +115,8 @@ def _check_withholding(
         return {}
     if not args.customer:
         raise BadInput("--server needs --customer NAME")
+    from clearance.client.withholding import check_withholding
     from clearance.gateway.client import GatewayClient
-    from clearance.gateway.withholding import check_withholding
 
     with GatewayClient(args.server) as gateway:
         report = check_withholding(gateway, trust_root, product, channel, args.customer)

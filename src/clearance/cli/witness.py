@@ -1,6 +1,7 @@
 """``clearance witness``: run a C2SP tlog-witness, collect cosignatures for a log, export evidence.
 
 - ``witness serve --key witness.key --state DIR --log-key log.pub [--origin ORIGIN]... [--port 8001]``
+  (several logs: ``--log-key`` per log, or ``--log ORIGIN=KEYFILE`` binding each origin to its key)
 - ``witness collect LOGDIR --witness NAME=URL=KEYFILE... [--threshold K]``: ask the witnesses to
   cosign the log's current checkpoint and publish the cosignatures with it.
 - ``witness conflicts --state DIR``: the latest cosigned checkpoints and every conflicting
@@ -43,16 +44,23 @@ def register(sub: SubParsers) -> None:
     serve.add_argument("--state", required=True, type=Path, help="state directory (SQLite)")
     serve.add_argument(
         "--log-key",
-        required=True,
         action="append",
+        default=[],
         type=Path,
-        help="a log's public key (repeatable)",
+        help="a log's public key (repeatable; each key signs only the origin of its name)",
     )
     serve.add_argument(
         "--origin",
         action="append",
         default=[],
-        help="log origin line to accept (repeatable; default: each log key's name)",
+        help="origin line to accept for the single --log-key (repeatable; default: its name)",
+    )
+    serve.add_argument(
+        "--log",
+        action="append",
+        default=[],
+        metavar="ORIGIN=KEYFILE",
+        help="a log: its origin line and the one public key bound to it (repeatable)",
     )
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8001)
@@ -80,22 +88,49 @@ def register(sub: SubParsers) -> None:
     set_handler(conflicts, _conflicts)
 
 
-def build_witness(key: Path, state_dir: Path, log_keys: list[Path], origins: list[str]) -> Witness:
+def log_bindings(log_keys: list[Path], origins: list[str], logs: list[str]) -> list[LogConfig]:
+    """Origin-to-key bindings, one key per log: a key never vouches for another log's origin.
+
+    ``--origin`` names origins of the one ``--log-key``; with several logs each is
+    either ``--log-key`` (origin = the key's name) or ``--log ORIGIN=KEYFILE``.
+    """
+    if origins and len(log_keys) != 1:
+        raise WitnessConfigError(
+            "--origin binds origins to a single --log-key; with several logs give "
+            "--log ORIGIN=KEYFILE for each"
+        )
+    bound: list[LogConfig] = []
+    for path in log_keys:
+        verifier = load_verifier(path)
+        bound += [LogConfig(o, (verifier,)) for o in dict.fromkeys(origins or [verifier.name])]
+    for spec in logs:
+        origin, sep, keyfile = spec.rpartition("=")
+        if not sep or not origin or not keyfile:
+            raise WitnessConfigError(f"--log {spec!r}: expected ORIGIN=KEYFILE")
+        bound.append(LogConfig(origin, (load_verifier(keyfile),)))
+    if not bound:
+        raise WitnessConfigError("give at least one --log-key or --log")
+    if len({log.origin for log in bound}) != len(bound):
+        raise WitnessConfigError("the same origin is bound to a log twice; give --log")
+    return bound
+
+
+def build_witness(
+    key: Path,
+    state_dir: Path,
+    log_keys: list[Path],
+    origins: list[str],
+    logs: list[str] | None = None,
+) -> Witness:
     signer = load_signer(key)
-    verifiers = tuple(load_verifier(p) for p in log_keys)
-    if origins:
-        logs = [LogConfig(origin, verifiers) for origin in dict.fromkeys(origins)]
-    else:
-        logs = [LogConfig(v.name, (v,)) for v in verifiers]
-        if len({log.origin for log in logs}) != len(logs):
-            raise WitnessConfigError("two --log-key files have the same name; give --origin")
-    return Witness(signer, logs, WitnessState.open(state_dir))
+    bound = log_bindings(log_keys, origins, logs or [])
+    return Witness(signer, bound, WitnessState.open(state_dir))
 
 
 def _serve(args: argparse.Namespace) -> int:
     from clearance.witness.server import serve
 
-    witness = build_witness(args.key, args.state, args.log_key, args.origin)
+    witness = build_witness(args.key, args.state, args.log_key, args.origin, args.log)
     stderr(
         f"witness {witness.name} ({witness.verifier.to_string()}) for "
         f"{', '.join(witness.origins)} on http://{args.host}:{args.port}/add-checkpoint"

@@ -2,7 +2,8 @@
 
 Public API::
 
-    Bundle, LoggedEntry, ConsistencyProof, BUNDLE_MEDIA_TYPE, build_bundle, find_entries
+    Bundle, LoggedEntry, ConsistencyProof, BUNDLE_MEDIA_TYPE     (the wire format; bundles are
+                                                                  built by clearance.gateway.bundles)
     BundleVerifier(trust_root, clock).verify(artifact_sha256, bundle, state,
                                              product=None, channel=None) -> VerificationResult
         (pure: result.update is the StateUpdate; nothing is written)
@@ -18,10 +19,6 @@ from clearance.client.bundle import (
     Bundle,
     ConsistencyProof,
     LoggedEntry,
-    LogReader,
-    LogSource,
-    build_bundle,
-    find_entries,
 )
 from clearance.client.errors import (
     ArtifactDigestError,
@@ -76,8 +73,6 @@ __all__ = [
     "IndexMissingError",
     "IndexProofError",
     "InspectorThresholdError",
-    "LogReader",
-    "LogSource",
     "LoggedEntry",
     "MalformedBundleError",
     "MixAndMatchError",
@@ -99,8 +94,6 @@ __all__ = [
     "VerdictSignatureError",
     "VerificationError",
     "VerificationResult",
-    "build_bundle",
-    "find_entries",
     "keep_split_view",
     "record_installation",
     "verify_bundle",

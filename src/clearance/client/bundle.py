@@ -28,21 +28,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
+from clearance._untrusted import UntrustedInputError, load_json
 from clearance.attest.canonical import canonical_json
-from clearance.attest.dsse import Envelope
-from clearance.attest.verdict import Verdict
 from clearance.client.errors import MalformedBundleError
-from clearance.errors import BadInput
-from clearance.index import IndexProof, LogIndex, index_root_of
-from clearance.keys import Note
-from clearance.log.checkpoint import Checkpoint
-from clearance.log.merkle import HASH_SIZE, leaf_hash, verify_inclusion
+from clearance.index import IndexProof
+from clearance.log.merkle import HASH_SIZE, leaf_hash
 
 BUNDLE_MEDIA_TYPE = "application/vnd.clearance.bundle.v1+json"
 MAX_BUNDLE_BYTES = 32 << 20
@@ -217,9 +211,9 @@ class Bundle:
         if len(data) > MAX_BUNDLE_BYTES:
             raise MalformedBundleError(f"bundle is larger than {MAX_BUNDLE_BYTES} bytes")
         try:
-            value = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-            raise MalformedBundleError("bundle is not valid JSON") from None
+            value = load_json(data, "bundle")
+        except UntrustedInputError as exc:
+            raise MalformedBundleError(str(exc)) from None
         return cls.from_dict(value)
 
     @classmethod
@@ -258,162 +252,3 @@ class Bundle:
             ),
             index=tuple(_index_proof(p, f"index[{i}]") for i, p in enumerate(index)),
         )
-
-
-@runtime_checkable
-class LogReader(Protocol):
-    """What :func:`build_bundle` needs from a log: read entries and make proofs at a size."""
-
-    def read_entry(self, index: int, size: int) -> bytes: ...
-    def inclusion_proof(self, index: int, size: int) -> list[bytes]: ...
-    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]: ...
-
-
-@runtime_checkable
-class StoreLike(Protocol):
-    """A ``clearance.log.store.TransparencyLog``."""
-
-    def entry(self, index: int) -> bytes: ...
-    def inclusion_proof(self, index: int, size: int) -> list[bytes]: ...
-    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]: ...
-
-
-@runtime_checkable
-class TiledLike(Protocol):
-    """A ``clearance.log.tiles.TiledLogClient`` (it checks every entry against its leaf hash)."""
-
-    def entries(self, start: int, end: int, size: int) -> Iterator[bytes]: ...
-    def inclusion_proof(self, index: int, size: int) -> list[bytes]: ...
-    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]: ...
-
-
-LogSource = LogReader | StoreLike | TiledLike
-
-
-class _StoreReader:
-    def __init__(self, log: StoreLike) -> None:
-        self._log = log
-
-    def read_entry(self, index: int, size: int) -> bytes:
-        return self._log.entry(index)
-
-    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
-        return self._log.inclusion_proof(index, size)
-
-    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
-        return self._log.consistency_proof(old_size, new_size)
-
-
-class _TiledReader:
-    def __init__(self, log: TiledLike) -> None:
-        self._log = log
-
-    def read_entry(self, index: int, size: int) -> bytes:
-        return next(iter(self._log.entries(index, index + 1, size)))
-
-    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
-        return self._log.inclusion_proof(index, size)
-
-    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
-        return self._log.consistency_proof(old_size, new_size)
-
-
-def _reader(log: LogSource) -> LogReader:
-    if isinstance(log, LogReader):
-        return log
-    if isinstance(log, StoreLike):
-        return _StoreReader(log)
-    return _TiledReader(log)
-
-
-def build_bundle(
-    log: LogSource,
-    checkpoint: bytes | Note,
-    release_index: int,
-    verdict_indices: Sequence[int] = (),
-    policy_index: int | None = None,
-    since_sizes: Sequence[int] = (),
-    index: LogIndex | None = None,
-) -> Bundle:
-    """Assemble a bundle from a log for the entries at the given indices.
-
-    ``log`` is a ``clearance.log.store.TransparencyLog``, a
-    ``clearance.log.tiles.TiledLogClient`` or any :class:`LogReader`;
-    ``checkpoint`` is the signed (ideally witness-cosigned) checkpoint note
-    whose tree size every proof is made for.  ``since_sizes`` adds
-    consistency proofs from those older sizes (e.g. the client's last seen).
-    Every inclusion proof is checked against the checkpoint's root before
-    the bundle is returned (a wrong proof is the log's bug, caught here).
-    Use :func:`find_entries` to look the indices up by scanning the log.
-
-    ``index`` (the log's :class:`~clearance.index.LogIndex` at the checkpoint's
-    size) adds the index records and proofs of the release, and every verdict
-    the index lists for it that ``verdict_indices`` lacks: the bundle is
-    complete by construction.  Its root must be the one the checkpoint commits to.
-    """
-    reader = _reader(log)
-    checkpoint_bytes = checkpoint.to_bytes() if isinstance(checkpoint, Note) else checkpoint
-    tree = Checkpoint.from_note(Note.from_bytes(checkpoint_bytes))
-    size = tree.size
-
-    def logged(index: int) -> LoggedEntry:
-        if not 0 <= index < size:
-            raise MalformedBundleError(f"entry {index} is not in the checkpoint's tree of {size}")
-        entry = LoggedEntry.of(
-            reader.read_entry(index, size), index, reader.inclusion_proof(index, size)
-        )
-        verify_inclusion(index, size, entry.leaf_hash, entry.inclusion_proof, tree.root_hash)
-        return entry
-
-    release = logged(release_index)
-    proofs: tuple[IndexProof, ...] = ()
-    verdict_list = list(dict.fromkeys(verdict_indices))
-    if index is not None:
-        release_sha = hashlib.sha256(release.envelope).hexdigest()
-        snapshot = index.snapshot(release_sha, size)
-        if snapshot is None or index_root_of(tree) != snapshot[0]:
-            raise MalformedBundleError(
-                f"the index (size {index.size}) is not the one the checkpoint of size {size} "
-                "commits to"
-            )
-        _, proofs, listed = snapshot
-        verdict_list = sorted(set(verdict_list) | set(listed))
-    return Bundle(
-        checkpoint=checkpoint_bytes,
-        release=release,
-        verdicts=tuple(logged(i) for i in verdict_list),
-        policy=None if policy_index is None else logged(policy_index),
-        consistency=tuple(
-            ConsistencyProof(old, tuple(reader.consistency_proof(old, size)))
-            for old in sorted(set(since_sizes))
-            if 0 < old < size
-        ),
-        index=proofs,
-    )
-
-
-def find_entries(log: LogSource, release_sha256: str, size: int) -> tuple[int, list[int]]:
-    """Scan the first ``size`` entries for the release envelope and the verdicts on it.
-
-    A linear scan, fine for the command line on a local log; a server keeps
-    an index instead and calls :func:`build_bundle` with the indices.
-    """
-    reader = _reader(log)
-    release_index: int | None = None
-    verdicts: list[int] = []
-    for index in range(size):
-        data = reader.read_entry(index, size)
-        if hashlib.sha256(data).hexdigest() == release_sha256:
-            release_index = index
-            continue
-        if b"payloadType" not in data:
-            continue
-        try:
-            verdict = Verdict.from_envelope(Envelope.from_bytes(data))
-        except BadInput:
-            continue
-        if verdict.release_sha256 == release_sha256:
-            verdicts.append(index)
-    if release_index is None:
-        raise MalformedBundleError(f"release {release_sha256} is not in the first {size} entries")
-    return release_index, verdicts

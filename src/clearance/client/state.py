@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from clearance._untrusted import UntrustedInputError, load_json
 from clearance.attest.version import Version
 from clearance.client.errors import StateError
 
@@ -61,8 +62,8 @@ class ClientState:
         if not file.exists():
             return cls(path)
         try:
-            value = json.loads(file.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            value = load_json(file.read_bytes(), "client state")
+        except (OSError, UntrustedInputError) as exc:
             raise StateError(f"{file}: cannot read client state: {exc}") from None
         installed = value.get("installed", {}) if isinstance(value, dict) else None
         checkpoints = value.get("checkpoints", {}) if isinstance(value, dict) else None

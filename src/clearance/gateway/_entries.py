@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any
 
+from clearance._untrusted import UntrustedInputError, load_json
 from clearance.attest import (
     HEALTH_V1,
     POLICY_V1,
@@ -52,9 +52,9 @@ def parse_entry(data: bytes) -> ParsedEntry:
     """A log entry is either a DSSE envelope or a gateway-written rollout transition."""
     sha = hashlib.sha256(data).hexdigest()
     try:
-        raw = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        raise GatewayInputError("entry is not JSON") from None
+        raw = load_json(data, "log entry")
+    except UntrustedInputError as exc:
+        raise GatewayInputError(str(exc)) from None
     if isinstance(raw, dict) and raw.get("_type") == TRANSITION_TYPE:
         return ParsedEntry(KIND_TRANSITION, sha, None, None, raw)
     envelope = Envelope.from_dict(raw)

@@ -1,18 +1,36 @@
-"""Bridge from an inspection job to :func:`clearance.inspection.inspect_release`."""
+"""An inspection job's inputs, and the bridge to :func:`clearance.inspection.inspect_release`."""
 
 from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING
 
 from clearance.attest import Envelope, Release, create_verdict
 from clearance.gateway.errors import GatewayInputError
+from clearance.keys import Signer
 
-if TYPE_CHECKING:
-    from clearance.gateway.worker import InspectionRequest
+
+@dataclass(frozen=True)
+class InspectionRequest:
+    """What one inspection job needs: the logged release and where its artifacts are."""
+
+    release_envelope: Envelope
+    release: Release
+    artifact_paths: dict[str, Path]
+    previous_envelope: Envelope | None
+    previous_artifact_paths: dict[str, Path]
+    corpus: tuple[Path, ...]
+    work_dir: Path
+    signer: Signer
+    #: Where to keep the SARIF of each inspection (``<release sha256>.sarif``), if anywhere.
+    reports_dir: Path | None = None
+
+
+#: Runs one inspection and returns the signed verdict envelope.
+InspectFunction = Callable[[InspectionRequest], Envelope]
 
 
 def _stage(release: Release, stored: Mapping[str, Path], directory: Path) -> Path:
@@ -33,6 +51,7 @@ def _stage(release: Release, stored: Mapping[str, Path], directory: Path) -> Pat
 
 
 def run_inspection(request: InspectionRequest) -> Envelope:
+    """The real inspection of :mod:`clearance.inspection` (engines in sandboxes)."""
     from clearance.inspection import inspect_release
 
     current = _stage(request.release, request.artifact_paths, request.work_dir / "current")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,8 @@ from clearance.witness.collector import WitnessConfig, collect_cosignatures
 
 
 class GatewayLog:
-    """A :class:`TransparencyLog` plus what the gateway needs on top of it."""
+    """A :class:`TransparencyLog` plus what the gateway needs on top of it (a
+    :class:`~clearance.log.LogReader`)."""
 
     def __init__(self, log: TransparencyLog, index: LogIndex | None = None) -> None:
         self._log = log
@@ -52,8 +53,8 @@ class GatewayLog:
     def append(self, entries: Sequence[bytes]) -> list[int]:
         return [r.index for r in self._log.append(entries)]
 
-    def entry(self, index: int) -> bytes:
-        return self._log.entry(index)
+    def entries(self, start: int, end: int, size: int) -> Iterator[bytes]:
+        return self._log.entries(start, end, size)
 
     def inclusion_proof(self, index: int, size: int) -> list[bytes]:
         return self._log.inclusion_proof(index, size)

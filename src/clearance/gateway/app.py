@@ -104,8 +104,8 @@ class StaticFastPath:
 
     def __init__(self, app: FastAPI, gateway: Gateway) -> None:
         self.app = app
-        self._log = gateway.log.public_dir
-        self._tuf = gateway.tuf.metadata_dir
+        self._log = gateway.public_log_dir
+        self._tuf = gateway.tuf_metadata_dir
         self._cache = _ImmutableCache()
 
     def _lookup(self, path: str) -> tuple[bytes, bytes, bytes] | None:
@@ -187,7 +187,7 @@ def create_app(gateway: Gateway) -> FastAPI:
         return JSONResponse({"detail": str(exc)}, status_code=status)
 
     def role(request: Request) -> str | None:
-        return gateway.config.role_of(_token(request))
+        return gateway.role_of(_token(request))
 
     def need_role(request: Request, *roles: str) -> str:
         got = role(request)
@@ -218,27 +218,29 @@ def create_app(gateway: Gateway) -> FastAPI:
 
     @app.get("/log/checkpoint", tags=["log"], response_class=Response)
     async def log_checkpoint() -> Response:
-        return static(gateway.log.public_dir, "checkpoint", "text/plain; charset=utf-8", SHORT)
+        return static(gateway.public_log_dir, "checkpoint", "text/plain; charset=utf-8", SHORT)
 
     @app.get("/log/{path:path}", tags=["log"], response_class=Response)
     async def log_tile(path: str) -> Response:
         if not _TILE_RE.match(path):
             raise GatewayNotFoundError(f"no such log file: {path}")
         cache = SHORT if ".p/" in path else IMMUTABLE
-        return static(gateway.log.public_dir, path, "application/octet-stream", cache)
+        return static(gateway.public_log_dir, path, "application/octet-stream", cache)
 
     @app.get("/trust-root.json", tags=["trust"], response_class=Response)
     async def trust_root() -> Response:
-        return static(gateway.data_dir, "trust-root.json", "application/json", SHORT)
+        return static(
+            gateway.trust_root_file.parent, gateway.trust_root_file.name, "application/json", SHORT
+        )
 
     @app.get("/tuf/metadata/{name}", tags=["tuf"], response_class=Response)
     async def tuf_metadata(name: str) -> Response:
         cache = NO_CACHE if name == "timestamp.json" else IMMUTABLE
-        return static(gateway.tuf.metadata_dir, name, "application/json", cache)
+        return static(gateway.tuf_metadata_dir, name, "application/json", cache)
 
     @app.get("/tuf/targets/{path:path}", tags=["tuf"], response_class=Response)
     def tuf_target(path: str) -> Response:
-        file = _safe_file(gateway.tuf.targets_dir, path)
+        file = _safe_file(gateway.tuf_targets_dir, path)
         return FileResponse(
             file, media_type="application/octet-stream", headers={"Cache-Control": IMMUTABLE}
         )
@@ -250,7 +252,7 @@ def create_app(gateway: Gateway) -> FastAPI:
         """Submit a signed DSSE envelope: release (vendor token), verdict (inspector),
         policy (policy), entitlement (vendor), rollout decision (inspector or policy),
         install-health report (client).  Returns the receipt."""
-        body = await _read_limited(request, gateway.config.max_envelope_bytes, "envelope")
+        body = await _read_limited(request, gateway.max_envelope_bytes, "envelope")
         result: dict[str, Any] = await call(gateway.submit, body, role(request))
         return result
 
@@ -259,14 +261,14 @@ def create_app(gateway: Gateway) -> FastAPI:
         """An install-health report (``ok``, ``failed``, ``engine-crash``): a DSSE envelope
         of a ``https://clearance.dev/health/v1`` statement signed by one of the customer's
         client keys, with the client token.  Returns the rollout state after counting it."""
-        body = await _read_limited(request, gateway.config.max_envelope_bytes, "envelope")
+        body = await _read_limited(request, gateway.max_envelope_bytes, "envelope")
         result: dict[str, Any] = await call(gateway.submit, body, role(request), "health")
         return result
 
     @app.post("/api/v1/entitlements", tags=["api"], status_code=201)
     async def add_entitlement(request: Request) -> dict[str, Any]:
         """An entitlement statement signed by the vendor that sold it (vendor token)."""
-        body = await _read_limited(request, gateway.config.max_envelope_bytes, "envelope")
+        body = await _read_limited(request, gateway.max_envelope_bytes, "envelope")
         result: dict[str, Any] = await call(gateway.submit, body, role(request), "entitlement")
         return result
 
@@ -281,7 +283,7 @@ def create_app(gateway: Gateway) -> FastAPI:
         need_role(request, "vendor")
         if not _SHA_RE.match(sha256):
             raise GatewayInputError("artifact path must be its lowercase hex SHA-256")
-        body = await _read_limited(request, gateway.config.max_artifact_bytes, "artifact")
+        body = await _read_limited(request, gateway.max_artifact_bytes, "artifact")
         result: dict[str, Any] = await call(gateway.put_artifact, body, sha256)
         return result
 
@@ -298,7 +300,7 @@ def create_app(gateway: Gateway) -> FastAPI:
 
     @app.get("/api/v1/releases", tags=["api"])
     async def releases() -> dict[str, Any]:
-        rows = await call(gateway.store.releases)
+        rows = await call(gateway.releases)
         return {"releases": [r.to_dict() for r in rows]}
 
     @app.get("/api/v1/bundles/{sha256}", tags=["api"], response_class=Response)
@@ -324,9 +326,7 @@ def create_app(gateway: Gateway) -> FastAPI:
         sha256: str, artifact: str, request: Request, customer: str = Query(...)
     ) -> Response:
         need_role(request, "client", "operator")
-        row = await call(gateway.store.release, sha256)
-        if row is None or row.state != "approved":
-            raise GatewayNotFoundError(f"no approved release {sha256}")
+        row = await call(gateway.approved_release, sha256)
         match = [a for a in row.artifacts if a["name"] == artifact]
         if not match:
             raise GatewayNotFoundError(f"release {sha256} has no artifact {artifact!r}")
@@ -339,7 +339,7 @@ def create_app(gateway: Gateway) -> FastAPI:
 
     @app.get("/api/v1/entitlements/{customer}", tags=["api"])
     async def entitlements(customer: str) -> dict[str, Any]:
-        rows = await call(gateway.store.entitlements, customer)
+        rows = await call(gateway.entitlements_of, customer)
         products = sorted({b["product"] for _, b in rows})
         decisions = {}
         for product in products:
@@ -355,9 +355,9 @@ def create_app(gateway: Gateway) -> FastAPI:
         return {
             "status": "ok",
             "version": __version__,
-            "log_size": gateway.log.size,
-            "origin": gateway.log.origin,
-            "jobs": await call(gateway.queue.counts),
+            "log_size": gateway.log_size,
+            "origin": gateway.log_origin,
+            "jobs": await call(gateway.job_counts),
             "witnesses": gateway.witness_status,
         }
 

@@ -23,6 +23,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from clearance._untrusted import UntrustedInputError, load_json
 from clearance.gateway.errors import GatewayInputError
 from clearance.gateway.rollout import DEFAULT_RINGS, Ring, check_rings
 
@@ -140,9 +141,9 @@ def load_config(data_dir: Path) -> GatewayConfig:
             "create one with `clearance gateway init`)"
         )
     try:
-        return GatewayConfig.from_dict(json.loads(path.read_text()))
-    except json.JSONDecodeError as exc:
-        raise GatewayInputError(f"{path}: not valid JSON ({exc.msg})") from None
+        return GatewayConfig.from_dict(load_json(path.read_bytes(), str(path)))
+    except UntrustedInputError as exc:
+        raise GatewayInputError(str(exc)) from None
 
 
 def write_config(data_dir: Path, config: GatewayConfig) -> Path:

@@ -110,9 +110,12 @@ def run_one_job(
 
 
 class SQLiteJobQueue:
-    """Jobs in one SQLite file (WAL mode, synchronous=FULL: an enqueued job survives a crash)."""
+    """Jobs in one SQLite file (WAL mode, synchronous=FULL: an enqueued job survives a crash).
 
-    def __init__(self, path: Path) -> None:
+    ``path`` may be ``":memory:"`` for a queue that lives as long as the object.
+    """
+
+    def __init__(self, path: Path | str) -> None:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")

@@ -56,6 +56,16 @@ class Ring:
             "min_reports": self.min_reports,
         }
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Ring:
+        return cls(
+            str(data["name"]),
+            float(data["percent"]),
+            timedelta(seconds=int(data["soak_seconds"])),
+            float(data["failure_threshold"]),
+            int(data["min_reports"]),
+        )
+
 
 DEFAULT_RINGS: tuple[Ring, ...] = (
     Ring("canary", 1.0, timedelta(hours=24), failure_threshold=0.02, min_reports=1),
@@ -164,19 +174,9 @@ class RolloutState:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RolloutState:
-        rings = tuple(
-            Ring(
-                r["name"],
-                float(r["percent"]),
-                timedelta(seconds=int(r["soak_seconds"])),
-                float(r["failure_threshold"]),
-                int(r["min_reports"]),
-            )
-            for r in data["rings"]
-        )
         return cls(
             release=str(data["release"]),
-            rings=rings,
+            rings=tuple(Ring.from_dict(r) for r in data["rings"]),
             ring_index=int(data["ring_index"]),
             status=str(data["status"]),
             ring_entered=parse_time(data["ring_entered"], "rollout.ring_entered"),
@@ -270,3 +270,35 @@ def resume(
         reason,
         {"decision_sha256": decision_sha256, "signed_by": signer},
     )
+
+
+def replay(
+    current: RolloutState | None, transition: Transition, default_rings: Sequence[Ring]
+) -> RolloutState | None:
+    """The rollout state a logged transition leaves, so that replaying the log converges.
+
+    ``None`` when the transition names a rollout that never started.
+    """
+    if transition.event == "started":
+        rings = [Ring.from_dict(r) for r in transition.evidence.get("rings", [])]
+        state, _ = start(transition.release, rings or list(default_rings), transition.at)
+        return state
+    if current is None:
+        return None
+    if transition.event == "advanced":
+        names = [r.name for r in current.rings]
+        return replace(
+            current,
+            ring_index=names.index(transition.ring),
+            status=ACTIVE,
+            ring_entered=transition.at,
+        )
+    if transition.event == "halted":
+        return replace(current, status=HALTED)
+    if transition.event == "resumed":
+        health = list(current.health)
+        health[current.ring_index] = RingHealth()
+        return replace(current, status=ACTIVE, ring_entered=transition.at, health=tuple(health))
+    if transition.event == "completed":
+        return replace(current, status=COMPLETE)
+    return current

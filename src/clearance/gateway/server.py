@@ -9,6 +9,7 @@ from typing import Any
 
 import uvicorn
 
+from clearance._serving import DEFAULT_LIMITS, ServerLimits, uvicorn_config
 from clearance.gateway.app import create_asgi
 from clearance.gateway.service import Gateway
 
@@ -16,9 +17,14 @@ from clearance.gateway.service import Gateway
 class BackgroundServer:
     """Any ASGI app served by uvicorn in a thread of this process, on 127.0.0.1 by default."""
 
-    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0) -> None:
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
-        self._server = uvicorn.Server(config)
+    def __init__(
+        self,
+        app: Any,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        limits: ServerLimits = DEFAULT_LIMITS,
+    ) -> None:
+        self._server = uvicorn.Server(uvicorn_config(app, host, port, limits))
         self._thread = threading.Thread(target=self._server.run, name="uvicorn", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + 30
@@ -42,12 +48,18 @@ class RunningGateway:
     """A gateway with its workers, served in a background thread (the demo and tests)."""
 
     def __init__(
-        self, data_dir: Path, host: str = "127.0.0.1", port: int = 0, *, workers: int | None = None
+        self,
+        data_dir: Path,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        workers: int | None = None,
+        limits: ServerLimits = DEFAULT_LIMITS,
     ) -> None:
-        self.gateway = Gateway(data_dir)
+        self.gateway = Gateway.open(data_dir)
         try:
             self.gateway.start_background(workers=workers)
-            self._server = BackgroundServer(create_asgi(self.gateway), host, port)
+            self._server = BackgroundServer(create_asgi(self.gateway), host, port, limits)
         except BaseException:
             self.gateway.close()
             raise
@@ -71,11 +83,10 @@ class RunningGateway:
 
 def serve(data_dir: Path, host: str = "127.0.0.1", port: int = 8000) -> None:
     """Serve until interrupted (``clearance serve``)."""
-    gateway = Gateway(data_dir)
+    gateway = Gateway.open(data_dir)
     try:
         gateway.start_background()
-        uvicorn.run(
-            create_asgi(gateway), host=host, port=port, log_level="warning", access_log=False
-        )
+        # Read, keep-alive and per-client limits: see clearance._serving.
+        uvicorn.Server(uvicorn_config(create_asgi(gateway), host, port)).run()
     finally:
         gateway.close()

@@ -1,9 +1,12 @@
-"""The gateway's metadata: an index of the log kept in SQLite, plus health reports.
+"""The gateway's metadata: an index of the log, plus health reports and uploads.
 
+:class:`MetadataStore` is the interface the gateway uses; :class:`SQLiteMetadataStore`
+is the embedded implementation, and the only place in the gateway with SQL.
 Everything here except health reports and uploaded-artifact bookkeeping is
-derived from log entries (:meth:`Gateway._apply` writes it), so after a crash
-the index is rebuilt by re-applying the entries it misses: the log, not this
-file, is the record.
+derived from log entries (:class:`~clearance.gateway.indexer.Indexer` computes
+it, :meth:`MetadataStore.add_entry` writes it), so after a crash the index is
+rebuilt by indexing again the entries it misses: the log, not this file, is
+the record.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+
+from clearance.gateway.states import ReleaseState
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -117,16 +122,107 @@ class ReleaseRow:
         }
 
 
+@dataclass(frozen=True)
+class VerdictRow:
+    sha256: str
+    log_index: int
+    release_sha256: str
+    inspector: str
+    decision: str
+
+
+@dataclass(frozen=True)
+class IndexRecord:
+    """Everything one log entry adds to the index, written in one transaction.
+
+    ``kind`` and ``summary`` always; at most one of the typed rows, by kind;
+    ``rollout`` is the rollout state a transition leaves (keyed by release).
+    """
+
+    log_index: int
+    sha256: str
+    kind: str
+    summary: dict[str, Any]
+    release: ReleaseRow | None = None
+    verdict: VerdictRow | None = None
+    #: (name, body) of a distribution policy.
+    policy: tuple[str, dict[str, Any]] | None = None
+    #: (customer, product, body) of an entitlement.
+    entitlement: tuple[str, str, dict[str, Any]] | None = None
+    #: (release, event, body) of a rollout transition.
+    transition: tuple[str, str, dict[str, Any]] | None = None
+    #: (release, state) of the rollout after a transition.
+    rollout: tuple[str, dict[str, Any]] | None = None
+
+
+class MetadataStore(Protocol):
+    """What the gateway keeps beside the log: an index of it, health reports, uploads.
+
+    Implementations must be safe to share between threads; every method is one
+    transaction.
+    """
+
+    def close(self) -> None: ...
+
+    # entries
+    def indexed(self) -> set[int]: ...
+    def is_indexed(self, log_index: int) -> bool: ...
+    def add_entry(self, record: IndexRecord) -> bool:
+        """Write one entry's index rows; False (and nothing written) if already indexed."""
+        ...
+
+    def entry_by_sha(self, sha256: str) -> tuple[int, str, dict[str, Any]] | None: ...
+    def entries_of_kind(self, kind: str) -> list[tuple[int, str, dict[str, Any], str]]: ...
+    def kinds(self) -> dict[str, int]: ...
+    def recent_entries(self, limit: int = 20) -> list[dict[str, Any]]: ...
+
+    # releases and verdicts
+    def release(self, sha256: str) -> ReleaseRow | None: ...
+    def releases(self, state: str | None = None) -> list[ReleaseRow]: ...
+    def approved_releases(
+        self, product: str, channel: str, limit: int = 50
+    ) -> list[ReleaseRow]: ...
+    def channel_releases(self, product: str, channel: str) -> list[ReleaseRow]: ...
+    def set_release_state(
+        self, sha256: str, state: str, detail: str = "", job_id: int | None = None
+    ) -> None: ...
+    def move_release_state(self, sha256: str, old: str, new: str, detail: str) -> bool:
+        """Set ``new`` only if the release is in state ``old``; whether it was."""
+        ...
+
+    def verdicts(self, release_sha256: str) -> list[dict[str, Any]]: ...
+
+    # policies, entitlements, rollouts, health, uploads
+    def latest_policy(self) -> tuple[int, dict[str, Any]] | None: ...
+    def entitlements(self, customer: str | None = None) -> list[tuple[int, dict[str, Any]]]: ...
+    def rollout(self, release_sha256: str) -> dict[str, Any] | None: ...
+    def rollouts(self) -> list[dict[str, Any]]: ...
+    def put_rollout(self, release_sha256: str, state: dict[str, Any]) -> None: ...
+    def transitions(self, release_sha256: str) -> list[tuple[int, dict[str, Any]]]: ...
+    def add_health(self, sha256: str, release: str, customer: str, status: str) -> bool: ...
+    def add_artifact(self, sha256: str, size: int) -> None: ...
+    def artifact_referenced(self, sha256: str) -> bool: ...
+    def has_artifact(self, sha256: str) -> bool: ...
+
+
 _SELECT_RELEASES = (
     "SELECT sha256, log_index, product, version, channel, vendor, artifacts, state, job_id, "
     "detail FROM releases"
 )
 
+_PUT_ROLLOUT = (
+    "INSERT INTO rollouts(release_sha256, state, updated) VALUES (?, ?, ?) "
+    "ON CONFLICT(release_sha256) DO UPDATE SET state=excluded.state, updated=excluded.updated"
+)
 
-class MetadataStore:
-    """SQLite (WAL) index; one connection guarded by a lock, safe to share between threads."""
 
-    def __init__(self, path: Path) -> None:
+class SQLiteMetadataStore:
+    """SQLite (WAL) index; one connection guarded by a lock, safe to share between threads.
+
+    ``path`` may be ``":memory:"`` for a store that lives as long as the object.
+    """
+
+    def __init__(self, path: Path | str) -> None:
         self._lock = threading.RLock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -139,7 +235,7 @@ class MetadataStore:
             self._db.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -149,17 +245,75 @@ class MetadataStore:
                 raise
             self._db.execute("COMMIT")
 
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             return self._db.execute(sql, params).fetchall()
 
     # -- entries ---------------------------------------------------------------
 
     def indexed(self) -> set[int]:
-        return {int(r[0]) for r in self.query("SELECT log_index FROM entries")}
+        return {int(r[0]) for r in self._query("SELECT log_index FROM entries")}
+
+    def is_indexed(self, log_index: int) -> bool:
+        return bool(self._query("SELECT 1 FROM entries WHERE log_index=?", (log_index,)))
+
+    def add_entry(self, record: IndexRecord) -> bool:
+        with self._transaction() as db:
+            if db.execute(
+                "SELECT 1 FROM entries WHERE log_index=?", (record.log_index,)
+            ).fetchone():
+                return False
+            if record.release is not None:
+                r = record.release
+                db.execute(
+                    "INSERT OR IGNORE INTO releases(sha256, log_index, product, version, channel,"
+                    " vendor, artifacts, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        r.sha256,
+                        r.log_index,
+                        r.product,
+                        r.version,
+                        r.channel,
+                        r.vendor,
+                        json.dumps(r.artifacts),
+                        r.state,
+                    ),
+                )
+            if record.verdict is not None:
+                v = record.verdict
+                db.execute(
+                    "INSERT OR IGNORE INTO verdicts VALUES (?, ?, ?, ?, ?)",
+                    (v.sha256, v.log_index, v.release_sha256, v.inspector, v.decision),
+                )
+            if record.policy is not None:
+                name, body = record.policy
+                db.execute(
+                    "INSERT OR IGNORE INTO policies VALUES (?, ?, ?, ?)",
+                    (record.log_index, record.sha256, name, json.dumps(body)),
+                )
+            if record.entitlement is not None:
+                customer, product, body = record.entitlement
+                db.execute(
+                    "INSERT OR IGNORE INTO entitlements VALUES (?, ?, ?, ?, ?)",
+                    (record.log_index, record.sha256, customer, product, json.dumps(body)),
+                )
+            if record.transition is not None:
+                release, event, body = record.transition
+                db.execute(
+                    "INSERT OR IGNORE INTO transitions VALUES (?, ?, ?, ?)",
+                    (record.log_index, release, event, json.dumps(body)),
+                )
+            if record.rollout is not None:
+                release, state = record.rollout
+                db.execute(_PUT_ROLLOUT, (release, json.dumps(state, sort_keys=True), time.time()))
+            db.execute(
+                "INSERT INTO entries VALUES (?, ?, ?, ?, strftime('%s','now'))",
+                (record.log_index, record.sha256, record.kind, json.dumps(record.summary)),
+            )
+        return True
 
     def entry_by_sha(self, sha256: str) -> tuple[int, str, dict[str, Any]] | None:
-        rows = self.query(
+        rows = self._query(
             "SELECT log_index, kind, summary FROM entries WHERE sha256=? ORDER BY log_index "
             "LIMIT 1",
             (sha256,),
@@ -169,7 +323,7 @@ class MetadataStore:
         return int(rows[0][0]), str(rows[0][1]), json.loads(rows[0][2])
 
     def entries_of_kind(self, kind: str) -> list[tuple[int, str, dict[str, Any], str]]:
-        rows = self.query(
+        rows = self._query(
             "SELECT log_index, kind, summary, sha256 FROM entries WHERE kind=? ORDER BY log_index",
             (kind,),
         )
@@ -178,11 +332,11 @@ class MetadataStore:
     def kinds(self) -> dict[str, int]:
         return {
             str(k): int(n)
-            for k, n in self.query("SELECT kind, COUNT(*) FROM entries GROUP BY kind")
+            for k, n in self._query("SELECT kind, COUNT(*) FROM entries GROUP BY kind")
         }
 
     def recent_entries(self, limit: int = 20) -> list[dict[str, Any]]:
-        rows = self.query(
+        rows = self._query(
             "SELECT log_index, sha256, kind, summary FROM entries ORDER BY log_index DESC LIMIT ?",
             (limit,),
         )
@@ -193,7 +347,8 @@ class MetadataStore:
 
     # -- releases ----------------------------------------------------------------
 
-    def _release(self, row: tuple[Any, ...]) -> ReleaseRow:
+    @staticmethod
+    def _release(row: tuple[Any, ...]) -> ReleaseRow:
         return ReleaseRow(
             row[0],
             row[1],
@@ -208,30 +363,27 @@ class MetadataStore:
         )
 
     def release(self, sha256: str) -> ReleaseRow | None:
-        rows = self.query(_SELECT_RELEASES + " WHERE sha256=?", (sha256,))
+        rows = self._query(_SELECT_RELEASES + " WHERE sha256=?", (sha256,))
         return self._release(rows[0]) if rows else None
 
     def releases(self, state: str | None = None) -> list[ReleaseRow]:
         if state is None:
-            rows = self.query(_SELECT_RELEASES + " ORDER BY log_index")
+            rows = self._query(_SELECT_RELEASES + " ORDER BY log_index")
         else:
-            rows = self.query(
-                _SELECT_RELEASES + " WHERE state=? ORDER BY log_index",
-                (state,),
-            )
+            rows = self._query(_SELECT_RELEASES + " WHERE state=? ORDER BY log_index", (state,))
         return [self._release(r) for r in rows]
 
     def approved_releases(self, product: str, channel: str, limit: int = 50) -> list[ReleaseRow]:
         """The newest approved releases of a channel, newest first."""
-        rows = self.query(
-            _SELECT_RELEASES + " WHERE product=? AND channel=? AND state='approved' "
+        rows = self._query(
+            _SELECT_RELEASES + " WHERE product=? AND channel=? AND state=? "
             "ORDER BY log_index DESC LIMIT ?",
-            (product, channel, limit),
+            (product, channel, ReleaseState.APPROVED.value, limit),
         )
         return [self._release(r) for r in rows]
 
     def channel_releases(self, product: str, channel: str) -> list[ReleaseRow]:
-        rows = self.query(
+        rows = self._query(
             _SELECT_RELEASES + " WHERE product=? AND channel=? ORDER BY log_index",
             (product, channel),
         )
@@ -240,19 +392,28 @@ class MetadataStore:
     def set_release_state(
         self, sha256: str, state: str, detail: str = "", job_id: int | None = None
     ) -> None:
-        with self.transaction() as db:
+        with self._transaction() as db:
             if job_id is None:
                 db.execute(
-                    "UPDATE releases SET state=?, detail=? WHERE sha256=?", (state, detail, sha256)
+                    "UPDATE releases SET state=?, detail=? WHERE sha256=?",
+                    (str(state), detail, sha256),
                 )
             else:
                 db.execute(
                     "UPDATE releases SET state=?, detail=?, job_id=? WHERE sha256=?",
-                    (state, detail, job_id, sha256),
+                    (str(state), detail, job_id, sha256),
                 )
 
+    def move_release_state(self, sha256: str, old: str, new: str, detail: str) -> bool:
+        with self._transaction() as db:
+            cur = db.execute(
+                "UPDATE releases SET state=?, detail=? WHERE sha256=? AND state=?",
+                (str(new), detail, sha256, str(old)),
+            )
+            return cur.rowcount == 1
+
     def verdicts(self, release_sha256: str) -> list[dict[str, Any]]:
-        rows = self.query(
+        rows = self._query(
             "SELECT sha256, log_index, inspector, decision FROM verdicts WHERE release_sha256=? "
             "ORDER BY log_index",
             (release_sha256,),
@@ -264,38 +425,34 @@ class MetadataStore:
     # -- policies, entitlements, rollouts, health -------------------------------------
 
     def latest_policy(self) -> tuple[int, dict[str, Any]] | None:
-        rows = self.query("SELECT log_index, body FROM policies ORDER BY log_index DESC LIMIT 1")
+        rows = self._query("SELECT log_index, body FROM policies ORDER BY log_index DESC LIMIT 1")
         return (int(rows[0][0]), json.loads(rows[0][1])) if rows else None
 
     def entitlements(self, customer: str | None = None) -> list[tuple[int, dict[str, Any]]]:
         if customer is None:
-            rows = self.query("SELECT log_index, body FROM entitlements ORDER BY log_index")
+            rows = self._query("SELECT log_index, body FROM entitlements ORDER BY log_index")
         else:
-            rows = self.query(
+            rows = self._query(
                 "SELECT log_index, body FROM entitlements WHERE customer=? ORDER BY log_index",
                 (customer,),
             )
         return [(int(r[0]), json.loads(r[1])) for r in rows]
 
     def rollout(self, release_sha256: str) -> dict[str, Any] | None:
-        rows = self.query("SELECT state FROM rollouts WHERE release_sha256=?", (release_sha256,))
+        rows = self._query("SELECT state FROM rollouts WHERE release_sha256=?", (release_sha256,))
         return json.loads(rows[0][0]) if rows else None
 
     def rollouts(self) -> list[dict[str, Any]]:
-        return [json.loads(r[0]) for r in self.query("SELECT state FROM rollouts")]
+        return [json.loads(r[0]) for r in self._query("SELECT state FROM rollouts")]
 
-    def put_rollout(
-        self, db: sqlite3.Connection, release_sha256: str, state: dict[str, Any]
-    ) -> None:
-        db.execute(
-            "INSERT INTO rollouts(release_sha256, state, updated) VALUES (?, ?, ?) "
-            "ON CONFLICT(release_sha256) DO UPDATE SET state=excluded.state, "
-            "updated=excluded.updated",
-            (release_sha256, json.dumps(state, sort_keys=True), time.time()),
-        )
+    def put_rollout(self, release_sha256: str, state: dict[str, Any]) -> None:
+        with self._transaction() as db:
+            db.execute(
+                _PUT_ROLLOUT, (release_sha256, json.dumps(state, sort_keys=True), time.time())
+            )
 
     def transitions(self, release_sha256: str) -> list[tuple[int, dict[str, Any]]]:
-        rows = self.query(
+        rows = self._query(
             "SELECT log_index, body FROM transitions WHERE release_sha256=? ORDER BY log_index",
             (release_sha256,),
         )
@@ -303,7 +460,7 @@ class MetadataStore:
 
     def add_health(self, sha256: str, release: str, customer: str, status: str) -> bool:
         """Record one health report; False when the same report was already counted."""
-        with self.transaction() as db:
+        with self._transaction() as db:
             cur = db.execute(
                 "INSERT OR IGNORE INTO health(sha256, release_sha256, customer, status, received) "
                 "VALUES (?, ?, ?, ?, ?)",
@@ -312,7 +469,7 @@ class MetadataStore:
             return cur.rowcount == 1
 
     def add_artifact(self, sha256: str, size: int) -> None:
-        with self.transaction() as db:
+        with self._transaction() as db:
             db.execute(
                 "INSERT OR IGNORE INTO artifacts(sha256, size, received) VALUES (?, ?, ?)",
                 (sha256, size, time.time()),
@@ -321,8 +478,8 @@ class MetadataStore:
     def artifact_referenced(self, sha256: str) -> bool:
         """Whether a logged release names this artifact digest (hex: safe in LIKE)."""
         return bool(
-            self.query("SELECT 1 FROM releases WHERE artifacts LIKE ? LIMIT 1", (f'%"{sha256}"%',))
+            self._query("SELECT 1 FROM releases WHERE artifacts LIKE ? LIMIT 1", (f'%"{sha256}"%',))
         )
 
     def has_artifact(self, sha256: str) -> bool:
-        return bool(self.query("SELECT 1 FROM artifacts WHERE sha256=?", (sha256,)))
+        return bool(self._query("SELECT 1 FROM artifacts WHERE sha256=?", (sha256,)))

@@ -8,6 +8,8 @@ Public API:
 * :mod:`clearance.log.consistency` - :func:`check_consistent` (is this checkpoint
   consistent with the last one seen) and :func:`cosignatures` (valid witness
   cosignatures; a forged one refuses), used by the verifier, witness and auditor;
+* :mod:`clearance.log.reader` - :class:`LogReader`, the one way to read a log (entries
+  by range, inclusion and consistency proofs), spoken by the store and the tile client;
 * :mod:`clearance.log.store` - :class:`TransparencyLog`, over SQLite or PostgreSQL;
 * :mod:`clearance.log.storage` - :class:`LogStorage`, the interface of its backends;
 * :mod:`clearance.log.tiles` - tlog-tiles paths and :class:`TiledLogClient`.
@@ -34,6 +36,7 @@ from clearance.log.errors import (
     StaleCheckpointError,
 )
 from clearance.log.merkle import ProofError, ProofRequestError
+from clearance.log.reader import LogReader, read_entry
 from clearance.log.storage import LogStorage
 from clearance.log.store import AppendResult, TransparencyLog
 from clearance.log.tiles import (
@@ -63,6 +66,7 @@ __all__ = [
     "HttpTileSource",
     "LogCorruptedError",
     "LogInputError",
+    "LogReader",
     "LogStorage",
     "LogUnavailableError",
     "ProofError",
@@ -76,6 +80,7 @@ __all__ = [
     "entries_path",
     "open_checkpoint",
     "parse_tile_path",
+    "read_entry",
     "sign_checkpoint",
     "tile_path",
 ]

@@ -587,6 +587,22 @@ class TransparencyLog:
             )
         return decode_bundle(data, index % TILE_WIDTH + 1)[-1]
 
+    def entries(self, start: int, end: int, size: int | None = None) -> Iterator[bytes]:
+        """Entries ``[start, end)`` of the tree of ``size`` leaves (default: the current
+        size), streamed one entry bundle (256 entries) at a time: a :class:`LogReader`."""
+        size = self._size_or_current(size)
+        if not 0 <= start <= end <= size:
+            raise ProofRequestError(f"entries [{start}, {end}) are not in a tree of size {size}")
+        position = start
+        while position < end:
+            bundle_index, offset = divmod(position, TILE_WIDTH)
+            data = self._storage.bundle(bundle_index)
+            if data is None:
+                raise LogCorruptedError(f"{self._storage.location}: bundle {bundle_index} is missing")
+            stop = min(end - bundle_index * TILE_WIDTH, TILE_WIDTH)
+            yield from decode_bundle(data, stop)[offset:stop]
+            position = bundle_index * TILE_WIDTH + stop
+
     def root(self, size: int | None = None) -> bytes:
         if size is None:
             return Checkpoint.from_note(self.checkpoint()).root_hash

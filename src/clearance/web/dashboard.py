@@ -25,24 +25,24 @@ _ENV = Environment(
 
 def overview(gateway: Gateway) -> dict[str, Any]:
     releases = []
-    for row in reversed(gateway.store.releases()):
-        rollout = gateway.store.rollout(row.sha256)
+    for row in reversed(gateway.releases()):
+        rollout = gateway.rollout_of(row.sha256)
         releases.append(
             {
                 **row.to_dict(),
-                "verdicts": gateway.store.verdicts(row.sha256),
+                "verdicts": gateway.verdicts_of(row.sha256),
                 "rollout": rollout,
             }
         )
     policy = gateway.policy_in_force()
     return {
         "version": __version__,
-        "origin": gateway.log.origin,
-        "log_size": gateway.log.size,
-        "kinds": gateway.store.kinds(),
-        "jobs": gateway.queue.counts(),
+        "origin": gateway.log_origin,
+        "log_size": gateway.log_size,
+        "kinds": gateway.entry_kinds(),
+        "jobs": gateway.job_counts(),
         "releases": releases,
-        "recent": gateway.store.recent_entries(15),
+        "recent": gateway.recent_entries(15),
         "policy": None
         if policy is None
         else {
@@ -63,7 +63,7 @@ def render_release(gateway: Gateway, sha256: str) -> str:
     if "release" not in status:
         raise GatewayNotFoundError(f"{sha256} is not a release")
     return _ENV.get_template("release.html").render(
-        version=__version__, origin=gateway.log.origin, **status
+        version=__version__, origin=gateway.log_origin, **status
     )
 
 

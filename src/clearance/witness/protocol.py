@@ -24,7 +24,8 @@ from clearance.witness.errors import MalformedRequest
 ADD_CHECKPOINT_PATH = "/add-checkpoint"
 SIZE_CONTENT_TYPE = "text/x.tlog.size"
 MAX_PROOF_LINES = 63
-MAX_REQUEST_BYTES = 1 << 20
+#: A checkpoint, 63 proof lines and a few signatures fit in a fraction of this.
+MAX_REQUEST_BYTES = 64 * 1024
 _HASH_SIZE = 32
 
 

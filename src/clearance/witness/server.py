@@ -5,7 +5,11 @@ monitoring endpoints that export what the witness holds.
   (409 carries the cosigned size, ``text/x.tlog.size``).
 - ``GET /checkpoint?origin=O``: the latest checkpoint cosigned for ``O`` (log signature and
   this witness's cosignature), for monitors comparing views.
-- ``GET /conflicts``: every conflicting checkpoint kept as evidence, as JSON.
+- ``GET /conflicts``: the conflicting checkpoints kept as evidence (bounded per origin), as JSON.
+
+``POST /add-checkpoint`` is rate-limited per client address (429 beyond) and
+its body is at most :data:`~clearance.witness.protocol.MAX_REQUEST_BYTES`;
+the server runs under the connection limits of :mod:`clearance._serving`.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
+from clearance._serving import RateLimiter, uvicorn_config
 from clearance.errors import ClearanceError
 from clearance.witness.errors import (
     InconsistentCheckpoint,
@@ -34,8 +39,14 @@ from clearance.witness.witness import Witness
 _NOTE_TYPE = "text/plain; charset=utf-8"
 
 
-def create_app(witness: Witness) -> FastAPI:
+#: add-checkpoint requests a second per client address, and the burst allowed.
+RATE_PER_CLIENT = 10.0
+BURST_PER_CLIENT = 30
+
+
+def create_app(witness: Witness, limiter: RateLimiter | None = None) -> FastAPI:
     """A FastAPI application serving ``witness``."""
+    limiter = limiter or RateLimiter(RATE_PER_CLIENT, BURST_PER_CLIENT)
     app = FastAPI(
         title=f"Clearance witness {witness.name}",
         description="C2SP tlog-witness: cosigns checkpoints consistent with the last one it saw.",
@@ -43,6 +54,11 @@ def create_app(witness: Witness) -> FastAPI:
 
     @app.post(ADD_CHECKPOINT_PATH)
     async def add_checkpoint(request: Request) -> Response:
+        client = request.client.host if request.client else "unknown"
+        if not limiter.allow(client):
+            return PlainTextResponse(
+                "too many requests\n", status_code=429, headers={"retry-after": "1"}
+            )
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > MAX_REQUEST_BYTES:
             return PlainTextResponse("request body too large\n", status_code=400)
@@ -99,4 +115,4 @@ def serve(witness: Witness, host: str = "127.0.0.1", port: int = 8001) -> None:
     """Run the witness under uvicorn until interrupted."""
     import uvicorn
 
-    uvicorn.run(create_app(witness), host=host, port=port, log_level="warning")
+    uvicorn.Server(uvicorn_config(create_app(witness), host, port)).run()

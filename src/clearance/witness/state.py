@@ -45,7 +45,10 @@ CREATE TABLE IF NOT EXISTS conflicts (
 #: A checkpoint of the same size with another root hash: two signed, contradictory views.
 CONFLICT_SPLIT_VIEW = "split-view"
 #: A larger checkpoint whose consistency proof from the cosigned one does not verify.
+#: Kept for reading old state only: a wrong proof is not evidence, it is no longer recorded.
 CONFLICT_INCONSISTENT = "inconsistent"
+#: Conflict evidence kept per origin: the first few convict the log, more only fill the disk.
+MAX_CONFLICTS_PER_ORIGIN = 16
 
 
 @dataclass(frozen=True)
@@ -73,9 +76,9 @@ class CosignedCheckpoint:
 class Conflict:
     """Evidence of log misbehaviour: what the witness had cosigned and what it was offered.
 
-    ``cosigned`` is the stored signed checkpoint; ``offered`` the whole
-    add-checkpoint request body (old size, proof and the log-signed checkpoint),
-    so a third party can re-check both signatures and the proof.
+    ``cosigned`` is the stored signed checkpoint; ``offered`` the offered
+    checkpoint with only the signatures of the origin's log key, so a third
+    party can re-check both signatures and see the two roots for one size.
     """
 
     origin: str
@@ -182,8 +185,16 @@ class WitnessState:
             view = StateTransaction(self._db)
             return [c for o in origins if (c := view.latest(o)) is not None]
 
-    def record_conflict(self, conflict: Conflict) -> None:
+    def record_conflict(self, conflict: Conflict) -> bool:
+        """Keep ``conflict`` unless the same offer is kept already or the origin holds
+        :data:`MAX_CONFLICTS_PER_ORIGIN` pieces of evidence; True when it was kept."""
         with self._lock:
+            kept = self._db.execute(
+                "SELECT count(*), coalesce(sum(offered = ?), 0) FROM conflicts WHERE origin = ?",
+                (conflict.offered, conflict.origin),
+            ).fetchone()
+            if int(kept[0]) >= MAX_CONFLICTS_PER_ORIGIN or int(kept[1]):
+                return False
             self._db.execute(
                 "INSERT INTO conflicts (origin, kind, detail, cosigned, offered, seen_at) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
@@ -196,6 +207,7 @@ class WitnessState:
                     conflict.seen_at,
                 ),
             )
+            return True
 
     def conflicts(self, origin: str | None = None) -> list[Conflict]:
         query = "SELECT origin, kind, detail, cosigned, offered, seen_at FROM conflicts"

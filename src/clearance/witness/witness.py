@@ -6,6 +6,14 @@ status codes.  Check order follows the spec: parse (400), origin (404), log
 signature (403), old size not above the new size (400), old size equal to
 the cosigned size (409), same-size roots equal (409), consistency proof
 (422); then persist, then cosign.
+
+Only what the log itself signed is stored: the cosigned checkpoint and any
+conflict evidence keep the checkpoint text with the signatures of the key
+bound to its origin, never the requester's extra lines.  Evidence is kept
+only for a split view (two checkpoints of one origin and size, both validly
+signed by that origin's key, with different roots): it convicts the log by
+itself.  A consistency proof that does not verify is answered 422 but is
+not evidence -- anyone can send a wrong proof for an honest checkpoint.
 """
 
 from __future__ import annotations
@@ -44,7 +52,6 @@ from clearance.witness.errors import (
 )
 from clearance.witness.protocol import AddCheckpointRequest
 from clearance.witness.state import (
-    CONFLICT_INCONSISTENT,
     CONFLICT_SPLIT_VIEW,
     Conflict,
     CosignedCheckpoint,
@@ -108,9 +115,11 @@ class Witness:
         if log is None:
             raise UnknownLog(f"unknown log origin {head.origin[:100]!r}")
         try:
-            verify_note(note, log.verifiers)
+            signers = verify_note(note, log.verifiers)
         except SignatureError as exc:
             raise UntrustedCheckpoint(f"checkpoint of {head.origin!r}: {exc}") from None
+        # Keep only the signatures of the key(s) bound to this origin.
+        note = Note(note.text, tuple(s for s in note.signatures if _signed_by(s, signers)))
         if request.old_size > head.size:
             raise MalformedRequest(
                 f"old size {request.old_size} is above the checkpoint size {head.size}"
@@ -130,11 +139,7 @@ class Witness:
                 txn.put(CosignedCheckpoint(head.origin, head.size, head.root_hash, stored, now))
         except SizeConflict as exc:
             if exc.split_view and cosigned is not None:
-                self._keep_evidence(CONFLICT_SPLIT_VIEW, str(exc), cosigned, body, now)
-            raise
-        except InconsistentCheckpoint as exc:
-            if cosigned is not None:
-                self._keep_evidence(CONFLICT_INCONSISTENT, str(exc), cosigned, body, now)
+                self._keep_evidence(CONFLICT_SPLIT_VIEW, str(exc), cosigned, note.to_bytes(), now)
             raise
         return (signature,)
 
@@ -178,3 +183,7 @@ class Witness:
         self._state.record_conflict(
             Conflict(cosigned.origin, kind, detail, cosigned.checkpoint, offered, now)
         )
+
+
+def _signed_by(signature: NoteSignature, verifiers: Sequence[Verifier]) -> bool:
+    return any(v.name == signature.name and v.key_id == signature.key_id for v in verifiers)

@@ -6,8 +6,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from clearance.inspection.archive import ArchiveError, single_top_directory, unpack_tree
 from clearance.inspection.base import Artifact, InspectionInput
-from clearance.inspection.code._archive import single_top_directory, unpack
+from clearance.inspection.code.errors import UnsafeArchiveError
 
 
 def previous_for(artifact: Artifact, previous: tuple[Artifact, ...]) -> Artifact | None:
@@ -23,6 +24,15 @@ def scratch_dir(inp: InspectionInput, label: str) -> Path:
     base = inp.work_dir if str(inp.work_dir) not in ("", ".") else Path(tempfile.gettempdir())
     base.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=f"code-{label}-", dir=base))
+
+
+def unpack(archive: Path, dest: Path, *, label: str | None = None) -> Path:
+    """A source artifact unpacked by the one safe unpacker (:mod:`clearance.inspection.archive`);
+    its refusals are :class:`UnsafeArchiveError` here."""
+    try:
+        return unpack_tree(archive, dest, label=label)
+    except ArchiveError as exc:
+        raise UnsafeArchiveError(str(exc)) from None
 
 
 def unpack_source(artifact: Artifact, scratch: Path, role: str) -> Path:

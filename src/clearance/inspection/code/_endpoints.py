@@ -6,7 +6,8 @@ numbers (``1.2.3.4``) and file names (``setup.py``, ``Makefile.am``).  So a
 bare host name counts only when its last label is a real top-level domain
 that is not also a common file extension, every label is lower-case DNS
 syntax, and it is not glued to identifier characters; an IPv4 address only
-when it is four in-range octets not preceded by words like "version".
+when it is four in-range octets not preceded by words like "version" or "Section",
+and not shaped like an OID arc or a 1.x/2.x version (``2.5.4.3``, ``1.4.1.17``).
 Loopback, "any" and broadcast addresses are not endpoints.  Measured on
 ``/usr/bin`` by ``benchmarks/bench_code.py``.
 """
@@ -49,7 +50,12 @@ _DOTTED = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)+\.?")
 _WASM_TYPE = re.compile(r"[if](?:8|16|32|64)(?:x\d+)?|v128")  # i32.store, f64.ne: opcodes
 _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 _OCTET = re.compile(r"25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d")
-_VERSION_WORDS = re.compile(r"(?i)(?:version|ver\.?|release|rev\.?|v)\s*[:=]?\s*$")
+# Words after which four dotted numbers are a version or a section number, not an address:
+# "version 1.2.3.4", "v5.9.100.4", "Section 5.2.3.10", "RFC7540 8.1.2.4", "Edition 14 ... 21.4.2.1".
+_VERSION_WORDS = re.compile(
+    r"(?i)(?:\b(?:version|ver\.?|release|rev\.?|v|section|sect\.?|rfc\s*\d*,?|edition|"
+    r"clause|chapter|appendix|step)|§)\s*[:=]?\s*$"
+)
 _GLUE_BEFORE = set("@/\\$%.-_:")
 _WELL_KNOWN_IPS = frozenset({"1.1.1.1", "1.0.0.1", "8.8.8.8", "8.8.4.4", "9.9.9.9"})
 _NOT_ENDPOINTS = frozenset({"java.io", "java.net", "javax.net"})
@@ -109,8 +115,12 @@ def _interesting_ip(text: str) -> bool:
     except ValueError:
         return False
     first, second = (int(p) for p in text.split(".")[:2])
-    if first < 10 and second < 10 and text not in _WELL_KNOWN_IPS:
-        return False  # shaped like a version or an OID arc (2.5.4.3, 1.4.1.17), not an address
+    if first == 0:
+        return False  # "this network": never a destination
+    if first in (1, 2) and second < 10 and text not in _WELL_KNOWN_IPS:
+        # OID arcs start 1. or 2. (2.5.4.3, 1.3.6.1) and so do most 4-part versions
+        # (1.4.1.17, 2.1.17.3); 3.x.x.x and above are reported (4.2.2.2, 3.5.140.2, 5.9.100.4).
+        return False
     return not (address.is_loopback or address.is_unspecified or text == "255.255.255.255")
 
 
@@ -176,7 +186,7 @@ def find_endpoints(text: str) -> Iterator[tuple[Endpoint, int]]:
         if _valid_ip(token.rstrip(".")):
             if token.endswith("."):
                 continue  # "1.2.3.4." is a longer version number
-            if _VERSION_WORDS.search(text[max(0, start - 12) : start]):
+            if _VERSION_WORDS.search(text[max(0, start - 24) : start]):
                 continue
             if _interesting_ip(token):
                 yield Endpoint(token, "ip", token), start

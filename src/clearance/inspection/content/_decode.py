@@ -63,6 +63,9 @@ def base64_fragment_texts(fragment: str) -> list[str]:
     body = fragment.rstrip("=")
     if _HEX_ONLY.fullmatch(body):
         return []  # hex digits are base64's alphabet too; such a run is far likelier hex
+    if body.islower() or body.isupper() or body.isalpha():
+        # The base64 of text mixes cases and digits; a plain word or name is not it.
+        return []
     out: list[str] = []
     for filler in range(4):
         chunk = "A" * filler + body

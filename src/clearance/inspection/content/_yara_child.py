@@ -122,7 +122,10 @@ def parse_files(args: dict[str, Any], progress: Progress) -> int:
         _reset(parser)
         try:
             with contextlib.redirect_stdout(io.StringIO()):
-                rules = parser.parse_string(_read_text(path))
+                # The engine reads CR-only and CRLF line ends as line ends; so must the
+                # analysis (line numbers stay the same: one line end for one line end).
+                text = _read_text(path).replace("\r\n", "\n").replace("\r", "\n")
+                rules = parser.parse_string(text)
             entry = {"i": index, "uri": uri, "rules": [_rule_dict(r) for r in rules], "error": ""}
         except Exception as exc:  # plyara raises many kinds; any of them means "cannot read"
             entry = {"i": index, "uri": uri, "rules": [], "error": f"{type(exc).__name__}: {exc}"}

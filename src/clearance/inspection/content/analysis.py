@@ -148,10 +148,10 @@ def code_evidence(rule: ContentRule) -> list[str]:
         if value in lexicon.CODE_MAGICS:
             reasons.append(f"checks an executable magic number (0x{value:x})")
             break
-    for lit in literals(rule):
-        code = _CODE.search(lit.text.lower())
-        if code:
-            reasons.append(f"{lit.pattern.identifier} contains code indicator {code.group(0)!r}")
+    for p in rule.patterns:
+        indicator = _pattern_code_indicator(p)
+        if indicator is not None:
+            reasons.append(f"{p.identifier} contains code indicator {indicator!r}")
             break
     for var, _op, literal in external_comparisons(rule):
         low = literal.lower()
@@ -168,14 +168,21 @@ def code_evidence(rule: ContentRule) -> list[str]:
 
 def code_pattern_ids(rule: ContentRule) -> frozenset[str]:
     """Identifiers (without ``$``) of the patterns that are themselves evidence of code."""
-    out = set()
-    for p in rule.patterns:
-        if p.kind == HEX and _binary_heavy(p.value):
-            out.add(p.identifier.lstrip("$"))
-            continue
-        if any(_CODE.search(text.lower()) for text in _pattern_literals(p)):
-            out.add(p.identifier.lstrip("$"))
-    return frozenset(out)
+    return frozenset(
+        p.identifier.lstrip("$")
+        for p in rule.patterns
+        if (p.kind == HEX and _binary_heavy(p.value)) or _pattern_code_indicator(p) is not None
+    )
+
+
+@lru_cache(maxsize=65536)
+def _pattern_code_indicator(pattern: RulePattern) -> str | None:
+    """The first code indicator in any reading of the pattern (cached: asked by several checks)."""
+    for text in _pattern_literals(pattern):
+        found = _CODE.search(text.lower())
+        if found:
+            return found.group(0)
+    return None
 
 
 def _atom_shows_code(atom: Sequence[str]) -> bool:

@@ -1,11 +1,14 @@
 """Hash lists: the simplest detection content, and the proof that engines plug in.
 
-Format (``*.sha256``, ``*.hashes``, ``*.hashlist``): one SHA-256 per line
-(64 hex digits), optionally followed by whitespace and a detection name;
-blank lines and ``#`` comments are ignored.  Each line is one rule (named
-after its detection name, else its digest) whose only pattern is the digest.
-"Compiling" validates every line; "scanning" hashes every corpus file and
-looks it up.  Nothing in a hash list is interpreted by an engine, so it is
+Format (``*.sha256``, ``*.hashes``, ``*.hashlist``): one digest per line
+(MD5, SHA-1, SHA-256 or SHA-512 in hex, either case), optionally followed
+by whitespace and a detection name; blank lines and ``#`` comments are
+ignored.  Each line is one rule (named after its detection name, else its
+digest) whose only pattern is the digest.  "Compiling" validates every line
+and names each bad one; the good lines of a file are inspected whatever its
+bad lines (one malformed line must not hide an overbroad digest).
+"Scanning" hashes every corpus file with every digest kind and looks each
+up, case-insensitively.  Nothing in a hash list is interpreted by an engine, so it is
 handled in-process (hashing runs in 2 threads; hashlib releases the GIL).
 """
 
@@ -29,7 +32,11 @@ from clearance.inspection.content.engine import (
 from clearance.inspection.content.model import TEXT, ContentRule, RuleFile, RulePattern
 
 HASHLIST_SUFFIXES = (".sha256", ".hashes", ".hashlist")
-_LINE = re.compile(r"^([0-9A-Fa-f]{64})(?:\s+(\S.*))?$")
+_LINE = re.compile(
+    r"^([0-9A-Fa-f]{128}|[0-9A-Fa-f]{64}|[0-9A-Fa-f]{40}|[0-9A-Fa-f]{32})(?:\s+(\S.*))?$"
+)
+#: Digest kind by hex length.
+_KINDS = {32: "md5", 40: "sha1", 64: "sha256", 128: "sha512"}
 _KEEP = 20
 
 
@@ -72,10 +79,10 @@ class HashListEngine:
                     uri=uri,
                     start_line=line,
                     end_line=line,
-                    patterns=(RulePattern("$sha256", TEXT, digest, (), line),),
-                    condition=f'hash.sha256(0, filesize) == "{digest}"',
+                    patterns=(RulePattern(f"${_KINDS[len(digest)]}", TEXT, digest, (), line),),
+                    condition=f'hash.{_KINDS[len(digest)]}(0, filesize) == "{digest}"',
                     condition_terms=(
-                        "hash.sha256",
+                        f"hash.{_KINDS[len(digest)]}",
                         "(",
                         "0",
                         ",",
@@ -106,7 +113,12 @@ class HashListEngine:
             for line, text in bad:
                 diagnostics.append(
                     Diagnostic(
-                        uri, "error", "bad_hash_line", f"not a SHA-256 line: {text!r}", line, text
+                        uri,
+                        "error",
+                        "bad_hash_line",
+                        f"not a digest line (MD5, SHA-1, SHA-256 or SHA-512 hex): {text!r}",
+                        line,
+                        text,
                     )
                 )
             if not bad:
@@ -130,37 +142,38 @@ class HashListEngine:
         progress: ProgressSink,
     ) -> ScanReport:
         started = time.perf_counter()
-        clean = set(report.compiled_uris)
+        # Every file's good lines, including files with bad lines (reported at compile).
         wanted: dict[str, list[tuple[str, str]]] = {}
         for uri, path in files:
-            if uri in clean:
-                for _, digest, name in _entries(path.read_bytes().decode("utf-8", "replace"))[0]:
-                    wanted.setdefault(digest, []).append((uri, name))
+            for _, digest, name in _entries(path.read_bytes().decode("utf-8", "replace"))[0]:
+                wanted.setdefault(digest, []).append((uri, name))
         if not wanted or not corpus:
             return ScanReport((), {}, 0, 0, (), (), 0.0)
+        kinds = sorted({_KINDS[len(d)] for d in wanted})
 
-        def digest_of(path: Path) -> tuple[Path, str | None, int]:
+        def digest_of(path: Path) -> tuple[Path, list[str], int]:
             try:
                 data = path.read_bytes()
             except OSError:
-                return path, None, 0
-            return path, hashlib.sha256(data).hexdigest(), len(data)
+                return path, [], 0
+            return path, [hashlib.new(kind, data).hexdigest() for kind in kinds], len(data)
 
         counts: dict[tuple[str, str], int] = {}
         kept: dict[tuple[str, str], list[Match]] = {}
         total = 0
         progress.start("hashing the clean corpus", float(len(corpus)))
         with ThreadPoolExecutor(max_workers=2) as pool:
-            for path, found, size in pool.map(digest_of, corpus):
+            for path, digests, size in pool.map(digest_of, corpus):
                 total += size
                 progress.advance(1)
-                for uri, name in wanted.get(found or "", []):
-                    key = (uri, name)
-                    counts[key] = counts.get(key, 0) + 1
-                    label = corpus_label(path)
-                    kept.setdefault(key, []).append(
-                        Match(name, uri, label, (("$sha256", 0, digest or ""),))
-                    )
+                for found in digests:
+                    for uri, name in wanted.get(found, []):
+                        key = (uri, name)
+                        counts[key] = counts.get(key, 0) + 1
+                        label = corpus_label(path)
+                        kept.setdefault(key, []).append(
+                            Match(name, uri, label, ((f"${_KINDS[len(found)]}", 0, found),))
+                        )
         matches = sorted(
             (m for ms in kept.values() for m in sorted(ms, key=lambda m: m.corpus_file)[:_KEEP]),
             key=lambda m: (m.uri, m.rule_name, m.corpus_file),

@@ -452,15 +452,23 @@ def _unescape(value: str) -> str:
 
 def _to_rule(uri: str, lines: tuple[str, ...], raw: dict[str, Any]) -> ContentRule:
     start, end = int(raw["start"]), int(raw["end"])
+    # One pass over the rule's lines: the line of each declared string identifier
+    # (a lookup per string would be quadratic in a rule of 40,000 strings).
+    declared: dict[str, int] = {}
+    for number in range(start, min(end, len(lines)) + 1):
+        stripped = lines[number - 1].lstrip()
+        if stripped.startswith("$"):
+            ident_end = 1
+            while ident_end < len(stripped) and (
+                stripped[ident_end].isalnum() or stripped[ident_end] == "_"
+            ):
+                ident_end += 1
+            if stripped[ident_end:].lstrip().startswith("="):
+                declared.setdefault(stripped[:ident_end], number)
     patterns = []
     for s in raw["strings"]:
-        line = 0
         ident = s["id"]
-        for number in range(start, min(end, len(lines)) + 1):
-            stripped = lines[number - 1].lstrip()
-            if stripped.startswith(ident) and stripped[len(ident) :].lstrip().startswith("="):
-                line = number
-                break
+        line = declared.get(ident, 0)
         value = _unescape(s["value"]) if s["kind"] == "text" else s["value"]
         patterns.append(RulePattern(ident, s["kind"], value, tuple(s["modifiers"]), line))
     return ContentRule(

@@ -55,6 +55,10 @@ def narrowing(old: ContentRule, new: ContentRule) -> tuple[list[str], bool]:
     """(reasons, definitely_narrower) comparing one rule across releases."""
     reasons: list[str] = []
     narrower = False
+    if "private" in new.scopes and "private" not in old.scopes:
+        # Same name, same patterns: but a private rule never reports a match.
+        reasons.append("the rule was made private: its matches are no longer reported")
+        narrower = True
     old_ids = {p.identifier: p for p in old.patterns}
     new_ids = {p.identifier: p for p in new.patterns}
     gone = sorted(set(old_ids) - set(new_ids))
@@ -141,6 +145,29 @@ class DetectionRemovedCheck:
                         )
                     )
         out.extend(self._switched_off(ctx))
+        out.extend(self._new_global_gates(ctx))
+        return out
+
+    def _new_global_gates(self, ctx: CheckContext) -> list[Finding]:
+        """A new global rule: when it is false, every other rule of its file is silenced."""
+        before = {r.key for f in ctx.previous_files or () for r in f.rules if "global" in r.scopes}
+        out = []
+        for f in ctx.files:
+            gated = [r.name for r in f.rules if "global" not in r.scopes]
+            for rule in f.rules:
+                if "global" not in rule.scopes or rule.key in before or not gated:
+                    continue
+                out.append(
+                    rule_finding(
+                        ctx,
+                        self.rule_id,
+                        self.default_severity,
+                        rule,
+                        f"new global rule {rule.name} gates the {len(gated)} other rule(s) of "
+                        f"{f.uri}: none of them reports a match unless it is true",
+                        {"change": "gated", "gated_rules": gated[:100]},
+                    )
+                )
         return out
 
     def _switched_off(self, ctx: CheckContext) -> list[Finding]:

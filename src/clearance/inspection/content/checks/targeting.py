@@ -118,4 +118,3 @@ class TargetingCheck:
         if any(t in ("time.now", "time.now()") for t in rule.condition_terms):
             reasons.append("depends on the scan date (time.now)")
         return reasons, severity
-

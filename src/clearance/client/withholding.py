@@ -17,10 +17,10 @@ the log does not support) is an unexplained withholding: :class:`WithheldWithout
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from clearance._untrusted import load_json
 from clearance.attest import Envelope, Release, Verdict, admission, statement_of
 from clearance.attest.admission import VerdictVote, evaluate_verdicts
 from clearance.attest.trust_root import TrustRoot
@@ -78,8 +78,8 @@ def _read_log(tiles: TiledLogClient, size: int, root: TrustRoot, customer: str) 
     view = _LogView()
     for index, data in enumerate(tiles.entries(0, size, size)):
         try:
-            raw = json.loads(data)
-        except ValueError:
+            raw = load_json(data, f"log entry {index}")
+        except BadInput:
             continue
         if isinstance(raw, dict) and raw.get("_type") == TRANSITION_TYPE:
             view.transitions.setdefault(str(raw.get("release")), []).append((index, raw))

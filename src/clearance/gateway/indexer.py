@@ -1,0 +1,208 @@
+"""The indexer: turns log entries into the gateway's metadata, the only writer of it.
+
+:meth:`Indexer.index` is idempotent and deterministic in the entry, so
+indexing the log again rebuilds the store.  It returns the gateway's
+:class:`Reaction` to the entry (enqueue an inspection, evaluate verdicts,
+resume a rollout, publish to TUF) without carrying it out: the gateway
+runs reactions, and skips them while catching up with the log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from clearance.attest import Release, Verdict
+from clearance.attest.errors import AttestFormatError
+from clearance.attest.trust_root import TrustRoot
+from clearance.errors import BadInput
+from clearance.gateway import rollout
+from clearance.gateway._entries import (
+    KIND_ENTITLEMENT,
+    KIND_POLICY,
+    KIND_RELEASE,
+    KIND_ROLLOUT_DECISION,
+    KIND_TRANSITION,
+    KIND_VERDICT,
+    ParsedEntry,
+    parse_entry,
+)
+from clearance.gateway.states import ReleaseState
+from clearance.gateway.store import IndexRecord, MetadataStore, ReleaseRow, VerdictRow
+from clearance.policy import Entitlement, Policy
+
+log = logging.getLogger("clearance.gateway")
+
+
+@dataclass(frozen=True)
+class Reaction:
+    """What the gateway does after indexing an entry."""
+
+    action: Literal["enqueue", "evaluate", "resume", "publish"]
+    release: str
+    #: For ``resume``: the signed decision's SHA-256, its signers, its reason.
+    decision_sha256: str = ""
+    signer: str = ""
+    reason: str = ""
+
+
+class Indexer:
+    def __init__(
+        self, store: MetadataStore, trust_root: TrustRoot, default_rings: Sequence[rollout.Ring]
+    ) -> None:
+        self._store = store
+        self._trust_root = trust_root
+        self._default_rings = tuple(default_rings)
+
+    def index(self, index: int, entry: bytes) -> Reaction | None:
+        """Index log entry ``index``; the reaction, or ``None`` (also when already indexed).
+
+        An entry that does not parse under today's rules (one admitted before a check
+        existed) is indexed as ``unknown`` with the reason and logged by index: the
+        gateway still starts.
+        """
+        if self._store.is_indexed(index):
+            return None
+        try:
+            record, reaction = self._record(index, parse_entry(entry))
+        except (AttestFormatError, BadInput) as exc:
+            log.error("log entry %d cannot be indexed: %s", index, exc)
+            self._store.add_entry(
+                IndexRecord(
+                    index, hashlib.sha256(entry).hexdigest(), "unknown", {"error": str(exc)}
+                )
+            )
+            return None
+        return reaction if self._store.add_entry(record) else None
+
+    def _record(self, index: int, parsed: ParsedEntry) -> tuple[IndexRecord, Reaction | None]:
+        statement = parsed.statement
+        sha = parsed.sha256
+        if parsed.kind == KIND_RELEASE:
+            assert statement is not None and parsed.envelope is not None
+            release = Release.from_statement(statement)
+            vendors = parsed.envelope.verify(self._trust_root.vendors.keys, 1)
+            row = ReleaseRow(
+                sha,
+                index,
+                release.product,
+                release.version,
+                release.channel,
+                ",".join(v.name for v in vendors),
+                [
+                    {"name": a.name, "sha256": a.sha256, "size": a.size, "kind": a.kind}
+                    for a in release.artifacts
+                ],
+                ReleaseState.AWAITING_ARTIFACTS,
+                None,
+                "",
+            )
+            summary = {
+                "product": release.product,
+                "version": release.version,
+                "channel": release.channel,
+            }
+            return IndexRecord(index, sha, parsed.kind, summary, release=row), Reaction(
+                "enqueue", sha
+            )
+        if parsed.kind == KIND_VERDICT:
+            assert statement is not None and parsed.envelope is not None
+            verdict = Verdict.from_statement(statement)
+            signers = parsed.envelope.verify(self._trust_root.inspectors.keys, 1)
+            vrow = VerdictRow(
+                sha,
+                index,
+                verdict.release_sha256,
+                ",".join(v.name for v in signers),
+                verdict.decision,
+            )
+            summary = {
+                "release": verdict.release_sha256,
+                "decision": verdict.decision,
+                "inspector": verdict.inspector,
+            }
+            return IndexRecord(index, sha, parsed.kind, summary, verdict=vrow), Reaction(
+                "evaluate", verdict.release_sha256
+            )
+        if parsed.kind == KIND_POLICY:
+            assert statement is not None
+            policy = Policy.from_dict(statement.predicate)
+            return (
+                IndexRecord(
+                    index,
+                    sha,
+                    parsed.kind,
+                    {"name": policy.name},
+                    policy=(policy.name, policy.to_dict()),
+                ),
+                None,
+            )
+        if parsed.kind == KIND_ENTITLEMENT:
+            assert statement is not None
+            ent = Entitlement.from_dict(statement.predicate)
+            summary = {
+                "customer": ent.customer,
+                "product": ent.product,
+                "jurisdiction": ent.jurisdiction,
+            }
+            return (
+                IndexRecord(
+                    index,
+                    sha,
+                    parsed.kind,
+                    summary,
+                    entitlement=(ent.customer, ent.product, ent.to_dict()),
+                ),
+                None,
+            )
+        if parsed.kind == KIND_ROLLOUT_DECISION:
+            assert statement is not None
+            release_sha = str(statement.predicate.get("release"))
+            reason = str(statement.predicate.get("reason", "signed resume decision"))
+            signer = (
+                ",".join(s.keyid for s in parsed.envelope.signatures)
+                if parsed.envelope is not None
+                else ""
+            )
+            summary = {"release": release_sha, "action": "resume", "reason": reason}
+            return IndexRecord(index, sha, parsed.kind, summary), Reaction(
+                "resume", release_sha, sha, signer, reason
+            )
+        if parsed.kind == KIND_TRANSITION:
+            assert parsed.document is not None
+            return self._transition(index, sha, parsed.document)
+        # Health reports are never logged; any other kind is indexed by its summary only.
+        return IndexRecord(index, sha, parsed.kind, {}), None
+
+    def _transition(
+        self, index: int, sha: str, document: dict[str, Any]
+    ) -> tuple[IndexRecord, Reaction | None]:
+        transition = rollout.Transition.from_dict(document)
+        current = self._store.rollout(transition.release)
+        state = rollout.replay(
+            None if current is None else rollout.RolloutState.from_dict(current),
+            transition,
+            self._default_rings,
+        )
+        if state is None:
+            log.error("transition %s for a rollout that never started", transition.event)
+        summary = {
+            "release": transition.release,
+            "event": transition.event,
+            "ring": transition.ring,
+        }
+        record = IndexRecord(
+            index,
+            sha,
+            KIND_TRANSITION,
+            summary,
+            transition=(transition.release, transition.event, document),
+            rollout=None if state is None else (transition.release, state.to_dict()),
+        )
+        reaction = (
+            Reaction("publish", transition.release) if transition.event == "completed" else None
+        )
+        return record, reaction

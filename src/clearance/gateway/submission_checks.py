@@ -1,0 +1,175 @@
+"""What the gateway checks before logging a submission: role, signature, semantics.
+
+Write path of a submission: size limit -> DSSE envelope -> the caller's
+token role must match the statement kind -> signatures checked against the
+trust root's keys for that role -> semantic checks (a vendor only for its
+own products, a verdict only for a logged release, ...).  The version rule
+for releases is :meth:`SubmissionChecks.check_version`, which the gateway
+calls under the channel's lock, just before appending.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from clearance.attest import Release, Verdict
+from clearance.attest.admission import VersionNotIncreasingError
+from clearance.attest.errors import EnvelopeSignatureError
+from clearance.attest.trust_root import Role, TrustRoot
+from clearance.attest.version import Version
+from clearance.errors import BadInput
+from clearance.gateway import rollout
+from clearance.gateway._entries import (
+    KIND_ENTITLEMENT,
+    KIND_HEALTH,
+    KIND_POLICY,
+    KIND_RELEASE,
+    KIND_ROLLOUT_DECISION,
+    KIND_VERDICT,
+    ParsedEntry,
+)
+from clearance.gateway.config import GatewayConfig
+from clearance.gateway.errors import GatewayInputError, GatewayRefused
+from clearance.gateway.states import ReleaseState
+from clearance.gateway.store import MetadataStore
+from clearance.keys import Verifier
+from clearance.policy import Entitlement, Policy
+
+#: Which token role may submit which statement kind.
+ROLE_FOR_KIND = {
+    KIND_RELEASE: ("vendor",),
+    KIND_ENTITLEMENT: ("vendor",),
+    KIND_VERDICT: ("inspector",),
+    KIND_POLICY: ("policy",),
+    KIND_ROLLOUT_DECISION: ("inspector", "policy"),
+    KIND_HEALTH: ("client",),
+}
+
+
+def str_field(data: dict[str, Any], key: str, what: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not value:
+        raise GatewayInputError(f"{what}: '{key}' must be a non-empty string")
+    return value
+
+
+class SubmissionChecks:
+    """The gateway's rules for accepting a signed submission, over its config and index."""
+
+    def __init__(self, config: GatewayConfig, trust_root: TrustRoot, store: MetadataStore) -> None:
+        self._config = config
+        self._trust_root = trust_root
+        self._store = store
+
+    def check_role(self, kind: str, role: str | None) -> None:
+        allowed = ROLE_FOR_KIND[kind]
+        if role not in allowed:
+            raise GatewayRefused(
+                f"a {kind} must be submitted with a {' or '.join(allowed)} token"
+                + ("" if role else " (no valid API token given)")
+            )
+
+    def _role(self, kind: str) -> tuple[Role, str]:
+        root = self._trust_root
+        if kind in (KIND_RELEASE, KIND_ENTITLEMENT):
+            return root.vendors, "vendor"
+        if kind == KIND_VERDICT:
+            return root.inspectors, "inspector"
+        if kind == KIND_POLICY:
+            return root.policy, "policy authority"
+        if kind == KIND_ROLLOUT_DECISION:
+            keys = (*root.inspectors.keys, *root.policy.keys)
+            return Role(keys, 1 if keys else 0), "inspector or policy authority"
+        raise GatewayRefused(f"{kind} submissions are not signed by a trust-root role")
+
+    def check_signature(self, parsed: ParsedEntry) -> list[Verifier]:
+        """The keys of the statement kind's role that signed it (at least one)."""
+        assert parsed.envelope is not None
+        role, who = self._role(parsed.kind)
+        if not role.keys:
+            raise GatewayRefused(f"the trust root has no {who} key: cannot accept {parsed.kind}")
+        # One valid signature by a key of the role is needed to accept a write; thresholds
+        # (k-of-n inspectors) are applied when deciding approval, across verdicts.
+        try:
+            return parsed.envelope.verify(role.keys, 1)
+        except EnvelopeSignatureError as exc:
+            raise GatewayRefused(f"{parsed.kind} envelope: {exc}") from None
+
+    def check_version(self, release: Release) -> None:
+        """Higher than every logged release of its product and channel."""
+        new = release.parsed_version
+        for row in self._store.channel_releases(release.product, release.channel):
+            if not new > Version.parse(row.version):
+                raise VersionNotIncreasingError(
+                    f"{release.product} {release.channel}: version {release.version} is not "
+                    f"higher than the logged {row.version} (log index {row.log_index})"
+                )
+
+    def check_semantics(self, parsed: ParsedEntry, signers: Sequence[Verifier]) -> None:
+        statement = parsed.statement
+        assert statement is not None
+        products = self._config.vendor_products
+        if parsed.kind == KIND_RELEASE:
+            release = Release.from_statement(statement)
+            if not any(release.product in products.get(v.name, ()) for v in signers):
+                raise GatewayRefused(
+                    f"vendor key {', '.join(v.name for v in signers)} may not release "
+                    f"product {release.product!r}"
+                )
+        elif parsed.kind == KIND_ENTITLEMENT:
+            ent = Entitlement.from_dict(statement.predicate)
+            if not any(ent.product in products.get(v.name, ()) for v in signers):
+                raise GatewayRefused(f"this vendor does not sell product {ent.product!r}")
+        elif parsed.kind == KIND_VERDICT:
+            verdict = Verdict.from_statement(statement)
+            row = self._store.release(verdict.release_sha256)
+            if row is None:
+                raise GatewayRefused(
+                    f"verdict names release {verdict.release_sha256}, which is not in the log"
+                )
+            if (row.product, row.version) != (verdict.product, verdict.version):
+                raise GatewayRefused("verdict's product/version do not match the release it names")
+        elif parsed.kind == KIND_POLICY:
+            Policy.from_dict(statement.predicate)
+        elif parsed.kind == KIND_ROLLOUT_DECISION:
+            release_sha = str_field(statement.predicate, "release", "rollout decision")
+            action = statement.predicate.get("action")
+            if action != "resume":
+                raise GatewayInputError(f"rollout decision action {action!r} is not 'resume'")
+            state = self._store.rollout(release_sha)
+            if state is None or state["status"] != rollout.HALTED:
+                raise GatewayRefused(f"rollout of {release_sha} is not halted")
+            row = self._store.release(release_sha)
+            if row is None or row.state != ReleaseState.APPROVED:
+                raise GatewayRefused(
+                    f"release {release_sha} is {row.state if row else 'unknown'}: "
+                    "only an approved release can resume its rollout"
+                )
+
+    def health_report(self, parsed: ParsedEntry) -> tuple[str, str, str]:
+        """Check a health report's fields and its client signature: (release, customer, status)."""
+        statement = parsed.statement
+        assert statement is not None and parsed.envelope is not None
+        p = statement.predicate
+        release_sha = str_field(p, "release", "health report")
+        customer = str_field(p, "customer", "health report")
+        status = str_field(p, "status", "health report")
+        if status not in rollout.HEALTH_STATES:
+            raise GatewayInputError(
+                f"health status {status!r} is not one of {rollout.HEALTH_STATES}"
+            )
+        keys: list[Verifier] = []
+        for _, body in self._store.entitlements(customer):
+            for vkey in body.get("client_keys", []):
+                try:
+                    keys.append(Verifier.parse(vkey))
+                except BadInput:
+                    continue
+        if not keys:
+            raise GatewayRefused(f"customer {customer!r} has no registered client key")
+        try:
+            parsed.envelope.verify(keys, 1)
+        except EnvelopeSignatureError as exc:
+            raise GatewayRefused(f"health report: {exc}") from None
+        return release_sha, customer, status

@@ -159,7 +159,7 @@ class World:
     def index(self, size: int | None = None) -> LogIndex:
         """The verifiable index of the first ``size`` entries, under this world's trust root."""
         n = self.log.size if size is None else size
-        return build_index(self.trust_root, self.log.entries[:n])
+        return build_index(self.trust_root, self.log.data[:n])
 
     def bundle(
         self,
@@ -177,7 +177,7 @@ class World:
         index = None
         if has_index and body.root_hash == self.log.root(body.size):
             index = self.index(body.size)
-            release_sha = hashlib.sha256(self.log.entries[indices[0]]).hexdigest()
+            release_sha = hashlib.sha256(self.log.data[indices[0]]).hexdigest()
             if index.record(release_key(release_sha)) is None:
                 index = None  # not admitted (e.g. unsigned): a bundle without index proofs
         bundle = build_bundle(

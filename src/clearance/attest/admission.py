@@ -273,7 +273,13 @@ def evaluate_verdicts(
     inspector's) can still reach the threshold.
     """
     revoked = revoked_keys if isinstance(revoked_keys, frozenset) else frozenset(revoked_keys)
-    trusted = _trusted_ids(inspectors.keys, revoked)
+    return evaluate_votes(votes, _trusted_ids(inspectors.keys, revoked), inspectors.threshold)
+
+
+def evaluate_votes(
+    votes: Iterable[VerdictVote], trusted: frozenset[str], threshold: int
+) -> Approval:
+    """:func:`evaluate_verdicts` over votes whose key ids count when in ``trusted``."""
     approvers: set[str] = set()
     rejecters: set[str] = set()
     reviewers: set[str] = set()
@@ -289,7 +295,7 @@ def evaluate_verdicts(
             reviewers |= ids
     if rejecters:
         state = REJECTED
-    elif inspectors.threshold >= 1 and len(approvers) >= inspectors.threshold:
+    elif threshold >= 1 and len(approvers) >= threshold:
         state = APPROVED
     elif reviewers:
         state = NEEDS_REVIEW
@@ -300,7 +306,7 @@ def evaluate_verdicts(
         frozenset(approvers),
         frozenset(rejecters),
         frozenset(reviewers),
-        inspectors.threshold,
+        threshold,
     )
 
 

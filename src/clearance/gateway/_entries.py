@@ -8,9 +8,11 @@ from typing import Any
 
 from clearance._untrusted import UntrustedInputError, load_json
 from clearance.attest import (
+    CHANNEL_RESET_V1,
     HEALTH_V1,
     POLICY_V1,
     RELEASE_V1,
+    REVOCATION_V1,
     ROLLOUT_V1,
     VERDICT_V1,
     Envelope,
@@ -28,6 +30,8 @@ KIND_ENTITLEMENT = "entitlement"
 KIND_ROLLOUT_DECISION = "rollout-decision"
 KIND_HEALTH = "health"
 KIND_TRANSITION = "rollout-transition"
+KIND_REVOCATION = "revocation"
+KIND_CHANNEL_RESET = "channel-reset"
 
 KIND_OF_PREDICATE = {
     RELEASE_V1: KIND_RELEASE,
@@ -36,6 +40,8 @@ KIND_OF_PREDICATE = {
     ENTITLEMENT_PREDICATE_TYPE: KIND_ENTITLEMENT,
     ROLLOUT_V1: KIND_ROLLOUT_DECISION,
     HEALTH_V1: KIND_HEALTH,
+    REVOCATION_V1: KIND_REVOCATION,
+    CHANNEL_RESET_V1: KIND_CHANNEL_RESET,
 }
 
 

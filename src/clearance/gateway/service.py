@@ -93,12 +93,13 @@ class Gateway:
         self.tuf = tuf
         self.clock = clock
         self.inspections = Inspections(data_dir, config, store, queue, log)
-        self.checks = SubmissionChecks(config, trust_root, store)
+        self.checks = SubmissionChecks(config, trust_root, store, log.index)
         self._apply_lock = threading.RLock()
         self.rollouts = Rollouts(
             store,
             tuf,
             inspector_threshold=trust_root.inspectors.threshold,
+            revoked=self._revoked_keys,
             rings=config.rings,
             clock=clock,
             append=self._append_transition,
@@ -141,6 +142,10 @@ class Gateway:
             tuf=TufRepository(data_dir / "tuf"),
             clock=clock,
         )
+
+    def _revoked_keys(self) -> frozenset[str]:
+        """Keys revoked in the log (the verifiable index knows them)."""
+        return frozenset() if self.log.index is None else self.log.index.revoked_keys
 
     # -- lifecycle -------------------------------------------------------------------
 

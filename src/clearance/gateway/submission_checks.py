@@ -13,18 +13,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from clearance.attest import Release, Verdict
+from clearance.attest import ChannelReset, Release, Revocation, Verdict, admission
 from clearance.attest.admission import VersionNotIncreasingError
-from clearance.attest.errors import EnvelopeSignatureError
-from clearance.attest.trust_root import Role, TrustRoot
+from clearance.attest.dsse import key_id
+from clearance.attest.trust_root import TrustRoot
 from clearance.attest.version import Version
 from clearance.errors import BadInput
 from clearance.gateway import rollout
 from clearance.gateway._entries import (
+    KIND_CHANNEL_RESET,
     KIND_ENTITLEMENT,
     KIND_HEALTH,
     KIND_POLICY,
     KIND_RELEASE,
+    KIND_REVOCATION,
     KIND_ROLLOUT_DECISION,
     KIND_VERDICT,
     ParsedEntry,
@@ -33,6 +35,7 @@ from clearance.gateway.config import GatewayConfig
 from clearance.gateway.errors import GatewayInputError, GatewayRefused
 from clearance.gateway.states import ReleaseState
 from clearance.gateway.store import MetadataStore
+from clearance.index import LogIndex
 from clearance.keys import Verifier
 from clearance.policy import Entitlement, Policy
 
@@ -44,6 +47,19 @@ ROLE_FOR_KIND = {
     KIND_POLICY: ("policy",),
     KIND_ROLLOUT_DECISION: ("inspector", "policy"),
     KIND_HEALTH: ("client",),
+    KIND_REVOCATION: ("policy",),
+    KIND_CHANNEL_RESET: ("policy",),
+}
+
+#: The admission rule's kind of each gateway kind (who must sign: clearance.attest.admission).
+ADMISSION_KIND = {
+    KIND_RELEASE: admission.KIND_RELEASE,
+    KIND_ENTITLEMENT: admission.KIND_ENTITLEMENT,
+    KIND_VERDICT: admission.KIND_VERDICT,
+    KIND_POLICY: admission.KIND_POLICY,
+    KIND_ROLLOUT_DECISION: admission.KIND_ROLLOUT,
+    KIND_REVOCATION: admission.KIND_REVOCATION,
+    KIND_CHANNEL_RESET: admission.KIND_CHANNEL_RESET,
 }
 
 
@@ -57,10 +73,18 @@ def str_field(data: dict[str, Any], key: str, what: str) -> str:
 class SubmissionChecks:
     """The gateway's rules for accepting a signed submission, over its config and index."""
 
-    def __init__(self, config: GatewayConfig, trust_root: TrustRoot, store: MetadataStore) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        trust_root: TrustRoot,
+        store: MetadataStore,
+        index: LogIndex | None = None,
+    ) -> None:
         self._config = config
         self._trust_root = trust_root
         self._store = store
+        #: The log's verifiable index: revoked keys and the reset-aware version bar.
+        self._index = index
 
     def check_role(self, kind: str, role: str | None) -> None:
         allowed = ROLE_FOR_KIND[kind]
@@ -70,34 +94,32 @@ class SubmissionChecks:
                 + ("" if role else " (no valid API token given)")
             )
 
-    def _role(self, kind: str) -> tuple[Role, str]:
-        root = self._trust_root
-        if kind in (KIND_RELEASE, KIND_ENTITLEMENT):
-            return root.vendors, "vendor"
-        if kind == KIND_VERDICT:
-            return root.inspectors, "inspector"
-        if kind == KIND_POLICY:
-            return root.policy, "policy authority"
-        if kind == KIND_ROLLOUT_DECISION:
-            keys = (*root.inspectors.keys, *root.policy.keys)
-            return Role(keys, 1 if keys else 0), "inspector or policy authority"
-        raise GatewayRefused(f"{kind} submissions are not signed by a trust-root role")
-
     def check_signature(self, parsed: ParsedEntry) -> list[Verifier]:
-        """The keys of the statement kind's role that signed it (at least one)."""
+        """The distinct keys that admit the statement under the one admission rule
+        (:mod:`clearance.attest.admission`: the role's threshold of distinct key ids, keys
+        revoked in the log left out, a forged signature refused)."""
         assert parsed.envelope is not None
-        role, who = self._role(parsed.kind)
-        if not role.keys:
-            raise GatewayRefused(f"the trust root has no {who} key: cannot accept {parsed.kind}")
-        # One valid signature by a key of the role is needed to accept a write; thresholds
-        # (k-of-n inspectors) are applied when deciding approval, across verdicts.
+        kind = ADMISSION_KIND.get(parsed.kind)
+        if kind is None:
+            raise GatewayRefused(f"{parsed.kind} submissions are not signed by a trust-root role")
+        rule = admission.signer_rule(kind, self._trust_root, revoked_keys=self._revoked())
         try:
-            return parsed.envelope.verify(role.keys, 1)
-        except EnvelopeSignatureError as exc:
+            ids = admission.require_signers(parsed.envelope, rule)
+        except admission.UnsignedSubmissionError as exc:
             raise GatewayRefused(f"{parsed.kind} envelope: {exc}") from None
+        return [k for k in rule.keys if key_id(k) in ids]
+
+    def _revoked(self) -> frozenset[str]:
+        return frozenset() if self._index is None else self._index.revoked_keys
 
     def check_version(self, release: Release) -> None:
-        """Higher than every logged release of its product and channel."""
+        """Higher than every release of its product and channel logged since the channel's
+        last reset, and than the reset's floor (the admission rule's version bar)."""
+        if self._index is not None:
+            admission.check_version(
+                release, self._index.channel_bar(release.product, release.channel)
+            )
+            return
         new = release.parsed_version
         for row in self._store.channel_releases(release.product, release.channel):
             if not new > Version.parse(row.version):
@@ -132,6 +154,13 @@ class SubmissionChecks:
                 raise GatewayRefused("verdict's product/version do not match the release it names")
         elif parsed.kind == KIND_POLICY:
             Policy.from_dict(statement.predicate)
+        elif parsed.kind == KIND_REVOCATION:
+            revocation = Revocation.from_statement(statement)
+            sha = revocation.release_sha256
+            if sha is not None and self._store.release(sha) is None:
+                raise GatewayRefused(f"revocation names release {sha}, which is not in the log")
+        elif parsed.kind == KIND_CHANNEL_RESET:
+            ChannelReset.from_statement(statement)
         elif parsed.kind == KIND_ROLLOUT_DECISION:
             release_sha = str_field(statement.predicate, "release", "rollout decision")
             action = statement.predicate.get("action")
@@ -168,8 +197,11 @@ class SubmissionChecks:
                     continue
         if not keys:
             raise GatewayRefused(f"customer {customer!r} has no registered client key")
+        rule = admission.signer_rule(
+            admission.KIND_HEALTH, self._trust_root, revoked_keys=self._revoked(), client_keys=keys
+        )
         try:
-            parsed.envelope.verify(keys, 1)
-        except EnvelopeSignatureError as exc:
+            admission.require_signers(parsed.envelope, rule)
+        except admission.UnsignedSubmissionError as exc:
             raise GatewayRefused(f"health report: {exc}") from None
         return release_sha, customer, status

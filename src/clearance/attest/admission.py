@@ -361,7 +361,7 @@ def check_version(release: Release, bar: Version | None) -> None:
     if bar is not None and not release.parsed_version > bar:
         raise VersionNotIncreasingError(
             f"{release.product} {release.channel}: version {release.version} is not higher than "
-            f"{bar} (the logged releases since the channel's last reset, or its floor)"
+            f"the logged {bar} (the highest since the channel's last reset, or its floor)"
         )
 
 

@@ -74,6 +74,7 @@ from clearance.client.errors import (
     VerdictRejectedError,
     VerdictSignatureError,
 )
+from clearance.client.installation import keep_split_view, record_installation
 from clearance.client.state import ClientState, StateUpdate
 from clearance.errors import BadInput
 from clearance.keys import Note
@@ -465,36 +466,6 @@ def _check_logged(
         )
     except ProofError as exc:
         raise error(f"{what} is not in the log at index {entry.index}: {exc}") from None
-
-
-def record_installation(state: ClientState, result: VerificationResult) -> None:
-    """Apply a successful verification to ``state`` and save it (the last step of a check)."""
-    if result.update is None:
-        return
-    seen_text = state.checkpoints.get(result.update.origin)
-    seen_size = None
-    if seen_text is not None:
-        try:
-            seen_size = Checkpoint.from_note(Note.from_bytes(seen_text.encode())).size
-        except BadInput as exc:
-            raise StateError(f"{state.directory}: stored checkpoint is unreadable: {exc}") from None
-    state.apply(result.update, seen_size)
-    state.save()
-
-
-def keep_split_view(state: ClientState, exc: SplitViewError) -> SplitViewError:
-    """Write the two checkpoints of a split view as evidence; the error to raise instead."""
-    if exc.seen is None or exc.presented is None:
-        return exc
-    evidence = state.keep_split_view(exc.seen, exc.presented, *exc.sizes)
-    message = str(exc).split("] ", 1)[-1]
-    return SplitViewError(
-        f"{message}; both checkpoints kept in {evidence}",
-        str(evidence),
-        exc.seen,
-        exc.presented,
-        exc.sizes,
-    )
 
 
 def verify_bundle(

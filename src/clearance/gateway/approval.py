@@ -33,7 +33,11 @@ class Evaluation:
 
 
 def signers_of(row: Mapping[str, Any]) -> frozenset[str]:
-    """The key ids an index row says signed a verdict (space-separated ``name+keyhash``)."""
+    """The key ids an index row says signed a verdict (``key_ids``; else the space-separated
+    ``inspector`` field)."""
+    ids = row.get("key_ids")
+    if isinstance(ids, list):
+        return frozenset(str(k) for k in ids)
     return frozenset(str(row.get("inspector", "")).split())
 
 
@@ -58,7 +62,7 @@ def evaluate(
         last = rejected[-1]
         return Evaluation(
             ReleaseState.REJECTED,
-            f"rejected by {last['inspector']} (log index {last['log_index']})",
+            f"rejected by {last.get('inspector')} (log index {last['log_index']})",
             rejected_by=int(last["log_index"]),
         )
     if outcome.approved:

@@ -49,3 +49,10 @@ def test_note_limits() -> None:
     assert check_note(b"a\n\nb\n", "note") == b"a\n\nb\n"
     with pytest.raises(UntrustedInputError, match="lines"):
         check_note(b"x\n" * 5000, "note")
+
+
+def test_signed_notes_go_through_the_note_limits() -> None:
+    from clearance.keys import Note, NoteFormatError
+
+    with pytest.raises(NoteFormatError, match="lines, more than"):
+        Note.from_bytes(b"origin\n" * 5000 + b"\n\xe2\x80\x94 x AAAA\n")

@@ -45,7 +45,7 @@ class ServerLimits:
     #: Seconds an idle keep-alive connection stays open.
     keep_alive: float = 5.0
     #: Open connections from one peer address.
-    per_client_connections: int = 64
+    per_client_connections: int = 256
     #: Open connections in all (uvicorn answers 503 beyond).
     max_connections: int = 2048
     #: Bytes of a request head.

@@ -173,3 +173,35 @@ def test_policy_placeholder() -> None:
     env = create_policy({"jurisdictions": {"XX": "deny"}}, authority)
     assert Policy.from_envelope(env).predicate == {"jurisdictions": {"XX": "deny"}}
     env.verify([authority.verifier])
+
+
+def test_release_evidence_names_samples_by_digest_only(tmp_path: Path) -> None:
+    vendor = Signer.generate("vendor")
+    sample = hashlib.sha256(b"malware sample").hexdigest()
+    env = create_release(
+        product="av",
+        version="1.0.0",
+        channel="stable",
+        artifacts=_artifacts(tmp_path),
+        signers=[vendor],
+        evidence=[(sample, ["{HEX}php.shell.1", "Dropper"])],
+    )
+    release = Release.from_envelope(env)
+    assert release.evidence == ((sample, ("{HEX}php.shell.1", "Dropper")),)
+    plain = create_release(
+        product="av",
+        version="1.0.0",
+        channel="stable",
+        artifacts=_artifacts(tmp_path),
+        signers=[vendor],
+    )
+    assert "evidence" not in statement_of(plain, RELEASE_V1).predicate
+    with pytest.raises(StatementFormatError, match=r"evidence\[0\].sha256"):
+        create_release(
+            product="av",
+            version="1.0.0",
+            channel="stable",
+            artifacts=_artifacts(tmp_path),
+            signers=[vendor],
+            evidence=[("not-a-digest", ["x"])],
+        )

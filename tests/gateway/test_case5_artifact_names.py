@@ -102,7 +102,7 @@ def test_case5_indexed_bad_release_does_not_stop_a_restart(
     out release with a bad name (the TUF publisher used to fail on it at every start)."""
     world = build_world(tmp_path / "world", rings=FAST_RINGS, embedded_inspector=False)
     good, _ = make_release(world, tmp_path, "1.0.0")
-    gateway = Gateway(world.data_dir)
+    gateway = Gateway.open(world.data_dir)
     try:
         gateway.submit(good.to_bytes(), "vendor")
         row = gateway.store.release(good.sha256)
@@ -112,8 +112,7 @@ def test_case5_indexed_bad_release_does_not_stop_a_restart(
         done = rollout.RolloutState(
             state.release, state.rings, 2, rollout.COMPLETE, state.ring_entered, state.health
         )
-        with gateway.store.transaction() as db:
-            gateway.store.put_rollout(db, good.sha256, done.to_dict())
+        gateway.store.put_rollout(good.sha256, done.to_dict())
     finally:
         gateway.close()
     artifacts = [{"name": "../../evil.yar", "sha256": "0" * 64, "size": 1, "kind": "content"}]
@@ -123,7 +122,7 @@ def test_case5_indexed_bad_release_does_not_stop_a_restart(
             (json.dumps(artifacts), good.sha256),
         )
     with caplog.at_level(logging.ERROR, logger="clearance.gateway"):
-        restarted = Gateway(world.data_dir)  # used to raise here, every time
+        restarted = Gateway.open(world.data_dir)  # used to raise here, every time
         restarted.close()
     message = "\n".join(r.getMessage() for r in caplog.records)
     assert f"log entry {log_index}" in message and "../../evil.yar" in message

@@ -107,7 +107,8 @@ def test_gateway_init_cli_then_submit_through_the_cli(
     )
     with RunningGateway(data, workers=0) as server:
         monkeypatch.delenv("CLEARANCE_TOKEN", raising=False)
-        assert main(["submit", str(release), "--server", server.url]) == 1  # no token
+        # No token: not authorised, exit 3 (a network/credentials problem, not a refusal).
+        assert main(["submit", str(release), "--server", server.url]) == 3
         monkeypatch.setenv("CLEARANCE_TOKEN", tokens["vendor"])
         capsys.readouterr()
         assert main(["submit", str(release), "--server", server.url, "--json"]) == 0

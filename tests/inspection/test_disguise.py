@@ -153,3 +153,18 @@ def test_rule_file_with_cr_only_line_ends_is_still_analysed(tmp_path: Path) -> N
     hunting = [f for f in findings if f.rule_id == "content.document-hunting"]
     assert hunting and hunting[0].locations[0].logical_name == "A"
     assert hunting[0].locations[0].start_line == 1
+
+
+def test_cost_hidden_behind_a_file_size_gate_is_measured(tmp_path: Path) -> None:
+    from inspection._helpers import inspect_rules
+
+    # Runs only on files over 1 MB: the small-file cost sample never pays for it.
+    slow = (
+        "rule Size_Gated_Loop { condition: filesize > 1MB and for all i in (0..filesize - 1) : "
+        "( for all j in (0..40) : ( uint8(i) != 0x100 ) ) }\n"
+    )
+    findings = inspect_rules(tmp_path, {"slow.yar": slow})
+    slow_findings = [
+        f for f in findings if f.rule_id == "content.slow" and f.severity >= Severity.MEDIUM
+    ]
+    assert slow_findings, [f.message for f in findings]

@@ -15,11 +15,13 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from _postgres import scratch_database
 from clearance.keys import Signer, cosign
 from clearance.log import (
     Checkpoint,
@@ -253,10 +255,10 @@ def test_separate_processes_append_to_one_log(tmp_path: Path, backend: str | Non
 
 
 @pytest.fixture
-def pg_dsn(backend: str | None) -> str:
-    if backend is None:
-        pytest.skip("PostgreSQL only")
-    return backend
+def pg_dsn() -> Iterator[str]:
+    """A scratch PostgreSQL database, for the tests of the replicated integrator only."""
+    with scratch_database() as dsn:
+        yield dsn
 
 
 def test_integrator_that_lost_its_lease_cannot_commit(tmp_path: Path, pg_dsn: str) -> None:

@@ -235,7 +235,11 @@ def test_postgres_log_init_append_export_verify(
     assert main(["log", "verify", str(directory)]) == 0
     capsys.readouterr()
     assert main(["log", "export", str(directory), str(tmp_path / "static"), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == {"target": str(tmp_path / "static"), "size": 3}
+    assert json.loads(capsys.readouterr().out) == {
+        "ok": True,
+        "target": str(tmp_path / "static"),
+        "size": 3,
+    }
     with TransparencyLog.open(directory) as log:
         assert (tmp_path / "static/checkpoint").read_bytes() == log.checkpoint().to_bytes()
 

@@ -8,7 +8,13 @@ Subjects are the artifacts (name and SHA-256).  The predicate::
      "endpoints": [str],                      # declared network endpoints
      "notes": str,
      "builds": {binary name: {"source": str, "command": [str], "env": {str: str},
-                "output": str}}}              # optional reproducibility recipes
+                "output": str}},              # optional reproducibility recipes
+     "evidence": [{"sha256": hex, "rules": [str]}]}  # optional: samples the detections are for
+
+``evidence`` names, by SHA-256 only, the malware samples the release's
+detections are meant to catch (the vendor deposits the files with the
+inspector; the public log only ever holds their digests).  The key is
+written only when the list is not empty, so older releases keep their bytes.
 
 The artifact list and the subjects name the same files in the same order.
 """
@@ -109,9 +115,15 @@ class Release:
     endpoints: tuple[str, ...] = ()
     notes: str = ""
     builds: Mapping[str, BuildRecipe] = field(default_factory=dict)
+    #: (sample SHA-256, rule names it is evidence for) -- see the module docstring.
+    evidence: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def __post_init__(self) -> None:
         _fields.name(self.product, "release product")
+        for index, (digest, rules) in enumerate(self.evidence):
+            _fields.sha256(digest, f"evidence[{index}].sha256")
+            for rule in rules:
+                _fields.text(rule, f"evidence[{index}].rules")
         _fields.name(self.channel, "release channel")
         Version.parse(self.version)
         if not self.artifacts:
@@ -143,7 +155,7 @@ class Release:
         return next((a for a in self.artifacts if a.sha256 == sha256), None)
 
     def predicate(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "product": self.product,
             "version": self.version,
             "channel": self.channel,
@@ -153,6 +165,9 @@ class Release:
             "notes": self.notes,
             "builds": {name: recipe.to_dict() for name, recipe in sorted(self.builds.items())},
         }
+        if self.evidence:
+            out["evidence"] = [{"sha256": d, "rules": list(r)} for d, r in self.evidence]
+        return out
 
     def statement(self) -> Statement:
         return Statement(
@@ -198,12 +213,28 @@ class Release:
             endpoints=_fields.str_list(p.get("endpoints", []), "endpoints"),
             notes=_fields.text(p.get("notes", ""), "notes", empty=True),
             builds={k: BuildRecipe.from_dict(v, f"builds[{k!r}]") for k, v in builds_raw.items()},
+            evidence=_evidence(p.get("evidence", [])),
         )
 
     @classmethod
     def from_envelope(cls, envelope: Envelope) -> Release:
         """The release inside ``envelope`` (signatures are NOT checked here)."""
         return cls.from_statement(statement_of(envelope, RELEASE_V1))
+
+
+def _evidence(raw: object) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    if not isinstance(raw, list):
+        raise StatementFormatError("release predicate: evidence is not a list")
+    out = []
+    for index, item in enumerate(raw):
+        entry = _fields.obj(item, f"evidence[{index}]")
+        digest = _fields.sha256(entry.get("sha256"), f"evidence[{index}].sha256")
+        rules = entry.get("rules", [])
+        if not isinstance(rules, list):
+            raise StatementFormatError(f"evidence[{index}].rules is not a list")
+        names = tuple(_fields.text(r, f"evidence[{index}].rules[{i}]") for i, r in enumerate(rules))
+        out.append((digest, names))
+    return tuple(out)
 
 
 def create_release(
@@ -217,6 +248,7 @@ def create_release(
     endpoints: Sequence[str] = (),
     notes: str = "",
     builds: Mapping[str, BuildRecipe] | None = None,
+    evidence: Sequence[tuple[str, Sequence[str]]] = (),
 ) -> Envelope:
     """Build and sign a release; with ``previous``, the version must be higher than its version."""
     previous_digest = None
@@ -240,6 +272,7 @@ def create_release(
         endpoints=tuple(endpoints),
         notes=notes,
         builds=dict(builds or {}),
+        evidence=tuple((digest, tuple(rules)) for digest, rules in evidence),
     )
     signer_list = [signers] if isinstance(signers, Signer) else list(signers)
     return release.statement().sign(signer_list)

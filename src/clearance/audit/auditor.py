@@ -40,12 +40,12 @@ from clearance.audit.entries import (
     EntryView,
     examine_entry,
 )
-from clearance.audit.errors import AuditInputError, LogUnavailable
+from clearance.audit.errors import AuditInputError, LogServerUnreachable, LogUnavailable
 from clearance.audit.reinspect import Reinspection, Reinspector, ReleaseFiles, summary_of
 from clearance.audit.rules import AuditFinding
 from clearance.audit.sources import ArtifactSource
 from clearance.audit.state import AuditState, SeenCheckpoint, VerdictRecord
-from clearance.errors import ClearanceError
+from clearance.errors import ClearanceError, Unreachable
 from clearance.inspection.base import ProgressSink
 from clearance.keys import Note
 from clearance.log.checkpoint import Checkpoint, open_checkpoint
@@ -58,6 +58,13 @@ DEFAULT_DEADLINE = 72 * 3600.0
 DEFAULT_BATCH = 256
 #: Finding ids whose presence depends on the machine's speed, not only on the content.
 TIMING_RULES = frozenset({"content.slow"})
+
+
+#: Called with every entry the auditor examined, in log order, and the trust root it was
+#: judged against (a monitor adds its own rules here).  Called before the entry's batch is
+#: committed, so an observer that persists as it goes never falls behind the audit state;
+#: after an interruption it may see the same entry again.
+EntryObserver = Callable[[EntryView, TrustRoot], None]
 
 
 class _NoProgress:
@@ -83,6 +90,7 @@ class AuditOptions:
     max_entries: int | None = None
     clock: Callable[[], float] = time.time
     progress: ProgressSink = field(default_factory=_NoProgress)
+    observer: EntryObserver | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +106,8 @@ class AuditReport:
     cosignatures: int
     seconds: float
     complete: bool
+    #: The signed checkpoint note this run verified (with its cosignatures).
+    note: bytes = b""
 
     @property
     def discrepancies(self) -> tuple[AuditFinding, ...]:
@@ -128,8 +138,20 @@ def log_identity(root: TrustRoot) -> str:
 
 def count_cosignatures(note: Note, root: TrustRoot) -> int:
     """How many of the trust root's witnesses validly cosigned ``note`` (the verifier's rule:
-    :func:`clearance.log.consistency.cosignatures`; a forged one raises)."""
+    :func:`clearance.log.consistency.cosignatures`; a forged one raises
+    :class:`~clearance.log.errors.ForgedCosignatureError`)."""
     return len(cosignatures(note, root.witnesses.keys))
+
+
+def cosigning_witnesses(note: Note, root: TrustRoot) -> dict[str, int]:
+    """The trust root's witnesses whose cosignature on ``note`` verifies, each with the
+    timestamp (Unix seconds) it cosigned at.  A checkpoint carrying a forged cosignature
+    counts no witness at all, as the endpoint verifier refuses it
+    (:func:`clearance.log.consistency.cosignatures`)."""
+    try:
+        return cosignatures(note, root.witnesses.keys)
+    except ForgedCosignatureError:
+        return {}
 
 
 class Auditor:
@@ -153,6 +175,8 @@ class Auditor:
         opt = self._opt
         try:
             checkpoint, note = self._client.checkpoint()
+        except Unreachable as exc:
+            raise LogServerUnreachable(f"log checkpoint: {exc}") from None
         except ClearanceError as exc:
             raise LogUnavailable(f"log checkpoint: {exc}") from None
         with AuditState.open(opt.state_dir, log_identity(opt.trust_root)) as state:
@@ -209,6 +233,7 @@ class Auditor:
             cosignatures=cosigned,
             seconds=time.perf_counter() - started,
             complete=complete,
+            note=note.to_bytes(),
         )
 
     def _report(self, finding: AuditFinding) -> None:
@@ -344,6 +369,8 @@ class Auditor:
         view = examine_entry(index, data, self._root)
         for finding in view.findings:
             self._report(finding)
+        if self._opt.observer is not None:
+            self._opt.observer(view, self._root)
         if view.new_trust_root is not None:
             self._root = view.new_trust_root
             state.set_trust_root_bytes(view.new_trust_root.to_bytes())
@@ -380,7 +407,13 @@ class Auditor:
             digests.add(view.envelope_sha256)
         for digest in digests:
             state.add_release(
-                digest, view.index, release.product, release.version, release.channel, data
+                digest,
+                view.index,
+                release.product,
+                release.version,
+                release.channel,
+                data,
+                self._opt.clock(),
             )
 
     def _on_verdict(self, state: AuditState, view: EntryView, verdict: Verdict) -> None:

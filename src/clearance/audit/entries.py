@@ -82,6 +82,18 @@ class EntryView:
         return not any(f.rule_id == "audit.bad-signature" for f in self.findings)
 
 
+def key_roles(root: TrustRoot) -> dict[str, tuple[Verifier, ...]]:
+    """Every key of ``root`` by the role that holds it (a key may be in several roles)."""
+    return {
+        "log": (root.log_key,),
+        "vendor": root.vendors.keys,
+        "inspector": root.inspectors.keys,
+        "policy": root.policy.keys,
+        "root": root.root_role.keys,
+        "witness": root.witnesses.keys,
+    }
+
+
 def _all_keys(root: TrustRoot) -> list[Verifier]:
     keys = [root.log_key]
     for role in (root.vendors, root.inspectors, root.policy, root.root_role):

@@ -1,6 +1,6 @@
 """Exceptions of the audit package (discrepancies are findings, not exceptions)."""
 
-from clearance.errors import BadInput, Refused
+from clearance.errors import BadInput, Refused, Unreachable
 
 
 class AuditInputError(BadInput):
@@ -13,3 +13,7 @@ class AuditStateError(BadInput):
 
 class LogUnavailable(Refused):
     """The log's checkpoint or tiles cannot be fetched or do not verify at all."""
+
+
+class LogServerUnreachable(LogUnavailable, Unreachable):
+    """The log server could not be reached at all (exit 3, not a discrepancy)."""

@@ -156,12 +156,19 @@ class AuditState:
 
     # -- releases, verdicts, policies ------------------------------------------------------
     def add_release(
-        self, sha256: str, index: int, product: str, version: str, channel: str, envelope: bytes
+        self,
+        sha256: str,
+        index: int,
+        product: str,
+        version: str,
+        channel: str,
+        envelope: bytes,
+        seen_at: float | None = None,
     ) -> None:
         self._db.execute(
             "INSERT OR IGNORE INTO releases (sha256, entry_index, product, version, channel, "
             "envelope, first_seen) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (sha256, index, product, version, channel, envelope, time.time()),
+            (sha256, index, product, version, channel, envelope, seen_at or time.time()),
         )
 
     def release(self, sha256: str) -> tuple[int, str, str, str, bytes] | None:

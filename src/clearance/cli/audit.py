@@ -1,5 +1,6 @@
 """``clearance audit (LOGDIR | --server URL) --trust-root trust-root.json``: the independent
-auditor and monitor.  Exit 0 clean, 1 discrepancies found, 2 bad input."""
+auditor and monitor.  Exit 0 clean, 1 discrepancies found, 2 bad input, 3 the log server
+cannot be reached."""
 
 from __future__ import annotations
 
@@ -7,10 +8,6 @@ import argparse
 import hashlib
 import os
 from pathlib import Path
-from types import TracebackType
-
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from clearance.attest import TrustRoot
 from clearance.audit import (
@@ -29,12 +26,17 @@ from clearance.audit.auditor import DEFAULT_DEADLINE, log_identity
 from clearance.cli._common import (
     EXIT_OK,
     EXIT_REFUSED,
+    WITNESS_METAVAR,
     SubParsers,
     add_json_flag,
     emit,
+    mark_public_server,
+    parse_witness_spec,
     read_bytes,
     set_handler,
 )
+from clearance.cli._files import check_output_dir, write_output
+from clearance.cli._progress import ProgressBar
 
 
 def register(sub: SubParsers) -> None:
@@ -42,11 +44,20 @@ def register(sub: SubParsers) -> None:
         "audit",
         help="replay the public log: signatures, consistency, verdicts, monitor alerts",
         description="Replays the log through its public tiles only and reports every "
-        "discrepancy (SARIF and a readable summary). Exit 0 clean, 1 discrepancies, 2 bad input.",
+        "discrepancy (SARIF and a readable summary). Exit 0 clean, 1 discrepancies, 2 bad "
+        "input, 3 the log server cannot be reached.",
     )
-    parser.add_argument("logdir", nargs="?", type=Path, metavar="LOGDIR")
+    parser.add_argument(
+        "logdir", nargs="?", type=Path, metavar="LOGDIR", help="a log directory (or --server)"
+    )
     parser.add_argument("--server", metavar="URL", help="a gateway: reads URL/log/ and URL/tuf/")
-    parser.add_argument("--trust-root", required=True, type=Path, metavar="FILE")
+    parser.add_argument(
+        "--trust-root",
+        required=True,
+        type=Path,
+        metavar="FILE",
+        help="the trust root (trust-root.json) whose keys the log's entries must carry",
+    )
     parser.add_argument(
         "--state", type=Path, metavar="DIR", help="what it saw last time (default: ~/.cache)"
     )
@@ -71,53 +82,28 @@ def register(sub: SubParsers) -> None:
         "--witness",
         action="append",
         default=[],
-        metavar="URL",
-        help="a witness whose cosigned checkpoint is compared with the log's (split views)",
+        metavar=WITNESS_METAVAR,
+        help="a witness whose cosigned checkpoint is compared with the log's (split views): "
+        "its name, URL and public key file, as everywhere else (a bare URL is still "
+        "accepted); repeatable",
     )
     parser.add_argument(
         "--deadline-hours",
         type=float,
         default=DEFAULT_DEADLINE / 3600,
-        help="alert on a release still without verdict this long after first seen (72)",
+        metavar="HOURS",
+        help="alert on a release still without verdict this long after first seen "
+        "(default: %(default)s)",
     )
-    parser.add_argument("--max-entries", type=int, help="stop after N entries (resume later)")
+    parser.add_argument(
+        "--max-entries", type=int, metavar="N", help="stop after N entries (resume later)"
+    )
     parser.add_argument("--sarif", type=Path, metavar="FILE", help="write the findings as SARIF")
     parser.add_argument("--html", type=Path, metavar="FILE", help="write an HTML summary")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_json_flag(parser)
+    mark_public_server(parser)
     set_handler(parser, _audit)
-
-
-class _RichProgress:
-    """A rich progress bar on stderr, as a ProgressSink."""
-
-    def __init__(self, enabled: bool) -> None:
-        self._bar = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-            disable=not enabled,
-            transient=False,
-        )
-        self._task: int | None = None
-
-    def __enter__(self) -> _RichProgress:
-        self._bar.start()
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._bar.stop()
-
-    def start(self, description: str, total: float | None) -> None:
-        self._task = self._bar.add_task(description, total=total)
-
-    def advance(self, amount: float = 1.0) -> None:
-        if self._task is not None:
-            self._bar.advance(self._task, amount)  # type: ignore[arg-type]
 
 
 def default_state_dir(root: TrustRoot) -> Path:
@@ -134,6 +120,10 @@ def _audit(args: argparse.Namespace) -> int:
     if args.max_entries is not None and args.max_entries < 0:
         raise AuditInputError("--max-entries cannot be negative")
     root = TrustRoot.from_bytes(read_bytes(args.trust_root, "trust root"))
+    for out, what in ((args.sarif, "SARIF findings"), (args.html, "HTML summary")):
+        if out is not None:
+            check_output_dir(out, what)
+    witness_urls = [_witness_url(spec) for spec in args.witness]
     sources: list[ArtifactSource] = []
     for folder in args.artifacts:
         if not folder.is_dir():
@@ -146,7 +136,7 @@ def _audit(args: argparse.Namespace) -> int:
         from clearance.audit.reinspect import default_reinspector
 
         reinspector = default_reinspector(args.corpus)
-    with _RichProgress(enabled=not args.quiet and not args.json) as progress:
+    with ProgressBar(enabled=not args.quiet and not args.json) as progress:
         report = audit_log(
             AuditOptions(
                 trust_root=root,
@@ -154,15 +144,23 @@ def _audit(args: argparse.Namespace) -> int:
                 state_dir=args.state or default_state_dir(root),
                 artifacts=sources,
                 reinspector=reinspector,
-                witness_urls=args.witness,
+                witness_urls=witness_urls,
                 deadline_seconds=args.deadline_hours * 3600,
                 max_entries=args.max_entries,
                 progress=progress,
             )
         )
     if args.sarif is not None:
-        args.sarif.write_bytes(sarif_bytes(report))
+        write_output(args.sarif, sarif_bytes(report), "SARIF findings")
     if args.html is not None:
-        args.html.write_text(to_html(report), encoding="utf-8")
-    emit(args, report.to_dict(), to_text(report))
+        write_output(args.html, to_html(report).encode("utf-8"), "HTML summary")
+    emit(args, report.to_dict(), to_text(report), ok=report.clean)
     return EXIT_OK if report.clean else EXIT_REFUSED
+
+
+def _witness_url(spec: str) -> str:
+    """``NAME=URL=KEYFILE`` (the shared form; the key file must be a witness public key), or
+    the bare URL older scripts pass."""
+    if "=" not in spec and spec.startswith(("http://", "https://")):
+        return spec
+    return parse_witness_spec(spec).url

@@ -12,7 +12,15 @@ import hashlib
 from pathlib import Path
 
 from clearance.attest import Release
-from clearance.cli._common import EXIT_OK, SubParsers, add_json_flag, emit, read_bytes, set_handler
+from clearance.cli._common import (
+    EXIT_OK,
+    SubParsers,
+    add_json_flag,
+    emit,
+    gateway_client,
+    read_bytes,
+    set_handler,
+)
 from clearance.cli._files import write_output
 from clearance.cli.release import load_envelope
 from clearance.client import Bundle
@@ -25,11 +33,17 @@ class ArtifactNotInReleaseError(BadInput):
 
 def register(sub: SubParsers) -> None:
     bundle = sub.add_parser("bundle", help="an offline verification bundle for one artifact")
-    bundle.add_argument("artifact", metavar="ARTIFACT", type=Path)
-    bundle.add_argument("--release", required=True, type=Path, metavar="RELEASE.json")
+    bundle.add_argument("artifact", metavar="ARTIFACT", type=Path, help="the artifact file")
+    bundle.add_argument(
+        "--release",
+        required=True,
+        type=Path,
+        metavar="RELEASE.json",
+        help="the signed release that names the artifact",
+    )
     where = bundle.add_mutually_exclusive_group(required=True)
-    where.add_argument("--log", type=Path, metavar="LOGDIR")
-    where.add_argument("--server", metavar="URL")
+    where.add_argument("--log", type=Path, metavar="LOGDIR", help="read a local log directory")
+    where.add_argument("--server", metavar="URL", help="ask a gateway for the bundle")
     bundle.add_argument(
         "--checkpoint",
         type=Path,
@@ -46,7 +60,9 @@ def register(sub: SubParsers) -> None:
         metavar="SIZE",
         help="add a consistency proof from this older tree size (the client's last seen)",
     )
-    bundle.add_argument("--out", required=True, type=Path, metavar="BUNDLE.json")
+    bundle.add_argument(
+        "--out", required=True, type=Path, metavar="BUNDLE.json", help="where to write the bundle"
+    )
     add_json_flag(bundle)
     set_handler(bundle, _bundle)
 
@@ -66,9 +82,7 @@ def _bundle(args: argparse.Namespace) -> int:
     if args.server:
         if args.checkpoint or args.policy or args.since:
             raise BadInput("--checkpoint, --policy and --since apply to --log only")
-        from clearance.gateway.client import GatewayClient
-
-        with GatewayClient(args.server) as gateway:
+        with gateway_client(args) as gateway:
             data = gateway.bundle(envelope.sha256)
         bundle = Bundle.from_bytes(data)
     else:

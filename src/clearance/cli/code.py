@@ -48,7 +48,7 @@ def register(sub: SubParsers) -> None:
     rb = code_sub.add_parser(
         "rebuild", help="rebuild BINARY from --source with its recipe; exit 1 if it differs"
     )
-    rb.add_argument("binary", metavar="BINARY", type=Path)
+    rb.add_argument("binary", metavar="BINARY", type=Path, help="the binary to check")
     rb.add_argument("--source", required=True, type=Path, help="the source artifact (tar/zip)")
     rb.add_argument(
         "--recipe",
@@ -64,9 +64,29 @@ def register(sub: SubParsers) -> None:
     ep = code_sub.add_parser(
         "endpoints", help="list endpoints in binaries/sources; exit 1 if one is undeclared"
     )
-    ep.add_argument("--binary", type=Path, action="append", default=[], metavar="FILE")
-    ep.add_argument("--source", type=Path, action="append", default=[], metavar="FILE")
-    ep.add_argument("--endpoint", action="append", default=[], metavar="HOST", help="declared")
+    ep.add_argument(
+        "--binary",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a binary to scan (repeatable)",
+    )
+    ep.add_argument(
+        "--source",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a source archive (tar/zip) to scan (repeatable)",
+    )
+    ep.add_argument(
+        "--endpoint",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="a declared endpoint (repeatable)",
+    )
     add_json_flag(ep)
     set_handler(ep, _endpoints)
 
@@ -117,7 +137,12 @@ def _rebuild(args: argparse.Namespace) -> int:
         )
         return EXIT_OK
     [finding] = result.findings
-    emit(args, {"binary": name, "reproducible": False, "finding": _finding_dict(finding)}, "")
+    emit(
+        args,
+        {"binary": name, "reproducible": False, "finding": _finding_dict(finding)},
+        "",
+        ok=False,
+    )
     stderr(finding.message)
     blocks = result.report["sections"][0]["code"]
     if blocks and not args.json:
@@ -151,6 +176,7 @@ def _endpoints(args: argparse.Namespace) -> int:
             "findings": [_finding_dict(f) for f in result.findings],
         },
         text,
+        ok=not result.findings,
     )
     for finding in result.findings:
         stderr(finding.message)

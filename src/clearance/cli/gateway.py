@@ -10,14 +10,17 @@ from clearance.cli._common import (
     EXIT_OK,
     SubParsers,
     add_json_flag,
+    add_witness_option,
     emit,
+    gateway_client,
+    parse_witness_spec,
     read_bytes,
     set_handler,
     stderr,
 )
 from clearance.errors import BadInput
 from clearance.gateway.config import WitnessEndpoint
-from clearance.keys import Verifier, load_signer
+from clearance.keys import load_signer
 
 
 def register(sub: SubParsers) -> None:
@@ -36,13 +39,7 @@ def register(sub: SubParsers) -> None:
         help="the products a vendor key may release (repeatable)",
     )
     init.add_argument("--inspector-key", type=Path, help="key of the embedded inspector")
-    init.add_argument(
-        "--witness",
-        action="append",
-        default=[],
-        metavar="NAME=URL=VKEY",
-        help="a witness to ask for cosignatures (repeatable)",
-    )
+    add_witness_option(init)
     init.add_argument(
         "--job-queue-dsn",
         metavar="DSN",
@@ -57,10 +54,19 @@ def register(sub: SubParsers) -> None:
     )
     worker.add_argument("--server", required=True, metavar="URL", help="the gateway")
     worker.add_argument("--queue-dsn", required=True, metavar="DSN", help="PostgreSQL queue")
-    worker.add_argument("--queue-table", default="clearance_jobs", metavar="TABLE")
+    worker.add_argument(
+        "--queue-table", default="clearance_jobs", metavar="TABLE", help="the queue's table"
+    )
     worker.add_argument("--key", required=True, type=Path, help="this inspector's key")
     worker.add_argument("--trust-root", required=True, type=Path, help="trust-root.json")
-    worker.add_argument("--corpus", action="append", default=[], type=Path, metavar="DIR")
+    worker.add_argument(
+        "--corpus",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="DIR",
+        help="clean corpus folder, as inspect --corpus (repeatable)",
+    )
     worker.add_argument("--once", action="store_true", help="run queued jobs, then exit")
     set_handler(worker, _worker)
 
@@ -77,11 +83,8 @@ def _init(args: argparse.Namespace) -> int:
         vendors.setdefault(name, []).extend(p for p in products.split(",") if p)
     witnesses = []
     for item in args.witness:
-        parts = item.split("=", 2)
-        if len(parts) != 3:
-            raise BadInput(f"--witness {item!r}: expected NAME=URL=VKEY")
-        Verifier.parse(parts[2])
-        witnesses.append(WitnessEndpoint(parts[0], parts[1], parts[2]))
+        spec = parse_witness_spec(item)
+        witnesses.append(WitnessEndpoint(spec.name, spec.url, spec.vkey))
     tokens = init_gateway(
         args.data,
         trust_root=root,
@@ -104,7 +107,6 @@ def _worker(args: argparse.Namespace) -> int:
     """API token from $CLEARANCE_TOKEN (an inspector token)."""
     import threading
 
-    from clearance.gateway.client import GatewayClient
     from clearance.gateway.queue_postgres import PostgresJobQueue
     from clearance.gateway.remote_worker import RemoteInspectionWorker
 
@@ -112,7 +114,7 @@ def _worker(args: argparse.Namespace) -> int:
     signer = load_signer(args.key)
     queue = PostgresJobQueue(args.queue_dsn, args.queue_table)
     try:
-        with GatewayClient(args.server) as client:
+        with gateway_client(args) as client:
             worker = RemoteInspectionWorker(
                 queue,
                 client,

@@ -7,6 +7,8 @@
 - ``log checkpoint LOGDIR``: the current signed checkpoint
 - ``log prove LOGDIR INDEX [--size N]``: an inclusion proof, checked before it is printed
 - ``log consistency LOGDIR OLD [NEW]``: a consistency proof, checked before it is printed
+- ``log search (LOGDIR | --server URL --trust-root T) --index N | --sha256 H | --artifact F |
+  --product P [--version V]``: find entries (see :mod:`clearance.cli._log_search`)
 """
 
 from __future__ import annotations
@@ -16,9 +18,6 @@ import base64
 import hashlib
 from pathlib import Path
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
 from clearance.cli._common import (
     EXIT_OK,
     SubParsers,
@@ -27,12 +26,16 @@ from clearance.cli._common import (
     read_bytes,
     set_handler,
 )
+from clearance.cli._log_search import add_search_parser
+from clearance.cli._progress import ProgressBar
 from clearance.keys import load_signer
 from clearance.log import merkle
 from clearance.log.checkpoint import Checkpoint
 from clearance.log.errors import EntryTooLargeError, LogInputError
 from clearance.log.store import TransparencyLog
 from clearance.log.tiles import MAX_ENTRY_SIZE
+
+_LOGDIR_HELP = "the log directory"
 
 
 def register(sub: SubParsers) -> None:
@@ -41,9 +44,13 @@ def register(sub: SubParsers) -> None:
     actions.required = True
 
     init = actions.add_parser("init", help="create an empty log in LOGDIR")
-    init.add_argument("logdir", metavar="LOGDIR", type=Path)
-    init.add_argument("--origin", required=True, help="the checkpoint origin line")
-    init.add_argument("--key", required=True, type=Path, help="the log's private key file")
+    init.add_argument("logdir", metavar="LOGDIR", type=Path, help="new log directory")
+    init.add_argument(
+        "--origin", required=True, metavar="ORIGIN", help="the checkpoint origin line"
+    )
+    init.add_argument(
+        "--key", required=True, type=Path, metavar="log.key", help="the log's private key file"
+    )
     init.add_argument(
         "--database",
         metavar="DSN",
@@ -53,38 +60,48 @@ def register(sub: SubParsers) -> None:
     set_handler(init, _init)
 
     export = actions.add_parser("export", help="write or refresh a static tlog-tiles copy")
-    export.add_argument("logdir", metavar="LOGDIR", type=Path)
-    export.add_argument("target", metavar="DIR", type=Path)
+    export.add_argument("logdir", metavar="LOGDIR", type=Path, help=_LOGDIR_HELP)
+    export.add_argument(
+        "target", metavar="DIR", type=Path, help="folder for the static tlog-tiles copy"
+    )
     add_json_flag(export)
     set_handler(export, _export)
 
     append = actions.add_parser("append", help="append one entry per FILE")
-    append.add_argument("logdir", metavar="LOGDIR", type=Path)
-    append.add_argument("files", metavar="FILE", nargs="+", type=Path)
+    append.add_argument("logdir", metavar="LOGDIR", type=Path, help=_LOGDIR_HELP)
+    append.add_argument(
+        "files", metavar="FILE", nargs="+", type=Path, help="file(s) to log, one entry each"
+    )
     add_json_flag(append)
     set_handler(append, _append)
 
     verify = actions.add_parser("verify", help="recompute and check the whole stored tree")
-    verify.add_argument("logdir", metavar="LOGDIR", type=Path)
+    verify.add_argument("logdir", metavar="LOGDIR", type=Path, help=_LOGDIR_HELP)
     add_json_flag(verify)
     set_handler(verify, _verify)
 
     checkpoint = actions.add_parser("checkpoint", help="print the current signed checkpoint")
-    checkpoint.add_argument("logdir", metavar="LOGDIR", type=Path)
+    checkpoint.add_argument("logdir", metavar="LOGDIR", type=Path, help=_LOGDIR_HELP)
     add_json_flag(checkpoint)
     set_handler(checkpoint, _checkpoint)
 
     prove = actions.add_parser("prove", help="inclusion proof of entry INDEX")
-    prove.add_argument("logdir", metavar="LOGDIR", type=Path)
-    prove.add_argument("index", metavar="INDEX", type=int)
-    prove.add_argument("--size", type=int, help="tree size to prove in (default: current)")
+    prove.add_argument("logdir", metavar="LOGDIR", type=Path, help=_LOGDIR_HELP)
+    prove.add_argument("index", metavar="INDEX", type=int, help="the entry's index")
+    prove.add_argument(
+        "--size", type=int, metavar="N", help="tree size to prove in (default: current)"
+    )
     add_json_flag(prove)
     set_handler(prove, _prove)
 
+    add_search_parser(actions, set_handler)
+
     consistency = actions.add_parser("consistency", help="consistency proof from OLD to NEW")
-    consistency.add_argument("logdir", metavar="LOGDIR", type=Path)
-    consistency.add_argument("old", metavar="OLD", type=int)
-    consistency.add_argument("new", metavar="NEW", type=int, nargs="?")
+    consistency.add_argument("logdir", metavar="LOGDIR", type=Path, help=_LOGDIR_HELP)
+    consistency.add_argument("old", metavar="OLD", type=int, help="the older tree size")
+    consistency.add_argument(
+        "new", metavar="NEW", type=int, nargs="?", help="the newer tree size (default: current)"
+    )
     add_json_flag(consistency)
     set_handler(consistency, _consistency)
 
@@ -150,25 +167,9 @@ def _append(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    with TransparencyLog.open(args.logdir) as log:
-        console = Console(stderr=True)
-        if console.is_terminal:
-            with Progress(
-                "[progress.description]{task.description}",
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-                console=console,
-                transient=True,
-            ) as bar:
-                task = bar.add_task("verifying entries", total=log.size)
-
-                def advance(done: int, total: int) -> None:
-                    bar.update(task, completed=done, total=total)
-
-                log.verify(advance)
-        else:
-            log.verify()
+    with TransparencyLog.open(args.logdir) as log, ProgressBar(enabled=not args.json) as bar:
+        bar.start("verifying entries", log.size)
+        log.verify(lambda done, total: bar.update(done, total))
         checkpoint = Checkpoint.from_note(log.checkpoint())
     emit(
         args,

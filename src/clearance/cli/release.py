@@ -33,10 +33,12 @@ def register(sub: SubParsers) -> None:
     actions = group.add_subparsers(dest="release_command", metavar="ACTION")
     actions.required = True
     create = actions.add_parser("create", help="sign a release of content, binaries and source")
-    create.add_argument("--product", required=True)
+    create.add_argument("--product", required=True, help="the product name")
     create.add_argument("--version", required=True, help="dotted numbers, optional -tag")
-    create.add_argument("--channel", required=True)
-    create.add_argument("--key", required=True, action="append", type=Path, help="vendor .key")
+    create.add_argument("--channel", required=True, help="the release channel (stable, beta...)")
+    create.add_argument(
+        "--key", required=True, action="append", type=Path, help="vendor .key (repeatable)"
+    )
     for kind in ("content", "binary", "source"):
         create.add_argument(
             f"--{kind}",
@@ -44,12 +46,21 @@ def register(sub: SubParsers) -> None:
             type=Path,
             default=[],
             metavar="FILE",
-            help=f"a {kind} artifact",
+            help=f"a {kind} artifact (repeatable)",
         )
     create.add_argument(
-        "--endpoint", action="append", default=[], metavar="HOST", help="declared endpoint"
+        "--endpoint",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="a network endpoint the software contacts, declared (repeatable)",
     )
-    create.add_argument("--previous", type=Path, metavar="PREV_RELEASE.json")
+    create.add_argument(
+        "--previous",
+        type=Path,
+        metavar="PREV_RELEASE.json",
+        help="the previous release of this product and channel (chains the releases)",
+    )
     create.add_argument("--notes", default="", help="vendor notes")
     create.add_argument(
         "--build-recipes",
@@ -57,7 +68,9 @@ def register(sub: SubParsers) -> None:
         metavar="FILE.json",
         help='{binary: {"source": name, "command": [argv], "env": {}, "output": path}}',
     )
-    create.add_argument("--out", required=True, type=Path)
+    create.add_argument(
+        "--out", required=True, type=Path, metavar="RELEASE.json", help="the signed release"
+    )
     add_json_flag(create)
     set_handler(create, _create)
 

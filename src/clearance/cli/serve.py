@@ -12,7 +12,7 @@ def register(sub: SubParsers) -> None:
     parser = sub.add_parser("serve", help="run the gateway on a data directory")
     parser.add_argument("--data", required=True, type=Path, help="gateway data directory")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--port", default=8000, type=int, help="port (default 8000)")
+    parser.add_argument("--port", default=8000, type=int, help="port to listen on")
     set_handler(parser, _serve)
 
 

@@ -5,7 +5,11 @@ default ``LOGDIR/trust-root.json``): it must be signed by its role's keys,
 and a release's version must be higher than every logged release of the same
 product and channel.  Then it is appended (its RFC 8785 bytes) and the
 receipt is printed: index, SHA-256, inclusion proof and signed checkpoint.
-With ``--server`` the gateway does the same checks and returns the receipt.
+With ``--server`` the gateway does the same checks and returns the receipt;
+``--artifacts DIR`` then uploads the release's artifacts (found in DIR by
+name, checked against the digests the release names before anything is sent)
+so that its inspection can start.  The receipt is printed with labels, or as
+JSON with ``--json``.
 """
 
 from __future__ import annotations
@@ -16,15 +20,22 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress
-
 from clearance.attest import Release, TrustRoot, TrustRootFormatError
 from clearance.attest.admission import KIND_NAMES, check_admission, releases_in
 from clearance.attest.receipt import Receipt
 from clearance.attest.recovery import ChannelReset
 from clearance.attest.statement import statement_of
-from clearance.cli._common import EXIT_OK, SubParsers, add_json_flag, emit, read_bytes, set_handler
+from clearance.cli._common import (
+    EXIT_OK,
+    SubParsers,
+    add_json_flag,
+    emit,
+    existing_dir,
+    gateway_client,
+    read_bytes,
+    set_handler,
+)
+from clearance.cli._progress import ProgressBar
 from clearance.cli.release import load_envelope
 from clearance.errors import BadInput
 from clearance.index import LogIndex
@@ -34,8 +45,16 @@ TRUST_ROOT_IN_LOG = "trust-root.json"
 
 
 def register(sub: SubParsers) -> None:
-    submit = sub.add_parser("submit", help="append a release, verdict or policy to the log")
-    submit.add_argument("envelope", metavar="ENVELOPE.json", type=Path)
+    submit = sub.add_parser(
+        "submit",
+        help="append a release, verdict, policy or entitlement to the log",
+        description="Submit a signed envelope (release, verdict, policy; entitlements and "
+        "other gateway statements with --server) and print the receipt: log index, tree "
+        "size, inclusion proof and the signed checkpoint.",
+    )
+    submit.add_argument(
+        "envelope", metavar="ENVELOPE.json", type=Path, help="the signed envelope to log"
+    )
     where = submit.add_mutually_exclusive_group(required=True)
     where.add_argument("--log", type=Path, metavar="LOGDIR", help="a local log directory")
     where.add_argument("--server", metavar="URL", help="a Clearance gateway")
@@ -43,6 +62,12 @@ def register(sub: SubParsers) -> None:
         "--trust-root",
         type=Path,
         help=f"trust root to check the envelope against (default LOGDIR/{TRUST_ROOT_IN_LOG})",
+    )
+    submit.add_argument(
+        "--artifacts",
+        type=Path,
+        metavar="DIR",
+        help="with --server and a release: upload the release's artifacts found in DIR",
     )
     add_json_flag(submit)
     set_handler(submit, _submit)
@@ -65,21 +90,14 @@ def read_history(
     digests: dict[str, int] = {}
 
     def entries() -> Iterator[bytes]:
-        with Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            console=Console(stderr=True),
-            transient=True,
-            disable=size < 10_000,
-        ) as bar:
-            task = bar.add_task("reading the log", total=size)
+        with ProgressBar(enabled=size >= 10_000) as bar:
+            bar.start("reading the log", size)
             for at, entry in enumerate(log.entries(0, size, size)):
                 digests.setdefault(hashlib.sha256(entry).hexdigest(), at)
                 if index is not None:
                     index.extend((entry,))
                 if at % 1000 == 0:
-                    bar.update(task, completed=at)
+                    bar.update(at)
                 yield entry
 
     history = list(releases_in(entries()))
@@ -91,12 +109,16 @@ def _submit(args: argparse.Namespace) -> int:
     if args.server:
         if args.trust_root:
             raise BadInput("--trust-root applies to --log; the gateway checks with its own")
-        from clearance.gateway.client import GatewayClient
-
-        with GatewayClient(args.server) as gateway:
+        uploads = _artifact_files(args.artifacts, envelope) if args.artifacts else []
+        with gateway_client(args) as gateway:
             receipt = gateway.submit(envelope.to_bytes())
+            uploaded = [{"name": name, **gateway.upload_artifact(data)} for name, data in uploads]
+        if args.artifacts:
+            receipt = {**receipt, "uploaded": uploaded}
         emit(args, receipt, _receipt_text(receipt))
         return EXIT_OK
+    if args.artifacts:
+        raise BadInput("--artifacts applies to --server: a local log holds no artifacts")
 
     from clearance.log.checkpoint import Checkpoint
     from clearance.log.merkle import leaf_hash, verify_inclusion
@@ -139,14 +161,49 @@ def _submit(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _artifact_files(directory: Path, envelope: Any) -> list[tuple[str, bytes]]:
+    """Every artifact of the release, read from ``directory`` and checked against its digest."""
+    from clearance.attest import Release
+
+    existing_dir(directory, "artifacts folder")
+    try:
+        release = Release.from_envelope(envelope)
+    except BadInput:
+        raise BadInput("--artifacts: the envelope is not a release") from None
+    files = []
+    for artifact in release.artifacts:
+        candidates = [directory / artifact.name, directory / Path(artifact.name).name]
+        path = next((c for c in candidates if c.is_file()), candidates[0])
+        data = read_bytes(path, f"artifact {artifact.name!r}")
+        if hashlib.sha256(data).hexdigest() != artifact.sha256:
+            raise BadInput(
+                f"{path}: not the artifact {artifact.name!r} the release names "
+                f"(SHA-256 differs); nothing was submitted"
+            )
+        files.append((artifact.name, data))
+    return files
+
+
 def _receipt_text(receipt: dict[str, Any]) -> str:
+    """The receipt with a label per line (``--json`` keeps the machine form)."""
     index = receipt.get("log_index", receipt.get("index"))
+    kind = receipt.get("kind") or "entry"
+    status = "already logged, same receipt" if receipt.get("duplicate") else "logged"
     lines = [
-        f"{index}\t{receipt.get('sha256')}"
-        + (" (already logged)" if receipt.get("duplicate") else "")
+        f"{kind} {status}",
+        f"  log index:  {index}",
+        f"  sha256:     {receipt.get('sha256')}",
     ]
     if "tree_size" in receipt:
-        lines.append(f"included in tree of size {receipt['tree_size']}")
+        lines.append(f"  tree size:  {receipt['tree_size']}")
+    proof = receipt.get("inclusion_proof")
+    if isinstance(proof, list):
+        lines.append(f"  inclusion proof ({len(proof)} hash{'es' if len(proof) != 1 else ''}):")
+        lines.extend(f"    {h}" for h in proof)
     if isinstance(receipt.get("checkpoint"), str):
-        lines.append(receipt["checkpoint"].rstrip("\n"))
+        lines.append("  checkpoint:")
+        checkpoint = receipt["checkpoint"].rstrip("\n").split("\n")
+        lines.extend(f"    {line}" if line else "" for line in checkpoint)
+    for item in receipt.get("uploaded", []) or []:
+        lines.append(f"  uploaded:   {item.get('name')} ({item.get('size')} bytes)")
     return "\n".join(lines)

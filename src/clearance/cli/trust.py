@@ -55,7 +55,12 @@ def register(sub: SubParsers) -> None:
             required=role != "witness",
             help=f"{label} .pub file(s)",
         )
-        init.add_argument(f"--{role}-threshold", type=int, help=f"{label} signatures needed")
+        init.add_argument(
+            f"--{role}-threshold",
+            type=int,
+            metavar="K",
+            help=f"{label} signatures needed (default: 1 when {label} keys are given)",
+        )
     init.add_argument("--policy-key", type=Path, help="the policy authority's .pub file")
     init.add_argument(
         "--root-key",
@@ -74,7 +79,7 @@ def register(sub: SubParsers) -> None:
         f"(default {DEFAULT_MAX_CHECKPOINT_AGE} with witnesses; without witnesses nothing "
         "dates a checkpoint, so the default is no limit)",
     )
-    init.add_argument("--root-version", type=int, default=1, help="trust root version (default 1)")
+    init.add_argument("--root-version", type=int, default=1, help="trust root version")
     init.add_argument("--out", required=True, type=Path, help="where to write trust-root.json")
     add_json_flag(init)
     set_handler(init, _init)
@@ -82,7 +87,9 @@ def register(sub: SubParsers) -> None:
     sign = actions.add_parser("sign", help="sign a new trust root as a rotation envelope")
     sign.add_argument("root", metavar="ROOT", type=Path, help="trust root or rotation envelope")
     sign.add_argument("--key", required=True, action="append", type=Path, help="a root .key")
-    sign.add_argument("--out", required=True, type=Path)
+    sign.add_argument(
+        "--out", required=True, type=Path, metavar="ROTATION.json", help="the signed envelope"
+    )
     add_json_flag(sign)
     set_handler(sign, _sign)
 
@@ -94,7 +101,7 @@ def register(sub: SubParsers) -> None:
     set_handler(rotate, _rotate)
 
     show = actions.add_parser("show", help="print a trust root")
-    show.add_argument("root", metavar="ROOT", type=Path)
+    show.add_argument("root", metavar="ROOT", type=Path, help="the trust root file")
     add_json_flag(show)
     set_handler(show, _show)
 

@@ -1,4 +1,11 @@
-"""``clearance verdict sign``: a human inspector's signed decision on a release."""
+"""``clearance verdict sign``: a human inspector's signed decision on a release.
+
+Approving a release the automatic inspection rejected is an override: it
+needs ``--note`` (the inspector's justification, signed into the verdict) and
+the command says what it overrides.  The automatic decision is read from
+``--automatic VERDICT.json`` (the verdict ``inspect`` wrote) or recomputed from
+``--findings`` with the verdict policy (``--policy``, default the shipped one).
+"""
 
 from __future__ import annotations
 
@@ -10,8 +17,16 @@ from typing import Any
 from clearance._untrusted import load_json
 from clearance.attest import DECISIONS, StatementFormatError, Verdict, create_verdict
 from clearance.attest.verdict import SEVERITIES
-from clearance.cli._common import EXIT_OK, SubParsers, add_json_flag, emit, read_bytes, set_handler
-from clearance.cli._files import write_output
+from clearance.cli._common import (
+    EXIT_OK,
+    SubParsers,
+    add_json_flag,
+    emit,
+    read_bytes,
+    set_handler,
+    stderr,
+)
+from clearance.cli._files import check_output_dir, write_output
 from clearance.cli.release import load_envelope
 from clearance.errors import BadInput
 from clearance.keys import load_signer
@@ -24,13 +39,38 @@ def register(sub: SubParsers) -> None:
     actions = group.add_subparsers(dest="verdict_command", metavar="ACTION")
     actions.required = True
     sign = actions.add_parser("sign", help="sign a human inspector's decision on RELEASE")
-    sign.add_argument("release", metavar="RELEASE.json", type=Path)
-    sign.add_argument("--decision", required=True, choices=DECISIONS)
-    sign.add_argument("--key", required=True, action="append", type=Path, help="inspector .key")
+    sign.add_argument("release", metavar="RELEASE.json", type=Path, help="the signed release")
+    sign.add_argument(
+        "--decision",
+        required=True,
+        choices=DECISIONS,
+        help=f"the inspector's decision ({', '.join(DECISIONS)})",
+    )
+    sign.add_argument(
+        "--key", required=True, action="append", type=Path, help="inspector .key (repeatable)"
+    )
     sign.add_argument("--findings", type=Path, metavar="FINDINGS.sarif", help="SARIF 2.1.0 report")
-    sign.add_argument("--note", default="", help="the inspector's note")
+    sign.add_argument(
+        "--automatic",
+        type=Path,
+        metavar="VERDICT.json",
+        help="the automatic inspection's verdict on this release (approving what it rejected "
+        "is an override and needs --note)",
+    )
+    sign.add_argument(
+        "--policy",
+        type=Path,
+        metavar="FILE.yaml",
+        help="verdict policy to recompute the automatic decision from --findings "
+        "(default: the shipped policy)",
+    )
+    sign.add_argument(
+        "--note", default="", help="the inspector's note (required to override a rejection)"
+    )
     sign.add_argument("--inspector", help="inspector name (default: the key's name)")
-    sign.add_argument("--out", required=True, type=Path)
+    sign.add_argument(
+        "--out", required=True, type=Path, metavar="VERDICT.json", help="the signed verdict"
+    )
     add_json_flag(sign)
     set_handler(sign, _sign)
 
@@ -77,8 +117,39 @@ def summarize_sarif(data: bytes, source: str) -> tuple[dict[str, dict[str, int]]
     return summary, engines
 
 
+class OverrideNeedsNoteError(BadInput):
+    """Approving a release the automatic inspection rejected, without a justification."""
+
+
+def automatic_decision(
+    args: argparse.Namespace, release_sha256: str, summary: dict[str, dict[str, int]]
+) -> tuple[str, str] | None:
+    """The automatic decision on this release and where it comes from, when known."""
+    if args.automatic:
+        automatic = Verdict.from_envelope(load_envelope(args.automatic, "automatic verdict"))
+        if automatic.release_sha256 != release_sha256:
+            raise BadInput(f"{args.automatic}: this verdict is about another release")
+        return automatic.decision, f"{args.automatic}: {automatic.note or automatic.decision}"
+    if not args.findings:
+        return None
+    from clearance.inspection import default_policy, load_policy
+    from clearance.inspection.findings import FINDING_KINDS, Finding, Severity
+
+    policy = load_policy(args.policy) if args.policy else default_policy()
+    findings = [
+        Finding(rule_id, Severity.parse(severity), "from the SARIF report")
+        for rule_id, counts in summary.items()
+        if rule_id in FINDING_KINDS
+        for severity, count in counts.items()
+        for _ in range(count)
+    ]
+    decision = policy.decide(findings)
+    return decision.decision, "; ".join(decision.reasons)
+
+
 def _sign(args: argparse.Namespace) -> int:
     release = load_envelope(args.release, "release")
+    check_output_dir(args.out, "verdict")
     summary: dict[str, dict[str, int]] = {}
     engines: dict[str, str] = {}
     sarif_sha256 = None
@@ -86,6 +157,16 @@ def _sign(args: argparse.Namespace) -> int:
         data = read_bytes(args.findings, "SARIF findings")
         summary, engines = summarize_sarif(data, str(args.findings))
         sarif_sha256 = hashlib.sha256(data).hexdigest()
+    automatic = automatic_decision(args, release.sha256, summary)
+    override = None
+    if automatic is not None and automatic[0] != args.decision and automatic[0] == "rejected":
+        override = f"overrides the automatic rejection ({automatic[1]})"
+        if not args.note.strip():
+            raise OverrideNeedsNoteError(
+                f"--decision {args.decision} {override}: give --note with the justification"
+            )
+        stderr(f"note: this verdict {override}")
+    note = f"{args.note} [{override}]" if override else args.note
     envelope = create_verdict(
         release,
         args.decision,
@@ -94,7 +175,7 @@ def _sign(args: argparse.Namespace) -> int:
         sarif_sha256=sarif_sha256,
         engines=engines,
         inspector=args.inspector,
-        note=args.note,
+        note=note,
     )
     write_output(args.out, envelope.to_bytes(), "verdict")
     verdict = Verdict.from_envelope(envelope)
@@ -105,6 +186,7 @@ def _sign(args: argparse.Namespace) -> int:
             "sha256": envelope.sha256,
             "decision": verdict.decision,
             "release_sha256": verdict.release_sha256,
+            "overrides": override,
         },
         f"wrote {args.out}: {verdict.decision} for {verdict.release_name} by {verdict.inspector}",
     )

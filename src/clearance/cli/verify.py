@@ -1,11 +1,13 @@
 """``clearance verify ARTIFACT --bundle B --trust-root T [--state DIR]``: the endpoint check.
 
 Exit 0 when the artifact may be installed; 1 with the failing check named
-on stderr (``refused: [check] reason``); 2 for unreadable input.  With
-``--state`` the state is written last, once every check (the withholding
-check included) has passed.  ``--product``/``--channel`` name what the
-bundle must be for; without them a state pinned to another product or
-channel refuses the bundle.
+on stderr (``refused: [check] reason``); 2 for unreadable input; 3 when
+``--server`` cannot be reached.  Without ``--state`` nothing remembers what
+was installed or seen, so rollback and freeze protection are off: the
+command says so on stderr.  With ``--state`` the state is written last, once
+every check (the withholding check included) has passed.
+``--product``/``--channel`` name what the bundle must be for; without them a
+state pinned to another product or channel refuses the bundle.
 """
 
 from __future__ import annotations
@@ -16,7 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from clearance.attest.trust_root import TrustRoot, follow_rotations
-from clearance.cli._common import EXIT_OK, SubParsers, add_json_flag, emit, read_bytes, set_handler
+from clearance.cli._common import (
+    EXIT_OK,
+    SubParsers,
+    add_json_flag,
+    emit,
+    gateway_client,
+    read_bytes,
+    set_handler,
+    stderr,
+)
 from clearance.cli.release import load_envelope
 from clearance.cli.submit import load_trust_root
 from clearance.client import (
@@ -31,14 +42,27 @@ from clearance.errors import BadInput
 
 def register(sub: SubParsers) -> None:
     verify = sub.add_parser("verify", help="verify an artifact offline from a bundle")
-    verify.add_argument("artifact", metavar="ARTIFACT", type=Path)
-    verify.add_argument("--bundle", required=True, type=Path, metavar="BUNDLE.json")
-    verify.add_argument("--trust-root", required=True, type=Path, metavar="trust-root.json")
+    verify.add_argument("artifact", metavar="ARTIFACT", type=Path, help="the file to install")
+    verify.add_argument(
+        "--bundle",
+        required=True,
+        type=Path,
+        metavar="BUNDLE.json",
+        help="the offline bundle (clearance bundle)",
+    )
+    verify.add_argument(
+        "--trust-root",
+        required=True,
+        type=Path,
+        metavar="trust-root.json",
+        help="the trust root this endpoint pins",
+    )
     verify.add_argument(
         "--state",
         type=Path,
         metavar="DIR",
-        help="keeps installed versions and the last checkpoint (rollback, freeze, split view)",
+        help="keeps installed versions and the last checkpoint (rollback, freeze, split view); "
+        "without it rollback and freeze protection are off",
     )
     verify.add_argument(
         "--product",
@@ -63,8 +87,7 @@ def register(sub: SubParsers) -> None:
         "--server",
         metavar="URL",
         help="also ask this gateway for the newest release of the channel and check against "
-        "its log that nothing newer is withheld without a logged reason (needs --customer; "
-        "API token from $CLEARANCE_TOKEN)",
+        "its log that nothing newer is withheld without a logged reason (needs --customer)",
     )
     verify.add_argument("--customer", metavar="NAME", help="customer id for --server")
     add_json_flag(verify)
@@ -79,6 +102,11 @@ def _verify(args: argparse.Namespace) -> int:
         rotations = [load_envelope(p, "trust-root rotation") for p in args.rotation]
         trust_root = follow_rotations(trust_root, rotations)
     state = ClientState.load(args.state) if args.state else None
+    if state is None:
+        stderr(
+            "warning: no --state: rollback and freeze protection are off (nothing remembers "
+            "the installed version or the last checkpoint seen)"
+        )
     try:
         result = BundleVerifier(trust_root).verify(
             digest, bundle, state, product=args.product, channel=args.channel
@@ -87,12 +115,14 @@ def _verify(args: argparse.Namespace) -> int:
         if state is None:
             raise
         raise keep_split_view(state, exc) from None
-    withholding = _check_withholding(args, trust_root, result.product, result.channel)
+    withholding = _check_withholding(
+        args, trust_root, result.product, result.channel, result.release_sha256
+    )
     if state is not None:
         record_installation(state, result)  # last: after every check, withholding included
     emit(
         args,
-        {"ok": True, **result.to_dict(), **withholding},
+        {"ok": True, **result.to_dict(), "state": args.state is not None, **withholding},
         f"OK {result.product} {result.version} ({result.channel}): {result.artifact} "
         f"logged at {result.log_index} in tree {result.checkpoint_size}; approved by "
         f"{', '.join(result.inspectors)}; witnessed by {', '.join(result.witnesses) or 'none'}"
@@ -108,7 +138,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _check_withholding(
-    args: argparse.Namespace, trust_root: TrustRoot, product: str, channel: str
+    args: argparse.Namespace, trust_root: TrustRoot, product: str, channel: str, verified: str
 ) -> dict[str, Any]:
     """With --server: raises WithheldWithoutReason (exit 1) on an unexplained withholding."""
     if args.server is None:
@@ -116,15 +146,25 @@ def _check_withholding(
     if not args.customer:
         raise BadInput("--server needs --customer NAME")
     from clearance.client.withholding import check_withholding
-    from clearance.gateway.client import GatewayClient
 
-    with GatewayClient(args.server) as gateway:
+    with gateway_client(args) as gateway:
         report = check_withholding(gateway, trust_root, product, channel, args.customer)
-    if report.withheld:
+    newest = report.newest_approved_in_log
+    newer_withheld = report.withheld and newest != verified
+    if report.withheld and not newer_withheld:
+        # The newest approved release is the one just verified: nothing newer exists.
+        text = (
+            f"the release verified here is the newest approved {product}/{channel} release; "
+            f"the gateway does not offer it to {args.customer} ({report.explained_by})"
+        )
+    elif newer_withheld:
         text = (
             f"newer approved release {report.newest_approved_in_log} is withheld from "
             f"{args.customer}, explained by the log: {report.explained_by}"
         )
     else:
         text = f"no newer approved {product}/{channel} release is withheld from {args.customer}"
-    return {"withholding": report.to_dict(), "withholding_text": text}
+    return {
+        "withholding": {**report.to_dict(), "newer_withheld": newer_withheld},
+        "withholding_text": text,
+    }

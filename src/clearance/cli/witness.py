@@ -18,10 +18,13 @@ from clearance.cli._common import (
     EXIT_REFUSED,
     SubParsers,
     add_json_flag,
+    add_witness_option,
     emit,
     set_handler,
     stderr,
 )
+from clearance.cli._common import parse_witness_spec as parse_common_spec
+from clearance.errors import BadInput, Unreachable
 from clearance.keys import load_signer, load_verifier
 from clearance.witness import (
     LogConfig,
@@ -32,6 +35,11 @@ from clearance.witness import (
     WitnessState,
     collect_cosignatures,
 )
+from clearance.witness.collector import FAILURE_UNREACHABLE
+
+
+class WitnessesUnreachableError(ThresholdNotMet, Unreachable):
+    """The threshold was missed only because witnesses could not be reached (exit 3)."""
 
 
 def register(sub: SubParsers) -> None:
@@ -62,28 +70,30 @@ def register(sub: SubParsers) -> None:
         metavar="ORIGIN=KEYFILE",
         help="a log: its origin line and the one public key bound to it (repeatable)",
     )
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8001)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8001, help="port to listen on")
     set_handler(serve, _serve)
 
     collect = actions.add_parser(
         "collect", help="collect cosignatures on a log's checkpoint and publish them"
     )
-    collect.add_argument("logdir", type=Path, metavar="LOGDIR")
+    collect.add_argument("logdir", type=Path, metavar="LOGDIR", help="the log directory")
+    add_witness_option(collect, required=True)
     collect.add_argument(
-        "--witness",
-        action="append",
-        required=True,
-        metavar="NAME=URL=KEYFILE",
-        help="a witness: label, URL prefix of add-checkpoint, public key file (repeatable)",
+        "--threshold",
+        type=int,
+        default=None,
+        metavar="K",
+        help="cosignatures needed before publishing (default: all witnesses)",
     )
-    collect.add_argument("--threshold", type=int, default=None, help="default: all witnesses")
     collect.add_argument("--timeout", type=float, default=10.0, help="seconds per witness")
     add_json_flag(collect)
     set_handler(collect, _collect)
 
     conflicts = actions.add_parser("conflicts", help="export the witness's evidence of forks")
-    conflicts.add_argument("--state", required=True, type=Path)
+    conflicts.add_argument(
+        "--state", required=True, type=Path, metavar="DIR", help="the witness's state directory"
+    )
     add_json_flag(conflicts)
     set_handler(conflicts, _conflicts)
 
@@ -140,14 +150,14 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def parse_witness_spec(spec: str) -> WitnessConfig:
-    """``NAME=URL=KEYFILE``; the URL may itself contain ``=``, the name and key file may not."""
-    name, sep, rest = spec.partition("=")
-    url, sep2, keyfile = rest.rpartition("=")
-    if not sep or not sep2 or not name or not url or not keyfile:
-        raise WitnessConfigError(f"--witness {spec!r}: expected NAME=URL=KEYFILE")
-    if not url.startswith(("http://", "https://")):
-        raise WitnessConfigError(f"--witness {spec!r}: URL must start with http:// or https://")
-    return WitnessConfig(name, url, load_verifier(keyfile))
+    """``NAME=URL=KEYFILE`` (the shared ``--witness`` form) as the collector's config."""
+    try:
+        parsed = parse_common_spec(spec)
+    except BadInput as exc:
+        if str(exc).startswith("--witness"):
+            raise WitnessConfigError(str(exc)) from None
+        raise
+    return WitnessConfig(parsed.name, parsed.url, load_verifier(parsed.keyfile))
 
 
 def _collect(args: argparse.Namespace) -> int:
@@ -163,7 +173,12 @@ def _collect(args: argparse.Namespace) -> int:
         for failure in result.failures:
             stderr(f"witness {failure.name} ({failure.url}): {failure.kind}: {failure.reason}")
         if not result.threshold_met:
-            emit(args, result.to_dict(), "")
+            if result.failures and all(f.kind == FAILURE_UNREACHABLE for f in result.failures):
+                raise WitnessesUnreachableError(
+                    f"{len(result.cosigners)} of {len(witnesses)} witnesses cosigned and the "
+                    f"others could not be reached; threshold is {threshold}; checkpoint not "
+                    "republished"
+                )
             raise ThresholdNotMet(
                 f"{len(result.cosigners)} of {len(witnesses)} witnesses cosigned, "
                 f"threshold is {threshold}; checkpoint not republished"
@@ -186,5 +201,10 @@ def _conflicts(args: argparse.Namespace) -> int:
         conflicts = [c.to_dict() for c in state.conflicts()]
     lines = [f"{c['origin']}: cosigned size {c['size']}" for c in latest]
     lines += [f"CONFLICT {c['origin']} ({c['kind']}): {c['detail']}" for c in conflicts]
-    emit(args, {"latest": latest, "conflicts": conflicts}, "\n".join(lines) or "no state")
+    emit(
+        args,
+        {"latest": latest, "conflicts": conflicts},
+        "\n".join(lines) or "no state",
+        ok=not conflicts,
+    )
     return EXIT_REFUSED if conflicts else EXIT_OK

@@ -2,8 +2,9 @@
 
 1. keys for each role (log, vendor, inspector, policy authority, client, two witnesses);
 2. two witnesses and the gateway (embedded store, in-process inspection workers);
-3. the vendor releases real detection content: YARA rules written for the demo and two
-   files of the public signature-base set (Detection Rule License 1.1, attributed);
+3. the vendor releases real detection content: YARA rules written for the demo, two
+   files of the public signature-base set (Detection Rule License 1.1, attributed) and
+   a ClamAV signature database written for the demo (when clamscan is installed);
 4. the embedded inspector inspects it with the real engine and signs a verdict; the
    approved release rolls out ring by ring and is published in the TUF repository;
 5. the policy authority logs the worked example policy of the articles; the vendor
@@ -51,6 +52,8 @@ SIGNATURE_BASE_ATTRIBUTION = (
     "author fields are kept unchanged."
 )
 PRODUCT = "endpoint-antivirus"
+#: The demo's own ClamAV signature databases (body, logical and hash signatures).
+CLAMAV_FILES = ("demo_signatures.ndb", "demo_signatures.ldb", "demo_signatures.hdb")
 MARKER = ".clearance-demo"
 
 
@@ -170,6 +173,16 @@ class Demo:
         )
         files = [own]
         notes = "Detection content for the Clearance worked example."
+        # A ClamAV database update beside the YARA rules (inspected with Debian's clamscan).
+        if shutil.which("clamscan") is not None:
+            for name in CLAMAV_FILES:
+                target = out / name
+                target.write_bytes(
+                    resources.files("clearance.demo").joinpath(f"content/{name}").read_bytes()
+                )
+                files.append(target)
+        else:
+            self.say("[yellow]clamscan not installed: releasing only YARA content[/]")
         base = None if self.shared_dir is None else self.shared_dir / "rulesets/signature-base"
         if base is not None and (base / "yara").is_dir():
             for name in SIGNATURE_BASE_FILES:
@@ -183,7 +196,7 @@ class Demo:
         return files, notes
 
     def _release(self, world: World, url: str) -> None:
-        self.step("Vendor releases detection content (YARA)")
+        self.step("Vendor releases detection content (YARA rules and a ClamAV database)")
         files, notes = self._content(world)
         artifacts = [Artifact.from_file(p, "content") for p in files]
         envelope = sign_release(
@@ -209,7 +222,9 @@ class Demo:
             f"signed checkpoint of size {receipt['tree_size']})"
         )
 
-        self.step("Independent inspection (real YARA engine, sandboxed) and verdict")
+        self.step(
+            "Independent inspection (real yara-x and clamscan engines, sandboxed) and verdict"
+        )
         sha = envelope.sha256
         with GatewayClient(url) as anyone:
 

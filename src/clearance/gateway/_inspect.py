@@ -53,6 +53,7 @@ def _stage(release: Release, stored: Mapping[str, Path], directory: Path) -> Pat
 def run_inspection(request: InspectionRequest) -> Envelope:
     """The real inspection of :mod:`clearance.inspection` (engines in sandboxes)."""
     from clearance.inspection import inspect_release
+    from clearance.inspection.report import render_html
 
     current = _stage(request.release, request.artifact_paths, request.work_dir / "current")
     previous: Release | None = None
@@ -74,6 +75,10 @@ def run_inspection(request: InspectionRequest) -> Envelope:
         request.reports_dir.mkdir(parents=True, exist_ok=True)
         (request.reports_dir / f"{request.release_envelope.sha256}.sarif").write_bytes(
             outcome.sarif_bytes
+        )
+        # The human-readable report the dashboard links to, beside the SARIF.
+        (request.reports_dir / f"{request.release_envelope.sha256}.html").write_text(
+            render_html(outcome), encoding="utf-8"
         )
     return create_verdict(
         request.release_envelope,

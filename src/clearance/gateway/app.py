@@ -167,6 +167,9 @@ def create_app(gateway: Gateway) -> FastAPI:
         version=__version__,
         description="Signed submissions into a witnessed transparency log, inspection, "
         "policy-bound staged distribution, TUF repository of approved releases.",
+        # /docs and /redoc are served by clearance.web from packaged assets (no CDN).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.gateway = gateway
 

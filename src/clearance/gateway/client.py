@@ -1,8 +1,10 @@
 """HTTP client of the gateway's ``/api/v1`` (used by ``clearance submit/bundle --server``).
 
 Every failure becomes one line: an HTTP 4xx refusal is a :class:`GatewayRefused`
-(exit 1) or :class:`GatewayInputError` (exit 2), an unreachable server a
-:class:`GatewayUnavailableError` (exit 2), with the server's own explanation.
+(exit 1) or :class:`GatewayInputError` (exit 2), refused credentials (401/403) a
+:class:`GatewayUnauthorizedError` and an unreachable server a
+:class:`GatewayUnavailableError` (both :class:`~clearance.errors.Unreachable`,
+exit 3), with the server's own explanation.
 """
 
 from __future__ import annotations
@@ -14,20 +16,26 @@ from urllib.parse import quote
 
 import httpx
 
+from clearance._untrusted import UntrustedInputError, load_json
+from clearance.errors import Unreachable
 from clearance.gateway.errors import GatewayInputError, GatewayRefused
 
 API = "/api/v1"
 TOKEN_ENV = "CLEARANCE_TOKEN"  # noqa: S105 - the name of a variable, not a secret
 
 
-class GatewayUnavailableError(GatewayInputError):
-    """The gateway could not be reached or answered nonsense."""
+class GatewayUnavailableError(GatewayInputError, Unreachable):
+    """The gateway could not be reached or answered nonsense (exit 3)."""
+
+
+class GatewayUnauthorizedError(GatewayRefused, Unreachable):
+    """The gateway refused the credentials (HTTP 401/403: no, wrong or another role's token)."""
 
 
 def _detail(response: httpx.Response) -> str:
     try:
-        body = response.json()
-    except ValueError:
+        body = load_json(response.content, "gateway answer")
+    except UntrustedInputError:
         return response.text.strip()[:300] or response.reason_phrase
     if isinstance(body, dict) and "detail" in body:
         return str(body["detail"])
@@ -68,7 +76,9 @@ class GatewayClient:
             response = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
             raise GatewayUnavailableError(f"{self.url}: cannot reach the gateway ({exc})") from None
-        if response.status_code in (401, 403, 409, 451):
+        if response.status_code in (401, 403):
+            raise GatewayUnauthorizedError(f"{self.url}{path}: {_detail(response)}")
+        if response.status_code in (409, 451):
             raise GatewayRefused(f"{self.url}{path}: {_detail(response)}")
         if response.status_code >= 400:
             if response.status_code >= 500:
@@ -81,9 +91,9 @@ class GatewayClient:
     def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         response = self._request(method, path, **kwargs)
         try:
-            body = response.json()
-        except ValueError:
-            raise GatewayUnavailableError(f"{self.url}{path}: answer is not JSON") from None
+            body = load_json(response.content, f"{self.url}{path}: answer")
+        except UntrustedInputError as exc:
+            raise GatewayUnavailableError(str(exc)) from None
         if not isinstance(body, dict):
             raise GatewayUnavailableError(f"{self.url}{path}: answer is not a JSON object")
         return body

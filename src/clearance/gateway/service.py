@@ -20,6 +20,7 @@ acknowledged submission is never lost.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -28,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from clearance.attest import Envelope, Release, canonical_json
+from clearance.attest import Envelope, Release, canonical_json, statement_of
 from clearance.attest.errors import AttestFormatError
 from clearance.attest.trust_root import TrustRoot
 from clearance.client.errors import MalformedBundleError
@@ -505,3 +506,88 @@ class Gateway:
                 self._wake_witness.set()
             except ClearanceError as exc:
                 log.warning("witness round failed: %s", exc)
+
+    # -- read-only views for the dashboard (clearance.web) ------------------------------
+    def log_entry(self, index: int) -> bytes:
+        """The bytes of log entry ``index``."""
+        size = self.log.size
+        if not 0 <= index < size:
+            raise GatewayNotFoundError(f"log entry {index} does not exist")
+        return next(iter(self.log.entries(index, index + 1, size)))
+
+    def inclusion(self, index: int) -> tuple[int, list[bytes], bytes]:
+        """Entry ``index``'s inclusion proof under the current checkpoint: (tree size, audit
+        path, the signed checkpoint note it verifies against)."""
+        note = self.log.checkpoint_bytes()
+        size = self.log.checkpoint_size(note)
+        if not 0 <= index < size:
+            raise GatewayNotFoundError(f"log entry {index} is not under the current checkpoint")
+        return size, self.log.inclusion_proof(index, size), note
+
+    def checkpoint_note(self) -> bytes:
+        return self.log.checkpoint_bytes()
+
+    def policy_history(self) -> list[LoggedPolicy]:
+        """Every logged policy whose signature the gateway accepted, in log order."""
+        out: list[LoggedPolicy] = []
+        for index in self.entries_of("policy"):
+            try:
+                predicate = statement_of(Envelope.from_bytes(self.log_entry(index))).predicate
+                out.append(LoggedPolicy(Policy.from_dict(predicate), index))
+            except BadInput:
+                continue
+        return out
+
+    def all_entitlements(self) -> list[tuple[int, dict[str, Any]]]:
+        return self.store.entitlements()
+
+    def transitions_of(self, release_sha256: str) -> list[tuple[int, dict[str, Any]]]:
+        return self.store.transitions(release_sha256)
+
+    def health_of(self, release_sha256: str) -> list[tuple[datetime, str]]:
+        """When each install-health report on a release arrived, and its status."""
+        return [
+            (datetime.fromtimestamp(at, UTC), status)
+            for at, status in self.store.health_reports(release_sha256)
+        ]
+
+    def entries_of(self, kind: str) -> list[int]:
+        """Log indices of the indexed entries of one kind (release, verdict, health, ...)."""
+        return [row[0] for row in self.store.entries_of_kind(kind)]
+
+    def inspection_report(self, release_sha256: str, suffix: str) -> Path | None:
+        """The file the embedded inspection wrote for a release (``sarif`` or ``html``)."""
+        if suffix not in ("sarif", "html") or not _is_sha256(release_sha256):
+            return None
+        path = self.data_dir / "reports" / f"{release_sha256}.{suffix}"
+        return path if path.is_file() else None
+
+    def audit_reports(self) -> list[dict[str, Any]]:
+        """Audit results auditors posted, oldest first (kept in ``DATA/audit-reports/``)."""
+        folder = self.data_dir / "audit-reports"
+        out = []
+        for path in (
+            sorted(folder.glob("*.json"), key=lambda p: int(p.stem)) if folder.is_dir() else []
+        ):
+            try:
+                out.append(json.loads(path.read_bytes()))
+            except (OSError, ValueError):
+                continue
+        return out
+
+    def add_audit_report(self, report: dict[str, Any]) -> int:
+        """Keep an auditor's posted result (the last 100); returns its number."""
+        folder = self.data_dir / "audit-reports"
+        folder.mkdir(parents=True, exist_ok=True)
+        with self._locks_lock:
+            numbers = sorted(int(p.stem) for p in folder.glob("*.json") if p.stem.isdigit())
+            number = (numbers[-1] + 1) if numbers else 1
+            body = {**report, "number": number, "received": self.clock().isoformat()}
+            (folder / f"{number}.json").write_text(json.dumps(body, sort_keys=True))
+            for old in numbers[: max(0, len(numbers) + 1 - 100)]:
+                (folder / f"{old}.json").unlink(missing_ok=True)
+        return number
+
+
+def _is_sha256(text: str) -> bool:
+    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)

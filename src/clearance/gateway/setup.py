@@ -18,6 +18,7 @@ from clearance.gateway.config import (
 )
 from clearance.gateway.errors import GatewayInputError
 from clearance.gateway.rollout import DEFAULT_RINGS, Ring, check_rings
+from clearance.index import LogIndex
 from clearance.keys import Signer
 from clearance.log import TransparencyLog
 
@@ -52,7 +53,10 @@ def init_gateway(
     check_rings(rings)
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / "trust-root.json").write_bytes(trust_root.to_bytes())
-    TransparencyLog.create(data_dir / "log", trust_root.log_origin, log_signer).close()
+    # The empty checkpoint already commits to the (empty) verifiable index.
+    TransparencyLog.create(
+        data_dir / "log", trust_root.log_origin, log_signer, LogIndex(trust_root)
+    ).close()
     inspector_key: str | None = None
     if inspector_signer is not None:
         keys = data_dir / "keys"

@@ -115,6 +115,7 @@ def inspect_release(
     previous: Release | None = None,
     previous_artifacts_dir: Path | None = None,
     corpus: Sequence[Path] = (),
+    evidence: Sequence[Path] = (),
     policy: Policy | None = None,
     inspectors: Sequence[Inspector] | None = None,
     work_dir: Path | None = None,
@@ -138,6 +139,9 @@ def inspect_release(
     for c in corpus:
         if not c.exists():
             raise ArtifactError(f"{c}: corpus folder not found")
+    for e in evidence:
+        if not e.exists():
+            raise ArtifactError(f"{e}: evidence folder not found")
     chosen = list(inspectors) if inspectors is not None else default_inspectors()
     with tempfile.TemporaryDirectory(prefix="clearance-inspect-") as tmp:
         inp = InspectionInput(
@@ -149,6 +153,9 @@ def inspect_release(
             build_recipes={k: v.to_dict() for k, v in release.builds.items()},
             corpus=tuple(corpus),
             work_dir=work_dir or Path(tmp),
+            evidence=tuple(evidence),
+            declared_evidence=release.evidence,
+            previous_declared_evidence=previous.evidence if previous is not None else (),
             cache_dir=cache_dir,
         )
         results = []

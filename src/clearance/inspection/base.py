@@ -43,6 +43,11 @@ class InspectionInput:
     build_recipes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     corpus: tuple[Path, ...] = ()
     work_dir: Path = Path()
+    #: The inspector's evidence corpus (malware samples it holds; see docs/inspection.md).
+    evidence: tuple[Path, ...] = ()
+    #: (sample SHA-256, rule names) the release and its predecessor declare as evidence.
+    declared_evidence: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    previous_declared_evidence: tuple[tuple[str, tuple[str, ...]], ...] = ()
     cache_dir: Path | None = None
 
     def of_kind(self, kind: str) -> tuple[Artifact, ...]:

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from clearance.inspection.errors import PolicyError
-from clearance.inspection.findings import Finding, Severity
+from clearance.inspection.findings import FINDING_KINDS, Finding, Severity
 
 APPROVED, REJECTED, NEEDS_REVIEW = "approved", "rejected", "needs-review"
 _RANK = {APPROVED: 0, NEEDS_REVIEW: 1, REJECTED: 2}
@@ -107,6 +107,12 @@ class Policy:
             rule_id = when.get("rule_id", "*")
             if not isinstance(rule_id, str) or not rule_id:
                 raise PolicyError(f"{where}.when.rule_id must be a non-empty string")
+            if not any(fnmatch.fnmatchcase(known, rule_id) for known in FINDING_KINDS):
+                # A typo ("content.overbraod") would make the rule silently never fire.
+                raise PolicyError(
+                    f"{where}.when.rule_id {rule_id!r} matches no finding id "
+                    f"(known: {', '.join(sorted(FINDING_KINDS))})"
+                )
             rules.append(
                 PolicyRule(
                     name=str(item.get("name", f"rule {index + 1}")),
@@ -128,8 +134,10 @@ class Policy:
 
 
 def _decision(value: object, where: str) -> str:
-    if value not in _RANK:
-        raise PolicyError(f"{where}: {value!r} is not one of approved, rejected, needs-review")
+    # A str check first: a YAML list or mapping is unhashable (found by fuzzing, issue 12).
+    if not isinstance(value, str) or value not in _RANK:
+        shown = repr(value)[:60]
+        raise PolicyError(f"{where}: {shown} is not one of approved, rejected, needs-review")
     return str(value)
 
 

@@ -76,6 +76,9 @@ class Verifier:
     def parse(cls, vkey: str) -> Verifier:
         """Parse ``name+hash+base64`` and check that the hash matches the key."""
         text = vkey.strip()
+        if text.startswith(_PRIVATE_PREFIX):
+            # Never echo a private key into an error message.
+            raise KeyFormatError("a private key was given where a public verifier key is expected")
         parts = text.split("+", 2)
         if len(parts) != 3:
             raise KeyFormatError(f"verifier key {text[:60]!r}: expected name+hash+base64")

@@ -28,6 +28,7 @@ def generate_key_files(name: str, directory: Path) -> tuple[Path, Path]:
         with os.fdopen(fd, "w") as out:
             out.write(signer.to_string() + "\n")
         fd = os.open(public_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        os.fchmod(fd, 0o644)  # published: world-readable whatever the umask
         with os.fdopen(fd, "w") as out:
             out.write(signer.verifier.to_string() + "\n")
     except OSError as exc:
@@ -46,10 +47,18 @@ def _read(path: Path, what: str) -> str:
         raise KeyFormatError(f"{path}: cannot read {what}: {exc}") from None
 
 
+_PRIVATE_PREFIX = "PRIVATE+KEY+"
+
+
 def load_signer(path: str | Path) -> Signer:
     p = Path(path)
+    text = _read(p, "private key")
+    if not text.lstrip().startswith(_PRIVATE_PREFIX) and text.count("+") >= 2:
+        raise KeyFormatError(
+            f"{p}: this is a public key (verifier line); a private key (.key) is expected here"
+        )
     try:
-        return Signer.parse(_read(p, "private key"))
+        return Signer.parse(text)
     except KeyFormatError as exc:
         if str(exc).startswith(str(p)):
             raise
@@ -58,8 +67,15 @@ def load_signer(path: str | Path) -> Signer:
 
 def load_verifier(path: str | Path) -> Verifier:
     p = Path(path)
+    text = _read(p, "public key")
+    if text.lstrip().startswith(_PRIVATE_PREFIX):
+        # Say so, and never echo the private key's text into an error message or a log.
+        raise KeyFormatError(
+            f"{p}: this is a private key; a public key (.pub) is expected here "
+            "(keep the private key secret: pass NAME.pub)"
+        )
     try:
-        return Verifier.parse(_read(p, "public key"))
+        return Verifier.parse(text)
     except KeyFormatError as exc:
         if str(exc).startswith(str(p)):
             raise

@@ -14,6 +14,7 @@ import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from clearance._untrusted import NoteLimits, UntrustedInputError, check_note
 from clearance.keys.ed25519 import (
     ALG_COSIGNATURE_V1,
     ALG_ED25519,
@@ -26,6 +27,9 @@ from clearance.keys.errors import KeyFormatError, NoteFormatError, SignatureErro
 _DASH = "\u2014 "  # EM DASH and a space start every signature line
 MAX_SIGNATURES = 100
 MAX_NOTE_BYTES = 1 << 20
+#: Lines in a whole note (text and signatures): checkpoints have a handful.
+MAX_NOTE_LINES = 1000 + MAX_SIGNATURES
+_LIMITS = NoteLimits(max_bytes=MAX_NOTE_BYTES, max_lines=MAX_NOTE_LINES)
 _COSIGNATURE_HEADER = "cosignature/v1\ntime {}\n"
 
 
@@ -78,8 +82,10 @@ class Note:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Note:
-        if len(data) > MAX_NOTE_BYTES:
-            raise NoteFormatError(f"note is {len(data)} bytes, more than {MAX_NOTE_BYTES}")
+        try:
+            check_note(data, "note", _LIMITS)
+        except UntrustedInputError as exc:
+            raise NoteFormatError(str(exc)) from None
         try:
             whole = data.decode("utf-8")
         except UnicodeDecodeError:

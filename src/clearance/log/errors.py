@@ -7,11 +7,15 @@ shows a log or checkpoint cannot be trusted derives from
 :mod:`clearance.log.merkle` (``ProofError``, ``ProofRequestError``).
 """
 
-from clearance.errors import BadInput, Refused
+from clearance.errors import BadInput, Refused, Unreachable
 
 
 class LogInputError(BadInput):
     """An argument or file given to the log is unusable (not a log, bad origin, ...)."""
+
+
+class LogUnreachableError(LogInputError, Unreachable):
+    """A log server could not be reached or failed (exit 3 on the command line)."""
 
 
 class EntryTooLargeError(LogInputError):

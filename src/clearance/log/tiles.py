@@ -28,7 +28,7 @@ from clearance.log._tilemath import (
     tile_width,
 )
 from clearance.log.checkpoint import Checkpoint, open_checkpoint
-from clearance.log.errors import LogCorruptedError, LogInputError
+from clearance.log.errors import LogCorruptedError, LogInputError, LogUnreachableError
 from clearance.log.merkle import HASH_SIZE, HashReader, ProofRequestError
 
 if TYPE_CHECKING:  # httpx is only needed by HttpTileSource; keep CLI start-up quick
@@ -170,9 +170,11 @@ class HttpTileSource:
         try:
             response = self._client.get(url)
         except httpx.HTTPError as exc:
-            raise LogInputError(f"{url}: {exc}") from None
+            raise LogUnreachableError(f"{url}: cannot reach the log server ({exc})") from None
         if response.status_code == 404:
             raise TileNotFoundError(f"{url}: not found (404)")
+        if response.status_code >= 500 or response.status_code in (401, 403):
+            raise LogUnreachableError(f"{url}: HTTP status {response.status_code}")
         if response.status_code != 200:
             raise LogInputError(f"{url}: HTTP status {response.status_code}")
         return response.content

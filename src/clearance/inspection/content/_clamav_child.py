@@ -28,7 +28,7 @@ _PARSE_LINE = re.compile(r"Problem parsing (?:database|signature) at line (\d+)"
 _LIB_ERROR = re.compile(r"^(?:LibClamAV Error|ERROR): (.*)$", re.MULTILINE)
 _LIB_WARNING = re.compile(r"^LibClamAV Warning: (.*)$", re.MULTILINE)
 #: Options shared by every scan, the inspector's and the benchmark's plain one alike.
-SCAN_OPTIONS = ("--no-summary", "--stdout", "--bytecode-unsigned=no")
+SCAN_OPTIONS = ("--no-summary", "--bytecode-unsigned=no")
 _MAX_FIXES = 60
 
 

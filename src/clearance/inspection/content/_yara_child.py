@@ -165,6 +165,47 @@ def _load_sample(paths: list[str]) -> list[bytes]:
     return [Path(p).read_bytes() for p in paths]
 
 
+#: A rule can hide its cost behind a size gate ("filesize > 2MB and for all i in ..."):
+#: the cost sample is small files, so such a file is also timed on a large synthetic one.
+_SIZE_GATE = re.compile(r"filesize\s*>=?\s*(\d+)\s*(KB|MB)?|\(\s*\d+\s*\.\.\s*filesize", re.I)
+_LARGE_MIN = 8 * 2**20
+_LARGE_MAX = 64 * 2**20
+
+
+def _large_size(text: str) -> int | None:
+    """Size of the synthetic file that exercises the file's size-gated rules, if any."""
+    sizes = []
+    for m in _SIZE_GATE.finditer(text):
+        if m.group(1) is None:
+            sizes.append(_LARGE_MIN)
+            continue
+        unit = {"KB": 2**10, "MB": 2**20}.get((m.group(2) or "").upper(), 1)
+        sizes.append(int(m.group(1)) * unit + 2**20)
+    if not sizes:
+        return None
+    return min(max(max(sizes), _LARGE_MIN), _LARGE_MAX)
+
+
+def _synthetic(size: int) -> bytes:
+    """Deterministic filler: an executable header, text and pseudo-random bytes."""
+    block = bytearray(b"MZ\x90\x00" + b"This program cannot be run in DOS mode.\r\n" * 4)
+    state = 0x2545F491
+    while len(block) < 65536:
+        state = (state * 1103515245 + 12345) & 0x7FFFFFFF
+        block.append(state >> 16 & 0xFF)
+    return (bytes(block) * (size // len(block) + 1))[:size]
+
+
+def _large_cost(rules: yara_x.Rules, text: str, timeout: int, empty: yara_x.Rules) -> float:
+    size = _large_size(text)
+    if size is None:
+        return 0.0
+    data = [_synthetic(size)]
+    mib = size / 2**20
+    baseline = _scan_cost(empty, data, timeout)
+    return max(_scan_cost(rules, data, timeout) - baseline, 0.0) * 1000 / mib
+
+
 def compile_files(args: dict[str, Any], progress: Progress) -> int:
     sample = _load_sample(args["sample"])
     # Per-scan setup dominates on a tiny sample; never divide by less than 256 KiB.
@@ -197,6 +238,7 @@ def compile_files(args: dict[str, Any], progress: Progress) -> int:
                             for _ in range(2)
                         ),
                     )
+                cost = max(cost, _large_cost(rules, text, timeout, empty))
                 if budget and cost > budget:
                     per_rule = _drill_down(
                         text, rule_spans(text), sample, timeout, baseline, sample_mib

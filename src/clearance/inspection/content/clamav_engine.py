@@ -66,7 +66,10 @@ class ClamAVSettings:
     )
     #: Per corpus file scan time limit (seconds, clamscan --max-scantime) and per clamscan run.
     scan_timeout: int = 30
-    budget_ms_per_mib: float = 100.0
+    #: A database may add at most this much scan CPU time per MiB.  The whole real
+    #: maldet database (11,235 signatures) costs under 10 ms/MiB; libclamav bounds
+    #: each PCRE by its match limits, so a pathological signature costs tens of ms/MiB.
+    budget_ms_per_mib: float = 20.0
     compile_budget_seconds: float = 5.0
     evidence_files: int = 20
     workers: int = 2
@@ -201,7 +204,11 @@ class ClamAVEngine:
             cost = float(entry["cost"])
             costs.append(
                 FileCost(
-                    uri, float(entry["load_s"]), float("inf") if cost == -1.0 else cost, per_rule
+                    uri,
+                    float(entry["load_s"]),
+                    float("inf") if cost == -1.0 else cost,
+                    per_rule,
+                    self.settings.budget_ms_per_mib,
                 )
             )
         loaded = any(p.is_file() for p in set_dir.iterdir())

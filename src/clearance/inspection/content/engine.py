@@ -51,6 +51,8 @@ class FileCost:
     scan_ms_per_mib: float
     #: Per-rule cost (rule name -> ms per MiB) when the file was drilled into.
     rules: Mapping[str, float] = field(default_factory=dict)
+    #: The engine's own budget for one content file (None: the check settings' budget).
+    budget_ms_per_mib: float | None = None
 
 
 @dataclass(frozen=True)
@@ -126,4 +128,7 @@ class ContentEngine(Protocol):
         corpus: Sequence[Path],
         corpus_label: Callable[[Path], str],
         progress: ProgressSink,
-    ) -> ScanReport: ...
+        keep: int | None = None,
+    ) -> ScanReport:
+        """Scan ``corpus`` with the compiled set; keep up to ``keep`` matched files per rule."""
+        ...

@@ -140,6 +140,7 @@ class HashListEngine:
         corpus: Sequence[Path],
         corpus_label: Callable[[Path], str],
         progress: ProgressSink,
+        keep: int | None = None,
     ) -> ScanReport:
         started = time.perf_counter()
         # Every file's good lines, including files with bad lines (reported at compile).
@@ -175,7 +176,11 @@ class HashListEngine:
                             Match(name, uri, label, ((f"${_KINDS[len(found)]}", 0, found),))
                         )
         matches = sorted(
-            (m for ms in kept.values() for m in sorted(ms, key=lambda m: m.corpus_file)[:_KEEP]),
+            (
+                m
+                for ms in kept.values()
+                for m in sorted(ms, key=lambda m: m.corpus_file)[: keep or _KEEP]
+            ),
             key=lambda m: (m.uri, m.rule_name, m.corpus_file),
         )
         return ScanReport(

@@ -86,13 +86,50 @@ _GENERIC = frozenset(
 )
 
 
+#: Words that stand for "some host" in usage text (``concon \\\\ip\\share``).
+_PLACEHOLDER_HOSTS = frozenset(
+    {
+        "127.0.0.1",
+        "LOCALHOST",
+        ".",
+        "?",
+        "IP",
+        "HOST",
+        "HOSTNAME",
+        "SERVER",
+        "COMPUTER",
+        "MACHINE",
+        "TARGET",
+        "REMOTE",
+        "SERVERNAME",
+        "COMPUTERNAME",
+        "DC",
+        "DOMAIN",
+        "X",
+        "IPADDRESS",
+    }
+)
+#: The identity must be a good part of the string it is in: an address in a tool's usage
+#: text ("example: iis 10.10.10.10 -p 80") is not a target.
+_DOMINANCE = 0.4
+
+
 def identity_reasons(rule: ContentRule) -> list[tuple[str, int]]:
-    """(reason, pattern line) for every pattern that names an internal host, network or person."""
+    """(reason, pattern line) for every pattern that names an internal host, network or person.
+
+    Whether code evidence excuses it is the caller's decision (see the targeting check).
+    An identity must be a good part of its string (:data:`_DOMINANCE`).
+    """
     out: list[tuple[str, int]] = []
     seen: set[str] = set()
     for lit in analysis.literals(rule):
         text = lit.text
         found: list[str] = []
+        size = max(len(text), 1)
+
+        def dominant(m: re.Match[str], size: int = size) -> bool:
+            return (m.end() - m.start()) / size >= _DOMINANCE
+
         for m in _PRIVATE_IP.finditer(text):
             # Only a pattern that is (nearly) just the address: honest rules quote
             # tools' usage text ("-h 192.168.1.1 -p 80") and sample configurations.
@@ -101,17 +138,17 @@ def identity_reasons(rule: ContentRule) -> list[tuple[str, int]]:
         for m in _DOMAIN_SID.finditer(text):
             found.append(f"the domain security identifier {m.group(0)}")
         for m in _INTERNAL_HOST.finditer(text):
-            if m.group(1) not in ("LOCALHOST.LOCALDOMAIN",):
+            if m.group(1) not in ("LOCALHOST.LOCALDOMAIN",) and dominant(m):
                 found.append(f"the internal host or directory domain {m.group(1).lower()}")
         for m in _UNC.finditer(text):
-            if m.group(1) in _LOOPBACK:
-                continue
-            found.append(f"the network share host {m.group(1).lower()}")
+            if m.group(1) not in _PLACEHOLDER_HOSTS | _LOOPBACK and dominant(m):
+                found.append(f"the network share host {m.group(1).lower()}")
         for m in _PROFILE.finditer(text):
-            if m.group(1) not in _GENERIC and not m.group(1).startswith("%"):
+            if m.group(1) not in _GENERIC and not m.group(1).startswith("%") and dominant(m):
                 found.append(f"the profile folder of user {m.group(1).lower()}")
         for m in _DN.finditer(text):
-            found.append(f"the directory name {m.group(0).lower()}")
+            if dominant(m):
+                found.append(f"the directory name {m.group(0).lower()}")
         for what in found:
             key = f"{lit.pattern.identifier}:{what}"
             if key not in seen:

@@ -18,6 +18,7 @@ from clearance.inspection.content.checks import Check, CheckContext, default_che
 from clearance.inspection.content.checks._base import CheckSettings
 from clearance.inspection.content.clamav_engine import ClamAVEngine
 from clearance.inspection.content.engine import CompileReport, ContentEngine, Diagnostic, ScanReport
+from clearance.inspection.content.evidence import EvidenceScan, evidence_roots, list_samples
 from clearance.inspection.content.hashlist_engine import HashListEngine
 from clearance.inspection.content.model import REGEX, RuleFile
 from clearance.inspection.content.yara_engine import YaraEngine
@@ -130,6 +131,7 @@ class ContentInspector:
             parsed = background.submit(self._parse_side, sources, prev_sources)
             compiled_parts: list[CompileReport] = []
             scan_parts: list[ScanReport] = []
+            runs: dict[int, tuple[CompileReport, list[tuple[str, Path]]]] = {}
             for index, engine in enumerate(self.engines):
                 mine = [(uri, path) for uri, path, e in sources if e == index]
                 if not mine:
@@ -138,14 +140,23 @@ class ContentInspector:
                 engine_dir.mkdir(exist_ok=True)
                 part = engine.compile(mine, engine_dir, sample, progress)
                 compiled_parts.append(part)
+                runs[index] = (part, mine)
                 scan_parts.append(engine.scan(part, mine, corpus, str, progress))
             compiled, scan = _merge_compile(compiled_parts), _merge_scan(scan_parts)
+            evidence = None
+            if prev_sources is not None or inp.declared_evidence:
+                evidence = self._scan_evidence(inp, runs, prev_sources, work, progress)
             if container_notes:
                 compiled = dataclasses.replace(
                     compiled, diagnostics=(*container_notes, *compiled.diagnostics)
                 )
             files, previous, pii = parsed.result()
-        ctx = CheckContext(files, compiled, scan, previous, pii, self.settings)
+        if evidence is not None:
+            evidence = dataclasses.replace(
+                evidence,
+                previous_rules=frozenset(r.name for f in previous or () for r in f.rules),
+            )
+        ctx = CheckContext(files, compiled, scan, previous, pii, self.settings, evidence)
         findings: list[Finding] = []
         for check in self.checks:
             findings.extend(check.run(ctx))
@@ -154,6 +165,56 @@ class ContentInspector:
             findings=tuple(findings),
             engines={e.name: e.version() for e in self.engines},
             report=self._report(files, previous, compiled, scan, ignored, corpus_roots, inp),
+        )
+
+    def _scan_evidence(
+        self,
+        inp: InspectionInput,
+        runs: dict[int, tuple[CompileReport, list[tuple[str, Path]]]],
+        prev_sources: list[_Source] | None,
+        work: Path,
+        progress: ProgressSink,
+    ) -> EvidenceScan | None:
+        """Scan the evidence corpus with this release and with the previous one."""
+        samples, digests = list_samples(evidence_roots(inp.evidence))
+        if not samples:
+            return None
+
+        def label(path: Path) -> str:
+            return f"sha256:{digests[path]}"
+
+        def detections(scans: list[ScanReport]) -> dict[str, frozenset[tuple[str, str]]]:
+            out: dict[str, set[tuple[str, str]]] = {}
+            for part in scans:
+                for m in part.matches:
+                    out.setdefault(m.corpus_file.removeprefix("sha256:"), set()).add(
+                        (m.uri, m.rule_name)
+                    )
+            return {k: frozenset(v) for k, v in out.items()}
+
+        quiet = _Quiet()
+        current = [
+            self.engines[i].scan(part, mine, samples, label, quiet, keep=len(samples))
+            for i, (part, mine) in sorted(runs.items())
+        ]
+        previous: list[ScanReport] | None = None
+        if prev_sources is not None:
+            progress.start("scanning the evidence corpus with the previous release", None)
+            previous = []
+            for index, engine in enumerate(self.engines):
+                mine = [(uri, path) for uri, path, e in prev_sources if e == index]
+                if not mine:
+                    continue
+                engine_dir = work / f"evidence-previous-{engine.name}"
+                engine_dir.mkdir(exist_ok=True)
+                part = engine.compile(mine, engine_dir, [], quiet)
+                previous.append(engine.scan(part, mine, samples, label, quiet, keep=len(samples)))
+        return EvidenceScan(
+            samples=frozenset(digests.values()),
+            current=detections(current),
+            previous=detections(previous) if previous is not None else None,
+            declared=inp.declared_evidence,
+            previous_declared=inp.previous_declared_evidence,
         )
 
     def _parse_side(
@@ -328,8 +389,9 @@ class ContentInspector:
                 {
                     "title": "Detection content: engine and corpus",
                     "paragraphs": [
-                        "Rules were compiled and scanned with yara-x in sandboxed child processes; "
-                        "the clean corpus was scanned with the whole rule set.",
+                        "Content was compiled and scanned with the real engines "
+                        f"({', '.join(e.version() for e in self.engines)}) in sandboxed child "
+                        "processes; the clean corpus was scanned with the whole set.",
                     ],
                     "tables": [
                         {

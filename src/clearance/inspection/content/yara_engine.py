@@ -234,6 +234,7 @@ class YaraEngine:
         corpus: Sequence[Path],
         corpus_label: Callable[[Path], str],
         progress: ProgressSink,
+        keep: int | None = None,
     ) -> ScanReport:
         started = time.perf_counter()
         if report.compiled_set is None or not corpus:
@@ -243,7 +244,7 @@ class YaraEngine:
         sizes = [_size(p) for p in corpus]
         progress.start("scanning the clean corpus", float(sum(sizes)))
         lock = threading.Lock()
-        state = _ScanState(self.settings.evidence_files)
+        state = _ScanState(keep or self.settings.evidence_files)
 
         def run_part(part: list[int]) -> list[Crash]:
             def on_item(entry: dict[str, Any]) -> None:

@@ -17,6 +17,7 @@ def default_checks() -> list[Check]:
         detection_removed,
         document_hunting,
         engine_crash,
+        evidence_removed,
         exfiltration_action,
         overbroad,
         slow,
@@ -32,6 +33,7 @@ def default_checks() -> list[Check]:
         slow.SlowCheck(),
         exfiltration_action.ExfiltrationActionCheck(),
         detection_removed.DetectionRemovedCheck(),
+        evidence_removed.EvidenceRemovedCheck(),
     ]
 
 

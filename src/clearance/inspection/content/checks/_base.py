@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from clearance.inspection.content.engine import CompileReport, ScanReport
+from clearance.inspection.content.evidence import EvidenceScan
 from clearance.inspection.content.model import ContentRule, RuleFile
 from clearance.inspection.findings import Finding, Location, Severity
 
@@ -34,6 +35,8 @@ class CheckContext:
     #: (uri, rule name, pattern id) -> personal-data shapes its regex matches (engine probe).
     pii_hits: Mapping[tuple[str, str, str], tuple[str, ...]] = field(default_factory=dict)
     settings: CheckSettings = field(default_factory=CheckSettings)
+    #: The release (and its predecessor) scanned over the evidence corpus, when there was one.
+    evidence: EvidenceScan | None = None
 
     def rules(self) -> list[ContentRule]:
         return [r for f in self.files for r in f.rules]

@@ -58,8 +58,8 @@ class SlowCheck:
                     out.append(
                         file_finding(self.rule_id, Severity.LOW, d.uri, message, evidence, d.line)
                     )
-        budget = ctx.settings.budget_ms_per_mib
         for cost in ctx.compile_report.costs:
+            budget = cost.budget_ms_per_mib or ctx.settings.budget_ms_per_mib
             ratio = cost.scan_ms_per_mib / budget if budget else 0.0
             if ratio > 1.0:
                 worst = sorted(cost.rules.items(), key=lambda kv: (-kv[1], kv[0]))

@@ -1,0 +1,228 @@
+"""The monitor's rules on single log entries, fed by the auditor's replay (one call per
+entry, with the trust root in force at that entry)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from clearance.attest import TrustRoot, admission, key_id
+from clearance.audit.entries import (
+    KIND_ENTITLEMENT,
+    KIND_POLICY,
+    KIND_RELEASE,
+    KIND_ROLLOUT,
+    KIND_ROLLOUT_DECISION,
+    KIND_TRUST_ROOT,
+    KIND_VERDICT,
+    EntryView,
+    key_roles,
+)
+from clearance.monitor.config import MonitorConfig
+from clearance.monitor.rules import Alert
+from clearance.monitor.state import MonitorState
+
+#: Rollout events that put (or keep) a release in front of a ring of machines.
+ROLLOUT_EXPOSING = frozenset({"started", "advanced", "resumed", "completed"})
+
+
+#: Which roles may sign each kind of statement.
+_ALLOWED: Mapping[str, frozenset[str]] = {
+    KIND_RELEASE: frozenset({"vendor"}),
+    KIND_ENTITLEMENT: frozenset({"vendor"}),
+    KIND_VERDICT: frozenset({"inspector"}),
+    KIND_POLICY: frozenset({"policy"}),
+    KIND_ROLLOUT_DECISION: frozenset({"inspector", "policy"}),
+    KIND_TRUST_ROOT: frozenset({"root"}),
+}
+
+
+def _policy_diff(before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> dict[str, Any]:
+    def rules(body: Mapping[str, Any] | None) -> dict[str, Any]:
+        if body is None:
+            return {}
+        return {
+            str(r.get("jurisdiction")): r
+            for r in body.get("jurisdictions", [])
+            if isinstance(r, dict)
+        }
+
+    old, new = rules(before), rules(after)
+    return {
+        "added": sorted(set(new) - set(old)),
+        "removed": sorted(set(old) - set(new)),
+        "changed": sorted(j for j in set(old) & set(new) if old[j] != new[j]),
+    }
+
+
+class EntryRules:
+    """Per-entry alert rules; ``raise_alert`` records and delivers (deduplicated by key)."""
+
+    def __init__(
+        self, config: MonitorConfig, state: MonitorState, raise_alert: Callable[[Alert], None]
+    ) -> None:
+        self._config = config
+        self._state = state
+        self._raise = raise_alert
+
+    def __call__(self, view: EntryView, root: TrustRoot) -> None:
+        if view.envelope is not None:
+            self._signers(view, root)
+        if view.kind == KIND_RELEASE and view.release is not None:
+            self._release(view)
+        elif view.kind == KIND_VERDICT and view.verdict is not None:
+            self._verdict(view)
+        elif view.kind == KIND_POLICY:
+            self._policy(view)
+        elif view.kind == KIND_ROLLOUT:
+            self._rollout(view)
+
+    # -- who signed ----------------------------------------------------------------------
+    def _signers(self, view: EntryView, root: TrustRoot) -> None:
+        assert view.envelope is not None
+        allowed = _ALLOWED.get(view.kind)
+        if allowed is None:  # health reports: signed by client keys; unknown: audit reports it
+            return
+        roles = key_roles(root)
+        if view.kind == KIND_TRUST_ROOT and view.new_trust_root is not None:
+            roles["root"] = (*roles["root"], *view.new_trust_root.root_role.keys)
+        everyone = [k for keys in roles.values() for k in keys]
+        known = {key_id(k) for k in everyone}
+        for sig in view.envelope.signatures:
+            if sig.keyid not in known:
+                self._raise(
+                    Alert(
+                        "monitor.unknown-signer",
+                        f"entry {view.index} ({view.kind}) carries a signature by "
+                        f"{sig.keyid!r}, a key the trust root does not name",
+                        view.index,
+                        {"kind": view.kind, "keyid": sig.keyid, "sha256": view.sha256},
+                    )
+                )
+        try:
+            valid = admission.valid_key_ids(view.envelope, everyone)
+        except admission.ForgedSignatureError:
+            return  # a forgery: the audit reports it (audit.bad-signature)
+        for key in everyone:
+            if key_id(key) not in valid:
+                continue
+            held = sorted(
+                r for r, keys in roles.items() if any(k.public_key == key.public_key for k in keys)
+            )
+            if not allowed & set(held):
+                self._raise(
+                    Alert(
+                        "monitor.key-outside-role",
+                        f"entry {view.index}: the {'/'.join(held)} key {key_id(key)} signed a "
+                        f"{view.kind}, which only {' or '.join(sorted(allowed))} keys may sign",
+                        view.index,
+                        {"kind": view.kind, "keyid": key_id(key), "roles": held},
+                    )
+                )
+
+    # -- releases, verdicts, policies, rollouts --------------------------------------------
+    def _release(self, view: EntryView) -> None:
+        release = view.release
+        assert release is not None and view.envelope is not None
+        products = self._config.products
+        if products is not None and release.product not in products:
+            self._raise(
+                Alert(
+                    "monitor.unexpected-product",
+                    f"entry {view.index}: release of product {release.product!r} "
+                    f"{release.version}, not one of {', '.join(products) or 'none'}",
+                    view.index,
+                    {"product": release.product, "version": release.version},
+                )
+            )
+        expected = self._config.signers.get(release.product)
+        if expected is None:
+            return
+        for sig in view.envelope.signatures:
+            name = sig.keyid.split("+", 1)[0]
+            if sig.keyid not in expected and name not in expected:
+                self._raise(
+                    Alert(
+                        "monitor.unexpected-signer",
+                        f"entry {view.index}: release {release.product} {release.version} "
+                        f"signed by {sig.keyid!r}, not a signer expected for this product",
+                        view.index,
+                        {
+                            "product": release.product,
+                            "keyid": sig.keyid,
+                            "expected": list(expected),
+                        },
+                    )
+                )
+
+    def _verdict(self, view: EntryView) -> None:
+        verdict = view.verdict
+        assert verdict is not None
+        if not view.signature_ok:
+            return  # not a decision anyone made: the audit reports the bad signature
+        automated = bool(verdict.engines)
+        before = self._state.decision(verdict.release_sha256)
+        if (
+            before is not None
+            and before[0] < view.index
+            and before[1] == "rejected"
+            and before[2]
+            and not automated
+            and verdict.decision != "rejected"
+        ):
+            self._raise(
+                Alert(
+                    "monitor.rejection-overridden",
+                    f"entry {view.index}: {verdict.inspector} decided {verdict.decision!r} on "
+                    f"{verdict.product} {verdict.version}, which the automated inspection at "
+                    f"entry {before[0]} rejected",
+                    view.index,
+                    {
+                        "release_sha256": verdict.release_sha256,
+                        "rejected_at": before[0],
+                        "decision": verdict.decision,
+                        "inspector": verdict.inspector,
+                        "note": verdict.note,
+                    },
+                )
+            )
+        self._state.set_decision(verdict.release_sha256, view.index, verdict.decision, automated)
+
+    def _policy(self, view: EntryView) -> None:
+        if not view.signature_ok:
+            return
+        body = dict(view.record)
+        before = self._state.add_policy(view.index, body)
+        diff = _policy_diff(before, body)
+        what = "replaces the policy in force" if before is not None else "is the first policy"
+        self._raise(
+            Alert(
+                "monitor.policy-change",
+                f"entry {view.index}: distribution policy {body.get('name', '?')!r} {what} "
+                f"(jurisdictions added: {', '.join(diff['added']) or '-'}; changed: "
+                f"{', '.join(diff['changed']) or '-'}; removed: {', '.join(diff['removed']) or '-'})",
+                view.index,
+                {"policy": body.get("name"), "issued": body.get("issued"), **diff},
+            )
+        )
+
+    def _rollout(self, view: EntryView) -> None:
+        event = str(view.record.get("event", ""))
+        if event not in ROLLOUT_EXPOSING:
+            return
+        release = str(view.record.get("release", ""))
+        decision = self._state.decision(release)
+        if decision is not None and decision[1] == "approved":
+            return
+        status = (
+            "no verdict" if decision is None else f"verdict {decision[1]!r} at entry {decision[0]}"
+        )
+        self._raise(
+            Alert(
+                "monitor.unapproved-rollout",
+                f"entry {view.index}: rollout {event} in ring {view.record.get('ring', '?')!r} "
+                f"for release {release[:16]}… which has {status}",
+                view.index,
+                {"release": release, "event": event, "ring": view.record.get("ring")},
+            )
+        )

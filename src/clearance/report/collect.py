@@ -1,0 +1,363 @@
+"""What the regulator's report says, gathered from the public log only.
+
+One replay by the auditor (:mod:`clearance.audit`, no re-inspection) gives both the audit
+result and, through its entry observer, every entry already classified and
+signature-checked; this module turns those entries into the report's facts:
+
+- releases with a dated event (a verdict's ``inspectedAt``, a rollout transition's ``at``)
+  in the period, with their verdicts, findings summaries and rollout transitions;
+- every policy decision: each logged entitlement of a released product, decided with
+  :func:`clearance.policy.decide` under the latest logged policy at the release's date;
+- the withheld ones, with the logged rule, policy and its log index;
+- equal treatment: per release, which jurisdictions received it; for each jurisdiction
+  that did not while another did, the logged policy rule that explains it or a red flag;
+- witness coverage of the checkpoint the report covers.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from clearance.attest import TrustRoot, statement_of
+from clearance.audit import AuditOptions, AuditReport, audit_log
+from clearance.audit.auditor import cosigning_witnesses
+from clearance.audit.entries import (
+    KIND_ENTITLEMENT,
+    KIND_POLICY,
+    KIND_RELEASE,
+    KIND_ROLLOUT,
+    KIND_VERDICT,
+    EntryView,
+)
+from clearance.errors import BadInput
+from clearance.keys import Note
+from clearance.log.checkpoint import Checkpoint
+from clearance.log.tiles import TileSource
+from clearance.policy import Decision, Entitlement, LoggedPolicy, Policy, decide
+from clearance.policy._time import parse_time
+
+
+@dataclass(frozen=True)
+class Period:
+    start: datetime
+    end: datetime
+
+    def __contains__(self, moment: datetime) -> bool:
+        return self.start <= moment <= self.end
+
+
+@dataclass
+class VerdictRow:
+    index: int
+    decision: str
+    inspector: str
+    automated: bool
+    inspected_at: datetime | None
+    findings: dict[str, dict[str, int]]
+    sarif_sha256: str
+    note: str
+
+
+@dataclass
+class TransitionRow:
+    index: int
+    event: str
+    ring: str
+    at: datetime | None
+    reason: str
+
+
+@dataclass
+class ReleaseRow:
+    index: int
+    sha256: str
+    product: str
+    version: str
+    channel: str
+    verdicts: list[VerdictRow] = field(default_factory=list)
+    transitions: list[TransitionRow] = field(default_factory=list)
+
+    @property
+    def dated(self) -> datetime | None:
+        moments = [v.inspected_at for v in self.verdicts if v.inspected_at is not None]
+        moments += [t.at for t in self.transitions if t.at is not None]
+        return min(moments) if moments else None
+
+    @property
+    def decision(self) -> str:
+        return self.verdicts[-1].decision if self.verdicts else "no verdict"
+
+
+@dataclass(frozen=True)
+class DecisionRow:
+    release: ReleaseRow
+    entitlement_index: int
+    customer: str
+    jurisdiction: str
+    moment: datetime
+    decision: Decision
+
+
+@dataclass(frozen=True)
+class TreatmentRow:
+    """One release that some jurisdictions received and ``jurisdiction`` did not."""
+
+    release: ReleaseRow
+    jurisdiction: str
+    received_by: tuple[str, ...]
+    explanation: str
+    explained: bool
+
+
+@dataclass(frozen=True)
+class WitnessRow:
+    name: str
+    cosigned: bool
+    timestamp: datetime | None
+
+
+@dataclass
+class ReportData:
+    origin: str
+    period: Period
+    jurisdiction: str | None
+    checkpoint: Checkpoint
+    audit: AuditReport
+    releases: list[ReleaseRow]
+    undated: list[ReleaseRow]
+    policies: list[LoggedPolicy]
+    decisions: list[DecisionRow]
+    treatment: list[TreatmentRow]
+    jurisdictions: list[str]
+    witnesses: list[WitnessRow]
+    witness_threshold: int
+    generated: datetime
+
+    @property
+    def withheld(self) -> list[DecisionRow]:
+        return [d for d in self.decisions if not d.decision.allowed]
+
+    @property
+    def red_flags(self) -> list[TreatmentRow]:
+        return [t for t in self.treatment if not t.explained]
+
+
+class _Collector:
+    """The auditor's entry observer: keeps the entries the report needs."""
+
+    def __init__(self) -> None:
+        self.releases: dict[str, ReleaseRow] = {}
+        self.ordered: list[ReleaseRow] = []
+        self.policies: list[LoggedPolicy] = []
+        self.entitlements: list[tuple[int, Entitlement]] = []
+
+    def __call__(self, view: EntryView, root: TrustRoot) -> None:
+        if not view.signature_ok:
+            return  # the audit section reports it; unsigned content is not a fact
+        try:
+            self._take(view)
+        except BadInput:
+            return  # malformed predicate: the audit reports what it can
+
+    def _take(self, view: EntryView) -> None:
+        if view.kind == KIND_RELEASE and view.release is not None:
+            rel = view.release
+            row = ReleaseRow(
+                view.index,
+                view.envelope_sha256 or view.sha256,
+                rel.product,
+                rel.version,
+                rel.channel,
+            )
+            self.ordered.append(row)
+            for digest in {view.sha256, row.sha256}:
+                self.releases[digest] = row
+        elif view.kind == KIND_VERDICT and view.verdict is not None:
+            v = view.verdict
+            target = self.releases.get(v.release_sha256)
+            if target is not None:
+                target.verdicts.append(
+                    VerdictRow(
+                        view.index,
+                        v.decision,
+                        v.inspector,
+                        bool(v.engines),
+                        _time(v.inspected_at),
+                        {k: dict(s) for k, s in v.findings.items()},
+                        v.sarif_sha256 or "",
+                        v.note,
+                    )
+                )
+        elif view.kind == KIND_ROLLOUT:
+            target = self.releases.get(str(view.record.get("release", "")))
+            if target is not None:
+                target.transitions.append(
+                    TransitionRow(
+                        view.index,
+                        str(view.record.get("event", "")),
+                        str(view.record.get("ring", "")),
+                        _time(view.record.get("at")),
+                        str(view.record.get("reason", "")),
+                    )
+                )
+        elif view.kind == KIND_POLICY:
+            self.policies.append(LoggedPolicy(Policy.from_dict(dict(view.record)), view.index))
+        elif view.kind == KIND_ENTITLEMENT and view.envelope is not None:
+            predicate = statement_of(view.envelope).predicate
+            self.entitlements.append((view.index, Entitlement.from_dict(predicate)))
+
+
+def _time(value: object) -> datetime | None:
+    try:
+        return parse_time(value, "time") if value else None
+    except BadInput:
+        return None
+
+
+def _policy_at(policies: list[LoggedPolicy], moment: datetime) -> LoggedPolicy | None:
+    """The latest logged policy issued by ``moment`` (else the first logged, if any)."""
+    issued = [p for p in policies if p.policy.issued <= moment]
+    return issued[-1] if issued else None
+
+
+def _decisions(
+    releases: Iterable[ReleaseRow],
+    policies: list[LoggedPolicy],
+    entitlements: list[tuple[int, Entitlement]],
+) -> list[DecisionRow]:
+    rows: list[DecisionRow] = []
+    for release in releases:
+        moment = release.dated
+        if moment is None or release.decision != "approved":
+            continue
+        policy = _policy_at(policies, moment)
+        product_ents = [(i, e) for i, e in entitlements if e.product == release.product]
+        customers: dict[str, tuple[int, str]] = {}
+        for index, ent in product_ents:
+            customers.setdefault(ent.customer, (index, ent.jurisdiction))
+        for customer, (index, jurisdiction) in sorted(customers.items()):
+            ents = [e for _, e in product_ents if e.customer == customer]
+            decision = decide(policy, ents, customer, release.product, moment)
+            rows.append(DecisionRow(release, index, customer, jurisdiction, moment, decision))
+    return rows
+
+
+def _treatment(decisions: list[DecisionRow], focus: str | None) -> list[TreatmentRow]:
+    by_release: dict[int, list[DecisionRow]] = defaultdict(list)
+    for row in decisions:
+        by_release[row.release.index].append(row)
+    out: list[TreatmentRow] = []
+    for rows in by_release.values():
+        received = sorted({r.jurisdiction for r in rows if r.decision.allowed})
+        if not received:
+            continue
+        by_jurisdiction: dict[str, list[DecisionRow]] = defaultdict(list)
+        for r in rows:
+            by_jurisdiction[r.jurisdiction].append(r)
+        for jurisdiction, group in sorted(by_jurisdiction.items()):
+            if jurisdiction in received or (focus is not None and jurisdiction != focus):
+                continue
+            out.append(_explain(group, tuple(received)))
+    return out
+
+
+def _explain(group: list[DecisionRow], received: tuple[str, ...]) -> TreatmentRow:
+    first = group[0]
+    by_policy = [r for r in group if r.decision.policy_log_index is not None]
+    if len(by_policy) == len(group):
+        d = by_policy[0].decision
+        text = (
+            f"policy {d.policy_name!r} (log entry {d.policy_log_index}), rule {d.rule}: {d.reason}"
+        )
+        return TreatmentRow(first.release, first.jurisdiction, received, text, True)
+    unexplained = [r for r in group if r.decision.policy_log_index is None]
+    rules = ", ".join(sorted({r.decision.rule for r in unexplained}))
+    text = (
+        f"no logged policy rule explains it: {len(unexplained)} of {len(group)} "
+        f"customer(s) withheld by {rules} "
+        f"(entitlement entries {', '.join(str(r.entitlement_index) for r in unexplained)})"
+    )
+    return TreatmentRow(first.release, first.jurisdiction, received, text, False)
+
+
+def collect(
+    trust_root: TrustRoot,
+    source: TileSource,
+    period: Period,
+    jurisdiction: str | None = None,
+    clock: datetime | None = None,
+) -> ReportData:
+    """Replay the log once and gather every fact of the report."""
+    collector = _Collector()
+    with tempfile.TemporaryDirectory(prefix="clearance-report-") as state:
+        audit = audit_log(
+            AuditOptions(
+                trust_root=trust_root, source=source, state_dir=Path(state), observer=collector
+            )
+        )
+    note = Note.from_bytes(audit.note)
+    checkpoint = Checkpoint.from_note(note)
+    in_period = [r for r in collector.ordered if r.dated is not None and r.dated in period]
+    undated = [r for r in collector.ordered if r.dated is None]
+    if jurisdiction is not None:
+        known = {e.jurisdiction for _, e in collector.entitlements}
+        known |= {rule.jurisdiction for p in collector.policies for rule in p.policy.rules}
+        if jurisdiction not in known:
+            raise BadInput(
+                f"jurisdiction {jurisdiction!r} appears in no logged policy or entitlement "
+                f"(known: {', '.join(sorted(known)) or 'none'})"
+            )
+    decisions = _decisions(in_period, collector.policies, collector.entitlements)
+    if jurisdiction is not None:
+        shown = [d for d in decisions if d.jurisdiction == jurisdiction]
+    else:
+        shown = decisions
+    cosigned = cosigning_witnesses(note, trust_root)
+    witnesses = [
+        WitnessRow(
+            k.name,
+            k.name in cosigned,
+            datetime.fromtimestamp(cosigned[k.name], UTC) if k.name in cosigned else None,
+        )
+        for k in trust_root.witnesses.keys
+    ]
+    return ReportData(
+        origin=trust_root.log_origin,
+        period=period,
+        jurisdiction=jurisdiction,
+        checkpoint=checkpoint,
+        audit=audit,
+        releases=in_period,
+        undated=undated,
+        policies=collector.policies,
+        decisions=shown,
+        treatment=_treatment(decisions, jurisdiction),
+        jurisdictions=sorted({d.jurisdiction for d in shown}),
+        witnesses=witnesses,
+        witness_threshold=trust_root.witnesses.threshold,
+        generated=clock or datetime.now(UTC),
+    )
+
+
+def summary(data: ReportData) -> dict[str, Any]:
+    """The machine-readable outline of a report (also the signed predicate's body)."""
+    return {
+        "origin": data.origin,
+        "from": data.period.start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "to": data.period.end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "jurisdiction": data.jurisdiction,
+        "treeSize": data.checkpoint.size,
+        "rootHash": data.checkpoint.root_hash.hex(),
+        "releases": len(data.releases),
+        "decisions": len(data.decisions),
+        "withheld": len(data.withheld),
+        "redFlags": len(data.red_flags),
+        "auditClean": data.audit.clean,
+        "witnessesCosigned": sum(1 for w in data.witnesses if w.cosigned),
+    }

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from clearance.attest import TrustRoot
+from clearance.attest import TrustRoot, TrustRootFormatError
+from clearance.cli._common import read_bytes
 from clearance.index import LogIndex
 
 TRUST_ROOT_IN_LOG = "trust-root.json"
@@ -16,9 +17,10 @@ def log_trust_root(logdir: Path) -> TrustRoot | None:
     path = Path(logdir) / TRUST_ROOT_IN_LOG
     if not path.is_file():
         return None
-    from clearance.cli.submit import load_trust_root
-
-    return load_trust_root(path)
+    try:
+        return TrustRoot.from_bytes(read_bytes(path, "trust root"))
+    except TrustRootFormatError as exc:
+        raise TrustRootFormatError(f"{path}: {exc}") from None
 
 
 def index_for(root: TrustRoot | None, entries: Sequence[bytes] | None = None) -> LogIndex | None:

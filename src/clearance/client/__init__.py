@@ -49,9 +49,9 @@ from clearance.client.errors import (
     VerdictSignatureError,
     VerificationError,
 )
-from clearance.client.installation import keep_split_view, record_installation
+from clearance.client.installation import keep_split_view, record_installation, verify_bundle
 from clearance.client.state import ClientState, StateUpdate
-from clearance.client.verifier import BundleVerifier, VerificationResult, verify_bundle
+from clearance.client.verifier import BundleVerifier, VerificationResult
 
 __all__ = [
     "BUNDLE_MEDIA_TYPE",

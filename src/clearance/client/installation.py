@@ -7,16 +7,17 @@ its own, e.g. the withholding check) passed, then :func:`record_installation`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import time
+from collections.abc import Callable
 
+from clearance.attest.trust_root import TrustRoot
+from clearance.client.bundle import Bundle
 from clearance.client.errors import SplitViewError, StateError
 from clearance.client.state import ClientState
+from clearance.client.verifier import BundleVerifier, VerificationResult
 from clearance.errors import BadInput
 from clearance.keys import Note
 from clearance.log.checkpoint import Checkpoint
-
-if TYPE_CHECKING:
-    from clearance.client.verifier import VerificationResult
 
 
 def record_installation(state: ClientState, result: VerificationResult) -> None:
@@ -47,3 +48,22 @@ def keep_split_view(state: ClientState, exc: SplitViewError) -> SplitViewError:
         exc.presented,
         exc.sizes,
     )
+
+
+def verify_bundle(
+    artifact_sha256: str,
+    bundle: Bundle | bytes,
+    trust_root: TrustRoot,
+    state: ClientState | None = None,
+    clock: Callable[[], float] = time.time,
+) -> VerificationResult:
+    """Verify, then (with ``state``) record the installation: the command's flow, in one call."""
+    try:
+        result = BundleVerifier(trust_root, clock).verify(artifact_sha256, bundle, state)
+    except SplitViewError as exc:
+        if state is None:
+            raise
+        raise keep_split_view(state, exc) from None
+    if state is not None:
+        record_installation(state, result)
+    return result

@@ -74,7 +74,6 @@ from clearance.client.errors import (
     VerdictRejectedError,
     VerdictSignatureError,
 )
-from clearance.client.installation import keep_split_view, record_installation
 from clearance.client.state import ClientState, StateUpdate
 from clearance.errors import BadInput
 from clearance.keys import Note
@@ -466,22 +465,3 @@ def _check_logged(
         )
     except ProofError as exc:
         raise error(f"{what} is not in the log at index {entry.index}: {exc}") from None
-
-
-def verify_bundle(
-    artifact_sha256: str,
-    bundle: Bundle | bytes,
-    trust_root: TrustRoot,
-    state: ClientState | None = None,
-    clock: Callable[[], float] = time.time,
-) -> VerificationResult:
-    """Verify, then (with ``state``) record the installation: the command's flow, in one call."""
-    try:
-        result = BundleVerifier(trust_root, clock).verify(artifact_sha256, bundle, state)
-    except SplitViewError as exc:
-        if state is None:
-            raise
-        raise keep_split_view(state, exc) from None
-    if state is not None:
-        record_installation(state, result)
-    return result

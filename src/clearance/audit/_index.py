@@ -12,9 +12,9 @@ distributed something the inspectors did not approve.
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Callable, Iterable
 
+from clearance._untrusted import load_json
 from clearance.attest import TrustRoot
 from clearance.audit.rules import AuditFinding
 from clearance.errors import ClearanceError
@@ -47,8 +47,8 @@ class IndexAudit:
         if b"rollout-transition" not in data:
             return
         try:
-            raw = json.loads(data)
-        except ValueError:
+            raw = load_json(data, f"log entry {index}")
+        except ClearanceError:
             return
         if not isinstance(raw, dict) or raw.get("_type") != TRANSITION_TYPE:
             return

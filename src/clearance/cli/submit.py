@@ -130,11 +130,16 @@ def _submit(args: argparse.Namespace) -> int:
             f"{args.log}: no {TRUST_ROOT_IN_LOG} in the log directory; give --trust-root"
         )
     trust_root = load_trust_root(root_path)
-    from clearance.cli._index import index_for, log_trust_root
+    from clearance.cli._index import index_for, log_trust_root, record_log_trust_root
 
     # The log's verifiable index (under the log's own trust root) knows the revoked keys;
-    # with it as the log's extension, every new checkpoint commits to its root.
-    index = index_for(log_trust_root(args.log) or trust_root)
+    # with it as the log's extension, every new checkpoint commits to its root.  A log that
+    # names no trust root yet records this one: its index is computed under it from now on.
+    index_root = log_trust_root(args.log)
+    if index_root is None:
+        index_root = trust_root
+        record_log_trust_root(args.log, trust_root)
+    index = index_for(index_root)
     assert index is not None
     with TransparencyLog.open(args.log, extension=index) as log:
         digests, history = read_history(log, log.size, index)

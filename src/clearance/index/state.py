@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from clearance._untrusted import load_json
 from clearance.attest import admission
 from clearance.attest.admission import VerdictVote, evaluate_verdicts
 from clearance.attest.canonical import canonical_json
@@ -72,9 +73,9 @@ class IndexProof:
     @property
     def record(self) -> dict[str, Any]:
         try:
-            value = json.loads(self.value)
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-            raise IndexProofError(f"index record {self.key!r} is not JSON") from None
+            value = load_json(self.value, f"index record {self.key!r}")
+        except BadInput as exc:
+            raise IndexProofError(str(exc)) from None
         if not isinstance(value, dict):
             raise IndexProofError(f"index record {self.key!r} is not a JSON object")
         return value
@@ -206,8 +207,8 @@ class LogIndex:
 
     def _apply(self, index: int, data: bytes) -> None:
         try:
-            raw = json.loads(data)
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+            raw = load_json(data, f"log entry {index}")
+        except BadInput:
             return
         if not isinstance(raw, dict):
             return

@@ -93,7 +93,7 @@ def test_rollout_of_a_release_approved_by_two_names_for_one_key_is_flagged(
     report = run(world, tmp_path / "state")
     assert "audit.rollout-unapproved" in rules(report)
     finding = next(f for f in report.findings if f.rule_id == "audit.rollout-unapproved")  # type: ignore[attr-defined]
-    assert "is pending" in finding.message
+    assert "(pending: 2 distinct trusted inspector key(s) approved)" in finding.message
 
 
 def test_a_rollout_going_on_after_a_rejection_is_flagged(world: World, tmp_path: Path) -> None:
@@ -109,3 +109,32 @@ def test_a_rollout_going_on_after_a_rejection_is_flagged(world: World, tmp_path:
     report = run(world, tmp_path / "state")
     flagged = [f for f in report.findings if f.rule_id == "audit.rollout-unapproved"]  # type: ignore[attr-defined]
     assert [f.entry_index for f in flagged] == [4]
+
+
+def test_monitor_alerts_on_a_rollout_approved_by_names_not_keys(tmp_path: Path) -> None:
+    """Case 2 as the monitor sees it: the auditor's recomputed index decides, so two
+    distinct keys of three required raise monitor.unapproved-rollout."""
+    from monitor.support import monitor_for
+
+    a, b, c = (Signer.generate(n) for n in ("inspector", "inspector2", "inspector3"))
+
+    class ThreeInspectors(World):
+        def trust_root(self) -> TrustRoot:
+            base = super().trust_root()
+            return TrustRoot(
+                log_origin=ORIGIN,
+                log_key=base.log_key,
+                vendors=base.vendors,
+                inspectors=Role((a.verifier, b.verifier, c.verifier), 3),
+                policy=base.policy,
+            )
+
+    world = ThreeInspectors(tmp_path / "w")
+    rel = world.release("1.0.0")
+    verdicts = [create_verdict(rel, "approved", signers=s) for s in ([a], [b], [a, b])]
+    world.append(
+        rel.to_bytes(), *(v.to_bytes() for v in verdicts), _transition("started", rel.sha256)
+    )
+    alerts = monitor_for(world, tmp_path / "state").run_once().alerts
+    flagged = [x for x in alerts if x.rule_id == "monitor.unapproved-rollout"]
+    assert [x.entry_index for x in flagged] == [4]

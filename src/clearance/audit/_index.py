@@ -60,16 +60,26 @@ class IndexAudit:
         revoked = None if record is None else record.get("revoked")
         if state == "approved" and revoked is None:
             return
-        why = "is not in the index" if record is None else f"is {state}"
-        if revoked is not None:
-            why = f"was revoked at log index {revoked.get('logIndex')}"
+        verdicts = [] if record is None else record.get("verdicts") or []
+        if not verdicts:
+            status = "no verdict"
+        else:
+            last = verdicts[-1]
+            status = f"verdict {last.get('decision')!r} at entry {last.get('logIndex')}"
+        if record is None:
+            status += " (not an admitted release of the log)"
+        elif revoked is not None:
+            status += f" and was revoked at entry {revoked.get('logIndex')}"
+        else:
+            approvers = len(record.get("approvers") or [])
+            status += f" ({state}: {approvers} distinct trusted inspector key(s) approved)"
         self._report(
             AuditFinding(
                 "audit.rollout-unapproved",
-                f"entry {index}: rollout {event} for release {release[:16]}…, which {why} "
-                "under the trust root (distinct inspector keys)",
+                f"entry {index}: rollout {event} in ring {raw.get('ring', '?')!r} for release "
+                f"{release[:16]}… which has {status}",
                 index,
-                {"release": release, "event": event, "index_record": record},
+                {"release": release, "event": event, "ring": raw.get("ring"), "index_record": record},
             )
         )
 

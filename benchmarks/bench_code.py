@@ -28,9 +28,9 @@ from collections import Counter
 from pathlib import Path
 
 from clearance.inspection.code._binary import binary_facts
-from clearance.inspection.code._capa import capa_engine, default_rules_dir
-from clearance.inspection.code._endpoints import find_endpoints
-from clearance.inspection.code._rebuild import plain_build, rebuild
+from clearance.inspection.code._capa_runner import capa_engine, default_rules_dir
+from clearance.inspection.code._hermetic_build import plain_build, rebuild
+from clearance.inspection.code._host_scan import find_endpoints
 from clearance.inspection.code.recipe import BuildRecipe
 
 REPO = Path(__file__).resolve().parents[1]

@@ -21,7 +21,7 @@ from clearance.attest import (
     create_verdict,
     statement_of,
 )
-from clearance.attest.policy import Policy
+from clearance.attest.policy import PolicyStatement
 from clearance.keys import Signer
 
 
@@ -171,7 +171,7 @@ def test_bad_verdict_fields(tmp_path: Path) -> None:
 def test_policy_placeholder() -> None:
     authority = Signer.generate("regulator")
     env = create_policy({"jurisdictions": {"XX": "deny"}}, authority)
-    assert Policy.from_envelope(env).predicate == {"jurisdictions": {"XX": "deny"}}
+    assert PolicyStatement.from_envelope(env).predicate == {"jurisdictions": {"XX": "deny"}}
     env.verify([authority.verifier])
 
 

@@ -11,8 +11,8 @@ import yaml
 
 from clearance.attest import Statement, Subject, Verdict
 from clearance.cli.release import load_envelope
-from clearance.inspection.errors import PolicyError
-from clearance.inspection.policy import Policy
+from clearance.inspection.errors import VerdictPolicyError
+from clearance.inspection.policy import VerdictPolicy
 from clearance.keys import Signer
 from clearance.policy import ENTITLEMENT_PREDICATE_TYPE, Entitlement
 from cli._world import build, run
@@ -68,10 +68,10 @@ def test_verdict_policy_with_an_unknown_rule_id_is_an_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     text = "version: 1\nrules:\n  - when: {rule_id: content.overbraod}\n    decision: rejected\n"
-    with pytest.raises(PolicyError, match="matches no finding id"):
-        Policy.from_yaml(text, "typo.yaml")
+    with pytest.raises(VerdictPolicyError, match="matches no finding id"):
+        VerdictPolicy.from_yaml(text, "typo.yaml")
     # Globs that match known ids stay valid.
-    Policy.from_yaml(text.replace("content.overbraod", "content.*"), "glob.yaml")
+    VerdictPolicy.from_yaml(text.replace("content.overbraod", "content.*"), "glob.yaml")
     world = build(tmp_path)
     policy = tmp_path / "typo.yaml"
     policy.write_text(text)
@@ -107,6 +107,13 @@ def test_approving_what_the_automatic_inspection_rejected_needs_a_note(
     assert json.loads(out)["overrides"].startswith("overrides the automatic rejection")
     note = Verdict.from_envelope(load_envelope(human, "verdict")).note
     assert note.startswith("false positive: test file") and "overrides" in note
+    # The automatic rejection found in the log.
+    assert run("submit", automatic, "--log", world.logdir, "--trust-root", world.trust_root) == 0
+    capsys.readouterr()
+    code = run("verdict", "sign", world.release, "--decision", "approved", "--key",
+               world.inspector_key, "--log", world.logdir, "--out", human)  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "verdict at log index 1 by inspector" in err
     # Agreeing with the automatic decision, or deciding without one, needs no note.
     assert run("verdict", "sign", world.release, "--decision", "rejected", "--key",
                world.inspector_key, "--automatic", automatic, "--out", human) == 0  # fmt: skip
@@ -192,6 +199,12 @@ def test_policy_authority_writes_checks_explains_and_signs_a_yaml_policy(
                                  "end": "2026-01-01"}).to_dict()  # fmt: skip
     statement = Statement((Subject("us-hospital", "00" * 32),), ENTITLEMENT_PREDICATE_TYPE, body)
     ent_signed.write_bytes(statement.sign([Signer.parse(world.vendor_key.read_text())]).to_bytes())
+    # The private opening of a committed entitlement ({"salt", "entitlement"}) works too.
+    opening = tmp_path / "us.opening.json"
+    opening.write_text(json.dumps({"salt": "00" * 16, "entitlement": body}))
+    code = run("policy", "explain", policy, "--entitlement", opening, "--customer",
+               "us-hospital", "--product", "endpoint-antivirus", "--date", "2024-09-01")  # fmt: skip
+    assert code == 0
     # The signed files work wherever the YAML does.
     code = run("policy", "explain", signed, "--entitlement", ent_signed, "--customer",
                "us-hospital", "--product", "endpoint-antivirus", "--date", "2024-10-01")  # fmt: skip

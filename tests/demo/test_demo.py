@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -38,6 +39,8 @@ def test_demo_runs_to_completion_as_make_run_does(tmp_path: Path) -> None:
     installed = tmp_path / "demo-data" / "client" / "installed"
     assert (installed / "demo_rules.yar").is_file()
     assert (installed / "gen_mimikatz.yar").is_file()  # the attributed signature-base subset
+    if shutil.which("clamscan"):  # the ClamAV database update beside the YARA rules
+        assert (installed / "demo_signatures.ndb").is_file()
     # The data directory is a real gateway store that a second server can reopen.
     assert json.loads((tmp_path / "demo-data" / "gateway" / "tokens.json").read_text())
 

@@ -42,7 +42,7 @@ from clearance.log.tiles import (
     decode_bundle,
     parse_tile_path,
 )
-from clearance.policy import Entitlement, Policy
+from clearance.policy import DistributionPolicy, Entitlement
 from clearance.witness import AddCheckpointRequest, LogConfig, Witness, WitnessState
 from clearance.witness.protocol import parse_cosignatures, parse_size
 
@@ -168,11 +168,11 @@ def _trust_root(data: bytes) -> None:
 
 def _policy(data: bytes) -> None:
     value = load_json(data, "policy")
-    _each(lambda: Policy.from_dict(value), lambda: Entitlement.from_dict(value))
+    _each(lambda: DistributionPolicy.from_dict(value), lambda: Entitlement.from_dict(value))
 
 
 def _verdict_policy(data: bytes) -> None:
-    verdict_policy.Policy.from_yaml(data.decode("utf-8", "replace"), "fuzz.yaml")
+    verdict_policy.VerdictPolicy.from_yaml(data.decode("utf-8", "replace"), "fuzz.yaml")
 
 
 def _archive(data: bytes) -> None:

@@ -127,14 +127,16 @@ def test_slow_signature_is_measured_in_the_engine_and_named(tmp_path: Path) -> N
     assert slow and slow[0].evidence["rules_over_budget"] == ["Slow.Regex"]
 
 
-def _cvd(members: dict[str, bytes], *, lie_md5: bool = False, count: int = 1) -> bytes:
+def _cvd(
+    members: dict[str, bytes], *, lie_md5: bool = False, count: int = 1, gz: bool = True
+) -> bytes:
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w") as tar:
         for name, data in members.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
-    body = gzip.compress(raw.getvalue(), mtime=0)
+    body = gzip.compress(raw.getvalue(), mtime=0) if gz else raw.getvalue()
     md5 = "0" * 32 if lie_md5 else hashlib.md5(body).hexdigest()
     header = f"ClamAV-VDB:29 Nov 2026 00-00 +0000:7:{count}:90:{md5}:X:vendor:1800000000"
     return header.encode().ljust(512, b" ") + body
@@ -143,14 +145,21 @@ def _cvd(members: dict[str, bytes], *, lie_md5: bool = False, count: int = 1) ->
 def test_cvd_container_is_opened_and_its_md5_checked(tmp_path: Path) -> None:
     good = _cvd({"vendor.ndb": f"Garden:0:*:{_hex('about gardening')}\n".encode()})
     bad = _cvd({"vendor.ndb": b"Other:0:*:41424344\n"}, lie_md5=True, count=5)
+    cld = _cvd({"local.hdb": b"44d88612fea8a8f36de82e1278abb02f:68:Eicar\n"}, gz=False)
     findings = inspect_rules(
-        tmp_path, {"daily.cvd": good, "main.cvd": bad}, corpus=_corpus(tmp_path)
-    )  # type: ignore[dict-item]
+        tmp_path,
+        {"daily.cvd": good, "main.cvd": bad, "local.cld": cld},  # type: ignore[dict-item]
+        corpus=_corpus(tmp_path),
+    )
     assert "Garden" in by_rule(findings, "content.overbroad")
     compile_errors = [f for f in findings if f.rule_id == "content.compile-error"]
     md5 = [f for f in compile_errors if f.evidence.get("code") == "container_md5"]
     assert md5 and md5[0].severity == Severity.CRITICAL and md5[0].locations[0].uri == "main.cvd"
     assert any(f.evidence.get("code") == "container_count" for f in compile_errors)
+    # The uncompressed .cld is opened too; its header is noted, nothing is wrong with it.
+    notes = [f for f in compile_errors if f.locations[0].uri == "local.cld"]
+    assert [f.evidence.get("code") for f in notes] == ["container_header"]
+    assert notes[0].severity == Severity.INFO
 
 
 def test_removed_hash_and_switched_off_signature_are_detection_removed(tmp_path: Path) -> None:
@@ -169,3 +178,61 @@ def test_removed_hash_and_switched_off_signature_are_detection_removed(tmp_path:
     messages = " | ".join(f.message for f in removed)
     assert "Other.2" in messages and "Eicar" not in messages
     assert "switches off signature Body.Keep" in messages
+
+
+def test_whole_set_that_does_not_load_is_an_engine_crash_not_silence(tmp_path: Path) -> None:
+    from clearance.inspection import NullProgress
+    from clearance.inspection.content.clamav_engine import ClamAVEngine
+    from clearance.inspection.content.engine import CompileReport
+
+    engine = ClamAVEngine()
+    good = write(tmp_path / "db", {"a.ndb": "A.Sig:0:*:41424344\n"})
+    report = engine.compile([("a.ndb", good[0])], tmp_path / "work", [], NullProgress())
+    assert report.compiled_set is not None
+    # The set breaks after each file loaded alone (what two conflicting files do together).
+    (report.compiled_set / "broken.ndb").write_text("Broken:0:*:zz\n")
+    corpus = _corpus(tmp_path)
+    scan = engine.scan(
+        CompileReport((), (), (), ("a.ndb",), report.compiled_set, 0.0, 0),
+        [("a.ndb", good[0])],
+        sorted(corpus.iterdir()),
+        str,
+        NullProgress(),
+    )
+    assert [c.uri for c in scan.crashes] == ["ruleset"]
+    assert "whole set" in scan.crashes[0].message and scan.files_scanned == 0
+
+
+def test_database_that_kills_the_engine_is_a_finding_and_the_rest_is_inspected(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # clamscan cannot be made to crash on demand, so a wrapper stands in for a libclamav
+    # that dies on one database: it kills itself with SIGSEGV when loading a file that
+    # holds the marker, and runs the real clamscan otherwise.
+    real = shutil.which("clamscan")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    wrapper = bin_dir / "clamscan"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        'prev=""\n'
+        'for a in "$@"; do\n'
+        '  if [ "$prev" = "-d" ] && grep -rqs CRASHME "$a"; then kill -SEGV $$; fi\n'
+        '  prev="$a"\n'
+        "done\n"
+        f'exec {real} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{__import__('os').environ['PATH']}")
+    findings = inspect_rules(
+        tmp_path,
+        {
+            "killer.ndb": f"CRASHME:0:*:{_hex('anything at all')}\n",
+            "fine.ndb": f"Garden:0:*:{_hex('about gardening')}\n",
+        },
+        corpus=_corpus(tmp_path),
+    )
+    crashes = [f for f in findings if f.rule_id == "content.engine-crash"]
+    assert [f.locations[0].uri for f in crashes] == ["killer.ndb"]
+    assert crashes[0].evidence["signal"] == "SIGSEGV"
+    assert "Garden" in by_rule(findings, "content.overbroad")

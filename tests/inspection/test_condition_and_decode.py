@@ -150,3 +150,35 @@ def test_hex_and_regex_patterns_are_decoded_through_the_rule_model() -> None:
     texts = {lit.text for lit in literals(rule)}
     assert "СЕКРЕТНО" in texts
     assert "TOP SECRET" in texts
+
+
+def test_files_that_compile_alone_but_clash_together_are_isolated() -> None:
+    """The bisection behind a whole-set compile failure, on the real engine: rule files
+    that each compile alone but not in one namespace (the same rule name twice)."""
+    import yara_x
+
+    from clearance.inspection.content._bisect import split_buildable
+
+    files = [f"rule R{i} {{ condition: true }}" for i in range(12)]
+    files[4] = "rule R1 { condition: false }"  # clashes with file 1
+    files[9] = "rule R7 { condition: false }"  # clashes with file 7
+    for text in files:
+        yara_x.compile(text)  # each one alone is fine
+    builds: list[int] = []
+
+    def build(idx: list[int]) -> bool:
+        builds.append(len(idx))
+        compiler = yara_x.Compiler()
+        try:
+            for i in idx:
+                compiler.add_source(files[i])
+        except yara_x.CompileError:
+            return False
+        compiler.build()
+        return True
+
+    kept, culprits = split_buildable(list(range(12)), build)
+    assert culprits == [4, 9]
+    assert kept == [0, 1, 2, 3, 5, 6, 7, 8, 10, 11]
+    assert build(kept)
+    assert len(builds) <= 2 * (1 + 4) + 2  # about log2(n) builds per culprit

@@ -97,3 +97,102 @@ def test_new_rule_matching_none_of_its_declared_evidence_is_reported(tmp_path: P
     assert [f.locations[0].logical_name for f in unmatched] == ["Decoy"]
     assert unmatched[0].evidence["new_rule"] is True
     assert any(f.evidence.get("change") == "evidence-missing" for f in findings)
+
+
+def test_cli_release_declares_evidence_and_inspection_logs_only_its_digest(
+    tmp_path: Path,
+) -> None:
+    from clearance.cli import main
+
+    keys = tmp_path / "k"
+    assert main(["keys", "generate", "vendor", "--dir", str(keys)]) == 0
+    assert main(["keys", "generate", "inspector", "--dir", str(keys)]) == 0
+    evidence = write(tmp_path / "deposited", {"dropper-sample.sh": SAMPLE})[0].parent
+    v1 = write(
+        tmp_path / "v1",
+        {"r.yar": 'rule Dropper { strings: $a = "evil.example/x | sh" condition: $a }\n'},
+    )
+    v2 = write(
+        tmp_path / "v2",
+        {"r.yar": 'rule Dropper { strings: $a = "evil.example/y | sh" condition: $a }\n'},
+    )
+    common = ["--product", "acme", "--channel", "stable", "--key", str(keys / "vendor.key")]
+    assert (
+        main(
+            [
+                "release",
+                "create",
+                *common,
+                "--version",
+                "1.0.0",
+                "--content",
+                str(v1[0]),
+                "--evidence",
+                f"{DIGEST}=Dropper",
+                "--out",
+                str(tmp_path / "r1.json"),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "release",
+                "create",
+                *common,
+                "--version",
+                "1.1.0",
+                "--content",
+                str(v2[0]),
+                "--evidence",
+                f"{DIGEST}=Dropper",
+                "--previous",
+                str(tmp_path / "r1.json"),
+                "--out",
+                str(tmp_path / "r2.json"),
+            ]
+        )
+        == 0
+    )
+    sarif = tmp_path / "f.sarif"
+    code = main(
+        [
+            "inspect",
+            str(tmp_path / "r2.json"),
+            "--artifacts",
+            str(v2[0].parent),
+            "--previous",
+            str(tmp_path / "r1.json"),
+            "--previous-artifacts",
+            str(v1[0].parent),
+            "--corpus",
+            str(honest_corpus(tmp_path / "corpus")),
+            "--evidence",
+            str(evidence),
+            "--key",
+            str(keys / "inspector.key"),
+            "--out",
+            str(tmp_path / "v.json"),
+            "--sarif",
+            str(sarif),
+        ]
+    )
+    assert code == 0
+    text = sarif.read_text()
+    assert f"sha256:{DIGEST}" in text and "no-longer-detected" in text
+    assert "evidence-not-matched" in text  # the new release's Dropper misses its declared sample
+    assert "dropper-sample" not in text and str(evidence) not in text
+
+
+def test_yara_rule_that_stops_matching_while_another_still_detects_is_weakened(
+    tmp_path: Path,
+) -> None:
+    keep = 'rule Other { strings: $a = "rm -rf /tmp/.k" condition: $a }\n'
+    before = keep + 'rule Dropper { strings: $a = "evil.example/x | sh" condition: $a }\n'
+    after = keep + 'rule Dropper { strings: $a = "evil.example/z | sh" condition: $a }\n'
+    findings = _removed(_inspect(tmp_path, {"r.yar": after}, {"r.yar": before}))
+    assert [(f.evidence["change"], f.locations[0].logical_name) for f in findings] == [
+        ("weakened", "Dropper")
+    ]
+    assert findings[0].severity == Severity.MEDIUM

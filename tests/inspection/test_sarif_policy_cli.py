@@ -12,9 +12,9 @@ from _sarif_schema import official_sarif_schema
 from clearance.attest.dsse import Envelope
 from clearance.attest.verdict import Verdict
 from clearance.cli import main
-from clearance.inspection.errors import PolicyError
+from clearance.inspection.errors import VerdictPolicyError
 from clearance.inspection.findings import Finding, Location, Severity
-from clearance.inspection.policy import Policy, default_policy
+from clearance.inspection.policy import VerdictPolicy, default_policy
 from clearance.inspection.sarif import sarif_bytes, to_sarif
 from inspection._helpers import honest_corpus
 
@@ -100,7 +100,7 @@ def test_default_policy() -> None:
 
 
 def test_custom_policy_and_bad_policies() -> None:
-    strict = Policy.from_yaml(
+    strict = VerdictPolicy.from_yaml(
         "default: approved\nrules:\n  - when: {rule_id: 'content.*', severity_at_least: low}\n    decision: rejected\n",
         "strict.yaml",
     )
@@ -119,8 +119,8 @@ def test_custom_policy_and_bad_policies() -> None:
         ("rules:\n  - when: {colour: red}\n    decision: rejected", "unknown key"),
         ("rules: [", "not valid YAML"),
     ]:
-        with pytest.raises(PolicyError, match=message):
-            Policy.from_yaml(bad, "bad.yaml")
+        with pytest.raises(VerdictPolicyError, match=message):
+            VerdictPolicy.from_yaml(bad, "bad.yaml")
 
 
 @pytest.fixture(scope="module")

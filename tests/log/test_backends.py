@@ -25,10 +25,10 @@ from _postgres import scratch_database
 from clearance.keys import Signer, cosign
 from clearance.log import (
     Checkpoint,
+    CheckpointSupersededError,
     DirectoryTileSource,
     LogCorruptedError,
     LogInputError,
-    StaleCheckpointError,
     TiledLogClient,
     TransparencyLog,
     entries_path,
@@ -186,7 +186,7 @@ def test_cosignatures_on_both_backends(tmp_path: Path, backend: str | None) -> N
         assert log.read_public("checkpoint") == cosigned.to_bytes()
         log.verify()
         log.append([b"c"])
-        with pytest.raises(StaleCheckpointError):
+        with pytest.raises(CheckpointSupersededError):
             log.add_cosignatures([cosign(note.text, witness, 1)], for_text=note.text)
 
 

@@ -17,11 +17,11 @@ from hypothesis import strategies as st
 from clearance.keys import Signer, cosign, verify_cosignature
 from clearance.log import (
     Checkpoint,
+    CheckpointSupersededError,
     EntryTooLargeError,
     LogCorruptedError,
     LogInputError,
     ProofRequestError,
-    StaleCheckpointError,
     TransparencyLog,
     merkle,
     open_checkpoint,
@@ -213,7 +213,7 @@ def test_cosignatures_are_added_published_and_dropped_on_growth(tmp_path: Path) 
         log.verify()
         log.append([b"c"])
         assert len(log.checkpoint().signatures) == 1
-        with pytest.raises(StaleCheckpointError):
+        with pytest.raises(CheckpointSupersededError):
             log.add_cosignatures([sig], for_text=note.text)
         with pytest.raises(LogInputError, match="own signature"):
             log.add_cosignatures(log.checkpoint().signatures)

@@ -6,13 +6,13 @@ from typing import Any
 import pytest
 
 from clearance.errors import BadInput
-from clearance.policy import Entitlement, Policy, PolicyFormatError
+from clearance.policy import DistributionPolicy, Entitlement, PolicyFormatError
 from clearance.policy.example import example_entitlements, us_restriction_policy
 
 
 def test_policy_round_trips_through_json() -> None:
     policy = us_restriction_policy()
-    again = Policy.from_dict(json.loads(json.dumps(policy.to_dict())))
+    again = DistributionPolicy.from_dict(json.loads(json.dumps(policy.to_dict())))
     assert again == policy
 
 
@@ -36,7 +36,7 @@ def test_bad_policies_are_bad_input(mutate: Any, message: str) -> None:
     data = us_restriction_policy().to_dict()
     mutate(data)
     with pytest.raises(PolicyFormatError, match=message) as info:
-        Policy.from_dict(data)
+        DistributionPolicy.from_dict(data)
     assert isinstance(info.value, BadInput)
 
 

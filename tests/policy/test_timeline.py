@@ -14,9 +14,9 @@ from clearance.policy import (
     NO_ENTITLEMENT,
     NO_NEW_SALES,
     NO_UPDATES,
+    DistributionPolicy,
     JurisdictionRule,
     LoggedPolicy,
-    Policy,
     decide,
 )
 from clearance.policy.example import (
@@ -97,7 +97,7 @@ def test_cut_off_instants_are_exact() -> None:
 def test_farewell_runs_six_months_where_no_legal_cut_off_stops_it() -> None:
     # The same vendor leaving a market voluntarily: sales stop, the six months run in full.
     base = us_restriction_policy()
-    voluntary = Policy(
+    voluntary = DistributionPolicy(
         name="voluntary-exit",
         issued=base.issued,
         products=base.products,

@@ -23,7 +23,7 @@ from clearance.attest.errors import (
     TrustRootFormatError,
     VersionFormatError,
 )
-from clearance.attest.policy import Policy, create_policy
+from clearance.attest.policy import PolicyStatement, create_policy
 from clearance.attest.recovery import (
     ChannelReset,
     Revocation,
@@ -92,7 +92,7 @@ __all__ = [
     "Envelope",
     "EnvelopeFormatError",
     "EnvelopeSignatureError",
-    "Policy",
+    "PolicyStatement",
     "Release",
     "Revocation",
     "Role",

@@ -19,14 +19,14 @@ from clearance.keys import Signer
 
 
 @dataclass(frozen=True)
-class Policy:
+class PolicyStatement:
     """A typed view of a policy statement: its subjects and its (free-form) predicate."""
 
     subjects: tuple[Subject, ...]
     predicate: Mapping[str, Any]
 
     @classmethod
-    def from_envelope(cls, envelope: Envelope) -> Policy:
+    def from_envelope(cls, envelope: Envelope) -> PolicyStatement:
         statement = statement_of(envelope, POLICY_V1)
         return cls(statement.subjects, statement.predicate)
 

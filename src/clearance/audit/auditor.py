@@ -18,20 +18,18 @@ Order of one run:
 from __future__ import annotations
 
 import hashlib
-import shutil
-import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from clearance.attest import Envelope, Release, TrustRoot, Verdict
+from clearance.attest import Release, TrustRoot, Verdict
 from clearance.audit._index import IndexAudit
+from clearance.audit._reinspection_check import ReinspectionCheck
 from clearance.audit.entries import (
     KIND_POLICY,
     KIND_RELEASE,
@@ -41,7 +39,7 @@ from clearance.audit.entries import (
     examine_entry,
 )
 from clearance.audit.errors import AuditInputError, LogServerUnreachable, LogUnavailable
-from clearance.audit.reinspect import Reinspection, Reinspector, ReleaseFiles, summary_of
+from clearance.audit.reinspect import Reinspector
 from clearance.audit.rules import AuditFinding
 from clearance.audit.sources import ArtifactSource
 from clearance.audit.state import AuditState, SeenCheckpoint, VerdictRecord
@@ -57,7 +55,6 @@ from clearance.log.tiles import TiledLogClient, TileSource
 DEFAULT_DEADLINE = 72 * 3600.0
 DEFAULT_BATCH = 256
 #: Finding ids whose presence depends on the machine's speed, not only on the content.
-TIMING_RULES = frozenset({"content.slow"})
 
 
 #: Called with every entry the auditor examined, in log order, and the trust root it was
@@ -91,6 +88,9 @@ class AuditOptions:
     clock: Callable[[], float] = time.time
     progress: ProgressSink = field(default_factory=_NoProgress)
     observer: EntryObserver | None = None
+    #: Called after a batch of entries was examined, before the audit state commits it
+    #: (an observer that batches its own writes commits them here, so it is never behind).
+    before_commit: Callable[[], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -168,6 +168,7 @@ class Auditor:
         self._pending: list[AuditFinding] = []
         self._state: AuditState | None = None
         self._index = IndexAudit(options.trust_root, self._report)
+        self._reinspection = ReinspectionCheck(options.reinspector, options.artifacts, self._report)
 
     # -- the run --------------------------------------------------------------------------
     def run(self) -> AuditReport:
@@ -353,6 +354,8 @@ class Auditor:
                 with state.batch():
                     for offset, data in enumerate(entries):
                         self._audit_entry(state, first + offset, data)
+                    if opt.before_commit is not None:
+                        opt.before_commit()
                     state.set_audited(end)
                     self._flush(state)
                 opt.progress.advance(end - first)
@@ -477,138 +480,7 @@ class Auditor:
             )
         )
         if automated and logged is not None and view.signature_ok:
-            self._compare_with_reinspection(state, index, verdict, logged[4])
-
-    # -- re-inspection ----------------------------------------------------------------------
-    def _compare_with_reinspection(
-        self, state: AuditState, index: int, verdict: Verdict, release_bytes: bytes
-    ) -> None:
-        if self._opt.reinspector is None:
-            return
-        cached = state.reinspection(verdict.release_sha256)
-        if cached is None:
-            status, summary, sarif = self._reinspect(release_bytes)
-            state.set_reinspection(verdict.release_sha256, status, summary, sarif)
-            if status == "unavailable":
-                self._report(
-                    AuditFinding(
-                        "audit.not-reinspected",
-                        f"entry {index}: artifacts of {verdict.product} {verdict.version} "
-                        "not available, verdict not recomputed",
-                        index,
-                        {"release_sha256": verdict.release_sha256, **summary},
-                    )
-                )
-            elif status == "failed":
-                self._report(
-                    AuditFinding(
-                        "audit.reinspection-failed",
-                        f"entry {index}: re-inspection of {verdict.product} {verdict.version} "
-                        f"failed: {summary.get('error', '')}",
-                        index,
-                        {"release_sha256": verdict.release_sha256, **summary},
-                    )
-                )
-        else:
-            status, summary, sarif = cached
-        if status != "done":
-            return
-        logged = summary_of(verdict.findings)
-        exact = {k: v for k, v in logged.items() if k not in TIMING_RULES}
-        recomputed = {k: v for k, v in summary.items() if k not in TIMING_RULES}
-        if exact != recomputed:
-            self._report(
-                AuditFinding(
-                    "audit.findings-mismatch",
-                    f"entry {index}: verdict of {verdict.inspector} on {verdict.product} "
-                    f"{verdict.version} lists other findings than re-inspection",
-                    index,
-                    {"verdict": logged, "reinspection": summary},
-                )
-            )
-        elif logged != summary:
-            self._report(
-                AuditFinding(
-                    "audit.timing-differs",
-                    f"entry {index}: {verdict.product} {verdict.version}: only timing-dependent "
-                    f"findings ({', '.join(sorted(TIMING_RULES))}) differ from the verdict",
-                    index,
-                    {"verdict": logged, "reinspection": summary},
-                )
-            )
-        # The SARIF digest is compared when the findings agree: a timing difference
-        # already explains a different SARIF.
-        if logged == summary and verdict.sarif_sha256 and sarif and verdict.sarif_sha256 != sarif:
-            self._report(
-                AuditFinding(
-                    "audit.sarif-mismatch",
-                    f"entry {index}: SARIF digest {verdict.sarif_sha256[:16]}… in the verdict, "
-                    f"{sarif[:16]}… on re-inspection",
-                    index,
-                    {"verdict": verdict.sarif_sha256, "reinspection": sarif},
-                )
-            )
-
-    def _reinspect(self, release_bytes: bytes) -> tuple[str, dict[str, Any], str | None]:
-        assert self._opt.reinspector is not None
-        envelope = Envelope.from_bytes(release_bytes)
-        release = Release.from_envelope(envelope)
-        with self._workspace() as work:
-            files = self._materialise(envelope, release, work / "release")
-            if isinstance(files, list):
-                return "unavailable", {"missing": files}, None
-            previous = None
-            if release.previous is not None:
-                logged = self._state_release(release.previous)
-                if logged is not None:
-                    prev_env = Envelope.from_bytes(logged)
-                    prev = self._materialise(
-                        prev_env, Release.from_envelope(prev_env), work / "previous"
-                    )
-                    if not isinstance(prev, list):
-                        previous = prev
-            try:
-                result: Reinspection = self._opt.reinspector(files, previous, work / "work")
-            except ClearanceError as exc:
-                return "failed", {"error": str(exc)}, None
-            except Exception as exc:  # a crash of the inspector is a finding, not a crash
-                return "failed", {"error": f"{type(exc).__name__}: {exc}"}, None
-        return "done", summary_of(result.findings), result.sarif_sha256
-
-    def _state_release(self, sha256: str) -> bytes | None:
-        if self._state is None:
-            return None
-        logged = self._state.release(sha256)
-        return None if logged is None else logged[4]
-
-    def _materialise(
-        self, envelope: Envelope, release: Release, directory: Path
-    ) -> ReleaseFiles | list[str]:
-        directory.mkdir(parents=True, exist_ok=True)
-        missing: list[str] = []
-        for artifact in release.artifacts:
-            data = None
-            for source in self._opt.artifacts:
-                data = source.fetch(release, artifact)
-                if data is not None:
-                    break
-            if data is None:
-                missing.append(artifact.name)
-                continue
-            target = directory / artifact.name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
-        if missing:
-            return missing
-        return ReleaseFiles(envelope, directory)
-
-    @contextmanager
-    def _workspace(self) -> Iterator[Path]:
-        path = Path(tempfile.mkdtemp(prefix="clearance-audit-"))
-        try:
-            yield path
-        finally:
-            shutil.rmtree(path, ignore_errors=True)
+            self._reinspection.compare(state, index, verdict, logged[4])
 
     # -- deadlines --------------------------------------------------------------------------
     def _overdue(self, state: AuditState) -> None:

@@ -155,11 +155,8 @@ def _entries(
 
     existing_dir(args.logdir, "log directory")
     log = stack.enter_context(TransparencyLog.open(args.logdir))
-
-    def read(start: int, end: int) -> Iterator[bytes]:
-        return (log.entry(i) for i in range(start, end))
-
-    return log.size, read
+    size = log.size
+    return size, lambda start, end: log.entries(start, end, size)
 
 
 def run_search(args: argparse.Namespace) -> int:

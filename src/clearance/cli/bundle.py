@@ -50,7 +50,12 @@ def register(sub: SubParsers) -> None:
         help="a signed (cosigned) checkpoint of the log to prove against (default: the current one)",
     )
     bundle.add_argument(
-        "--policy", type=Path, metavar="POLICY.json", help="a logged policy to include"
+        "--distribution-policy",
+        "--policy",
+        dest="policy",
+        type=Path,
+        metavar="POLICY.json",
+        help="a logged distribution policy to include (--policy is the old name)",
     )
     bundle.add_argument(
         "--since",
@@ -81,7 +86,7 @@ def _bundle(args: argparse.Namespace) -> int:
         )
     if args.server:
         if args.checkpoint or args.policy or args.since:
-            raise BadInput("--checkpoint, --policy and --since apply to --log only")
+            raise BadInput("--checkpoint, --distribution-policy and --since apply to --log only")
         with gateway_client(args) as gateway:
             data = gateway.bundle(envelope.sha256)
         bundle = Bundle.from_bytes(data)

@@ -19,7 +19,7 @@ from clearance.cli._common import (
     stderr,
 )
 from clearance.errors import BadInput
-from clearance.gateway.config import WitnessEndpoint
+from clearance.gateway.config import witness_endpoint
 from clearance.keys import load_signer
 
 
@@ -84,7 +84,7 @@ def _init(args: argparse.Namespace) -> int:
     witnesses = []
     for item in args.witness:
         spec = parse_witness_spec(item)
-        witnesses.append(WitnessEndpoint(spec.name, spec.url, spec.vkey))
+        witnesses.append(witness_endpoint(spec.name, spec.url, spec.vkey))
     tokens = init_gateway(
         args.data,
         trust_root=root,

@@ -14,7 +14,6 @@ from pathlib import Path
 
 from clearance.attest.dsse import Envelope
 from clearance.attest.release import Release
-from clearance.attest.verdict import create_verdict
 from clearance.cli._common import (
     EXIT_OK,
     SubParsers,
@@ -96,10 +95,12 @@ def register(sub: SubParsers) -> None:
         "keep detecting (repeatable; Debian's clamav-testfiles are added when installed)",
     )
     p.add_argument(
+        "--verdict-policy",
         "--policy",
+        dest="policy",
         type=Path,
         metavar="FILE.yaml",
-        help="verdict policy (default: the shipped policy)",
+        help="verdict policy (default: the shipped policy; --policy is the old name)",
     )
     p.add_argument(
         "--out", required=True, type=Path, metavar="VERDICT.json", help="the signed verdict"
@@ -152,18 +153,7 @@ def _inspect(args: argparse.Namespace) -> int:
             progress=progress,
         )
     sarif = outcome.sarif_bytes
-    note = "; ".join(outcome.decision.reasons)
-    if args.note:
-        note = f"{args.note} | {note}"
-    verdict = create_verdict(
-        envelope,
-        outcome.decision.decision,
-        signers=signer,
-        findings_summary=outcome.summary,
-        sarif_sha256=outcome.sarif_sha256,
-        engines=dict(outcome.engines),
-        note=note,
-    )
+    verdict = outcome.verdict(envelope, signer, args.note or "")
     if args.sarif:
         write_output(args.sarif, sarif, "SARIF findings")
     if args.html:

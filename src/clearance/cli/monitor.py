@@ -42,7 +42,9 @@ def register(sub: SubParsers) -> None:
         "monitor",
         help="follow the log, verify every checkpoint and entry, alert on suspicious events",
         description="Replays the log through its public tiles and raises alerts with stable "
-        "ids (see docs/monitor.md) as JSON lines on stdout, to webhooks and by e-mail.",
+        "ids (see docs/monitor.md) as JSON lines on stdout, to webhooks and by e-mail. "
+        "With --once: exit 0 nothing new, 1 alerts raised (or undelivered), 2 bad input, "
+        "3 the log server cannot be reached.",
     )
     parser.add_argument(
         "logdir", nargs="?", type=Path, metavar="LOGDIR", help="a log directory (or --server)"

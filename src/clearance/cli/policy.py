@@ -64,7 +64,8 @@ def register(sub: SubParsers) -> None:
         default=[],
         type=Path,
         metavar="FILE",
-        help="the customer's entitlement(s), YAML or signed (repeatable; none: no entitlement)",
+        help="the customer's entitlement(s): YAML, signed, or the opening of a committed one "
+        "(repeatable; none: no entitlement)",
     )
     explain.add_argument("--customer", required=True, help="the customer id")
     what = explain.add_mutually_exclusive_group(required=True)
@@ -102,12 +103,12 @@ _POLICY_HELP = "the policy: YAML, or the signed envelope"
 
 
 def load_policy_file(path: Path) -> tuple[Any, Any]:
-    """``(Policy, envelope or None)``."""
-    from clearance.policy import Policy, PolicyFormatError
+    """``(DistributionPolicy, envelope or None)``."""
+    from clearance.policy import DistributionPolicy, PolicyFormatError
 
     body, envelope = load_document(path, "policy", POLICY_TYPE)
     try:
-        return Policy.from_dict(body), envelope
+        return DistributionPolicy.from_dict(body), envelope
     except PolicyFormatError as exc:
         raise PolicyFormatError(f"{path}: {exc}") from None
 
@@ -117,6 +118,13 @@ def load_entitlement_file(path: Path) -> tuple[Any, Any]:
     from clearance.policy import Entitlement, PolicyFormatError
 
     body, envelope = load_document(path, "entitlement", ENTITLEMENT_TYPE)
+    if isinstance(body, dict) and "salt" in body and isinstance(body.get("entitlement"), dict):
+        body = body["entitlement"]  # the private opening of a committed entitlement
+    elif envelope is not None and isinstance(body, dict) and "customer" not in body:
+        raise PolicyFormatError(
+            f"{path}: this logged entitlement shows only a commitment; pass its opening "
+            "(the OPENING.json the vendor gave the customer) instead"
+        )
     try:
         return Entitlement.from_dict(body), envelope
     except PolicyFormatError as exc:

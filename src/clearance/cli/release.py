@@ -63,6 +63,14 @@ def register(sub: SubParsers) -> None:
     )
     create.add_argument("--notes", default="", help="vendor notes")
     create.add_argument(
+        "--evidence",
+        action="append",
+        default=[],
+        metavar="SHA256=RULE[,RULE...]",
+        help="a malware sample (by SHA-256 only) that the named detections are for "
+        "(repeatable; deposit the file with the inspector)",
+    )
+    create.add_argument(
         "--build-recipes",
         type=Path,
         metavar="FILE.json",
@@ -104,6 +112,14 @@ def _create(args: argparse.Namespace) -> int:
             for name, value in raw.items()
         }
     previous = load_envelope(args.previous, "previous release") if args.previous else None
+    evidence = []
+    for item in args.evidence:
+        digest, sep, names = item.partition("=")
+        if not sep or not names:
+            raise StatementFormatError(f"--evidence {item!r}: expected SHA256=RULE[,RULE...]")
+        evidence.append(
+            (digest.strip().lower(), [n.strip() for n in names.split(",") if n.strip()])
+        )
     signers = [load_signer(p) for p in args.key]
     envelope = create_release(
         product=args.product,
@@ -115,6 +131,7 @@ def _create(args: argparse.Namespace) -> int:
         endpoints=args.endpoint,
         notes=args.notes,
         builds=builds,
+        evidence=evidence,
     )
     write_output(args.out, envelope.to_bytes(), "release")
     release = Release.from_envelope(envelope)

@@ -116,5 +116,6 @@ def _report(args: argparse.Namespace) -> int:
         f"{result['redFlags']} red flag(s), audit {'clean' if data.audit.clean else 'NOT clean'}"
         + ("" if signer is None else f", signed by {signer.name}")
     )
-    emit(args, result, text)
-    return EXIT_OK if data.audit.clean and not data.red_flags else EXIT_REFUSED
+    ok = data.audit.clean and not data.red_flags
+    emit(args, result, text, ok=ok)
+    return EXIT_OK if ok else EXIT_REFUSED

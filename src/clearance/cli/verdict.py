@@ -3,8 +3,9 @@
 Approving a release the automatic inspection rejected is an override: it
 needs ``--note`` (the inspector's justification, signed into the verdict) and
 the command says what it overrides.  The automatic decision is read from
-``--automatic VERDICT.json`` (the verdict ``inspect`` wrote) or recomputed from
-``--findings`` with the verdict policy (``--policy``, default the shipped one).
+``--automatic VERDICT.json`` (the verdict ``inspect`` wrote), found among the
+verdicts on this release in ``--log LOGDIR``, or recomputed from ``--findings``
+with the verdict policy (``--verdict-policy``, default the shipped one).
 """
 
 from __future__ import annotations
@@ -58,11 +59,20 @@ def register(sub: SubParsers) -> None:
         "is an override and needs --note)",
     )
     sign.add_argument(
+        "--log",
+        type=Path,
+        metavar="LOGDIR",
+        help="look for logged verdicts on this release (an automatic rejection among them "
+        "makes approving an override that needs --note)",
+    )
+    sign.add_argument(
+        "--verdict-policy",
         "--policy",
+        dest="policy",
         type=Path,
         metavar="FILE.yaml",
         help="verdict policy to recompute the automatic decision from --findings "
-        "(default: the shipped policy)",
+        "(default: the shipped policy; --policy is the old name)",
     )
     sign.add_argument(
         "--note", default="", help="the inspector's note (required to override a rejection)"
@@ -130,6 +140,10 @@ def automatic_decision(
         if automatic.release_sha256 != release_sha256:
             raise BadInput(f"{args.automatic}: this verdict is about another release")
         return automatic.decision, f"{args.automatic}: {automatic.note or automatic.decision}"
+    if args.log:
+        logged = _logged_rejection(args.log, release_sha256)
+        if logged is not None:
+            return logged
     if not args.findings:
         return None
     from clearance.inspection import default_policy, load_policy
@@ -145,6 +159,30 @@ def automatic_decision(
     ]
     decision = policy.decide(findings)
     return decision.decision, "; ".join(decision.reasons)
+
+
+def _logged_rejection(logdir: Path, release_sha256: str) -> tuple[str, str] | None:
+    """A logged ``rejected`` verdict on the release, with its index, inspector and note."""
+    from clearance.attest import Envelope
+    from clearance.cli._common import existing_dir
+    from clearance.log.store import TransparencyLog
+
+    existing_dir(logdir, "log directory")
+    with TransparencyLog.open(logdir) as log:
+        size = log.size
+        for index, entry in enumerate(log.entries(0, size, size)):
+            if b"payloadType" not in entry:
+                continue
+            try:
+                verdict = Verdict.from_envelope(Envelope.from_bytes(entry))
+            except BadInput:
+                continue
+            if verdict.release_sha256 == release_sha256 and verdict.decision == "rejected":
+                return "rejected", (
+                    f"verdict at log index {index} by {verdict.inspector}: "
+                    f"{verdict.note or 'rejected'}"
+                )
+    return None
 
 
 def _sign(args: argparse.Namespace) -> int:

@@ -29,9 +29,9 @@ from clearance.gateway.client import GatewayClient
 from clearance.gateway.rollout import TRANSITION_TYPE, customer_bucket
 from clearance.log import HttpTileSource, TiledLogClient
 from clearance.policy import (
+    DistributionPolicy,
     Entitlement,
     LoggedPolicy,
-    Policy,
     decide,
 )
 from clearance.policy._time import parse_time
@@ -97,7 +97,7 @@ def _read_log(tiles: TiledLogClient, size: int, root: TrustRoot, customer: str) 
                     VerdictVote(index, verdict.decision, key_ids)
                 )
             elif kind == admission.KIND_POLICY:
-                view.policy = LoggedPolicy(Policy.from_dict(statement.predicate), index)
+                view.policy = LoggedPolicy(DistributionPolicy.from_dict(statement.predicate), index)
             elif kind == admission.KIND_ENTITLEMENT:
                 ent = Entitlement.from_dict(statement.predicate)
                 if ent.customer == customer:

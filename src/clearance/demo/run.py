@@ -383,6 +383,10 @@ class Demo:
         for label, path in (
             ("dashboard", "/"),
             ("release", f"/releases/{sha}"),
+            ("log entry 0", "/entries/0"),
+            ("policy", "/policy"),
+            ("rollouts", "/rollouts"),
+            ("witnesses", "/witnesses"),
             ("API (OpenAPI)", "/docs"),
             ("log checkpoint", "/log/checkpoint"),
             ("trust root", "/trust-root.json"),

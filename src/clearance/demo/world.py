@@ -12,10 +12,10 @@ from datetime import timedelta
 from pathlib import Path
 
 from clearance.attest.trust_root import Role, TrustRoot
-from clearance.gateway.config import WitnessEndpoint
 from clearance.gateway.rollout import Ring
 from clearance.gateway.setup import init_gateway
 from clearance.keys import Signer, Verifier, generate_key_files, load_signer
+from clearance.witness.collector import WitnessConfig
 
 #: Rings for demonstrations: the same shape as production, with soak times of seconds.
 DEMO_RINGS: tuple[Ring, ...] = (
@@ -91,7 +91,7 @@ def build_world(
         vendor_products={vendor.name: (product, *extra_products)},
         inspector_signer=inspector if embedded_inspector else None,
         witnesses=[
-            WitnessEndpoint(s.name, url, s.verifier.to_string())
+            WitnessConfig(s.name, url, s.verifier)
             for s, url in zip(witness_signers, witness_urls, strict=True)
         ],
         rings=rings,

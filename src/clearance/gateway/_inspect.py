@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from clearance.attest import Envelope, Release, create_verdict
+from clearance.attest import Envelope, Release
 from clearance.gateway.errors import GatewayInputError
 from clearance.keys import Signer
 
@@ -80,12 +80,4 @@ def run_inspection(request: InspectionRequest) -> Envelope:
         (request.reports_dir / f"{request.release_envelope.sha256}.html").write_text(
             render_html(outcome), encoding="utf-8"
         )
-    return create_verdict(
-        request.release_envelope,
-        outcome.decision.decision,
-        signers=request.signer,
-        findings_summary=outcome.summary,
-        sarif_sha256=outcome.sarif_sha256,
-        engines=dict(outcome.engines),
-        note="; ".join(outcome.decision.reasons)[:2000],
-    )
+    return outcome.verdict(request.release_envelope, request.signer)

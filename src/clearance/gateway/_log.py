@@ -7,9 +7,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from clearance.gateway.config import WitnessEndpoint
 from clearance.index import LogIndex
-from clearance.keys import Note, Verifier
+from clearance.keys import Note
 from clearance.log import Checkpoint, TransparencyLog
 from clearance.witness.collector import WitnessConfig, collect_cosignatures
 
@@ -76,10 +75,10 @@ class GatewayLog:
         self._log.close()
 
     def collect_witnesses(
-        self, witnesses: Sequence[WitnessEndpoint], threshold: int, timeout: float = 10.0
+        self, witnesses: Sequence[WitnessConfig], threshold: int, timeout: float = 10.0
     ) -> dict[str, Any]:
         """One round: ask every witness to cosign the current checkpoint, attach what verifies."""
-        configs = [WitnessConfig(w.name, w.url, Verifier.parse(w.verifier_key)) for w in witnesses]
+        configs = list(witnesses)
         with self._witness_lock:
             note = self._log.checkpoint()
             result = collect_cosignatures(

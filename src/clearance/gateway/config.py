@@ -19,13 +19,15 @@ import os
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from clearance._untrusted import UntrustedInputError, load_json
+from clearance.errors import BadInput
 from clearance.gateway.errors import GatewayInputError
 from clearance.gateway.rollout import DEFAULT_RINGS, Ring, check_rings
+from clearance.keys import Verifier
+from clearance.witness.collector import WitnessConfig
 
 CONFIG_NAME = "gateway.json"
 ROLES = ("vendor", "inspector", "policy", "client", "operator")
@@ -39,11 +41,17 @@ def new_token(role: str) -> str:
     return f"{role}-{secrets.token_urlsafe(24)}"
 
 
-@dataclass(frozen=True)
-class WitnessEndpoint:
-    name: str
-    url: str
-    verifier_key: str
+def witness_endpoint(name: str, url: str, verifier_key: str) -> WitnessConfig:
+    """A witness from its name, URL and verifier key line (as in ``gateway.json``)."""
+    try:
+        verifier = Verifier.parse(verifier_key)
+    except BadInput as exc:
+        raise GatewayInputError(f"witness {name!r}: {exc}") from None
+    return WitnessConfig(name, url, verifier)
+
+
+#: The old name of :func:`witness_endpoint` (the witness is one class, ``WitnessConfig``).
+WitnessEndpoint = witness_endpoint
 
 
 @dataclass(frozen=True)
@@ -57,7 +65,7 @@ class GatewayConfig:
     tokens: Mapping[str, str] = field(default_factory=dict)
     #: vendor key name -> products it may release
     vendor_products: Mapping[str, Sequence[str]] = field(default_factory=dict)
-    witnesses: tuple[WitnessEndpoint, ...] = ()
+    witnesses: tuple[WitnessConfig, ...] = ()
     rings: tuple[Ring, ...] = DEFAULT_RINGS
     workers: int = 2
     max_envelope_bytes: int = 60_000  # a log entry is at most 65535 bytes (tlog-tiles)
@@ -79,7 +87,8 @@ class GatewayConfig:
             "tokens": dict(self.tokens),
             "vendor_products": {k: list(v) for k, v in self.vendor_products.items()},
             "witnesses": [
-                {"name": w.name, "url": w.url, "key": w.verifier_key} for w in self.witnesses
+                {"name": w.name, "url": w.url, "key": w.verifier.to_string()}
+                for w in self.witnesses
             ],
             "rings": [r.to_dict() for r in self.rings],
             "workers": self.workers,
@@ -96,14 +105,7 @@ class GatewayConfig:
             raise GatewayInputError("gateway.json is not a JSON object")
         try:
             rings = tuple(
-                Ring(
-                    str(r["name"]),
-                    float(r["percent"]),
-                    timedelta(seconds=int(r["soak_seconds"])),
-                    float(r["failure_threshold"]),
-                    int(r["min_reports"]),
-                )
-                for r in data.get("rings", [r.to_dict() for r in DEFAULT_RINGS])
+                Ring.from_dict(r) for r in data.get("rings", [r.to_dict() for r in DEFAULT_RINGS])
             )
             check_rings(rings)
             tokens = {str(k): str(v) for k, v in data.get("tokens", {}).items()}
@@ -118,7 +120,7 @@ class GatewayConfig:
                     for k, v in data.get("vendor_products", {}).items()
                 },
                 witnesses=tuple(
-                    WitnessEndpoint(str(w["name"]), str(w["url"]), str(w["key"]))
+                    witness_endpoint(str(w["name"]), str(w["url"]), str(w["key"]))
                     for w in data.get("witnesses", [])
                 ),
                 rings=rings,

@@ -15,12 +15,12 @@ from typing import Any
 
 from clearance.gateway import rollout
 from clearance.gateway.store import ReleaseRow
-from clearance.policy import Decision
+from clearance.policy import DistributionDecision
 from clearance.policy._time import format_time
 
 
 def offer(
-    decision: Decision,
+    decision: DistributionDecision,
     state: rollout.RolloutState | None,
     last_transition_index: int | None,
     customer: str,

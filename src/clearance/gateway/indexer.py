@@ -32,7 +32,7 @@ from clearance.gateway._entries import (
 )
 from clearance.gateway.states import ReleaseState
 from clearance.gateway.store import IndexRecord, MetadataStore, ReleaseRow, VerdictRow
-from clearance.policy import Entitlement, Policy
+from clearance.policy import DistributionPolicy, Entitlement
 
 log = logging.getLogger("clearance.gateway")
 
@@ -131,7 +131,7 @@ class Indexer:
             )
         if parsed.kind == KIND_POLICY:
             assert statement is not None
-            policy = Policy.from_dict(statement.predicate)
+            policy = DistributionPolicy.from_dict(statement.predicate)
             return (
                 IndexRecord(
                     index,

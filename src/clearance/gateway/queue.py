@@ -77,6 +77,19 @@ CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, id);
 """
 
 
+def record_failure(
+    job: Job, requeue: Callable[[], None], fail_for_good: Callable[[], None]
+) -> None:
+    """The retry rule of every backend: a failed attempt of a running job goes back to the
+    queue until its attempts are spent, then the job fails for good."""
+    if job.state != RUNNING:
+        raise JobQueueError(f"job {job.id} is {job.state}, not running")
+    if job.attempts < job.max_attempts:
+        requeue()
+    else:
+        fail_for_good()
+
+
 def run_one_job(
     queue: JobQueue,
     worker: str,
@@ -177,17 +190,15 @@ class SQLiteJobQueue:
 
     def fail(self, job_id: int, error: str) -> None:
         """Record a failed attempt: back to the queue, or failed for good after the last one."""
-        job = self.get(job_id)
-        if job.state != RUNNING:
-            raise JobQueueError(f"job {job_id} is {job.state}, not running")
-        if job.attempts < job.max_attempts:
+
+        def requeue() -> None:
             with self._lock:
                 self._db.execute(
                     "UPDATE jobs SET state=?, lease_until=NULL, error=?, updated=? WHERE id=?",
                     (QUEUED, error, time.time(), job_id),
                 )
-        else:
-            self._finish(job_id, FAILED, error, None)
+
+        record_failure(self.get(job_id), requeue, lambda: self._finish(job_id, FAILED, error, None))
 
     def _finish(self, job_id: int, state: str, error: str | None, result: str | None) -> None:
         with self._lock:

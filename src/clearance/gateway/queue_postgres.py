@@ -19,7 +19,7 @@ import psycopg
 from psycopg import sql
 
 from clearance.gateway.errors import GatewayInputError, JobQueueError
-from clearance.gateway.queue import DONE, FAILED, QUEUED, RUNNING, Job
+from clearance.gateway.queue import DONE, FAILED, QUEUED, RUNNING, Job, record_failure
 
 _TABLE_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _NOW = "extract(epoch from clock_timestamp())"
@@ -100,10 +100,7 @@ class PostgresJobQueue:
         self._finish(job_id, DONE, None, json.dumps(dict(result), sort_keys=True))
 
     def fail(self, job_id: int, error: str) -> None:
-        job = self.get(job_id)
-        if job.state != RUNNING:
-            raise JobQueueError(f"job {job_id} is {job.state}, not running")
-        if job.attempts < job.max_attempts:
+        def requeue() -> None:
             with self._lock:
                 self._db.execute(
                     self._q(
@@ -112,8 +109,8 @@ class PostgresJobQueue:
                     ),
                     (QUEUED, error, job_id),
                 )
-        else:
-            self._finish(job_id, FAILED, error, None)
+
+        record_failure(self.get(job_id), requeue, lambda: self._finish(job_id, FAILED, error, None))
 
     def _finish(self, job_id: int, state: str, error: str | None, result: str | None) -> None:
         with self._lock:

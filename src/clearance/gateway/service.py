@@ -57,8 +57,14 @@ from clearance.gateway.tuf_repo import TufRepository
 from clearance.gateway.worker import InspectionWorker, JobRunner
 from clearance.index import LogIndex
 from clearance.keys import Signer
-from clearance.log import StaleCheckpointError
-from clearance.policy import Decision, Entitlement, LoggedPolicy, Policy, decide
+from clearance.log import CheckpointSupersededError
+from clearance.policy import (
+    DistributionDecision,
+    DistributionPolicy,
+    Entitlement,
+    LoggedPolicy,
+    decide,
+)
 
 log = logging.getLogger("clearance.gateway")
 
@@ -339,9 +345,11 @@ class Gateway:
         latest = self.store.latest_policy()
         if latest is None:
             return None
-        return LoggedPolicy(Policy.from_dict(latest[1]), latest[0])
+        return LoggedPolicy(DistributionPolicy.from_dict(latest[1]), latest[0])
 
-    def decide_for(self, customer: str, product: str, at: datetime | None = None) -> Decision:
+    def decide_for(
+        self, customer: str, product: str, at: datetime | None = None
+    ) -> DistributionDecision:
         entitlements = [Entitlement.from_dict(b) for _, b in self.store.entitlements(customer)]
         return decide(self.policy_in_force(), entitlements, customer, product, at or self.clock())
 
@@ -501,7 +509,7 @@ class Gateway:
                 self.witness_status = self.log.collect_witnesses(
                     self.config.witnesses, self.trust_root.witnesses.threshold
                 )
-            except StaleCheckpointError:
+            except CheckpointSupersededError:
                 # The log grew during the round: witness the newer checkpoint right away.
                 self._wake_witness.set()
             except ClearanceError as exc:
@@ -533,7 +541,7 @@ class Gateway:
         for index in self.entries_of("policy"):
             try:
                 predicate = statement_of(Envelope.from_bytes(self.log_entry(index))).predicate
-                out.append(LoggedPolicy(Policy.from_dict(predicate), index))
+                out.append(LoggedPolicy(DistributionPolicy.from_dict(predicate), index))
             except BadInput:
                 continue
         return out

@@ -11,7 +11,6 @@ from clearance.attest.trust_root import TrustRoot
 from clearance.gateway.config import (
     ROLES,
     GatewayConfig,
-    WitnessEndpoint,
     new_token,
     token_digest,
     write_config,
@@ -21,6 +20,7 @@ from clearance.gateway.rollout import DEFAULT_RINGS, Ring, check_rings
 from clearance.index import LogIndex
 from clearance.keys import Signer
 from clearance.log import TransparencyLog
+from clearance.witness.collector import WitnessConfig
 
 TOKENS_NAME = "tokens.json"
 
@@ -32,7 +32,7 @@ def init_gateway(
     log_signer: Signer,
     vendor_products: Mapping[str, Sequence[str]],
     inspector_signer: Signer | None = None,
-    witnesses: Sequence[WitnessEndpoint] = (),
+    witnesses: Sequence[WitnessConfig] = (),
     rings: Sequence[Ring] = DEFAULT_RINGS,
     workers: int = 2,
     tokens: Mapping[str, str] | None = None,

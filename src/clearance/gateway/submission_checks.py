@@ -37,7 +37,7 @@ from clearance.gateway.states import ReleaseState
 from clearance.gateway.store import MetadataStore
 from clearance.index import LogIndex
 from clearance.keys import Verifier
-from clearance.policy import Entitlement, Policy
+from clearance.policy import DistributionPolicy, Entitlement
 
 #: Which token role may submit which statement kind.
 ROLE_FOR_KIND = {
@@ -153,7 +153,7 @@ class SubmissionChecks:
             if (row.product, row.version) != (verdict.product, verdict.version):
                 raise GatewayRefused("verdict's product/version do not match the release it names")
         elif parsed.kind == KIND_POLICY:
-            Policy.from_dict(statement.predicate)
+            DistributionPolicy.from_dict(statement.predicate)
         elif parsed.kind == KIND_REVOCATION:
             revocation = Revocation.from_statement(statement)
             sha = revocation.release_sha256

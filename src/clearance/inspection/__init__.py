@@ -16,13 +16,22 @@ from clearance.inspection._orchestrate import (
     inspect_release,
     resolve_artifacts,
 )
-from clearance.inspection.policy import Decision, Policy, default_policy, load_policy
+from clearance.inspection.policy import (
+    VerdictDecision,
+    VerdictPolicy,
+    default_policy,
+    load_policy,
+)
+
+#: Old names, kept as aliases of the same classes while branches that use them are merged.
+Policy = VerdictPolicy
+Decision = VerdictDecision
 
 __all__ = [
-    "Decision",
     "InspectionOutcome",
     "NullProgress",
-    "Policy",
+    "VerdictDecision",
+    "VerdictPolicy",
     "default_policy",
     "inspect_release",
     "load_policy",

@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from clearance.attest.dsse import Envelope
 from clearance.attest.release import Release
+from clearance.attest.verdict import create_verdict
 from clearance.inspection.base import (
     Artifact,
     InspectionInput,
@@ -19,8 +21,12 @@ from clearance.inspection.base import (
 )
 from clearance.inspection.errors import ArtifactError
 from clearance.inspection.findings import Finding
-from clearance.inspection.policy import Decision, Policy, default_policy
+from clearance.inspection.policy import VerdictDecision, VerdictPolicy, default_policy
 from clearance.inspection.sarif import sarif_bytes, summary, to_sarif
+from clearance.keys import Signer
+
+#: A verdict's note is kept short: it travels in every bundle and log entry.
+MAX_VERDICT_NOTE = 2000
 
 
 class NullProgress:
@@ -42,7 +48,7 @@ class InspectionOutcome:
     previous_version: str | None
     findings: tuple[tuple[str, Finding], ...]
     results: tuple[InspectionResult, ...]
-    decision: Decision
+    decision: VerdictDecision
     engines: Mapping[str, str]
     sarif: Mapping[str, Any] = field(repr=False)
     policy_source: str = "default"
@@ -58,6 +64,27 @@ class InspectionOutcome:
     @property
     def summary(self) -> dict[str, dict[str, int]]:
         return summary([f for _, f in self.findings])
+
+    def verdict(
+        self, release_envelope: Envelope, signers: Signer | Sequence[Signer], note: str = ""
+    ) -> Envelope:
+        """The signed verdict statement on ``release_envelope`` for this outcome: the one
+        place it is built, for ``clearance inspect`` and the gateway's workers alike.
+
+        The note is ``note`` (the inspector's own words, if any) then the policy's
+        reasons, cut to :data:`MAX_VERDICT_NOTE` characters.
+        """
+        reasons = "; ".join(self.decision.reasons)
+        text = f"{note} | {reasons}" if note else reasons
+        return create_verdict(
+            release_envelope,
+            self.decision.decision,
+            signers=signers,
+            findings_summary=self.summary,
+            sarif_sha256=self.sarif_sha256,
+            engines=dict(self.engines),
+            note=text[:MAX_VERDICT_NOTE],
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -116,7 +143,7 @@ def inspect_release(
     previous_artifacts_dir: Path | None = None,
     corpus: Sequence[Path] = (),
     evidence: Sequence[Path] = (),
-    policy: Policy | None = None,
+    policy: VerdictPolicy | None = None,
     inspectors: Sequence[Inspector] | None = None,
     work_dir: Path | None = None,
     cache_dir: Path | None = None,

@@ -13,5 +13,10 @@ class ArtifactError(InspectionError):
     """An artifact is missing, or its size or digest differs from the release."""
 
 
-class PolicyError(InspectionError):
+class VerdictPolicyError(InspectionError):
     """The verdict policy file is malformed."""
+
+
+#: The old name of :class:`VerdictPolicyError`, kept while branches that use it are merged
+#: (``clearance.client.PolicyError`` is a different failure: a bundle's policy not trusted).
+PolicyError = VerdictPolicyError

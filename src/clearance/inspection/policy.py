@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from clearance.inspection.errors import PolicyError
+from clearance.inspection.errors import VerdictPolicyError
 from clearance.inspection.findings import FINDING_KINDS, Finding, Severity
 
 APPROVED, REJECTED, NEEDS_REVIEW = "approved", "rejected", "needs-review"
@@ -41,7 +41,7 @@ class PolicyRule:
 
 
 @dataclass(frozen=True)
-class Decision:
+class VerdictDecision:
     decision: str
     #: Why: one line per rule that fired, in policy order.
     reasons: tuple[str, ...]
@@ -51,12 +51,12 @@ class Decision:
 
 
 @dataclass(frozen=True)
-class Policy:
+class VerdictPolicy:
     default: str
     rules: tuple[PolicyRule, ...]
     source: str = "default"
 
-    def decide(self, findings: Sequence[Finding]) -> Decision:
+    def decide(self, findings: Sequence[Finding]) -> VerdictDecision:
         fired: list[str] = []
         reasons: list[str] = []
         for rule in self.rules:
@@ -68,48 +68,50 @@ class Policy:
                     f"{rule.severity_at_least.label} or worse -> {rule.decision}"
                 )
         if not fired:
-            return Decision(self.default, (f"no policy rule fired -> {self.default}",))
-        return Decision(max(fired, key=lambda d: _RANK[d]), tuple(reasons))
+            return VerdictDecision(self.default, (f"no policy rule fired -> {self.default}",))
+        return VerdictDecision(max(fired, key=lambda d: _RANK[d]), tuple(reasons))
 
     @classmethod
-    def from_dict(cls, raw: object, source: str) -> Policy:
+    def from_dict(cls, raw: object, source: str) -> VerdictPolicy:
         if not isinstance(raw, Mapping):
-            raise PolicyError(f"{source}: a policy is a mapping with 'default' and 'rules'")
+            raise VerdictPolicyError(f"{source}: a policy is a mapping with 'default' and 'rules'")
         if raw.get("version", 1) != 1:
-            raise PolicyError(f"{source}: unsupported policy version {raw.get('version')!r}")
+            raise VerdictPolicyError(f"{source}: unsupported policy version {raw.get('version')!r}")
         default = _decision(raw.get("default", APPROVED), f"{source}: default")
         rules_raw = raw.get("rules", [])
         if not isinstance(rules_raw, list):
-            raise PolicyError(f"{source}: 'rules' must be a list")
+            raise VerdictPolicyError(f"{source}: 'rules' must be a list")
         rules = []
         for index, item in enumerate(rules_raw):
             where = f"{source}: rules[{index}]"
             if not isinstance(item, Mapping):
-                raise PolicyError(f"{where} is not a mapping")
+                raise VerdictPolicyError(f"{where} is not a mapping")
             unknown = set(item) - {"name", "when", "decision"}
             if unknown:
-                raise PolicyError(f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}")
+                raise VerdictPolicyError(
+                    f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}"
+                )
             when = item.get("when", {})
             if not isinstance(when, Mapping):
-                raise PolicyError(f"{where}.when is not a mapping")
+                raise VerdictPolicyError(f"{where}.when is not a mapping")
             unknown = set(when) - {"rule_id", "severity_at_least", "min_count"}
             if unknown:
-                raise PolicyError(
+                raise VerdictPolicyError(
                     f"{where}.when: unknown key(s) {', '.join(sorted(map(str, unknown)))}"
                 )
             try:
                 severity = Severity.parse(str(when.get("severity_at_least", "info")))
             except ValueError as exc:
-                raise PolicyError(f"{where}.when: {exc}") from None
+                raise VerdictPolicyError(f"{where}.when: {exc}") from None
             min_count = when.get("min_count", 1)
             if not isinstance(min_count, int) or isinstance(min_count, bool) or min_count < 1:
-                raise PolicyError(f"{where}.when.min_count must be a positive integer")
+                raise VerdictPolicyError(f"{where}.when.min_count must be a positive integer")
             rule_id = when.get("rule_id", "*")
             if not isinstance(rule_id, str) or not rule_id:
-                raise PolicyError(f"{where}.when.rule_id must be a non-empty string")
+                raise VerdictPolicyError(f"{where}.when.rule_id must be a non-empty string")
             if not any(fnmatch.fnmatchcase(known, rule_id) for known in FINDING_KINDS):
                 # A typo ("content.overbraod") would make the rule silently never fire.
-                raise PolicyError(
+                raise VerdictPolicyError(
                     f"{where}.when.rule_id {rule_id!r} matches no finding id "
                     f"(known: {', '.join(sorted(FINDING_KINDS))})"
                 )
@@ -125,11 +127,11 @@ class Policy:
         return cls(default, tuple(rules), source)
 
     @classmethod
-    def from_yaml(cls, text: str, source: str) -> Policy:
+    def from_yaml(cls, text: str, source: str) -> VerdictPolicy:
         try:
             raw = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            raise PolicyError(f"{source}: not valid YAML ({exc})") from None
+            raise VerdictPolicyError(f"{source}: not valid YAML ({exc})") from None
         return cls.from_dict(raw, source)
 
 
@@ -137,22 +139,29 @@ def _decision(value: object, where: str) -> str:
     # A str check first: a YAML list or mapping is unhashable (found by fuzzing, issue 12).
     if not isinstance(value, str) or value not in _RANK:
         shown = repr(value)[:60]
-        raise PolicyError(f"{where}: {shown} is not one of approved, rejected, needs-review")
+        raise VerdictPolicyError(
+            f"{where}: {shown} is not one of approved, rejected, needs-review"
+        )
     return str(value)
 
 
-def default_policy() -> Policy:
+def default_policy() -> VerdictPolicy:
     text = (
         resources.files("clearance.inspection").joinpath("default_policy.yaml").read_text("utf-8")
     )
-    return Policy.from_yaml(text, "default policy")
+    return VerdictPolicy.from_yaml(text, "default policy")
 
 
-def load_policy(path: Path) -> Policy:
+#: Old names, kept as aliases of the same classes while branches that use them are merged.
+Policy = VerdictPolicy
+Decision = VerdictDecision
+
+
+def load_policy(path: Path) -> VerdictPolicy:
     try:
         text = path.read_text("utf-8")
     except FileNotFoundError:
-        raise PolicyError(f"{path}: policy file not found") from None
+        raise VerdictPolicyError(f"{path}: policy file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise PolicyError(f"{path}: cannot read the policy ({exc})") from None
-    return Policy.from_yaml(text, str(path))
+        raise VerdictPolicyError(f"{path}: cannot read the policy ({exc})") from None
+    return VerdictPolicy.from_yaml(text, str(path))

@@ -27,13 +27,13 @@ from clearance.log.errors import (
     CheckpointFormatError,
     CheckpointRollbackError,
     CheckpointSignatureError,
+    CheckpointSupersededError,
     ConsistencyUnprovenError,
     EntryTooLargeError,
     ForgedCosignatureError,
     LogCorruptedError,
     LogInputError,
     LogUnavailableError,
-    StaleCheckpointError,
 )
 from clearance.log.merkle import ProofError, ProofRequestError
 from clearance.log.reader import LogReader, read_entry
@@ -59,6 +59,7 @@ __all__ = [
     "CheckpointFormatError",
     "CheckpointRollbackError",
     "CheckpointSignatureError",
+    "CheckpointSupersededError",
     "ConsistencyUnprovenError",
     "DirectoryTileSource",
     "EntryTooLargeError",
@@ -71,7 +72,6 @@ __all__ = [
     "LogUnavailableError",
     "ProofError",
     "ProofRequestError",
-    "StaleCheckpointError",
     "TileSource",
     "TiledLogClient",
     "TransparencyLog",

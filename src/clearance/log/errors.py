@@ -34,7 +34,7 @@ class LogCorruptedError(Refused):
     """The stored log, its published tiles or a served tile disagree with the signed tree."""
 
 
-class StaleCheckpointError(Refused):
+class CheckpointSupersededError(Refused):
     """Cosignatures were offered for a checkpoint that is no longer the current one."""
 
 

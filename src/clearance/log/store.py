@@ -23,7 +23,7 @@ import hashlib
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +33,8 @@ from clearance.keys import KeyFormatError, Note, NoteSignature, Signer, Verifier
 from clearance.log import merkle
 from clearance.log._edge import BUNDLE_LEVEL, RightEdge, TileWrite
 from clearance.log._publish import Publisher
+from clearance.log._republish import published_size, republish
+from clearance.log._selfcheck import Progress, check_public, check_storage
 from clearance.log._sequencer import Sequencer
 from clearance.log._sqlite import Database, create_database
 from clearance.log._tilemath import (
@@ -42,7 +44,6 @@ from clearance.log._tilemath import (
     level_count,
     tile_levels,
     tile_width,
-    tiles_touched,
 )
 from clearance.log.checkpoint import (
     Checkpoint,
@@ -54,17 +55,15 @@ from clearance.log.checkpoint import (
 from clearance.log.errors import (
     CheckpointFormatError,
     CheckpointSignatureError,
+    CheckpointSupersededError,
     EntryTooLargeError,
     LogCorruptedError,
     LogInputError,
-    StaleCheckpointError,
 )
 from clearance.log.merkle import HASH_SIZE, ProofRequestError
 from clearance.log.storage import LogStorage
 from clearance.log.tiles import (
     MAX_ENTRY_SIZE,
-    DirectoryTileSource,
-    TiledLogClient,
     TileNotFoundError,
     decode_bundle,
     entries_path,
@@ -78,8 +77,6 @@ KEY_NAME = "log.key"
 PUB_NAME = "log.pub"
 PUBLIC_NAME = "public"
 
-#: Reports (done, total) during long work such as :meth:`TransparencyLog.verify`.
-Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -404,7 +401,7 @@ class TransparencyLog:
         if self._publisher is None:
             self._needs_recovery = False
             return
-        published = self._published_size()
+        published = published_size(self._publisher, self._verifier, self._origin)
         if published is not None and published > size:
             raise LogCorruptedError(
                 f"{self.public_dir / 'checkpoint'}: published size {published} is ahead of the "
@@ -412,7 +409,7 @@ class TransparencyLog:
             )
         start = 0 if published is None else published
         if start < size or self._publisher.read_checkpoint() != note_bytes:
-            self._republish(self._publisher, start, size, note_bytes)
+            republish(self._storage, self._publisher, start, size, note_bytes)
         self._needs_recovery = False
 
     def _check_head(self, size: int, note_bytes: bytes) -> Checkpoint:
@@ -458,44 +455,6 @@ class TransparencyLog:
             )
         return edge
 
-    def _published_size(self, publisher: Publisher | None = None) -> int | None:
-        publisher = publisher or self._publisher
-        assert publisher is not None
-        data = publisher.read_checkpoint()
-        if data is None:
-            return None
-        try:
-            checkpoint, _ = open_checkpoint(data, self._verifier, self._origin)
-        except (CheckpointFormatError, CheckpointSignatureError):
-            return None  # unreadable: republish everything
-        return checkpoint.size
-
-    def _republish(self, publisher: Publisher, start: int, size: int, note: bytes) -> None:
-        """Write every tile and bundle that differs between sizes ``start`` and ``size``."""
-        pending: list[tuple[str, bytes]] = []
-        full: list[str] = []
-        for level, index, width in tiles_touched(start, size):
-            data = self._storage.tile(level, index)
-            bundle = self._storage.bundle(index) if level == 0 else None
-            if data is None or len(data) < width * HASH_SIZE or (level == 0 and bundle is None):
-                raise LogCorruptedError(
-                    f"{self._storage.location}: tile {level}/{index} is missing"
-                )
-            pending.append((tile_path(level, index, width), data[: width * HASH_SIZE]))
-            if bundle is not None:
-                pending.append((entries_path(index, width), bundle))
-            if width == TILE_WIDTH:
-                full.append(tile_path(level, index))
-                if level == 0:
-                    full.append(entries_path(index))
-            if len(pending) >= 256:  # bounded memory when republishing a whole log
-                publisher.write_files(pending)
-                pending = []
-        publisher.write_files(pending)
-        publisher.write_checkpoint(note)
-        for path in full:
-            publisher.remove_partials(path)
-
     def export(self, target: Path) -> int:
         """Write (or bring up to date) a static tlog-tiles copy in ``target``; returns its size.
 
@@ -512,12 +471,12 @@ class TransparencyLog:
             ) from None
         publisher = Publisher(target)
         size, note = self._storage.head()
-        published = self._published_size(publisher)
+        published = published_size(publisher, self._verifier, self._origin)
         if published is not None and published > size:
             raise LogInputError(f"{target}: holds a newer checkpoint ({published}) than the log")
         start = 0 if published is None else published
         if start < size or publisher.read_checkpoint() != note:
-            self._republish(publisher, start, size, note)
+            republish(self._storage, publisher, start, size, note)
         return size
 
     def read_public(self, path: str) -> bytes:
@@ -598,7 +557,9 @@ class TransparencyLog:
             bundle_index, offset = divmod(position, TILE_WIDTH)
             data = self._storage.bundle(bundle_index)
             if data is None:
-                raise LogCorruptedError(f"{self._storage.location}: bundle {bundle_index} is missing")
+                raise LogCorruptedError(
+                    f"{self._storage.location}: bundle {bundle_index} is missing"
+                )
             stop = min(end - bundle_index * TILE_WIDTH, TILE_WIDTH)
             yield from decode_bundle(data, stop)[offset:stop]
             position = bundle_index * TILE_WIDTH + stop
@@ -640,7 +601,7 @@ class TransparencyLog:
             size, note_bytes = self._storage.head()
             note = Note.from_bytes(note_bytes)
             if for_text is not None and for_text != note.text:
-                raise StaleCheckpointError(
+                raise CheckpointSupersededError(
                     "the cosigned checkpoint is no longer the log's current checkpoint"
                 )
             for sig in signatures:
@@ -664,85 +625,14 @@ class TransparencyLog:
         signed root; no stray rows; and ``public/`` serves the same checkpoint
         and the same right-edge tiles.  Memory stays flat: one bundle at a time.
         """
-        if self._publisher is None:
-            self._verify_with(self._storage, progress)
-            return
-        database = Database(self._dir / DB_NAME)
+        database = self._storage if self._publisher is None else Database(self._dir / DB_NAME)
         try:
-            self._verify_with(database, progress)
+            checkpoint = self._check_head(*database.head())
+            check_storage(database, checkpoint, progress)
+            if self._publisher is not None:
+                check_public(
+                    self._publisher, self.public_dir, self._verifier, self._origin, checkpoint
+                )
         finally:
-            database.close()
-
-    def _verify_with(self, database: LogStorage, progress: Progress | None) -> None:
-        where = database.location
-        size, note_bytes = database.head()
-        checkpoint = self._check_head(size, note_bytes)
-        rebuilt = RightEdge(0, [], b"")
-        expected_bundle = 0
-        for index, data in database.iter_bundles():
-            width = min(TILE_WIDTH, size - index * TILE_WIDTH)
-            if width <= 0:
-                raise LogCorruptedError(f"{where}: stray entry bundle {index} past the log size")
-            if index != expected_bundle:
-                raise LogCorruptedError(f"{where}: entry bundle {expected_bundle} is missing")
-            entries = decode_bundle(data, width)
-            if len(b"".join(len(e).to_bytes(2, "big") + e for e in entries)) != len(data):
-                raise LogCorruptedError(f"{where}: entry bundle {index} has trailing bytes")
-            for w in rebuilt.append(entries):
-                if w.is_bundle:
-                    continue
-                stored = database.tile(w.level, w.index)
-                if stored is None or stored[: len(w.data)] != w.data:
-                    raise LogCorruptedError(
-                        f"{where}: tile {w.level}/{w.index} does not match the entries"
-                    )
-            expected_bundle += 1
-            if progress is not None:
-                progress(rebuilt.size, size)
-        if rebuilt.size != size:
-            raise LogCorruptedError(
-                f"{where}: holds {rebuilt.size} entries but its checkpoint says {size}"
-            )
-        if rebuilt.root() != checkpoint.root_hash:
-            raise LogCorruptedError(f"{where}: the entries do not hash to the signed root")
-        expected_tiles = sum(
-            (level_count(size, level) + TILE_WIDTH - 1) // TILE_WIDTH
-            for level in range(tile_levels(size))
-        )
-        tile_rows, bundle_rows = database.counts()
-        if tile_rows != expected_tiles or bundle_rows != expected_bundle:
-            raise LogCorruptedError(f"{where}: holds stray tiles or bundles")
-        for level, data in enumerate(rebuilt.partial_tiles()):
-            index = level_count(size, level) // TILE_WIDTH
-            if data and database.tile(level, index) != data:
-                raise LogCorruptedError(f"{where}: tile {level}/{index} has extra hashes")
-        if self._publisher is not None:
-            self._verify_public(self._publisher, size, checkpoint)
-
-    def _verify_public(self, publisher: Publisher, size: int, checkpoint: Checkpoint) -> None:
-        published = publisher.read_checkpoint()
-        if published is None:
-            raise LogCorruptedError(f"{self.public_dir / 'checkpoint'}: missing")
-        try:
-            public_cp, _ = open_checkpoint(published, self._verifier, self._origin)
-        except (CheckpointFormatError, CheckpointSignatureError) as exc:
-            raise LogCorruptedError(f"{self.public_dir / 'checkpoint'}: {exc}") from None
-        if public_cp != checkpoint:
-            raise LogCorruptedError(
-                f"{self.public_dir / 'checkpoint'}: is for size {public_cp.size}, "
-                f"the database holds size {size}"
-            )
-        if size == 0:
-            return
-        # The public tiles must prove, on their own, the last entry under the checkpoint.
-        client = TiledLogClient(DirectoryTileSource(self.public_dir), self._verifier, self._origin)
-        client.trust(checkpoint)
-        last = size - 1
-        try:
-            proof = client.inclusion_proof(last, size)
-            (entry,) = list(client.entries(last, size, size))
-            merkle.verify_inclusion(
-                last, size, merkle.leaf_hash(entry), proof, checkpoint.root_hash
-            )
-        except (merkle.ProofError, LogInputError, LogCorruptedError) as exc:
-            raise LogCorruptedError(f"{self.public_dir}: {exc}") from None
+            if database is not self._storage:
+                database.close()

@@ -93,6 +93,7 @@ class Monitor:
 
             def observe(view: Any, at_root: TrustRoot) -> None:
                 nonlocal root
+                state.hold()
                 rules(view, at_root)
                 if view.new_trust_root is not None:
                     root = view.new_trust_root
@@ -107,8 +108,10 @@ class Monitor:
                     deadline_seconds=opt.config.verdict_deadline_hours * 3600,
                     clock=opt.clock,
                     observer=observe,
+                    before_commit=state.flush,
                 )
             )
+            state.flush()
             overrides = {
                 a.entry_index for a in raised if a.rule_id == "monitor.rejection-overridden"
             }

@@ -6,9 +6,10 @@ the replaying auditor keeps its own state in ``STATE/audit/``).
 - the latest decision per release (for rollout checks) and the policies seen;
 - when the checkpoint size last changed, and what each witness last cosigned.
 
-Every write commits at once: the auditor calls the monitor before committing a batch of
-entries, so this state is never behind the audit state (entries may be seen twice after a
-crash; every write here is idempotent).
+Writes made while the auditor replays a batch of entries stay in one transaction that
+commits just before the auditor commits that batch (``AuditOptions.before_commit``), so
+this state is never behind the audit state (entries may be seen twice after a crash;
+every write here is idempotent), at one fsync per batch rather than per write.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ class MonitorState:
             directory.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(directory / DB_NAME, isolation_level=None)
             db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
             db.executescript(_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
             raise MonitorInputError(f"{directory}: cannot open the monitor state: {exc}") from None
@@ -94,10 +96,20 @@ class MonitorState:
         self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
     # -- alerts ----------------------------------------------------------------------------
+    def hold(self) -> None:
+        """Keep the next writes in one transaction, until :meth:`flush`."""
+        if not self._db.in_transaction:
+            self._db.execute("BEGIN")
+
+    def flush(self) -> None:
+        """Commit the writes held since :meth:`hold` (durably: synchronous=FULL)."""
+        if self._db.in_transaction:
+            self._db.execute("COMMIT")
+
     def add_alert(self, alert: Alert, now: float, sinks: list[str]) -> bool:
         """Record ``alert``; False when an alert with its key was raised before."""
-        with self._db:
-            self._db.execute("BEGIN")
+        self.hold()
+        try:
             cur = self._db.execute(
                 "INSERT OR IGNORE INTO alerts (key, seq, body, raised_at) "
                 "VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM alerts), ?, ?)",
@@ -109,7 +121,9 @@ class MonitorState:
                 "INSERT OR IGNORE INTO outbox (key, sink) VALUES (?, ?)",
                 [(alert.key, s) for s in sinks],
             )
-        return True
+            return True
+        finally:
+            self.flush()
 
     def alerts(self) -> list[Alert]:
         rows = self._db.execute("SELECT body FROM alerts ORDER BY seq").fetchall()

@@ -1,4 +1,8 @@
-"""Distribution policy: signed per-jurisdiction rules, entitlements and the pure decision."""
+"""Distribution policy: signed per-jurisdiction rules, entitlements and the pure decision.
+
+``DistributionPolicy`` and ``DistributionDecision`` are the names (the inspection's
+verdict policy is :class:`clearance.inspection.VerdictPolicy`).
+"""
 
 from clearance.policy.decide import (
     ENTITLED,
@@ -8,18 +12,22 @@ from clearance.policy.decide import (
     NO_ENTITLEMENT,
     NO_NEW_SALES,
     NO_UPDATES,
-    Decision,
+    DistributionDecision,
     decide,
 )
 from clearance.policy.errors import DistributionRefused, PolicyFormatError
 from clearance.policy.model import (
     ENTITLEMENT_PREDICATE_TYPE,
     POLICY_PREDICATE_TYPE,
+    DistributionPolicy,
     Entitlement,
     JurisdictionRule,
     LoggedPolicy,
-    Policy,
 )
+
+#: Old names, kept as aliases of the same classes while branches that use them are merged.
+Policy = DistributionPolicy
+Decision = DistributionDecision
 
 __all__ = [
     "ENTITLED",
@@ -31,12 +39,12 @@ __all__ = [
     "NO_NEW_SALES",
     "NO_UPDATES",
     "POLICY_PREDICATE_TYPE",
-    "Decision",
+    "DistributionDecision",
+    "DistributionPolicy",
     "DistributionRefused",
     "Entitlement",
     "JurisdictionRule",
     "LoggedPolicy",
-    "Policy",
     "PolicyFormatError",
     "decide",
 ]

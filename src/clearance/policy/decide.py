@@ -16,7 +16,7 @@ from typing import Any
 from clearance.policy._time import format_time
 from clearance.policy.model import Entitlement, JurisdictionRule, LoggedPolicy
 
-# Rule names carried by a Decision (stable: clients and the dashboard show them).
+# Rule names carried by a DistributionDecision (stable: clients and the dashboard show them).
 ENTITLED = "entitled"
 GRACE = "grace-period"
 EXEMPT_CATEGORY = "allowed-category"
@@ -27,7 +27,7 @@ NO_UPDATES = "no-updates"
 
 
 @dataclass(frozen=True)
-class Decision:
+class DistributionDecision:
     allowed: bool
     rule: str
     reason: str
@@ -44,7 +44,9 @@ class Decision:
         }
 
 
-def _decide_one(logged: LoggedPolicy | None, ent: Entitlement, moment: datetime) -> Decision:
+def _decide_one(
+    logged: LoggedPolicy | None, ent: Entitlement, moment: datetime
+) -> DistributionDecision:
     rule: JurisdictionRule | None = None
     category: str | None = None
     if logged is not None:
@@ -52,9 +54,9 @@ def _decide_one(logged: LoggedPolicy | None, ent: Entitlement, moment: datetime)
         if category is not None:
             rule = logged.policy.rule_for(ent.jurisdiction)
 
-    def by_policy(allowed: bool, name: str, reason: str) -> Decision:
+    def by_policy(allowed: bool, name: str, reason: str) -> DistributionDecision:
         assert logged is not None
-        return Decision(allowed, name, reason, logged.policy.name, logged.log_index)
+        return DistributionDecision(allowed, name, reason, logged.policy.name, logged.log_index)
 
     if rule is None or category in rule.allowed_categories:
         if ent.covers(moment):
@@ -64,8 +66,10 @@ def _decide_one(logged: LoggedPolicy | None, ent: Entitlement, moment: datetime)
                     EXEMPT_CATEGORY,
                     f"category {category!r} stays allowed in {ent.jurisdiction}",
                 )
-            return Decision(True, ENTITLED, f"{ent.customer} is entitled to {ent.product}")
-        return Decision(
+            return DistributionDecision(
+                True, ENTITLED, f"{ent.customer} is entitled to {ent.product}"
+            )
+        return DistributionDecision(
             False,
             ENTITLEMENT_INACTIVE,
             f"entitlement of {ent.customer} for {ent.product} runs "
@@ -88,7 +92,7 @@ def _decide_one(logged: LoggedPolicy | None, ent: Entitlement, moment: datetime)
             f"{format_time(rule.no_updates_after)}",
         )
     if ent.covers(moment):
-        return Decision(True, ENTITLED, f"{ent.customer} is entitled to {ent.product}")
+        return DistributionDecision(True, ENTITLED, f"{ent.customer} is entitled to {ent.product}")
     grace_end = rule.grace_end
     if grace_end is not None and ent.start <= moment < grace_end:
         return by_policy(
@@ -96,7 +100,7 @@ def _decide_one(logged: LoggedPolicy | None, ent: Entitlement, moment: datetime)
             GRACE,
             f"existing customer in {ent.jurisdiction}: free updates until {format_time(grace_end)}",
         )
-    return Decision(
+    return DistributionDecision(
         False,
         ENTITLEMENT_INACTIVE,
         f"entitlement of {ent.customer} for {ent.product} runs "
@@ -110,7 +114,7 @@ def decide(
     customer: str,
     product: str,
     moment: datetime,
-) -> Decision:
+) -> DistributionDecision:
     """Decide whether ``customer`` may receive an update of ``product`` at ``moment``.
 
     ``policy`` is the policy in force (the latest logged one), or None when the
@@ -123,7 +127,9 @@ def decide(
         raise ValueError("decide() needs a timezone-aware instant")
     mine = [e for e in entitlements if e.customer == customer and e.product == product]
     if not mine:
-        return Decision(False, NO_ENTITLEMENT, f"{customer} holds no entitlement to {product}")
+        return DistributionDecision(
+            False, NO_ENTITLEMENT, f"{customer} holds no entitlement to {product}"
+        )
     decisions = [_decide_one(policy, e, moment) for e in mine]
     for decision in decisions:
         if decision.allowed:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from clearance.policy.model import Entitlement, JurisdictionRule, Policy
+from clearance.policy.model import DistributionPolicy, Entitlement, JurisdictionRule
 
 PUBLISHED = datetime(2024, 6, 20, tzinfo=UTC)
 NO_NEW_SALES = datetime(2024, 7, 20, tzinfo=UTC)  # 30 days after publication
@@ -29,8 +29,8 @@ THREAT_INTEL = "threat-intelligence-feed"
 TRAINING = "cybersecurity-training"
 
 
-def us_restriction_policy() -> Policy:
-    return Policy(
+def us_restriction_policy() -> DistributionPolicy:
+    return DistributionPolicy(
         name="us-2024-av-restriction",
         issued=PUBLISHED,
         products={

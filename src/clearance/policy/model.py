@@ -110,7 +110,7 @@ class JurisdictionRule:
 
 
 @dataclass(frozen=True)
-class Policy:
+class DistributionPolicy:
     """A distribution policy signed by the policy authority.
 
     ``products`` maps each governed product to its category; products absent
@@ -147,7 +147,7 @@ class Policy:
         }
 
     @classmethod
-    def from_dict(cls, data: Any) -> Policy:
+    def from_dict(cls, data: Any) -> DistributionPolicy:
         if not isinstance(data, Mapping):
             raise PolicyFormatError("policy must be a JSON object")
         name = _str(data, "name", "policy")
@@ -175,7 +175,7 @@ class Policy:
 class LoggedPolicy:
     """A policy together with the index of the log entry that published it."""
 
-    policy: Policy
+    policy: DistributionPolicy
     log_index: int
 
 

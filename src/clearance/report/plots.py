@@ -15,7 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.dates as mdates
 from matplotlib.figure import Figure
 
-from clearance.policy import Policy
+from clearance.policy import DistributionPolicy
 
 # Colour-blind-safe, dark enough for text contrast on white (Okabe-Ito, darkened).
 GREEN = "#007a53"
@@ -46,7 +46,7 @@ def _svg(fig: Figure) -> str:
 
 
 def policy_timeline(
-    policy: Policy, today: datetime, period: tuple[datetime, datetime] | None = None
+    policy: DistributionPolicy, today: datetime, period: tuple[datetime, datetime] | None = None
 ) -> str:
     """Per jurisdiction: end of new sales, end of updates, grace period, allowed categories,
     and today (and the report's period, shaded)."""
@@ -114,28 +114,34 @@ def policy_timeline(
 
 
 def releases_timeline(rows: Sequence[tuple[datetime, str, str]]) -> str:
-    """Releases as points: (date, "product version", latest decision)."""
-    fig = Figure(figsize=(8, 0.8 + 0.35 * max(2, len(rows))))
+    """Updates per day, stacked by latest verdict (rows: date, "product version", decision);
+    one bar per day keeps the figure the same size for ten updates or ten thousand."""
+    per_day: dict[str, dict[datetime, int]] = {}
+    for moment, _label, decision in rows:
+        day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+        per_day.setdefault(decision, {})
+        per_day[decision][day] = per_day[decision].get(day, 0) + 1
+    days = sorted({d for counts in per_day.values() for d in counts})
+    fig = Figure(figsize=(8, 2.8))
     ax = fig.subplots()
-    seen: set[str] = set()
-    for y, (moment, _label, decision) in enumerate(rows):
-        colour = DECISION_COLOURS.get(decision, GREY)
-        ax.plot(
-            _num(moment),
-            y,
-            "o",
-            color=colour,
-            markersize=8,
-            label=None if decision in seen else decision,
+    bottom = dict.fromkeys(days, 0)
+    for decision in sorted(per_day):
+        heights = [per_day[decision].get(d, 0) for d in days]
+        ax.bar(
+            [_num(d) + 0.5 for d in days],
+            heights,
+            width=0.8,
+            bottom=[bottom[d] for d in days],
+            color=DECISION_COLOURS.get(decision, GREY),
+            label=decision,
         )
-        seen.add(decision)
-    ax.set_yticks(range(len(rows)), [r[1] for r in rows])
-    if rows:
-        first, last = min(r[0] for r in rows), max(r[0] for r in rows)
-        pad = max(timedelta(days=2), (last - first) / 10)
-        ax.set_xlim(_num(first - pad), _num(last + pad))
-    _date_axis(fig, ax, "%Y-%m-%d")
-    ax.set_title("Updates in the period, by latest verdict")
+        for d, h in zip(days, heights, strict=True):
+            bottom[d] += h
+    if days:
+        ax.set_xlim(_num(days[0] - timedelta(days=2)), _num(days[-1] + timedelta(days=3)))
+    _date_axis(fig, ax)
+    ax.set_ylabel("updates")
+    ax.set_title("Updates in the period per day, by latest verdict")
     if rows:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
     return _svg(fig)

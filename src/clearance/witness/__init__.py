@@ -11,11 +11,11 @@ from clearance.witness.errors import (
     InconsistentCheckpoint,
     MalformedRequest,
     SizeConflict,
-    StateError,
     ThresholdNotMet,
     UnknownLog,
     UntrustedCheckpoint,
     WitnessConfigError,
+    WitnessStateError,
 )
 from clearance.witness.protocol import AddCheckpointRequest
 from clearance.witness.state import Conflict, CosignedCheckpoint, WitnessState
@@ -30,7 +30,6 @@ __all__ = [
     "LogConfig",
     "MalformedRequest",
     "SizeConflict",
-    "StateError",
     "ThresholdNotMet",
     "UnknownLog",
     "UntrustedCheckpoint",
@@ -39,5 +38,6 @@ __all__ = [
     "WitnessConfigError",
     "WitnessFailure",
     "WitnessState",
+    "WitnessStateError",
     "collect_cosignatures",
 ]

@@ -55,7 +55,7 @@ class WitnessConfigError(BadInput):
     """A witness or collector configuration (keys, origins, witness list) is unusable."""
 
 
-class StateError(BadInput):
+class WitnessStateError(BadInput):
     """The witness state directory is unreadable or corrupt."""
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from clearance.witness.errors import StateError
+from clearance.witness.errors import WitnessStateError
 
 DB_NAME = "witness.sqlite3"
 
@@ -160,7 +160,7 @@ class WitnessState:
             db.execute("PRAGMA synchronous=FULL")
             db.executescript(_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
-            raise StateError(f"{directory}: cannot open witness state: {exc}") from None
+            raise WitnessStateError(f"{directory}: cannot open witness state: {exc}") from None
         return cls(db, path)
 
     @contextmanager

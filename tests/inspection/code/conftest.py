@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from clearance.inspection.base import Artifact, InspectionInput
-from clearance.inspection.code._capa import CapaEngine, capa_engine
-from clearance.inspection.code._rebuild import sandbox_env
+from clearance.inspection.code._capa_runner import CapaEngine, capa_engine
+from clearance.inspection.code._hermetic_build import sandbox_env
 from clearance.inspection.code.recipe import BuildRecipe
 
 IN_CI = os.environ.get("CI") == "true"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from clearance.inspection.base import InspectionInput
 from clearance.inspection.code import CapabilityInspector
-from clearance.inspection.code._capa import CapaEngine
+from clearance.inspection.code._capa_runner import CapaEngine
 from clearance.inspection.code._categories import category_of
 
 from .conftest import NullProgress, artifact, compile_c

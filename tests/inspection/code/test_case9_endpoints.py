@@ -9,7 +9,7 @@ import pytest
 
 from clearance.inspection.base import Artifact
 from clearance.inspection.code import endpoints as finder
-from clearance.inspection.code._endpoints import find_endpoints
+from clearance.inspection.code._host_scan import find_endpoints
 
 
 def _ips(text: str) -> list[str]:

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from clearance.inspection.code._endpoints import find_endpoints, is_declared, normalise_declared
-from clearance.inspection.code._source import source_endpoints
+from clearance.inspection.code._host_scan import find_endpoints, is_declared, normalise_declared
+from clearance.inspection.code._source_diff import source_endpoints
 
 
 def hosts(text: str) -> list[tuple[str, str]]:

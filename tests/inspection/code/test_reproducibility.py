@@ -10,7 +10,7 @@ import pytest
 
 from clearance.inspection.base import InspectionInput
 from clearance.inspection.code import ReproducibilityInspector
-from clearance.inspection.code._rebuild import isolation_command, rebuild
+from clearance.inspection.code._hermetic_build import isolation_command, rebuild
 from clearance.inspection.code.recipe import BuildRecipe
 
 from .conftest import NullProgress, artifact, need_tool, tarball, vendor_build, write_tree

@@ -9,7 +9,7 @@ from types import ModuleType
 
 from clearance.inspection.base import InspectionInput
 from clearance.inspection.code import code_inspectors
-from clearance.inspection.code._capa import CapaEngine
+from clearance.inspection.code._capa_runner import CapaEngine
 from clearance.inspection.findings import Finding
 
 from .conftest import NullProgress, artifact, need_tool

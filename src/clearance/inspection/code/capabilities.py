@@ -20,8 +20,8 @@ from typing import Any
 
 from clearance.inspection.base import Artifact, InspectionInput, InspectionResult, ProgressSink
 from clearance.inspection.code._binary import binary_facts
-from clearance.inspection.code._capa import CapabilityMatch, CapaReport, capa_engine
-from clearance.inspection.code._capa import default_rules_dir as _default_rules_dir
+from clearance.inspection.code._capa_runner import CapabilityMatch, CapaReport, capa_engine
+from clearance.inspection.code._capa_runner import default_rules_dir as _default_rules_dir
 from clearance.inspection.code._categories import BY_ID, category_of
 from clearance.inspection.code._common import (
     previous_for,
@@ -30,8 +30,8 @@ from clearance.inspection.code._common import (
     table,
     unpack_source,
 )
-from clearance.inspection.code._endpoints import find_endpoints, is_declared, normalise_declared
-from clearance.inspection.code._source import Callout, callouts_for, capability_of, diff_trees
+from clearance.inspection.code._host_scan import find_endpoints, is_declared, normalise_declared
+from clearance.inspection.code._source_diff import Callout, callouts_for, capability_of, diff_trees
 from clearance.inspection.findings import FINDING_KINDS, Finding, Location, Severity
 
 RULE_ID = "binary.capability-added"

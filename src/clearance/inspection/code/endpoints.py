@@ -19,13 +19,13 @@ from typing import Any
 from clearance.inspection.base import Artifact, InspectionInput, InspectionResult, ProgressSink
 from clearance.inspection.code._binary import binary_facts, section_of, section_ranges
 from clearance.inspection.code._common import scratch_dir, section, table, unpack_source
-from clearance.inspection.code._endpoints import (
+from clearance.inspection.code._host_scan import (
     Endpoint,
     find_endpoints,
     is_declared,
     normalise_declared,
 )
-from clearance.inspection.code._source import source_endpoints
+from clearance.inspection.code._source_diff import source_endpoints
 from clearance.inspection.findings import FINDING_KINDS, Finding, Location, Severity
 
 RULE_ID = "binary.undeclared-endpoint"

@@ -2,7 +2,7 @@
 
 For every binary the release declares a build recipe for, the source
 artifact is unpacked and rebuilt in the hermetic sandbox (see
-``_rebuild``); the digest of the output is compared with the released
+``_hermetic_build``); the digest of the output is compared with the released
 binary.  A mismatch becomes a finding explaining where they differ
 (diffoscope, else a section-level comparison); a failed build, a missing
 source or a malformed recipe too.  A binary without any recipe cannot be
@@ -19,7 +19,7 @@ from typing import Any
 from clearance.inspection.base import Artifact, InspectionInput, InspectionResult, ProgressSink
 from clearance.inspection.code._common import scratch_dir, section, table, unpack_source
 from clearance.inspection.code._difference import explain
-from clearance.inspection.code._rebuild import isolation_command, rebuild
+from clearance.inspection.code._hermetic_build import isolation_command, rebuild
 from clearance.inspection.code.errors import RecipeError, UnsafeArchiveError
 from clearance.inspection.code.recipe import BuildRecipe
 from clearance.inspection.findings import Finding, Location, Severity

@@ -20,7 +20,7 @@ from clearance.inspection.code._common import (
     table,
     unpack_source,
 )
-from clearance.inspection.code._source import SourceReview, review
+from clearance.inspection.code._source_diff import SourceReview, review
 
 _CONTEXT = 2
 _MAX_BLOCKS = 20

@@ -258,6 +258,19 @@ class ClamAVEngine:
             def on_item(entry: dict[str, Any]) -> None:
                 path = corpus[scannable[part[entry["i"]]]]
                 with lock:
+                    if "fatal" in entry:
+                        if any(c.uri == "ruleset" and c.phase == "scan" for c in crashes):
+                            return
+                        crashes.append(
+                            Crash(
+                                "ruleset",
+                                "scan",
+                                {"status": "error", "detail": str(entry["fatal"])[-2000:]},
+                                "clamscan could not load the whole set for the corpus scan "
+                                "(each database loads alone); nothing was scanned",
+                            )
+                        )
+                        return
                     if "crash" in entry:
                         crashes.append(self._scan_crash(corpus_label(path), entry["crash"]))
                         return

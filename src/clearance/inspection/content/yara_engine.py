@@ -21,6 +21,7 @@ import yara_x
 
 from clearance.inspection.base import ProgressSink
 from clearance.inspection.content import _yara_child as child
+from clearance.inspection.content._bisect import split_buildable
 from clearance.inspection.content.engine import (
     CompileReport,
     Crash,
@@ -199,22 +200,37 @@ class YaraEngine:
         compiled: Path | None = None
         if clean:
             progress.start("building the rule set", None)
-            compiled = work_dir / "ruleset.yarc"
-            outcome = run_sandboxed(
-                child.build_set,
-                {"files": [items[i] for i in clean], "out": str(compiled)},
-                self.settings.compile_limits,
-            )
+            set_path = work_dir / "ruleset.yarc"
+            compiled = set_path
+            outcome = self._build_set([items[i] for i in clean], set_path)
             if not outcome.ok:
-                crashes.append(
-                    Crash(
-                        "ruleset",
-                        "compile",
-                        outcome.evidence(),
-                        f"compiling the whole set {outcome.describe()}",
-                    )
+                # Files that compile alone but not together: find and set aside each
+                # culprit, then build and scan the rest (one failure must not hide all).
+                progress.start("isolating the files that break the rule set", None)
+                kept, culprits = split_buildable(
+                    clean, lambda idx: self._build_set([items[i] for i in idx], set_path).ok
                 )
-                compiled = None
+                for index in culprits:
+                    crashes.append(
+                        Crash(
+                            items[index][0],
+                            "compile",
+                            outcome.evidence(),
+                            "compiling it together with the other files of the release "
+                            f"{outcome.describe()} (it compiles alone); the rest was inspected",
+                        )
+                    )
+                clean = kept
+                if not clean or not self._build_set([items[i] for i in clean], set_path).ok:
+                    crashes.append(
+                        Crash(
+                            "ruleset",
+                            "compile",
+                            outcome.evidence(),
+                            f"compiling the whole set {outcome.describe()}",
+                        )
+                    )
+                    compiled = None
         return CompileReport(
             diagnostics=tuple(diagnostics),
             crashes=tuple(sorted(crashes, key=lambda c: (c.uri, c.phase))),
@@ -223,6 +239,11 @@ class YaraEngine:
             compiled_set=compiled,
             compile_seconds=time.perf_counter() - started,
             sample_bytes=sum(p.stat().st_size for p in sample),
+        )
+
+    def _build_set(self, files: list[list[str]], out: Path) -> SandboxOutcome:
+        return run_sandboxed(
+            child.build_set, {"files": files, "out": str(out)}, self.settings.compile_limits
         )
 
     # --- scanning the corpus ---------------------------------------------------------------

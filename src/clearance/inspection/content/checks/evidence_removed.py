@@ -32,6 +32,15 @@ class EvidenceRemovedCheck:
             return []
         out: list[Finding] = []
         current_names = {r.name: r for r in ctx.rules()}
+        current_keys = {r.key for r in ctx.rules()}
+        # A previous rule whose content is still shipped (under any name: ClamAV databases
+        # renumber their names) has not been weakened.
+        kept_content = {
+            r.name
+            for f in ctx.previous_files or ()
+            for r in f.rules
+            if r.identity and r.key in current_keys
+        }
         if ev.previous is not None:
             weakened = 0
             for sample in sorted(ev.previous):
@@ -57,7 +66,12 @@ class EvidenceRemovedCheck:
                     )
                     continue
                 for uri, name in before:
-                    if name in now_names or name not in current_names or weakened >= _MAX_WEAKENED:
+                    if (
+                        name in now_names
+                        or name not in current_names
+                        or name in kept_content
+                        or weakened >= _MAX_WEAKENED
+                    ):
                         continue
                     weakened += 1
                     rule = current_names[name]

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from clearance.inspection.code._endpoints import Endpoint, find_endpoints
+from clearance.inspection.code._host_scan import Endpoint, find_endpoints
 
 MAX_FILE_BYTES = 2 << 20
 

@@ -35,7 +35,7 @@ bench: $(STAMP) system-deps
 # A crash lands in tests/fuzz/crashes/<target>/; keep it in tests/fuzz/regressions/<target>/.
 FUZZ_RUNS ?= 100000
 FUZZ_TARGETS = json note checkpoint witness-response tiles dsse statement bundle trust-root \
-	policy verdict-policy archive witness-request client-state http-body sarif
+	policy verdict-policy archive witness-request client-state http-body gateway-submit sarif
 fuzz: $(STAMP)
 	@mkdir -p .fuzz
 	@for t in $(FUZZ_TARGETS); do \

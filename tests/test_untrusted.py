@@ -56,3 +56,23 @@ def test_signed_notes_go_through_the_note_limits() -> None:
 
     with pytest.raises(NoteFormatError, match="lines, more than"):
         Note.from_bytes(b"origin\n" * 5000 + b"\n\xe2\x80\x94 x AAAA\n")
+
+
+def test_yaml_depth_and_aliases_are_refused_while_composing() -> None:
+    from clearance._untrusted import load_yaml
+
+    assert load_yaml("default: approved\nrules: [{name: a}]\n", "p.yaml") == {
+        "default": "approved",
+        "rules": [{"name": "a"}],
+    }
+    with pytest.raises(UntrustedInputError, match="nested deeper than 64"):
+        load_yaml("[" * 100_000 + "]" * 100_000, "p.yaml")  # RecursionError before
+    with pytest.raises(UntrustedInputError, match="aliases"):
+        load_yaml("a: &x [1, 2]\nb: [*x, *x, *x]\n", "p.yaml")
+
+
+def test_verdict_policy_yaml_goes_through_the_limits() -> None:
+    from clearance.inspection.policy import VerdictPolicy
+
+    with pytest.raises(BadInput, match="nested deeper"):
+        VerdictPolicy.from_yaml("rules: " + "[" * 5000 + "]" * 5000, "policy.yaml")

@@ -5,8 +5,8 @@ Python's :mod:`json` happily builds anything: an integer of 5,000 digits
 parser), an array nested 100,000 deep (``RecursionError``), ``NaN``.  Every
 parser of input Clearance did not write itself -- bundles, submissions, log
 entries, ``state.json``, trust roots, policies, witness requests, HTTP bodies
--- goes through :func:`load_json` (or :func:`check_note` for signed notes),
-which checks, in this order:
+-- goes through :func:`load_json` (or :func:`check_note` for signed notes,
+:func:`load_yaml` for YAML documents), which checks, in this order:
 
 1. the size in bytes, before anything is decoded;
 2. the nesting depth, by a scan of the brackets outside strings, before
@@ -128,3 +128,37 @@ def check_note(data: bytes, what: str, limits: NoteLimits = DEFAULT_NOTE_LIMITS)
     if lines > limits.max_lines:
         raise UntrustedInputError(f"{what}: {lines} lines, more than {limits.max_lines}")
     return data
+
+
+def load_yaml(text: str, what: str, limits: JsonLimits = DEFAULT_LIMITS) -> Any:
+    """Parse an untrusted YAML document (safe tags only) within ``limits``.
+
+    Nesting deeper than ``limits.max_depth`` and aliases (``*ref``: a few lines
+    can stand for billions of nodes once walked) are refused while composing.
+    """
+    import yaml
+
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > limits.max_bytes:
+        raise UntrustedInputError(f"{what}: {size} bytes, larger than {limits.max_bytes}")
+
+    class _Loader(yaml.SafeLoader):
+        depth = 0
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                raise UntrustedInputError(f"{what}: YAML aliases (*ref) are not accepted")
+            self.depth += 1
+            try:
+                if self.depth > limits.max_depth:
+                    raise UntrustedInputError(
+                        f"{what}: YAML nested deeper than {limits.max_depth} levels"
+                    )
+                return super().compose_node(parent, index)
+            finally:
+                self.depth -= 1
+
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    except RecursionError:
+        raise UntrustedInputError(f"{what}: YAML nested too deeply") from None

@@ -111,6 +111,7 @@ def seeds() -> dict[str, list[bytes]]:
         ],
         "client-state": [json.dumps({"installed": {}, "checkpoints": {}}).encode()],
         "http-body": [release.to_bytes(), policy.to_bytes()],
+        "gateway-submit": [b"\1" + release.to_bytes(), b"\2" + verdicts[0].to_bytes()],
         "sarif": [json.dumps(sarif).encode()],
     }
 

@@ -13,6 +13,7 @@ is built once per process from fixed seeds, so the committed seed corpora
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import shutil
@@ -31,6 +32,7 @@ from clearance.client import BundleVerifier
 from clearance.client.state import STATE_FILE, ClientState
 from clearance.errors import ClearanceError
 from clearance.gateway._entries import parse_entry
+from clearance.gateway.service import Gateway
 from clearance.inspection import policy as verdict_policy
 from clearance.inspection.archive import ArchiveLimits, unpack_archive
 from clearance.keys import Note, Signer, verify_note
@@ -69,6 +71,7 @@ class World:
 @cache
 def world() -> World:
     root = Path(tempfile.mkdtemp(prefix="clearance-fuzz-"))
+    atexit.register(shutil.rmtree, root, True)
     log_key = signer(ORIGIN)
     logdir = root / "log"
     with TransparencyLog.create(logdir, ORIGIN, log_key) as log:
@@ -194,17 +197,33 @@ def _witness_request(data: bytes) -> None:
 
 
 def _client_state(data: bytes) -> None:
-    directory = Path(tempfile.mkdtemp(prefix="fuzz-state-", dir=world().root))
-    try:
-        (directory / STATE_FILE).write_bytes(data)
-        ClientState.load(directory)
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
+    directory = world().root / "client-state"
+    directory.mkdir(exist_ok=True)
+    (directory / STATE_FILE).write_bytes(data)
+    ClientState.load(directory)
 
 
 def _http_body(data: bytes) -> None:
     """What the gateway does first with a submission body (and the auditor with an entry)."""
     _each(lambda: parse_entry(data), lambda: examine_entry(7, data, world().trust_root))
+
+
+@cache
+def gateway() -> Gateway:
+    """A real gateway (its log, index and trust root on disk), built on first use."""
+    from clearance.demo.world import build_world
+
+    world_dir = build_world(world().root / "gateway", embedded_inspector=False)
+    return Gateway.open(world_dir.data_dir)
+
+
+_ROLES = (None, "vendor", "inspector", "policy", "client", "operator")
+
+
+def _gateway_submit(data: bytes) -> None:
+    """A submission body as ``POST /api/v1/submissions`` hands it to the gateway."""
+    role = _ROLES[data[0] % len(_ROLES)] if data else None
+    gateway().submit(data[1:], role)
 
 
 def _sarif(data: bytes) -> None:
@@ -227,6 +246,7 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "witness-request": _witness_request,
     "client-state": _client_state,
     "http-body": _http_body,
+    "gateway-submit": _gateway_submit,
     "sarif": _sarif,
 }
 

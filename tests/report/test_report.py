@@ -184,3 +184,21 @@ def test_bad_input_is_one_line(
     )
     err = capsys.readouterr().err
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_entitlement_the_log_does_not_open_is_counted_not_decided(
+    world: World, tmp_path: Path
+) -> None:
+    from clearance.attest import Statement, Subject
+    from clearance.policy import ENTITLEMENT_PREDICATE_TYPE
+
+    populate(world)
+    hidden = Statement(
+        (Subject("entitlement", "ab" * 32),), ENTITLEMENT_PREDICATE_TYPE, {"commitment": "ab" * 32}
+    ).sign([world.vendor])
+    world.append(hidden.to_bytes())
+    out = tmp_path / "out"
+    _run(world, out)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["unopenedEntitlements"] == 1 and summary["decisions"] == 3
+    assert "entries 9" in (out / "report.html").read_text()

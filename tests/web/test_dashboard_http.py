@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import socket
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -183,3 +184,51 @@ def test_audit_drop_box_checks_shape_and_size(tmp_path: Path) -> None:
         page = _page(live.url + "/audit")
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text and "<script>" not in page.text
         assert "default-src 'none'" in page.headers["content-security-policy"]
+
+
+def test_auditor_posts_its_result_with_the_cli(tmp_path: Path) -> None:
+    from clearance.cli import main
+
+    with start_live(tmp_path / "world") as live:
+        _approve(live, tmp_path, "1.0.0")
+        root = tmp_path / "trust-root.json"
+        root.write_bytes(live.world.trust_root.to_bytes())
+        code = main(
+            [
+                "audit",
+                "--server",
+                live.url,
+                "--trust-root",
+                str(root),
+                "--state",
+                str(tmp_path / "state"),
+                "--no-reinspect",
+                "--quiet",
+                "--post",
+                live.url,
+            ]
+        )
+        assert code == 0
+        page = _page(live.url + "/audit").text
+        assert "Report 1:" in page and "clean" in page
+        with socket.socket() as s:  # a port the OS gave and nothing listens on
+            s.bind(("127.0.0.1", 0))
+            closed = f"http://127.0.0.1:{s.getsockname()[1]}/"
+        assert (
+            main(
+                [
+                    "audit",
+                    "--server",
+                    live.url,
+                    "--trust-root",
+                    str(root),
+                    "--state",
+                    str(tmp_path / "state2"),
+                    "--no-reinspect",
+                    "--quiet",
+                    "--post",
+                    closed,
+                ]
+            )
+            == 3
+        )

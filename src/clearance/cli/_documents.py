@@ -76,8 +76,10 @@ def load_document(path: Path, what: str, predicate_type: str) -> tuple[Any, Any]
         return raw, None
     import yaml
 
+    from clearance._untrusted import load_yaml
+
     try:
-        raw = yaml.safe_load(text)
+        raw = load_yaml(text, f"{path}: {what}")
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

@@ -101,6 +101,11 @@ def register(sub: SubParsers) -> None:
     parser.add_argument("--sarif", type=Path, metavar="FILE", help="write the findings as SARIF")
     parser.add_argument("--html", type=Path, metavar="FILE", help="write an HTML summary")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--post",
+        metavar="URL",
+        help="also post the result to this gateway's dashboard (URL/api/v1/audit-reports)",
+    )
     add_json_flag(parser)
     mark_public_server(parser)
     set_handler(parser, _audit)
@@ -154,8 +159,29 @@ def _audit(args: argparse.Namespace) -> int:
         write_output(args.sarif, sarif_bytes(report), "SARIF findings")
     if args.html is not None:
         write_output(args.html, to_html(report).encode("utf-8"), "HTML summary")
+    if args.post is not None:
+        _post(args.post, report.to_dict())
     emit(args, report.to_dict(), to_text(report), ok=report.clean)
     return EXIT_OK if report.clean else EXIT_REFUSED
+
+
+def _post(server: str, result: dict[str, object]) -> None:
+    """Hand the result to a gateway's dashboard (``/audit``); a failure is exit 3."""
+    import json
+
+    import httpx
+
+    from clearance.errors import Unreachable
+
+    url = server.rstrip("/") + "/api/v1/audit-reports"
+    try:
+        response = httpx.post(url, content=json.dumps(result), timeout=30)
+    except httpx.HTTPError as exc:
+        raise Unreachable(f"{url}: cannot post the audit result ({exc})") from None
+    if response.status_code != 201:
+        raise Unreachable(
+            f"{url}: the gateway refused the audit result (HTTP {response.status_code})"
+        )
 
 
 def _witness_url(spec: str) -> str:

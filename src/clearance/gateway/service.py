@@ -33,8 +33,9 @@ from clearance.attest import Envelope, Release, canonical_json, statement_of
 from clearance.attest.errors import AttestFormatError
 from clearance.attest.trust_root import TrustRoot
 from clearance.client.errors import MalformedBundleError
-from clearance.errors import BadInput, ClearanceError
+from clearance.errors import BadInput
 from clearance.gateway import distribution, rollout
+from clearance.gateway._background import Background
 from clearance.gateway._entries import (
     KIND_HEALTH,
     KIND_RELEASE,
@@ -57,7 +58,6 @@ from clearance.gateway.tuf_repo import TufRepository
 from clearance.gateway.worker import InspectionWorker, JobRunner
 from clearance.index import LogIndex
 from clearance.keys import Signer
-from clearance.log import CheckpointSupersededError
 from clearance.policy import (
     DistributionDecision,
     DistributionPolicy,
@@ -114,10 +114,7 @@ class Gateway:
             lock=self._apply_lock,
         )
         self.indexer = Indexer(store, trust_root, config.rings)
-        self.witness_status: dict[str, Any] = {}
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-        self._wake_witness = threading.Event()
+        self._background = Background()
         self._replaying = False
         self._locks_lock = threading.Lock()
         self._channel_locks: dict[tuple[str, str], threading.Lock] = {}
@@ -163,38 +160,32 @@ class Gateway:
             count = 0  # no embedded inspector: verdicts come from outside (or remote workers)
         for n in range(count):
             worker = InspectionWorker(self, f"worker-{n}")
-            self._spawn(f"inspection-{n}", worker.run_forever)
-        self._spawn("rollout-ticker", lambda: self._tick_forever(tick_seconds))
+            self._background.spawn(f"inspection-{n}", worker.run_forever)
+        self._background.every("rollout tick", tick_seconds, self.tick)
         if self.config.witnesses:
-            self._spawn("witness", self._witness_forever)
-
-    def _spawn(self, name: str, target: Callable[[], None]) -> None:
-        thread = threading.Thread(target=target, name=name, daemon=True)
-        thread.start()
-        self._threads.append(thread)
+            self._background.witness_rounds(
+                lambda: self.log.collect_witnesses(
+                    self.config.witnesses, self.trust_root.witnesses.threshold
+                )
+            )
 
     @property
     def stopping(self) -> threading.Event:
-        return self._stop
+        return self._background.stopping
+
+    @property
+    def witness_status(self) -> dict[str, Any]:
+        """The outcome of the last witness round (empty before the first)."""
+        return self._background.witness_status
 
     def close(self) -> None:
-        self._stop.set()
-        self._wake_witness.set()
-        for thread in self._threads:
-            thread.join(timeout=10)
+        self._background.close()
         self.store.close()
         self.queue.close()
 
     def tick(self) -> list[int]:
         """Advance rollouts whose ring has soaked; keep TUF timestamps fresh."""
         return self.rollouts.tick()
-
-    def _tick_forever(self, seconds: float) -> None:
-        while not self._stop.wait(seconds):
-            try:
-                self.tick()
-            except ClearanceError as exc:  # keep ticking; the next tick retries
-                log.warning("rollout tick: %s", exc)
 
     # -- catching up from the log ---------------------------------------------------------
 
@@ -275,7 +266,7 @@ class Gateway:
             reaction = self.indexer.index(index, entry)
             if reaction is not None and not self._replaying:
                 self._react(reaction)
-        self._wake_witness.set()
+        self._background.wake_witnesses()
         return index
 
     def _react(self, reaction: Reaction) -> None:
@@ -496,24 +487,6 @@ class Gateway:
                 continue
             return bundle.to_bytes()
         raise GatewayRefused("the log kept growing while the bundle was built; try again")
-
-    # -- witnesses ------------------------------------------------------------------
-
-    def _witness_forever(self) -> None:
-        while not self._stop.is_set():
-            self._wake_witness.wait(timeout=30)
-            self._wake_witness.clear()
-            if self._stop.is_set():
-                return
-            try:
-                self.witness_status = self.log.collect_witnesses(
-                    self.config.witnesses, self.trust_root.witnesses.threshold
-                )
-            except CheckpointSupersededError:
-                # The log grew during the round: witness the newer checkpoint right away.
-                self._wake_witness.set()
-            except ClearanceError as exc:
-                log.warning("witness round failed: %s", exc)
 
     # -- read-only views for the dashboard (clearance.web) ------------------------------
     def log_entry(self, index: int) -> bytes:

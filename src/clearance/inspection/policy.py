@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from clearance._untrusted import load_yaml
 from clearance.inspection.errors import VerdictPolicyError
 from clearance.inspection.findings import FINDING_KINDS, Finding, Severity
 
@@ -129,7 +130,7 @@ class VerdictPolicy:
     @classmethod
     def from_yaml(cls, text: str, source: str) -> VerdictPolicy:
         try:
-            raw = yaml.safe_load(text)
+            raw = load_yaml(text, source)
         except yaml.YAMLError as exc:
             raise VerdictPolicyError(f"{source}: not valid YAML ({exc})") from None
         return cls.from_dict(raw, source)

@@ -35,6 +35,7 @@ from typing import Any
 
 import yaml
 
+from clearance._untrusted import load_yaml
 from clearance.monitor.errors import MonitorInputError
 
 
@@ -80,7 +81,7 @@ class MonitorConfig:
         except OSError as exc:
             raise MonitorInputError(f"{path}: cannot read monitor config: {exc.strerror}") from None
         try:
-            raw = yaml.safe_load(text)
+            raw = load_yaml(text, f"{path}: monitor config")
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = "" if mark is None else f" at line {mark.line + 1}, column {mark.column + 1}"

@@ -138,6 +138,8 @@ class ReportData:
     witnesses: list[WitnessRow]
     witness_threshold: int
     generated: datetime
+    #: Log indices of entitlements the public log does not open (not decided here).
+    unopened_entitlements: list[int] = field(default_factory=list)
 
     @property
     def withheld(self) -> list[DecisionRow]:
@@ -156,6 +158,8 @@ class _Collector:
         self.ordered: list[ReleaseRow] = []
         self.policies: list[LoggedPolicy] = []
         self.entitlements: list[tuple[int, Entitlement]] = []
+        #: Entitlement entries whose terms the public log does not show (e.g. committed).
+        self.unopened: list[int] = []
 
     def __call__(self, view: EntryView, root: TrustRoot) -> None:
         if not view.signature_ok:
@@ -163,7 +167,9 @@ class _Collector:
         try:
             self._take(view)
         except BadInput:
-            return  # malformed predicate: the audit reports what it can
+            if view.kind == KIND_ENTITLEMENT:
+                self.unopened.append(view.index)
+            return  # otherwise a malformed predicate: the audit reports what it can
 
     def _take(self, view: EntryView) -> None:
         if view.kind == KIND_RELEASE and view.release is not None:
@@ -342,6 +348,7 @@ def collect(
         witnesses=witnesses,
         witness_threshold=trust_root.witnesses.threshold,
         generated=clock or datetime.now(UTC),
+        unopened_entitlements=collector.unopened,
     )
 
 
@@ -360,4 +367,5 @@ def summary(data: ReportData) -> dict[str, Any]:
         "redFlags": len(data.red_flags),
         "auditClean": data.audit.clean,
         "witnessesCosigned": sum(1 for w in data.witnesses if w.cosigned),
+        "unopenedEntitlements": len(data.unopened_entitlements),
     }

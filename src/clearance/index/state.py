@@ -206,6 +206,8 @@ class LogIndex:
     # -- applying entries ----------------------------------------------------------------
 
     def _apply(self, index: int, data: bytes) -> None:
+        if not data.startswith(b"{"):
+            return  # not a JSON object (statements and transitions are logged canonical)
         try:
             raw = load_json(data, f"log entry {index}")
         except BadInput:

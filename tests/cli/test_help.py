@@ -33,8 +33,9 @@ def test_every_command_help_has_examples_and_documented_options(
     # Every command's help ends with examples that run this very command.
     tail = text.rstrip().rsplit("examples:", 1)
     assert len(tail) == 2, f"clearance {' '.join(path)} --help has no examples"
-    first = tail[1].strip().splitlines()[0]
-    assert "clearance" in first
+    examples = [line for line in tail[1].strip().splitlines() if line.strip()]
+    assert 1 <= len(examples) <= 2, f"clearance {' '.join(path)}: one or two examples"
+    assert all("clearance" in line for line in examples)
     if path and not sub_actions(dict(iter_parsers(PARSER))[path]):
         assert f"clearance {' '.join(path)}" in tail[1]
     parser = dict(iter_parsers(PARSER))[path]

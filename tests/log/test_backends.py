@@ -275,7 +275,7 @@ def test_integrator_that_lost_its_lease_cannot_commit(tmp_path: Path, pg_dsn: st
             assert token == storage.token and holder == "clearance"
             # What a replica that took over after our lock was presumed lost would do.
             _sql(pg_dsn, tmp_path, "UPDATE clr_log_lease SET token = token + 1, holder = 'b'")
-            with pytest.raises(LogCorruptedError, match="lost the integrator lease"):
+            with pytest.raises(LogCorruptedError, match="lost its lease"):
                 storage.commit_batch([], 1, 2, merkle.EMPTY_ROOT, b"forged")
         assert storage.head() == head
         log.verify()

@@ -71,7 +71,6 @@ EPILOG = """exit codes:
   3  a server could not be reached or refused the credentials
 
 examples:
-  clearance keys generate vendor --dir keys
   clearance verify rules.yar --bundle bundle.json --trust-root trust-root.json --state state
   clearance COMMAND --help"""
 

@@ -11,9 +11,8 @@ from __future__ import annotations
 EXAMPLES: dict[tuple[str, ...], tuple[str, ...]] = {
     ("audit",): (
         "clearance audit logdir --trust-root trust-root.json --artifacts artifacts --html audit.html",
-        "clearance audit --server https://gw.example --trust-root trust-root.json --json",
         "clearance audit --server https://gw.example --trust-root trust-root.json "
-        "--no-reinspect --post https://gw.example",
+        "--no-reinspect --post https://gw.example --json",
     ),
     ("bundle",): (
         "clearance bundle rules.yar --release release.json --log logdir --out bundle.json",

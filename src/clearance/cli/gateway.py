@@ -45,6 +45,12 @@ def register(sub: SubParsers) -> None:
         metavar="DSN",
         help="PostgreSQL job queue shared with remote workers (default: SQLite in DIR)",
     )
+    init.add_argument(
+        "--database",
+        metavar="DSN",
+        help="PostgreSQL (empty database) for the log and jobs, shared by `clearance serve` "
+        "replicas (default: SQLite in DIR)",
+    )
     add_json_flag(init)
     set_handler(init, _init)
 
@@ -93,6 +99,7 @@ def _init(args: argparse.Namespace) -> int:
         inspector_signer=load_signer(args.inspector_key) if args.inspector_key else None,
         witnesses=witnesses,
         job_queue_dsn=args.job_queue_dsn,
+        database=args.database,
     )
     emit(
         args,

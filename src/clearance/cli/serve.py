@@ -12,13 +12,19 @@ def register(sub: SubParsers) -> None:
     parser = sub.add_parser("serve", help="run the gateway on a data directory")
     parser.add_argument("--data", required=True, type=Path, help="gateway data directory")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--port", default=8000, type=int, help="port to listen on")
+    parser.add_argument(
+        "--port", default=8000, type=int, help="port to listen on (0: any free port)"
+    )
     set_handler(parser, _serve)
 
 
 def _serve(args: argparse.Namespace) -> int:
     from clearance.gateway.server import serve
 
-    stderr(f"clearance gateway on http://{args.host}:{args.port} (data {args.data})")
-    serve(args.data, args.host, args.port)
+    serve(
+        args.data,
+        args.host,
+        args.port,
+        lambda url: stderr(f"clearance gateway on {url} (data {args.data})"),
+    )
     return EXIT_OK

@@ -27,7 +27,7 @@ from clearance.attest.trust_root import TrustRoot
 from clearance.errors import BadInput, Refused
 from clearance.gateway.client import GatewayClient
 from clearance.gateway.rollout import TRANSITION_TYPE, customer_bucket
-from clearance.log import HttpTileSource, TiledLogClient
+from clearance.log import LogReader
 from clearance.policy import (
     DistributionPolicy,
     Entitlement,
@@ -74,7 +74,7 @@ class WithholdingReport:
         }
 
 
-def _read_log(tiles: TiledLogClient, size: int, root: TrustRoot, customer: str) -> _LogView:
+def _read_log(tiles: LogReader, size: int, root: TrustRoot, customer: str) -> _LogView:
     view = _LogView()
     for index, data in enumerate(tiles.entries(0, size, size)):
         try:
@@ -116,9 +116,7 @@ def check_withholding(
 ) -> WithholdingReport:
     """Ask the gateway, check against the log; raise :class:`WithheldWithoutReason`."""
     answer = client.latest(product, channel, customer)
-    tiles = TiledLogClient(
-        HttpTileSource(f"{client.url}/log/"), trust_root.log_key, trust_root.log_origin
-    )
+    tiles = client.log(trust_root.log_key, trust_root.log_origin)
     checkpoint, _ = tiles.checkpoint()
     view = _read_log(tiles, checkpoint.size, trust_root, customer)
     approved = sorted(

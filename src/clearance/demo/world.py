@@ -64,6 +64,7 @@ def build_world(
     max_artifact_bytes: int = 64 << 20,
     job_queue_dsn: str | None = None,
     job_queue_table: str = "clearance_jobs",
+    database: str | None = None,
 ) -> World:
     """Create keys under ``root/keys`` and a gateway data directory ``root/gateway``."""
     keys_dir = root / "keys"
@@ -98,6 +99,7 @@ def build_world(
         workers=workers,
         max_artifact_bytes=max_artifact_bytes,
         job_queue_dsn=job_queue_dsn,
+        database=database,
         job_queue_table=job_queue_table,
     )
     return World(

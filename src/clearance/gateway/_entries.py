@@ -32,6 +32,9 @@ KIND_HEALTH = "health"
 KIND_TRANSITION = "rollout-transition"
 KIND_REVOCATION = "revocation"
 KIND_CHANNEL_RESET = "channel-reset"
+KIND_HEALTH_AGGREGATE = "health-aggregate"
+#: ``_type`` of a gateway-written health aggregate (see clearance.gateway.health_batch).
+HEALTH_AGGREGATE_TYPE = "https://clearance.dev/health-aggregate/v1"
 
 KIND_OF_PREDICATE = {
     RELEASE_V1: KIND_RELEASE,
@@ -63,6 +66,8 @@ def parse_entry(data: bytes) -> ParsedEntry:
         raise GatewayInputError(str(exc)) from None
     if isinstance(raw, dict) and raw.get("_type") == TRANSITION_TYPE:
         return ParsedEntry(KIND_TRANSITION, sha, None, None, raw)
+    if isinstance(raw, dict) and raw.get("_type") == HEALTH_AGGREGATE_TYPE:
+        return ParsedEntry(KIND_HEALTH_AGGREGATE, sha, None, None, raw)
     envelope = Envelope.from_dict(raw)
     statement = statement_of(envelope)
     kind = KIND_OF_PREDICATE.get(statement.predicate_type)

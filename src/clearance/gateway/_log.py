@@ -25,13 +25,21 @@ class GatewayLog:
         self._witness_lock = threading.Lock()
 
     @classmethod
-    def open(cls, directory: Path, index: LogIndex | None = None) -> GatewayLog:
+    def open(
+        cls, directory: Path, index: LogIndex | None = None, *, name: str = "clearance"
+    ) -> GatewayLog:
         """Open the log; with ``index``, it is brought to the log's size now and every
         checkpoint signed from now on commits to its root."""
-        log = TransparencyLog.open(directory, extension=index)
+        log = TransparencyLog.open(directory, extension=index, name=name)
         if index is not None:
             index.rebuild(log.entry(i) for i in range(log.size))
         return cls(log, index)
+
+    def sync_index(self) -> None:
+        """Bring the index to the log's size (entries another replica appended)."""
+        if self.index is not None:
+            size = self._log.size
+            self.index.extend_to(size, lambda start, end: self._log.entries(start, end, size))
 
     @property
     def transparency_log(self) -> TransparencyLog:
@@ -40,6 +48,14 @@ class GatewayLog:
     @property
     def public_dir(self) -> Path:
         return self._log.public_dir
+
+    @property
+    def publishes_files(self) -> bool:
+        """False when the log is in PostgreSQL: tiles are served with :meth:`read_public`."""
+        return self._log.publishes_files
+
+    def read_public(self, path: str) -> bytes:
+        return self._log.read_public(path)
 
     @property
     def size(self) -> int:

@@ -3,7 +3,9 @@
 Static, cacheable paths (served straight from the data directory):
 
 * ``/log/checkpoint`` (short max-age), ``/log/tile/...`` (full tiles immutable,
-  partial tiles short max-age): the C2SP tlog-tiles layout of the log;
+  partial tiles short max-age): the C2SP tlog-tiles layout of the log; with a
+  PostgreSQL log every replica serves them from the database (partial tiles
+  too are immutable there: an old width is cut from the stored tile);
 * ``/trust-root.json``;
 * ``/tuf/metadata/...`` and ``/tuf/targets/...``: the TUF repository.
 
@@ -104,6 +106,8 @@ class StaticFastPath:
 
     def __init__(self, app: FastAPI, gateway: Gateway) -> None:
         self.app = app
+        self._gateway = gateway
+        self._from_database = gateway.log_in_database
         self._log = gateway.public_log_dir
         self._tuf = gateway.tuf_metadata_dir
         self._cache = _ImmutableCache()
@@ -134,9 +138,29 @@ class StaticFastPath:
             self._cache.put(str(file), data)
         return data, media, cache.encode()
 
+    async def _lookup_database(self, path: str) -> tuple[bytes, bytes, bytes] | None:
+        relative = path[5:]
+        if path == "/log/checkpoint":
+            data = await run_in_threadpool(self._gateway.read_log_file, "checkpoint")
+            return data, b"text/plain; charset=utf-8", SHORT.encode()
+        if not _TILE_RE.match(relative):
+            return None
+        cached = self._cache.get(path)
+        if cached is None:
+            try:
+                cached = await run_in_threadpool(self._gateway.read_log_file, relative)
+            except ClearanceError:
+                return None  # the app answers 404 with the reason
+            self._cache.put(path, cached)
+        return cached, b"application/octet-stream", IMMUTABLE.encode()
+
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
-            found = self._lookup(scope["path"])
+            path = scope["path"]
+            if self._from_database and path.startswith("/log/"):
+                found = await self._lookup_database(path)
+            else:
+                found = self._lookup(path)
             if found is not None:
                 data, media, cache = found
                 await send(
@@ -221,12 +245,25 @@ def create_app(gateway: Gateway) -> FastAPI:
 
     @app.get("/log/checkpoint", tags=["log"], response_class=Response)
     async def log_checkpoint() -> Response:
+        if gateway.log_in_database:
+            data = await call(gateway.read_log_file, "checkpoint")
+            return Response(
+                data, media_type="text/plain; charset=utf-8", headers={"Cache-Control": SHORT}
+            )
         return static(gateway.public_log_dir, "checkpoint", "text/plain; charset=utf-8", SHORT)
 
     @app.get("/log/{path:path}", tags=["log"], response_class=Response)
     async def log_tile(path: str) -> Response:
         if not _TILE_RE.match(path):
             raise GatewayNotFoundError(f"no such log file: {path}")
+        if gateway.log_in_database:
+            try:
+                data = await call(gateway.read_log_file, path)
+            except BadInput as exc:
+                raise GatewayNotFoundError(f"no such log file: {exc}") from None
+            return Response(
+                data, media_type="application/octet-stream", headers={"Cache-Control": IMMUTABLE}
+            )
         cache = SHORT if ".p/" in path else IMMUTABLE
         return static(gateway.public_log_dir, path, "application/octet-stream", cache)
 
@@ -266,6 +303,23 @@ def create_app(gateway: Gateway) -> FastAPI:
         client keys, with the client token.  Returns the rollout state after counting it."""
         body = await _read_limited(request, gateway.max_envelope_bytes, "envelope")
         result: dict[str, Any] = await call(gateway.submit, body, role(request), "health")
+        return result
+
+    @app.post("/api/v1/health-reports/bulk", tags=["api"], status_code=201)
+    async def health_reports_bulk(request: Request) -> dict[str, Any]:
+        """Many install-health reports at once: ``{"reports": [<DSSE envelope>, ...]}``
+        (client token).  Signatures are checked in a process pool; the accepted reports
+        are stored before the answer, counted in their rollout, and logged as one
+        aggregate per ring and window.  Returns counts and the refused reports by position."""
+        body = await _read_limited(request, 64 << 20, "bulk health reports")
+        result: dict[str, Any] = await call(gateway.submit_health_bulk, body, role(request))
+        return result
+
+    @app.get("/api/v1/health-aggregates/{log_index}", tags=["api"])
+    async def health_aggregate(log_index: int) -> dict[str, Any]:
+        """A logged health aggregate and the individual reports it covers (their
+        RFC 6962 Merkle root, over the envelopes ordered by SHA-256, is in the aggregate)."""
+        result: dict[str, Any] = await call(gateway.health_aggregate, log_index)
         return result
 
     @app.post("/api/v1/entitlements", tags=["api"], status_code=201)

@@ -19,6 +19,8 @@ import httpx
 from clearance._untrusted import UntrustedInputError, load_json
 from clearance.errors import Unreachable
 from clearance.gateway.errors import GatewayInputError, GatewayRefused
+from clearance.keys import Verifier
+from clearance.log.tiles import HttpTileSource, TiledLogClient
 
 API = "/api/v1"
 TOKEN_ENV = "CLEARANCE_TOKEN"  # noqa: S105 - the name of a variable, not a secret
@@ -140,6 +142,12 @@ class GatewayClient:
 
     def checkpoint(self) -> bytes:
         return self._request("GET", "/log/checkpoint").content
+
+    def log(self, log_key: Verifier, origin: str) -> TiledLogClient:
+        """The gateway's log as a :class:`~clearance.log.LogReader`: its public tiles over
+        HTTP, every tile and entry checked against checkpoints signed by ``log_key``
+        (call ``.checkpoint()`` on it first)."""
+        return TiledLogClient(HttpTileSource(f"{self.url}/log/"), log_key, origin)
 
     def trust_root(self) -> bytes:
         return self._request("GET", "/trust-root.json").content

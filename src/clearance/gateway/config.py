@@ -5,7 +5,8 @@ Layout of ``--data DIR``::
     gateway.json        this configuration (token digests, vendor products, witnesses, rings)
     trust-root.json     the trust root served at /trust-root.json and used to check writes
     keys/               the embedded inspector's key, if any
-    log/                the transparency log with its key (log/public/: C2SP tlog-tiles)
+    log/                the transparency log with its key (log/public/: C2SP tlog-tiles;
+                        with ``database``, log/log.dsn and the log's state in PostgreSQL)
     gateway.sqlite      metadata index of the log, job queue, health reports
     artifacts/          uploaded artifacts, by SHA-256
     tuf/                the TUF repository of approved releases
@@ -75,6 +76,11 @@ class GatewayConfig:
     #: (``clearance gateway worker``); without it, the SQLite queue in the data directory.
     job_queue_dsn: str | None = None
     job_queue_table: str = "clearance_jobs"
+    #: PostgreSQL (libpq DSN) holding the log, shared by every ``clearance serve`` replica;
+    #: ``None``: the embedded SQLite log in the data directory.
+    database: str | None = None
+    #: Health reports accepted in bulk are logged as one aggregate per ring per window.
+    health_window_seconds: int = 300
 
     def role_of(self, token: str | None) -> str | None:
         if not token:
@@ -97,6 +103,8 @@ class GatewayConfig:
             "corpus_dirs": list(self.corpus_dirs),
             "job_queue_dsn": self.job_queue_dsn,
             "job_queue_table": self.job_queue_table,
+            "database": self.database,
+            "health_window_seconds": self.health_window_seconds,
         }
 
     @classmethod
@@ -130,9 +138,25 @@ class GatewayConfig:
                 corpus_dirs=tuple(str(c) for c in data.get("corpus_dirs", [])),
                 job_queue_dsn=data.get("job_queue_dsn"),
                 job_queue_table=str(data.get("job_queue_table", "clearance_jobs")),
+                database=_optional_dsn(data.get("database")),
+                health_window_seconds=_positive(data.get("health_window_seconds", 300)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise GatewayInputError(f"gateway.json: malformed ({exc})") from None
+
+
+def _positive(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise GatewayInputError("gateway.json: 'health_window_seconds' must be a positive integer")
+    return value
+
+
+def _optional_dsn(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise GatewayInputError("gateway.json: 'database' must be a PostgreSQL DSN or null")
+    return value
 
 
 def load_config(data_dir: Path) -> GatewayConfig:

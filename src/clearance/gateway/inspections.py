@@ -88,11 +88,9 @@ class Inspections:
             return
         missing = [a["name"] for a in row.artifacts if not self._store.has_artifact(a["sha256"])]
         if missing:
-            self._store.set_release_state(
-                row.sha256,
-                ReleaseState.AWAITING_ARTIFACTS,
-                f"waiting for artifacts: {', '.join(missing)}",
-            )
+            detail = f"waiting for artifacts: {', '.join(missing)}"
+            if row.detail != detail:  # reconciliation re-runs this for every such release
+                self._store.set_release_state(row.sha256, ReleaseState.AWAITING_ARTIFACTS, detail)
             return
         if self._config.inspector_key is None and not self._config.job_queue_dsn:
             self._store.set_release_state(

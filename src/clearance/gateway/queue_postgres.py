@@ -9,7 +9,9 @@ clocks agree on whose lease ran out.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import re
 import threading
 from collections.abc import Mapping
@@ -25,6 +27,10 @@ _TABLE_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _NOW = "extract(epoch from clock_timestamp())"
 
 
+#: pg_advisory_xact_lock key serialising schema creation ("clr-jobq" as an int64).
+_SCHEMA_LOCK = int.from_bytes(b"clr-jobq", "big") & 0x7FFF_FFFF_FFFF_FFFF
+
+
 class PostgresJobQueue:
     """Jobs in one PostgreSQL table (``dsn``: a libpq connection string)."""
 
@@ -38,6 +44,13 @@ class PostgresJobQueue:
             self._db = psycopg.connect(dsn, autocommit=True)
         except psycopg.Error as exc:
             raise GatewayInputError(f"cannot connect to PostgreSQL ({dsn!r}): {exc}") from None
+        # Replicas start at the same time: IF NOT EXISTS alone races in the catalog, so
+        # the schema is created under a transaction-scoped advisory lock.
+        with self._db.transaction():
+            self._db.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+            self._create_schema()
+
+    def _create_schema(self) -> None:
         self._db.execute(
             self._q(
                 "CREATE TABLE IF NOT EXISTS {t} ("
@@ -154,3 +167,61 @@ class PostgresJobQueue:
         out = {QUEUED: 0, RUNNING: 0, DONE: 0, FAILED: 0}
         out.update({str(s): int(n) for s, n in rows})
         return out
+
+
+#: pg_advisory_lock key of the background leader ("clr-bg01" as an int64).
+LEADER_KEY = int.from_bytes(b"clr-bg01", "big") & 0x7FFF_FFFF_FFFF_FFFF
+
+
+class LeaderLease:
+    """Try to hold the background-leader advisory lock; :meth:`poll` keeps trying."""
+
+    def __init__(self, dsn: str, name: str) -> None:
+        self._dsn = dsn
+        self._name = name
+        self._conn: psycopg.Connection[tuple[Any, ...]] | None = None
+        self._leader = False
+        self._lock = threading.Lock()
+
+    @property
+    def is_leader(self) -> bool:
+        return self._leader
+
+    def poll(self) -> bool:
+        """Take the lease if free; check it is still held if taken. True on becoming leader."""
+        with self._lock:
+            try:
+                if self._conn is None or self._conn.closed or self._conn.broken:
+                    self._leader = False
+                    self._conn = psycopg.connect(
+                        self._dsn,
+                        autocommit=True,
+                        application_name=self._name + "/leader",
+                        connect_timeout=5,
+                    )
+                if self._leader:
+                    self._conn.execute("SELECT 1")  # a dead connection means a lost lease
+                    return False
+                row = self._conn.execute(
+                    "SELECT pg_try_advisory_lock(%s)", (LEADER_KEY,)
+                ).fetchone()
+            except psycopg.Error as exc:
+                if self._leader:
+                    logging.getLogger("clearance.gateway").warning(
+                        "replica %s lost the leader lease: %s", self._name, exc
+                    )
+                self._leader = False
+                if self._conn is not None:
+                    self._conn.close()
+                    self._conn = None
+                return False
+            self._leader = bool(row and row[0])
+            return self._leader
+
+    def close(self) -> None:
+        with self._lock:
+            self._leader = False
+            if self._conn is not None:
+                with contextlib.suppress(psycopg.Error):
+                    self._conn.close()
+                self._conn = None

@@ -24,7 +24,7 @@ from clearance.gateway.errors import GatewayRefused
 from clearance.gateway.queue import Job, JobQueue, run_one_job
 from clearance.gateway.worker import InspectFunction, InspectionRequest, default_inspect
 from clearance.keys import Signer
-from clearance.log import HttpTileSource, TiledLogClient
+from clearance.log import read_entry
 
 
 class RemoteInspectionWorker:
@@ -59,13 +59,9 @@ class RemoteInspectionWorker:
         )
 
     def _logged_release(self, sha256: str, index: int) -> tuple[Envelope, Release]:
-        tiles = TiledLogClient(
-            HttpTileSource(f"{self.client.url}/log/"),
-            self.trust_root.log_key,
-            self.trust_root.log_origin,
-        )
+        tiles = self.client.log(self.trust_root.log_key, self.trust_root.log_origin)
         checkpoint, _ = tiles.checkpoint()
-        entry = next(iter(tiles.entries(index, index + 1, checkpoint.size)))
+        entry = read_entry(tiles, index, checkpoint.size)
         if hashlib.sha256(entry).hexdigest() != sha256:
             raise GatewayRefused(f"log entry {index} is not release {sha256}")
         envelope = Envelope.from_bytes(entry)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,7 @@ import uvicorn
 
 from clearance._serving import DEFAULT_LIMITS, ServerLimits, uvicorn_config
 from clearance.gateway.app import create_asgi
+from clearance.gateway.errors import GatewayInputError
 from clearance.gateway.service import Gateway
 
 
@@ -81,12 +84,35 @@ class RunningGateway:
         self.stop()
 
 
-def serve(data_dir: Path, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Serve until interrupted (``clearance serve``)."""
+def serve(
+    data_dir: Path,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    on_listening: Callable[[str], None] | None = None,
+) -> None:
+    """Serve until interrupted (``clearance serve``); ``on_listening`` gets the bound URL.
+
+    The socket is bound before the app starts, so ``port=0`` lets the OS choose
+    and the caller learns the real port (replicas started by scripts and tests).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise GatewayInputError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(2048)  # connections wait in the backlog until the app is up, never refused
+    bound = sock.getsockname()[1]
     gateway = Gateway.open(data_dir)
     try:
         gateway.start_background()
         # Read, keep-alive and per-client limits: see clearance._serving.
-        uvicorn.Server(uvicorn_config(create_asgi(gateway), host, port)).run()
+        server = uvicorn.Server(uvicorn_config(create_asgi(gateway), host, bound))
+        if on_listening is not None:
+            on_listening(f"http://{host}:{bound}")
+        server.run(sockets=[sock])
     finally:
         gateway.close()
+        sock.close()

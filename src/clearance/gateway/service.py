@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clearance.attest import Envelope, Release, canonical_json, statement_of
 from clearance.attest.errors import AttestFormatError
@@ -42,8 +44,10 @@ from clearance.gateway._entries import (
     KIND_TRANSITION,
     parse_entry,
 )
+from clearance.gateway._health_bulk import HealthBulk
 from clearance.gateway._inspect import InspectionRequest
 from clearance.gateway._log import GatewayLog
+from clearance.gateway._sigpool import SignaturePool
 from clearance.gateway.bundles import build_bundle
 from clearance.gateway.config import GatewayConfig, load_config
 from clearance.gateway.errors import GatewayInputError, GatewayNotFoundError, GatewayRefused
@@ -52,12 +56,18 @@ from clearance.gateway.inspections import Inspections
 from clearance.gateway.queue import JobQueue, SQLiteJobQueue
 from clearance.gateway.rollouts import Rollouts
 from clearance.gateway.states import ReleaseState
-from clearance.gateway.store import MetadataStore, ReleaseRow, SQLiteMetadataStore
+from clearance.gateway.store import (
+    HealthReportStore,
+    MetadataStore,
+    ReleaseRow,
+    SQLiteMetadataStore,
+)
 from clearance.gateway.submission_checks import SubmissionChecks
 from clearance.gateway.tuf_repo import TufRepository
 from clearance.gateway.worker import InspectionWorker, JobRunner
 from clearance.index import LogIndex
 from clearance.keys import Signer
+from clearance.log.reader import read_entry
 from clearance.policy import (
     DistributionDecision,
     DistributionPolicy,
@@ -65,6 +75,9 @@ from clearance.policy import (
     LoggedPolicy,
     decide,
 )
+
+if TYPE_CHECKING:
+    from clearance.gateway.queue_postgres import LeaderLease
 
 log = logging.getLogger("clearance.gateway")
 
@@ -90,8 +103,11 @@ class Gateway:
         queue: JobQueue,
         tuf: TufRepository,
         clock: Clock = _utcnow,
+        replica: str | None = None,
     ) -> None:
         self.data_dir = data_dir
+        #: This process among the replicas sharing a PostgreSQL database (lease holder names).
+        self.replica = replica or f"{socket.gethostname()}/{os.getpid()}"
         self.config = config
         self.trust_root = trust_root
         self.log = log
@@ -115,9 +131,27 @@ class Gateway:
         )
         self.indexer = Indexer(store, trust_root, config.rings)
         self._background = Background()
+        self.signatures = SignaturePool()
+        self.health = HealthBulk(
+            store,
+            config,
+            HealthReportStore(data_dir / "health.sqlite"),
+            self.signatures,
+            clock,
+            self._apply_lock,
+            self._append_and_index,
+            self._append_transition,
+        )
         self._replaying = False
         self._locks_lock = threading.Lock()
         self._channel_locks: dict[tuple[str, str], threading.Lock] = {}
+        self._leader: LeaderLease | None = None
+        self._seen_missing: set[int] = set()
+        if config.database:
+            from clearance.gateway.queue_postgres import LeaderLease
+
+            self._leader = LeaderLease(config.database, self.replica)
+            self._leader.poll()
         self.catch_up()
 
     @classmethod
@@ -135,15 +169,17 @@ class Gateway:
             queue = PostgresJobQueue(config.job_queue_dsn, config.job_queue_table)
         else:
             queue = SQLiteJobQueue(data_dir / "jobs.sqlite")
+        replica = f"{socket.gethostname()}/{os.getpid()}"
         return cls(
             data_dir=data_dir,
             config=config,
             trust_root=trust_root,
             # Every checkpoint commits to the verifiable index of the log (clearance.index).
-            log=GatewayLog.open(data_dir / "log", LogIndex(trust_root)),
+            log=GatewayLog.open(data_dir / "log", LogIndex(trust_root), name=replica),
             store=SQLiteMetadataStore(data_dir / "gateway.sqlite"),
             queue=queue,
             tuf=TufRepository(data_dir / "tuf"),
+            replica=replica,
             clock=clock,
         )
 
@@ -161,13 +197,12 @@ class Gateway:
         for n in range(count):
             worker = InspectionWorker(self, f"worker-{n}")
             self._background.spawn(f"inspection-{n}", worker.run_forever)
-        self._background.every("rollout tick", tick_seconds, self.tick)
+        self._background.every("rollout tick", tick_seconds, self._leader_tick)
+        if self._leader is not None:
+            self._background.every("replica", 0.5, self._follow)
+            self._background.spawn("signature-pool", self.signatures.warm)  # bulk traffic
         if self.config.witnesses:
-            self._background.witness_rounds(
-                lambda: self.log.collect_witnesses(
-                    self.config.witnesses, self.trust_root.witnesses.threshold
-                )
-            )
+            self._background.witness_rounds(self._witness_round)
 
     @property
     def stopping(self) -> threading.Event:
@@ -180,8 +215,57 @@ class Gateway:
 
     def close(self) -> None:
         self._background.close()
+        if self._leader is not None:
+            self._leader.close()
         self.store.close()
         self.queue.close()
+        self.health.health_reports.close()
+        self.signatures.close()
+
+    # -- replicas over one PostgreSQL database -------------------------------------------
+
+    @property
+    def is_leader(self) -> bool:
+        """Whether this process runs the once-only background work (always, without replicas)."""
+        return self._leader is None or self._leader.is_leader
+
+    def _leader_tick(self) -> None:
+        if self.is_leader:
+            self.health.aggregate_health()
+            self.tick()
+
+    def _witness_round(self) -> dict[str, Any]:
+        if not self.is_leader:
+            return self.witness_status
+        return self.log.collect_witnesses(
+            self.config.witnesses, self.trust_root.witnesses.threshold
+        )
+
+    def _follow(self) -> None:
+        """Replicas: keep trying for the leader lease; index entries no replica indexed.
+
+        The replica that appends an entry indexes it (and reacts to it) at once;
+        an entry still missing from the shared index one poll later belongs to a
+        replica that died in between, so it is indexed here (the leader's
+        reconciliation then redoes the reactions).
+        """
+        assert self._leader is not None
+        became = self._leader.poll()
+        with self._apply_lock:
+            done = self.store.indexed()
+            size = self.log.size
+            missing = {i for i in range(size) if i not in done}
+            overdue = sorted(missing & self._seen_missing)
+            self._seen_missing = missing - set(overdue)
+            self._replaying = True
+            try:
+                for index in overdue:
+                    self.indexer.index(index, read_entry(self.log, index, size))
+            finally:
+                self._replaying = False
+        if became or (overdue and self.is_leader):
+            log.info("replica %s: leader, reconciling", self.replica)
+            self._reconcile()
 
     def tick(self) -> list[int]:
         """Advance rollouts whose ring has soaked; keep TUF timestamps fresh."""
@@ -209,7 +293,8 @@ class Gateway:
                         indexed += 1
             finally:
                 self._replaying = False
-        self._reconcile()
+        if self.is_leader:
+            self._reconcile()
         return indexed
 
     def _reconcile(self) -> None:
@@ -241,6 +326,7 @@ class Gateway:
         if parsed.kind == KIND_HEALTH:
             release_sha, customer, status = self.checks.health_report(parsed)
             return self.rollouts.record_health(parsed.sha256, release_sha, customer, status)
+        self.log.sync_index()  # revoked keys and version bars as the whole log has them
         signers = self.checks.check_signature(parsed)
         existing = self.store.entry_by_sha(parsed.sha256)
         if existing is not None:  # idempotent: the same envelope again gets its receipt
@@ -256,6 +342,7 @@ class Gateway:
             assert parsed.statement is not None
             release = Release.from_statement(parsed.statement)
             with self._channel_lock(release.product, release.channel):
+                self.log.sync_index()
                 self.checks.check_version(release)
                 index = self._append_and_index(entry)
         return self.receipt(index, parsed.sha256, parsed.kind)
@@ -385,6 +472,28 @@ class Gateway:
         return self.log.public_dir
 
     @property
+    def log_in_database(self) -> bool:
+        """True for a PostgreSQL log: tiles are served with :meth:`read_log_file`."""
+        return not self.log.publishes_files
+
+    def read_log_file(self, path: str) -> bytes:
+        """A tlog-tiles file (``checkpoint``, ``tile/...``) of a PostgreSQL log, from the database."""
+        return self.log.read_public(path)
+
+    # -- health reports in bulk (see :mod:`clearance.gateway.health_batch`) ------------
+
+    def submit_health_bulk(self, body: bytes, role: str | None) -> dict[str, Any]:
+        return self.health.submit_health_bulk(body, role)
+
+    def aggregate_health(self) -> list[int]:
+        return self.health.aggregate_health()
+
+    def health_aggregate(self, log_index: int) -> dict[str, Any]:
+        if not 0 <= log_index < self.log.size:
+            raise GatewayNotFoundError(f"no log entry {log_index}")
+        return self.health.aggregate(log_index, read_entry(self.log, log_index, self.log.size))
+
+    @property
     def tuf_metadata_dir(self) -> Path:
         return self.tuf.metadata_dir
 
@@ -474,6 +583,7 @@ class Gateway:
         # The bundle carries the index proofs at its checkpoint's size (and every verdict the
         # index lists); if the log grows between reading the checkpoint and the index, retry.
         for _ in range(20):
+            self.log.sync_index()  # another replica may have appended
             try:
                 bundle = build_bundle(
                     self.log,

@@ -17,6 +17,7 @@ from clearance.gateway.config import (
 )
 from clearance.gateway.errors import GatewayInputError
 from clearance.gateway.rollout import DEFAULT_RINGS, Ring, check_rings
+from clearance.gateway.tuf_repo import TufRepository
 from clearance.index import LogIndex
 from clearance.keys import Signer
 from clearance.log import TransparencyLog
@@ -40,8 +41,13 @@ def init_gateway(
     max_artifact_bytes: int = 64 << 20,
     job_queue_dsn: str | None = None,
     job_queue_table: str = "clearance_jobs",
+    database: str | None = None,
 ) -> dict[str, str]:
     """Create ``data_dir`` with its log, trust root and configuration.
+
+    With ``database`` (a PostgreSQL DSN) the log lives in that database and
+    the job queue too (unless ``job_queue_dsn`` names another), so that
+    several ``clearance serve`` replicas can share them.
 
     Returns the API token of each role (also written to ``tokens.json``, mode
     0600, for the operator to hand out); only their digests are in the config.
@@ -55,8 +61,14 @@ def init_gateway(
     (data_dir / "trust-root.json").write_bytes(trust_root.to_bytes())
     # The empty checkpoint already commits to the (empty) verifiable index.
     TransparencyLog.create(
-        data_dir / "log", trust_root.log_origin, log_signer, LogIndex(trust_root)
+        data_dir / "log",
+        trust_root.log_origin,
+        log_signer,
+        LogIndex(trust_root),
+        database=database,
     ).close()
+    if database is not None and job_queue_dsn is None:
+        job_queue_dsn = database
     inspector_key: str | None = None
     if inspector_signer is not None:
         keys = data_dir / "keys"
@@ -81,8 +93,11 @@ def init_gateway(
         max_artifact_bytes=max_artifact_bytes,
         job_queue_dsn=job_queue_dsn,
         job_queue_table=job_queue_table,
+        database=database,
     )
     write_config(data_dir, config)
+    # The TUF keys and root are made here, once: replicas started together would race.
+    TufRepository(data_dir / "tuf")
     fd = os.open(data_dir / TOKENS_NAME, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         json.dump(plain, handle, indent=2, sort_keys=True)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from clearance.gateway.health_batch import AcceptedReport
 from clearance.gateway.states import ReleaseState
 
 _SCHEMA = """
@@ -226,9 +227,10 @@ class SQLiteMetadataStore:
     def __init__(self, path: Path | str) -> None:
         self._lock = threading.RLock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        # busy_timeout first: replicas sharing the data directory open it at the same time.
+        self._db.execute("PRAGMA busy_timeout=10000")
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=10000")
         self._db.executescript(_SCHEMA)
 
     def close(self) -> None:
@@ -501,3 +503,110 @@ class SQLiteMetadataStore:
 
     def has_artifact(self, sha256: str) -> bool:
         return bool(self._query("SELECT 1 FROM artifacts WHERE sha256=?", (sha256,)))
+
+
+_HEALTH_SCHEMA = """
+CREATE TABLE IF NOT EXISTS health_reports (
+    sha256 TEXT PRIMARY KEY,
+    release TEXT NOT NULL,
+    customer TEXT NOT NULL,
+    ring TEXT NOT NULL,
+    status TEXT NOT NULL,
+    window_start INTEGER NOT NULL,
+    envelope BLOB NOT NULL,
+    aggregate_index INTEGER
+);
+CREATE INDEX IF NOT EXISTS health_reports_open
+    ON health_reports(aggregate_index, window_start, release, ring);
+"""
+
+
+class HealthReportStore:
+    """``health.sqlite``: individual reports and which aggregate (log index) holds them.
+
+    WAL and ``BEGIN IMMEDIATE``: replicas sharing the data directory write to
+    it safely; a bulk request is one transaction.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA busy_timeout=10000")
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")  # accepted reports survive a power cut
+        self._db.executescript(_HEALTH_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def add_many(
+        self, reports: Sequence[AcceptedReport], window_start: int
+    ) -> list[AcceptedReport]:
+        """Store the reports; returns those that were new (a resent report counts once)."""
+        new: list[AcceptedReport] = []
+        with self._transaction() as db:
+            for r in reports:
+                cursor = db.execute(
+                    "INSERT OR IGNORE INTO health_reports VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
+                    (r.sha256, r.release, r.customer, r.ring, r.status, window_start, r.envelope),
+                )
+                if cursor.rowcount == 1:
+                    new.append(r)
+        return new
+
+    def closed_windows(self, before: int) -> list[tuple[str, str, int]]:
+        """(release, ring, window_start) with reports not yet aggregated, windows before ``before``."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT DISTINCT release, ring, window_start FROM health_reports "
+                "WHERE aggregate_index IS NULL AND window_start < ? ORDER BY window_start",
+                (before,),
+            ).fetchall()
+        return [(str(a), str(b), int(c)) for a, b, c in rows]
+
+    def window(self, release: str, ring: str, window_start: int) -> list[tuple[str, str, bytes]]:
+        """The reports of a window not yet in any aggregate."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT sha256, status, envelope FROM health_reports WHERE release = ? AND "
+                "ring = ? AND window_start = ? AND aggregate_index IS NULL ORDER BY sha256",
+                (release, ring, window_start),
+            ).fetchall()
+        return [(str(s), str(t), bytes(e)) for s, t, e in rows]
+
+    def mark(self, sha256s: Sequence[str], log_index: int) -> None:
+        """Record that these reports are in the aggregate at ``log_index`` (late ones are not)."""
+        with self._transaction() as db:
+            db.executemany(
+                "UPDATE health_reports SET aggregate_index = ? WHERE sha256 = ?",
+                [(log_index, s) for s in sha256s],
+            )
+
+    def in_aggregate(self, log_index: int) -> list[tuple[str, str, bytes]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT sha256, status, envelope FROM health_reports "
+                "WHERE aggregate_index = ? ORDER BY sha256",
+                (log_index,),
+            ).fetchall()
+        return [(str(s), str(t), bytes(e)) for s, t, e in rows]
+
+    def counts(self) -> tuple[int, int]:
+        """(reports stored, reports already in a logged aggregate)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT count(*), count(aggregate_index) FROM health_reports"
+            ).fetchone()
+        return int(row[0]), int(row[1])

@@ -15,7 +15,7 @@ import base64
 import hashlib
 import json
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -142,6 +142,13 @@ class LogIndex:
                 self._apply(self.size, data)
                 self.size += 1
             self._flush()
+
+    def extend_to(self, size: int, read: Callable[[int, int], Iterable[bytes]]) -> None:
+        """Apply entries ``self.size .. size`` read with ``read(start, end)``, atomically with
+        respect to other writers of this index (entries appended by another replica)."""
+        with self._lock:
+            if self.size < size:
+                self.extend(read(self.size, size))
 
     def root(self) -> bytes:
         with self._lock:

@@ -140,9 +140,7 @@ def _decision(value: object, where: str) -> str:
     # A str check first: a YAML list or mapping is unhashable (found by fuzzing, issue 12).
     if not isinstance(value, str) or value not in _RANK:
         shown = repr(value)[:60]
-        raise VerdictPolicyError(
-            f"{where}: {shown} is not one of approved, rejected, needs-review"
-        )
+        raise VerdictPolicyError(f"{where}: {shown} is not one of approved, rejected, needs-review")
     return str(value)
 
 

@@ -223,19 +223,19 @@ class PostgresStorage:
         try:
             try:
                 conn = self._connection()
-                if wait:
-                    conn.execute("SELECT pg_advisory_lock(%s)", (ADVISORY_KEY,))
-                else:
+                if not wait:
                     got = conn.execute(
                         "SELECT pg_try_advisory_lock(%s)", (ADVISORY_KEY,)
                     ).fetchone()
                     if got is None or not got[0]:
                         yield False
                         return
+                # One round trip: the lock (a no-op if already held), then the new token.
                 row = conn.execute(
+                    "WITH locked AS (SELECT pg_advisory_lock(%s)) "
                     "UPDATE clr_log_lease SET token = token + 1, holder = %s, "
-                    "acquired_at = now() WHERE id = 1 RETURNING token",
-                    (self._name,),
+                    "acquired_at = now() FROM locked WHERE id = 1 RETURNING token",
+                    (ADVISORY_KEY, self._name),
                 ).fetchone()
             except psycopg.Error as exc:
                 if self._seq_conn is not None:
@@ -248,7 +248,7 @@ class PostgresStorage:
             finally:
                 self._token = None
                 with contextlib.suppress(psycopg.Error):
-                    conn.execute("SELECT pg_advisory_unlock(%s)", (ADVISORY_KEY,))
+                    conn.execute("SELECT pg_advisory_unlock_all()")
         finally:
             self._seq_lock.release()
 
@@ -279,6 +279,16 @@ class PostgresStorage:
     def commit_batch(
         self, writes: Iterable[TileWrite], old_size: int, size: int, root: bytes, note: bytes
     ) -> None:
+        """One pipelined transaction (two round trips), fenced by the token and the size.
+
+        The head row is updated first, only if it still has ``old_size`` and the
+        lease still has this integrator's token (read ``FOR SHARE``, so a new
+        holder waits for this transaction): that locks the head for the rest
+        of the transaction, and a mismatch rolls everything back.
+        """
+        conn = self._seq_conn
+        if conn is None or self._token is None:
+            raise LogCorruptedError(f"{self.location}: write outside the integrator lease")
         tiles: list[tuple[int, int, bytes]] = []
         bundles: list[tuple[int, bytes]] = []
         for w in writes:
@@ -286,32 +296,46 @@ class PostgresStorage:
                 bundles.append((w.index, w.data))
             else:
                 tiles.append((w.level, w.index, w.data))
-
-        def work(cur: psycopg.Cursor[tuple[Any, ...]]) -> None:
-            current = cur.execute(
-                "SELECT size FROM clr_log_head WHERE id = 1 FOR UPDATE"
-            ).fetchone()
-            if current is None or int(current[0]) != old_size:
-                raise LogCorruptedError(
-                    f"{self.location}: the log head moved from {old_size} under a writer"
+        try:
+            with conn.transaction(), conn.pipeline() as pipeline, conn.cursor() as cur:
+                head = conn.cursor()
+                head.execute(
+                    "UPDATE clr_log_head SET size = %s, note = %s WHERE id = 1 AND size = %s "
+                    "AND EXISTS (SELECT 1 FROM clr_log_lease WHERE id = 1 AND token = %s "
+                    "FOR SHARE) RETURNING size",
+                    (size, note, old_size, self._token),
                 )
-            cur.executemany(
-                "INSERT INTO clr_log_tiles VALUES (%s, %s, %s) "
-                "ON CONFLICT (level, idx) DO UPDATE SET data = EXCLUDED.data",
-                tiles,
-            )
-            cur.executemany(
-                "INSERT INTO clr_log_bundles VALUES (%s, %s) "
-                "ON CONFLICT (idx) DO UPDATE SET data = EXCLUDED.data",
-                bundles,
-            )
-            cur.execute(
-                "INSERT INTO clr_log_checkpoints (size, root, note, token) VALUES (%s, %s, %s, %s)",
-                (size, root, note, self._token),
-            )
-            cur.execute("UPDATE clr_log_head SET size = %s, note = %s WHERE id = 1", (size, note))
-
-        self._in_transaction(work)
+                if tiles:
+                    cur.executemany(
+                        "INSERT INTO clr_log_tiles VALUES (%s, %s, %s) "
+                        "ON CONFLICT (level, idx) DO UPDATE SET data = EXCLUDED.data",
+                        tiles,
+                    )
+                if bundles:
+                    cur.executemany(
+                        "INSERT INTO clr_log_bundles VALUES (%s, %s) "
+                        "ON CONFLICT (idx) DO UPDATE SET data = EXCLUDED.data",
+                        bundles,
+                    )
+                cur.execute(
+                    "INSERT INTO clr_log_checkpoints (size, root, note, token) "
+                    "VALUES (%s, %s, %s, %s)",
+                    (size, root, note, self._token),
+                )
+                pipeline.sync()
+                if head.fetchone() is None:
+                    raise LogCorruptedError(
+                        f"{self.location}: the log head moved from {old_size} or this "
+                        f"integrator lost its lease (token {self._token}); nothing written"
+                    )
+        except psycopg.errors.UniqueViolation as exc:
+            raise LogCorruptedError(
+                f"{self.location}: refused a second checkpoint for one tree size: {exc}"
+            ) from None
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            raise _unavailable(self._dsn, exc) from None
+        except psycopg.Error as exc:
+            raise LogCorruptedError(f"{self.location}: log database error: {exc}") from None
 
     def set_note(self, size: int, old_note: bytes, note: bytes) -> None:
         def work(cur: psycopg.Cursor[tuple[Any, ...]]) -> None:

@@ -27,9 +27,7 @@ from clearance.log.tiles import DirectoryTileSource, TiledLogClient, decode_bund
 Progress = Callable[[int, int], None]
 
 
-def check_storage(
-    database: LogStorage, checkpoint: Checkpoint, progress: Progress | None
-) -> None:
+def check_storage(database: LogStorage, checkpoint: Checkpoint, progress: Progress | None) -> None:
     """Recompute the tree from the stored entries and check every stored tile, the signed
     root (``checkpoint``, already verified) and that no stray rows exist."""
     where = database.location

@@ -78,7 +78,6 @@ PUB_NAME = "log.pub"
 PUBLIC_NAME = "public"
 
 
-
 @dataclass(frozen=True)
 class AppendResult:
     """Where an entry landed: its index and the SHA-256 (hex) of its bytes."""
@@ -120,7 +119,11 @@ class TransparencyLog:
         self._publisher = publisher
         self._edge = RightEdge(0, [], b"")
         self._needs_recovery = True
-        self._full_tile_cache: OrderedDict[tuple[int, int], bytes] = OrderedDict()
+        #: The longest version seen of recent tiles: a tile only grows, and any version at
+        #: least ``width`` hashes long has the right first ``width`` hashes.
+        self._tile_cache: OrderedDict[tuple[int, int], bytes] = OrderedDict()
+        #: A tree size known to exist (sizes only grow): proofs up to it need no head read.
+        self._known_size = 0
         self._trees = TileTreeCache()
         self._sequencer: Sequencer[AppendResult] = Sequencer(self._commit_batch)
         self._io = ThreadPoolExecutor(max_workers=2, thread_name_prefix="clearance-log-io")
@@ -285,7 +288,9 @@ class TransparencyLog:
 
     @property
     def size(self) -> int:
-        return self._head()[0]
+        size = self._head()[0]
+        self._known_size = max(self._known_size, size)
+        return size
 
     # -- appending ------------------------------------------------------------------------
 
@@ -321,6 +326,7 @@ class TransparencyLog:
                     writes, old_size, self._edge.size, checkpoint.root_hash, note
                 )
                 self._needs_recovery = False
+                self._after_commit(writes, self._edge.size)
                 return self._receipts(old_size, entries)
             # Disk work overlaps: one thread commits to the database while another
             # writes the tiles and checkpoint under temporary names, and this thread
@@ -344,7 +350,15 @@ class TransparencyLog:
             self._publisher.expose(staged)
             self._remove_replaced_partials(old_size, writes)
             self._needs_recovery = False
+            self._after_commit(writes, self._edge.size)
         return results
+
+    def _after_commit(self, writes: Sequence[TileWrite], size: int) -> None:
+        """Keep what this batch wrote: the next receipts' proofs need no database read."""
+        for w in writes:
+            if not w.is_bundle:
+                self._remember_tile(w.level, w.index, w.data)
+        self._known_size = max(self._known_size, size)
 
     @staticmethod
     def _receipts(old_size: int, entries: list[bytes]) -> list[AppendResult]:
@@ -510,24 +524,31 @@ class TransparencyLog:
     def _head(self) -> tuple[int, bytes]:
         return self._storage.head()
 
-    def _fetch_tile(self, level: int, index: int, width: int) -> bytes:
+    def _remember_tile(self, level: int, index: int, data: bytes) -> None:
         key = (level, index)
-        cached = self._full_tile_cache.get(key)
-        if cached is None:
-            data = self._storage.tile(level, index)
-            if data is None or len(data) < width * HASH_SIZE:
-                raise LogCorruptedError(
-                    f"{self._storage.location}: tile {level}/{index} is missing or short"
-                )
-            if len(data) == TILE_WIDTH * HASH_SIZE:
-                with self._cache_lock:
-                    self._full_tile_cache[key] = data
-                    while len(self._full_tile_cache) > 128:
-                        self._full_tile_cache.popitem(last=False)
-            return data[: width * HASH_SIZE]
-        return cached[: width * HASH_SIZE]
+        with self._cache_lock:
+            cached = self._tile_cache.get(key)
+            if cached is None or len(cached) < len(data):
+                self._tile_cache[key] = data
+            self._tile_cache.move_to_end(key)
+            while len(self._tile_cache) > 256:
+                self._tile_cache.popitem(last=False)
+
+    def _fetch_tile(self, level: int, index: int, width: int) -> bytes:
+        cached = self._tile_cache.get((level, index))
+        if cached is not None and len(cached) >= width * HASH_SIZE:
+            return cached[: width * HASH_SIZE]
+        data = self._storage.tile(level, index)
+        if data is None or len(data) < width * HASH_SIZE:
+            raise LogCorruptedError(
+                f"{self._storage.location}: tile {level}/{index} is missing or short"
+            )
+        self._remember_tile(level, index, data)
+        return data[: width * HASH_SIZE]
 
     def _size_or_current(self, size: int | None) -> int:
+        if size is not None and 0 <= size <= self._known_size:
+            return size
         current = self.size
         if size is None:
             return current

@@ -1,0 +1,423 @@
+"""Gateway replicas over one PostgreSQL: submissions, health reports, tiles, failover.
+
+Measured in one run, on the same two cores:
+
+* **raw Ed25519**: the DSSE verification the gateway does per submission
+  (``Envelope.verify`` of pre-signed releases), in a process pool of one
+  process per core, no HTTP: the reference the targets compare with;
+* **signed submissions/s through HTTP** with 1 and then 2 ``clearance serve``
+  replicas sharing one database (connections split evenly), p50/p99;
+* **health reports/s** through ``POST /api/v1/health-reports/bulk``;
+* **tile reads** from a replica (served from PostgreSQL; immutable tiles are
+  then kept in the replica's memory) vs nginx on a static export of the same
+  log (``TransparencyLog.export``);
+* **failover**: ``kill -9`` of the replica that integrated last, under load;
+  time until the next entry is integrated, median and worst.
+
+The load generator is the keep-alive client of ``bench_gateway`` in this
+process (Python, on the same two cores as the servers and PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import psycopg
+from psycopg.conninfo import make_conninfo
+
+from benchmarks.bench_gateway import (
+    INSTANT_RINGS,
+    Request,
+    Stats,
+    _free_port,
+    _get,
+    _nginx_conf,
+    _post,
+    _releases,
+    _wait_http,
+    _worker,
+)
+from clearance.attest import Envelope, Statement, Subject, create_verdict
+from clearance.attest.statement import HEALTH_V1
+from clearance.demo.cluster import Replica
+from clearance.demo.world import World, build_world
+from clearance.gateway.rollout import customer_bucket
+from clearance.log import TransparencyLog
+
+PG_DSN = os.environ.get("CLEARANCE_PG_DSN", "dbname=postgres")
+TARGET_SUBMIT_RPS = 2000.0
+TARGET_RAW_FRACTION = 0.3
+TARGET_HEALTH_RPS = 10_000.0
+TARGET_TILE_FRACTION = 0.5
+
+
+def _verify_chunk(args: tuple[list[bytes], str]) -> int:
+    from clearance.keys import Verifier
+
+    envelopes, key = args
+    verifier = Verifier.parse(key)
+    for raw in envelopes:
+        Envelope.from_bytes(raw).verify([verifier], 1)
+    return len(envelopes)
+
+
+def _raw_rate(envelopes: list[bytes], key: str, workers: int) -> float:
+    """Envelope parses + Ed25519 verifications per second, ``workers`` processes."""
+    chunk = -(-len(envelopes) // workers)
+    parts = [(envelopes[i : i + chunk], key) for i in range(0, len(envelopes), chunk)]
+    with ProcessPoolExecutor(workers) as pool:
+        list(pool.map(_verify_chunk, [(p[0][:10], key) for p in parts]))  # warm up
+        started = time.perf_counter()
+        done = sum(pool.map(_verify_chunk, parts))
+        return done / (time.perf_counter() - started)
+
+
+def _load_many(
+    targets: list[tuple[int, int, Callable[[], Request]]], seconds: float
+) -> tuple[Stats, float]:
+    """``(port, connections, make_request)`` groups at once, for ``seconds``."""
+    stats = Stats()
+
+    async def main() -> float:
+        deadline = time.perf_counter() + seconds
+        started = time.perf_counter()
+        await asyncio.gather(
+            *(
+                _worker(port, make, deadline, stats)
+                for port, count, make in targets
+                for _ in range(count)
+            )
+        )
+        return time.perf_counter() - started
+
+    return stats, asyncio.run(main())
+
+
+def _pct(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1000 if ordered else 0.0
+
+
+def _port(url: str) -> int:
+    return int(url.rsplit(":", 1)[1])
+
+
+def _holder_pid(dsn: str) -> int:
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("SELECT holder FROM clr_log_lease WHERE id = 1").fetchone()
+    return int(str(row[0]).rsplit("/", 1)[1]) if row else -1
+
+
+def _size(dsn: str) -> int:
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("SELECT size FROM clr_log_head WHERE id = 1").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _approve_and_entitle(world: World, url: str, customers: list[str]) -> str:
+    """Release 0 approved and rolled out to every ring; customers entitled with the client key."""
+    from clearance.attest import canonical_json
+    from clearance.policy import ENTITLEMENT_PREDICATE_TYPE, Entitlement
+
+    (approved,) = _releases(world, 1, 0)
+    content = b'rule bench_0 { strings: $a = "bench-0" condition: $a }\n'
+    with httpx.Client(base_url=url, timeout=60) as http:
+
+        def submit(raw: bytes, role: str) -> None:
+            r = http.post(
+                "/api/v1/submissions",
+                content=raw,
+                headers={"Authorization": f"Bearer {world.token(role)}"},
+            )
+            r.raise_for_status()
+
+        submit(approved.to_bytes(), "vendor")
+        http.put(
+            f"/api/v1/artifacts/{hashlib.sha256(content).hexdigest()}",
+            content=content,
+            headers={"Authorization": f"Bearer {world.token('vendor')}"},
+        ).raise_for_status()
+        submit(
+            create_verdict(approved, "approved", signers=world.inspector).to_bytes(), "inspector"
+        )
+        for customer in customers:
+            body = Entitlement.from_dict(
+                {
+                    "customer": customer,
+                    "jurisdiction": "DE",
+                    "product": world.product,
+                    "start": "2024-01-01",
+                    "end": "2099-01-01",
+                    "client_keys": [world.client.verifier.to_string()],
+                }
+            ).to_dict()
+            subject = Subject(customer, hashlib.sha256(canonical_json(body)).hexdigest())
+            env = Statement((subject,), ENTITLEMENT_PREDICATE_TYPE, body).sign([world.vendor])
+            submit(env.to_bytes(), "vendor")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            state = http.get(f"/api/v1/submissions/{approved.sha256}").json()
+            if state.get("rollout") and state["rollout"]["status"] == "complete":
+                break
+            time.sleep(0.2)
+    return approved.sha256
+
+
+def _health_reports(
+    world: World, release: str, customers: list[str], count: int, first: int = 0
+) -> list[dict[str, object]]:
+    out = []
+    for n in range(first, first + count):
+        body = {
+            "release": release,
+            "customer": customers[n % len(customers)],
+            "status": "ok",
+            "nonce": str(n),
+        }
+        env = Statement((Subject("release", release),), HEALTH_V1, body).sign([world.client])
+        out.append(json.loads(env.to_bytes()))
+    return out
+
+
+def run(quick: bool) -> str:
+    load_before = os.getloadavg()[0]
+    seconds = 4.0 if quick else 12.0
+    vendors = 16 if quick else 32
+    rounds = 3 if quick else 10
+    health_batches = 4 if quick else 10
+    cores = os.cpu_count() or 1
+    tmp = Path(tempfile.mkdtemp(prefix="bench-replicas-"))
+    name = f"clr_i13_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_DSN, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    dsn = make_conninfo(PG_DSN, dbname=name)
+    replicas: list[Replica] = []
+    nginx: subprocess.Popen[bytes] | None = None
+    try:
+        world = build_world(
+            tmp / "w", embedded_inspector=False, rings=INSTANT_RINGS, workers=0, database=dsn
+        )
+        # -- the reference: raw verification of the same envelopes on the same cores ----------
+        pool = _releases(world, 6000 if quick else 20000, 100)
+        raw = [e.to_bytes() for e in pool]
+        key = world.vendor.verifier.to_string()
+        raw_rate = _raw_rate(raw[:3000], key, cores)
+        raw_one = _raw_rate(raw[:1500], key, 1)
+
+        replicas = Replica.start_many(world.data_dir, 1)
+        url = replicas[0].url
+        customers = [f"site-{n}" for n in range(20000) if customer_bucket(f"site-{n}") < 1.0][:20]
+        approved = _approve_and_entitle(world, url, customers)
+
+        remaining = iter(raw)
+        taking = threading.Lock()
+
+        def next_envelope() -> bytes:
+            with taking:
+                return next(remaining)
+
+        vendor_auth = f"Authorization: Bearer {world.token('vendor')}\r\n"
+
+        def vendor_request() -> Request:
+            return "submit", _post("/api/v1/submissions", next_envelope(), vendor_auth)
+
+        one, one_elapsed = _load_many([(_port(url), vendors, vendor_request)], seconds)
+        replicas += Replica.start_many(world.data_dir, 1)
+        half = vendors // 2
+        two, two_elapsed = _load_many(
+            [(_port(r.url), half, vendor_request) for r in replicas], seconds
+        )
+
+        # -- health reports in bulk ----------------------------------------------------------
+        per_batch = 2000
+        reports = _health_reports(world, approved, customers, per_batch * health_batches)
+        client_headers = {"Authorization": f"Bearer {world.token('client')}"}
+        bodies = [
+            json.dumps({"reports": reports[i : i + per_batch]}).encode()
+            for i in range(0, len(reports), per_batch)
+        ]
+        accepted = 0
+        with httpx.Client(timeout=120) as http:
+            # Not timed: one small request per replica, so each has its process pool running.
+            for r in replicas:
+                warm = _health_reports(world, approved, customers, 100, first=10**9 + len(r.url))
+                http.post(
+                    r.url + "/api/v1/health-reports/bulk",
+                    json={"reports": warm},
+                    headers=client_headers,
+                )
+        health_started = time.perf_counter()
+        with httpx.Client(timeout=120) as http:
+            for n, body in enumerate(bodies):
+                r = http.post(
+                    replicas[n % len(replicas)].url + "/api/v1/health-reports/bulk",
+                    content=body,
+                    headers={**client_headers, "Content-Type": "application/json"},
+                )
+                r.raise_for_status()
+                accepted += int(r.json()["accepted"])
+        health_rate = accepted / (time.perf_counter() - health_started)
+
+        # -- tiles: a replica (PostgreSQL) vs nginx on a static export -----------------------
+        export = tmp / "static"
+        with TransparencyLog.open(world.data_dir / "log", name="bench") as log:
+            size = log.export(export)
+            # The database alone: point lookups of tiles, no HTTP, no cache, 8 threads.
+            paths = [f"tile/0/{n:03d}" for n in range(size // 256)] or ["checkpoint"]
+            reads = 4000 if quick else 20000
+            with ThreadPoolExecutor(8) as threads:
+                started = time.perf_counter()
+                list(threads.map(log.read_public, (paths[n % len(paths)] for n in range(reads))))
+                db_rate = reads / (time.perf_counter() - started)
+        full = size // 256
+        tile_paths = [f"/log/tile/0/{n:03d}" for n in range(full)]
+        tile_paths += [f"/log/tile/entries/{n:03d}" for n in range(full)]
+        tile_paths += [f"/log/tile/1/000.p/{full}"] if full else []
+        rng = random.Random(7)
+
+        def tile_request() -> Request:
+            return "tile", _get(rng.choice(tile_paths))
+
+        gw_tiles, gw_elapsed = _load_many([(_port(replicas[0].url), 16, tile_request)], seconds)
+        nginx_port = _free_port()
+        prefix = tmp / "nginx"
+        prefix.mkdir()
+        conf = _nginx_conf(prefix, export, nginx_port)
+        nginx = subprocess.Popen(
+            ["nginx", "-c", str(conf), "-p", str(prefix)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        _wait_http(f"http://127.0.0.1:{nginx_port}/log/checkpoint", nginx)
+        same = all(
+            httpx.get(f"http://127.0.0.1:{nginx_port}{p}").content
+            == httpx.get(replicas[0].url + p).content
+            for p in tile_paths[:4]
+        )
+        ng_tiles, ng_elapsed = _load_many([(nginx_port, 16, tile_request)], seconds)
+
+        # -- failover: kill -9 the replica that integrated last, under load -------------------
+        failovers: list[float] = []
+        stop_load = False
+
+        def background_load() -> None:
+            with httpx.Client(timeout=30) as http:
+                while not stop_load:
+                    target = random.choice([r for r in replicas if r.alive] or replicas)
+                    try:
+                        http.post(
+                            target.url + "/api/v1/submissions",
+                            content=next_envelope(),
+                            headers={"Authorization": f"Bearer {world.token('vendor')}"},
+                        )
+                    except httpx.HTTPError:
+                        time.sleep(0.01)
+
+        loaders = [threading.Thread(target=background_load) for _ in range(4)]
+        for t in loaders:
+            t.start()
+        try:
+            for _ in range(rounds):
+                time.sleep(1.0)
+                before = _size(dsn)
+                pid = _holder_pid(dsn)
+                victim = next((r for r in replicas if r.pid == pid and r.alive), replicas[0])
+                victim.kill()
+                killed = time.monotonic()
+                while _size(dsn) <= before and time.monotonic() - killed < 60:
+                    time.sleep(0.005)
+                failovers.append(time.monotonic() - killed)
+                replicas.remove(victim)
+                replicas += Replica.start_many(world.data_dir, 1)
+        finally:
+            stop_load = True
+            for t in loaders:
+                t.join()
+
+        # -- durability: every acknowledged submission of the measured runs is in the log -----
+        lost = 0
+        with TransparencyLog.open(world.data_dir / "log") as log:
+            for index, sha in [*one.acknowledged, *two.acknowledged]:
+                if index >= log.size or hashlib.sha256(log.entry(index)).hexdigest() != sha:
+                    lost += 1
+            log_size = log.size
+    finally:
+        for r in replicas:
+            r.kill()
+        if nginx is not None and nginx.poll() is None:
+            nginx.terminate()
+            nginx.wait(timeout=10)
+        with psycopg.connect(PG_DSN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    def rate(stats: Stats, elapsed: float) -> float:
+        return len(stats.latencies["submit"]) / elapsed
+
+    one_rps, two_rps = rate(one, one_elapsed), rate(two, two_elapsed)
+    best = max(one_rps, two_rps)
+    tile_rps = len(gw_tiles.latencies["tile"]) / gw_elapsed
+    nginx_rps = len(ng_tiles.latencies["tile"]) / ng_elapsed
+    load_after = os.getloadavg()[0]
+    met = lambda ok: "met" if ok else "**not met**"  # noqa: E731
+    rows = [
+        "| measurement | rate /s | p50 ms | p99 ms | errors |",
+        "|---|---:|---:|---:|---:|",
+        f"| raw Ed25519 DSSE verification, {cores} processes (reference) | {raw_rate:,.0f} | - | - | - |",
+        f"| raw Ed25519 DSSE verification, 1 process | {raw_one:,.0f} | - | - | - |",
+        f"| signed submissions, 1 replica ({vendors} connections) | {one_rps:,.0f} | "
+        f"{statistics.median(one.latencies['submit']) * 1000:.1f} | "
+        f"{_pct(one.latencies['submit'], 0.99):.1f} | {sum(one.errors.values())} |",
+        f"| signed submissions, 2 replicas ({half}+{half} connections) | {two_rps:,.0f} | "
+        f"{statistics.median(two.latencies['submit']) * 1000:.1f} | "
+        f"{_pct(two.latencies['submit'], 0.99):.1f} | {sum(two.errors.values())} |",
+        f"| health reports, bulk of {per_batch} | {health_rate:,.0f} | - | - | - |",
+        f"| tile reads, replica (PostgreSQL + memory cache of immutable tiles) | {tile_rps:,.0f} | "
+        f"{statistics.median(gw_tiles.latencies['tile']) * 1000:.1f} | "
+        f"{_pct(gw_tiles.latencies['tile'], 0.99):.1f} | {sum(gw_tiles.errors.values())} |",
+        f"| tile reads from PostgreSQL in process (`read_public`, 8 threads, no cache, no HTTP) "
+        f"| {db_rate:,.0f} | - | - | - |",
+        f"| tile reads, nginx on the static export (reference) | {nginx_rps:,.0f} | "
+        f"{statistics.median(ng_tiles.latencies['tile']) * 1000:.1f} | "
+        f"{_pct(ng_tiles.latencies['tile'], 0.99):.1f} | {sum(ng_tiles.errors.values())} |",
+    ]
+    return "\n".join(
+        [
+            f"`clearance serve` replicas on loopback over one PostgreSQL 15 database (the log in "
+            f"PostgreSQL, the metadata index in the shared data directory), {seconds:.0f} s per "
+            f"load run, load generator in the same process as the benchmark on the same "
+            f"{cores} cores; log size at the end {log_size}. Load average (1 min) "
+            f"{load_before:.1f} before, {load_after:.1f} after: other engineers' work shared "
+            "the machine, so absolute figures are pessimistic.",
+            "",
+            *rows,
+            "",
+            f"- Failover (`kill -9` of the replica that integrated last, 4 loaders running): "
+            f"time to the next integrated entry over {len(failovers)} rounds: median "
+            f"{statistics.median(failovers) * 1000:.0f} ms, worst {max(failovers) * 1000:.0f} ms.",
+            f"- Acknowledged submissions checked in the log afterwards: "
+            f"{len(one.acknowledged) + len(two.acknowledged)}, lost: **{lost}**.",
+            f"- Same tile bytes from the replica and nginx: {same}.",
+            f"- Targets: ≥ {TARGET_SUBMIT_RPS:,.0f} signed submissions/s: {best:,.0f}/s, "
+            f"{met(best >= TARGET_SUBMIT_RPS)}; ≥ {TARGET_RAW_FRACTION:.1f}x the raw "
+            f"verification rate: {best / raw_rate:.3f}x, {met(best >= TARGET_RAW_FRACTION * raw_rate)}; "
+            f"≥ {TARGET_HEALTH_RPS:,.0f} health reports/s: {health_rate:,.0f}/s, "
+            f"{met(health_rate >= TARGET_HEALTH_RPS)}; tiles ≥ {TARGET_TILE_FRACTION:.1f}x nginx: "
+            f"{tile_rps / nginx_rps:.2f}x, {met(tile_rps >= TARGET_TILE_FRACTION * nginx_rps)}.",
+        ]
+    )

@@ -1,0 +1,127 @@
+"""Health reports in bulk: checked one by one, stored, logged as one aggregate per ring and window."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+
+from clearance.attest import Envelope, Statement, Subject
+from clearance.attest.statement import HEALTH_V1
+from clearance.gateway._sigpool import SignaturePool
+from clearance.gateway.health_batch import HealthAggregate
+from clearance.gateway.rollout import Ring, customer_bucket
+from clearance.keys import Signer
+from clearance.log import merkle
+from clearance.log.reader import read_entry
+
+from .support import Live, start_live
+from .test_flow import _approve, _entitlement
+
+RINGS = (
+    Ring("canary", 1.0, timedelta(hours=1), failure_threshold=0.5, min_reports=1000),
+    Ring("broad", 100.0, timedelta(0)),
+)
+
+
+def _report(release: str, customer: str, status: str, signer: Signer, n: int) -> dict[str, object]:
+    body = {"release": release, "customer": customer, "status": status, "nonce": str(n)}
+    envelope = Statement((Subject("release", release),), HEALTH_V1, body).sign([signer])
+    return json.loads(envelope.to_bytes())  # type: ignore[no-any-return]
+
+
+def _post(live: Live, reports: list[dict[str, object]], role: str = "client") -> httpx.Response:
+    return httpx.post(
+        f"{live.url}/api/v1/health-reports/bulk",
+        json={"reports": reports},
+        headers={"Authorization": f"Bearer {live.world.token(role)}"},
+        timeout=60,
+    )
+
+
+def test_bulk_refuses_forged_and_foreign_reports_one_by_one_and_logs_one_aggregate(
+    tmp_path: Path,
+) -> None:
+    with start_live(tmp_path / "world", RINGS) as live:
+        sha = _approve(live, tmp_path, "1.0.0")
+        canary = [f"site-{n}" for n in range(5000) if customer_bucket(f"site-{n}") < 1.0][:3]
+        outside = next(f"far-{n}" for n in range(500) if customer_bucket(f"far-{n}") > 50)
+        with live.client("vendor") as vendor:
+            for customer in (*canary, outside):
+                vendor.submit(_entitlement(live, customer, "DE", "2024-01-01", "2099-01-01"))
+        client = live.world.client
+        good = [_report(sha, canary[n % 3], "ok", client, n) for n in range(150)]
+        good += [_report(sha, canary[0], "failed", client, 1000)]
+        forged = _report(sha, canary[1], "ok", live.world.vendor, 2000)  # not the client's key
+        tampered = _report(sha, canary[1], "ok", client, 2001)
+        tampered["signatures"] = good[0]["signatures"]  # a signature lifted from another report
+        foreign = _report(sha, outside, "ok", client, 2002)  # release not offered to them
+        garbage = {"payloadType": "x"}
+        batch = [*good, forged, tampered, foreign, garbage, good[0]]
+        answer = _post(live, batch)
+        assert answer.status_code == 201, answer.text
+        result = answer.json()
+        assert result["accepted"] == len(good) + 1  # the resent good[0] is accepted...
+        assert result["new"] == len(good)  # ...but stored and counted once
+        refused = {r["position"]: r["reason"] for r in result["refused"]}
+        assert set(refused) == {len(good), len(good) + 1, len(good) + 2, len(good) + 3}
+        assert "not offered" in refused[len(good) + 2]
+        # Bad tokens and bodies are refused as a whole.
+        assert _post(live, good[:1], role="vendor").status_code == 403
+        assert _post(live, []).status_code == 400
+        # The rollout counted the reports.
+        gateway = live.server.gateway
+        state = gateway.store.rollout(sha)
+        assert state is not None and state["health"][0]["ok"] == 150
+        assert state["health"][0]["failed"] == 1
+        # The window closes: one aggregate entry in the log, whatever the replica.
+        real_clock = gateway.health.clock
+        gateway.health.clock = lambda: real_clock() + timedelta(seconds=2 * 300 + 10)
+        try:
+            (index,) = gateway.aggregate_health()
+            assert gateway.aggregate_health() == []  # each report is in one aggregate only
+        finally:
+            gateway.health.clock = real_clock
+        entry = read_entry(gateway.log, index, gateway.log.size)
+        logged = HealthAggregate.from_dict(json.loads(entry))
+        assert dict(logged.counts) == {"ok": 150, "failed": 1, "engine-crash": 0}
+        assert (logged.reports, logged.ring) == (151, "canary")
+        # The individual reports stay retrievable; their Merkle root is the logged one.
+        fetched = httpx.get(f"{live.url}/api/v1/health-aggregates/{index}", timeout=30).json()
+        envelopes = sorted(
+            (Envelope.from_dict(r).sha256, Envelope.from_dict(r).to_bytes())
+            for r in fetched["reports"]
+        )
+        assert len(envelopes) == 151
+        leaves = [merkle.leaf_hash(e) for _, e in envelopes]
+        assert merkle.root_from_leaf_hashes(leaves) == logged.merkle_root
+        proof = merkle.inclusion_proof(7, len(leaves), lambda level, n: _node(leaves, level, n))
+        merkle.verify_inclusion(7, len(leaves), leaves[7], proof, logged.merkle_root)
+        assert httpx.get(f"{live.url}/api/v1/health-aggregates/0", timeout=30).status_code == 404
+
+
+def _node(leaves: list[bytes], level: int, n: int) -> bytes:
+    return merkle.root_from_leaf_hashes(leaves[n << level : (n + 1) << level])
+
+
+def test_signature_pool_checks_in_processes_like_inline() -> None:
+    signer, other = Signer.generate("client"), Signer.generate("other")
+    key = signer.verifier.to_string()
+    items: list[tuple[bytes, list[str]]] = []
+    for n in range(200):
+        body = {"release": "r", "customer": "c", "status": "ok", "nonce": str(n)}
+        env = Statement((Subject("release", "r"),), HEALTH_V1, body).sign(
+            [other if n % 7 == 0 else signer]
+        )
+        items.append((env.to_bytes(), [key]))
+    pool = SignaturePool(2)
+    try:
+        started = time.monotonic()
+        results = pool.verify_many(items)
+        assert time.monotonic() - started < 60
+    finally:
+        pool.close()
+    assert [r is None for r in results] == [n % 7 != 0 for n in range(200)]

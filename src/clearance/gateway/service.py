@@ -343,6 +343,9 @@ class Gateway:
             release = Release.from_statement(parsed.statement)
             with self._channel_lock(release.product, release.channel):
                 self.log.sync_index()
+                logged = self.log.index.release_log_index(parsed.sha256) if self.log.index else None
+                if logged is not None:  # logged already (e.g. by a replica that then died)
+                    return self.receipt(logged, parsed.sha256, parsed.kind, duplicate=True)
                 self.checks.check_version(release)
                 index = self._append_and_index(entry)
         return self.receipt(index, parsed.sha256, parsed.kind)

@@ -191,6 +191,12 @@ class LogIndex:
                 self.proof(META_KEY),
             )
 
+    def release_log_index(self, release_sha256: str) -> int | None:
+        """Where the release with this envelope digest is logged (``None``: not admitted)."""
+        with self._lock:
+            rel = self._releases.get(release_sha256)
+            return None if rel is None else rel.log_index
+
     def verdict_indices(self, release_sha256: str) -> list[int]:
         with self._lock:
             rel = self._releases.get(release_sha256)

@@ -441,8 +441,17 @@ class SQLiteMetadataStore:
             "ORDER BY log_index",
             (release_sha256,),
         )
+        # The column holds the distinct trusted key ids that signed each verdict
+        # (``name+keyhash``, space-separated); ``inspector`` shows their names.
         return [
-            {"sha256": r[0], "log_index": r[1], "inspector": r[2], "decision": r[3]} for r in rows
+            {
+                "sha256": r[0],
+                "log_index": r[1],
+                "inspector": ",".join(k.split("+", 1)[0] for k in str(r[2]).split()),
+                "key_ids": str(r[2]).split(),
+                "decision": r[3],
+            }
+            for r in rows
         ]
 
     # -- policies, entitlements, rollouts, health -------------------------------------

@@ -93,6 +93,8 @@ def test_monitor_rules(world: World, tmp_path: Path) -> None:
     assert rules(first) == [
         "audit.policy-changed",
         "audit.rollout-halted",
+        # The rollout names no logged release (and the one logged was rejected).
+        "audit.rollout-unapproved",
         "audit.verdict-overridden",
     ]
     override = next(f for f in first.findings if f.rule_id == "audit.verdict-overridden")  # type: ignore[attr-defined]

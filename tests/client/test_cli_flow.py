@@ -330,8 +330,9 @@ def test_vendor_signed_rotation_replacing_the_inspector_is_refused_by_verify(
     )  # fmt: skip
     assert code == 0, err
     verify = ("verify", str(s["artifact"]), "--bundle", str(bundle))
-    # Pinned to the evil root directly, it would verify: the rotation is what must be refused.
-    assert run(capsys, *verify, "--trust-root", str(new_body))[0] == 0
+    # Even pinned to the evil root directly it is refused now: the log's verifiable index is
+    # computed under the log's own trust root, where the vendor's inspector approves nothing.
+    assert run(capsys, *verify, "--trust-root", str(new_body))[0] == 1
     code, _, err = run(capsys, *verify, "--trust-root", str(s["root"]), "--rotation", str(rotation))
     assert code == 1, err
     assert "current inspectors" in err
@@ -346,6 +347,7 @@ def test_library_bundle_from_store_and_tiles(
     from clearance.attest import TrustRoot
     from clearance.client import BundleVerifier
     from clearance.gateway.bundles import build_bundle, find_entries
+    from clearance.index import build_index
     from clearance.log.tiles import DirectoryTileSource, TiledLogClient
 
     s = setup
@@ -355,16 +357,18 @@ def test_library_bundle_from_store_and_tiles(
     _cosign_log(s["log"], s["keys"], ["wit-a", "wit-b"])
     release_sha = hashlib.sha256(release.read_bytes()).hexdigest()
     digest = hashlib.sha256(s["artifact"].read_bytes()).hexdigest()
-    verifier = BundleVerifier(TrustRoot.from_bytes(s["root"].read_bytes()))
+    root = TrustRoot.from_bytes(s["root"].read_bytes())
+    verifier = BundleVerifier(root)
     with TransparencyLog.open(s["log"]) as log:
         note = log.checkpoint()
         size = log.size
         found = find_entries(log, release_sha, size)
-        from_store = build_bundle(log, note, found.release, found.verdicts)
+        index = build_index(root, [log.entry(i) for i in range(size)])
+        from_store = build_bundle(log, note, found.release, found.verdicts, index=index)
         tiled = TiledLogClient(DirectoryTileSource(log.public_dir), log.verifier, log.origin)
     tiled.checkpoint()
     assert find_entries(tiled, release_sha, size) == found
-    from_tiles = build_bundle(tiled, note, found.release, found.verdicts)
+    from_tiles = build_bundle(tiled, note, found.release, found.verdicts, index=index)
     assert from_store == from_tiles
     assert verifier.verify(digest, from_tiles).inspectors == ("insp-a", "insp-b")
 
@@ -451,3 +455,36 @@ def test_verify_follows_a_rotation(
     assert run(capsys, *base)[0] == 0
     code, _, err = run(capsys, *base, "--rotation", str(rotation))
     assert code == 1 and "[verdict-threshold]" in err
+
+
+def test_verify_refuses_another_channel_unless_named(
+    setup: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Case 4: after installing stable 2.0, a bundle of legacy 0.1 is refused by `verify
+    --state` unless the command names the channel; the state is written only on success."""
+    s = setup
+    stable = _release(capsys, s, "2.0")
+    legacy = _release(capsys, s, "0.1", "--channel", "legacy")
+    for release in (stable, legacy):
+        assert run(capsys, "submit", str(release), "--log", str(s["log"]))[0] == 0
+        _approve(capsys, s, release)
+    _cosign_log(s["log"], s["keys"], ["wit-a", "wit-b"])
+    bundles = {}
+    for name, release in (("stable", stable), ("legacy", legacy)):
+        out = s["tmp"] / f"bundle-{name}.json"
+        code, _, err = run(
+            capsys, "bundle", str(s["artifact"]), "--release", str(release),
+            "--log", str(s["log"]), "--out", str(out),
+        )  # fmt: skip
+        assert code == 0, err
+        bundles[name] = out
+    state = s["tmp"] / "state"
+    base = ["verify", str(s["artifact"]), "--trust-root", str(s["root"]), "--state", str(state)]
+    assert run(capsys, *base, "--bundle", str(bundles["stable"]))[0] == 0
+    before = (state / "state.json").read_bytes()
+    code, _, err = run(capsys, *base, "--bundle", str(bundles["legacy"]))
+    assert code == 1 and "[pinning]" in err
+    assert (state / "state.json").read_bytes() == before
+    code, _, err = run(capsys, *base, "--bundle", str(bundles["legacy"]), "--channel", "legacy")
+    assert code == 0, err
+    assert json.loads((state / "state.json").read_text())["pins"] == {"av": "legacy"}

@@ -119,6 +119,7 @@ class DistWorld(World):
             idx[0],
             idx[1:],
             extra[0] if with_policy else None,
+            index=self.index(),
             entitlement_index=extra[1],
             entitlement_opening=opening,
             rollout_indices=rollout,

@@ -32,6 +32,9 @@ from clearance.client import (
     VerdictRejectedError,
     VerdictSignatureError,
     VerificationError,
+    VerificationResult,
+    keep_split_view,
+    record_installation,
 )
 from clearance.keys import Signer
 from client.world import World
@@ -45,8 +48,28 @@ def world(tmp_path: Path) -> World:
     return World(tmp_path)
 
 
-def _verifier(world: World) -> BundleVerifier:
-    return BundleVerifier(world.trust_root, world.clock)
+class _Installer:
+    """Verify, then record the installation as the command does (the verifier is pure)."""
+
+    def __init__(self, verifier: BundleVerifier) -> None:
+        self.verifier = verifier
+
+    def verify(
+        self, digest: str, bundle: Bundle | bytes, state: ClientState | None = None, **kw: str
+    ) -> VerificationResult:
+        try:
+            result = self.verifier.verify(digest, bundle, state, **kw)
+        except SplitViewError as exc:
+            if state is None:
+                raise
+            raise keep_split_view(state, exc) from None
+        if state is not None:
+            record_installation(state, result)
+        return result
+
+
+def _verifier(world: World) -> _Installer:
+    return _Installer(BundleVerifier(world.trust_root, world.clock))
 
 
 def _state(tmp_path: Path) -> ClientState:
@@ -360,9 +383,9 @@ def test_policy_in_bundle(world: World) -> None:
     policy = create_policy({"jurisdictions": {"XX": "deny"}}, world.policy_key)
     forged = create_policy({"jurisdictions": {}}, Signer.generate("regulator"))
     (p_idx, f_idx) = world.append(policy, forged)
-    ok = build_bundle(world.log, world.checkpoint(), idx[0], idx[1:], p_idx)
+    ok = build_bundle(world.log, world.checkpoint(), idx[0], idx[1:], p_idx, index=world.index())
     assert _verifier(world).verify(DIGEST, ok).version == "1.0"
-    bad = build_bundle(world.log, world.checkpoint(), idx[0], idx[1:], f_idx)
+    bad = build_bundle(world.log, world.checkpoint(), idx[0], idx[1:], f_idx, index=world.index())
     with pytest.raises(PolicyError):
         _verifier(world).verify(DIGEST, bad)
 
@@ -372,7 +395,7 @@ def test_no_witnesses_means_no_unproven_growth(world: World, tmp_path: Path) -> 
     from clearance.client import ConsistencyUnprovenError
 
     root = replace(world.trust_root, witnesses=Role(), max_checkpoint_age=None)
-    verifier = BundleVerifier(root, world.clock)
+    verifier = _Installer(BundleVerifier(root, world.clock))
     _, _, idx1 = world.publish("1.0")
     verifier.verify(DIGEST, world.bundle(idx1, world.checkpoint(witnesses=0)), _state(tmp_path))
     seen = world.log.size

@@ -1,19 +1,22 @@
 """A complete, real trust world for verifier tests: keys, a Merkle log, statements, checkpoints.
 
 The log is an in-memory RFC 9162 tree (real hashes, real proofs from
-``clearance.log.merkle``); every signature is real Ed25519.
+``clearance.log.merkle``); every signature is real Ed25519; checkpoints
+commit to the real verifiable index of the entries (``clearance.index``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from clearance.attest import Artifact, Envelope, Role, TrustRoot, create_release, create_verdict
 from clearance.client import Bundle
 from clearance.gateway.bundles import build_bundle
+from clearance.index import INDEX_LINE_PREFIX, LogIndex, build_index, release_key
 from clearance.keys import Note, Signer, cosign, sign_note
 from clearance.log import merkle
 from clearance.log.checkpoint import Checkpoint
@@ -77,6 +80,7 @@ class World:
     log: MemoryLog = field(default_factory=MemoryLog)
     max_age: int = 3600
     now: float = field(default_factory=time.time)
+    inspector_threshold: int = 2
 
     @property
     def trust_root(self) -> TrustRoot:
@@ -84,7 +88,7 @@ class World:
             log_origin=ORIGIN,
             log_key=self.log_key.verifier,
             vendors=Role((self.vendor.verifier,), 1),
-            inspectors=Role(tuple(i.verifier for i in self.inspectors), 2),
+            inspectors=Role(tuple(i.verifier for i in self.inspectors), self.inspector_threshold),
             witnesses=Role(tuple(w.verifier for w in self.witnesses), 2),
             policy=Role((self.policy_key.verifier,), 1),
             max_checkpoint_age=self.max_age,
@@ -95,10 +99,17 @@ class World:
         path.write_bytes(content)
         return Artifact.from_file(path, "content"), content
 
-    def release(self, version: str, content: bytes = b"rule a { condition: true }") -> Envelope:
+    def release(
+        self,
+        version: str,
+        content: bytes = b"rule a { condition: true }",
+        *,
+        product: str = "av",
+        channel: str = "stable",
+    ) -> Envelope:
         art, _ = self.artifact(f"rules-{version}.yar", content)
         return create_release(
-            product="av", version=version, channel="stable", artifacts=[art], signers=self.vendor
+            product=product, version=version, channel=channel, artifacts=[art], signers=self.vendor
         )
 
     def approve(
@@ -123,32 +134,59 @@ class World:
         root: bytes | None = None,
     ) -> bytes:
         n = self.log.size if size is None else size
-        body = Checkpoint(ORIGIN, n, self.log.root(n) if root is None else root).to_text()
+        lines = self.index(n).lines()
+        body = Checkpoint(ORIGIN, n, self.log.root(n) if root is None else root, lines).to_text()
         note = sign_note(body, [log_key or self.log_key])
         stamp = int(self.now if cosigned_at is None else cosigned_at)
         sigs = [cosign(body, w, stamp) for w in self.witnesses[:witnesses]]
         return note.with_signatures(sigs).to_bytes()
 
     def publish(
-        self, version: str, content: bytes = b"rule a { condition: true }"
+        self,
+        version: str,
+        content: bytes = b"rule a { condition: true }",
+        *,
+        product: str = "av",
+        channel: str = "stable",
     ) -> tuple[Envelope, list[Envelope], list[int]]:
         """Release + two approvals appended, plus a filler entry so proofs are non-trivial."""
-        release = self.release(version, content)
+        release = self.release(version, content, product=product, channel=channel)
         verdicts = self.approve(release)
         indices = self.append(release, *verdicts)
         self.log.append(b"filler entry " + version.encode())
         return release, verdicts, indices
 
+    def index(self, size: int | None = None) -> LogIndex:
+        """The verifiable index of the first ``size`` entries, under this world's trust root."""
+        n = self.log.size if size is None else size
+        return build_index(self.trust_root, self.log.data[:n])
+
     def bundle(
-        self, indices: list[int], checkpoint: bytes | None = None, since: tuple[int, ...] = ()
+        self,
+        indices: list[int],
+        checkpoint: bytes | None = None,
+        since: tuple[int, ...] = (),
+        *,
+        complete: bool = False,
     ) -> Bundle:
-        return build_bundle(
-            self.log,
-            checkpoint if checkpoint is not None else self.checkpoint(),
-            indices[0],
-            indices[1:],
-            since_sizes=since,
+        """A bundle with the index proofs; it carries exactly the verdicts in ``indices[1:]``
+        unless ``complete`` (then every verdict the index lists, as the builder does)."""
+        note = checkpoint if checkpoint is not None else self.checkpoint()
+        body = Checkpoint.from_note(Note.from_bytes(note))
+        has_index = any(x.startswith(INDEX_LINE_PREFIX) for x in body.extensions)
+        index = None
+        if has_index and body.root_hash == self.log.root(body.size):
+            index = self.index(body.size)
+            release_sha = hashlib.sha256(self.log.data[indices[0]]).hexdigest()
+            if index.record(release_key(release_sha)) is None:
+                index = None  # not admitted (e.g. unsigned): a bundle without index proofs
+        bundle = build_bundle(
+            self.log, note, indices[0], indices[1:], since_sizes=since, index=index
         )
+        if complete:
+            return bundle
+        wanted = set(indices[1:])
+        return replace(bundle, verdicts=tuple(v for v in bundle.verdicts if v.index in wanted))
 
     def clock(self) -> float:
         return self.now

@@ -177,3 +177,31 @@ def test_go_hashes_the_same_entries_to_our_root(gointerop: Path, tmp_path: Path)
     assert int(count) == 1000
     ours = merkle.root_from_leaf_hashes([merkle.leaf_hash(e) for e in entries])
     assert base64.b64decode(root) == ours
+
+
+def test_go_accepts_a_checkpoint_with_the_index_extension_line(
+    gointerop: Path, tmp_path: Path
+) -> None:
+    """The verifiable index root rides in an extension line: note.Open still accepts it."""
+    from clearance.attest import Role, TrustRoot
+    from clearance.index import INDEX_LINE_PREFIX, LogIndex
+
+    signer = Signer.generate("example.com/interop")
+    vendor = Signer.generate("vendor")
+    root = TrustRoot(
+        log_origin="example.com/interop",
+        log_key=signer.verifier,
+        vendors=Role((vendor.verifier,), 1),
+        inspectors=Role((Signer.generate("inspector").verifier,), 1),
+        max_checkpoint_age=None,
+    )
+    log = TransparencyLog.create(tmp_path / "log", "example.com/interop", signer, LogIndex(root))
+    log.append([b"entry %d" % i for i in range(300)])
+    checkpoint, _ = open_checkpoint(log.checkpoint().to_bytes(), signer.verifier)
+    assert [x[: len(INDEX_LINE_PREFIX)] for x in checkpoint.extensions] == [INDEX_LINE_PREFIX]
+    proofs = tmp_path / "proofs.json"
+    proofs.write_text(json.dumps(_proofs(log)))
+    result = _run(gointerop, "verify", str(log.public_dir), log.verifier.to_string(), str(proofs))
+    log.close()
+    assert result.returncode == 0, result.stderr
+    assert "size=300 entries=300" in result.stdout

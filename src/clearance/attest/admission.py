@@ -34,6 +34,7 @@ that signed approving verdicts reach the inspector threshold.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -266,8 +267,13 @@ class Approval:
 PENDING = "pending"
 
 
+@functools.lru_cache(maxsize=256)
+def _trusted_ids(keys: tuple[Verifier, ...], revoked: frozenset[str]) -> frozenset[str]:
+    return frozenset(key_id(k) for k in _without(keys, revoked))
+
+
 def evaluate_verdicts(
-    votes: Iterable[VerdictVote], inspectors: Role, revoked_keys: Container[str] = frozenset()
+    votes: Iterable[VerdictVote], inspectors: Role, revoked_keys: Iterable[str] = frozenset()
 ) -> Approval:
     """The verdict rule: a trusted rejection vetoes; else k distinct approving keys approve.
 
@@ -275,7 +281,14 @@ def evaluate_verdicts(
     ``needs-review`` neither counts nor vetoes, so a later approval (a human
     inspector's) can still reach the threshold.
     """
-    trusted = frozenset(key_id(k) for k in _without(inspectors.keys, revoked_keys))
+    revoked = revoked_keys if isinstance(revoked_keys, frozenset) else frozenset(revoked_keys)
+    return evaluate_votes(votes, _trusted_ids(inspectors.keys, revoked), inspectors.threshold)
+
+
+def evaluate_votes(
+    votes: Iterable[VerdictVote], trusted: frozenset[str], threshold: int
+) -> Approval:
+    """:func:`evaluate_verdicts` over votes whose key ids count when in ``trusted``."""
     approvers: set[str] = set()
     rejecters: set[str] = set()
     reviewers: set[str] = set()
@@ -291,7 +304,7 @@ def evaluate_verdicts(
             reviewers |= ids
     if rejecters:
         state = REJECTED
-    elif inspectors.threshold >= 1 and len(approvers) >= inspectors.threshold:
+    elif threshold >= 1 and len(approvers) >= threshold:
         state = APPROVED
     elif reviewers:
         state = NEEDS_REVIEW
@@ -302,7 +315,7 @@ def evaluate_verdicts(
         frozenset(approvers),
         frozenset(rejecters),
         frozenset(reviewers),
-        inspectors.threshold,
+        threshold,
     )
 
 
@@ -357,7 +370,7 @@ def check_version(release: Release, bar: Version | None) -> None:
     if bar is not None and not release.parsed_version > bar:
         raise VersionNotIncreasingError(
             f"{release.product} {release.channel}: version {release.version} is not higher than "
-            f"{bar} (the logged releases since the channel's last reset, or its floor)"
+            f"the logged {bar} (the highest since the channel's last reset, or its floor)"
         )
 
 

@@ -28,6 +28,7 @@ from typing import Any
 import httpx
 
 from clearance.attest import Release, TrustRoot, Verdict
+from clearance.audit._index import IndexAudit
 from clearance.audit._reinspection_check import ReinspectionCheck
 from clearance.audit.entries import (
     KIND_CHANNEL_RESET,
@@ -49,8 +50,10 @@ from clearance.audit.state import AuditState, SeenCheckpoint, VerdictRecord
 from clearance.audit.tuf_check import TargetsReader, tuf_findings
 from clearance.errors import ClearanceError, Unreachable
 from clearance.inspection.base import ProgressSink
-from clearance.keys import ALG_COSIGNATURE_V1, Note, SignatureError, verify_cosignature
+from clearance.keys import Note
 from clearance.log.checkpoint import Checkpoint, open_checkpoint
+from clearance.log.consistency import check_consistent, cosignatures
+from clearance.log.errors import CheckpointRollbackError, ForgedCosignatureError
 from clearance.log.merkle import ProofError, verify_consistency
 from clearance.log.tiles import TiledLogClient, TileSource
 
@@ -141,25 +144,21 @@ def log_identity(root: TrustRoot) -> str:
 
 
 def count_cosignatures(note: Note, root: TrustRoot) -> int:
-    """How many of the trust root's witnesses validly cosigned ``note``."""
-    return len(cosigning_witnesses(note, root))
+    """How many of the trust root's witnesses validly cosigned ``note`` (the verifier's rule:
+    :func:`clearance.log.consistency.cosignatures`; a forged one raises
+    :class:`~clearance.log.errors.ForgedCosignatureError`)."""
+    return len(cosignatures(note, root.witnesses.keys))
 
 
 def cosigning_witnesses(note: Note, root: TrustRoot) -> dict[str, int]:
     """The trust root's witnesses whose cosignature on ``note`` verifies, each with the
-    timestamp (Unix seconds) it cosigned at."""
-    good: dict[str, int] = {}
-    for key in root.witnesses.keys:
-        verifier = key.as_alg(ALG_COSIGNATURE_V1)
-        for sig in note.signatures:
-            if sig.name != verifier.name or sig.key_id != verifier.key_id:
-                continue
-            try:
-                good[key.name] = verify_cosignature(note.text, sig, verifier)
-            except SignatureError:
-                continue
-            break
-    return good
+    timestamp (Unix seconds) it cosigned at.  A checkpoint carrying a forged cosignature
+    counts no witness at all, as the endpoint verifier refuses it
+    (:func:`clearance.log.consistency.cosignatures`)."""
+    try:
+        return cosignatures(note, root.witnesses.keys)
+    except ForgedCosignatureError:
+        return {}
 
 
 class Auditor:
@@ -175,6 +174,7 @@ class Auditor:
         )
         self._pending: list[AuditFinding] = []
         self._state: AuditState | None = None
+        self._index = IndexAudit(options.trust_root, self._report)
         self._reinspection = ReinspectionCheck(options.reinspector, options.artifacts, self._report)
 
     # -- the run --------------------------------------------------------------------------
@@ -194,7 +194,18 @@ class Auditor:
                 rotated = TrustRoot.from_bytes(stored_root)
                 if rotated.version > self._root.version:
                     self._root = rotated
-            cosigned = count_cosignatures(note, self._root)
+            try:
+                cosigned = count_cosignatures(note, self._root)
+            except ForgedCosignatureError as exc:
+                cosigned = 0
+                self._report(
+                    AuditFinding(
+                        "audit.cosignature-forged",
+                        f"checkpoint of size {checkpoint.size}: {exc}",
+                        None,
+                        {"checkpoint": note.to_bytes().decode()},
+                    )
+                )
             start = state.audited
             with state.batch():
                 state.next_run()
@@ -209,6 +220,7 @@ class Auditor:
             end = start
             if consistent:
                 end = self._audit_entries(state, start, checkpoint.size)
+                self._index.check_root(checkpoint)
                 with state.batch():
                     self._overdue(state)
                     if opt.tuf_targets is not None and end >= checkpoint.size:
@@ -251,7 +263,10 @@ class Auditor:
         if last is None:
             return True
         evidence = {"previous": last.note.decode(), "current": note.to_bytes().decode()}
-        if cp.size < last.size:
+        seen = Checkpoint(self._root.log_origin, last.size, last.root_hash)
+        try:
+            check_consistent(seen, cp, self._client.consistency_proof)
+        except CheckpointRollbackError:
             self._report(
                 AuditFinding(
                     "audit.log-inconsistent",
@@ -261,10 +276,6 @@ class Auditor:
                 )
             )
             return False
-        try:
-            proof = self._client.consistency_proof(last.size, cp.size) if last.size else []
-            if last.size:
-                verify_consistency(last.size, cp.size, last.root_hash, cp.root_hash, proof)
         except ClearanceError as exc:
             self._report(
                 AuditFinding(
@@ -339,6 +350,9 @@ class Auditor:
             position = end
         if not ranges:
             return start
+        if start and self._index.size == 0:
+            # A resumed audit: the index is recomputed from the entries audited before.
+            self._index.catch_up(self._fetch((0, start), size))
         # The next batch is fetched and hash-checked in a helper thread while this one is
         # audited, so network waits overlap with signature checks.  Meanwhile only that
         # thread uses the tile client.
@@ -365,6 +379,7 @@ class Auditor:
             raise LogUnavailable(f"entries {span[0]}..{span[1]}: {exc}") from None
 
     def _audit_entry(self, state: AuditState, index: int, data: bytes) -> None:
+        self._index.add(index, data)
         view = examine_entry(index, data, self._root)
         for finding in view.findings:
             self._report(finding)

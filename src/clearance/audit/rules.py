@@ -48,6 +48,28 @@ _RULES = (
         "witnesses than its threshold.",
     ),
     AuditRule(
+        "audit.index-root-mismatch",
+        Severity.CRITICAL,
+        "Checkpoint commits to a wrong index root",
+        "The verifiable index recomputed from the log's entries under the trust root has "
+        "another root than the one the signed checkpoint commits to: endpoints could be "
+        "shown a release as approved or unrevoked when the log says otherwise.",
+    ),
+    AuditRule(
+        "audit.rollout-unapproved",
+        Severity.CRITICAL,
+        "Rollout of a release the inspectors did not approve",
+        "The log records a rollout step for a release that the index (distinct trusted "
+        "inspector keys, revocations) does not show approved.",
+    ),
+    AuditRule(
+        "audit.cosignature-forged",
+        Severity.HIGH,
+        "Forged witness cosignature",
+        "The checkpoint carries a cosignature line that names a trusted witness key but "
+        "does not verify.",
+    ),
+    AuditRule(
         "audit.bad-signature",
         Severity.HIGH,
         "Entry not signed as the trust root requires",

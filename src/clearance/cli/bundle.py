@@ -126,6 +126,7 @@ def _bundle(args: argparse.Namespace) -> int:
 
 def _from_log(args: argparse.Namespace, release_sha256: str) -> Bundle:
     from clearance.cli._common import read_json
+    from clearance.cli._index import index_for, log_trust_root
     from clearance.gateway.bundles import (
         PolicyNotInLogError,
         ReleaseNotInLogError,
@@ -143,6 +144,7 @@ def _from_log(args: argparse.Namespace, release_sha256: str) -> Bundle:
     opening = read_json(args.opening, "entitlement opening") if args.opening else None
     if (opening is None) != (entitlement_sha is None):
         raise BadInput("--entitlement and --opening go together")
+    index_root = log_trust_root(args.log)
     with TransparencyLog.open(args.log) as log:
         if args.checkpoint:
             data = read_bytes(args.checkpoint, "checkpoint")
@@ -166,6 +168,11 @@ def _from_log(args: argparse.Namespace, release_sha256: str) -> Bundle:
         )
         if entitlement_sha is not None and entitlement_index is None:
             raise BadInput(f"{args.entitlement}: the entitlement is not in the log")
+        # With the log's index (LOGDIR/trust-root.json), the bundle carries the index proofs of
+        # the release and its channel, and every verdict the index lists.
+        index = index_for(index_root)
+        if index is not None:
+            index.extend(log.entries(0, size, size))
         return build_bundle(
             log,
             note,
@@ -173,6 +180,7 @@ def _from_log(args: argparse.Namespace, release_sha256: str) -> Bundle:
             found.verdicts,
             found.policy,
             args.since,
+            index=index,
             entitlement_index=entitlement_index,
             entitlement_opening=opening,
             rollout_indices=rollout,

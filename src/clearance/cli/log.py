@@ -146,7 +146,10 @@ def _append(args: argparse.Namespace) -> int:
                 f"{path}: {len(data)} bytes; a log entry holds at most {MAX_ENTRY_SIZE} bytes"
             )
         entries.append(data)
-    with TransparencyLog.open(args.logdir) as log:
+    from clearance.cli._index import index_for, log_trust_root
+
+    index = index_for(log_trust_root(args.logdir))
+    with TransparencyLog.open(args.logdir, extension=index) as log:
         results = log.append(entries)
         size = log.size
     emit(

@@ -38,6 +38,7 @@ from clearance.cli._common import (
 from clearance.cli._progress import ProgressBar
 from clearance.cli.release import load_envelope
 from clearance.errors import BadInput
+from clearance.index import LogIndex
 from clearance.log.reader import LogReader
 
 TRUST_ROOT_IN_LOG = "trust-root.json"
@@ -79,19 +80,24 @@ def load_trust_root(path: Path) -> TrustRoot:
         raise TrustRootFormatError(f"{path}: {exc}") from None
 
 
-def read_history(log: LogReader, size: int) -> tuple[dict[str, int], list[Release | ChannelReset]]:
+def read_history(
+    log: LogReader, size: int, index: LogIndex | None = None
+) -> tuple[dict[str, int], list[Release | ChannelReset]]:
     """One streamed pass over the first ``size`` entries (a progress bar on stderr for big
     logs): the index of every entry digest, and the releases and channel resets in log
-    order, which is what admission needs.  The entries themselves are not kept."""
+    order, which is what admission needs.  The entries themselves are not kept; with
+    ``index`` (a fresh :class:`~clearance.index.LogIndex`) they are applied to it on the way."""
     digests: dict[str, int] = {}
 
     def entries() -> Iterator[bytes]:
         with ProgressBar(enabled=size >= 10_000) as bar:
             bar.start("reading the log", size)
-            for index, entry in enumerate(log.entries(0, size, size)):
-                digests.setdefault(hashlib.sha256(entry).hexdigest(), index)
-                if index % 1000 == 0:
-                    bar.update(index)
+            for at, entry in enumerate(log.entries(0, size, size)):
+                digests.setdefault(hashlib.sha256(entry).hexdigest(), at)
+                if index is not None:
+                    index.extend((entry,))
+                if at % 1000 == 0:
+                    bar.update(at)
                 yield entry
 
     history = list(releases_in(entries()))
@@ -124,24 +130,37 @@ def _submit(args: argparse.Namespace) -> int:
             f"{args.log}: no {TRUST_ROOT_IN_LOG} in the log directory; give --trust-root"
         )
     trust_root = load_trust_root(root_path)
-    with TransparencyLog.open(args.log) as log:
-        digests, history = read_history(log, log.size)
+    from clearance.cli._index import index_for, log_trust_root, record_log_trust_root
+
+    # The log's verifiable index (under the log's own trust root) knows the revoked keys;
+    # with it as the log's extension, every new checkpoint commits to its root.  A log that
+    # names no trust root yet records this one: its index is computed under it from now on.
+    index_root = log_trust_root(args.log)
+    if index_root is None:
+        index_root = trust_root
+        record_log_trust_root(args.log, trust_root)
+    index = index_for(index_root)
+    assert index is not None
+    with TransparencyLog.open(args.log, extension=index) as log:
+        digests, history = read_history(log, log.size, index)
         digest = envelope.sha256
         existing = digests.get(digest)
         if existing is None:
-            admitted = check_admission(envelope, trust_root, history, digests)
+            admitted = check_admission(
+                envelope, trust_root, history, digests, revoked_keys=index.revoked_keys
+            )
             (result,) = log.append([admitted.entry])
-            index, kind = result.index, admitted.kind
+            at, kind = result.index, admitted.kind
         else:
             # Already logged: the same receipt again, as the gateway does.
-            index, kind = existing, KIND_NAMES.get(statement_of(envelope).predicate_type, "")
+            at, kind = existing, KIND_NAMES.get(statement_of(envelope).predicate_type, "")
         note = log.checkpoint()
         size = Checkpoint.from_note(note).size
-        proof = log.inclusion_proof(index, size)
+        proof = log.inclusion_proof(at, size)
         # Check the receipt before handing it out: a wrong proof is a bug here, not later.
-        verify_inclusion(index, size, leaf_hash(envelope.to_bytes()), proof, log.root(size))
+        verify_inclusion(at, size, leaf_hash(envelope.to_bytes()), proof, log.root(size))
     receipt = Receipt.of(
-        index, digest, size, proof, note.to_bytes().decode(), kind, existing is not None
+        at, digest, size, proof, note.to_bytes().decode(), kind, existing is not None
     ).to_dict()
     emit(args, receipt, _receipt_text(receipt))
     return EXIT_OK

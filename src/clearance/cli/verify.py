@@ -9,7 +9,10 @@ Exit 0 when the artifact may be installed; 1 with the failing check named
 on stderr (``refused: [check] reason``); 2 for unreadable input; 3 when
 ``--server`` cannot be reached.  Without ``--state`` nothing remembers what
 was installed or seen, so rollback and freeze protection are off: the
-command says so on stderr.
+command says so on stderr.  With ``--state`` the state is written last, once
+every check (the withholding check included) has passed.
+``--product``/``--channel`` name what the bundle must be for; without them a
+state pinned to another product or channel refuses the bundle.
 """
 
 from __future__ import annotations
@@ -34,7 +37,14 @@ from clearance.cli._common import (
 )
 from clearance.cli.release import load_envelope
 from clearance.cli.submit import load_trust_root
-from clearance.client import Bundle, BundleVerifier, ClientState
+from clearance.client import (
+    Bundle,
+    BundleVerifier,
+    ClientState,
+    SplitViewError,
+    keep_split_view,
+    record_installation,
+)
 from clearance.errors import BadInput
 
 
@@ -61,6 +71,17 @@ def register(sub: SubParsers) -> None:
         metavar="DIR",
         help="keeps installed versions and the last checkpoint (rollback, freeze, split view); "
         "without it rollback and freeze protection are off",
+    )
+    verify.add_argument(
+        "--product",
+        metavar="P",
+        help="the product this bundle must be for (needed to install a product the state "
+        "is not pinned to)",
+    )
+    verify.add_argument(
+        "--channel",
+        metavar="C",
+        help="the channel this bundle must be for (needed to leave the pinned channel)",
     )
     verify.add_argument(
         "--rotation",
@@ -117,7 +138,14 @@ def _verify(args: argparse.Namespace) -> int:
             raise BadInput("--opening needs --customer NAME")
         opening = read_json(args.opening, "entitlement opening")
         bundle = replace(Bundle.from_bytes(bundle), entitlement_opening=opening).to_bytes()
-    result = BundleVerifier(trust_root).verify(digest, bundle, state, args.customer)
+    try:
+        result = BundleVerifier(trust_root).verify(
+            digest, bundle, state, args.customer, product=args.product, channel=args.channel
+        )
+    except SplitViewError as exc:
+        if state is None:
+            raise
+        raise keep_split_view(state, exc) from None
     withholding = _check_withholding(
         args,
         trust_root,
@@ -126,6 +154,8 @@ def _verify(args: argparse.Namespace) -> int:
         result.release_sha256,
         Bundle.from_bytes(bundle).entitlement_opening,
     )
+    if state is not None:
+        record_installation(state, result)  # last: after every check, withholding included
     emit(
         args,
         {"ok": True, **result.to_dict(), "state": args.state is not None, **withholding},

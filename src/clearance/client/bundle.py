@@ -10,7 +10,8 @@ Wire form (media type :data:`BUNDLE_MEDIA_TYPE`, RFC 8785 JSON)::
      "consistency": [{"fromSize": int, "proof": [hex, ...]}, ...],
      "entitlement": ENTRY,            (optional: the customer's committed entitlement)
      "entitlementOpening": {...},     (optional: its opening, see clearance.policy.commitment)
-     "rollout": [ENTRY, ...]}         (optional: the release's signed rollout transitions)
+     "rollout": [ENTRY, ...],         (optional: the release's signed rollout transitions)
+     "index": [{"key": str, "value": base64(record JSON), "proof": [hex, ...]}, ...]}
 
     ENTRY = {"envelope": base64(exact logged bytes of the DSSE envelope),
              "logIndex": int, "leafHash": hex, "inclusionProof": [hex, ...]}
@@ -19,7 +20,11 @@ Every inclusion proof is for the tree size of the bundle's checkpoint.
 ``leafHash`` binds each proof to the entry it was made for, so a proof
 moved from another bundle is told apart from an entry that is not logged.
 ``consistency`` optionally proves that older tree sizes (a client's last
-seen checkpoint) are prefixes of the checkpoint's tree.
+seen checkpoint) are prefixes of the checkpoint's tree.  ``index`` carries
+the verifiable index records of the release, its channel and ``meta``, with
+their proofs to the index root in the checkpoint (:mod:`clearance.index`):
+the verifier requires them.  Unknown top-level members are ignored when
+parsing, so later parts can add members (policy, entitlement, ...).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from typing import Any
 from clearance._untrusted import UntrustedInputError, load_json
 from clearance.attest.canonical import canonical_json
 from clearance.client.errors import MalformedBundleError
+from clearance.index import IndexProof
 from clearance.log.merkle import HASH_SIZE, leaf_hash
 
 BUNDLE_MEDIA_TYPE = "application/vnd.clearance.bundle.v1+json"
@@ -41,6 +47,8 @@ MAX_VERDICTS = 64
 MAX_PROOF_LENGTH = 64
 MAX_CONSISTENCY_PROOFS = 16
 MAX_TRANSITIONS = 256
+MAX_INDEX_PROOFS = 16
+MAX_INDEX_PROOF_LENGTH = 256
 
 
 def _hex_hash(value: object, what: str) -> bytes:
@@ -155,6 +163,27 @@ class ConsistencyProof:
         )
 
 
+def _index_proof(value: object, what: str) -> IndexProof:
+    if not isinstance(value, dict):
+        raise MalformedBundleError(f"{what} is not a JSON object")
+    key, encoded, proof = value.get("key"), value.get("value"), value.get("proof")
+    if not isinstance(key, str) or not key or len(key) > 1024:
+        raise MalformedBundleError(f"{what}.key is not a short string")
+    if not isinstance(encoded, str):
+        raise MalformedBundleError(f"{what}.value is not a base64 string")
+    try:
+        record = binascii.a2b_base64(encoded, strict_mode=True)
+    except (binascii.Error, ValueError):
+        raise MalformedBundleError(f"{what}.value is not valid base64") from None
+    if not isinstance(proof, list) or len(proof) > MAX_INDEX_PROOF_LENGTH:
+        raise MalformedBundleError(
+            f"{what}.proof is not a list of at most {MAX_INDEX_PROOF_LENGTH} hashes"
+        )
+    return IndexProof(
+        key, record, tuple(_hex_hash(h, f"{what}.proof[{i}]") for i, h in enumerate(proof))
+    )
+
+
 @dataclass(frozen=True)
 class Bundle:
     """A release, its verdicts (and policy), their inclusion proofs and one checkpoint."""
@@ -169,6 +198,7 @@ class Bundle:
     entitlement_opening: Mapping[str, Any] | None = None
     #: The release's logged rollout transitions, in log order.
     rollout: tuple[LoggedEntry, ...] = ()
+    index: tuple[IndexProof, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return self._distribution() | {
@@ -178,6 +208,7 @@ class Bundle:
             "verdicts": [v.to_dict() for v in self.verdicts],
             "policy": None if self.policy is None else self.policy.to_dict(),
             "consistency": [c.to_dict() for c in self.consistency],
+            "index": [p.to_dict() for p in self.index],
         }
 
     def _distribution(self) -> dict[str, Any]:
@@ -227,6 +258,9 @@ class Bundle:
         transitions = value.get("rollout", [])
         if not isinstance(transitions, list) or len(transitions) > MAX_TRANSITIONS:
             raise MalformedBundleError(f"bundle rollout is not a list of at most {MAX_TRANSITIONS}")
+        index = value.get("index", [])
+        if not isinstance(index, list) or len(index) > MAX_INDEX_PROOFS:
+            raise MalformedBundleError(f"bundle index is not a list of at most {MAX_INDEX_PROOFS}")
         try:
             checkpoint_bytes = checkpoint.encode("utf-8")
         except UnicodeEncodeError:
@@ -249,4 +283,5 @@ class Bundle:
             rollout=tuple(
                 LoggedEntry.from_dict(t, f"rollout[{i}]") for i, t in enumerate(transitions)
             ),
+            index=tuple(_index_proof(p, f"index[{i}]") for i, p in enumerate(index)),
         )

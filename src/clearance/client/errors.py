@@ -125,15 +125,62 @@ class SplitViewError(VerificationError):
 
     check = "consistency"
 
-    def __init__(self, message: str, evidence_dir: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        evidence_dir: str | None = None,
+        seen: bytes | None = None,
+        presented: bytes | None = None,
+        sizes: tuple[int, int] = (0, 0),
+    ) -> None:
         super().__init__(message)
         self.evidence_dir = evidence_dir
+        #: The two checkpoints (the command keeps them as evidence; the verifier writes nothing).
+        self.seen = seen
+        self.presented = presented
+        self.sizes = sizes
 
 
 class ConsistencyUnprovenError(VerificationError):
     """A newer checkpoint comes with no consistency proof and no witnesses vouch for it."""
 
     check = "consistency"
+
+
+class IndexMissingError(VerificationError):
+    """The checkpoint commits to no verifiable index, or the bundle lacks the index records."""
+
+    check = "index"
+
+
+class IndexProofError(VerificationError):
+    """An index record in the bundle is malformed or does not lead to the committed index root."""
+
+    check = "index"
+
+
+class IncompleteBundleError(VerificationError):
+    """The index lists a verdict on the release that the bundle leaves out (selected evidence)."""
+
+    check = "index-complete"
+
+
+class NotApprovedInIndexError(VerificationError):
+    """The log's index says the release is not approved (rejected, pending, under review)."""
+
+    check = "index-state"
+
+
+class ReleaseRevokedError(VerificationError):
+    """The release was revoked: by its own revocation, its vendor key's, or a channel reset."""
+
+    check = "revoked"
+
+
+class PinningError(VerificationError):
+    """The bundle is for another product or channel than the endpoint is pinned to."""
+
+    check = "pinning"
 
 
 class StateError(BadInput):

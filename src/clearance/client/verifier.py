@@ -7,21 +7,30 @@ class (see :mod:`clearance.client.errors`):
 2. the release is signed by a threshold of vendor keys;
 3. the release is logged: its inclusion proof leads to the checkpoint's root;
 4. the verdicts are all for exactly this release envelope, none from a
-   trusted inspector is negative, a threshold of distinct trusted inspectors
-   approved, and every counted verdict is logged;
-   (a policy in the bundle must be signed by the policy role and logged;)
+   trusted inspector is negative, a threshold of distinct trusted inspector
+   keys approved (:func:`clearance.attest.admission.evaluate_verdicts`), and
+   every counted verdict is logged; (a policy in the bundle must be signed by
+   the policy role and logged;)
 5. the checkpoint is signed by the log key for the trusted origin and
    cosigned (``cosignature/v1``) by a threshold of trusted witnesses;
 6. the checkpoint is fresh: the threshold-th newest valid cosignature
    timestamp is at most the trust root's maximum checkpoint age old;
-7. the version is not lower than the last one installed (``state``);
-8. the checkpoint is consistent with the last one this client saw;
+7. the verifiable index the checkpoint commits to lists no verdict the bundle
+   leaves out, shows the release approved and not revoked, and approvals by
+   revoked keys do not count (:mod:`clearance.client._indexed`);
+8. the release is for the product and channel the endpoint is pinned to (or
+   that the command names), and its version is not lower than the last one
+   installed (unless a logged channel reset lowered the floor since);
 9. with a customer named: the distribution policy, the customer's entitlement and
    the release's signed rollout transitions, evaluated offline
-   (:mod:`clearance.client._distribution`).
+   (:mod:`clearance.client._distribution`);
+10. the checkpoint is consistent with the last one this client saw
+    (:func:`clearance.log.consistency.check_consistent`).
 
-Nothing is written to the state unless every check passes, except the
-evidence of a split view.
+The verifier is pure: it reads the client state, never writes it, and takes
+the time only from its injected clock.  It returns the result and the
+:class:`~clearance.client.state.StateUpdate` that the caller applies and
+saves once every check of its own (the withholding check included) passed.
 """
 
 from __future__ import annotations
@@ -29,8 +38,14 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from clearance.attest.admission import (
+    ForgedSignatureError,
+    VerdictVote,
+    evaluate_verdicts,
+    valid_key_ids,
+)
 from clearance.attest.dsse import Envelope
 from clearance.attest.errors import EnvelopeSignatureError
 from clearance.attest.release import Release
@@ -38,6 +53,7 @@ from clearance.attest.trust_root import TrustRoot
 from clearance.attest.verdict import REJECTED, Verdict
 from clearance.attest.version import Version
 from clearance.client._distribution import DistributionResult, check_distribution
+from clearance.client._indexed import IndexedState, check_index
 from clearance.client.bundle import Bundle, LoggedEntry
 from clearance.client.errors import (
     ArtifactDigestError,
@@ -48,6 +64,7 @@ from clearance.client.errors import (
     InspectorThresholdError,
     MalformedBundleError,
     MixAndMatchError,
+    PinningError,
     PolicyError,
     ReleaseNotLoggedError,
     ReleaseSignatureError,
@@ -62,21 +79,29 @@ from clearance.client.errors import (
     VerdictSignatureError,
     VerificationError,
 )
-from clearance.client.state import ClientState
+from clearance.client.state import ClientState, StateUpdate
 from clearance.errors import BadInput
-from clearance.keys import ALG_COSIGNATURE_V1, Note, SignatureError, verify_cosignature
+from clearance.keys import Note
+from clearance.log import consistency as log_consistency
 from clearance.log.checkpoint import Checkpoint
-from clearance.log.merkle import ProofError, leaf_hash, verify_consistency, verify_inclusion
+from clearance.log.errors import (
+    CheckpointForkError,
+    CheckpointRollbackError,
+    ForgedCosignatureError,
+)
+from clearance.log.errors import ConsistencyUnprovenError as _Unproven
+from clearance.log.merkle import ProofError, leaf_hash, verify_inclusion
 
-CONSISTENCY_FIRST_SEEN = "first-seen"
-CONSISTENCY_SAME = "same"
-CONSISTENCY_PROVED = "proved"
+CONSISTENCY_FIRST_SEEN = log_consistency.FIRST_SEEN
+CONSISTENCY_SAME = log_consistency.SAME
+CONSISTENCY_PROVED = log_consistency.PROVED
 CONSISTENCY_WITNESSED = "witnessed"
 
 
 @dataclass(frozen=True)
 class VerificationResult:
-    """What was proven: the release, where it is logged, who approved and who witnessed."""
+    """What was proven: the release, where it is logged, who approved and who witnessed;
+    and the state update to record once the caller's own checks passed."""
 
     product: str
     version: str
@@ -90,6 +115,9 @@ class VerificationResult:
     checkpoint_age: int | None
     consistency: str
     distribution: DistributionResult | None = None
+    channel_epoch: int = 0
+    channel_latest: str | None = None
+    update: StateUpdate | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, object]:
         extra: dict[str, object] = {}
@@ -107,6 +135,8 @@ class VerificationResult:
             "witnesses": list(self.witnesses),
             "checkpoint_age_seconds": self.checkpoint_age,
             "consistency": self.consistency,
+            "channel_epoch": self.channel_epoch,
+            "channel_latest": self.channel_latest,
         }
 
 
@@ -123,14 +153,7 @@ class BundleVerifier:
     def __init__(self, trust_root: TrustRoot, clock: Callable[[], float] = time.time) -> None:
         self.trust_root = trust_root
         self._clock = clock
-        # Witness keys in their cosignature/v1 form and key ids, computed once.
-        self._witnesses = tuple(
-            (w, w.key_id)
-            for w in (
-                k if k.alg == ALG_COSIGNATURE_V1 else k.as_alg(ALG_COSIGNATURE_V1)
-                for k in trust_root.witnesses.keys
-            )
-        )
+        self._witnesses = log_consistency.witness_keys(trust_root.witnesses.keys)
         self._log_key_id = trust_root.log_key.key_id
 
     def verify(
@@ -139,11 +162,17 @@ class BundleVerifier:
         bundle: Bundle | bytes,
         state: ClientState | None = None,
         customer: str | None = None,
+        *,
+        product: str | None = None,
+        channel: str | None = None,
     ) -> VerificationResult:
         """Run every check; raise the check's error or return what was proven.
 
         With ``customer``, also evaluate the policy, the customer's entitlement and the
-        rollout carried by the bundle, offline (check 9)."""
+        rollout carried by the bundle, offline (check 9).  ``product``/``channel``: what
+        the command names; a bundle for anything else is refused, and naming them
+        allows leaving the pinned channel.
+        """
         root = self.trust_root
         if isinstance(bundle, bytes):
             bundle = Bundle.from_bytes(bundle)
@@ -175,7 +204,7 @@ class BundleVerifier:
         _check_logged(bundle.release, checkpoint, "release", ReleaseNotLoggedError)
 
         # 4. Verdicts.
-        inspectors = self._check_verdicts(bundle, release_sha256, checkpoint)
+        votes = self._check_verdicts(bundle, release_sha256, checkpoint)
         if bundle.policy is not None:
             self._check_policy(bundle.policy, checkpoint)
 
@@ -185,7 +214,10 @@ class BundleVerifier:
             raise CheckpointForgedError(
                 f"checkpoint origin {checkpoint.origin!r} is not the trusted {root.log_origin!r}"
             )
-        cosigned = self._cosignatures(note)
+        try:
+            cosigned = log_consistency.cosignatures(note, root.witnesses.keys)
+        except ForgedCosignatureError as exc:
+            raise CosignatureThresholdError(str(exc)) from None
         if len(cosigned) < root.witnesses.threshold:
             raise CosignatureThresholdError(
                 f"{len(cosigned)} valid witness cosignature(s), {root.witnesses.threshold} required"
@@ -194,14 +226,22 @@ class BundleVerifier:
         # 6. Freshness, from the witnesses' cosignature timestamps.
         age = self._check_fresh(cosigned)
 
-        # 7. No rollback.
+        # 7. What the whole log says (the verifiable index), not just this bundle.
+        indexed = check_index(
+            bundle,
+            checkpoint,
+            release_sha256,
+            release.product,
+            release.channel,
+            [v.index for v in bundle.verdicts],
+        )
+        approvers = self._approvers(votes, indexed.revoked_keys)
+
+        # 8. Pinning and rollback.
+        if state is not None or product is not None or channel is not None:
+            self._check_pinned(release, state, product, channel)
         if state is not None:
-            last = state.installed_version(release.product, release.channel)
-            if last is not None and release.parsed_version < Version.parse(last):
-                raise RollbackError(
-                    f"{release.product} {release.channel}: version {release.version} is lower "
-                    f"than the installed {last}"
-                )
+            self._check_rollback(release, state, indexed)
 
         # 9. Distribution for this customer (before anything is written to the state).
         distribution = None
@@ -216,11 +256,10 @@ class BundleVerifier:
                 lambda entry, what, error: _check_logged(entry, checkpoint, what, error),
             )
 
-        # 8. Consistency with the last checkpoint this client saw.
+        # 10. Consistency with the last checkpoint this client saw.
         consistency = CONSISTENCY_FIRST_SEEN
         if state is not None:
             consistency = self._check_consistency(bundle, checkpoint, state)
-            self._remember(state, release, checkpoint, bundle.checkpoint)
 
         return VerificationResult(
             product=release.product,
@@ -230,25 +269,33 @@ class BundleVerifier:
             release_sha256=release_sha256,
             log_index=bundle.release.index,
             checkpoint_size=checkpoint.size,
-            inspectors=tuple(inspectors),
+            inspectors=approvers,
             witnesses=tuple(sorted(cosigned)),
             checkpoint_age=age,
             consistency=consistency,
             distribution=distribution,
+            channel_epoch=indexed.epoch,
+            channel_latest=indexed.latest,
+            update=StateUpdate(
+                release.product,
+                release.channel,
+                release.version,
+                indexed.epoch,
+                checkpoint.origin,
+                bundle.checkpoint.decode("utf-8"),
+                checkpoint.size,
+            ),
         )
 
     def _check_verdicts(
         self, bundle: Bundle, release_sha256: str, checkpoint: Checkpoint
-    ) -> list[str]:
-        """Verdict rule (the gateway's): a trusted ``rejected`` vetoes; ``needs-review``
-        does not count but does not veto either, so a later approval (e.g. a human
-        inspector's) can still reach the threshold of distinct approving inspectors."""
+    ) -> list[VerdictVote]:
+        """The verdict rule of :func:`evaluate_verdicts`, over the verdicts in the bundle."""
         root = self.trust_root
         if not bundle.verdicts:
             raise VerdictMissingError("the bundle carries no verdict for the release")
-        counted: list[tuple[LoggedEntry, Verdict]] = []
-        approvers: dict[bytes, str] = {}
-        review: Verdict | None = None
+        votes: list[VerdictVote] = []
+        parsed: list[tuple[LoggedEntry, Verdict, frozenset[str]]] = []
         for i, entry in enumerate(bundle.verdicts):
             env = _envelope(entry, f"verdicts[{i}]")
             verdict = _parse(lambda env=env: Verdict.from_envelope(env), f"verdicts[{i}]")  # type: ignore[misc]
@@ -258,37 +305,47 @@ class BundleVerifier:
                     f"verdicts[{i}] is for release {verdict.release_sha256}, not {release_sha256}"
                 )
             try:
-                signers = env.verify(root.inspectors.keys, 1)
-            except EnvelopeSignatureError as exc:
-                if "invalid signature" in str(exc):
-                    raise VerdictSignatureError(f"verdicts[{i}]: {exc}") from None
-                continue  # no trusted inspector signed it: it does not count
-            if verdict.decision == REJECTED:
-                raise VerdictRejectedError(
-                    f"inspector {verdict.inspector!r} rejected the release"
-                    + (f": {verdict.note}" if verdict.note else "")
-                )
-            if not verdict.approved:
-                review = verdict
-                continue
-            counted.append((entry, verdict))
-            for key in signers:
-                approvers.setdefault(key.public_key, key.name)
-        if len(approvers) < root.inspectors.threshold:
-            if review is not None:
+                ids = valid_key_ids(env, root.inspectors.keys)
+            except ForgedSignatureError as exc:
+                raise VerdictSignatureError(f"verdicts[{i}]: {exc}") from None
+            votes.append(VerdictVote(entry.index, verdict.decision, ids))
+            parsed.append((entry, verdict, ids))
+        approval = evaluate_verdicts(votes, root.inspectors)
+        if approval.rejecters:
+            rejected = next(v for _, v, ids in parsed if ids and v.decision == REJECTED)
+            raise VerdictRejectedError(
+                f"inspector {rejected.inspector!r} rejected the release"
+                + (f": {rejected.note}" if rejected.note else "")
+            )
+        if not approval.approved:
+            if approval.reviewers:
+                review = next(v for _, v, ids in parsed if ids & approval.reviewers)
                 raise VerdictRejectedError(
                     f"inspector {review.inspector!r} asked for human review and only "
-                    f"{len(approvers)} of {root.inspectors.threshold} required inspectors approved"
+                    f"{len(approval.approvers)} of {root.inspectors.threshold} required "
+                    "inspectors approved"
                 )
             raise InspectorThresholdError(
-                f"{len(approvers)} trusted inspector(s) approved, "
+                f"{len(approval.approvers)} trusted inspector key(s) approved, "
                 f"{root.inspectors.threshold} required"
             )
-        for entry, verdict in counted:
-            _check_logged(
-                entry, checkpoint, f"verdict by {verdict.inspector!r}", VerdictNotLoggedError
+        for entry, verdict, ids in parsed:
+            if ids and verdict.approved:
+                _check_logged(
+                    entry, checkpoint, f"verdict by {verdict.inspector!r}", VerdictNotLoggedError
+                )
+        return votes
+
+    def _approvers(self, votes: list[VerdictVote], revoked: frozenset[str]) -> tuple[str, ...]:
+        """Approving key names once revoked keys are left out; refuse below the threshold."""
+        root = self.trust_root
+        approval = evaluate_verdicts(votes, root.inspectors, revoked)
+        if not approval.approved:
+            raise InspectorThresholdError(
+                f"{len(approval.approvers)} trusted inspector key(s) approved once the keys "
+                f"revoked in the log are left out, {root.inspectors.threshold} required"
             )
-        return sorted(approvers.values())
+        return tuple(sorted(k.rsplit("+", 1)[0] for k in approval.approvers))
 
     def _check_policy(self, entry: LoggedEntry, checkpoint: Checkpoint) -> None:
         role = self.trust_root.policy
@@ -300,19 +357,6 @@ class BundleVerifier:
         except EnvelopeSignatureError as exc:
             raise PolicyError(f"policy: {exc}") from None
         _check_logged(entry, checkpoint, "policy", PolicyError)
-
-    def _cosignatures(self, note: Note) -> dict[str, int]:
-        """Witness name -> timestamp, for each valid cosignature by a trusted witness."""
-        found: dict[str, int] = {}
-        for witness, witness_id in self._witnesses:
-            for sig in note.signatures:
-                if sig.name != witness.name or sig.key_id != witness_id:
-                    continue
-                try:
-                    found[witness.name] = verify_cosignature(note.text, sig, witness)
-                except SignatureError as exc:
-                    raise CosignatureThresholdError(f"forged cosignature: {exc}") from None
-        return found
 
     def _check_log_signature(self, note: Note) -> None:
         """As ``verify_note`` with the one log key: a matching line must verify, one must exist."""
@@ -345,6 +389,50 @@ class BundleVerifier:
             )
         return max(age, 0)
 
+    @staticmethod
+    def _check_pinned(
+        release: Release, state: ClientState | None, product: str | None, channel: str | None
+    ) -> None:
+        named = f"{release.product}/{release.channel}"
+        if product is not None and release.product != product:
+            raise PinningError(f"the bundle is for product {release.product!r}, not {product!r}")
+        if channel is not None and release.channel != channel:
+            raise PinningError(f"the bundle is for channel {named}, not {channel!r}")
+        if state is None or (product is not None and channel is not None) or not state.pins:
+            return  # named by the command, or the first installation pins it
+        pinned = state.pins.get(release.product)
+        if pinned is None and product is None:
+            raise PinningError(
+                f"the bundle is for product {release.product!r}; this endpoint is pinned to "
+                f"{', '.join(sorted(state.pins))} (name it with --product and --channel)"
+            )
+        if pinned is not None and pinned != release.channel and channel is None:
+            raise PinningError(
+                f"the bundle is for channel {named}; this endpoint is pinned to "
+                f"{release.product}/{pinned} (name the channel with --channel to switch)"
+            )
+
+    @staticmethod
+    def _check_rollback(release: Release, state: ClientState, indexed: IndexedState) -> None:
+        last = state.installed_version(release.product, release.channel)
+        seen_epoch = state.epoch(release.product, release.channel)
+        if indexed.epoch < seen_epoch:
+            raise RollbackError(
+                f"{release.product} {release.channel}: the bundle's log view is at channel "
+                f"epoch {indexed.epoch}, this client already saw epoch {seen_epoch}"
+            )
+        if last is None:
+            return
+        reference = Version.parse(last)
+        if indexed.epoch > seen_epoch and indexed.floor is not None:
+            # A logged channel reset since: the releases above its floor were revoked.
+            reference = min(reference, Version.parse(indexed.floor))
+        if release.parsed_version < reference:
+            raise RollbackError(
+                f"{release.product} {release.channel}: version {release.version} is lower "
+                f"than {reference} (installed {last})"
+            )
+
     def _check_consistency(self, bundle: Bundle, checkpoint: Checkpoint, state: ClientState) -> str:
         seen_text = state.checkpoints.get(checkpoint.origin)
         if seen_text is None:
@@ -354,54 +442,19 @@ class BundleVerifier:
             seen = Checkpoint.from_note(Note.from_bytes(seen_bytes))
         except BadInput as exc:
             raise StateError(f"{state.directory}: stored checkpoint is unreadable: {exc}") from None
-
-        def split(reason: str) -> SplitViewError:
-            evidence = state.keep_split_view(
-                seen_bytes, bundle.checkpoint, seen.size, checkpoint.size
-            )
-            return SplitViewError(f"{reason}; both checkpoints kept in {evidence}", str(evidence))
-
-        if checkpoint.size < seen.size:
-            raise FreezeError(
-                f"checkpoint of size {checkpoint.size} is older than the size {seen.size} "
-                "this client already saw (replayed or frozen view)"
-            )
-        if checkpoint.size == seen.size:
-            if checkpoint.root_hash != seen.root_hash:
-                raise split(f"two different roots for tree size {seen.size}")
-            return CONSISTENCY_SAME
-        proof = next((c for c in bundle.consistency if c.from_size == seen.size), None)
-        if proof is None:
-            if self.trust_root.witnesses.threshold >= 1:
-                return CONSISTENCY_WITNESSED
-            raise ConsistencyUnprovenError(
-                f"no consistency proof from size {seen.size} and no witnesses in the trust root"
-            )
+        proof = next((c.proof for c in bundle.consistency if c.from_size == seen.size), None)
         try:
-            verify_consistency(
-                seen.size, checkpoint.size, seen.root_hash, checkpoint.root_hash, proof.proof
-            )
-        except ProofError as exc:
-            raise split(
-                f"tree {seen.size} is not a prefix of tree {checkpoint.size}: {exc}"
+            return log_consistency.check_consistent(seen, checkpoint, proof)
+        except CheckpointRollbackError as exc:
+            raise FreezeError(str(exc)) from None
+        except CheckpointForkError as exc:
+            raise SplitViewError(
+                str(exc), None, seen_bytes, bundle.checkpoint, (seen.size, checkpoint.size)
             ) from None
-        return CONSISTENCY_PROVED
-
-    @staticmethod
-    def _remember(
-        state: ClientState, release: Release, checkpoint: Checkpoint, note: bytes
-    ) -> None:
-        installed = state.installed.setdefault(release.product, {})
-        last = installed.get(release.channel)
-        if last is None or release.parsed_version > Version.parse(last):
-            installed[release.channel] = release.version
-        seen_text = state.checkpoints.get(checkpoint.origin)
-        seen_size = -1
-        if seen_text is not None:
-            seen_size = Checkpoint.from_note(Note.from_bytes(seen_text.encode())).size
-        if checkpoint.size >= seen_size:
-            state.checkpoints[checkpoint.origin] = note.decode("utf-8")
-        state.save()
+        except _Unproven as exc:
+            if self.trust_root.witnesses.threshold >= 1:
+                return CONSISTENCY_WITNESSED  # witnesses check consistency before cosigning
+            raise ConsistencyUnprovenError(f"{exc} and no witnesses in the trust root") from None
 
 
 def _checkpoint_body(note: Note) -> Checkpoint:

@@ -22,15 +22,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from clearance._untrusted import load_json
-from clearance.attest import Envelope, Release, Verdict, statement_of
-from clearance.attest.statement import POLICY_V1, RELEASE_V1, TRANSITION_V1, VERDICT_V1
+from clearance.attest import Envelope, Release, Verdict, admission, statement_of
+from clearance.attest.admission import VerdictVote, evaluate_verdicts
 from clearance.attest.trust_root import TrustRoot
 from clearance.errors import BadInput, Refused
 from clearance.gateway.client import GatewayClient
 from clearance.gateway.rollout import TRANSITION_TYPE, customer_bucket
 from clearance.log import LogReader
 from clearance.policy import (
-    ENTITLEMENT_PREDICATE_TYPE,
     DistributionPolicy,
     Entitlement,
     LoggedPolicy,
@@ -47,8 +46,7 @@ class WithheldWithoutReason(Refused):
 @dataclass
 class _LogView:
     releases: dict[str, tuple[int, Release]] = field(default_factory=dict)
-    approvals: dict[str, set[str]] = field(default_factory=dict)
-    rejected: set[str] = field(default_factory=set)
+    votes: dict[str, list[VerdictVote]] = field(default_factory=dict)
     policy: LoggedPolicy | None = None
     entitlements: list[Entitlement] = field(default_factory=list)
     transitions: dict[str, list[tuple[int, dict[str, Any]]]] = field(default_factory=dict)
@@ -97,25 +95,19 @@ def _read_log(
             continue
         try:
             envelope = Envelope.from_dict(raw)
+            # Who must sign what: the one admission rule (distinct key ids, never names).
+            kind, key_ids = admission.check_signers(envelope, root)
             statement = statement_of(envelope)
-            kind = statement.predicate_type
-            if kind == RELEASE_V1:
-                envelope.verify(root.vendors.keys, 1)
+            if kind == admission.KIND_RELEASE:
                 view.releases[envelope.sha256] = (index, Release.from_statement(statement))
-            elif kind == VERDICT_V1:
-                signers = envelope.verify(root.inspectors.keys, 1)
+            elif kind == admission.KIND_VERDICT:
                 verdict = Verdict.from_statement(statement)
-                if verdict.decision == "approved":
-                    view.approvals.setdefault(verdict.release_sha256, set()).update(
-                        v.name for v in signers
-                    )
-                elif verdict.decision == "rejected":
-                    view.rejected.add(verdict.release_sha256)
-            elif kind == POLICY_V1:
-                envelope.verify(root.policy.keys, 1)
+                view.votes.setdefault(verdict.release_sha256, []).append(
+                    VerdictVote(index, verdict.decision, key_ids)
+                )
+            elif kind == admission.KIND_POLICY:
                 view.policy = LoggedPolicy(DistributionPolicy.from_dict(statement.predicate), index)
-            elif kind == ENTITLEMENT_PREDICATE_TYPE:
-                envelope.verify(root.vendors.keys, 1)
+            elif kind == admission.KIND_ENTITLEMENT:
                 commitment = logged_commitment(statement.predicate)
                 if commitment is None:  # legacy: in clear
                     ent = Entitlement.from_dict(statement.predicate)
@@ -125,8 +117,8 @@ def _read_log(
                     continue
                 if ent.customer == customer:
                     view.entitlements.append(ent)
-            elif kind == TRANSITION_V1 and root.rollout.threshold:
-                envelope.verify(root.rollout.keys, root.rollout.threshold)
+            elif kind == admission.KIND_TRANSITION:
+                # signed by the rollout role: checked by the admission rule above
                 record = {"_type": TRANSITION_TYPE, **statement.predicate}
                 view.transitions.setdefault(str(record.get("release")), []).append((index, record))
         except (BadInput, Refused):
@@ -148,14 +140,12 @@ def check_withholding(
     tiles = client.log(trust_root.log_key, trust_root.log_origin)
     checkpoint, _ = tiles.checkpoint()
     view = _read_log(tiles, checkpoint.size, trust_root, customer, openings)
-    threshold = trust_root.inspectors.threshold
     approved = sorted(
         (index, sha)
         for sha, (index, release) in view.releases.items()
         if release.product == product
         and release.channel == channel
-        and sha not in view.rejected
-        and len(view.approvals.get(sha, ())) >= threshold
+        and evaluate_verdicts(view.votes.get(sha, ()), trust_root.inspectors).approved
     )
     newest = approved[-1][1] if approved else None
     offered = (answer.get("offered") or {}).get("sha256")

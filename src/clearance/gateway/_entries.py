@@ -8,16 +8,18 @@ from typing import Any
 
 from clearance._untrusted import UntrustedInputError, load_json
 from clearance.attest import (
+    CHANNEL_RESET_V1,
     HEALTH_V1,
     POLICY_V1,
     RELEASE_V1,
+    REVOCATION_V1,
     ROLLOUT_V1,
     VERDICT_V1,
     Envelope,
     Statement,
     statement_of,
 )
-from clearance.attest.statement import CHANNEL_RESET_V1, REVOCATION_V1, TRANSITION_V1
+from clearance.attest.statement import TRANSITION_V1
 from clearance.gateway.errors import GatewayInputError
 from clearance.gateway.rollout import TRANSITION_TYPE
 from clearance.policy import ENTITLEMENT_PREDICATE_TYPE

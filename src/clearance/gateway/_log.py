@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from clearance.index import LogIndex
 from clearance.keys import Note
 from clearance.log import Checkpoint, TransparencyLog
 from clearance.witness.collector import WitnessConfig, collect_cosignatures
@@ -16,14 +17,29 @@ class GatewayLog:
     """A :class:`TransparencyLog` plus what the gateway needs on top of it (a
     :class:`~clearance.log.LogReader`)."""
 
-    def __init__(self, log: TransparencyLog) -> None:
+    def __init__(self, log: TransparencyLog, index: LogIndex | None = None) -> None:
         self._log = log
+        #: The verifiable index every checkpoint commits to (clearance.index).
+        self.index = index
         self._witness_sizes: dict[str, int] = {}
         self._witness_lock = threading.Lock()
 
     @classmethod
-    def open(cls, directory: Path, *, name: str = "clearance") -> GatewayLog:
-        return cls(TransparencyLog.open(directory, name=name))
+    def open(
+        cls, directory: Path, index: LogIndex | None = None, *, name: str = "clearance"
+    ) -> GatewayLog:
+        """Open the log; with ``index``, it is brought to the log's size now and every
+        checkpoint signed from now on commits to its root."""
+        log = TransparencyLog.open(directory, extension=index, name=name)
+        if index is not None:
+            index.rebuild(log.entry(i) for i in range(log.size))
+        return cls(log, index)
+
+    def sync_index(self) -> None:
+        """Bring the index to the log's size (entries another replica appended)."""
+        if self.index is not None:
+            size = self._log.size
+            self.index.extend_to(size, lambda start, end: self._log.entries(start, end, size))
 
     @property
     def transparency_log(self) -> TransparencyLog:

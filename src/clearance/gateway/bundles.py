@@ -22,6 +22,7 @@ from clearance.attest.verdict import Verdict
 from clearance.client.bundle import Bundle, ConsistencyProof, LoggedEntry
 from clearance.client.errors import MalformedBundleError
 from clearance.errors import BadInput
+from clearance.index import IndexProof, LogIndex, index_root_of
 from clearance.keys import Note
 from clearance.log.checkpoint import Checkpoint
 from clearance.log.merkle import verify_inclusion
@@ -47,6 +48,7 @@ def build_bundle(
     verdict_indices: Sequence[int] = (),
     policy_index: int | None = None,
     since_sizes: Sequence[int] = (),
+    index: LogIndex | None = None,
     *,
     entitlement_index: int | None = None,
     entitlement_opening: Mapping[str, Any] | None = None,
@@ -62,6 +64,12 @@ def build_bundle(
     transitions (what ``verify --customer`` evaluates offline).
     Every inclusion proof is checked against the checkpoint's root before
     the bundle is returned (a wrong proof is the log's bug, caught here).
+
+    ``index`` (the log's :class:`~clearance.index.LogIndex` at the checkpoint's
+    size) adds the index records and proofs of the release, its channel and
+    ``meta``, and every verdict the index lists for the release that
+    ``verdict_indices`` lacks: the bundle is complete by construction.  Its root
+    must be the one the checkpoint commits to (else :class:`MalformedBundleError`).
     """
     checkpoint_bytes = checkpoint.to_bytes() if isinstance(checkpoint, Note) else checkpoint
     tree = Checkpoint.from_note(Note.from_bytes(checkpoint_bytes))
@@ -76,10 +84,23 @@ def build_bundle(
         verify_inclusion(index, size, entry.leaf_hash, entry.inclusion_proof, tree.root_hash)
         return entry
 
+    release = logged(release_index)
+    proofs: tuple[IndexProof, ...] = ()
+    verdict_list = list(dict.fromkeys(verdict_indices))
+    if index is not None:
+        release_sha = hashlib.sha256(release.envelope).hexdigest()
+        snapshot = index.snapshot(release_sha, size)
+        if snapshot is None or index_root_of(tree) != snapshot[0]:
+            raise MalformedBundleError(
+                f"the index (size {index.size}) is not the one the checkpoint of size {size} "
+                "commits to"
+            )
+        _, proofs, listed = snapshot
+        verdict_list = sorted(set(verdict_list) | set(listed))
     return Bundle(
         checkpoint=checkpoint_bytes,
-        release=logged(release_index),
-        verdicts=tuple(logged(i) for i in verdict_indices),
+        release=release,
+        verdicts=tuple(logged(i) for i in verdict_list),
         policy=None if policy_index is None else logged(policy_index),
         consistency=tuple(
             ConsistencyProof(old, tuple(log.consistency_proof(old, size)))
@@ -89,6 +110,7 @@ def build_bundle(
         entitlement=None if entitlement_index is None else logged(entitlement_index),
         entitlement_opening=None if entitlement_opening is None else dict(entitlement_opening),
         rollout=tuple(logged(i) for i in rollout_indices),
+        index=proofs,
     )
 
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from clearance.attest import Release, Verdict
+from clearance.attest import Release, Verdict, admission
 from clearance.attest.errors import AttestFormatError
 from clearance.attest.recovery import ChannelReset, Revocation
 from clearance.attest.trust_root import TrustRoot
@@ -73,7 +73,7 @@ class Indexer:
             return None
         try:
             record, reaction = self._record(index, parse_entry(entry))
-        except (AttestFormatError, BadInput) as exc:
+        except (AttestFormatError, BadInput, admission.ForgedSignatureError) as exc:
             log.error("log entry %d cannot be indexed: %s", index, exc)
             self._store.add_entry(
                 IndexRecord(
@@ -116,12 +116,14 @@ class Indexer:
         if parsed.kind == KIND_VERDICT:
             assert statement is not None and parsed.envelope is not None
             verdict = Verdict.from_statement(statement)
-            signers = parsed.envelope.verify(self._trust_root.inspectors.keys, 1)
+            # The distinct trusted key ids that signed it (never names: two keys may share
+            # one, and "a,b" is not two inspectors), space-separated: key ids hold no space.
+            signers = admission.valid_key_ids(parsed.envelope, self._trust_root.inspectors.keys)
             vrow = VerdictRow(
                 sha,
                 index,
                 verdict.release_sha256,
-                ",".join(v.name for v in signers),
+                " ".join(sorted(signers)),
                 verdict.decision,
             )
             summary = {

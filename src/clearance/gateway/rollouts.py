@@ -38,6 +38,7 @@ class Rollouts:
         tuf: TufRepository,
         *,
         inspector_threshold: int,
+        revoked: Callable[[], frozenset[str]] = frozenset,
         rings: Sequence[rollout.Ring],
         clock: Callable[[], datetime],
         append: Callable[[rollout.Transition], int],
@@ -48,6 +49,7 @@ class Rollouts:
         self._store = store
         self._tuf = tuf
         self._threshold = inspector_threshold
+        self._revoked = revoked
         self._rings = tuple(rings)
         self._clock = clock
         self._append = append
@@ -147,7 +149,7 @@ class Rollouts:
         if row is None or row.state == ReleaseState.REVOKED:
             return
         outcome = approval.evaluate(
-            row.state, self._store.verdicts(release_sha256), self._threshold
+            row.state, self._store.verdicts(release_sha256), self._threshold, self._revoked()
         )
         if outcome.state is not None:
             self._store.set_release_state(release_sha256, outcome.state, outcome.detail)

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from clearance.attest import Envelope, Release, canonical_json, statement_of
 from clearance.attest.errors import AttestFormatError
 from clearance.attest.trust_root import TrustRoot
+from clearance.client.errors import MalformedBundleError
 from clearance.errors import BadInput
 from clearance.gateway import distribution, rollout
 from clearance.gateway._background import Background
@@ -67,6 +68,7 @@ from clearance.gateway.store import (
 from clearance.gateway.submission_checks import SubmissionChecks
 from clearance.gateway.tuf_repo import TufRepository
 from clearance.gateway.worker import InspectionWorker, JobRunner
+from clearance.index import LogIndex
 from clearance.keys import Signer, load_signer
 from clearance.log.reader import read_entry
 from clearance.policy import (
@@ -117,7 +119,7 @@ class Gateway:
         self.tuf = tuf
         self.clock = clock
         self.inspections = Inspections(data_dir, config, store, queue, log)
-        self.checks = SubmissionChecks(config, trust_root, store)
+        self.checks = SubmissionChecks(config, trust_root, store, log.index)
         self.customers = Customers(store, OpeningStore(data_dir / "openings"))
         self._rollout_signer = (
             load_signer(data_dir / config.rollout_key) if config.rollout_key else None
@@ -137,6 +139,7 @@ class Gateway:
             store,
             tuf,
             inspector_threshold=trust_root.inspectors.threshold,
+            revoked=self._revoked_keys,
             rings=config.rings,
             clock=clock,
             append=self._append_transition,
@@ -189,13 +192,18 @@ class Gateway:
             data_dir=data_dir,
             config=config,
             trust_root=trust_root,
-            log=GatewayLog.open(data_dir / "log", name=replica),
+            # Every checkpoint commits to the verifiable index of the log (clearance.index).
+            log=GatewayLog.open(data_dir / "log", LogIndex(trust_root), name=replica),
             store=SQLiteMetadataStore(data_dir / "gateway.sqlite"),
             queue=queue,
             tuf=TufRepository(data_dir / "tuf"),
             replica=replica,
             clock=clock,
         )
+
+    def _revoked_keys(self) -> frozenset[str]:
+        """Keys revoked in the log (the verifiable index knows them)."""
+        return frozenset() if self.log.index is None else self.log.index.revoked_keys
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -340,6 +348,7 @@ class Gateway:
         self.checks.check_role(parsed.kind, role)
         if parsed.kind == KIND_HEALTH:
             return self._health(parsed, envelope)
+        self.log.sync_index()  # revoked keys and version bars as the whole log has them
         signers = self.checks.check_signature(parsed)
         existing = self.store.entry_by_sha(parsed.sha256)
         if existing is not None:  # idempotent: the same envelope again gets its receipt
@@ -360,6 +369,10 @@ class Gateway:
             assert parsed.statement is not None
             release = Release.from_statement(parsed.statement)
             with self._channel_lock(release.product, release.channel):
+                self.log.sync_index()
+                logged = self.log.index.release_log_index(parsed.sha256) if self.log.index else None
+                if logged is not None:  # logged already (e.g. by a replica that then died)
+                    return self.receipt(logged, parsed.sha256, parsed.kind, duplicate=True)
                 self.checks.check_version(release)
                 index = self._append_and_index(entry)
         return self.receipt(index, parsed.sha256, parsed.kind)
@@ -651,15 +664,8 @@ class Gateway:
             raise GatewayNotFoundError(f"no release with SHA-256 {release_sha256}")
         if row.state != ReleaseState.APPROVED:
             raise GatewayRefused(f"release {release_sha256} is {row.state}, not approved")
-        checkpoint = self.log.checkpoint()
         verdicts = [v["log_index"] for v in self.store.verdicts(release_sha256)]
         policy = self.policy_in_force()
-        size = self.log.checkpoint_size(checkpoint.to_bytes())
-        rollout_indices = [  # signed transitions only (older plain records prove nothing)
-            i
-            for i, _ in self.store.transitions(release_sha256)
-            if i < size and b"payloadType" in next(iter(self.log.entries(i, i + 1, size)))
-        ]
         entitlement_index = None
         opening = None
         if customer is not None:
@@ -670,17 +676,33 @@ class Gateway:
                 )
             entitlement_index, opened = found
             opening = opened.to_dict()
-        bundle = build_bundle(
-            self.log,
-            checkpoint,
-            row.log_index,
-            verdicts,
-            None if policy is None else policy.log_index,
-            entitlement_index=entitlement_index,
-            entitlement_opening=opening,
-            rollout_indices=rollout_indices,
-        )
-        return bundle.to_bytes()
+        # The bundle carries the index proofs at its checkpoint's size (and every verdict the
+        # index lists); if the log grows between reading the checkpoint and the index, retry.
+        for _ in range(20):
+            self.log.sync_index()  # another replica may have appended
+            checkpoint = self.log.checkpoint()
+            size = self.log.checkpoint_size(checkpoint.to_bytes())
+            rollout_indices = [  # signed transitions only (older plain records prove nothing)
+                i
+                for i, _ in self.store.transitions(release_sha256)
+                if i < size and b"payloadType" in next(iter(self.log.entries(i, i + 1, size)))
+            ]
+            try:
+                bundle = build_bundle(
+                    self.log,
+                    checkpoint,
+                    row.log_index,
+                    verdicts,
+                    None if policy is None else policy.log_index,
+                    index=self.log.index,
+                    entitlement_index=entitlement_index,
+                    entitlement_opening=opening,
+                    rollout_indices=rollout_indices,
+                )
+            except MalformedBundleError:
+                continue
+            return bundle.to_bytes()
+        raise GatewayRefused("the log kept growing while the bundle was built; try again")
 
     # -- read-only views for the dashboard (clearance.web) ------------------------------
     def log_entry(self, index: int) -> bytes:

@@ -18,6 +18,7 @@ from clearance.gateway.config import (
 from clearance.gateway.errors import GatewayInputError
 from clearance.gateway.rollout import DEFAULT_RINGS, Ring, check_rings
 from clearance.gateway.tuf_repo import TufRepository
+from clearance.index import LogIndex
 from clearance.keys import Signer
 from clearance.log import TransparencyLog
 from clearance.witness.collector import WitnessConfig
@@ -59,8 +60,13 @@ def init_gateway(
     check_rings(rings)
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / "trust-root.json").write_bytes(trust_root.to_bytes())
+    # The empty checkpoint already commits to the (empty) verifiable index.
     TransparencyLog.create(
-        data_dir / "log", trust_root.log_origin, log_signer, database=database
+        data_dir / "log",
+        trust_root.log_origin,
+        log_signer,
+        LogIndex(trust_root),
+        database=database,
     ).close()
     if database is not None and job_queue_dsn is None:
         job_queue_dsn = database

@@ -232,6 +232,21 @@ _PUT_ROLLOUT = (
 )
 
 
+def _enable_wal(db: sqlite3.Connection, seconds: float = 30.0) -> None:
+    """Switch to WAL, retrying: SQLite answers a journal-mode change that races another
+    process opening the same file with "database is locked" at once, without waiting
+    for the busy timeout (replicas sharing a data directory start together)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 class SQLiteMetadataStore:
     """SQLite (WAL) index; one connection guarded by a lock, safe to share between threads.
 
@@ -243,7 +258,7 @@ class SQLiteMetadataStore:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         # busy_timeout first: replicas sharing the data directory open it at the same time.
         self._db.execute("PRAGMA busy_timeout=10000")
-        self._db.execute("PRAGMA journal_mode=WAL")
+        _enable_wal(self._db)
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
 
@@ -441,8 +456,17 @@ class SQLiteMetadataStore:
             "ORDER BY log_index",
             (release_sha256,),
         )
+        # The column holds the distinct trusted key ids that signed each verdict
+        # (``name+keyhash``, space-separated); ``inspector`` shows their names.
         return [
-            {"sha256": r[0], "log_index": r[1], "inspector": r[2], "decision": r[3]} for r in rows
+            {
+                "sha256": r[0],
+                "log_index": r[1],
+                "inspector": ",".join(k.split("+", 1)[0] for k in str(r[2]).split()),
+                "key_ids": str(r[2]).split(),
+                "decision": r[3],
+            }
+            for r in rows
         ]
 
     # -- policies, entitlements, rollouts, health -------------------------------------
@@ -556,7 +580,7 @@ class HealthReportStore:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA busy_timeout=10000")
-        self._db.execute("PRAGMA journal_mode=WAL")
+        _enable_wal(self._db)
         self._db.execute("PRAGMA synchronous=FULL")  # accepted reports survive a power cut
         self._db.executescript(_HEALTH_SCHEMA)
 

@@ -14,12 +14,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from clearance.attest import Release, Verdict
+from clearance.attest import ChannelReset, Release, Revocation, Verdict, admission
 from clearance.attest.admission import VersionNotIncreasingError
 from clearance.attest.dsse import key_id
 from clearance.attest.errors import EnvelopeSignatureError
-from clearance.attest.recovery import ChannelReset, Revocation
-from clearance.attest.trust_root import Role, TrustRoot
+from clearance.attest.trust_root import TrustRoot
 from clearance.attest.version import Version
 from clearance.errors import BadInput
 from clearance.gateway import rollout
@@ -39,6 +38,7 @@ from clearance.gateway.customers import Device
 from clearance.gateway.errors import GatewayInputError, GatewayRefused
 from clearance.gateway.states import ReleaseState
 from clearance.gateway.store import MetadataStore
+from clearance.index import LogIndex
 from clearance.keys import Verifier
 from clearance.policy import DistributionPolicy, Entitlement
 from clearance.policy.commitment import (
@@ -61,6 +61,17 @@ ROLE_FOR_KIND = {
     KIND_CHANNEL_RESET: ("policy",),
 }
 
+#: The admission rule's kind of each gateway kind (who must sign: clearance.attest.admission).
+ADMISSION_KIND = {
+    KIND_RELEASE: admission.KIND_RELEASE,
+    KIND_ENTITLEMENT: admission.KIND_ENTITLEMENT,
+    KIND_VERDICT: admission.KIND_VERDICT,
+    KIND_POLICY: admission.KIND_POLICY,
+    KIND_ROLLOUT_DECISION: admission.KIND_ROLLOUT,
+    KIND_REVOCATION: admission.KIND_REVOCATION,
+    KIND_CHANNEL_RESET: admission.KIND_CHANNEL_RESET,
+}
+
 
 @dataclass(frozen=True)
 class HealthVote:
@@ -80,10 +91,18 @@ def str_field(data: dict[str, Any], key: str, what: str) -> str:
 class SubmissionChecks:
     """The gateway's rules for accepting a signed submission, over its config and index."""
 
-    def __init__(self, config: GatewayConfig, trust_root: TrustRoot, store: MetadataStore) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        trust_root: TrustRoot,
+        store: MetadataStore,
+        index: LogIndex | None = None,
+    ) -> None:
         self._config = config
         self._trust_root = trust_root
         self._store = store
+        #: The log's verifiable index: revoked keys and the reset-aware version bar.
+        self._index = index
 
     def check_role(self, kind: str, role: str | None) -> None:
         if kind == KIND_HEALTH:
@@ -95,35 +114,23 @@ class SubmissionChecks:
                 + ("" if role else " (no valid API token given)")
             )
 
-    def _role(self, kind: str) -> tuple[Role, str]:
-        root = self._trust_root
-        if kind in (KIND_RELEASE, KIND_ENTITLEMENT):
-            return root.vendors, "vendor"
-        if kind == KIND_VERDICT:
-            return root.inspectors, "inspector"
-        if kind in (KIND_POLICY, KIND_REVOCATION, KIND_CHANNEL_RESET):
-            return root.policy, "policy authority"
-        if kind == KIND_ROLLOUT_DECISION:
-            keys = (*root.inspectors.keys, *root.policy.keys)
-            return Role(keys, 1 if keys else 0), "inspector or policy authority"
-        raise GatewayRefused(f"{kind} submissions are not signed by a trust-root role")
-
     def check_signature(self, parsed: ParsedEntry) -> list[Verifier]:
-        """The keys of the statement kind's role that signed it (at least one)."""
+        """The distinct keys that admit the statement under the one admission rule
+        (:mod:`clearance.attest.admission`: the role's threshold of distinct key ids, keys
+        revoked in the log left out, a forged signature refused)."""
         assert parsed.envelope is not None
-        role, who = self._role(parsed.kind)
-        if not role.keys:
-            raise GatewayRefused(f"the trust root has no {who} key: cannot accept {parsed.kind}")
-        # One valid signature by a key of the role is needed to accept a write; thresholds
-        # (k-of-n inspectors) are applied when deciding approval, across verdicts.  Recovery
-        # statements need the policy authority's threshold.  Revoked keys count nowhere.
-        revoked = self.revoked_keys()
-        keys = [k for k in role.keys if key_id(k) not in revoked]
-        needed = role.threshold if parsed.kind in (KIND_REVOCATION, KIND_CHANNEL_RESET) else 1
+        kind = ADMISSION_KIND.get(parsed.kind)
+        if kind is None:
+            raise GatewayRefused(f"{parsed.kind} submissions are not signed by a trust-root role")
+        rule = admission.signer_rule(kind, self._trust_root, revoked_keys=self._revoked())
         try:
-            return parsed.envelope.verify(keys, max(needed, 1))
-        except EnvelopeSignatureError as exc:
+            ids = admission.require_signers(parsed.envelope, rule)
+        except admission.UnsignedSubmissionError as exc:
             raise GatewayRefused(f"{parsed.kind} envelope: {exc}") from None
+        return [k for k in rule.keys if key_id(k) in ids]
+
+    def _revoked(self) -> frozenset[str]:
+        return frozenset() if self._index is None else self._index.revoked_keys
 
     def revoked_keys(self) -> set[str]:
         """Key ids the policy authority revoked (logged revocations of keys)."""
@@ -134,8 +141,13 @@ class SubmissionChecks:
         }
 
     def check_version(self, release: Release) -> None:
-        """Higher than every logged release of its product and channel since the channel's
-        last reset, and than that reset's floor."""
+        """Higher than every release of its product and channel logged since the channel's
+        last reset, and than the reset's floor (the admission rule's version bar)."""
+        if self._index is not None:
+            admission.check_version(
+                release, self._index.channel_bar(release.product, release.channel)
+            )
+            return
         new = release.parsed_version
         after = -1
         for index, _, summary, _ in self._store.entries_of_kind(KIND_CHANNEL_RESET):

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from clearance.keys import (
     Note,
@@ -36,6 +38,24 @@ def check_origin(origin: str) -> None:
         raise CheckpointFormatError(f"checkpoint origin {origin!r} has surrounding spaces")
     if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in origin):
         raise CheckpointFormatError(f"checkpoint origin {origin!r} contains a control character")
+
+
+class CheckpointExtension(Protocol):
+    """Commits to the log's entries in extra checkpoint lines (e.g. the verifiable index).
+
+    The log applies every appended batch (``extend``) before signing and puts
+    ``lines()`` after the root hash; when its ``size`` is not the log's, the log
+    calls ``rebuild`` with every stored entry first.
+    """
+
+    @property
+    def size(self) -> int: ...
+
+    def rebuild(self, entries: Iterable[bytes]) -> None: ...
+
+    def extend(self, entries: Iterable[bytes]) -> None: ...
+
+    def lines(self) -> tuple[str, ...]: ...
 
 
 @dataclass(frozen=True)

@@ -38,5 +38,22 @@ class CheckpointSupersededError(Refused):
     """Cosignatures were offered for a checkpoint that is no longer the current one."""
 
 
+class CheckpointRollbackError(Refused):
+    """A checkpoint is for a smaller tree than one already seen (a replayed or frozen view)."""
+
+
+class CheckpointForkError(Refused):
+    """Two checkpoints that cannot both be honest: same size with another root, or a
+    consistency proof that fails (a split view)."""
+
+
+class ConsistencyUnprovenError(Refused):
+    """A bigger checkpoint came without the proof that it extends the one seen."""
+
+
+class ForgedCosignatureError(Refused):
+    """A cosignature names a trusted witness key but does not verify."""
+
+
 class LogUnavailableError(Refused):
     """The log's database cannot be reached (PostgreSQL down, refused or timed out)."""

@@ -45,7 +45,13 @@ from clearance.log._tilemath import (
     tile_levels,
     tile_width,
 )
-from clearance.log.checkpoint import Checkpoint, check_origin, open_checkpoint, sign_checkpoint
+from clearance.log.checkpoint import (
+    Checkpoint,
+    CheckpointExtension,
+    check_origin,
+    open_checkpoint,
+    sign_checkpoint,
+)
 from clearance.log.errors import (
     CheckpointFormatError,
     CheckpointSignatureError,
@@ -95,9 +101,15 @@ class TransparencyLog:
     """An append-only Merkle log kept in ``directory``; see the module documentation."""
 
     def __init__(
-        self, directory: Path, signer: Signer, storage: LogStorage, publisher: Publisher | None
+        self,
+        directory: Path,
+        signer: Signer,
+        storage: LogStorage,
+        publisher: Publisher | None,
+        extension: CheckpointExtension | None = None,
     ) -> None:
         self._dir = directory
+        self._extension = extension
         self._signer = signer
         self._verifier = signer.verifier
         self._origin = storage.meta["origin"]
@@ -121,9 +133,18 @@ class TransparencyLog:
 
     @classmethod
     def create(
-        cls, directory: Path, origin: str, signer: Signer, *, database: str | None = None
+        cls,
+        directory: Path,
+        origin: str,
+        signer: Signer,
+        extension: CheckpointExtension | None = None,
+        *,
+        database: str | None = None,
     ) -> TransparencyLog:
         """Start an empty log in ``directory`` (created if needed; must not hold a log).
+
+        ``extension`` (e.g. the verifiable index) adds its lines to every checkpoint,
+        the empty one included.
 
         With ``database`` (a PostgreSQL DSN) the log's state lives in that
         database, whose tables are created here; the directory keeps the key
@@ -144,7 +165,11 @@ class TransparencyLog:
                 (directory / PUBLIC_NAME).mkdir(exist_ok=True)
         except OSError as exc:
             raise LogInputError(f"{directory}: cannot create the log: {exc.strerror}") from None
-        note = sign_checkpoint(Checkpoint(origin, 0, merkle.EMPTY_ROOT), signer)
+        lines: tuple[str, ...] = ()
+        if extension is not None:
+            extension.rebuild(())
+            lines = extension.lines()
+        note = sign_checkpoint(Checkpoint(origin, 0, merkle.EMPTY_ROOT, lines), signer)
         _write_private(directory / KEY_NAME, signer.to_string() + "\n")
         (directory / PUB_NAME).write_text(signer.verifier.to_string() + "\n")
         meta = {"origin": origin, "verifier": signer.verifier.to_string()}
@@ -153,18 +178,27 @@ class TransparencyLog:
 
             create_postgres(database, meta, note.to_bytes(), merkle.EMPTY_ROOT)
             _write_private(directory / DSN_NAME, database + "\n")
-            return cls.open(directory)
+            return cls.open(directory, extension)
         # The database appears last, by rename: its presence marks a complete log.
         create_database(
             directory / DB_NAME,
             meta,
             note.to_bytes(),
         )
-        return cls.open(directory)
+        return cls.open(directory, extension)
 
     @classmethod
-    def open(cls, directory: Path, *, name: str = "clearance") -> TransparencyLog:
+    def open(
+        cls,
+        directory: Path,
+        extension: CheckpointExtension | None = None,
+        *,
+        name: str = "clearance",
+    ) -> TransparencyLog:
         """Open an existing log, recovering its public files if a writer crashed.
+
+        With ``extension``, every checkpoint signed from now on carries its lines; it is
+        brought up to the log's size (from the stored entries) before the next append.
 
         ``name`` identifies this process to PostgreSQL (``application_name``
         and the holder of the integrator lease).
@@ -192,7 +226,7 @@ class TransparencyLog:
                 raise LogCorruptedError(
                     f"{directory / KEY_NAME}: is not the key this log was created with"
                 )
-            log = cls(directory, signer, storage, publisher)
+            log = cls(directory, signer, storage, publisher, extension)
         except BaseException:
             storage.close()
             raise
@@ -283,8 +317,9 @@ class TransparencyLog:
                 self._recover()
             old_size = self._edge.size
             self._needs_recovery = True  # until this batch is fully published
+            lines = self._extension_lines(old_size, entries)
             writes = self._edge.append(entries)
-            checkpoint = Checkpoint(self._origin, self._edge.size, self._edge.root())
+            checkpoint = Checkpoint(self._origin, self._edge.size, self._edge.root(), lines)
             note = sign_checkpoint(checkpoint, self._signer).to_bytes()
             if self._publisher is None:
                 self._storage.commit_batch(
@@ -329,6 +364,29 @@ class TransparencyLog:
     def _receipts(old_size: int, entries: list[bytes]) -> list[AppendResult]:
         sha256 = hashlib.sha256
         return [AppendResult(old_size + i, sha256(e).hexdigest()) for i, e in enumerate(entries)]
+
+    def _extension_lines(self, old_size: int, entries: Sequence[bytes]) -> tuple[str, ...]:
+        """Bring the extension to ``old_size`` (from the stored entries), apply the batch."""
+        ext = self._extension
+        if ext is None:
+            return ()
+        if ext.size != old_size:
+            ext.rebuild(self._stored_entries(old_size))
+        try:
+            ext.extend(entries)
+        except BaseException:
+            ext.rebuild(())  # size 0: rebuilt from the log before the next batch
+            raise
+        return ext.lines()
+
+    def _stored_entries(self, size: int) -> Iterator[bytes]:
+        for start in range(0, size, TILE_WIDTH):
+            data = self._storage.bundle(start // TILE_WIDTH)
+            if data is None:
+                raise LogCorruptedError(
+                    f"{self._dir}: entry bundle {start // TILE_WIDTH} is missing"
+                )
+            yield from decode_bundle(data, min(TILE_WIDTH, size - start))
 
     def _remove_replaced_partials(self, old_size: int, writes: Sequence[TileWrite]) -> None:
         """Delete the partial versions of tiles this batch completed (only those existed)."""

@@ -11,7 +11,6 @@ from clearance.audit.entries import (
     KIND_ENTITLEMENT,
     KIND_POLICY,
     KIND_RELEASE,
-    KIND_ROLLOUT,
     KIND_ROLLOUT_DECISION,
     KIND_TRUST_ROOT,
     KIND_VERDICT,
@@ -23,7 +22,6 @@ from clearance.monitor.rules import Alert
 from clearance.monitor.state import MonitorState
 
 #: Rollout events that put (or keep) a release in front of a ring of machines.
-ROLLOUT_EXPOSING = frozenset({"started", "advanced", "resumed", "completed"})
 
 
 #: Which roles may sign each kind of statement.
@@ -78,8 +76,9 @@ class EntryRules:
             self._verdict(view)
         elif view.kind == KIND_POLICY:
             self._policy(view)
-        elif view.kind == KIND_ROLLOUT:
-            self._rollout(view)
+        # A rollout step for a release the log does not approve is reported by the auditor's
+        # recomputed verifiable index (audit.rollout-unapproved -> monitor.unapproved-rollout),
+        # which applies the trust root's threshold of distinct inspector keys and revocations.
 
     # -- who signed ----------------------------------------------------------------------
     def _signers(self, view: EntryView, root: TrustRoot) -> None:
@@ -208,26 +207,5 @@ class EntryRules:
                 f"{', '.join(diff['changed']) or '-'}; removed: {', '.join(diff['removed']) or '-'})",
                 view.index,
                 {"policy": body.get("name"), "issued": body.get("issued"), **diff},
-            )
-        )
-
-    def _rollout(self, view: EntryView) -> None:
-        event = str(view.record.get("event", ""))
-        if event not in ROLLOUT_EXPOSING:
-            return
-        release = str(view.record.get("release", ""))
-        decision = self._state.decision(release)
-        if decision is not None and decision[1] == "approved":
-            return
-        status = (
-            "no verdict" if decision is None else f"verdict {decision[1]!r} at entry {decision[0]}"
-        )
-        self._raise(
-            Alert(
-                "monitor.unapproved-rollout",
-                f"entry {view.index}: rollout {event} in ring {view.record.get('ring', '?')!r} "
-                f"for release {release[:16]}… which has {status}",
-                view.index,
-                {"release": release, "event": event, "ring": view.record.get("ring")},
             )
         )

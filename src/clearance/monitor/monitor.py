@@ -39,6 +39,8 @@ _RENAMED: dict[str, str | None] = {
     "audit.split-view": "monitor.split-view",
     "audit.release-without-verdict": "monitor.release-without-verdict",
     "audit.policy-changed": None,
+    # The auditor's recomputed index decides (distinct inspector keys, k-of-n, revocations).
+    "audit.rollout-unapproved": "monitor.unapproved-rollout",
 }
 
 

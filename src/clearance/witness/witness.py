@@ -34,7 +34,13 @@ from clearance.keys import (
     verify_note,
 )
 from clearance.log.checkpoint import Checkpoint
-from clearance.log.merkle import EMPTY_ROOT, ProofError, verify_consistency
+from clearance.log.consistency import check_consistent
+from clearance.log.errors import (
+    CheckpointForkError,
+    CheckpointRollbackError,
+    ConsistencyUnprovenError,
+)
+from clearance.log.merkle import EMPTY_ROOT
 from clearance.witness._checkpoint import parse_checkpoint_text
 from clearance.witness.errors import (
     InconsistentCheckpoint,
@@ -151,22 +157,25 @@ class Witness:
             )
         if cosigned is None or cosigned.size == 0:
             return  # nothing to be consistent with yet (trust on first use)
-        if head.size == cosigned.size and head.root_hash != cosigned.root_hash:
-            raise SizeConflict(
-                f"{head.origin!r} size {head.size} has another root hash than the one "
-                "cosigned before (split view)",
-                latest_size,
-                split_view=True,
-            )
+        if head.size == cosigned.size and request.proof:
+            raise InconsistentCheckpoint("a consistency proof between equal sizes must be empty")
+        seen = Checkpoint(head.origin, cosigned.size, cosigned.root_hash)
         try:
-            verify_consistency(
-                cosigned.size, head.size, cosigned.root_hash, head.root_hash, request.proof
-            )
-        except ProofError as exc:
+            check_consistent(seen, head, request.proof)  # the verifier's and auditor's rule too
+        except CheckpointForkError as exc:
+            if head.size == cosigned.size:
+                raise SizeConflict(
+                    f"{head.origin!r} size {head.size} has another root hash than the one "
+                    "cosigned before (split view)",
+                    latest_size,
+                    split_view=True,
+                ) from None
             raise InconsistentCheckpoint(
                 f"{head.origin!r} size {head.size} is not consistent with cosigned size "
                 f"{cosigned.size}: {exc}"
             ) from None
+        except (CheckpointRollbackError, ConsistencyUnprovenError) as exc:
+            raise InconsistentCheckpoint(f"{head.origin!r} size {head.size}: {exc}") from None
 
     def _keep_evidence(
         self, kind: str, detail: str, cosigned: CosignedCheckpoint, offered: bytes, now: int

@@ -1,0 +1,211 @@
+"""The verifiable index: deterministic records, sparse-Merkle proofs, the log extension."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from pathlib import Path
+
+import pytest
+
+from clearance.attest import (
+    Artifact,
+    Role,
+    TrustRoot,
+    create_release,
+    create_verdict,
+    reset_channel,
+    revoke_key,
+    rotation_envelope,
+)
+from clearance.attest.dsse import key_id
+from clearance.index import (
+    META_KEY,
+    IndexMissingError,
+    IndexProof,
+    IndexProofError,
+    LogIndex,
+    build_index,
+    channel_key,
+    index_root_of,
+    release_key,
+    verify_index_proof,
+)
+from clearance.index._smt import SparseMerkleMap, root_from_proof
+from clearance.keys import Signer
+from clearance.log import Checkpoint, TransparencyLog, open_checkpoint
+
+
+class Keys:
+    def __init__(self) -> None:
+        self.log = Signer.generate("log.example")
+        self.vendor = Signer.generate("vendor")
+        self.inspectors = [Signer.generate("insp-a"), Signer.generate("insp-b")]
+        self.policy = Signer.generate("regulator")
+
+    def root(self) -> TrustRoot:
+        return TrustRoot(
+            log_origin="log.example",
+            log_key=self.log.verifier,
+            vendors=Role((self.vendor.verifier,), 1),
+            inspectors=Role(tuple(i.verifier for i in self.inspectors), 2),
+            policy=Role((self.policy.verifier,), 1),
+            max_checkpoint_age=None,
+        )
+
+
+@pytest.fixture
+def keys() -> Keys:
+    return Keys()
+
+
+def _release(keys: Keys, tmp: Path, version: str, channel: str = "stable") -> bytes:
+    path = tmp / f"r{version}"
+    path.write_bytes(version.encode())
+    return create_release(
+        product="av",
+        version=version,
+        channel=channel,
+        artifacts=[Artifact.from_file(path, "content")],
+        signers=keys.vendor,
+    ).to_bytes()
+
+
+def _history(keys: Keys, tmp: Path) -> list[bytes]:
+    from clearance.attest import Envelope
+
+    r1 = _release(keys, tmp, "1.0")
+    r2 = _release(keys, tmp, "2.0")
+    env1, env2 = Envelope.from_bytes(r1), Envelope.from_bytes(r2)
+    return [
+        r1,
+        *(create_verdict(env1, "approved", signers=i).to_bytes() for i in keys.inspectors),
+        b"not json",
+        r2,
+        create_verdict(env2, "approved", signers=keys.inspectors[0]).to_bytes(),
+        create_verdict(env2, "rejected", signers=keys.inspectors[1]).to_bytes(),
+    ]
+
+
+def test_sparse_merkle_proofs_bind_one_value_per_key() -> None:
+    rng = random.Random(7)
+    smt = SparseMerkleMap()
+    values = {f"k{i}": rng.randbytes(8) for i in range(300)}
+    for k, v in values.items():
+        smt.put(k, v)
+    root = smt.root()
+    for k in ("k0", "k17", "k299"):
+        proof = smt.proof(k)
+        assert root_from_proof(k, values[k], proof) == root
+        assert root_from_proof(k, values[k] + b"x", proof) != root
+        assert root_from_proof("k1000", values[k], proof) != root
+    with pytest.raises(KeyError):
+        smt.proof("absent")
+    # Insertion order does not matter.
+    other = SparseMerkleMap()
+    for k in sorted(values, reverse=True):
+        other.put(k, values[k])
+    assert other.root() == root
+
+
+def test_the_index_is_a_deterministic_function_of_the_log(keys: Keys, tmp_path: Path) -> None:
+    entries = _history(keys, tmp_path)
+    one = build_index(keys.root(), entries)
+    two = LogIndex(keys.root())
+    for e in entries:  # one at a time, as a log appending single entries would
+        two.extend([e])
+    assert one.root() == two.root() and one.lines() == two.lines()
+    assert one.size == len(entries)
+    sha1 = hashlib.sha256(entries[0]).hexdigest()
+    sha2 = hashlib.sha256(entries[4]).hexdigest()
+    rec1, rec2 = one.record(release_key(sha1)), one.record(release_key(sha2))
+    assert rec1 is not None and rec2 is not None
+    assert rec1["state"] == "approved" and rec1["approvers"] == sorted(
+        key_id(i.verifier) for i in keys.inspectors
+    )
+    assert rec2["state"] == "rejected" and [v["decision"] for v in rec2["verdicts"]] == [
+        "approved",
+        "rejected",
+    ]
+    channel = one.record(channel_key("av", "stable"))
+    assert channel is not None and channel["latest"]["version"] == "1.0"
+    # Proofs verify against the root; a changed record does not.
+    proof = one.proof(release_key(sha2))
+    assert verify_index_proof(proof, one.root())["state"] == "rejected"
+    with pytest.raises(IndexProofError):
+        verify_index_proof(IndexProof(proof.key, proof.value + b" ", proof.siblings), one.root())
+
+
+def test_unsigned_and_under_threshold_entries_change_nothing(
+    keys: Keys, tmp_path: Path
+) -> None:
+    entries = _history(keys, tmp_path)
+    base = build_index(keys.root(), entries)
+    stranger = Signer.generate("insp-a")  # same name as a trusted inspector, another key
+    from clearance.attest import Envelope
+
+    env = Envelope.from_bytes(entries[0])
+    noise = [
+        create_verdict(env, "rejected", signers=stranger).to_bytes(),
+        revoke_key(keys.inspectors[0].verifier, "by the vendor", keys.vendor).to_bytes(),
+    ]
+    assert build_index(keys.root(), entries + noise).root() == base.root()
+
+
+def test_key_revocation_and_channel_reset(keys: Keys, tmp_path: Path) -> None:
+    entries = _history(keys, tmp_path)
+    high = _release(keys, tmp_path, "9999")
+    entries += [high, _release(keys, tmp_path, "2.5")]  # 2.5 < 9999: refused by the version rule
+    index = build_index(keys.root(), entries)
+    assert index.record(release_key(hashlib.sha256(entries[-1]).hexdigest())) is None
+    entries += [
+        reset_channel("av", "stable", "2.0", "stolen key", keys.policy).to_bytes(),
+        _release(keys, tmp_path, "2.5"),
+        revoke_key(keys.inspectors[0].verifier, "stolen", keys.policy).to_bytes(),
+    ]
+    index = build_index(keys.root(), entries)
+    rec = index.record(release_key(hashlib.sha256(high).hexdigest()))
+    assert rec is not None and rec["revoked"]["by"] == "channel-reset"
+    assert index.record(release_key(hashlib.sha256(entries[-2]).hexdigest())) is not None
+    channel = index.record(channel_key("av", "stable"))
+    assert channel is not None and (channel["epoch"], channel["floor"]) == (1, "2.0")
+    # The revoked inspector key no longer counts: 1.0 falls to one approval of two.
+    rec1 = index.record(release_key(hashlib.sha256(entries[0]).hexdigest()))
+    assert rec1 is not None and rec1["state"] == "pending"
+    meta = index.record(META_KEY)
+    assert meta is not None and key_id(keys.inspectors[0].verifier) in meta["revokedKeys"]
+    assert channel["latest"] is None
+
+
+def test_a_logged_rotation_changes_the_rules(keys: Keys, tmp_path: Path) -> None:
+    entries = _history(keys, tmp_path)[:3]  # 1.0 with two approvals
+    root = keys.root()
+    new = root.next_version(inspectors=Role((keys.inspectors[0].verifier,), 1))
+    signers = [keys.vendor, *keys.inspectors, keys.policy]
+    rotation = rotation_envelope(new).with_signatures(signers).to_bytes()
+    index = build_index(root, [*entries, rotation])
+    meta = index.record(META_KEY)
+    assert meta is not None and meta["trustRootVersion"] == 2
+    rec = index.record(release_key(hashlib.sha256(entries[0]).hexdigest()))
+    assert rec is not None and rec["approvers"] == [key_id(keys.inspectors[0].verifier)]
+
+
+def test_the_log_commits_to_the_index_and_rebuilds_it(keys: Keys, tmp_path: Path) -> None:
+    entries = _history(keys, tmp_path)
+    logdir = tmp_path / "log"
+    log = TransparencyLog.create(logdir, "log.example", keys.log, LogIndex(keys.root()))
+    empty, _ = open_checkpoint(log.checkpoint().to_bytes(), keys.log.verifier, "log.example")
+    assert index_root_of(empty) == LogIndex(keys.root()).root()
+    log.append(entries[:3])
+    log.close()
+    # Appended by someone without the index: that checkpoint has no index line...
+    with TransparencyLog.open(logdir) as plain:
+        plain.append(entries[3:5])
+        bare = Checkpoint.from_note(plain.checkpoint())
+    with pytest.raises(IndexMissingError):
+        index_root_of(bare)
+    # ...and the next writer with the index rebuilds it from the stored entries.
+    with TransparencyLog.open(logdir, extension=LogIndex(keys.root())) as log:
+        log.append(entries[5:])
+        cp = Checkpoint.from_note(log.checkpoint())
+    assert index_root_of(cp) == build_index(keys.root(), entries).root()

@@ -247,20 +247,18 @@ def _enable_wal(db: sqlite3.Connection, seconds: float = 30.0) -> None:
             time.sleep(0.05)
 
 
-class SQLiteMetadataStore:
-    """SQLite (WAL) index; one connection guarded by a lock, safe to share between threads.
+class _SQLiteFile:
+    """One SQLite (WAL) connection guarded by a lock, safe to share between threads, with
+    ``BEGIN IMMEDIATE`` transactions: replicas sharing the data directory write safely."""
 
-    ``path`` may be ``":memory:"`` for a store that lives as long as the object.
-    """
-
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, schema: str, synchronous: str) -> None:
         self._lock = threading.RLock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         # busy_timeout first: replicas sharing the data directory open it at the same time.
         self._db.execute("PRAGMA busy_timeout=10000")
         _enable_wal(self._db)
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._db.execute(f"PRAGMA synchronous={synchronous}")
+        self._db.executescript(schema)
 
     def close(self) -> None:
         with self._lock:
@@ -276,6 +274,16 @@ class SQLiteMetadataStore:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+
+
+class SQLiteMetadataStore(_SQLiteFile):
+    """SQLite (WAL) index; one connection guarded by a lock, safe to share between threads.
+
+    ``path`` may be ``":memory:"`` for a store that lives as long as the object.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        super().__init__(path, _SCHEMA, "NORMAL")
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
@@ -569,7 +577,7 @@ CREATE INDEX IF NOT EXISTS health_reports_open
 """
 
 
-class HealthReportStore:
+class HealthReportStore(_SQLiteFile):
     """``health.sqlite``: individual reports and which aggregate (log index) holds them.
 
     WAL and ``BEGIN IMMEDIATE``: replicas sharing the data directory write to
@@ -577,27 +585,7 @@ class HealthReportStore:
     """
 
     def __init__(self, path: Path) -> None:
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA busy_timeout=10000")
-        _enable_wal(self._db)
-        self._db.execute("PRAGMA synchronous=FULL")  # accepted reports survive a power cut
-        self._db.executescript(_HEALTH_SCHEMA)
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        super().__init__(path, _HEALTH_SCHEMA, "FULL")  # accepted reports survive a power cut
 
     def add_many(
         self, reports: Sequence[AcceptedReport], window_start: int

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from clearance._sqlite import open_wal
 from clearance._untrusted import load_json
 from clearance.audit.errors import AuditStateError
 from clearance.audit.rules import AuditFinding
@@ -78,10 +79,7 @@ class AuditState:
         """Open (or create) the state for the log named by ``log_identity`` (origin + key)."""
         try:
             directory.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(directory / DB_NAME, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            db.executescript(_SCHEMA)
+            db = open_wal(directory / DB_NAME, _SCHEMA, check_same_thread=True)
         except (OSError, sqlite3.Error) as exc:
             raise AuditStateError(f"{directory}: cannot open audit state: {exc}") from None
         state = cls(db, directory / DB_NAME)

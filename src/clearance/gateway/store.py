@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from clearance._sqlite import open_wal
 from clearance.gateway.health_batch import AcceptedReport
 from clearance.gateway.states import ReleaseState
 
@@ -232,33 +233,14 @@ _PUT_ROLLOUT = (
 )
 
 
-def _enable_wal(db: sqlite3.Connection, seconds: float = 30.0) -> None:
-    """Switch to WAL, retrying: SQLite answers a journal-mode change that races another
-    process opening the same file with "database is locked" at once, without waiting
-    for the busy timeout (replicas sharing a data directory start together)."""
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-
-
 class _SQLiteFile:
     """One SQLite (WAL) connection guarded by a lock, safe to share between threads, with
     ``BEGIN IMMEDIATE`` transactions: replicas sharing the data directory write safely."""
 
     def __init__(self, path: Path | str, schema: str, synchronous: str) -> None:
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        # busy_timeout first: replicas sharing the data directory open it at the same time.
-        self._db.execute("PRAGMA busy_timeout=10000")
-        _enable_wal(self._db)
-        self._db.execute(f"PRAGMA synchronous={synchronous}")
-        self._db.executescript(schema)
+        # Replicas sharing the data directory open it at the same time.
+        self._db = open_wal(path, schema, synchronous=synchronous)
 
     def close(self) -> None:
         with self._lock:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from clearance._sqlite import open_wal
 from clearance.monitor.errors import MonitorInputError
 from clearance.monitor.rules import Alert
 
@@ -61,10 +62,7 @@ class MonitorState:
     def open(cls, directory: Path, log_identity: str) -> MonitorState:
         try:
             directory.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(directory / DB_NAME, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            db.executescript(_SCHEMA)
+            db = open_wal(directory / DB_NAME, _SCHEMA, check_same_thread=True)
         except (OSError, sqlite3.Error) as exc:
             raise MonitorInputError(f"{directory}: cannot open the monitor state: {exc}") from None
         state = cls(db, directory)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from clearance._sqlite import open_wal
 from clearance.witness.errors import WitnessStateError
 
 DB_NAME = "witness.sqlite3"
@@ -154,11 +155,8 @@ class WitnessState:
         try:
             directory.mkdir(parents=True, exist_ok=True)
             path = directory / DB_NAME
-            # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE below).
-            db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            db.executescript(_SCHEMA)
+            # Autocommit: transactions are explicit (BEGIN IMMEDIATE below).
+            db = open_wal(path, _SCHEMA, busy_timeout_ms=30_000)
         except (OSError, sqlite3.Error) as exc:
             raise WitnessStateError(f"{directory}: cannot open witness state: {exc}") from None
         return cls(db, path)

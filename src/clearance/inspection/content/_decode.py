@@ -21,7 +21,6 @@ import re
 from clearance.inspection.content import textdecode
 
 _BASE64_FRAGMENT = re.compile(r"[A-Za-z0-9+/]{8,}={0,2}")
-_RTF_HEX = re.compile(r"\\'([0-9A-Fa-f]{2})")
 _CASE_CLASS = re.compile(r"\[([^\]\\]{1,6})\]")
 _PRINTABLE_SHARE = 0.8
 _HEX_ONLY = re.compile(r"[0-9A-Fa-f]+")
@@ -42,7 +41,8 @@ def text_disguises(text: str) -> list[str]:
         # "\xe6\x9c\xba" in a YARA text string: the bytes of a UTF-8 / GBK / ... text.
         out += byte_decodings(text.encode("latin-1"))
     if "\\'" in text:
-        raw = _RTF_HEX.sub(lambda m: chr(int(m.group(1), 16)), text)
+        # The escaped bytes one for one (latin-1), then read in every code page below.
+        raw = textdecode.unescape_rtf(text, "latin-1")
         out.append(raw)
         if all(ord(c) < 0x100 for c in raw):
             out += byte_decodings(raw.encode("latin-1"))

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 
-from clearance.inspection.content import analysis, identity, lexicon
+from clearance.inspection.content import analysis, identity, lexicon, yara_terms
 from clearance.inspection.content.checks._base import CheckContext, rule_finding
 from clearance.inspection.content.model import ContentRule
 from clearance.inspection.findings import Finding, Severity
@@ -76,7 +76,7 @@ class TargetingCheck:
         reasons: list[str] = []
         severity = Severity.MEDIUM
         yara = rule.engine == "yara"  # externals and conditions exist only in YARA
-        for ident in sorted(analysis.bare_identifiers(rule, names) if yara else ()):
+        for ident in sorted(yara_terms.bare_identifiers(rule, names) if yara else ()):
             if ident in lexicon.STANDARD_EXTERNALS:
                 continue
             parts = re.split(r"_|(?<=[a-z])(?=[A-Z])", ident.lower())
@@ -87,7 +87,7 @@ class TargetingCheck:
                 severity = Severity.HIGH
             else:
                 reasons.append(f"uses the non-standard external {ident!r}")
-        for var, op, literal in analysis.external_comparisons(rule) if yara else ():
+        for var, op, literal in yara_terms.external_comparisons(rule) if yara else ():
             if var == "owner" and literal.strip("/").lower() not in lexicon.SYSTEM_OWNERS:
                 reasons.append(f"compares owner {op} {literal!r} (a particular account)")
                 severity = Severity.HIGH

@@ -55,6 +55,8 @@ def _condition_lines(ctx: CheckContext, rule: ContentRule) -> list[int]:
 
 class TargetingCheck:
     rule_id = "content.targeting"
+    #: Reads only the parsed rules: runs in the sandboxed analysis (analysis_sandbox).
+    sandboxed = True
     default_severity = Severity.HIGH
     description = "Depends on the identity of a host, user, organisation, network or region."
 

@@ -156,7 +156,16 @@ class ContentInspector:
                 compiled = dataclasses.replace(
                     compiled, diagnostics=(*container_notes, *compiled.diagnostics)
                 )
-            files, previous, pii, (analysed, analysis_failures) = parsed.result()
+            files, previous, pii = parsed.result()
+        # The checks that read the rules run in their own sandboxed child, under the engine's
+        # limits; after the engines, so that they do not share the CPU with the cost timing.
+        analysed, analysis_failures = analysis_sandbox.run_sandboxed_checks(
+            [c for c in self.checks if analysis_sandbox.is_sandboxed(c)],
+            files,
+            pii,
+            self.settings,
+            self.analysis_limits,
+        )
         if evidence is not None:
             evidence = dataclasses.replace(
                 evidence,
@@ -234,7 +243,6 @@ class ContentInspector:
         tuple[RuleFile, ...],
         tuple[RuleFile, ...] | None,
         dict[tuple[str, str, str], tuple[str, ...]],
-        tuple[list[list[Finding]], list[Finding]],
     ]:
         # An update usually keeps most files unchanged: parse each distinct content once.
         everything = list(sources) + list(prev_sources or [])
@@ -260,16 +268,7 @@ class ContentInspector:
                 out.append(dataclasses.replace(base, uri=uri, path=path, rules=rules))
         files = tuple(out[: len(sources)])
         previous = tuple(out[len(sources) :]) if prev_sources is not None else None
-        pii = self._probe_pii(files)
-        # The checks that read the rules run here, beside the engines, under their limits.
-        analysed = analysis_sandbox.run_sandboxed_checks(
-            [c for c in self.checks if analysis_sandbox.is_sandboxed(c)],
-            files,
-            pii,
-            self.settings,
-            self.analysis_limits,
-        )
-        return files, previous, pii, analysed
+        return files, previous, self._probe_pii(files)
 
     # --- inputs -------------------------------------------------------------------------------
 

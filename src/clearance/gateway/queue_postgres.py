@@ -34,7 +34,10 @@ _SCHEMA_LOCK = int.from_bytes(b"clr-jobq", "big") & 0x7FFF_FFFF_FFFF_FFFF
 class PostgresJobQueue:
     """Jobs in one PostgreSQL table (``dsn``: a libpq connection string)."""
 
-    def __init__(self, dsn: str, table: str = "clearance_jobs") -> None:
+    def __init__(
+        self, dsn: str, table: str = "clearance_jobs", *, lease_seconds: float = 600.0
+    ) -> None:
+        self._lease = lease_seconds
         if not _TABLE_RE.match(table):
             raise GatewayInputError(f"job table name {table!r} is not a plain identifier")
         self._table = sql.Identifier(table)
@@ -86,7 +89,7 @@ class PostgresJobQueue:
         assert row is not None
         return int(row[0])
 
-    def claim(self, worker: str, lease_seconds: float = 300.0) -> Job | None:
+    def claim(self, worker: str) -> Job | None:
         with self._lock, self._db.transaction():
             self._db.execute(
                 self._q(
@@ -105,7 +108,7 @@ class PostgresJobQueue:
                     "lease_until={now} + %s, worker=%s, updated={now} "
                     "FROM next WHERE j.id = next.id RETURNING j.id"
                 ),
-                (QUEUED, RUNNING, RUNNING, lease_seconds, worker),
+                (QUEUED, RUNNING, RUNNING, self._lease, worker),
             ).fetchone()
         return None if row is None else self.get(int(row[0]))
 

@@ -1,0 +1,289 @@
+"""The job queue on PostgreSQL through procrastinate, for workers on many machines.
+
+Same :class:`~clearance.gateway.queue.JobQueue` protocol as the SQLite queue.
+procrastinate owns the jobs: its schema (applied once per database, under an
+advisory lock so replicas starting together do not race), its ``defer``,
+``fetch`` (``FOR UPDATE SKIP LOCKED``), ``retry`` and ``finish`` functions,
+and its worker heartbeats.  This module adds what the gateway needs and
+procrastinate does not keep: the ``max_attempts`` of a job (in its args), and
+its result or last error (table ``clearance_job_outcomes``, written in the
+same statement that finishes the job, so a job finished twice cannot record
+two results).
+
+Liveness is procrastinate's: each queue handle registers as a procrastinate
+worker and sends a heartbeat every ``lease_seconds / 4``.  A running job whose
+worker's heartbeat is older than ``lease_seconds`` (a process killed with
+``kill -9``, a machine gone) is retried, or failed with
+``worker stopped while running the job`` once its attempts are spent.  A long
+inspection is never taken from a worker that is alive.
+
+procrastinate's API is asynchronous (``PsycopgConnector``, psycopg 3's async
+pool); the handle runs it on one event loop in a thread of its own, so the
+gateway's synchronous callers keep the same protocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import re
+import threading
+import time
+from collections.abc import Coroutine, Mapping
+from typing import Any, TypeVar, cast
+
+import procrastinate
+import psycopg
+from procrastinate import exceptions as procrastinate_errors
+from procrastinate import jobs as procrastinate_jobs
+from procrastinate.schema import SchemaManager
+from psycopg.types.json import Jsonb
+
+from clearance.gateway.errors import GatewayInputError, JobQueueError
+from clearance.gateway.queue import DONE, FAILED, QUEUED, RUNNING, Job, record_failure
+
+_T = TypeVar("_T")
+_QUEUE_NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+#: pg_advisory_lock key serialising schema creation ("clr-prq1" as an int64).
+_SCHEMA_LOCK = int.from_bytes(b"clr-prq1", "big") & 0x7FFF_FFFF_FFFF_FFFF
+STOPPED = "worker stopped while running the job"
+
+_OUTCOMES = """
+CREATE TABLE IF NOT EXISTS clearance_job_outcomes (
+    job_id BIGINT PRIMARY KEY REFERENCES procrastinate_jobs(id) ON DELETE CASCADE,
+    result JSONB,
+    error TEXT
+)
+"""
+# Finishing and recording happen in one statement, so both or neither: procrastinate's
+# finish moves a job out of 'doing' once (a second finisher waits on the row, then raises).
+_FINISH = """
+WITH finished AS (
+    SELECT procrastinate_finish_job_v1(id, %(status)s::procrastinate_job_status, false)
+      FROM procrastinate_jobs WHERE id = %(job_id)s AND status = 'doing'
+)
+INSERT INTO clearance_job_outcomes(job_id, result, error)
+SELECT %(job_id)s, %(result)s, %(error)s FROM finished
+ON CONFLICT (job_id) DO UPDATE
+   SET result = EXCLUDED.result, error = COALESCE(EXCLUDED.error, clearance_job_outcomes.error)
+"""
+_RECORD_ERROR = """
+INSERT INTO clearance_job_outcomes(job_id, error) VALUES (%(job_id)s, %(error)s)
+ON CONFLICT (job_id) DO UPDATE SET error = EXCLUDED.error
+"""
+_GET = """
+SELECT j.id, j.task_name, j.args, j.status::text, j.attempts, o.result, o.error
+  FROM procrastinate_jobs j LEFT JOIN clearance_job_outcomes o ON o.job_id = j.id
+ WHERE j.id = %(job_id)s AND j.queue_name = %(queue)s
+"""
+_COUNTS = """
+SELECT status::text, COUNT(*) FROM procrastinate_jobs WHERE queue_name = %(queue)s GROUP BY status
+"""
+_STATES = {
+    "todo": QUEUED,
+    "doing": RUNNING,
+    "succeeded": DONE,
+    "failed": FAILED,
+    "cancelled": FAILED,
+    "aborted": FAILED,
+}
+
+
+class ProcrastinateJobQueue:
+    """Jobs of one procrastinate queue (``queue_name``) in the database of ``dsn``."""
+
+    def __init__(
+        self, dsn: str, queue_name: str = "clearance_jobs", *, lease_seconds: float = 30.0
+    ) -> None:
+        if not _QUEUE_NAME_RE.match(queue_name):
+            raise GatewayInputError(f"job queue name {queue_name!r} is not a plain identifier")
+        if lease_seconds <= 0:
+            raise GatewayInputError(f"lease_seconds must be positive, not {lease_seconds}")
+        self._queue = queue_name
+        self._lease = lease_seconds
+        self._next_recovery = 0.0
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name=f"jobs-{queue_name}", daemon=True
+        )
+        self._thread.start()
+        self._connector = procrastinate.PsycopgConnector(
+            conninfo=dsn, min_size=1, max_size=4, kwargs={"autocommit": True}
+        )
+        self._app = procrastinate.App(connector=self._connector)
+        self._manager = self._app.job_manager
+        self._heartbeat: asyncio.Task[None] | None = None
+        try:
+            self._worker_id = self._call(self._open(dsn))
+        except BaseException:
+            self._stop_loop()
+            raise
+
+    # --- the event loop thread -------------------------------------------------------
+
+    def _call(self, coroutine: Coroutine[Any, Any, _T]) -> _T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+
+    def _stop_loop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
+
+    async def _open(self, dsn: str) -> int:
+        try:
+            # Fail fast on a bad DSN instead of the pool's endless reconnect attempts.
+            conn = await psycopg.AsyncConnection.connect(dsn, autocommit=True, connect_timeout=10)
+        except psycopg.Error as exc:
+            raise GatewayInputError(f"cannot connect to PostgreSQL ({dsn!r}): {exc}") from None
+        async with conn:
+            await conn.execute("SELECT pg_advisory_lock(%s)", (_SCHEMA_LOCK,))
+            try:
+                row = await (
+                    await conn.execute("SELECT to_regclass('procrastinate_jobs') IS NOT NULL")
+                ).fetchone()
+                if not (row and row[0]):
+                    await conn.execute(cast(Any, SchemaManager.get_schema()))
+                await conn.execute(_OUTCOMES)
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock(%s)", (_SCHEMA_LOCK,))
+        await self._connector.open_async()
+        worker_id = await self._manager.register_worker()
+        self._heartbeat = asyncio.ensure_future(self._beat(worker_id))
+        return worker_id
+
+    async def _beat(self, worker_id: int) -> None:
+        while True:
+            await asyncio.sleep(self._lease / 4)
+            # A missed beat (database restarting) is retried at the next one.
+            with contextlib.suppress(procrastinate_errors.ConnectorException):
+                await self._manager.update_heartbeat(worker_id)
+
+    async def _close(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
+        with contextlib.suppress(procrastinate_errors.ConnectorException):
+            await self._manager.unregister_worker(self._worker_id)
+        await self._connector.close_async()
+
+    def close(self) -> None:
+        if self._loop.is_closed():
+            return
+        self._call(self._close())
+        self._stop_loop()
+
+    async def _execute(self, query: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        async with self._connector.pool.connection() as conn:
+            cur = await conn.execute(cast(Any, query), params)
+            return await cur.fetchall() if cur.description else [(cur.rowcount,)]
+
+    # --- the JobQueue protocol ---------------------------------------------------------
+
+    def enqueue(self, kind: str, payload: Mapping[str, Any], *, max_attempts: int = 3) -> int:
+        if max_attempts < 1:
+            raise JobQueueError("max_attempts must be at least 1")
+        job = procrastinate_jobs.Job(
+            id=None,
+            queue=self._queue,
+            lock=None,
+            queueing_lock=None,
+            task_name=kind,
+            task_kwargs={"payload": dict(payload), "max_attempts": max_attempts},
+        )
+        deferred = self._call(self._manager.defer_job_async(job))
+        assert deferred.id is not None
+        return deferred.id
+
+    def claim(self, worker: str) -> Job | None:
+        """Take the oldest queued job (after retrying those of workers that stopped)."""
+        return self._call(self._claim())
+
+    async def _claim(self) -> Job | None:
+        if time.monotonic() >= self._next_recovery:
+            # Recovery scans every running job: once per quarter lease is often enough.
+            self._next_recovery = time.monotonic() + self._lease / 4
+            await self._recover_stalled()
+        fetched = await self._manager.fetch_job([self._queue], self._worker_id)
+        return None if fetched is None or fetched.id is None else await self._get(fetched.id)
+
+    async def _recover_stalled(self) -> None:
+        stalled = await self._manager.get_stalled_jobs(
+            queue=self._queue, seconds_since_heartbeat=self._lease
+        )
+        for job in stalled:
+            assert job.id is not None
+            # procrastinate counts finished attempts; the stalled one has not finished.
+            if job.attempts + 1 >= int(str(job.task_kwargs.get("max_attempts", 1))):
+                await self._finish(job.id, "failed", None, STOPPED)
+                continue
+            # Another claimer may retry it first: then it is no longer 'doing'.
+            with contextlib.suppress(procrastinate_errors.ConnectorException):
+                await self._manager.retry_job_by_id_async(job.id, _now())
+
+    def complete(self, job_id: int, result: Mapping[str, Any]) -> None:
+        if not self._call(self._finish(job_id, "succeeded", dict(result), None)):
+            raise JobQueueError(f"job {job_id} is not running (unknown or already finished)")
+
+    async def _finish(
+        self, job_id: int, status: str, result: dict[str, Any] | None, error: str | None
+    ) -> bool:
+        params = {
+            "job_id": job_id,
+            "status": status,
+            "result": None if result is None else Jsonb(result),
+            "error": error,
+        }
+        try:
+            rows = await self._execute(_FINISH, params)
+        except psycopg.errors.RaiseException:
+            return False  # finished by another worker meanwhile
+        return bool(rows[0][0])
+
+    def fail(self, job_id: int, error: str) -> None:
+        """Record a failed attempt: back to the queue, or failed for good after the last one."""
+
+        async def requeue() -> None:
+            await self._execute(_RECORD_ERROR, {"job_id": job_id, "error": error})
+            await self._manager.retry_job_by_id_async(job_id, _now())
+
+        async def fail_for_good() -> None:
+            if not await self._finish(job_id, "failed", None, error):
+                raise JobQueueError(f"job {job_id} is not running (unknown or already finished)")
+
+        record_failure(
+            self.get(job_id), lambda: self._call(requeue()), lambda: self._call(fail_for_good())
+        )
+
+    def get(self, job_id: int) -> Job:
+        return self._call(self._get(job_id))
+
+    async def _get(self, job_id: int) -> Job:
+        rows = await self._execute(_GET, {"job_id": job_id, "queue": self._queue})
+        if not rows:
+            raise JobQueueError(f"no job {job_id}")
+        id_, kind, args, status, attempts, result, error = rows[0]
+        state = _STATES[status]
+        return Job(
+            id=int(id_),
+            kind=str(kind),
+            payload=dict(args["payload"]),
+            state=state,
+            # procrastinate counts finished attempts; the gateway counts claims.
+            attempts=int(attempts) + (1 if state == RUNNING else 0),
+            max_attempts=int(args["max_attempts"]),
+            error=error,
+            result=None if result is None else dict(result),
+        )
+
+    def counts(self) -> dict[str, int]:
+        rows = self._call(self._execute(_COUNTS, {"queue": self._queue}))
+        out = {QUEUED: 0, RUNNING: 0, DONE: 0, FAILED: 0}
+        for status, n in rows:
+            out[_STATES[str(status)]] += int(n)
+        return out
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)

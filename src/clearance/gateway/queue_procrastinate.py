@@ -17,33 +17,37 @@ worker's heartbeat is older than ``lease_seconds`` (a process killed with
 ``worker stopped while running the job`` once its attempts are spent.  A long
 inspection is never taken from a worker that is alive.
 
-procrastinate's API is asynchronous (``PsycopgConnector``, psycopg 3's async
-pool); the handle runs it on one event loop in a thread of its own, so the
-gateway's synchronous callers keep the same protocol.
+The gateway's callers are synchronous, so the handle uses the synchronous side
+of procrastinate's ``PsycopgConnector`` (its ``SyncPsycopgConnector``, a psycopg 3
+connection pool) and procrastinate's SQL queries and functions directly.  A first
+version ran procrastinate's asynchronous job manager on an event loop in a thread
+of its own; the hop between threads cost it half its throughput and ten times its
+latency under load (see benchmarks/results/queue.md).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime
 import re
 import threading
 import time
-from collections.abc import Coroutine, Mapping
-from typing import Any, TypeVar, cast
+from collections.abc import Mapping
+from typing import Any, cast
 
 import procrastinate
 import psycopg
+import psycopg_pool
 from procrastinate import exceptions as procrastinate_errors
 from procrastinate import jobs as procrastinate_jobs
 from procrastinate.schema import SchemaManager
+from procrastinate.sql import queries as procrastinate_queries
+from procrastinate.sync_psycopg_connector import SyncPsycopgConnector
 from psycopg.types.json import Jsonb
 
 from clearance.gateway.errors import GatewayInputError, JobQueueError
 from clearance.gateway.queue import DONE, FAILED, QUEUED, RUNNING, Job, record_failure
 
-_T = TypeVar("_T")
 _QUEUE_NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 #: pg_advisory_lock key serialising schema creation ("clr-prq1" as an int64).
 _SCHEMA_LOCK = int.from_bytes(b"clr-prq1", "big") & 0x7FFF_FFFF_FFFF_FFFF
@@ -67,6 +71,13 @@ INSERT INTO clearance_job_outcomes(job_id, result, error)
 SELECT %(job_id)s, %(result)s, %(error)s FROM finished
 ON CONFLICT (job_id) DO UPDATE
    SET result = EXCLUDED.result, error = COALESCE(EXCLUDED.error, clearance_job_outcomes.error)
+"""
+# procrastinate's fetch (oldest first, FOR UPDATE SKIP LOCKED) and the previous error, in one trip.
+_FETCH = """
+SELECT f.id, f.task_name, f.args, f.status::text, f.attempts, NULL::jsonb, o.error
+  FROM procrastinate_fetch_job_v2(%(queues)s::varchar[], %(worker_id)s) f
+  LEFT JOIN clearance_job_outcomes o ON o.job_id = f.id
+ WHERE f.id IS NOT NULL
 """
 _RECORD_ERROR = """
 INSERT INTO clearance_job_outcomes(job_id, error) VALUES (%(job_id)s, %(error)s)
@@ -103,81 +114,48 @@ class ProcrastinateJobQueue:
         self._queue = queue_name
         self._lease = lease_seconds
         self._next_recovery = 0.0
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name=f"jobs-{queue_name}", daemon=True
+        _apply_schema(dsn)
+        app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=dsn))
+        self._manager = app.job_manager
+        self._db = cast(SyncPsycopgConnector, app.connector.get_sync_connector())
+        # Our own pool, handed to procrastinate: autocommit (every query is one statement,
+        # so no COMMIT round trip) and no liveness check on checkout (another round trip);
+        # a broken connection is dropped by the pool when it is given back.
+        self._pool = psycopg_pool.ConnectionPool(
+            dsn, min_size=1, max_size=4, kwargs={"autocommit": True}, open=True
         )
-        self._thread.start()
-        self._connector = procrastinate.PsycopgConnector(
-            conninfo=dsn, min_size=1, max_size=4, kwargs={"autocommit": True}
+        self._db.open(self._pool)
+        row = self._db.execute_query_one(query=procrastinate_queries["register_worker"])
+        self._worker_id = int(row["worker_id"])
+        self._stop = threading.Event()
+        self._heartbeat = threading.Thread(
+            target=self._beat, name=f"jobs-heartbeat-{queue_name}", daemon=True
         )
-        self._app = procrastinate.App(connector=self._connector)
-        self._manager = self._app.job_manager
-        self._heartbeat: asyncio.Task[None] | None = None
-        try:
-            self._worker_id = self._call(self._open(dsn))
-        except BaseException:
-            self._stop_loop()
-            raise
+        self._heartbeat.start()
 
-    # --- the event loop thread -------------------------------------------------------
-
-    def _call(self, coroutine: Coroutine[Any, Any, _T]) -> _T:
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
-
-    def _stop_loop(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join()
-        self._loop.close()
-
-    async def _open(self, dsn: str) -> int:
-        try:
-            # Fail fast on a bad DSN instead of the pool's endless reconnect attempts.
-            conn = await psycopg.AsyncConnection.connect(dsn, autocommit=True, connect_timeout=10)
-        except psycopg.Error as exc:
-            raise GatewayInputError(f"cannot connect to PostgreSQL ({dsn!r}): {exc}") from None
-        async with conn:
-            await conn.execute("SELECT pg_advisory_lock(%s)", (_SCHEMA_LOCK,))
-            try:
-                row = await (
-                    await conn.execute("SELECT to_regclass('procrastinate_jobs') IS NOT NULL")
-                ).fetchone()
-                if not (row and row[0]):
-                    await conn.execute(cast(Any, SchemaManager.get_schema()))
-                await conn.execute(_OUTCOMES)
-            finally:
-                await conn.execute("SELECT pg_advisory_unlock(%s)", (_SCHEMA_LOCK,))
-        await self._connector.open_async()
-        worker_id = await self._manager.register_worker()
-        self._heartbeat = asyncio.ensure_future(self._beat(worker_id))
-        return worker_id
-
-    async def _beat(self, worker_id: int) -> None:
-        while True:
-            await asyncio.sleep(self._lease / 4)
+    def _beat(self) -> None:
+        while not self._stop.wait(self._lease / 4):
             # A missed beat (database restarting) is retried at the next one.
             with contextlib.suppress(procrastinate_errors.ConnectorException):
-                await self._manager.update_heartbeat(worker_id)
-
-    async def _close(self) -> None:
-        if self._heartbeat is not None:
-            self._heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._heartbeat
-        with contextlib.suppress(procrastinate_errors.ConnectorException):
-            await self._manager.unregister_worker(self._worker_id)
-        await self._connector.close_async()
+                self._db.execute_query(
+                    query=procrastinate_queries["update_heartbeat"], worker_id=self._worker_id
+                )
 
     def close(self) -> None:
-        if self._loop.is_closed():
+        if self._stop.is_set():
             return
-        self._call(self._close())
-        self._stop_loop()
+        self._stop.set()
+        self._heartbeat.join()
+        with contextlib.suppress(procrastinate_errors.ConnectorException):
+            self._db.execute_query(
+                query=procrastinate_queries["unregister_worker"], worker_id=self._worker_id
+            )
+        self._pool.close()
 
-    async def _execute(self, query: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-        async with self._connector.pool.connection() as conn:
-            cur = await conn.execute(cast(Any, query), params)
-            return await cur.fetchall() if cur.description else [(cur.rowcount,)]
+    def _execute(self, query: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        with self._pool.connection() as conn:
+            cur = conn.execute(cast(Any, query), params)
+            return cur.fetchall() if cur.description else [(cur.rowcount,)]
 
     # --- the JobQueue protocol ---------------------------------------------------------
 
@@ -192,41 +170,41 @@ class ProcrastinateJobQueue:
             task_name=kind,
             task_kwargs={"payload": dict(payload), "max_attempts": max_attempts},
         )
-        deferred = self._call(self._manager.defer_job_async(job))
+        deferred = self._manager.defer_job(job)
         assert deferred.id is not None
         return deferred.id
 
     def claim(self, worker: str) -> Job | None:
         """Take the oldest queued job (after retrying those of workers that stopped)."""
-        return self._call(self._claim())
-
-    async def _claim(self) -> Job | None:
         if time.monotonic() >= self._next_recovery:
             # Recovery scans every running job: once per quarter lease is often enough.
             self._next_recovery = time.monotonic() + self._lease / 4
-            await self._recover_stalled()
-        fetched = await self._manager.fetch_job([self._queue], self._worker_id)
-        return None if fetched is None or fetched.id is None else await self._get(fetched.id)
+            self._recover_stalled()
+        rows = self._execute(_FETCH, {"queues": [self._queue], "worker_id": self._worker_id})
+        return _job(rows[0]) if rows else None
 
-    async def _recover_stalled(self) -> None:
-        stalled = await self._manager.get_stalled_jobs(
-            queue=self._queue, seconds_since_heartbeat=self._lease
+    def _recover_stalled(self) -> None:
+        rows = self._db.execute_query_all(
+            query=procrastinate_queries["select_stalled_jobs_by_heartbeat"],
+            queue=self._queue,
+            task_name=None,
+            seconds_since_heartbeat=self._lease,
         )
-        for job in stalled:
+        for job in map(procrastinate_jobs.Job.from_row, rows):
             assert job.id is not None
             # procrastinate counts finished attempts; the stalled one has not finished.
             if job.attempts + 1 >= int(str(job.task_kwargs.get("max_attempts", 1))):
-                await self._finish(job.id, "failed", None, STOPPED)
+                self._finish(job.id, "failed", None, STOPPED)
                 continue
             # Another claimer may retry it first: then it is no longer 'doing'.
             with contextlib.suppress(procrastinate_errors.ConnectorException):
-                await self._manager.retry_job_by_id_async(job.id, _now())
+                self._manager.retry_job_by_id(job.id, _now())
 
     def complete(self, job_id: int, result: Mapping[str, Any]) -> None:
-        if not self._call(self._finish(job_id, "succeeded", dict(result), None)):
+        if not self._finish(job_id, "succeeded", dict(result), None):
             raise JobQueueError(f"job {job_id} is not running (unknown or already finished)")
 
-    async def _finish(
+    def _finish(
         self, job_id: int, status: str, result: dict[str, Any] | None, error: str | None
     ) -> bool:
         params = {
@@ -236,7 +214,7 @@ class ProcrastinateJobQueue:
             "error": error,
         }
         try:
-            rows = await self._execute(_FINISH, params)
+            rows = self._execute(_FINISH, params)
         except psycopg.errors.RaiseException:
             return False  # finished by another worker meanwhile
         return bool(rows[0][0])
@@ -244,45 +222,62 @@ class ProcrastinateJobQueue:
     def fail(self, job_id: int, error: str) -> None:
         """Record a failed attempt: back to the queue, or failed for good after the last one."""
 
-        async def requeue() -> None:
-            await self._execute(_RECORD_ERROR, {"job_id": job_id, "error": error})
-            await self._manager.retry_job_by_id_async(job_id, _now())
+        def requeue() -> None:
+            self._execute(_RECORD_ERROR, {"job_id": job_id, "error": error})
+            self._manager.retry_job_by_id(job_id, _now())
 
-        async def fail_for_good() -> None:
-            if not await self._finish(job_id, "failed", None, error):
+        def fail_for_good() -> None:
+            if not self._finish(job_id, "failed", None, error):
                 raise JobQueueError(f"job {job_id} is not running (unknown or already finished)")
 
-        record_failure(
-            self.get(job_id), lambda: self._call(requeue()), lambda: self._call(fail_for_good())
-        )
+        record_failure(self.get(job_id), requeue, fail_for_good)
 
     def get(self, job_id: int) -> Job:
-        return self._call(self._get(job_id))
-
-    async def _get(self, job_id: int) -> Job:
-        rows = await self._execute(_GET, {"job_id": job_id, "queue": self._queue})
+        rows = self._execute(_GET, {"job_id": job_id, "queue": self._queue})
         if not rows:
             raise JobQueueError(f"no job {job_id}")
-        id_, kind, args, status, attempts, result, error = rows[0]
-        state = _STATES[status]
-        return Job(
-            id=int(id_),
-            kind=str(kind),
-            payload=dict(args["payload"]),
-            state=state,
-            # procrastinate counts finished attempts; the gateway counts claims.
-            attempts=int(attempts) + (1 if state == RUNNING else 0),
-            max_attempts=int(args["max_attempts"]),
-            error=error,
-            result=None if result is None else dict(result),
-        )
+        return _job(rows[0])
 
     def counts(self) -> dict[str, int]:
-        rows = self._call(self._execute(_COUNTS, {"queue": self._queue}))
         out = {QUEUED: 0, RUNNING: 0, DONE: 0, FAILED: 0}
-        for status, n in rows:
+        for status, n in self._execute(_COUNTS, {"queue": self._queue}):
             out[_STATES[str(status)]] += int(n)
         return out
+
+
+def _apply_schema(dsn: str) -> None:
+    """procrastinate's schema, once per database; our outcomes table beside it."""
+    try:
+        # Fail fast on a bad DSN instead of the pool's endless reconnect attempts.
+        conn = psycopg.connect(dsn, autocommit=True, connect_timeout=10)
+    except psycopg.Error as exc:
+        raise GatewayInputError(f"cannot connect to PostgreSQL ({dsn!r}): {exc}") from None
+    with conn:
+        # Replicas start together: without the lock two would both see no schema.
+        conn.execute("SELECT pg_advisory_lock(%s)", (_SCHEMA_LOCK,))
+        try:
+            row = conn.execute("SELECT to_regclass('procrastinate_jobs') IS NOT NULL").fetchone()
+            if not (row and row[0]):
+                conn.execute(cast(Any, SchemaManager.get_schema()))
+            conn.execute(_OUTCOMES)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_SCHEMA_LOCK,))
+
+
+def _job(row: tuple[Any, ...]) -> Job:
+    id_, kind, args, status, attempts, result, error = row
+    state = _STATES[status]
+    return Job(
+        id=int(id_),
+        kind=str(kind),
+        payload=dict(args["payload"]),
+        state=state,
+        # procrastinate counts finished attempts; the gateway counts claims.
+        attempts=int(attempts) + (1 if state == RUNNING else 0),
+        max_attempts=int(args["max_attempts"]),
+        error=error,
+        result=None if result is None else dict(result),
+    )
 
 
 def _now() -> datetime.datetime:

@@ -42,7 +42,7 @@ from clearance.gateway.queue import JobQueue
 SERVER = os.environ.get("CLEARANCE_PG_DSN", "dbname=postgres")
 DATABASE = "clearance_bench_queue"
 #: The last commit whose gateway/queue_postgres.py is the queue written by hand.
-HANDWRITTEN_COMMIT = "HEAD"
+HANDWRITTEN_COMMIT = "d8f74faad6a55e753ae9496f223c12faf6ee147f"
 HANDWRITTEN_PATH = "src/clearance/gateway/queue_postgres.py"
 REPO = Path(__file__).resolve().parent.parent
 
@@ -57,7 +57,8 @@ def _database() -> str:
 
 
 def _handwritten_module() -> ModuleType:
-    """The queue written by hand, as it was at ``HANDWRITTEN_COMMIT``."""
+    """The queue written by hand, as it was at ``HANDWRITTEN_COMMIT`` (it imports only
+    ``clearance.gateway.errors`` and ``clearance.gateway.queue``, which keep those names)."""
     source = subprocess.run(
         ["git", "-C", str(REPO), "show", f"{HANDWRITTEN_COMMIT}:{HANDWRITTEN_PATH}"],
         capture_output=True,
@@ -76,9 +77,9 @@ def _handwritten_module() -> ModuleType:
 
 def open_queue(implementation: str, dsn: str, name: str) -> JobQueue:
     if implementation == "procrastinate":
-        from clearance.gateway.queue_procrastinate import ProcrastinateJobQueue
+        from clearance.gateway.queue_postgres import PostgresJobQueue
 
-        return ProcrastinateJobQueue(dsn, name)
+        return PostgresJobQueue(dsn, name)
     queue: JobQueue = _handwritten_module().PostgresJobQueue(dsn, name)
     return queue
 

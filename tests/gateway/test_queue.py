@@ -1,7 +1,8 @@
 """The JobQueue protocol on both backends: SQLite (embedded) and PostgreSQL (scale-out).
 
-Each PostgreSQL test gets a queue of its own in database ``clearance_queue_tests``
-(created once; override with ``$CLEARANCE_PG_QUEUE_DSN``).
+Each PostgreSQL test gets a procrastinate queue of its own in database
+``clearance_i13jobs_queue`` (created once; override with ``$CLEARANCE_PG_QUEUE_DSN``),
+and deletes its jobs afterwards.
 """
 
 from __future__ import annotations
@@ -22,13 +23,14 @@ from clearance.gateway.errors import GatewayInputError, JobQueueError
 from clearance.gateway.queue import DONE, FAILED, QUEUED, RUNNING, JobQueue, SQLiteJobQueue
 
 PG_SERVER = os.environ.get("CLEARANCE_PG_DSN", "dbname=postgres")
-PG_DATABASE = "clearance_queue_tests"
+PG_DATABASE = "clearance_i13jobs_queue"
 
 #: (backend, where): a fresh queue location; opening it twice reaches the same jobs.
 Backend = tuple[str, str, str]
 
 
-def _queue_dsn() -> str:
+def pg_queue_dsn() -> str:
+    """The database the PostgreSQL queue tests use, created on first use."""
     if dsn := os.environ.get("CLEARANCE_PG_QUEUE_DSN"):
         return dsn
     import psycopg
@@ -44,7 +46,15 @@ def _queue_dsn() -> str:
 
 @pytest.fixture(scope="session")
 def queue_dsn() -> str:
-    return _queue_dsn()
+    return pg_queue_dsn()
+
+
+def drop_queue(dsn: str, name: str) -> None:
+    """Delete a test queue's jobs (their events and outcomes go with them)."""
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as db:
+        db.execute("DELETE FROM procrastinate_jobs WHERE queue_name = %s", (name,))
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -52,15 +62,16 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
     if request.param == "sqlite":
         yield "sqlite", str(tmp_path / "q.sqlite"), ""
         return
-    dsn = request.getfixturevalue("queue_dsn")
-    yield "postgres", f"jobs_{uuid.uuid4().hex[:12]}", dsn
+    dsn, name = request.getfixturevalue("queue_dsn"), f"jobs_{uuid.uuid4().hex[:12]}"
+    yield "postgres", name, dsn
+    drop_queue(dsn, name)
 
 
 def open_queue(backend: Backend, lease_seconds: float = 60.0) -> JobQueue:
     kind, where, dsn = backend
     if kind == "sqlite":
         return SQLiteJobQueue(Path(where), lease_seconds=lease_seconds)
-    from clearance.gateway.queue_procrastinate import ProcrastinateJobQueue as PostgresJobQueue
+    from clearance.gateway.queue_postgres import PostgresJobQueue
 
     return PostgresJobQueue(dsn, where, lease_seconds=lease_seconds)
 
@@ -161,7 +172,7 @@ if kind == 'sqlite':
     from clearance.gateway.queue import SQLiteJobQueue
     q = SQLiteJobQueue(Path(where), lease_seconds=lease)
 else:
-    from clearance.gateway.queue_procrastinate import ProcrastinateJobQueue as PostgresJobQueue
+    from clearance.gateway.queue_postgres import PostgresJobQueue
     q = PostgresJobQueue(dsn, where, lease_seconds=lease)
 job = q.claim('doomed')
 print(job.id if job else 'none', flush=True)
@@ -245,7 +256,7 @@ def test_a_live_worker_keeps_a_long_job(queue_dsn: str) -> None:
 
 @pytest.mark.postgres
 def test_bad_queue_location_is_refused(queue_dsn: str) -> None:
-    from clearance.gateway.queue_procrastinate import ProcrastinateJobQueue as PostgresJobQueue
+    from clearance.gateway.queue_postgres import PostgresJobQueue
 
     with pytest.raises(GatewayInputError, match="not a plain identifier"):
         PostgresJobQueue(queue_dsn, "jobs; DROP TABLE x")

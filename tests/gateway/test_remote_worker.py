@@ -3,7 +3,6 @@ nothing but the queue and HTTP (its own key, its own disk) inspects and submits 
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from pathlib import Path
@@ -17,19 +16,17 @@ from clearance.gateway.errors import GatewayRefused
 from clearance.gateway.queue_postgres import PostgresJobQueue
 
 from .support import RULES, start_live
-
-PG_DSN = os.environ.get("CLEARANCE_PG_DSN", "dbname=postgres")
+from .test_queue import drop_queue, pg_queue_dsn
 
 
 @pytest.mark.postgres
 def test_remote_worker_inspects_through_postgres_and_http(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import psycopg
-
+    dsn = pg_queue_dsn()
     table = f"jobs_{uuid.uuid4().hex[:12]}"
     try:
-        with start_live(tmp_path / "w", job_queue_dsn=PG_DSN, job_queue_table=table) as live:
+        with start_live(tmp_path / "w", job_queue_dsn=dsn, job_queue_table=table) as live:
             rules = tmp_path / "rules.yar"
             rules.write_bytes(RULES)
             env = create_release(
@@ -44,7 +41,7 @@ def test_remote_worker_inspects_through_postgres_and_http(
                 vendor.upload_artifact(RULES)
                 assert vendor.status(env.sha256)["release"]["state"] == "inspecting"
             # The worker's own connections: a queue handle and an inspector-token client.
-            queue = PostgresJobQueue(PG_DSN, table)
+            queue = PostgresJobQueue(dsn, table)
             digest = Artifact.from_file(rules, "content").sha256
             with GatewayClient(live.url) as no_token, pytest.raises(GatewayRefused):
                 no_token.artifact(digest)  # artifacts go to inspectors only
@@ -57,7 +54,7 @@ def test_remote_worker_inspects_through_postgres_and_http(
                     "--server",
                     live.url,
                     "--queue-dsn",
-                    PG_DSN,
+                    dsn,
                     "--queue-table",
                     table,
                     "--key",
@@ -82,5 +79,4 @@ def test_remote_worker_inspects_through_postgres_and_http(
                 "inspector"
             )
     finally:
-        with psycopg.connect(PG_DSN, autocommit=True) as db:
-            db.execute(f"DROP TABLE IF EXISTS {table}")
+        drop_queue(dsn, table)

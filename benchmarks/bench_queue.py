@@ -40,7 +40,7 @@ from psycopg.conninfo import make_conninfo
 from clearance.gateway.queue import JobQueue
 
 SERVER = os.environ.get("CLEARANCE_PG_DSN", "dbname=postgres")
-DATABASE = "clearance_bench_queue"
+DATABASE = "clearance_i13jobs_bench"
 #: The last commit whose gateway/queue_postgres.py is the queue written by hand.
 HANDWRITTEN_COMMIT = "d8f74faad6a55e753ae9496f223c12faf6ee147f"
 HANDWRITTEN_PATH = "src/clearance/gateway/queue_postgres.py"

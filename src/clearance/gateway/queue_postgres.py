@@ -1,7 +1,5 @@
 """The job queue on PostgreSQL through procrastinate, for workers on many machines.
 
-(Also :class:`LeaderLease`, the replicas' advisory lock for background work.)
-
 Same :class:`~clearance.gateway.queue.JobQueue` protocol as the SQLite queue.
 procrastinate owns the jobs: its schema (applied once per database, under an
 advisory lock so replicas starting together do not race), its ``defer``,
@@ -21,10 +19,13 @@ inspection is never taken from a worker that is alive.
 
 The gateway's callers are synchronous, so the handle uses the synchronous side
 of procrastinate's ``PsycopgConnector`` (its ``SyncPsycopgConnector``, a psycopg 3
-connection pool) and procrastinate's SQL queries and functions directly.  A first
-version ran procrastinate's asynchronous job manager on an event loop in a thread
-of its own; the hop between threads cost it half its throughput and ten times its
-latency under load (see benchmarks/results/queue.md).
+connection pool, autocommit, one round trip per operation) and procrastinate's SQL
+queries and functions directly.  A first version ran procrastinate's asynchronous
+job manager on an event loop in a thread of its own, over a pool that checked each
+connection on checkout and committed separately: it had about half the throughput
+and ten times the latency (docs/gateway.md, *Why procrastinate, measured*).
+
+:class:`LeaderLease` (the replicas' advisory lock for background work) lives here too.
 """
 
 from __future__ import annotations

@@ -1,13 +1,11 @@
 """The JobQueue protocol on both backends: SQLite (embedded) and PostgreSQL (scale-out).
 
-Each PostgreSQL test gets a procrastinate queue of its own in database
-``clearance_i13jobs_queue`` (created once; override with ``$CLEARANCE_PG_QUEUE_DSN``),
-and deletes its jobs afterwards.
+Each PostgreSQL test gets a procrastinate queue of its own in one scratch
+database (``clearance_i13jobs_*`` on the server of ``$CLEARANCE_PG_DSN``, dropped afterwards).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 import sys
@@ -19,42 +17,19 @@ from pathlib import Path
 
 import pytest
 
+from _postgres import scratch_database
 from clearance.gateway.errors import GatewayInputError, JobQueueError
 from clearance.gateway.queue import DONE, FAILED, QUEUED, RUNNING, JobQueue, SQLiteJobQueue
 
-PG_SERVER = os.environ.get("CLEARANCE_PG_DSN", "dbname=postgres")
-PG_DATABASE = "clearance_i13jobs_queue"
-
-#: (backend, where): a fresh queue location; opening it twice reaches the same jobs.
+#: (backend, where, dsn): a fresh queue location; opening it twice reaches the same jobs.
 Backend = tuple[str, str, str]
 
 
-def pg_queue_dsn() -> str:
-    """The database the PostgreSQL queue tests use, created on first use."""
-    if dsn := os.environ.get("CLEARANCE_PG_QUEUE_DSN"):
-        return dsn
-    import psycopg
-    from psycopg.conninfo import make_conninfo
-
-    with psycopg.connect(PG_SERVER, autocommit=True) as db:
-        if db.execute("SELECT 1 FROM pg_database WHERE datname=%s", (PG_DATABASE,)).fetchone():
-            return make_conninfo(PG_SERVER, dbname=PG_DATABASE)
-        with contextlib.suppress(psycopg.errors.DuplicateDatabase):  # made by another process
-            db.execute(f"CREATE DATABASE {PG_DATABASE}")
-    return make_conninfo(PG_SERVER, dbname=PG_DATABASE)
-
-
-@pytest.fixture(scope="session")
-def queue_dsn() -> str:
-    return pg_queue_dsn()
-
-
-def drop_queue(dsn: str, name: str) -> None:
-    """Delete a test queue's jobs (their events and outcomes go with them)."""
-    import psycopg
-
-    with psycopg.connect(dsn, autocommit=True) as db:
-        db.execute("DELETE FROM procrastinate_jobs WHERE queue_name = %s", (name,))
+@pytest.fixture(scope="module")
+def queue_dsn() -> Iterator[str]:
+    """One scratch database for this module's PostgreSQL tests; each test has its own queue."""
+    with scratch_database("clearance_i13jobs_") as dsn:
+        yield dsn
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -62,9 +37,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
     if request.param == "sqlite":
         yield "sqlite", str(tmp_path / "q.sqlite"), ""
         return
-    dsn, name = request.getfixturevalue("queue_dsn"), f"jobs_{uuid.uuid4().hex[:12]}"
-    yield "postgres", name, dsn
-    drop_queue(dsn, name)
+    yield "postgres", f"jobs_{uuid.uuid4().hex[:12]}", request.getfixturevalue("queue_dsn")
 
 
 def open_queue(backend: Backend, lease_seconds: float = 60.0) -> JobQueue:

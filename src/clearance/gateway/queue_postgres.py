@@ -31,7 +31,6 @@ and ten times the latency (docs/gateway.md, *Why procrastinate, measured*).
 from __future__ import annotations
 
 import contextlib
-import datetime
 import logging
 import re
 import threading
@@ -83,6 +82,8 @@ SELECT f.id, f.task_name, f.args, f.status::text, f.attempts, NULL::jsonb, o.err
   LEFT JOIN clearance_job_outcomes o ON o.job_id = f.id
  WHERE f.id IS NOT NULL
 """
+# procrastinate's retry, due at the database's clock (a worker's skewed clock must not delay it).
+_RETRY = "SELECT procrastinate_retry_job_v2(%(job_id)s, now(), NULL, NULL, NULL)"
 _RECORD_ERROR = """
 INSERT INTO clearance_job_outcomes(job_id, error) VALUES (%(job_id)s, %(error)s)
 ON CONFLICT (job_id) DO UPDATE SET error = EXCLUDED.error
@@ -201,8 +202,8 @@ class PostgresJobQueue:
                 self._finish(job.id, "failed", None, STOPPED)
                 continue
             # Another claimer may retry it first: then it is no longer 'doing'.
-            with contextlib.suppress(procrastinate_errors.ConnectorException):
-                self._manager.retry_job_by_id(job.id, _now())
+            with contextlib.suppress(psycopg.errors.RaiseException):
+                self._execute(_RETRY, {"job_id": job.id})
 
     def complete(self, job_id: int, result: Mapping[str, Any]) -> None:
         if not self._finish(job_id, "succeeded", dict(result), None):
@@ -228,7 +229,7 @@ class PostgresJobQueue:
 
         def requeue() -> None:
             self._execute(_RECORD_ERROR, {"job_id": job_id, "error": error})
-            self._manager.retry_job_by_id(job_id, _now())
+            self._execute(_RETRY, {"job_id": job_id})
 
         def fail_for_good() -> None:
             if not self._finish(job_id, "failed", None, error):
@@ -282,10 +283,6 @@ def _job(row: tuple[Any, ...]) -> Job:
         error=error,
         result=None if result is None else dict(result),
     )
-
-
-def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
 
 
 #: pg_advisory_lock key of the background leader ("clr-bg01" as an int64).

@@ -59,11 +59,16 @@ def _database() -> str:
 def _handwritten_module() -> ModuleType:
     """The queue written by hand, as it was at ``HANDWRITTEN_COMMIT`` (it imports only
     ``clearance.gateway.errors`` and ``clearance.gateway.queue``, which keep those names)."""
-    source = subprocess.run(
+    shown = subprocess.run(
         ["git", "-C", str(REPO), "show", f"{HANDWRITTEN_COMMIT}:{HANDWRITTEN_PATH}"],
         capture_output=True,
-        check=True,
-    ).stdout
+    )
+    if shown.returncode != 0:
+        raise RuntimeError(
+            f"bench_queue needs commit {HANDWRITTEN_COMMIT} (the hand-written queue) in the "
+            f"git history of {REPO}: {shown.stderr.decode(errors='replace').strip()}"
+        )
+    source = shown.stdout
     folder = Path(tempfile.gettempdir()) / f"clearance-bench-queue-{os.getuid()}"
     folder.mkdir(exist_ok=True)
     path = folder / "handwritten_queue.py"

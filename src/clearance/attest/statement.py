@@ -32,6 +32,8 @@ CHANNEL_RESET_V1 = "https://clearance.dev/channel-reset/v1"
 ENTITLEMENT_V1 = "https://clearance.dev/entitlement/v1"
 #: A rollout transition signed by the trust root's rollout role (clearance.policy.rollout_statements).
 TRANSITION_V1 = "https://clearance.dev/rollout-transition/v1"
+#: A signed regulator's report (clearance.report): its files' digests and the tree it covers.
+REPORT_V1 = "https://clearance.dev/report/v1"
 PREDICATE_TYPES = (
     RELEASE_V1,
     VERDICT_V1,
@@ -42,6 +44,7 @@ PREDICATE_TYPES = (
     CHANNEL_RESET_V1,
     ENTITLEMENT_V1,
     TRANSITION_V1,
+    REPORT_V1,
 )
 
 

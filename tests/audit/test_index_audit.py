@@ -54,7 +54,9 @@ def test_a_checkpoint_committing_to_a_wrong_index_root_is_flagged(
 
 def test_the_true_index_root_is_not_flagged(world: World, tmp_path: Path) -> None:
     rel = world.release("1.0.0")
-    _append_with(world, LogIndex(world.trust_root()), rel.to_bytes(), world.verdict(rel).to_bytes())
+    _append_with(
+        world, LogIndex(world.trust_root()), rel.to_bytes(), world.verdict(rel).to_bytes()
+    )
     assert "audit.index-root-mismatch" not in rules(run(world, tmp_path / "state"))
     # Resumed on a later run: the index is recomputed from the entries audited before.
     rel2 = world.release("1.1.0")

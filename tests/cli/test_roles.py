@@ -293,7 +293,7 @@ def test_vendor_creates_a_committed_entitlement_from_readable_yaml(
         "--out", out, "--opening", opening,
     ) == 2  # fmt: skip
     assert "--customer" in capsys.readouterr().err
-    assert (
-        run("entitlement", "create", "--key", vendor_key, "--out", out, "--opening", opening) == 2
-    )
+    assert run(
+        "entitlement", "create", "--key", vendor_key, "--out", out, "--opening", opening
+    ) == 2
     assert "--from" in capsys.readouterr().err

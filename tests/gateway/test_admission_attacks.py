@@ -108,7 +108,9 @@ def test_gateway_checkpoints_commit_to_the_index_and_honour_a_reset(tmp_path: Pa
         by_vendor = reset_channel("agent", "stable", "2.0.0", "undo", keys["vendor"])
         with pytest.raises(GatewayRefused):
             gateway.submit(by_vendor.to_bytes(), "policy")
-        gateway.submit(revoke_release(high, "stolen key", keys["regulator"]).to_bytes(), "policy")
+        gateway.submit(
+            revoke_release(high, "stolen key", keys["regulator"]).to_bytes(), "policy"
+        )
         gateway.submit(
             reset_channel("agent", "stable", "2.0.0", "undo", keys["regulator"]).to_bytes(),
             "policy",

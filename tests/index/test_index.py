@@ -136,7 +136,9 @@ def test_the_index_is_a_deterministic_function_of_the_log(keys: Keys, tmp_path: 
         verify_index_proof(IndexProof(proof.key, proof.value + b" ", proof.siblings), one.root())
 
 
-def test_unsigned_and_under_threshold_entries_change_nothing(keys: Keys, tmp_path: Path) -> None:
+def test_unsigned_and_under_threshold_entries_change_nothing(
+    keys: Keys, tmp_path: Path
+) -> None:
     entries = _history(keys, tmp_path)
     base = build_index(keys.root(), entries)
     stranger = Signer.generate("insp-a")  # same name as a trusted inspector, another key

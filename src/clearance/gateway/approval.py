@@ -51,7 +51,9 @@ def evaluate(
     ``inspector`` holds the distinct trusted key ids that signed each) of a release now in
     state ``current``: :func:`clearance.attest.admission.evaluate_votes`, counting keys, never
     names; keys in ``revoked`` neither count nor veto."""
-    votes = [VerdictVote(int(v["log_index"]), str(v["decision"]), signers_of(v)) for v in verdicts]
+    votes = [
+        VerdictVote(int(v["log_index"]), str(v["decision"]), signers_of(v)) for v in verdicts
+    ]
     trusted = frozenset().union(*(vote.key_ids for vote in votes)) - revoked
     outcome = evaluate_votes(votes, trusted, threshold)
     approvers = outcome.approvers

@@ -218,3 +218,49 @@ def test_auditor_posts_its_result_with_the_cli(tmp_path: Path) -> None:
             )
             == 3
         )
+
+
+def test_signed_report_is_logged_listed_on_audit_and_verifies(tmp_path: Path) -> None:
+    """`clearance report --key --submit-server` logs the report through the gateway; /audit
+    lists it with its permalink; `clearance report verify --server` checks the folder."""
+    from clearance.cli import main
+
+    with start_live(tmp_path / "world") as live:
+        _approve(live, tmp_path, "1.0.0")
+        root = tmp_path / "trust-root.json"
+        root.write_bytes(live.world.trust_root.to_bytes())
+        out = tmp_path / "report"
+        common = ["--trust-root", str(root), "--json"]
+        code = main(
+            [
+                "report",
+                "--server",
+                live.url,
+                "--from",
+                "2000-01-01",
+                "--to",
+                "2099-12-31",
+                "--out",
+                str(out),
+                "--no-pdf",
+                "--key",
+                str(tmp_path / "world" / "keys" / "policy.key"),
+                "--submit-server",
+                live.url,
+                "--token",
+                live.world.token("policy"),
+                *common,
+            ]
+        )
+        assert code in (0, 1)  # written either way (1: red flags); logged below
+        receipt = json.loads((out / "receipt.json").read_text())
+        index = receipt["log_index"]
+        assert receipt["kind"] == "report"
+        page = _page(live.url + "/audit").text
+        assert "Signed reports in the log" in page and f'href="/entries/{index}"' in page
+        assert "report.html" in page
+        entry = _page(live.url + f"/entries/{index}")
+        assert entry.status_code == 200 and "report/v1" in entry.text
+        assert main(["report", "verify", str(out), "--server", live.url, *common]) == 0
+        (out / "report.html").write_text("<p>nothing to see</p>")
+        assert main(["report", "verify", str(out), "--server", live.url, *common]) == 1

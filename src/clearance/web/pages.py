@@ -8,6 +8,8 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
+from clearance.attest import Envelope, admission, statement_of
+from clearance.attest.report import ReportClaim
 from clearance.audit.auditor import cosigning_witnesses
 from clearance.errors import BadInput
 from clearance.gateway.errors import GatewayNotFoundError
@@ -250,3 +252,30 @@ def search(src: DashboardSource, query: str, can_see_customers: bool) -> dict[st
                     }
                 )
     return {"query": q, "results": results}
+
+
+def logged_reports(src: DashboardSource) -> list[dict[str, Any]]:
+    """Signed regulator's reports in the log, newest first: who signed, what they cover, and
+    the file digests ``clearance report verify`` checks a copy of the report against."""
+    rule = admission.signer_rule(admission.KIND_REPORT, src.trust_root)
+    out = []
+    for index in sorted(src.entries_of(admission.KIND_REPORT), reverse=True):
+        try:
+            envelope = Envelope.from_bytes(src.log_entry(index))
+            claim = ReportClaim.from_statement(statement_of(envelope))
+            signers = sorted(admission.valid_key_ids(envelope, rule.keys))
+        except (BadInput, admission.ForgedSignatureError):
+            continue  # not admitted under today's rule: its entry page still shows it
+        out.append(
+            {
+                "index": index,
+                "producer": claim.producer,
+                "signers": signers,
+                "period": f"{claim.period_from} to {claim.period_to}",
+                "jurisdiction": claim.jurisdiction or "all",
+                "tree_size": claim.tree_size,
+                "root_hash": claim.root_hash,
+                "files": [(f.name, f.sha256) for f in claim.files],
+            }
+        )
+    return out

@@ -44,6 +44,7 @@ from clearance.report import (
     sign_report,
     summary,
 )
+from clearance.report.served import fetch_from_server
 from clearance.report.verify import verify_report
 
 
@@ -153,7 +154,12 @@ def _report(args: argparse.Namespace) -> int:
     output_dir(args.out, "report")
     openings = _openings(args.openings)
     data = collect(
-        root, log_source(args.logdir, args.server), period, args.jurisdiction, openings=openings
+        root,
+        log_source(args.logdir, args.server),
+        period,
+        args.jurisdiction,
+        openings=openings,
+        fetch_aggregate=None if args.server is None else fetch_from_server(args.server),
     )
     html = render_html(data)
     out: Path = args.out
@@ -182,7 +188,7 @@ def _report(args: argparse.Namespace) -> int:
         + ("" if signer is None else f", signed by {signer.name}")
         + ("" if "log_index" not in result else f", logged at entry {result['log_index']}")
     )
-    ok = data.audit.clean and not data.red_flags
+    ok = data.audit.clean and not data.red_flags and not data.served_flags
     emit(args, result, text, ok=ok)
     return EXIT_OK if ok else EXIT_REFUSED
 

@@ -20,7 +20,7 @@ from clearance.keys import Signer
 from clearance.log.checkpoint import open_checkpoint
 from clearance.log.merkle import leaf_hash, verify_inclusion
 from clearance.policy.rollout_statements import HealthReport
-from clearance.web.pages import ring_series
+from clearance.web.pages import logged_ring_series, ring_series
 from clearance.web.sarif_view import findings_of
 from gateway.support import entitle, start_live
 from gateway.test_flow import _approve
@@ -58,6 +58,8 @@ def test_halted_rollout_plot_permalinks_and_customers(tmp_path: Path) -> None:
         page = _page(live.url + "/rollouts").text
         assert "canary failure rate" in page and "canary halt threshold" in page
         assert re.search(r"<td>halted</td>\s*<td>canary</td>", page)
+        # The plot reads the device-signed reports the log holds, not the gateway's store.
+        assert 'data-source="log"' in page and "3 logged health report(s)" in page
 
         # Every permalink's inclusion proof verifies against the signed checkpoint it shows.
         root = live.world.trust_root
@@ -117,6 +119,30 @@ def test_ring_series_counts_per_ring_and_restarts_on_resume() -> None:
     assert ring_series(transitions, health) == {
         "canary": [(at(3), 0.0), (at(4), 0.5), (at(5), 2 / 3), (at(7), 0.0)],
         "broad": [(at(9), 1.0)],
+    }
+
+
+def test_logged_ring_series_follows_log_order_and_aggregate_windows() -> None:
+    """Rings come from the evidence itself, order from the log: a report logged on its own
+    is placed at the last dated logged event; an aggregate at its window's end."""
+
+    def at(second: int) -> datetime:
+        return datetime(2026, 11, 30, 0, 0, second, tzinfo=UTC)
+
+    transitions = [
+        (2, {"event": "started", "ring": "canary", "at": "2026-11-30T00:00:02Z"}),
+        (5, {"event": "resumed", "ring": "canary", "at": "2026-11-30T00:00:06Z"}),
+        (8, {"event": "advanced", "ring": "broad", "at": "2026-11-30T00:00:08Z"}),
+    ]
+    health = [
+        (3, None, "canary", 1, 0),
+        (4, None, "canary", 0, 1),
+        (6, at(7), "canary", 3, 1),  # an aggregate: 3 ok, 1 failed in its window
+        (9, at(20), "broad", 9, 1),
+    ]
+    assert logged_ring_series(transitions, health) == {
+        "canary": [(at(2), 0.0), (at(2), 0.5), (at(7), 0.25)],
+        "broad": [(at(20), 0.1)],
     }
 
 

@@ -35,13 +35,12 @@ from clearance.attest import (
 )
 from clearance.attest.errors import EnvelopeSignatureError, RotationRefused
 from clearance.attest.report import ReportClaim
+from clearance.attest.statement import HEALTH_AGGREGATE_TYPE
 from clearance.audit.rules import AuditFinding
 from clearance.errors import BadInput
 from clearance.keys import Verifier
 
 ROLLOUT_TRANSITION_TYPE = "https://clearance.dev/rollout-transition/v1"
-#: ``_type`` of a gateway-written health aggregate (clearance.gateway.health_batch).
-HEALTH_AGGREGATE_TYPE = "https://clearance.dev/health-aggregate/v1"
 
 KIND_RELEASE = admission.KIND_RELEASE
 KIND_VERDICT = admission.KIND_VERDICT

@@ -8,6 +8,7 @@ from typing import Any
 
 from clearance._untrusted import UntrustedInputError, load_json
 from clearance.attest import Envelope, Statement, admission, statement_of
+from clearance.attest.statement import HEALTH_AGGREGATE_TYPE as HEALTH_AGGREGATE_TYPE
 from clearance.attest.statement import TRANSITION_V1
 from clearance.gateway.errors import GatewayInputError
 from clearance.gateway.rollout import TRANSITION_TYPE
@@ -24,8 +25,6 @@ KIND_REVOCATION = admission.KIND_REVOCATION
 KIND_CHANNEL_RESET = admission.KIND_CHANNEL_RESET
 KIND_REPORT = admission.KIND_REPORT
 KIND_HEALTH_AGGREGATE = "health-aggregate"
-#: ``_type`` of a gateway-written health aggregate (see clearance.gateway.health_batch).
-HEALTH_AGGREGATE_TYPE = "https://clearance.dev/health-aggregate/v1"
 
 #: Where the index's name for a kind differs from the admission rule's.
 _INDEX_NAME = {admission.KIND_ROLLOUT: KIND_ROLLOUT_DECISION}

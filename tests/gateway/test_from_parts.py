@@ -17,7 +17,7 @@ from clearance.gateway.queue import SQLiteJobQueue
 from clearance.gateway.rollout import Ring
 from clearance.gateway.service import Gateway
 from clearance.gateway.states import ReleaseState
-from clearance.gateway.store import SQLiteMetadataStore
+from clearance.gateway.store_sqlite import SQLiteMetadataStore
 from clearance.gateway.tuf_repo import TufRepository
 from clearance.keys import Signer
 from clearance.log import TransparencyLog

@@ -53,7 +53,7 @@ from clearance.gateway._sigpool import SignaturePool
 from clearance.gateway.backends import open_backends
 from clearance.gateway.bundles import build_bundle
 from clearance.gateway.config import GatewayConfig, load_config
-from clearance.gateway.customers import Customers, OpeningStore
+from clearance.gateway.customers import Customers, Openings, OpeningStore
 from clearance.gateway.errors import GatewayInputError, GatewayNotFoundError, GatewayRefused
 from clearance.gateway.health_store import SQLiteHealthReportStore
 from clearance.gateway.indexer import Indexer, Reaction
@@ -106,6 +106,7 @@ class Gateway:
         replica: str | None = None,
         health_reports: HealthReportStore | None = None,
         artifact_blobs: ArtifactBlobs | None = None,
+        openings: Openings | None = None,
     ) -> None:
         self.data_dir = data_dir
         #: This process among the replicas sharing a PostgreSQL database (lease holder names).
@@ -119,7 +120,7 @@ class Gateway:
         self.clock = clock
         self.inspections = Inspections(data_dir, config, store, queue, log, artifact_blobs)
         self.checks = SubmissionChecks(config, trust_root, store, log.index)
-        self.customers = Customers(store, OpeningStore(data_dir / "openings"))
+        self.customers = Customers(store, openings or OpeningStore(data_dir / "openings"))
         self._rollout_signer = (
             load_signer(data_dir / config.rollout_key) if config.rollout_key else None
         )
@@ -201,6 +202,7 @@ class Gateway:
             clock=clock,
             health_reports=backends.health_reports,
             artifact_blobs=backends.blobs,
+            openings=backends.openings,
         )
 
     def _revoked_keys(self) -> frozenset[str]:
@@ -241,6 +243,7 @@ class Gateway:
         self.queue.close()
         self.health.health_reports.close()
         self.inspections.close()
+        self.customers.openings.close()
         self.tuf.close()
         self.signatures.close()
 

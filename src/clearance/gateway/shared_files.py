@@ -4,6 +4,8 @@
   most 1 MiB (``clr_gw_blobs``).  A replica that lacks an artifact in its own
   data directory fetches it from here into that directory (a cache: the name
   is the content's SHA-256, checked again as it is written).
+* :class:`PostgresOpeningStore` - the entitlement openings vendors hand the
+  gateway (``clr_gw_openings``), which the log cannot rebuild.
 * :class:`PostgresTufFiles` - the TUF repository's signed metadata and target
   files (``clr_gw_tuf_files``).  A change runs under a transaction-scoped
   advisory lock: the replica first brings its copy of the repository up to
@@ -21,6 +23,7 @@ and write bounded in memory.  Each class is the only holder of its SQL.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import threading
 from collections.abc import Iterator
@@ -31,6 +34,7 @@ from typing import Any
 import psycopg
 
 from clearance.gateway._pg import Pool, database_error, open_pool
+from clearance.policy.commitment import EntitlementOpening
 
 CHUNK_BYTES = 1 << 20
 
@@ -43,6 +47,13 @@ _BLOB_SCHEMA = (
 _TUF_SCHEMA = (
     """CREATE TABLE IF NOT EXISTS clr_gw_tuf_files (
         path text PRIMARY KEY, sha256 text NOT NULL, data bytea NOT NULL)""",
+)
+
+_OPENING_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS clr_gw_openings (
+        commitment text PRIMARY KEY, log_index bigint NOT NULL, customer text NOT NULL,
+        opening text NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS clr_gw_openings_customer ON clr_gw_openings(customer)",
 )
 
 #: pg_advisory_xact_lock key of a change to the TUF repository ("clr-tuf1").
@@ -129,6 +140,51 @@ class PostgresArtifactBlobs:
                 return _write_atomic(path, chunks(), sha256)
         except psycopg.OperationalError as exc:
             raise database_error(self._dsn, exc) from None
+
+
+class PostgresOpeningStore:
+    """Entitlement openings in PostgreSQL: a device whose entitlement was handed to one
+    replica authenticates at every replica.  Private like the files of
+    :class:`~clearance.gateway.customers.OpeningStore`: never in the log or the public API."""
+
+    def __init__(self, dsn: str, *, name: str = "clearance-openings", pool_size: int = 2) -> None:
+        self._dsn = dsn
+        self._pool: Pool = open_pool(dsn, name, _OPENING_SCHEMA, max_size=pool_size)
+
+    def close(self) -> None:
+        self._pool.close()
+
+    def _rows(self, sql: str, params: tuple[str, ...]) -> list[tuple[int, EntitlementOpening]]:
+        try:
+            with self._pool.connection() as conn:
+                rows = conn.execute(sql, params).fetchall()
+        except psycopg.OperationalError as exc:
+            raise database_error(self._dsn, exc) from None
+        return [(int(i), EntitlementOpening.from_dict(json.loads(o))) for i, o in rows]
+
+    def add(self, log_index: int, opening: EntitlementOpening) -> None:
+        body = json.dumps(opening.to_dict(), sort_keys=True)
+        try:
+            with self._pool.connection() as conn:
+                conn.execute(
+                    "INSERT INTO clr_gw_openings (commitment, log_index, customer, opening) "
+                    "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                    (opening.commitment, log_index, opening.entitlement.customer, body),
+                )
+        except psycopg.OperationalError as exc:
+            raise database_error(self._dsn, exc) from None
+
+    def all(self) -> list[tuple[int, EntitlementOpening]]:
+        return self._rows(
+            "SELECT log_index, opening FROM clr_gw_openings ORDER BY log_index, commitment", ()
+        )
+
+    def of(self, customer: str) -> list[tuple[int, EntitlementOpening]]:
+        return self._rows(
+            "SELECT log_index, opening FROM clr_gw_openings WHERE customer = %s "
+            "ORDER BY log_index, commitment",
+            (customer,),
+        )
 
 
 class PostgresTufFiles:

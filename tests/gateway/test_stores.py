@@ -246,7 +246,9 @@ def test_artifact_blobs_in_chunks_round_trip_and_refuse_corruption(
         with psycopg.connect(dsn) as conn:
             parts = conn.execute("SELECT count(*) FROM clr_gw_blobs WHERE sha256 = %s", (sha,))
             assert parts.fetchone() == (3,)
-            conn.execute("UPDATE clr_gw_blobs SET data = 'x' WHERE sha256 = %s AND part = 1", (sha,))
+            conn.execute(
+                "UPDATE clr_gw_blobs SET data = 'x' WHERE sha256 = %s AND part = 1", (sha,)
+            )
         assert not other.copy_to(sha, tmp_path / "bad")  # bytes not matching their name
         assert not (tmp_path / "bad").exists()
     finally:

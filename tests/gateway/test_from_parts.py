@@ -169,6 +169,7 @@ def test_no_sql_outside_the_store_classes() -> None:
         "store_sqlite.py",
         "store_postgres.py",
         "health_store.py",
+        "health_store_postgres.py",
         "shared_files.py",
         "_pg.py",
         "queue.py",

@@ -20,7 +20,8 @@ import pytest
 from _postgres import scratch_database
 from clearance.gateway.errors import GatewayInputError
 from clearance.gateway.health_batch import AcceptedReport
-from clearance.gateway.health_store import PostgresHealthReportStore, SQLiteHealthReportStore
+from clearance.gateway.health_store import SQLiteHealthReportStore
+from clearance.gateway.health_store_postgres import PostgresHealthReportStore
 from clearance.gateway.shared_files import CHUNK_BYTES, PostgresArtifactBlobs, PostgresTufFiles
 from clearance.gateway.states import ReleaseState
 from clearance.gateway.store import (

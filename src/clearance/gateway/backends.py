@@ -17,10 +17,9 @@ from pathlib import Path
 
 from clearance.gateway.config import GatewayConfig
 from clearance.gateway.customers import Openings, OpeningStore
-from clearance.gateway.health_store import PostgresHealthReportStore, SQLiteHealthReportStore
+from clearance.gateway.health_store import SQLiteHealthReportStore
 from clearance.gateway.inspections import ArtifactBlobs
 from clearance.gateway.store import HealthReportStore, MetadataStore
-from clearance.gateway.store_postgres import PostgresMetadataStore
 from clearance.gateway.store_sqlite import SQLiteMetadataStore
 from clearance.gateway.tuf_repo import TufRepository, TufShare
 
@@ -55,7 +54,10 @@ def open_backends(data_dir: Path, config: GatewayConfig) -> Backends:
             OpeningStore(data_dir / "openings"),
             None,
         )
+    # Imported here: the embedded gateway starts without loading psycopg.
+    from clearance.gateway.health_store_postgres import PostgresHealthReportStore
     from clearance.gateway.shared_files import PostgresArtifactBlobs, PostgresOpeningStore
+    from clearance.gateway.store_postgres import PostgresMetadataStore
 
     opened: list[MetadataStore | HealthReportStore | ArtifactBlobs | Openings] = []
     try:  # a failure half-way closes what was opened (their pools hold connections)

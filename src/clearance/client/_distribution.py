@@ -45,9 +45,9 @@ from clearance.errors import BadInput
 from clearance.policy import (
     ENTITLEMENT_PREDICATE_TYPE,
     POLICY_PREDICATE_TYPE,
+    DistributionPolicy,
     Entitlement,
     LoggedPolicy,
-    Policy,
     decide,
 )
 from clearance.policy.commitment import (
@@ -133,7 +133,7 @@ def _policy(root: TrustRoot, bundle: Bundle) -> LoggedPolicy | None:
         statement = statement_of(_envelope(bundle.policy, "policy"))
         if statement.predicate_type != POLICY_PREDICATE_TYPE:
             raise PolicyError(f"policy entry is a {statement.predicate_type!r} statement")
-        return LoggedPolicy(Policy.from_dict(statement.predicate), bundle.policy.index)
+        return LoggedPolicy(DistributionPolicy.from_dict(statement.predicate), bundle.policy.index)
     except BadInput as exc:
         raise PolicyError(f"policy: {exc}") from None
 

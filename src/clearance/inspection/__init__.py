@@ -23,10 +23,6 @@ from clearance.inspection.policy import (
     load_policy,
 )
 
-#: Old names, kept as aliases of the same classes while branches that use them are merged.
-Policy = VerdictPolicy
-Decision = VerdictDecision
-
 __all__ = [
     "InspectionOutcome",
     "NullProgress",

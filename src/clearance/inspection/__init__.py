@@ -12,10 +12,10 @@ Public API::
 
 from clearance.inspection._orchestrate import (
     InspectionOutcome,
-    NullProgress,
     inspect_release,
     resolve_artifacts,
 )
+from clearance.inspection.base import NullProgress
 from clearance.inspection.policy import (
     VerdictDecision,
     VerdictPolicy,

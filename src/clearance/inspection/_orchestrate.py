@@ -17,6 +17,7 @@ from clearance.inspection.base import (
     InspectionInput,
     InspectionResult,
     Inspector,
+    NullProgress,
     ProgressSink,
 )
 from clearance.inspection.errors import ArtifactError
@@ -27,16 +28,6 @@ from clearance.keys import Signer
 
 #: A verdict's note is kept short: it travels in every bundle and log entry.
 MAX_VERDICT_NOTE = 2000
-
-
-class NullProgress:
-    """A progress sink that shows nothing."""
-
-    def start(self, description: str, total: float | None) -> None:
-        return None
-
-    def advance(self, amount: float = 1.0) -> None:
-        return None
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,9 @@ of ``log.db`` or ``log.dsn`` marks a complete log.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from clearance._files import write_private
 from clearance.keys import KeyFormatError, Signer, load_signer
 from clearance.log import merkle
 from clearance.log._publish import Publisher
@@ -23,18 +23,6 @@ DSN_NAME = "log.dsn"
 KEY_NAME = "log.key"
 PUB_NAME = "log.pub"
 PUBLIC_NAME = "public"
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Write ``text`` durably to ``path`` with mode 0600, replacing it atomically."""
-    temp = path.with_name(path.name + ".new")
-    temp.unlink(missing_ok=True)
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(text)
-        out.flush()
-        os.fsync(out.fileno())
-    temp.replace(path)
 
 
 def create_log_files(
@@ -64,14 +52,14 @@ def create_log_files(
         extension.rebuild(())
         lines = extension.lines()
     note = sign_checkpoint(Checkpoint(origin, 0, merkle.EMPTY_ROOT, lines), signer)
-    _write_private(directory / KEY_NAME, signer.to_string() + "\n")
+    write_private(directory / KEY_NAME, signer.to_string() + "\n")
     (directory / PUB_NAME).write_text(signer.verifier.to_string() + "\n")
     meta = {"origin": origin, "verifier": signer.verifier.to_string()}
     if database is not None:
         from clearance.log._postgres import create_postgres
 
         create_postgres(database, meta, note.to_bytes(), merkle.EMPTY_ROOT)
-        _write_private(directory / DSN_NAME, database + "\n")
+        write_private(directory / DSN_NAME, database + "\n")
         return
     # The database appears last, by rename: its presence marks a complete log.
     create_database(directory / DB_NAME, meta, note.to_bytes())

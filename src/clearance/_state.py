@@ -8,9 +8,8 @@ checks it, so a state directory is never mixed up between two logs.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
 from pathlib import Path
-from typing import Self
+from typing import ClassVar, Self
 
 from clearance._sqlite import open_wal
 
@@ -21,24 +20,25 @@ META_SCHEMA = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT
 class LogStateFile:
     """A follower's SQLite state file in autocommit mode, bound to one log."""
 
+    #: The file's name in the follower's state directory, its schema (which includes
+    #: :data:`META_SCHEMA`), and the follower's error for a state it cannot use.
+    FILE_NAME: ClassVar[str]
+    SCHEMA: ClassVar[str]
+    REFUSED: ClassVar[type[Exception]]
+
     def __init__(self, db: sqlite3.Connection, path: Path) -> None:
         self._db = db
         self.path = path
 
     @classmethod
-    def open_for_log(
-        cls,
-        path: Path,
-        schema: str,
-        log_identity: str,
-        refuse: Callable[[str], Exception],
-    ) -> Self:
-        """Open (or create) ``path`` with ``schema`` (which includes :data:`META_SCHEMA`)
-        for the log named by ``log_identity``; ``refuse`` makes the follower's error."""
-        directory = path.parent
+    def open(cls, directory: Path, log_identity: str) -> Self:
+        """Open (or create) the state in ``directory`` for the log named by
+        ``log_identity`` (its origin and key)."""
+        path = directory / cls.FILE_NAME
+        refuse = cls.REFUSED
         try:
             directory.mkdir(parents=True, exist_ok=True)
-            db = open_wal(path, schema, check_same_thread=True)
+            db = open_wal(path, cls.SCHEMA, check_same_thread=True)
         except (OSError, sqlite3.Error) as exc:
             raise refuse(f"{directory}: cannot open the state file {path.name}: {exc}") from None
         state = cls(db, path)

@@ -16,7 +16,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from clearance._state import META_SCHEMA, LogStateFile
@@ -71,10 +70,11 @@ class VerdictRecord:
 
 
 class AuditState(LogStateFile):
-    @classmethod
-    def open(cls, directory: Path, log_identity: str) -> AuditState:
-        """Open (or create) the state for the log named by ``log_identity`` (origin + key)."""
-        return cls.open_for_log(directory / DB_NAME, _SCHEMA, log_identity, AuditStateError)
+    """What the auditor keeps between runs (see the module documentation)."""
+
+    FILE_NAME = DB_NAME
+    SCHEMA = _SCHEMA
+    REFUSED = AuditStateError
 
     @contextmanager
     def batch(self) -> Iterator[None]:

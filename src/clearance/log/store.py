@@ -31,7 +31,6 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
 from clearance.keys import Note, NoteSignature, Signer, Verifier
 from clearance.log._directory import (
@@ -164,12 +163,7 @@ class TransparencyLog:
     def __enter__(self) -> TransparencyLog:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # -- properties -----------------------------------------------------------------------

@@ -55,9 +55,11 @@ class WitnessSeen:
 
 
 class MonitorState(LogStateFile):
-    @classmethod
-    def open(cls, directory: Path, log_identity: str) -> MonitorState:
-        return cls.open_for_log(directory / DB_NAME, _SCHEMA, log_identity, MonitorInputError)
+    """What the monitor keeps between passes (see the module documentation)."""
+
+    FILE_NAME = DB_NAME
+    SCHEMA = _SCHEMA
+    REFUSED = MonitorInputError
 
     @property
     def directory(self) -> Path:

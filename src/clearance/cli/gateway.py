@@ -9,6 +9,7 @@ from clearance.attest.trust_root import TrustRoot
 from clearance.cli._common import (
     EXIT_OK,
     SubParsers,
+    add_actions,
     add_json_flag,
     add_witness_option,
     emit,
@@ -24,9 +25,7 @@ from clearance.keys import load_signer
 
 
 def register(sub: SubParsers) -> None:
-    group = sub.add_parser("gateway", help="set up a gateway data directory")
-    actions = group.add_subparsers(dest="gateway_command", metavar="ACTION")
-    actions.required = True
+    actions = add_actions(sub, "gateway", help="set up a gateway data directory")
     init = actions.add_parser("init", help="create DIR with its log, trust root and API tokens")
     init.add_argument("--data", required=True, type=Path, help="new gateway data directory")
     init.add_argument("--trust-root", required=True, type=Path, help="trust-root.json")

@@ -46,7 +46,13 @@ from clearance.errors import BadInput
 from clearance.keys import Note
 from clearance.log.checkpoint import Checkpoint
 from clearance.log.tiles import TileSource
-from clearance.policy import Decision, Entitlement, LoggedPolicy, Policy, decide
+from clearance.policy import (
+    DistributionDecision,
+    DistributionPolicy,
+    Entitlement,
+    LoggedPolicy,
+    decide,
+)
 from clearance.policy._time import parse_time
 from clearance.policy.commitment import EntitlementOpening, logged_commitment, open_commitment
 from clearance.report.served import (
@@ -120,7 +126,7 @@ class DecisionRow:
     customer: str
     jurisdiction: str
     moment: datetime
-    decision: Decision
+    decision: DistributionDecision
 
 
 @dataclass(frozen=True)
@@ -249,7 +255,9 @@ class _Collector:
             counts = view.record.get("counts")
             self._count(view.record, counts if isinstance(counts, dict) else {})
         elif view.kind == KIND_POLICY:
-            self.policies.append(LoggedPolicy(Policy.from_dict(dict(view.record)), view.index))
+            self.policies.append(
+                LoggedPolicy(DistributionPolicy.from_dict(dict(view.record)), view.index)
+            )
         elif view.kind == KIND_ENTITLEMENT and view.envelope is not None:
             predicate = statement_of(view.envelope).predicate
             commitment = logged_commitment(predicate)

@@ -329,6 +329,8 @@ def scan_corpus(args: dict[str, Any], progress: Callable[[Any], None]) -> dict[s
     timeout_ms = int(args["timeout"]) * 1000
     work = Path(tempfile.mkdtemp(prefix="clamscan-"))
     cpu_total = 0.0
+    # clamscan's own failures are reported in-band from here on (see the module doc).
+    progress({"ready": 1})
     try:
         start = 0
         while start < len(files):

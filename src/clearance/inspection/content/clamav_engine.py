@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +30,13 @@ from typing import Any
 from clearance.inspection.base import ProgressSink
 from clearance.inspection.content import _clamav_child as child
 from clearance.inspection.content import clamav_container, clamav_format
+from clearance.inspection.content._orchestration import (
+    ChildJob,
+    ScanTally,
+    file_size,
+    run_per_item,
+    scan_shards,
+)
 from clearance.inspection.content.engine import (
     CompileReport,
     Crash,
@@ -39,14 +45,6 @@ from clearance.inspection.content.engine import (
     ScanReport,
 )
 from clearance.inspection.content.model import RuleFile
-from clearance.inspection.content.yara_engine import (
-    _balance,
-    _in_parallel,
-    _run_resumable,
-    _ScanState,
-    _size,
-    _split_even,
-)
 from clearance.inspection.sandbox import Limits, SandboxOutcome
 
 
@@ -72,7 +70,10 @@ class ClamAVSettings:
     budget_ms_per_mib: float = 20.0
     compile_budget_seconds: float = 5.0
     evidence_files: int = 20
+    #: Sandboxed children running at once.
     workers: int = 2
+    #: Shards the clean corpus is split into for scanning (the report does not depend on it).
+    shards: int = 2
     #: Bisect over-budget databases down to their slow signatures.
     drill: bool = True
 
@@ -139,36 +140,23 @@ class ClamAVEngine:
             ]
             for i, (uri, path) in enumerate(files)
         ]
-        entries: dict[int, dict[str, Any]] = {}
-        lock = threading.Lock()
-        progress.start("loading ClamAV databases", len(items))
-
-        def run_part(part: list[int]) -> list[Crash]:
-            def on_item(entry: dict[str, Any]) -> None:
-                with lock:
-                    entries[part[entry["i"]]] = entry
-                    progress.advance(1)
-
-            return _run_resumable(
-                child.check_databases,
-                part,
-                lambda idx: {
-                    "items": [items[i] for i in idx],
-                    "sample": [str(p) for p in sample],
-                    "timeout": self.settings.scan_timeout,
-                    "budget": self.settings.budget_ms_per_mib,
-                    "drill": self.settings.drill,
-                },
-                self.settings.compile_limits,
-                on_item,
-                lambda idx, outcome: Crash(
-                    items[idx][0], "compile", outcome.evidence(), f"loading {outcome.describe()}"
-                ),
-                started_key="start",
-            )
-
-        crashes = _in_parallel(
-            run_part, _split_even(list(range(len(items))), self.settings.workers)
+        job = ChildJob(
+            child.check_databases,
+            lambda idx: {
+                "items": [items[i] for i in idx],
+                "sample": [str(p) for p in sample],
+                "timeout": self.settings.scan_timeout,
+                "budget": self.settings.budget_ms_per_mib,
+                "drill": self.settings.drill,
+            },
+            self.settings.compile_limits,
+            lambda i, outcome: Crash(
+                items[i][0], "compile", outcome.evidence(), f"loading {outcome.describe()}"
+            ),
+            started_key="start",
+        )
+        entries, crashes = run_per_item(
+            job, len(items), self.settings.workers, progress, "loading ClamAV databases"
         )
         diagnostics: list[Diagnostic] = []
         costs: list[FileCost] = []
@@ -219,7 +207,7 @@ class ClamAVEngine:
             compiled_uris=tuple(clean),
             compiled_set=set_dir if loaded else None,
             compile_seconds=time.perf_counter() - started,
-            sample_bytes=sum(_size(p) for p in sample),
+            sample_bytes=sum(file_size(p) for p in sample),
         )
 
     @staticmethod
@@ -247,81 +235,53 @@ class ClamAVEngine:
         for uri, path in files:
             for rule in clamav_format.parse_database(uri, path).rules:
                 owner.setdefault(rule.name, uri)
-        scannable = [i for i, p in enumerate(corpus) if "\n" not in str(p)]
-        sizes = [_size(corpus[i]) for i in scannable]
-        progress.start("scanning the clean corpus with clamscan", float(sum(sizes)))
-        lock = threading.Lock()
-        state = _ScanState(keep or self.settings.evidence_files)
+        # clamscan reads its file list a line each.
+        scannable = [p for p in corpus if "\n" not in str(p)]
+        labels = [corpus_label(p) for p in scannable]
+        tally = ScanTally(keep or self.settings.evidence_files)
         crashes: list[Crash] = []
 
-        def run_part(part: list[int]) -> list[Crash]:
-            def on_item(entry: dict[str, Any]) -> None:
-                path = corpus[scannable[part[entry["i"]]]]
-                with lock:
-                    if "fatal" in entry:
-                        if any(c.uri == "ruleset" and c.phase == "scan" for c in crashes):
-                            return
-                        crashes.append(
-                            Crash(
-                                "ruleset",
-                                "scan",
-                                {"status": "error", "detail": str(entry["fatal"])[-2000:]},
-                                "clamscan could not load the whole set for the corpus scan "
-                                "(each database loads alone); nothing was scanned",
-                            )
+        def on_entry(index: int, entry: dict[str, Any]) -> None:
+            if "fatal" in entry:
+                # Every shard sees it; one finding says it.
+                if not any(c.uri == "ruleset" and c.phase == "scan" for c in crashes):
+                    crashes.append(
+                        Crash(
+                            "ruleset",
+                            "scan",
+                            {"status": "error", "detail": str(entry["fatal"])[-2000:]},
+                            "clamscan could not load the whole set for the corpus scan "
+                            "(each database loads alone); nothing was scanned",
                         )
-                        return
-                    if "crash" in entry:
-                        crashes.append(self._scan_crash(corpus_label(path), entry["crash"]))
-                        return
-                    converted = {
-                        "b": entry.get("b", 0),
-                        "t": entry.get("t", False),
-                        "m": [("", name, []) for name in entry.get("m", [])],
-                    }
-                    state.add(converted, corpus_label(path), {"": ""})
-                    progress.advance(float(entry.get("b", 0)))
-
-            return _run_resumable(
-                child.scan_corpus,
-                part,
-                lambda idx: {
-                    "db": str(report.compiled_set),
-                    "files": [str(corpus[scannable[i]]) for i in idx],
-                    "timeout": self.settings.scan_timeout,
-                },
-                self.settings.scan_limits,
-                on_item,
-                lambda idx, outcome: self._sandbox_crash(
-                    corpus_label(corpus[scannable[idx]]), outcome
-                ),
-                started_key=None,
-            )
-
-        crashes += _in_parallel(run_part, _balance(sizes, self.settings.workers))
-        counts: dict[tuple[str, str], int] = {}
-        for (_, name), count in state.counts.items():
-            counts[(owner.get(name, "ruleset"), name)] = count
-        matches = tuple(
-            sorted(
-                (
-                    type(m)(
-                        m.rule_name, owner.get(m.rule_name, "ruleset"), m.corpus_file, m.strings
                     )
-                    for m in state.matches()
-                ),
-                key=lambda m: (m.uri, m.rule_name, m.corpus_file),
-            )
+            elif "crash" in entry:
+                crashes.append(self._scan_crash(labels[index], entry["crash"]))
+            else:
+                tally.file(labels[index], int(entry.get("b", 0)), bool(entry.get("t")))
+                for name in entry.get("m", []):
+                    tally.match(owner.get(name, "ruleset"), name, labels[index])
+
+        job = ChildJob(
+            child.scan_corpus,
+            lambda idx: {
+                "db": str(report.compiled_set),
+                "files": [str(scannable[i]) for i in idx],
+                "timeout": self.settings.scan_timeout,
+            },
+            self.settings.scan_limits,
+            lambda i, outcome: self._sandbox_crash(labels[i], outcome),
         )
-        return ScanReport(
-            matches=matches,
-            match_counts=counts,
-            files_scanned=state.files,
-            bytes_scanned=state.bytes,
-            timeouts=tuple(sorted(state.timeouts)),
-            crashes=tuple(sorted(crashes, key=lambda c: c.message)),
-            seconds=time.perf_counter() - started,
+        crashes += scan_shards(
+            job,
+            labels,
+            [file_size(p) for p in scannable],
+            self.settings.shards,
+            self.settings.workers,
+            on_entry,
+            progress,
+            "scanning the clean corpus with clamscan",
         )
+        return tally.report(crashes, time.perf_counter() - started)
 
     @staticmethod
     def _scan_crash(label: str, crash: dict[str, Any]) -> Crash:

@@ -53,6 +53,10 @@ class FileCost:
     rules: Mapping[str, float] = field(default_factory=dict)
     #: The engine's own budget for one content file (None: the check settings' budget).
     budget_ms_per_mib: float | None = None
+    #: How many content files were timed together to give ``scan_ms_per_mib`` (1: this
+    #: file alone).  Engines time groups first and split only groups over budget, so a
+    #: figure timed with others is a bound for the file, and never over budget.
+    timed_with: int = 1
 
 
 @dataclass(frozen=True)

@@ -22,11 +22,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from clearance.inspection.base import ProgressSink
+from clearance.inspection.content._orchestration import ScanTally
 from clearance.inspection.content.engine import (
     CompileReport,
     Diagnostic,
     FileCost,
-    Match,
     ScanReport,
 )
 from clearance.inspection.content.model import TEXT, ContentRule, RuleFile, RulePattern
@@ -159,30 +159,14 @@ class HashListEngine:
                 return path, [], 0
             return path, [hashlib.new(kind, data).hexdigest() for kind in kinds], len(data)
 
-        counts: dict[tuple[str, str], int] = {}
-        kept: dict[tuple[str, str], list[Match]] = {}
-        total = 0
+        tally = ScanTally(keep or _KEEP)
         progress.start("hashing the clean corpus", float(len(corpus)))
         with ThreadPoolExecutor(max_workers=2) as pool:
             for path, digests, size in pool.map(digest_of, corpus):
-                total += size
+                label = corpus_label(path)
+                tally.file(label, size)
                 progress.advance(1)
                 for found in digests:
                     for uri, name in wanted.get(found, []):
-                        key = (uri, name)
-                        counts[key] = counts.get(key, 0) + 1
-                        label = corpus_label(path)
-                        kept.setdefault(key, []).append(
-                            Match(name, uri, label, ((f"${_KINDS[len(found)]}", 0, found),))
-                        )
-        matches = sorted(
-            (
-                m
-                for ms in kept.values()
-                for m in sorted(ms, key=lambda m: m.corpus_file)[: keep or _KEEP]
-            ),
-            key=lambda m: (m.uri, m.rule_name, m.corpus_file),
-        )
-        return ScanReport(
-            tuple(matches), counts, len(corpus), total, (), (), time.perf_counter() - started
-        )
+                        tally.match(uri, name, label, ((f"${_KINDS[len(found)]}", 0, found),))
+        return tally.report((), time.perf_counter() - started)

@@ -18,8 +18,10 @@ Two shapes of work, shared by the YARA, ClamAV and hash-list engines:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -27,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from clearance.inspection.base import ProgressSink
-from clearance.inspection.content.engine import Crash, Match, ScanReport
+from clearance.inspection.content.engine import CompileReport, Crash, Match, ScanReport
 from clearance.inspection.sandbox import Limits, SandboxOutcome, run_sandboxed
 
 #: The progress entry a scanning child sends once its rules are loaded: dying before
@@ -250,3 +252,72 @@ class ScanTally:
             crashes=tuple(sorted(crashes, key=crash_order)),
             seconds=seconds,
         )
+
+
+@dataclass(frozen=True)
+class CompileRequest:
+    """What :meth:`EngineBase.compile` was asked (see :class:`~.engine.ContentEngine`)."""
+
+    files: Sequence[tuple[str, Path]]
+    work_dir: Path
+    sample: Sequence[Path]
+    progress: ProgressSink
+
+
+@dataclass(frozen=True)
+class ScanRequest:
+    """What :meth:`EngineBase.scan` was asked (see :class:`~.engine.ContentEngine`)."""
+
+    report: CompileReport
+    files: Sequence[tuple[str, Path]]
+    corpus: Sequence[Path]
+    label: Callable[[Path], str]
+    progress: ProgressSink
+
+
+class EngineBase:
+    """The ``compile`` and ``scan`` every engine shares: timing, the tally, the report.
+
+    An engine implements ``_compile(request)`` (its report's timing and sample size
+    are filled in here) and ``_scan(request, tally) -> crashes`` (called only when
+    there is a corpus to scan).
+    """
+
+    #: Matched corpus files kept as evidence per rule, unless the caller says.
+    evidence_files = 20
+
+    def _compile(self, request: CompileRequest) -> CompileReport:
+        raise NotImplementedError
+
+    def _scan(self, request: ScanRequest, tally: ScanTally) -> list[Crash]:
+        raise NotImplementedError
+
+    def compile(
+        self,
+        files: Sequence[tuple[str, Path]],
+        work_dir: Path,
+        sample: Sequence[Path],
+        progress: ProgressSink,
+    ) -> CompileReport:
+        started = time.perf_counter()
+        report = self._compile(CompileRequest(files, work_dir, sample, progress))
+        return dataclasses.replace(
+            report,
+            compile_seconds=time.perf_counter() - started,
+            sample_bytes=sum(file_size(p) for p in sample),
+        )
+
+    def scan(
+        self,
+        report: CompileReport,
+        files: Sequence[tuple[str, Path]],
+        corpus: Sequence[Path],
+        corpus_label: Callable[[Path], str],
+        progress: ProgressSink,
+        keep: int | None = None,
+    ) -> ScanReport:
+        started = time.perf_counter()
+        tally = ScanTally(keep or self.evidence_files)
+        request = ScanRequest(report, files, corpus, corpus_label, progress)
+        crashes = self._scan(request, tally) if corpus else []
+        return tally.report(crashes, time.perf_counter() - started)

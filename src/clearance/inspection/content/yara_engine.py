@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import re
 import tempfile
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,9 @@ from clearance.inspection.content import _yara_compile
 from clearance.inspection.content._bisect import split_buildable
 from clearance.inspection.content._orchestration import (
     ChildJob,
+    CompileRequest,
+    EngineBase,
+    ScanRequest,
     ScanTally,
     crash_order,
     file_size,
@@ -36,8 +38,8 @@ from clearance.inspection.content.engine import (
     CompileReport,
     Crash,
     Diagnostic,
+    EngineSettings,
     FileCost,
-    ScanReport,
 )
 from clearance.inspection.content.model import RuleFile
 from clearance.inspection.sandbox import Limits, SandboxOutcome, run_sandboxed
@@ -51,7 +53,7 @@ _USES_MD5 = re.compile(
 
 
 @dataclass(frozen=True)
-class YaraSettings:
+class YaraSettings(EngineSettings):
     """Budgets and limits of the YARA engine (documented in docs/inspection.md)."""
 
     parse_limits: Limits = field(
@@ -64,35 +66,20 @@ class YaraSettings:
             cpu_seconds=300, address_space_bytes=4 * 2**30, wall_seconds=600
         )
     )
-    scan_limits: Limits = field(
-        default_factory=lambda: Limits(
-            cpu_seconds=7200, address_space_bytes=4 * 2**30, wall_seconds=7200
-        )
-    )
-    #: Per corpus file scan timeout (seconds); beyond it the file is reported as too slow.
-    scan_timeout: int = 30
     #: A content file may add at most this many milliseconds of scan time per MiB scanned.
     budget_ms_per_mib: float = 100.0
-    #: A content file may take at most this long to compile alone.
-    compile_budget_seconds: float = 5.0
-    #: Matched corpus files kept as evidence per rule (all are counted).
-    evidence_files: int = 20
-    #: Sandboxed children running at once (parsing, scanning).
-    workers: int = 2
-    #: Shards the clean corpus is split into for scanning (each its own child; the
-    #: report is the same whatever the number).
-    shards: int = 2
     #: Crashing corpus files for which the culprit content file is searched.
     attribute_crashes: int = 3
 
 
-class YaraEngine:
+class YaraEngine(EngineBase):
     """YARA rules via yara-x (the real engine) and plyara (the parser)."""
 
     name = "yara"
 
     def __init__(self, settings: YaraSettings | None = None) -> None:
         self.settings = settings or YaraSettings()
+        self.evidence_files = self.settings.evidence_files
 
     def version(self) -> str:
         try:
@@ -136,14 +123,11 @@ class YaraEngine:
 
     # --- compiling ------------------------------------------------------------------------
 
-    def compile(
-        self,
-        files: Sequence[tuple[str, Path]],
-        work_dir: Path,
-        sample: Sequence[Path],
-        progress: ProgressSink,
-    ) -> CompileReport:
-        started = time.perf_counter()
+    def _compile(self, request: CompileRequest) -> CompileReport:
+        files = request.files
+        work_dir = request.work_dir
+        sample = request.sample
+        progress = request.progress
         items = [[uri, str(path)] for uri, path in files]
         set_path = work_dir / "ruleset.yarc"
         progress.start("compiling rules and measuring their cost", len(items))
@@ -204,8 +188,8 @@ class YaraEngine:
             costs=tuple(costs),
             compiled_uris=tuple(items[i][0] for i in clean),
             compiled_set=compiled,
-            compile_seconds=time.perf_counter() - started,
-            sample_bytes=sum(file_size(p) for p in sample),
+            compile_seconds=0.0,
+            sample_bytes=0,
         )
 
     def _build(self, items: list[list[str]], indexes: list[int]) -> SandboxOutcome:
@@ -219,23 +203,18 @@ class YaraEngine:
 
     # --- scanning the corpus ---------------------------------------------------------------
 
-    def scan(
-        self,
-        report: CompileReport,
-        files: Sequence[tuple[str, Path]],
-        corpus: Sequence[Path],
-        corpus_label: Callable[[Path], str],
-        progress: ProgressSink,
-        keep: int | None = None,
-    ) -> ScanReport:
-        started = time.perf_counter()
-        if report.compiled_set is None or not corpus:
-            return ScanReport((), {}, 0, 0, (), (), 0.0)
+    def _scan(self, request: ScanRequest, tally: ScanTally) -> list[Crash]:
+        report = request.report
+        files = request.files
+        corpus = request.corpus
+        corpus_label = request.label
+        progress = request.progress
+        if report.compiled_set is None:
+            return []
         # Namespaces are named by each file's position in ``files`` (as compiled).
         uri_of_ns = {f"f{i}": uri for i, (uri, _) in enumerate(files)}
         uses_md5 = any(_USES_MD5.search(path.read_text(errors="replace")) for _, path in files)
         labels = [corpus_label(p) for p in corpus]
-        tally = ScanTally(keep or self.settings.evidence_files)
 
         def on_entry(index: int, entry: dict[str, Any]) -> None:
             tally.file(labels[index], int(entry.get("b", 0)), bool(entry.get("t")))
@@ -269,7 +248,7 @@ class YaraEngine:
             progress,
             "scanning the clean corpus",
         )
-        return tally.report(self._attribute(crashes, report, files), time.perf_counter() - started)
+        return self._attribute(crashes, report, files)
 
     def _attribute(
         self, crashes: list[Crash], report: CompileReport, files: Sequence[tuple[str, Path]]

@@ -12,12 +12,14 @@ either way, and fewer atoms and conditions), so its files get the group's
 cost as their bound and are not timed again.  A group over budget is split in
 two, each half built and timed, down to single files, whose rules are then timed
 one by one.  An honest release costs one build and one timing; a slow file costs
-about ``2 log2(n)`` more.  Every step streams a progress entry, so the parent
+about ``2 log2(n)`` more (a set over budget is split into parts expected
+to be within it, not only halves).  Every step streams a progress entry, so the parent
 knows which file or group the engine died on.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import re
 import time
@@ -205,8 +207,12 @@ def _descend(
         sizes = [s for s in (_large_size(texts[i]) for i in members) if s is not None]
         spent = meter.cost(built, max(sizes) if sizes else None, budget)
         if budget and spent > budget and len(members) > 1:
-            half = len(members) // 2
-            pending += [(members[half:], None), (members[:half], None)]
+            # A large set is over one file's budget by nature: split it into parts
+            # expected to be well within it (halves when the set hit the timeout).
+            parts = 2 if math.isinf(spent) else math.ceil(4 * spent / budget)
+            size = math.ceil(len(members) / min(len(members), max(parts, 2)))
+            starts = range(0, len(members), size)
+            pending += [(members[i : i + size], None) for i in reversed(starts)]
             continue
         for index in members:
             cost[str(index)] = [-1.0 if spent == float("inf") else spent, float(len(members))]

@@ -112,14 +112,22 @@ class _Meter:
         data, baseline = self._large[size]
         return max(self._cpu(rules, [data]) - baseline, 0.0) * 1000 / (size / 2**20)
 
-    def cost(self, rules: yara_x.Rules, large: int | None, budget: float) -> float:
-        """Cost on the sample (the least of three runs when near the budget), or on a large file."""
+    def cost(self, rules: yara_x.Rules, large: int | None, budget: float, alone: bool) -> float:
+        """Cost on the sample, or on a large file.
+
+        A file timed ``alone`` near the budget gets the least of three runs (a
+        finding must not come from a noisy run); a group gets one run, since a
+        high reading only splits it further, and is not timed on the large file
+        when the sample already puts it over budget (it is split anyway).
+        """
         if not self.sample:
             return 0.0
         try:
             cost = self.sample_cost(rules)
-            if budget and cost > budget / 2:
+            if alone and budget and cost > budget / 2:
                 cost = min(cost, *(self.sample_cost(rules) for _ in range(2)))
+            if not alone and budget and cost > budget:
+                return cost
             return max(cost, self.large_cost(rules, large))
         except yara_x.TimeoutError:
             return float("inf")
@@ -207,7 +215,7 @@ def _descend(
         if built is None:
             built = _build(texts, members)
         sizes = [s for s in (_large_size(texts[i]) for i in members) if s is not None]
-        spent = meter.cost(built, max(sizes) if sizes else None, budget)
+        spent = meter.cost(built, max(sizes) if sizes else None, budget, len(members) == 1)
         if budget and spent > budget and len(members) > 1:
             # A large set is over one file's budget by nature: split it into parts
             # expected to be well within it (halves when the set hit the timeout).

@@ -9,8 +9,9 @@ so that the CPU time of its process tree is its own:
 * plain: ``clamscan --no-summary -d FOLDER -f LIST`` over the same files -- what a
   user of the database runs (one process: clamscan is single-threaded);
 * inspection: the content inspector on the same database and corpus (parse,
-  each database loaded alone by clamscan in the sandbox with its cost measured,
-  the ``--allmatch`` corpus scan in 2 sandboxed workers, every check).
+  each database loaded alone by clamscan in the sandbox to name malformed lines,
+  the set's cost measured top-down on the cost sample, the ``--allmatch`` corpus
+  scan in shards by sandboxed children, 2 at a time, every check).
 
 Then the labelled set (``tests/inspection/clamav_labelled.py``): disguised
 abusive signatures mixed into the real database, recall per category and
@@ -151,7 +152,7 @@ def _speed(quick: bool) -> list[str]:
         f"(target {TARGET}x: wall {'met' if wall_ratio <= TARGET else 'NOT met'}, "
         f"CPU {'met' if cpu_ratio <= TARGET else 'NOT met'}).  The inspection scans with "
         "`--allmatch` (every signature that matches, not the first) in 2 workers, "
-        "and also loads each database alone and measures its cost on a 4 MiB sample.",
+        "and also loads each database alone and measures the set's cost on a 4 MiB sample.",
         "",
     ]
 

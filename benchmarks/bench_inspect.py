@@ -7,9 +7,10 @@ the same run:
 
 * plain: compile the rules once, fork 2 worker processes, scan every corpus
   file with yara-x (setting the same external variables) -- what a scanner does;
-* inspection: the content inspector (parse with plyara, compile every file
-  alone in the sandbox with its cost measured, PII regex probe, whole-set
-  compile, sandboxed 2-worker corpus scan, all checks).
+* inspection: the content inspector (parse with plyara, one sandboxed compile
+  of every file in its own namespace, the set's cost measured top-down on the
+  cost sample and reused for the scan, PII regex probe, the corpus scanned in
+  shards by sandboxed children, 2 at a time, all checks).
 
 Each side runs in a fresh child process so that CPU time and peak memory of
 its process tree are its own.  Memory flatness: the inspection also runs on
@@ -216,8 +217,8 @@ def run(quick: bool) -> str:
             "2 cores while this runs, so wall times swing with their load; CPU time of each "
             "process tree is the steadier comparison. "
             f"The inspection's corpus scan alone took {inspect['scan']['seconds']:.1f} s; the rest is "
-            f"parsing, compiling each file alone with its cost measured ({inspect['compile_s']} s), "
-            "the whole-set compile and the checks.",
+            f"parsing, compiling the set with its cost measured ({inspect['compile_s']} s) "
+            "and the checks.",
             "",
             f"Memory flat in corpus size: peak RSS {small['peak_rss_mib']:.0f} MiB on a quarter of the corpus "
             f"({small['scan']['bytes'] / 2**20:.0f} MiB) vs {inspect['peak_rss_mib']:.0f} MiB on all of it.",

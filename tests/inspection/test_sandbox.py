@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from clearance.inspection import sandbox
-from clearance.inspection.content import _yara_child
+from clearance.inspection.content import _yara_compile
 from clearance.inspection.sandbox import Limits, run_sandboxed
 
 
@@ -101,8 +101,8 @@ def test_real_engine_out_of_memory_becomes_an_outcome(tmp_path: Path) -> None:
     rules = tmp_path / "r.yar"
     rules.write_text('rule r { strings: $a = "abcdefgh" condition: $a }\n')
     outcome = run_sandboxed(
-        _yara_child.compile_files,
-        {"files": [["r.yar", str(rules)]], "sample": [], "rules": {}},
+        _yara_compile.compile_files,
+        {"files": [["r.yar", str(rules)]], "sample": [], "out": str(tmp_path / "set.yarc")},
         Limits(address_space_bytes=120 * 2**20, wall_seconds=8),
     )
     assert outcome.status == sandbox.OUT_OF_MEMORY, outcome

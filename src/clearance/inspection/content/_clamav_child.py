@@ -96,45 +96,22 @@ def _scan_cpu(
 
 
 def check_databases(args: dict[str, Any], progress: Callable[[Any], None]) -> dict[str, Any]:
-    """Load each database alone: errors (every malformed line, by dropping and retrying), cost.
+    """Load each database alone: errors (every malformed line, by dropping and retrying).
 
-    ``args``: ``items`` [[uri, path, suffix, out_path]], ``sample`` [paths],
-    ``timeout`` seconds per clamscan run, ``budget`` ms per MiB, ``drill`` (bool).
-    A cleaned copy (malformed lines dropped) of each database that loads is
-    written to ``out_path`` for the scanning set.
+    ``args``: ``items`` [[uri, path, suffix, out_path]], ``timeout`` seconds per
+    clamscan run.  A cleaned copy (malformed lines dropped) of each database that
+    loads is written to ``out_path`` for the scanning set; its cost is measured
+    afterwards, on the whole set first (:func:`measure_costs`).
     """
     work = Path(tempfile.mkdtemp(prefix="clamcheck-"))
     try:
         empty = work / "empty"
         empty.write_bytes(b"\n")
-        sample = [Path(p) for p in args["sample"]]
-        sample_list = work / "sample.lst"
-        sample_list.write_text("".join(f"{p}\n" for p in sample))
-        sample_mib = max(sum(p.stat().st_size for p in sample) / 2**20, 0.25)
         timeout = float(args["timeout"])
-        baseline = 0.0
-        if sample:
-            trivial = work / "baseline.hdb"
-            trivial.write_text("0" * 32 + ":1:Clearance.Baseline\n")
-            baseline = _scan_cpu(trivial, sample_list, empty, timeout, rounds=2)
         for index, (uri, path, suffix, out_path) in enumerate(args["items"]):
             progress({"i": index, "start": index})
             progress(
-                _check_one(
-                    index,
-                    uri,
-                    Path(path),
-                    suffix,
-                    Path(out_path),
-                    work,
-                    empty,
-                    sample_list if sample else None,
-                    sample_mib,
-                    baseline,
-                    timeout,
-                    float(args["budget"]),
-                    bool(args.get("drill", True)),
-                )
+                _check_one(index, uri, Path(path), suffix, Path(out_path), work, empty, timeout)
             )
         return {"done": len(args["items"])}
     finally:
@@ -149,12 +126,7 @@ def _check_one(
     out_path: Path,
     work: Path,
     empty: Path,
-    sample_list: Path | None,
-    sample_mib: float,
-    baseline: float,
     timeout: float,
-    budget: float,
-    drill: bool,
 ) -> dict[str, Any]:
     lines = path.read_bytes().split(b"\n")
     numbers = list(range(1, len(lines) + 1))
@@ -193,26 +165,8 @@ def _check_one(
         errors.append({"line": 0, "message": f"more than {_MAX_FIXES} malformed lines", "text": ""})
         lines = []
     loads = crash is None and any(line.strip() and not line.startswith(b"#") for line in lines)
-    cost = 0.0
-    per_line: dict[str, float] = {}
     if loads:
         out_path.write_bytes(b"\n".join(lines))
-        if sample_list is not None:
-            cost = _cost(db, sample_list, empty, timeout, baseline, sample_mib, budget, load_cpu)
-            if drill and cost > budget:
-                _drill(
-                    lines,
-                    numbers,
-                    suffix,
-                    work,
-                    sample_list,
-                    empty,
-                    timeout,
-                    baseline,
-                    sample_mib,
-                    budget,
-                    per_line,
-                )
     return {
         "i": index,
         "uri": uri,
@@ -221,9 +175,66 @@ def _check_one(
         "crash": crash,
         "loads": loads,
         "load_s": load_cpu,
-        "cost": -1.0 if cost == float("inf") else cost,
-        "per_line": per_line,
     }
+
+
+def measure_costs(args: dict[str, Any], progress: Callable[[Any], None]) -> dict[str, Any]:
+    """Cost of the scanning set on the sample; of each database only when the set is over budget.
+
+    ``args``: ``set`` (the folder of cleaned databases), ``dbs`` [[key, path, suffix,
+    dropped original line numbers]], ``sample``, ``timeout``, ``budget``, ``drill``.
+    Returns key -> [ms per MiB, databases timed together, {original line: ms}].  A
+    database costs at most what the set it belongs to costs (one pass over each
+    file either way, and fewer signatures), so a set within the budget clears every
+    database in it with one timing; only a set over budget is taken apart.
+    """
+    work = Path(tempfile.mkdtemp(prefix="clamcost-"))
+    try:
+        empty = work / "empty"
+        empty.write_bytes(b"\n")
+        sample = [Path(p) for p in args["sample"]]
+        sample_list = work / "sample.lst"
+        sample_list.write_text("".join(f"{p}\n" for p in sample))
+        mib = max(sum(p.stat().st_size for p in sample) / 2**20, 0.25)
+        timeout, budget = float(args["timeout"]), float(args["budget"])
+        trivial = work / "baseline.hdb"
+        trivial.write_text("0" * 32 + ":1:Clearance.Baseline\n")
+        baseline = _scan_cpu(trivial, sample_list, empty, timeout, rounds=2)
+        dbs = args["dbs"]
+        progress({"measuring": [d[0] for d in dbs]})
+        whole = _cost(Path(args["set"]), sample_list, empty, timeout, baseline, mib, budget)
+        if whole <= budget:
+            return {str(d[0]): [whole, len(dbs), {}] for d in dbs}
+        out: dict[str, Any] = {}
+        for key, path, suffix, dropped in dbs:
+            progress({"measuring": [key]})
+            cost = (
+                whole
+                if len(dbs) == 1
+                else _cost(Path(path), sample_list, empty, timeout, baseline, mib, budget)
+            )
+            per_line: dict[str, float] = {}
+            if args.get("drill", True) and cost > budget:
+                lines = Path(path).read_bytes().split(b"\n")
+                gone = set(dropped)
+                numbers = [n for n in range(1, len(lines) + len(gone) + 1) if n not in gone]
+                _drill(
+                    lines,
+                    numbers[: len(lines)],
+                    suffix,
+                    work,
+                    sample_list,
+                    empty,
+                    timeout,
+                    baseline,
+                    mib,
+                    budget,
+                    per_line,
+                )
+            out[str(key)] = [-1.0 if cost == float("inf") else cost, 1, per_line]
+        return out
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def _cost(
@@ -329,6 +340,8 @@ def scan_corpus(args: dict[str, Any], progress: Callable[[Any], None]) -> dict[s
     timeout_ms = int(args["timeout"]) * 1000
     work = Path(tempfile.mkdtemp(prefix="clamscan-"))
     cpu_total = 0.0
+    # clamscan's own failures are reported in-band from here on (see the module doc).
+    progress({"ready": 1})
     try:
         start = 0
         while start < len(files):

@@ -13,7 +13,6 @@ import io
 import os
 import pwd
 import re
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,8 +23,6 @@ Progress = Callable[[Any], None]
 
 #: The external variables common YARA scanners (LOKI, THOR, yarGen) provide.
 STANDARD_EXTERNALS = ("filename", "filepath", "extension", "filetype", "owner", "md5")
-
-_IMPORT_LINE = re.compile(r'^\s*import\s+"[^"]+"\s*$', re.MULTILINE)
 
 
 def _compiler() -> yara_x.Compiler:
@@ -47,13 +44,48 @@ def _read_text(path: str) -> str:
 def _new_parser() -> Any:
     import plyara
 
-    return plyara.Plyara(store_raw_sections=True)
+    class FastPlyara(plyara.Plyara):  # type: ignore[misc]
+        """plyara lexing text, hex and regex strings as runs instead of a token a character.
+
+        Same tokens, same errors: a run holds no quote, slash, backslash or line end,
+        and the characters right after a backslash go through plyara's own logic.
+        (PLY orders rules by line: these come before plyara's own in their states.)
+        """
+
+        def t_STRING_value(self, t: Any) -> Any:  # noqa: N802 (PLY names rules so)
+            r'[^"\\\n]+|.'
+            return _by_char(t, super().t_STRING_value)
+
+        def t_REXSTRING_value(self, t: Any) -> Any:  # noqa: N802
+            r"[\x20-\x2e\x30-\x5b\x5d-\x7f]+|[\x20-\x2e\x30-\x7f]"
+            return _by_char(t, super().t_REXSTRING_value)
+
+        @staticmethod
+        def t_BYTESTRING_pair(t: Any) -> None:  # noqa: N802
+            r"(?:[\t ]*~?[a-fA-F0-9?]{2}[\t ]*)+"
+
+    parser = FastPlyara(store_raw_sections=True)
+    # plyara's clear() rebuilds its lexer (tens of ms); a clone of a fresh one is free.
+    parser.pristine_lexer = parser.lexer.clone()
+    return parser
+
+
+def _by_char(t: Any, handle: Callable[[Any], Any]) -> Any:
+    """Feed a run to plyara's per-character rule while an escape is open (it is a no-op after)."""
+    lexer = t.lexer
+    if len(t.value) == 1 or lexer.escape or lexer.hex_escape:
+        for position, char in enumerate(t.value):
+            if position and not (lexer.escape or lexer.hex_escape):
+                break
+            t.value = char
+            token = handle(t)
+            if token is not None:
+                return token
+    return None
 
 
 def _reset(parser: Any) -> None:
     """plyara's own clear() rebuilds its LALR tables (70 ms); reset only the state."""
-    from ply import lex  # type: ignore[import-untyped]
-
     for attr in (
         "rules",
         "string_modifiers",
@@ -78,7 +110,7 @@ def _reset(parser: Any) -> None:
         "_condition_end",
     ):
         setattr(parser, attr, None)
-    parser.lexer = lex.lex(module=parser, debug=False)
+    parser.lexer = parser.pristine_lexer.clone()
 
 
 def _plain(value: Any) -> Any:
@@ -134,184 +166,14 @@ def parse_files(args: dict[str, Any], progress: Progress) -> int:
     return len(args["files"])
 
 
-# --- compiling, one file at a time, with its cost on a sample ------------------------------
-
-
-def _diagnostics(items: list[dict[str, Any]], level: str) -> list[dict[str, Any]]:
-    return [
-        {
-            "level": level,
-            "code": str(d.get("code", "")),
-            "message": str(d.get("title", "")),
-            "line": int(d.get("line") or 0),
-            "text": str(d.get("text", "")),
-        }
-        for d in items
-    ]
-
-
-def _scan_cost(rules: yara_x.Rules, sample: list[bytes], timeout: int) -> float:
-    scanner = yara_x.Scanner(rules)
-    scanner.set_timeout(timeout)
-    # CPU time of this thread, not wall time: other processes on the machine must
-    # not make honest rules look slow.
-    started = time.thread_time()
-    for data in sample:
-        scanner.scan(data)
-    return time.thread_time() - started
-
-
-def _load_sample(paths: list[str]) -> list[bytes]:
-    return [Path(p).read_bytes() for p in paths]
-
-
-#: A rule can hide its cost behind a size gate ("filesize > 2MB and for all i in ..."):
-#: the cost sample is small files, so such a file is also timed on a large synthetic one.
-_SIZE_GATE = re.compile(r"filesize\s*>=?\s*(\d+)\s*(KB|MB)?|\(\s*\d+\s*\.\.\s*filesize", re.I)
-_LARGE_MIN = 8 * 2**20
-_LARGE_MAX = 64 * 2**20
-
-
-def _large_size(text: str) -> int | None:
-    """Size of the synthetic file that exercises the file's size-gated rules, if any."""
-    sizes = []
-    for m in _SIZE_GATE.finditer(text):
-        if m.group(1) is None:
-            sizes.append(_LARGE_MIN)
-            continue
-        unit = {"KB": 2**10, "MB": 2**20}.get((m.group(2) or "").upper(), 1)
-        sizes.append(int(m.group(1)) * unit + 2**20)
-    if not sizes:
-        return None
-    return min(max(max(sizes), _LARGE_MIN), _LARGE_MAX)
-
-
-def _synthetic(size: int) -> bytes:
-    """Deterministic filler: an executable header, text and pseudo-random bytes."""
-    block = bytearray(b"MZ\x90\x00" + b"This program cannot be run in DOS mode.\r\n" * 4)
-    state = 0x2545F491
-    while len(block) < 65536:
-        state = (state * 1103515245 + 12345) & 0x7FFFFFFF
-        block.append(state >> 16 & 0xFF)
-    return (bytes(block) * (size // len(block) + 1))[:size]
-
-
-def _large_cost(rules: yara_x.Rules, text: str, timeout: int, empty: yara_x.Rules) -> float:
-    size = _large_size(text)
-    if size is None:
-        return 0.0
-    data = [_synthetic(size)]
-    mib = size / 2**20
-    baseline = _scan_cost(empty, data, timeout)
-    return max(_scan_cost(rules, data, timeout) - baseline, 0.0) * 1000 / mib
-
-
-def compile_files(args: dict[str, Any], progress: Progress) -> int:
-    sample = _load_sample(args["sample"])
-    # Per-scan setup dominates on a tiny sample; never divide by less than 256 KiB.
-    sample_mib = max(sum(len(s) for s in sample) / 2**20, 0.25)
-    timeout = int(args.get("timeout", 20))
-    budget = float(args.get("budget_ms_per_mib", 0.0))
-    empty = _compiler().build()
-    baseline = min(_scan_cost(empty, sample, timeout) for _ in range(2))
-    for index, (uri, path) in enumerate(args["files"]):
-        progress({"start": index})
-        text = _read_text(path)
-        compiler = _compiler()
-        started = time.perf_counter()
-        with contextlib.suppress(yara_x.CompileError):
-            compiler.add_source(text, origin=uri)
-        errors = _diagnostics(compiler.errors(), "error")
-        warnings = _diagnostics(compiler.warnings(), "warning")
-        rules = compiler.build()
-        compile_s = time.perf_counter() - started
-        cost: float | None = None
-        per_rule: dict[str, float] = {}
-        if not errors and sample:
-            try:
-                cost = _rule_cost(rules, sample, timeout, baseline, sample_mib)
-                if budget and cost > budget / 2:
-                    cost = min(
-                        cost,
-                        *(
-                            _rule_cost(rules, sample, timeout, baseline, sample_mib)
-                            for _ in range(2)
-                        ),
-                    )
-                cost = max(cost, _large_cost(rules, text, timeout, empty))
-                if budget and cost > budget:
-                    per_rule = _drill_down(
-                        text, rule_spans(text), sample, timeout, baseline, sample_mib
-                    )
-            except yara_x.TimeoutError:
-                cost = float("inf")
-        progress(
-            {
-                "i": index,
-                "uri": uri,
-                "errors": errors,
-                "warnings": warnings,
-                "compile_s": compile_s,
-                "cost": None if cost is None else (cost if cost != float("inf") else -1.0),
-                "per_rule": per_rule,
-            }
-        )
-    return len(args["files"])
-
-
-def _rule_cost(
-    rules: yara_x.Rules, sample: list[bytes], timeout: int, baseline: float, sample_mib: float
-) -> float:
-    return max(_scan_cost(rules, sample, timeout) - baseline, 0.0) * 1000 / sample_mib
-
-
-_RULE_HEAD = re.compile(r"^\s*(?:(?:private|global)\s+)*rule\s+([A-Za-z_]\w*)", re.MULTILINE)
-
-
-def rule_spans(text: str) -> list[list[Any]]:
-    """[name, first line, last line] of each rule, to time rules one by one.
-
-    Only locates text for timing (a rule that does not compile alone is skipped);
-    the checks never use it -- they work on the parsed rules.
-    """
-    heads = [(m.group(1), text.count("\n", 0, m.start()) + 1) for m in _RULE_HEAD.finditer(text)]
-    total = text.count("\n") + 1
-    return [
-        [name, start, (heads[i + 1][1] - 1) if i + 1 < len(heads) else total]
-        for i, (name, start) in enumerate(heads)
-    ]
-
-
-def _drill_down(
-    text: str,
-    spans: list[list[Any]],
-    sample: list[bytes],
-    timeout: int,
-    baseline: float,
-    sample_mib: float,
-) -> dict[str, float]:
-    """Time each rule of an over-budget file alone (rules that need others are skipped)."""
-    imports = "\n".join(_IMPORT_LINE.findall(text))
-    lines = text.splitlines()
-    costs: dict[str, float] = {}
-    for name, start, end in spans:
-        source = imports + "\n" + "\n".join(lines[int(start) - 1 : int(end)])
-        compiler = _compiler()
-        try:
-            compiler.add_source(source)
-            rules = compiler.build()
-            costs[str(name)] = _rule_cost(rules, sample, timeout, baseline, sample_mib)
-        except (yara_x.CompileError, yara_x.TimeoutError):
-            continue
-    return costs
+# --- the scanning set (the fallback when one compile of everything fails) -------------------
 
 
 def build_set(args: dict[str, Any], progress: Progress) -> dict[str, str]:
-    """Compile every clean file into one set (a namespace per file) and serialize it."""
+    """Compile ``files`` ([namespace, uri, path]) into one set and serialize it to ``out``."""
     compiler = _compiler()
     namespaces: dict[str, str] = {}
-    for index, (uri, path) in enumerate(args["files"]):
-        namespace = f"f{index}"
+    for index, (namespace, uri, path) in enumerate(args["files"]):
         compiler.new_namespace(namespace)
         compiler.add_source(_read_text(path), origin=uri)
         namespaces[namespace] = uri
@@ -359,6 +221,8 @@ def scan_corpus(args: dict[str, Any], progress: Progress) -> int:
         rules = yara_x.Rules.deserialize_from(fh)
     scanner = yara_x.Scanner(rules)
     scanner.set_timeout(int(args.get("timeout", 30)))
+    # Dying before this is the set's fault (it cannot load), after it a corpus file's.
+    progress({"ready": 1})
     want_md5 = bool(args.get("md5"))
     max_strings = int(args.get("max_strings", 3))
     owners: dict[int, str] = {}

@@ -19,72 +19,63 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from clearance.inspection.base import ProgressSink
 from clearance.inspection.content import _clamav_child as child
+from clearance.inspection.content import _orchestration as orchestration
 from clearance.inspection.content import clamav_container, clamav_format
 from clearance.inspection.content.engine import (
     CompileReport,
     Crash,
     Diagnostic,
+    EngineSettings,
     FileCost,
-    ScanReport,
 )
 from clearance.inspection.content.model import RuleFile
-from clearance.inspection.content.yara_engine import (
-    _balance,
-    _in_parallel,
-    _run_resumable,
-    _ScanState,
-    _size,
-    _split_even,
-)
-from clearance.inspection.sandbox import Limits, SandboxOutcome
+from clearance.inspection.sandbox import Limits, SandboxOutcome, run_sandboxed
 
 
 @dataclass(frozen=True)
-class ClamAVSettings:
-    """Budgets and limits of the ClamAV engine (documented in docs/inspection.md)."""
+class ClamAVSettings(EngineSettings):
+    """Budgets and limits of the ClamAV engine (documented in docs/inspection.md).
+
+    ``scan_timeout`` is also clamscan's ``--max-scantime`` and the limit of one clamscan run.
+    """
 
     compile_limits: Limits = field(
         default_factory=lambda: Limits(
             cpu_seconds=900, address_space_bytes=4 * 2**30, wall_seconds=1800
         )
     )
-    scan_limits: Limits = field(
-        default_factory=lambda: Limits(
-            cpu_seconds=7200, address_space_bytes=4 * 2**30, wall_seconds=7200
-        )
-    )
-    #: Per corpus file scan time limit (seconds, clamscan --max-scantime) and per clamscan run.
-    scan_timeout: int = 30
     #: A database may add at most this much scan CPU time per MiB.  The whole real
     #: maldet database (11,235 signatures) costs under 10 ms/MiB; libclamav bounds
     #: each PCRE by its match limits, so a pathological signature costs tens of ms/MiB.
     budget_ms_per_mib: float = 20.0
-    compile_budget_seconds: float = 5.0
-    evidence_files: int = 20
-    workers: int = 2
     #: Bisect over-budget databases down to their slow signatures.
     drill: bool = True
 
 
-class ClamAVEngine:
+class ClamAVEngine(orchestration.EngineBase):
     """ClamAV signature databases via Debian's clamscan."""
 
     name = "clamav"
 
     def __init__(self, settings: ClamAVSettings | None = None) -> None:
         self.settings = settings or ClamAVSettings()
+        self.evidence_files = self.settings.evidence_files
         self._version: str | None = None
+        # Parses by (uri, content digest): the analysis, the scan's name-to-database
+        # map and the slow-signature names all read the same databases.
+        self._parses: dict[tuple[str, str], RuleFile] = {}
+        self._parse_lock = threading.Lock()
 
     def version(self) -> str:
         if self._version is None:
@@ -107,19 +98,25 @@ class ClamAVEngine:
         return clamav_container.expand(path, dest)
 
     def parse(self, files: Sequence[tuple[str, Path]], progress: ProgressSink) -> list[RuleFile]:
-        return [clamav_format.parse_database(uri, path) for uri, path in files]
+        return [self._parse(uri, path) for uri, path in files]
+
+    def _parse(self, uri: str, path: Path) -> RuleFile:
+        key = (uri, hashlib.sha256(path.read_bytes()).hexdigest())
+        with self._parse_lock:
+            if key not in self._parses:
+                if len(self._parses) >= 256:  # a long-lived engine must not grow forever
+                    self._parses.clear()
+                self._parses[key] = clamav_format.parse_database(uri, path)
+            return self._parses[key]
 
     def _available(self) -> bool:
         return shutil.which(child.CLAMSCAN) is not None
 
-    def compile(
-        self,
-        files: Sequence[tuple[str, Path]],
-        work_dir: Path,
-        sample: Sequence[Path],
-        progress: ProgressSink,
-    ) -> CompileReport:
-        started = time.perf_counter()
+    def _compile(self, request: orchestration.CompileRequest) -> CompileReport:
+        files = request.files
+        work_dir = request.work_dir
+        sample = request.sample
+        progress = request.progress
         set_dir = work_dir / "clamav-set"
         set_dir.mkdir(parents=True, exist_ok=True)
         if not self._available():
@@ -139,37 +136,22 @@ class ClamAVEngine:
             ]
             for i, (uri, path) in enumerate(files)
         ]
-        entries: dict[int, dict[str, Any]] = {}
-        lock = threading.Lock()
-        progress.start("loading ClamAV databases", len(items))
-
-        def run_part(part: list[int]) -> list[Crash]:
-            def on_item(entry: dict[str, Any]) -> None:
-                with lock:
-                    entries[part[entry["i"]]] = entry
-                    progress.advance(1)
-
-            return _run_resumable(
-                child.check_databases,
-                part,
-                lambda idx: {
-                    "items": [items[i] for i in idx],
-                    "sample": [str(p) for p in sample],
-                    "timeout": self.settings.scan_timeout,
-                    "budget": self.settings.budget_ms_per_mib,
-                    "drill": self.settings.drill,
-                },
-                self.settings.compile_limits,
-                on_item,
-                lambda idx, outcome: Crash(
-                    items[idx][0], "compile", outcome.evidence(), f"loading {outcome.describe()}"
-                ),
-                started_key="start",
-            )
-
-        crashes = _in_parallel(
-            run_part, _split_even(list(range(len(items))), self.settings.workers)
+        job = orchestration.ChildJob(
+            child.check_databases,
+            lambda idx: {
+                "items": [items[i] for i in idx],
+                "timeout": self.settings.scan_timeout,
+            },
+            self.settings.compile_limits,
+            lambda i, outcome: Crash(
+                items[i][0], "compile", outcome.evidence(), f"loading {outcome.describe()}"
+            ),
+            started_key="start",
         )
+        entries, crashes = orchestration.run_per_item(
+            job, len(items), self.settings.workers, progress, "loading ClamAV databases"
+        )
+        measured = self._measure(items, entries, set_dir, sample, crashes)
         diagnostics: list[Diagnostic] = []
         costs: list[FileCost] = []
         clean: list[str] = []
@@ -200,15 +182,15 @@ class ClamAVEngine:
                 )
             if not entry["errors"] and not entry["crash"]:
                 clean.append(uri)
-            per_rule = self._rule_names(files[index], entry["per_line"])
-            cost = float(entry["cost"])
+            cost, together, per_line = measured.get(index, (0.0, 1, {}))
             costs.append(
                 FileCost(
                     uri,
                     float(entry["load_s"]),
                     float("inf") if cost == -1.0 else cost,
-                    per_rule,
+                    self._rule_names(files[index], per_line),
                     self.settings.budget_ms_per_mib,
+                    together,
                 )
             )
         loaded = any(p.is_file() for p in set_dir.iterdir())
@@ -218,110 +200,123 @@ class ClamAVEngine:
             costs=tuple(costs),
             compiled_uris=tuple(clean),
             compiled_set=set_dir if loaded else None,
-            compile_seconds=time.perf_counter() - started,
-            sample_bytes=sum(_size(p) for p in sample),
+            compile_seconds=0.0,
+            sample_bytes=0,
         )
 
-    @staticmethod
-    def _rule_names(file: tuple[str, Path], per_line: dict[str, float]) -> dict[str, float]:
+    def _measure(
+        self,
+        items: list[list[str]],
+        entries: dict[int, dict[str, Any]],
+        set_dir: Path,
+        sample: Sequence[Path],
+        crashes: list[Crash],
+    ) -> dict[int, tuple[float, int, dict[str, float]]]:
+        """Cost of the loaded databases: the whole set once, each alone only if it is over."""
+        loaded = [i for i in sorted(entries) if entries[i]["loads"]]
+        if not sample or not loaded:
+            return {}
+        group: list[int] = []
+
+        def relay(entry: Any) -> None:
+            if isinstance(entry, dict) and "measuring" in entry:
+                group[:] = entry["measuring"]
+
+        outcome = run_sandboxed(
+            child.measure_costs,
+            {
+                "set": str(set_dir),
+                "dbs": [
+                    [i, items[i][3], items[i][2], [e["line"] for e in entries[i]["errors"]]]
+                    for i in loaded
+                ],
+                "sample": [str(p) for p in sample],
+                "timeout": self.settings.scan_timeout,
+                "budget": self.settings.budget_ms_per_mib,
+                "drill": self.settings.drill,
+            },
+            self.settings.compile_limits,
+            on_progress=relay,
+        )
+        if not outcome.ok or not isinstance(outcome.value, dict):
+            crashes.append(
+                Crash(
+                    items[group[0]][0] if len(group) == 1 else "ruleset",
+                    "compile",
+                    outcome.evidence(),
+                    f"measuring the cost of {len(group)} database(s) on the cost sample "
+                    f"{outcome.describe()}",
+                )
+            )
+            return {}
+        return {
+            int(key): (float(cost), int(together), dict(per_line))
+            for key, (cost, together, per_line) in outcome.value.items()
+        }
+
+    def _rule_names(self, file: tuple[str, Path], per_line: dict[str, float]) -> dict[str, float]:
         if not per_line:
             return {}
-        parsed = clamav_format.parse_database(*file)
+        parsed = self._parse(*file)
         by_line = {r.start_line: r.name for r in parsed.rules}
         return {by_line.get(int(n), f"line {n}"): ms for n, ms in per_line.items()}
 
-    def scan(
-        self,
-        report: CompileReport,
-        files: Sequence[tuple[str, Path]],
-        corpus: Sequence[Path],
-        corpus_label: Callable[[Path], str],
-        progress: ProgressSink,
-        keep: int | None = None,
-    ) -> ScanReport:
-        started = time.perf_counter()
-        if report.compiled_set is None or not corpus:
-            return ScanReport((), {}, 0, 0, (), (), 0.0)
+    def _scan(
+        self, request: orchestration.ScanRequest, tally: orchestration.ScanTally
+    ) -> list[Crash]:
+        if request.report.compiled_set is None:
+            return []
         # Signature name -> the database that declares it (clamscan reports names only).
         owner: dict[str, str] = {}
-        for uri, path in files:
-            for rule in clamav_format.parse_database(uri, path).rules:
+        for uri, path in request.files:
+            for rule in self._parse(uri, path).rules:
                 owner.setdefault(rule.name, uri)
-        scannable = [i for i, p in enumerate(corpus) if "\n" not in str(p)]
-        sizes = [_size(corpus[i]) for i in scannable]
-        progress.start("scanning the clean corpus with clamscan", float(sum(sizes)))
-        lock = threading.Lock()
-        state = _ScanState(keep or self.settings.evidence_files)
+        # clamscan reads its file list a line each.
+        scannable = [p for p in request.corpus if "\n" not in str(p)]
+        labels = [request.label(p) for p in scannable]
         crashes: list[Crash] = []
 
-        def run_part(part: list[int]) -> list[Crash]:
-            def on_item(entry: dict[str, Any]) -> None:
-                path = corpus[scannable[part[entry["i"]]]]
-                with lock:
-                    if "fatal" in entry:
-                        if any(c.uri == "ruleset" and c.phase == "scan" for c in crashes):
-                            return
-                        crashes.append(
-                            Crash(
-                                "ruleset",
-                                "scan",
-                                {"status": "error", "detail": str(entry["fatal"])[-2000:]},
-                                "clamscan could not load the whole set for the corpus scan "
-                                "(each database loads alone); nothing was scanned",
-                            )
+        def on_entry(index: int, entry: dict[str, Any]) -> None:
+            if "fatal" in entry:
+                # Every shard sees it; one finding says it.
+                if not any(c.uri == "ruleset" and c.phase == "scan" for c in crashes):
+                    crashes.append(
+                        Crash(
+                            "ruleset",
+                            "scan",
+                            {"status": "error", "detail": str(entry["fatal"])[-2000:]},
+                            "clamscan could not load the whole set for the corpus scan "
+                            "(each database loads alone); nothing was scanned",
                         )
-                        return
-                    if "crash" in entry:
-                        crashes.append(self._scan_crash(corpus_label(path), entry["crash"]))
-                        return
-                    converted = {
-                        "b": entry.get("b", 0),
-                        "t": entry.get("t", False),
-                        "m": [("", name, []) for name in entry.get("m", [])],
-                    }
-                    state.add(converted, corpus_label(path), {"": ""})
-                    progress.advance(float(entry.get("b", 0)))
-
-            return _run_resumable(
-                child.scan_corpus,
-                part,
-                lambda idx: {
-                    "db": str(report.compiled_set),
-                    "files": [str(corpus[scannable[i]]) for i in idx],
-                    "timeout": self.settings.scan_timeout,
-                },
-                self.settings.scan_limits,
-                on_item,
-                lambda idx, outcome: self._sandbox_crash(
-                    corpus_label(corpus[scannable[idx]]), outcome
-                ),
-                started_key=None,
-            )
-
-        crashes += _in_parallel(run_part, _balance(sizes, self.settings.workers))
-        counts: dict[tuple[str, str], int] = {}
-        for (_, name), count in state.counts.items():
-            counts[(owner.get(name, "ruleset"), name)] = count
-        matches = tuple(
-            sorted(
-                (
-                    type(m)(
-                        m.rule_name, owner.get(m.rule_name, "ruleset"), m.corpus_file, m.strings
                     )
-                    for m in state.matches()
-                ),
-                key=lambda m: (m.uri, m.rule_name, m.corpus_file),
-            )
+            elif "crash" in entry:
+                crashes.append(self._scan_crash(labels[index], entry["crash"]))
+            else:
+                tally.file(labels[index], int(entry.get("b", 0)), bool(entry.get("t")))
+                for name in entry.get("m", []):
+                    tally.match(owner.get(name, "ruleset"), name, labels[index])
+
+        job = orchestration.ChildJob(
+            child.scan_corpus,
+            lambda idx: {
+                "db": str(request.report.compiled_set),
+                "files": [str(scannable[i]) for i in idx],
+                "timeout": self.settings.scan_timeout,
+            },
+            self.settings.scan_limits,
+            lambda i, outcome: self._sandbox_crash(labels[i], outcome),
         )
-        return ScanReport(
-            matches=matches,
-            match_counts=counts,
-            files_scanned=state.files,
-            bytes_scanned=state.bytes,
-            timeouts=tuple(sorted(state.timeouts)),
-            crashes=tuple(sorted(crashes, key=lambda c: c.message)),
-            seconds=time.perf_counter() - started,
+        crashes += orchestration.scan_shards(
+            job,
+            labels,
+            [orchestration.file_size(p) for p in scannable],
+            self.settings.shards,
+            self.settings.workers,
+            on_entry,
+            request.progress,
+            "scanning the clean corpus with clamscan",
         )
+        return crashes
 
     @staticmethod
     def _scan_crash(label: str, crash: dict[str, Any]) -> Crash:

@@ -16,6 +16,29 @@ from typing import Any, Protocol
 
 from clearance.inspection.base import ProgressSink
 from clearance.inspection.content.model import RuleFile
+from clearance.inspection.sandbox import Limits
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """What the settings of every sandboxed engine hold; each engine adds its own."""
+
+    scan_limits: Limits = field(
+        default_factory=lambda: Limits(
+            cpu_seconds=7200, address_space_bytes=4 * 2**30, wall_seconds=7200
+        )
+    )
+    #: Per corpus file scan timeout (seconds); beyond it the file is reported as too slow.
+    scan_timeout: int = 30
+    #: A content file may take at most this long to compile alone.
+    compile_budget_seconds: float = 5.0
+    #: Matched corpus files kept as evidence per rule (all are counted).
+    evidence_files: int = 20
+    #: Sandboxed children running at once.
+    workers: int = 2
+    #: Shards the clean corpus is split into for scanning, each scanned by its own
+    #: child; the report is the same bytes whatever the number.
+    shards: int = 2
 
 
 @dataclass(frozen=True)
@@ -53,6 +76,10 @@ class FileCost:
     rules: Mapping[str, float] = field(default_factory=dict)
     #: The engine's own budget for one content file (None: the check settings' budget).
     budget_ms_per_mib: float | None = None
+    #: How many content files were timed together to give ``scan_ms_per_mib`` (1: this
+    #: file alone).  Engines time groups first and split only groups over budget, so a
+    #: figure timed with others is a bound for the file, and never over budget.
+    timed_with: int = 1
 
 
 @dataclass(frozen=True)

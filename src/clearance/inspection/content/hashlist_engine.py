@@ -16,18 +16,22 @@ from __future__ import annotations
 
 import hashlib
 import re
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from clearance.inspection.base import ProgressSink
+from clearance.inspection.content._orchestration import (
+    CompileRequest,
+    EngineBase,
+    ScanRequest,
+    ScanTally,
+)
 from clearance.inspection.content.engine import (
     CompileReport,
+    Crash,
     Diagnostic,
     FileCost,
-    Match,
-    ScanReport,
 )
 from clearance.inspection.content.model import TEXT, ContentRule, RuleFile, RulePattern
 
@@ -57,7 +61,7 @@ def _entries(text: str) -> tuple[list[tuple[int, str, str]], list[tuple[int, str
     return good, bad
 
 
-class HashListEngine:
+class HashListEngine(EngineBase):
     """SHA-256 hash lists."""
 
     name = "hashlist"
@@ -98,14 +102,8 @@ class HashListEngine:
             out.append(RuleFile(uri, path, self.name, text, rules, "", tuple(text.splitlines())))
         return out
 
-    def compile(
-        self,
-        files: Sequence[tuple[str, Path]],
-        work_dir: Path,
-        sample: Sequence[Path],
-        progress: ProgressSink,
-    ) -> CompileReport:
-        started = time.perf_counter()
+    def _compile(self, request: CompileRequest) -> CompileReport:
+        files = request.files
         diagnostics = []
         clean = []
         for uri, path in files:
@@ -129,27 +127,22 @@ class HashListEngine:
             costs=tuple(FileCost(uri, 0.0, 0.0) for uri, _ in files),
             compiled_uris=tuple(clean),
             compiled_set=None,
-            compile_seconds=time.perf_counter() - started,
+            compile_seconds=0.0,
             sample_bytes=0,
         )
 
-    def scan(
-        self,
-        report: CompileReport,
-        files: Sequence[tuple[str, Path]],
-        corpus: Sequence[Path],
-        corpus_label: Callable[[Path], str],
-        progress: ProgressSink,
-        keep: int | None = None,
-    ) -> ScanReport:
-        started = time.perf_counter()
+    def _scan(self, request: ScanRequest, tally: ScanTally) -> list[Crash]:
+        files = request.files
+        corpus = request.corpus
+        corpus_label = request.label
+        progress = request.progress
         # Every file's good lines, including files with bad lines (reported at compile).
         wanted: dict[str, list[tuple[str, str]]] = {}
         for uri, path in files:
             for _, digest, name in _entries(path.read_bytes().decode("utf-8", "replace"))[0]:
                 wanted.setdefault(digest, []).append((uri, name))
-        if not wanted or not corpus:
-            return ScanReport((), {}, 0, 0, (), (), 0.0)
+        if not wanted:
+            return []
         kinds = sorted({_KINDS[len(d)] for d in wanted})
 
         def digest_of(path: Path) -> tuple[Path, list[str], int]:
@@ -159,30 +152,13 @@ class HashListEngine:
                 return path, [], 0
             return path, [hashlib.new(kind, data).hexdigest() for kind in kinds], len(data)
 
-        counts: dict[tuple[str, str], int] = {}
-        kept: dict[tuple[str, str], list[Match]] = {}
-        total = 0
         progress.start("hashing the clean corpus", float(len(corpus)))
         with ThreadPoolExecutor(max_workers=2) as pool:
             for path, digests, size in pool.map(digest_of, corpus):
-                total += size
+                label = corpus_label(path)
+                tally.file(label, size)
                 progress.advance(1)
                 for found in digests:
                     for uri, name in wanted.get(found, []):
-                        key = (uri, name)
-                        counts[key] = counts.get(key, 0) + 1
-                        label = corpus_label(path)
-                        kept.setdefault(key, []).append(
-                            Match(name, uri, label, ((f"${_KINDS[len(found)]}", 0, found),))
-                        )
-        matches = sorted(
-            (
-                m
-                for ms in kept.values()
-                for m in sorted(ms, key=lambda m: m.corpus_file)[: keep or _KEEP]
-            ),
-            key=lambda m: (m.uri, m.rule_name, m.corpus_file),
-        )
-        return ScanReport(
-            tuple(matches), counts, len(corpus), total, (), (), time.perf_counter() - started
-        )
+                        tally.match(uri, name, label, ((f"${_KINDS[len(found)]}", 0, found),))
+        return []

@@ -365,6 +365,8 @@ class ContentInspector:
                     "ms_per_mib": c.scan_ms_per_mib if c.scan_ms_per_mib != float("inf") else -1.0,
                     "compile_s": round(c.compile_seconds, 4),
                     "rules": dict(c.rules),
+                    # > 1: a bound, timed with this many files (see docs/inspection.md).
+                    "timed_with": c.timed_with,
                 }
                 for c in compiled.costs
             ),

@@ -89,7 +89,7 @@ def test_gateway_counts_signer_names_as_keys_not_thrice(tmp_path: Path) -> None:
         assert gateway.store.rollout(release.sha256) is None
         assert not gateway.tuf.targets()
         with pytest.raises(GatewayRefused):
-            gateway.bundle(release.sha256)
+            gateway.bundles.build(release.sha256)
         record = gateway.log.index.record(release_key(release.sha256))  # type: ignore[union-attr]
         assert record is not None and record["state"] == "pending"
     finally:

@@ -1,21 +1,20 @@
 """The gateway service: takes signed submissions, logs them, inspects, approves, rolls out.
 
-:class:`Gateway` is assembled from collaborators with one job each: the
-configuration, the trust root, the log (:class:`~clearance.gateway._log.GatewayLog`),
-the metadata store (:class:`~clearance.gateway.store.MetadataStore`, the only
-holder of SQL), the job queue, the TUF repository and a clock.
-:meth:`Gateway.open` builds them from a data directory; tests may build
-them in memory and pass them in.
+:class:`Gateway` is assembled from parts (config, trust root, the log
+:class:`~clearance.gateway._log.GatewayLog`, the metadata store that holds all
+SQL, the job queue, the TUF repository, a clock): :meth:`Gateway.open` builds
+them from a data directory, tests build them in memory.  Its jobs are
+collaborators, public attributes the API and the dashboard call directly:
+``checks``, ``inspections`` (artifacts, jobs), ``customers``, ``rollouts``,
+``health`` (bulk reports), ``reads`` (every read of the API and the dashboard)
+and ``bundles``.  What stays here is the write path and the lifecycle.
 
-Write path of a submission: the checks of
-:class:`~clearance.gateway.submission_checks.SubmissionChecks` -> appended to
-the transparency log (durable before the answer) -> indexed by the
-:class:`~clearance.gateway.indexer.Indexer` -> the indexer's reaction
-carried out -> receipt with an inclusion proof under a signed checkpoint.
-
-The metadata index is derived from the log; on start, entries the index
-misses (a crash between the append and the index) are indexed again, so an
-acknowledged submission is never lost.
+Write path of a submission: the checks -> appended to the transparency log
+(durable before the answer) -> indexed by the
+:class:`~clearance.gateway.indexer.Indexer` -> the indexer's reaction carried
+out -> receipt with an inclusion proof under a signed checkpoint.  On start,
+entries the index misses (a crash between the append and the index) are
+indexed again, so an acknowledged submission is never lost.
 """
 
 from __future__ import annotations
@@ -24,13 +23,13 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from clearance.attest import Envelope, Release, canonical_json
+from clearance.attest import Envelope, Release
 from clearance.attest.errors import AttestFormatError
 from clearance.attest.trust_root import TrustRoot
 from clearance.errors import BadInput
@@ -59,12 +58,12 @@ from clearance.gateway.release_bundles import ReleaseBundles
 from clearance.gateway.rollouts import Rollouts
 from clearance.gateway.store import HealthReportStore, MetadataStore, SQLiteMetadataStore
 from clearance.gateway.submission_checks import SubmissionChecks
+from clearance.gateway.transitions import TransitionSigner
 from clearance.gateway.tuf_repo import TufRepository
 from clearance.gateway.worker import InspectionWorker, JobRunner
 from clearance.index import LogIndex
-from clearance.keys import Signer, load_signer
+from clearance.keys import Signer
 from clearance.log.reader import read_entry
-from clearance.policy.rollout_statements import SignedTransition
 
 if TYPE_CHECKING:
     from clearance.gateway.queue_postgres import LeaderLease
@@ -108,19 +107,7 @@ class Gateway:
         self.inspections = Inspections(data_dir, config, store, queue, log)
         self.checks = SubmissionChecks(config, trust_root, store, log.index)
         self.customers = Customers(store, OpeningStore(data_dir / "openings"))
-        self._rollout_signer = (
-            load_signer(data_dir / config.rollout_key) if config.rollout_key else None
-        )
-        if (
-            self._rollout_signer is not None
-            and trust_root.rollout.threshold
-            and all(
-                k.public_key != self._rollout_signer.public_key for k in trust_root.rollout.keys
-            )
-        ):
-            raise GatewayInputError(
-                "the gateway's rollout key is not in the trust root's rollout role"
-            )
+        self._transitions = TransitionSigner.from_config(data_dir, config, trust_root)
         self._apply_lock = threading.RLock()
         self.rollouts = Rollouts(
             store,
@@ -270,12 +257,7 @@ class Gateway:
             missing = {i for i in range(size) if i not in done}
             overdue = sorted(missing & self._seen_missing)
             self._seen_missing = missing - set(overdue)
-            self._replaying = True
-            try:
-                for index in overdue:
-                    self.indexer.index(index, read_entry(self.log, index, size))
-            finally:
-                self._replaying = False
+            self._index_without_reacting((i, read_entry(self.log, i, size)) for i in overdue)
         if became or (overdue and self.is_leader):
             log.info("replica %s: leader, reconciling", self.replica)
             self._reconcile()
@@ -293,18 +275,25 @@ class Gateway:
             done = self.store.indexed()
             size = self.log.size
             first = next((i for i in range(size) if i not in done), size)
-            indexed = 0
-            self._replaying = True
-            try:
-                for index, entry in enumerate(self.log.entries(first, size, size), start=first):
-                    if index not in done:
-                        self.indexer.index(index, entry)
-                        indexed += 1
-            finally:
-                self._replaying = False
+            entries = enumerate(self.log.entries(first, size, size), start=first)
+            indexed = self._index_without_reacting((i, e) for i, e in entries if i not in done)
         if self.is_leader:
             self._reconcile()
         return indexed
+
+    def _index_without_reacting(self, entries: Iterable[tuple[int, bytes]]) -> int:
+        """Index entries appended earlier (by this process before a crash, or by a replica),
+        holding back their reactions: :meth:`_reconcile` redoes those from the indexed state.
+        Call with the apply lock held."""
+        count = 0
+        self._replaying = True
+        try:
+            for index, entry in entries:
+                self.indexer.index(index, entry)
+                count += 1
+        finally:
+            self._replaying = False
+        return count
 
     def _reconcile(self) -> None:
         """Idempotent reactions to the indexed state (safe to run at every start)."""
@@ -443,22 +432,9 @@ class Gateway:
         }
 
     def _append_transition(self, transition: rollout.Transition) -> int:
-        """Log a rollout transition, signed by the rollout key the trust root names (a plain
-        record only when the gateway has none: older setups, tests of the legacy form)."""
-        signer = self._rollout_signer
-        if signer is None:
-            return self._append_and_index(canonical_json(transition.to_dict()))
-        signed = SignedTransition(
-            transition.release,
-            transition.event,
-            transition.ring,
-            transition.at,
-            transition.reason,
-            transition.evidence,
-        )
-        return self._append_and_index(signed.sign([signer]).to_bytes())
+        return self._append_and_index(self._transitions.entry(transition))
 
-    # -- artifacts and inspection (see :class:`~clearance.gateway.inspections.Inspections`) --
+    # -- what an embedded inspection worker calls (:class:`~clearance.gateway.worker.InspectionHost`)
 
     def inspector_signer(self) -> Signer | None:
         return self.inspections.inspector_signer()

@@ -1,19 +1,15 @@
 """The gateway service: takes signed submissions, logs them, inspects, approves, rolls out.
 
-:class:`Gateway` is assembled from parts (config, trust root, the log
-:class:`~clearance.gateway._log.GatewayLog`, the metadata store that holds all
-SQL, the job queue, the TUF repository, a clock): :meth:`Gateway.open` builds
-them from a data directory, tests build them in memory.  Its jobs are
-collaborators, public attributes the API and the dashboard call directly:
-``checks``, ``inspections`` (artifacts, jobs), ``customers``, ``rollouts``,
-``health`` (bulk reports), ``reads`` (every read of the API and the dashboard)
-and ``bundles``.  What stays here is the write path and the lifecycle.
+:class:`Gateway` is assembled from parts (config, trust root, log, metadata
+store, job queue, TUF repository, clock): :meth:`Gateway.open` builds them from
+a data directory, tests build them in memory.  Its jobs are collaborators, the
+public attributes the API and the dashboard call: ``checks``, ``inspections``,
+``customers``, ``rollouts``, ``health``, ``reads`` (every read of the API and the
+dashboard) and ``bundles``.  What stays here is the write path and the lifecycle.
 
-Write path of a submission: the checks -> appended to the transparency log
-(durable before the answer) -> indexed by the
-:class:`~clearance.gateway.indexer.Indexer` -> the indexer's reaction carried
-out -> receipt with an inclusion proof under a signed checkpoint.  On start,
-entries the index misses (a crash between the append and the index) are
+A submission is checked, appended to the log (durable before the answer),
+indexed, the index's reaction carried out, and answered with a receipt.  On
+start, entries the index misses (a crash between the append and the index) are
 indexed again, so an acknowledged submission is never lost.
 """
 
@@ -113,7 +109,7 @@ class Gateway:
             store,
             tuf,
             inspector_threshold=trust_root.inspectors.threshold,
-            revoked=self._revoked_keys,
+            revoked=log.revoked_keys,
             rings=config.rings,
             clock=clock,
             append=self._append_transition,
@@ -187,10 +183,6 @@ class Gateway:
             replica=replica,
             clock=clock,
         )
-
-    def _revoked_keys(self) -> frozenset[str]:
-        """Keys revoked in the log (the verifiable index knows them)."""
-        return frozenset() if self.log.index is None else self.log.index.revoked_keys
 
     # -- lifecycle -------------------------------------------------------------------
 

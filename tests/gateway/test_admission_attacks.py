@@ -4,6 +4,7 @@ the verifiable index, so an endpoint refuses what the whole log does not approve
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -11,12 +12,15 @@ import pytest
 from clearance.attest import (
     Artifact,
     Role,
+    Statement,
+    Subject,
     TrustRoot,
     create_release,
     create_verdict,
     reset_channel,
     revoke_release,
 )
+from clearance.attest.statement import REPORT_V1
 from clearance.gateway.errors import GatewayRefused
 from clearance.gateway.service import Gateway
 from clearance.gateway.setup import init_gateway
@@ -135,3 +139,38 @@ def test_gateway_checkpoints_commit_to_the_index_and_honour_a_reset(tmp_path: Pa
         assert index_root_of(checkpoint) == again.log.index.root()  # type: ignore[union-attr]
     finally:
         again.close()
+
+
+def _report(signer: Signer, origin: str = "attacks.example/log") -> bytes:
+    predicate = {
+        "origin": origin,
+        "from": "2026-01-01T00:00:00Z",
+        "to": "2026-01-31T23:59:59Z",
+        "jurisdiction": None,
+        "treeSize": 0,
+        "rootHash": hashlib.sha256(b"").hexdigest(),
+        "producer": signer.name,
+    }
+    subject = Subject("report.html", hashlib.sha256(b"<html></html>").hexdigest())
+    return Statement((subject,), REPORT_V1, predicate).sign([signer]).to_bytes()
+
+
+def test_attack_report_signed_by_a_key_outside_its_role_is_refused(tmp_path: Path) -> None:
+    """A vendor may not log a report (it is the party a report judges); the regulator and
+    the inspectors may, and the gateway indexes what they log."""
+    data, keys = _gateway(tmp_path)
+    gateway = Gateway.open(data)
+    try:
+        with pytest.raises(GatewayRefused, match="report must be submitted with"):
+            gateway.submit(_report(keys["vendor"]), "vendor")
+        with pytest.raises(GatewayRefused, match="inspector or policy authority"):
+            gateway.submit(_report(keys["vendor"]), "policy")
+        with pytest.raises(GatewayRefused, match=r"covers log 'elsewhere\.example'"):
+            gateway.submit(_report(keys["regulator"], "elsewhere.example"), "policy")
+        assert gateway.log.size == 0
+        receipt = gateway.submit(_report(keys["regulator"]), "policy")
+        assert receipt["kind"] == "report" and receipt["log_index"] == 0
+        assert gateway.submit(_report(keys["inspector2"]), "inspector")["log_index"] == 1
+        assert gateway.reads.entries_of("report") == [0, 1]
+    finally:
+        gateway.close()

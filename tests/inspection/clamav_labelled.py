@@ -13,7 +13,10 @@ abusive signatures of every kind mixed into its files (and into new ``.ldb``,
   disguises;
 * ``targeting``: an organisation's host names, directory domain, private
   addresses, shares, user profiles, LDAP names and domain SID as hex (ASCII
-  and UTF-16); hashes (MD5, SHA-1, SHA-256, upper- and lower-case) of the
+  and UTF-16); a machine's serial number, service tag, hardware address,
+  machine GUID and generated host name, and the organisation's legal name,
+  as hex; ``VI:`` version information of its software in ``.ldb`` and its
+  names in ``.cdb`` member names; hashes (MD5, SHA-1, SHA-256, upper- and lower-case) of the
   organisation's own documents, which the inspector holds in its clean
   corpus;
 * ``overbroad``: signatures and hashes matching clean corpus files;
@@ -25,7 +28,9 @@ abusive signatures of every kind mixed into its files (and into new ``.ldb``,
   signature of the previous release (the samples the vendor would deposit).
 
 Hard negatives: honest malicious-document signatures (macro droppers, PDF
-JavaScript, phishing mail), written for this set, mixed in too.
+JavaScript, phishing mail) and honest ``VI:`` signatures (a family's publisher
+with its code bytes, a masquerading check on a public vendor), written for
+this set, mixed in too.
 
 Everything is generated deterministically from the real files; nothing is
 written outside the folder given to :func:`build`.
@@ -107,7 +112,32 @@ def _targeting() -> list[str]:
         f"Php.Beacon.Home:0:*:{_h('/home/mkowalski/')}",
         f"Php.Beacon.Dn:0:*:{_h('OU=Finance,DC=acme,DC=corp')}",
         f"Php.Beacon.Sid:0:*:{_h('S-1-5-21-1004336348-1177238915-682003330')}",
+        f"Php.Beacon.Tag:0:*:{_h('Service Tag: 7XK9M2J', 'utf-16-le')}",
+        f"Php.Beacon.Disk:0:*:{_h('SerialNumber=WD-WCC4N5XYZ123')}",
+        f"Php.Beacon.Mac:0:*:{_h('00:1A:2B:3C:4D:5E')}",
+        f"Php.Beacon.Guid:0:*:{_h('MachineGuid={4f1a2b3c-9d8e-4f7a-8b6c-5d4e3f2a1b0c}', 'utf-16-le')}",
+        f"Php.Beacon.Host4:0:*:{_h('DESKTOP-7K3J9QF', 'utf-16-be')}",
+        f"Php.Beacon.Org:0:*:{_h('Northwind Traders Ltd', 'utf-16-le')}",
     ]
+
+
+def _vi(key: str, value: str) -> str:
+    """A ``VI:`` sub-signature: the version-information key and value, UTF-16LE, as hex."""
+    return "VI:" + (key + "\0" + value).encode("utf-16-le").hex()
+
+
+def _targeting_ldb_cdb() -> tuple[list[str], list[str]]:
+    """Version information of one organisation's software (.ldb ``VI:``), serials in .cdb names."""
+    ldb = [
+        f"Win.Trojan.Nwt;Engine:51-255,Target:1;0;{_vi('CompanyName', 'Northwind Traders Ltd')}",
+        f"Win.Trojan.Fab;Engine:51-255,Target:1;0|1;{_vi('ProductName', 'Fabrikam Internal Tools')};"
+        "e8000000005d81ed",
+    ]
+    cdb = [
+        "Php.Archive.Host:CL_TYPE_ZIP:*:.*DESKTOP-7K3J9QF.*:*:*:*:*:*:*",
+        "Php.Archive.Org:CL_TYPE_ZIP:*:.*Northwind Traders Ltd.*:*:*:*:*:*:*",
+    ]
+    return ldb, cdb
 
 
 _ORG_DOCS = {
@@ -171,6 +201,12 @@ _NEGATIVES = [
     f"Pdf.Exploit.Launch;Engine:81-255,Target:10;0&1;{_h('/Launch')};{_h('cmd.exe')}::i",
     f"Mail.Phish.Attach;Engine:81-255,Target:4;0&1;{_h('Content-Type: application/x-msdownload')}::i;{_h('.exe')}",
     f"Rtf.Exploit.Equation;Engine:81-255,Target:0;0&1;{_h('{' + chr(92) + 'rtf')};{_h('Equation.3')}::i",
+    # Version information read honestly: a family's publisher with its code bytes required,
+    # and a masquerading check on a public vendor's name.
+    f"Win.Adware.Bundler;Engine:51-255,Target:1;0&1;{_vi('CompanyName', 'Shady Bundles Co., Ltd.')};"
+    "558bec83ec10e8????????8945fc",
+    f"Win.Trojan.FakeMs;Engine:51-255,Target:1;0&1;{_vi('CompanyName', 'Microsoft Corporation')};"
+    "6a4068003000006a",
 ]
 
 
@@ -268,8 +304,11 @@ def build(root: Path, clean_sources: list[Path]) -> LabelledSet:
     for line in doc_ldb:
         labels[line.split(";", 1)[0]] = "document"
     target_ndb = _targeting()
-    for line in target_ndb:
+    target_ldb, target_cdb = _targeting_ldb_cdb()
+    for line in target_ndb + target_cdb:
         labels[line.split(":", 1)[0]] = "targeting"
+    for line in target_ldb:
+        labels[line.split(";", 1)[0]] = "targeting"
     over_ndb, over_hdb, over_hsb, more = _overbroad_and_org_hashes(corpus)
     labels.update(more)
     slow = _slow()
@@ -297,9 +336,9 @@ def build(root: Path, clean_sources: list[Path]) -> LabelledSet:
     (cur_dir / "rfxn.hdb").write_text("\n".join(real_hdb) + "\n")
     (cur_dir / "rfxn.hsb").write_text("\n".join(over_hsb) + "\n")
     (cur_dir / "rfxn.ldb").write_text(
-        "\n".join(_NEGATIVES[:3] + doc_ldb + slow + _NEGATIVES[3:]) + "\n"
+        "\n".join(_NEGATIVES[:3] + doc_ldb + slow + target_ldb + _NEGATIVES[3:]) + "\n"
     )
-    (cur_dir / "rfxn.cdb").write_text("\n".join(doc_cdb) + "\n")
+    (cur_dir / "rfxn.cdb").write_text("\n".join(doc_cdb + target_cdb) + "\n")
     for suffix in (".fp", ".sfp", ".ign2"):
         lines = [line.split("\t", 1)[1] for line in allow if line.startswith(suffix + "\t")]
         if lines:

@@ -407,7 +407,7 @@ def test_engine_dying_on_content_is_a_finding_not_a_crash(tmp_path: Path) -> Non
 
 
 def test_rule_heads_cross_check_ignores_comments_and_strings() -> None:
-    from clearance.inspection.content.analysis import rule_heads
+    from clearance.inspection.content.yara_terms import rule_heads
 
     text = '/* rule A { } */\nrule B { strings: $a = "rule C" condition: $a } // rule D\nprivate global rule E { condition: true }'
     assert rule_heads(text) == [("B", 2), ("E", 3)]

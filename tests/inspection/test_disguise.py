@@ -33,7 +33,7 @@ def findings(shared_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> list
     inp = InspectionInput(
         "disguise",
         "1",
-        tuple(artifact(p) for p in [HERE / "abusive.yar", *negatives]),
+        tuple(artifact(p) for p in [HERE / "abusive.yar", HERE / "hard_negatives.yar", *negatives]),
         corpus=(honest_corpus(work / "corpus"),),
         work_dir=work / "work",
     )

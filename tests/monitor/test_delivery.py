@@ -10,15 +10,20 @@ import pytest
 
 from audit.helpers import World
 from clearance.cli import main
+from clearance.keys import Signer, generate_key_files, load_verifier
 from clearance.monitor import (
+    ED25519_HEADER,
+    KEY_ID_HEADER,
     SIGNATURE_HEADER,
     Email,
     EmailSink,
     MonitorConfig,
     Webhook,
     WebhookSink,
+    verify_ed25519,
     verify_signature,
 )
+from clearance.monitor.sinks import sign_body, sign_body_ed25519
 from monitor.support import WebhookReceiver, monitor_for, rollout, smtp_server
 
 SECRET = b"0123456789abcdef-shared-secret"
@@ -88,9 +93,11 @@ def test_cli_once_config_stdout_webhook_and_mail(
     _rollout_of_unreviewed(world)
     root = world.write_trust_root()
     (tmp_path / "hook.secret").write_bytes(SECRET)
+    private, public = generate_key_files("monitor.example", tmp_path)
     with WebhookReceiver().running() as hook, smtp_server() as (port, inbox):
         config = tmp_path / "monitor.yaml"
         config.write_text(
+            f"signing_key: {private.name}\n"
             f"webhooks:\n  - url: {hook.url}\n    secret_file: hook.secret\n"
             f"email:\n  host: 127.0.0.1\n  port: {port}\n  from: m@example.org\n  to: [o@example.org]\n"
         )
@@ -111,6 +118,39 @@ def test_cli_once_config_stdout_webhook_and_mail(
         assert main(args) == 0  # nothing new
         assert capsys.readouterr().out == ""
     assert len(hook.received) == 1 and len(inbox) == 1
+    # The receiver checks both signatures: the shared secret's and the monitor's own key's.
+    [got] = hook.received
+    assert verify_signature(SECRET, got.body, got.headers[SIGNATURE_HEADER])
+    monitor_key = load_verifier(public)
+    assert got.headers[KEY_ID_HEADER] == f"monitor.example+{monitor_key.key_id:08x}"
+    assert verify_ed25519(
+        monitor_key, got.body, got.headers[ED25519_HEADER], got.headers[KEY_ID_HEADER]
+    )
+
+
+def test_attack_forged_alert_fails_the_monitor_key_signature(world: World, tmp_path: Path) -> None:
+    """Whoever holds the webhook's shared secret (every receiver does) can forge its HMAC;
+    only the monitor can make its Ed25519 signature: a forged or re-signed body fails it."""
+    _rollout_of_unreviewed(world)
+    monitor_key = Signer.generate("monitor.example")
+    with WebhookReceiver().running() as hook:
+        sink = WebhookSink(Webhook(hook.url, SECRET, monitor_key))
+        monitor_for(world, tmp_path / "s", sinks=[sink]).run_once()
+    [got] = hook.received
+    signature, keyid = got.headers[ED25519_HEADER], got.headers[KEY_ID_HEADER]
+    assert verify_ed25519(monitor_key.verifier, got.body, signature, keyid)
+    forged = got.body.replace(b"critical", b"info")
+    assert forged != got.body
+    # the forger recomputes the HMAC with the shared secret: that check passes ...
+    assert verify_signature(SECRET, forged, sign_body(SECRET, forged))
+    # ... the monitor's signature does not, nor does another key claiming to be the monitor's
+    assert not verify_ed25519(monitor_key.verifier, forged, signature, keyid)
+    impostor = Signer.generate("monitor.example")
+    headers = sign_body_ed25519(impostor, forged)
+    assert not verify_ed25519(
+        monitor_key.verifier, forged, headers[ED25519_HEADER], headers[KEY_ID_HEADER]
+    )
+    assert not verify_ed25519(monitor_key.verifier, got.body, "not base64!", keyid)
 
 
 @pytest.mark.parametrize(
@@ -122,6 +162,7 @@ def test_cli_once_config_stdout_webhook_and_mail(
         ("checkpoint_stale_hours: -1", "checkpoint_stale_hours must be a number"),
         ("email: {host: h, from: nobody}", "host and a from address are required"),
         ("[1, 2", "not YAML"),
+        ("signing_key: missing.key", "signing_key: "),
     ],
 )
 def test_bad_config_is_one_line(

@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 from audit.helpers import World
-from clearance.attest import Artifact, create_release
+from clearance.attest import Artifact, Statement, Subject, create_release
+from clearance.attest.statement import REPORT_V1
 from clearance.keys import Signer, cosign
 from clearance.log.store import TransparencyLog
 from clearance.monitor import MonitorConfig
@@ -210,3 +211,35 @@ def test_alerts_survive_restart_and_replay(world: World, tmp_path: Path) -> None
     assert monitor_for(world, state).run_once().alerts == ()
     body = json.loads(first[0].to_bytes())
     assert body["ruleId"] == "monitor.unapproved-rollout" and body["key"] == first[0].key
+
+
+def _report(signer: Signer, tree_size: int = 1) -> bytes:
+    predicate = {
+        "origin": "log.example.org",
+        "from": "2026-01-01T00:00:00Z",
+        "to": "2026-01-31T23:59:59Z",
+        "jurisdiction": None,
+        "treeSize": tree_size,
+        "rootHash": "ab" * 32,
+        "producer": signer.name,
+    }
+    statement = Statement((Subject("report.html", "cd" * 32),), REPORT_V1, predicate)
+    return statement.sign([signer]).to_bytes()
+
+
+def test_logged_report_by_the_regulator_or_an_inspector_is_not_an_alert(
+    world: World, tmp_path: Path
+) -> None:
+    rel = world.release("1.0.0")
+    world.append(rel.to_bytes(), _report(world.policy_key), _report(world.inspector))
+    assert monitor_for(world, tmp_path / "state").run_once().alerts == ()
+
+
+def test_attack_vendor_signs_a_report_on_itself(world: World, tmp_path: Path) -> None:
+    """The audited party cannot log a report about itself: its key is outside its role."""
+    world.append(_report(world.vendor))
+    alerts = monitor_for(world, tmp_path / "state").run_once().alerts
+    outside = [a for a in alerts if a.rule_id == "monitor.key-outside-role"]
+    assert [a.evidence["roles"] for a in outside] == [["vendor"]]
+    assert outside[0].evidence["kind"] == "report"
+    assert "audit.bad-signature" in ids(alerts)

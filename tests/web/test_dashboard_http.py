@@ -20,7 +20,7 @@ from clearance.keys import Signer
 from clearance.log.checkpoint import open_checkpoint
 from clearance.log.merkle import leaf_hash, verify_inclusion
 from clearance.policy.rollout_statements import HealthReport
-from clearance.web.pages import ring_series
+from clearance.web.pages import logged_ring_series, ring_series
 from clearance.web.sarif_view import findings_of
 from gateway.support import entitle, start_live
 from gateway.test_flow import _approve
@@ -58,6 +58,8 @@ def test_halted_rollout_plot_permalinks_and_customers(tmp_path: Path) -> None:
         page = _page(live.url + "/rollouts").text
         assert "canary failure rate" in page and "canary halt threshold" in page
         assert re.search(r"<td>halted</td>\s*<td>canary</td>", page)
+        # The plot reads the device-signed reports the log holds, not the gateway's store.
+        assert 'data-source="log"' in page and "3 logged health report(s)" in page
 
         # Every permalink's inclusion proof verifies against the signed checkpoint it shows.
         root = live.world.trust_root
@@ -117,6 +119,30 @@ def test_ring_series_counts_per_ring_and_restarts_on_resume() -> None:
     assert ring_series(transitions, health) == {
         "canary": [(at(3), 0.0), (at(4), 0.5), (at(5), 2 / 3), (at(7), 0.0)],
         "broad": [(at(9), 1.0)],
+    }
+
+
+def test_logged_ring_series_follows_log_order_and_aggregate_windows() -> None:
+    """Rings come from the evidence itself, order from the log: a report logged on its own
+    is placed at the last dated logged event; an aggregate at its window's end."""
+
+    def at(second: int) -> datetime:
+        return datetime(2026, 11, 30, 0, 0, second, tzinfo=UTC)
+
+    transitions = [
+        (2, {"event": "started", "ring": "canary", "at": "2026-11-30T00:00:02Z"}),
+        (5, {"event": "resumed", "ring": "canary", "at": "2026-11-30T00:00:06Z"}),
+        (8, {"event": "advanced", "ring": "broad", "at": "2026-11-30T00:00:08Z"}),
+    ]
+    health = [
+        (3, None, "canary", 1, 0),
+        (4, None, "canary", 0, 1),
+        (6, at(7), "canary", 3, 1),  # an aggregate: 3 ok, 1 failed in its window
+        (9, at(20), "broad", 9, 1),
+    ]
+    assert logged_ring_series(transitions, health) == {
+        "canary": [(at(2), 0.0), (at(2), 0.5), (at(7), 0.25)],
+        "broad": [(at(20), 0.1)],
     }
 
 
@@ -218,3 +244,49 @@ def test_auditor_posts_its_result_with_the_cli(tmp_path: Path) -> None:
             )
             == 3
         )
+
+
+def test_signed_report_is_logged_listed_on_audit_and_verifies(tmp_path: Path) -> None:
+    """`clearance report --key --submit-server` logs the report through the gateway; /audit
+    lists it with its permalink; `clearance report verify --server` checks the folder."""
+    from clearance.cli import main
+
+    with start_live(tmp_path / "world") as live:
+        _approve(live, tmp_path, "1.0.0")
+        root = tmp_path / "trust-root.json"
+        root.write_bytes(live.world.trust_root.to_bytes())
+        out = tmp_path / "report"
+        common = ["--trust-root", str(root), "--json"]
+        code = main(
+            [
+                "report",
+                "--server",
+                live.url,
+                "--from",
+                "2000-01-01",
+                "--to",
+                "2099-12-31",
+                "--out",
+                str(out),
+                "--no-pdf",
+                "--key",
+                str(tmp_path / "world" / "keys" / "policy.key"),
+                "--submit-server",
+                live.url,
+                "--token",
+                live.world.token("policy"),
+                *common,
+            ]
+        )
+        assert code in (0, 1)  # written either way (1: red flags); logged below
+        receipt = json.loads((out / "receipt.json").read_text())
+        index = receipt["log_index"]
+        assert receipt["kind"] == "report"
+        page = _page(live.url + "/audit").text
+        assert "Signed reports in the log" in page and f'href="/entries/{index}"' in page
+        assert "report.html" in page
+        entry = _page(live.url + f"/entries/{index}")
+        assert entry.status_code == 200 and "report/v1" in entry.text
+        assert main(["report", "verify", str(out), "--server", live.url, *common]) == 0
+        (out / "report.html").write_text("<p>nothing to see</p>")
+        assert main(["report", "verify", str(out), "--server", live.url, *common]) == 1

@@ -23,7 +23,15 @@ trust-root         every party the rotation changes, and the   per party
                    policy authority (:func:`~clearance.attest.accept_rotation`)
 rollout-transition rollout role (signed statement)             rollout threshold
                    (a plain-JSON record of older gateways:     none: not trusted)
+report             inspectors or policy authority              1
 =================  ==========================================  =======================
+
+A report (:mod:`clearance.report`) is a reading of the public log: it changes nobody's
+rights and anyone can recompute it, so one key attributes it, as for a rollout decision.
+Who may sign it are the parties that judge the others: the policy authority (the
+regulator) and the inspectors.  Vendors and the rollout operator are the parties a report
+judges, and the log and witness keys sign only checkpoints, so a report signed by any of
+them is refused (and, once logged by an older gateway, is a key used outside its role).
 
 Keys revoked by a logged revocation (``revoked_keys``, key ids) are dropped
 from every role first.  Approval of a release across verdicts
@@ -47,6 +55,7 @@ from clearance.attest.statement import (
     HEALTH_V1,
     POLICY_V1,
     RELEASE_V1,
+    REPORT_V1,
     REVOCATION_V1,
     ROLLOUT_V1,
     TRANSITION_V1,
@@ -69,8 +78,10 @@ KIND_REVOCATION = "revocation"
 KIND_CHANNEL_RESET = "channel-reset"
 KIND_TRUST_ROOT = "trust-root"
 KIND_TRANSITION = "rollout-transition"
+KIND_REPORT = "report"
 
-#: Statement kind by in-toto predicate type.
+#: Statement kind by in-toto predicate type: the only such map (the gateway's index and the
+#: auditor derive theirs from it, renaming a kind only where their stored names differ).
 KIND_OF_PREDICATE = {
     RELEASE_V1: KIND_RELEASE,
     VERDICT_V1: KIND_VERDICT,
@@ -81,11 +92,19 @@ KIND_OF_PREDICATE = {
     REVOCATION_V1: KIND_REVOCATION,
     CHANNEL_RESET_V1: KIND_CHANNEL_RESET,
     TRANSITION_V1: KIND_TRANSITION,
+    REPORT_V1: KIND_REPORT,
 }
 #: Short kind names, as in receipts (kept for callers of the former module).
 KIND_NAMES = KIND_OF_PREDICATE
 #: What ``submit --log`` appends (the gateway takes more: entitlements, rollout, health).
-LOG_KINDS = (KIND_RELEASE, KIND_VERDICT, KIND_POLICY, KIND_REVOCATION, KIND_CHANNEL_RESET)
+LOG_KINDS = (
+    KIND_RELEASE,
+    KIND_VERDICT,
+    KIND_POLICY,
+    KIND_REVOCATION,
+    KIND_CHANNEL_RESET,
+    KIND_REPORT,
+)
 
 
 class AdmissionRefused(Refused):
@@ -156,7 +175,7 @@ def signer_rule(
             _without(root.policy.keys, revoked_keys),
             root.policy.threshold,
         )
-    if kind == KIND_ROLLOUT:
+    if kind in (KIND_ROLLOUT, KIND_REPORT):
         keys = _without((*root.inspectors.keys, *root.policy.keys), revoked_keys)
         return SignerRule(kind, "inspector or policy authority", keys, 1)
     if kind == KIND_HEALTH:
@@ -417,6 +436,10 @@ def check_admission(
             raise UnloggedSubjectError(f"revocation of release {sha}: that release is not logged")
     elif kind == KIND_CHANNEL_RESET:
         ChannelReset.from_statement(statement)
+    elif kind == KIND_REPORT:
+        from clearance.attest.report import ReportClaim
+
+        ReportClaim.from_statement(statement)
     return Admitted(kind, envelope.to_bytes(), envelope.sha256, release, key_ids)
 
 

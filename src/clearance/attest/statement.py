@@ -32,6 +32,12 @@ CHANNEL_RESET_V1 = "https://clearance.dev/channel-reset/v1"
 ENTITLEMENT_V1 = "https://clearance.dev/entitlement/v1"
 #: A rollout transition signed by the trust root's rollout role (clearance.policy.rollout_statements).
 TRANSITION_V1 = "https://clearance.dev/rollout-transition/v1"
+#: ``_type`` of the plain-JSON health aggregate a gateway logs (clearance.gateway.health_batch):
+#: not a statement (unsigned; the log's checkpoint vouches for it), named here so every reader
+#: of the log recognises it by one constant.
+HEALTH_AGGREGATE_TYPE = "https://clearance.dev/health-aggregate/v1"
+#: A signed regulator's report (clearance.report): its files' digests and the tree it covers.
+REPORT_V1 = "https://clearance.dev/report/v1"
 PREDICATE_TYPES = (
     RELEASE_V1,
     VERDICT_V1,
@@ -42,6 +48,7 @@ PREDICATE_TYPES = (
     CHANNEL_RESET_V1,
     ENTITLEMENT_V1,
     TRANSITION_V1,
+    REPORT_V1,
 )
 
 

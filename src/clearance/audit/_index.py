@@ -79,7 +79,12 @@ class IndexAudit:
                 f"entry {index}: rollout {event} in ring {raw.get('ring', '?')!r} for release "
                 f"{release[:16]}… which has {status}",
                 index,
-                {"release": release, "event": event, "ring": raw.get("ring"), "index_record": record},
+                {
+                    "release": release,
+                    "event": event,
+                    "ring": raw.get("ring"),
+                    "index_record": record,
+                },
             )
         )
 

@@ -5,7 +5,8 @@ Order of one run:
 1. fetch and verify the log's checkpoint (log key and origin from the trust root), count
    valid witness cosignatures against the trust root's witness threshold;
 2. prove it consistent with the checkpoint recorded on the previous run (else: stop,
-   ``audit.log-inconsistent``), and with the checkpoints witnesses hold (``audit.split-view``);
+   ``audit.log-inconsistent``), and with the checkpoints witnesses hold (``audit.split-view``)
+   (steps 1 and 2: :mod:`clearance.audit._checkpoint_checks`);
 3. read every entry not yet audited from the tiles (each checked against its leaf hash),
    in batches committed to the state with their results: an interrupted run resumes;
 4. per entry: signatures against the trust root, releases indexed, verdicts checked
@@ -17,7 +18,6 @@ Order of one run:
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from clearance.attest import Release, TrustRoot, Verdict
+from clearance.audit._checkpoint_checks import CheckpointChecks
+from clearance.audit._checkpoint_checks import cosigning_witnesses as cosigning_witnesses
 from clearance.audit._index import IndexAudit
 from clearance.audit._reinspection_check import ReinspectionCheck
 from clearance.audit.entries import (
@@ -49,17 +49,11 @@ from clearance.audit.sources import ArtifactSource
 from clearance.audit.state import AuditState, SeenCheckpoint, VerdictRecord
 from clearance.audit.tuf_check import TargetsReader, tuf_findings
 from clearance.errors import ClearanceError, Unreachable
-from clearance.inspection.base import ProgressSink
-from clearance.keys import Note
-from clearance.log.checkpoint import Checkpoint, open_checkpoint
-from clearance.log.consistency import check_consistent, cosignatures
-from clearance.log.errors import CheckpointRollbackError, ForgedCosignatureError
-from clearance.log.merkle import ProofError, verify_consistency
+from clearance.inspection.base import NullProgress, ProgressSink
 from clearance.log.tiles import TiledLogClient, TileSource
 
 DEFAULT_DEADLINE = 72 * 3600.0
 DEFAULT_BATCH = 256
-#: Finding ids whose presence depends on the machine's speed, not only on the content.
 
 
 #: Called with every entry the auditor examined, in log order, and the trust root it was
@@ -67,14 +61,6 @@ DEFAULT_BATCH = 256
 #: committed, so an observer that persists as it goes never falls behind the audit state;
 #: after an interruption it may see the same entry again.
 EntryObserver = Callable[[EntryView, TrustRoot], None]
-
-
-class _NoProgress:
-    def start(self, description: str, total: float | None) -> None:
-        pass
-
-    def advance(self, amount: float = 1.0) -> None:
-        pass
 
 
 @dataclass(frozen=True)
@@ -93,7 +79,7 @@ class AuditOptions:
     clock: Callable[[], float] = time.time
     #: The gateway's TUF targets (``tuf_check.tuf_targets_reader``), compared with the log.
     tuf_targets: TargetsReader | None = None
-    progress: ProgressSink = field(default_factory=_NoProgress)
+    progress: ProgressSink = field(default_factory=NullProgress)
     observer: EntryObserver | None = None
     #: Called after a batch of entries was examined, before the audit state commits it
     #: (an observer that batches its own writes commits them here, so it is never behind).
@@ -143,24 +129,6 @@ def log_identity(root: TrustRoot) -> str:
     return f"{root.log_origin}\n{root.log_key.to_string()}"
 
 
-def count_cosignatures(note: Note, root: TrustRoot) -> int:
-    """How many of the trust root's witnesses validly cosigned ``note`` (the verifier's rule:
-    :func:`clearance.log.consistency.cosignatures`; a forged one raises
-    :class:`~clearance.log.errors.ForgedCosignatureError`)."""
-    return len(cosignatures(note, root.witnesses.keys))
-
-
-def cosigning_witnesses(note: Note, root: TrustRoot) -> dict[str, int]:
-    """The trust root's witnesses whose cosignature on ``note`` verifies, each with the
-    timestamp (Unix seconds) it cosigned at.  A checkpoint carrying a forged cosignature
-    counts no witness at all, as the endpoint verifier refuses it
-    (:func:`clearance.log.consistency.cosignatures`)."""
-    try:
-        return cosignatures(note, root.witnesses.keys)
-    except ForgedCosignatureError:
-        return {}
-
-
 class Auditor:
     """One audit run over one log (see the module docstring for the order)."""
 
@@ -176,6 +144,7 @@ class Auditor:
         self._state: AuditState | None = None
         self._index = IndexAudit(options.trust_root, self._report)
         self._reinspection = ReinspectionCheck(options.reinspector, options.artifacts, self._report)
+        self._checkpoints = CheckpointChecks(self._client, options.witness_urls, self._report)
 
     # -- the run --------------------------------------------------------------------------
     def run(self) -> AuditReport:
@@ -194,25 +163,15 @@ class Auditor:
                 rotated = TrustRoot.from_bytes(stored_root)
                 if rotated.version > self._root.version:
                     self._root = rotated
-            try:
-                cosigned = count_cosignatures(note, self._root)
-            except ForgedCosignatureError as exc:
-                cosigned = 0
-                self._report(
-                    AuditFinding(
-                        "audit.cosignature-forged",
-                        f"checkpoint of size {checkpoint.size}: {exc}",
-                        None,
-                        {"checkpoint": note.to_bytes().decode()},
-                    )
-                )
+            cosigned = self._checkpoints.cosigned(self._root, checkpoint, note)
             start = state.audited
             with state.batch():
                 state.next_run()
-                consistent = self._check_against_last(state, checkpoint, note)
+                last = state.last_checkpoint()
+                consistent = self._checkpoints.extends_last(self._root, last, checkpoint, note)
                 if consistent:
-                    self._check_witness_views(checkpoint)
-                    self._check_witnessed(checkpoint, cosigned)
+                    self._checkpoints.witness_views(self._root, checkpoint)
+                    self._checkpoints.witnessed(self._root, checkpoint, cosigned)
                     state.set_checkpoint(
                         SeenCheckpoint(checkpoint.size, checkpoint.root_hash, note.to_bytes())
                     )
@@ -256,86 +215,6 @@ class Auditor:
         for finding in self._pending:
             state.add_finding(run, finding)
         self._pending.clear()
-
-    # -- checkpoints ------------------------------------------------------------------------
-    def _check_against_last(self, state: AuditState, cp: Checkpoint, note: Note) -> bool:
-        last = state.last_checkpoint()
-        if last is None:
-            return True
-        evidence = {"previous": last.note.decode(), "current": note.to_bytes().decode()}
-        seen = Checkpoint(self._root.log_origin, last.size, last.root_hash)
-        try:
-            check_consistent(seen, cp, self._client.consistency_proof)
-        except CheckpointRollbackError:
-            self._report(
-                AuditFinding(
-                    "audit.log-inconsistent",
-                    f"the log went back from size {last.size} to {cp.size}",
-                    None,
-                    evidence,
-                )
-            )
-            return False
-        except ClearanceError as exc:
-            self._report(
-                AuditFinding(
-                    "audit.log-inconsistent",
-                    f"size {cp.size} does not extend the size {last.size} seen before: {exc}",
-                    None,
-                    evidence,
-                )
-            )
-            return False
-        return True
-
-    def _check_witnessed(self, cp: Checkpoint, cosigned: int) -> None:
-        needed = self._root.witnesses.threshold
-        if needed and cosigned < needed:
-            self._report(
-                AuditFinding(
-                    "audit.checkpoint-unwitnessed",
-                    f"checkpoint of size {cp.size} has {cosigned} valid witness "
-                    f"cosignature(s), the trust root requires {needed}",
-                    None,
-                    {"size": cp.size, "cosignatures": cosigned, "threshold": needed},
-                )
-            )
-
-    def _check_witness_views(self, cp: Checkpoint) -> None:
-        for url in self._opt.witness_urls:
-            try:
-                response = httpx.get(
-                    url.rstrip("/") + "/checkpoint",
-                    params={"origin": self._root.log_origin},
-                    timeout=10,
-                )
-            except httpx.HTTPError:
-                continue  # an unreachable witness is not evidence of anything
-            if response.status_code != 200:
-                continue
-            try:
-                other, _ = open_checkpoint(
-                    response.content, self._root.log_key, self._root.log_origin
-                )
-            except ClearanceError:
-                continue  # not signed by the log: proves nothing about the log
-            try:
-                small, big = sorted((other, cp), key=lambda c: c.size)
-                if big is other:
-                    self._client.trust(other)
-                if small.size:
-                    proof = self._client.consistency_proof(small.size, big.size)
-                    verify_consistency(small.size, big.size, small.root_hash, big.root_hash, proof)
-            except (ClearanceError, ProofError) as exc:
-                self._report(
-                    AuditFinding(
-                        "audit.split-view",
-                        f"witness {url} holds size {other.size} that is not consistent "
-                        f"with the log's size {cp.size}: {exc}",
-                        None,
-                        {"witness": url, "witness_checkpoint": response.text},
-                    )
-                )
 
     # -- entries ----------------------------------------------------------------------------
     def _audit_entries(self, state: AuditState, start: int, size: int) -> int:
@@ -537,7 +416,3 @@ class Auditor:
 def audit_log(options: AuditOptions) -> AuditReport:
     """Run one audit (see :class:`Auditor`)."""
     return Auditor(options).run()
-
-
-def entry_sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()

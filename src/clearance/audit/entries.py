@@ -1,15 +1,17 @@
 """Reading one log entry: what it is, and whether the trust root's keys signed it.
 
-Entries are DSSE envelopes holding in-toto statements (release, verdict,
-policy, rollout, health), DSSE trust-root rotations, or plain JSON rollout
-transitions written by the gateway.  Signature rules:
+Entries are DSSE envelopes holding in-toto statements (every kind the admission rule
+names: release, verdict, policy, rollout, health, report, ...), DSSE trust-root
+rotations, or plain JSON written by the gateway (rollout transitions of older gateways,
+health aggregates).  Which predicate type is which kind is the admission rule's map
+(:data:`clearance.attest.admission.KIND_OF_PREDICATE`).  Signature rules:
 
 the admission rule of :mod:`clearance.attest.admission` (the same function
 ``submit --log`` and the gateway call: distinct key ids, never names), and
 a trust-root rotation must pass :func:`clearance.attest.accept_rotation`.
-Rollout transitions (plain JSON the gateway writes) and health reports: operational
-  records; no trust-root key is required, but a signature that claims a trust-root key
-  and does not verify is a forgery.
+Health aggregates (plain JSON the gateway writes) and health reports: operational
+records; no trust-root key is required, but a signature that claims a trust-root key
+and does not verify is a forgery.
 """
 
 from __future__ import annotations
@@ -22,14 +24,7 @@ from typing import Any
 
 from clearance._untrusted import UntrustedInputError, load_json
 from clearance.attest import (
-    CHANNEL_RESET_V1,
-    HEALTH_V1,
-    POLICY_V1,
-    RELEASE_V1,
-    REVOCATION_V1,
-    ROLLOUT_V1,
     TRUST_ROOT_PAYLOAD_TYPE,
-    VERDICT_V1,
     Envelope,
     Release,
     TrustRoot,
@@ -39,25 +34,48 @@ from clearance.attest import (
     statement_of,
 )
 from clearance.attest.errors import EnvelopeSignatureError, RotationRefused
-from clearance.attest.statement import TRANSITION_V1
+from clearance.attest.report import ReportClaim
+from clearance.attest.statement import HEALTH_AGGREGATE_TYPE
 from clearance.audit.rules import AuditFinding
 from clearance.errors import BadInput
 from clearance.keys import Verifier
-from clearance.policy import ENTITLEMENT_PREDICATE_TYPE
 
 ROLLOUT_TRANSITION_TYPE = "https://clearance.dev/rollout-transition/v1"
 
-KIND_RELEASE = "release"
-KIND_VERDICT = "verdict"
-KIND_POLICY = "policy"
+KIND_RELEASE = admission.KIND_RELEASE
+KIND_VERDICT = admission.KIND_VERDICT
+KIND_POLICY = admission.KIND_POLICY
+#: A rollout transition (signed statement or an older gateway's plain JSON).
 KIND_ROLLOUT = "rollout"
+#: A signed resume decision (the admission rule's "rollout").
 KIND_ROLLOUT_DECISION = "rollout-decision"
-KIND_ENTITLEMENT = "entitlement"
-KIND_HEALTH = "health"
-KIND_TRUST_ROOT = "trust-root"
-KIND_REVOCATION = "revocation"
-KIND_CHANNEL_RESET = "channel-reset"
+KIND_ENTITLEMENT = admission.KIND_ENTITLEMENT
+KIND_HEALTH = admission.KIND_HEALTH
+KIND_HEALTH_AGGREGATE = "health-aggregate"
+KIND_TRUST_ROOT = admission.KIND_TRUST_ROOT
+KIND_REVOCATION = admission.KIND_REVOCATION
+KIND_CHANNEL_RESET = admission.KIND_CHANNEL_RESET
+KIND_REPORT = admission.KIND_REPORT
 KIND_UNKNOWN = "unknown"
+
+#: Where the auditor's name for a kind differs from the admission rule's (its reports and
+#: state have used these names since the first version).
+_AUDIT_NAME = {
+    admission.KIND_ROLLOUT: KIND_ROLLOUT_DECISION,
+    admission.KIND_TRANSITION: KIND_ROLLOUT,
+}
+#: Audited kind by predicate type: the admission rule's map, under the auditor's names.
+_KIND_OF_PREDICATE = {
+    predicate: _AUDIT_NAME.get(kind, kind)
+    for predicate, kind in admission.KIND_OF_PREDICATE.items()
+}
+#: Admission kind of each audited kind whose signers a trust-root role names (health
+#: reports are signed by client keys the trust root does not hold).
+_ADMISSION_KIND = {
+    _AUDIT_NAME.get(kind, kind): kind
+    for kind in admission.KIND_OF_PREDICATE.values()
+    if kind != admission.KIND_HEALTH
+}
 
 
 @dataclass(frozen=True)
@@ -77,6 +95,8 @@ class EntryView:
     findings: tuple[AuditFinding, ...] = ()
     #: The envelope digest verdicts use (canonical envelope bytes), when it is an envelope.
     envelope_sha256: str | None = None
+    #: What a signed report claims to cover, for a report entry.
+    report: ReportClaim | None = None
 
     @property
     def signature_ok(self) -> bool:
@@ -133,6 +153,10 @@ def examine_entry(index: int, data: bytes, root: TrustRoot) -> EntryView:
             )
             view = replace(view, findings=(finding,))
         return view
+    if isinstance(obj, dict) and obj.get("_type") == HEALTH_AGGREGATE_TYPE:
+        # Written by the gateway, unsigned: the log's checkpoint is what vouches for it;
+        # the device-signed reports it counts are retrievable from the gateway.
+        return EntryView(index, KIND_HEALTH_AGGREGATE, digest, record=obj)
     try:
         envelope = Envelope.from_dict(obj)
     except BadInput as exc:
@@ -141,21 +165,12 @@ def examine_entry(index: int, data: bytes, root: TrustRoot) -> EntryView:
         return _rotation(index, digest, envelope, root)
     try:
         statement = statement_of(envelope)
-        kind = {
-            RELEASE_V1: KIND_RELEASE,
-            VERDICT_V1: KIND_VERDICT,
-            POLICY_V1: KIND_POLICY,
-            ROLLOUT_V1: KIND_ROLLOUT_DECISION,
-            ENTITLEMENT_PREDICATE_TYPE: KIND_ENTITLEMENT,
-            HEALTH_V1: KIND_HEALTH,
-            REVOCATION_V1: KIND_REVOCATION,
-            CHANNEL_RESET_V1: KIND_CHANNEL_RESET,
-            TRANSITION_V1: KIND_ROLLOUT,
-        }.get(statement.predicate_type)
+        kind = _KIND_OF_PREDICATE.get(statement.predicate_type)
         if kind is None:
             return _unknown(index, digest, f"unknown predicate type {statement.predicate_type!r}")
         release = Release.from_statement(statement) if kind == KIND_RELEASE else None
         verdict = Verdict.from_statement(statement) if kind == KIND_VERDICT else None
+        report = ReportClaim.from_statement(statement) if kind == KIND_REPORT else None
     except BadInput as exc:
         return _unknown(index, digest, f"malformed statement: {exc}")
     view = EntryView(
@@ -167,6 +182,7 @@ def examine_entry(index: int, data: bytes, root: TrustRoot) -> EntryView:
         verdict=verdict,
         record=statement.predicate if kind in (KIND_POLICY, KIND_ROLLOUT, KIND_HEALTH) else {},
         envelope_sha256=_envelope_digest(data, obj, envelope) if kind == KIND_RELEASE else None,
+        report=report,
     )
     problem = _signature_problem(kind, envelope, root)
     if problem is None:
@@ -178,19 +194,6 @@ def examine_entry(index: int, data: bytes, root: TrustRoot) -> EntryView:
         {"kind": kind, "sha256": digest, "keyids": [s.keyid for s in envelope.signatures]},
     )
     return replace(view, findings=(finding,))
-
-
-#: Admission kind of each audited kind (the rule itself is in clearance.attest.admission).
-_ADMISSION_KIND = {
-    KIND_RELEASE: admission.KIND_RELEASE,
-    KIND_ENTITLEMENT: admission.KIND_ENTITLEMENT,
-    KIND_VERDICT: admission.KIND_VERDICT,
-    KIND_POLICY: admission.KIND_POLICY,
-    KIND_ROLLOUT_DECISION: admission.KIND_ROLLOUT,
-    KIND_REVOCATION: admission.KIND_REVOCATION,
-    KIND_CHANNEL_RESET: admission.KIND_CHANNEL_RESET,
-    KIND_ROLLOUT: admission.KIND_TRANSITION,
-}
 
 
 def _signature_problem(kind: str, envelope: Envelope, root: TrustRoot) -> str | None:

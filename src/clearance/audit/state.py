@@ -12,23 +12,22 @@ batch in flight and the next run resumes exactly there.
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from clearance._sqlite import open_wal
+from clearance._state import META_SCHEMA, LogStateFile
 from clearance._untrusted import load_json
 from clearance.audit.errors import AuditStateError
 from clearance.audit.rules import AuditFinding
 
 DB_NAME = "audit.sqlite3"
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+_SCHEMA = (
+    META_SCHEMA
+    + """
 CREATE TABLE IF NOT EXISTS releases (
     sha256 TEXT PRIMARY KEY, entry_index INTEGER NOT NULL, product TEXT NOT NULL,
     version TEXT NOT NULL, channel TEXT NOT NULL, envelope BLOB NOT NULL,
@@ -51,6 +50,7 @@ CREATE TABLE IF NOT EXISTS findings (
     reported INTEGER NOT NULL DEFAULT 0
 );
 """
+)
 
 
 @dataclass(frozen=True)
@@ -69,41 +69,12 @@ class VerdictRecord:
     automated: bool
 
 
-class AuditState:
-    def __init__(self, db: sqlite3.Connection, path: Path) -> None:
-        self._db = db
-        self.path = path
+class AuditState(LogStateFile):
+    """What the auditor keeps between runs (see the module documentation)."""
 
-    @classmethod
-    def open(cls, directory: Path, log_identity: str) -> AuditState:
-        """Open (or create) the state for the log named by ``log_identity`` (origin + key)."""
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-            db = open_wal(directory / DB_NAME, _SCHEMA, check_same_thread=True)
-        except (OSError, sqlite3.Error) as exc:
-            raise AuditStateError(f"{directory}: cannot open audit state: {exc}") from None
-        state = cls(db, directory / DB_NAME)
-        known = state._meta("log")
-        if known is None:
-            state._set_meta("log", log_identity)
-        elif known != log_identity:
-            db.close()
-            raise AuditStateError(
-                f"{directory}: this state belongs to another log ({known[:80]}); "
-                "use another --state directory"
-            )
-        return state
-
-    def _meta(self, key: str) -> str | None:
-        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return None if row is None else str(row[0])
-
-    def _set_meta(self, key: str, value: str) -> None:
-        self._db.execute(
-            "INSERT INTO meta (key, value) VALUES (?, ?) "
-            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            (key, value),
-        )
+    FILE_NAME = DB_NAME
+    SCHEMA = _SCHEMA
+    REFUSED = AuditStateError
 
     @contextmanager
     def batch(self) -> Iterator[None]:
@@ -118,14 +89,14 @@ class AuditState:
 
     # -- checkpoint and progress --------------------------------------------------------
     def last_checkpoint(self) -> SeenCheckpoint | None:
-        raw = self._meta("checkpoint")
+        raw = self.meta("checkpoint")
         if raw is None:
             return None
         data = load_json(raw, "auditor state checkpoint")
         return SeenCheckpoint(int(data["size"]), bytes.fromhex(data["root"]), data["note"].encode())
 
     def set_checkpoint(self, cp: SeenCheckpoint) -> None:
-        self._set_meta(
+        self.set_meta(
             "checkpoint",
             json.dumps({"size": cp.size, "root": cp.root_hash.hex(), "note": cp.note.decode()}),
         )
@@ -133,25 +104,25 @@ class AuditState:
     @property
     def audited(self) -> int:
         """How many entries, from index 0, have been audited."""
-        return int(self._meta("audited") or 0)
+        return int(self.meta("audited") or 0)
 
     def set_audited(self, count: int) -> None:
-        self._set_meta("audited", str(count))
+        self.set_meta("audited", str(count))
 
     def trust_root_bytes(self) -> bytes | None:
-        raw = self._meta("trust_root")
+        raw = self.meta("trust_root")
         return None if raw is None else raw.encode()
 
     def set_trust_root_bytes(self, data: bytes) -> None:
-        self._set_meta("trust_root", data.decode())
+        self.set_meta("trust_root", data.decode())
 
     @property
     def current_run(self) -> int:
-        return int(self._meta("runs") or 0)
+        return int(self.meta("runs") or 0)
 
     def next_run(self) -> int:
-        run = int(self._meta("runs") or 0) + 1
-        self._set_meta("runs", str(run))
+        run = int(self.meta("runs") or 0) + 1
+        self.set_meta("runs", str(run))
         return run
 
     # -- releases, verdicts, policies ------------------------------------------------------
@@ -308,12 +279,3 @@ class AuditState:
 
     def mark_reported(self) -> None:
         self._db.execute("UPDATE findings SET reported = 1 WHERE reported = 0")
-
-    def close(self) -> None:
-        self._db.close()
-
-    def __enter__(self) -> AuditState:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

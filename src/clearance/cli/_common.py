@@ -45,6 +45,17 @@ class SubParsers(Protocol):
     def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser: ...
 
 
+def add_actions(
+    sub: SubParsers, name: str, *, metavar: str = "ACTION", **parser_options: Any
+) -> SubParsers:
+    """Add the command ``clearance NAME`` whose actions are its own subcommands (one
+    must be given); returns where to add the actions."""
+    group = sub.add_parser(name, **parser_options)
+    actions = group.add_subparsers(dest=f"{name}_command", metavar=metavar)
+    actions.required = True
+    return actions
+
+
 def set_handler(parser: argparse.ArgumentParser, handler: Handler) -> None:
     """Attach the function that runs when this (sub)command is chosen."""
     parser.set_defaults(handler=handler)

@@ -106,7 +106,10 @@ EXAMPLES: dict[tuple[str, ...], tuple[str, ...]] = {
     ),
     ("report",): (
         "clearance report logdir --trust-root trust-root.json --from 2024-06-01 "
-        "--to 2024-12-31 --jurisdiction US --out report",
+        "--to 2024-12-31 --jurisdiction US --out report --key keys/policy.key "
+        "--submit-server http://127.0.0.1:8443",
+        "clearance report verify report --server http://127.0.0.1:8443 "
+        "--trust-root trust-root.json",
     ),
     ("revoke", "release"): (
         "clearance revoke release release.json --key keys/policy.key "

@@ -12,15 +12,13 @@ import argparse
 from pathlib import Path
 
 from clearance.attest.recovery import reset_channel
-from clearance.cli._common import EXIT_OK, SubParsers, add_json_flag, emit, set_handler
+from clearance.cli._common import EXIT_OK, SubParsers, add_actions, add_json_flag, emit, set_handler
 from clearance.cli._files import write_output
 from clearance.keys import load_signer
 
 
 def register(sub: SubParsers) -> None:
-    group = sub.add_parser("channel", help="channel recovery by the policy authority")
-    actions = group.add_subparsers(dest="channel_command", metavar="ACTION")
-    actions.required = True
+    actions = add_actions(sub, "channel", help="channel recovery by the policy authority")
     reset = actions.add_parser("reset", help="reset a channel back to a version floor")
     reset.add_argument("--product", required=True, help="the product whose channel is reset")
     reset.add_argument("--channel", required=True, help="the channel to reset (e.g. stable)")

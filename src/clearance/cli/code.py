@@ -19,6 +19,7 @@ from clearance.cli._common import (
     EXIT_OK,
     EXIT_REFUSED,
     SubParsers,
+    add_actions,
     add_json_flag,
     emit,
     read_bytes,
@@ -41,9 +42,9 @@ class _Quiet:
 
 
 def register(sub: SubParsers) -> None:
-    group = sub.add_parser("code", help="rebuild binaries and list endpoints (code inspection)")
-    code_sub = group.add_subparsers(dest="code_command", metavar="ACTION")
-    code_sub.required = True
+    code_sub = add_actions(
+        sub, "code", help="rebuild binaries and list endpoints (code inspection)"
+    )
 
     rb = code_sub.add_parser(
         "rebuild", help="rebuild BINARY from --source with its recipe; exit 1 if it differs"

@@ -19,6 +19,7 @@ from clearance.attest import statement_of
 from clearance.cli._common import (
     EXIT_OK,
     SubParsers,
+    add_actions,
     add_json_flag,
     emit,
     read_json,
@@ -39,9 +40,7 @@ from clearance.policy.commitment import (
 
 
 def register(sub: SubParsers) -> None:
-    group = sub.add_parser("entitlement", help="private (committed) customer entitlements")
-    actions = group.add_subparsers(dest="entitlement_command", metavar="ACTION")
-    actions.required = True
+    actions = add_actions(sub, "entitlement", help="private (committed) customer entitlements")
     create = actions.add_parser("create", help="sign a committed entitlement and its opening")
     create.add_argument(
         "--from",

@@ -9,6 +9,7 @@ from clearance.attest.trust_root import TrustRoot
 from clearance.cli._common import (
     EXIT_OK,
     SubParsers,
+    add_actions,
     add_json_flag,
     add_witness_option,
     emit,
@@ -24,9 +25,7 @@ from clearance.keys import load_signer
 
 
 def register(sub: SubParsers) -> None:
-    group = sub.add_parser("gateway", help="set up a gateway data directory")
-    actions = group.add_subparsers(dest="gateway_command", metavar="ACTION")
-    actions.required = True
+    actions = add_actions(sub, "gateway", help="set up a gateway data directory")
     init = actions.add_parser("init", help="create DIR with its log, trust root and API tokens")
     init.add_argument("--data", required=True, type=Path, help="new gateway data directory")
     init.add_argument("--trust-root", required=True, type=Path, help="trust-root.json")
@@ -65,9 +64,14 @@ def register(sub: SubParsers) -> None:
         help="run an inspection worker elsewhere: PostgreSQL job queue + the gateway's HTTP API",
     )
     worker.add_argument("--server", required=True, metavar="URL", help="the gateway")
-    worker.add_argument("--queue-dsn", required=True, metavar="DSN", help="PostgreSQL queue")
     worker.add_argument(
-        "--queue-table", default="clearance_jobs", metavar="TABLE", help="the queue's table"
+        "--queue-dsn", required=True, metavar="DSN", help="PostgreSQL of the job queue"
+    )
+    worker.add_argument(
+        "--queue-table",
+        default="clearance_jobs",
+        metavar="NAME",
+        help="the procrastinate queue (gateway.json's job_queue_table)",
     )
     worker.add_argument("--key", required=True, type=Path, help="this inspector's key")
     worker.add_argument("--trust-root", required=True, type=Path, help="trust-root.json")

@@ -5,14 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from clearance.cli._common import EXIT_OK, SubParsers, add_json_flag, emit, set_handler
+from clearance.cli._common import EXIT_OK, SubParsers, add_actions, add_json_flag, emit, set_handler
 from clearance.keys import generate_key_files, load_verifier
 
 
 def register(sub: SubParsers) -> None:
-    group = sub.add_parser("keys", help="generate and show Ed25519 signed-note keys")
-    keys_sub = group.add_subparsers(dest="keys_command", metavar="ACTION")
-    keys_sub.required = True
+    keys_sub = add_actions(sub, "keys", help="generate and show Ed25519 signed-note keys")
 
     gen = keys_sub.add_parser("generate", help="write DIR/NAME.key (0600) and DIR/NAME.pub")
     gen.add_argument("name", metavar="NAME", help="key name (no '+' or spaces)")

@@ -21,6 +21,7 @@ from pathlib import Path
 from clearance.cli._common import (
     EXIT_OK,
     SubParsers,
+    add_actions,
     add_json_flag,
     emit,
     read_bytes,
@@ -39,9 +40,7 @@ _LOGDIR_HELP = "the log directory"
 
 
 def register(sub: SubParsers) -> None:
-    group = sub.add_parser("log", help="the append-only transparency log")
-    actions = group.add_subparsers(dest="log_command", metavar="ACTION")
-    actions.required = True
+    actions = add_actions(sub, "log", help="the append-only transparency log")
 
     init = actions.add_parser("init", help="create an empty log in LOGDIR")
     init.add_argument("logdir", metavar="LOGDIR", type=Path, help="new log directory")

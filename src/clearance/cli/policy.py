@@ -18,6 +18,7 @@ from clearance.cli._common import (
     EXIT_OK,
     EXIT_REFUSED,
     SubParsers,
+    add_actions,
     add_json_flag,
     emit,
     set_handler,
@@ -34,11 +35,9 @@ class WrongRoleKeyError(Refused):
 
 
 def register(sub: SubParsers) -> None:
-    group = sub.add_parser(
-        "policy", help="write, check, explain and sign a distribution policy (YAML)"
+    actions = add_actions(
+        sub, "policy", help="write, check, explain and sign a distribution policy (YAML)"
     )
-    actions = group.add_subparsers(dest="policy_command", metavar="ACTION")
-    actions.required = True
 
     create = actions.add_parser("create", help="write a commented YAML policy to start from")
     create.add_argument("--name", default="my-policy", help="the policy's name")

@@ -18,6 +18,7 @@ from clearance.attest import (
 from clearance.cli._common import (
     EXIT_OK,
     SubParsers,
+    add_actions,
     add_json_flag,
     emit,
     read_bytes,
@@ -29,9 +30,7 @@ from clearance.keys import load_signer
 
 
 def register(sub: SubParsers) -> None:
-    group = sub.add_parser("release", help="vendor releases")
-    actions = group.add_subparsers(dest="release_command", metavar="ACTION")
-    actions.required = True
+    actions = add_actions(sub, "release", help="vendor releases")
     create = actions.add_parser("create", help="sign a release of content, binaries and source")
     create.add_argument("--product", required=True, help="the product name")
     create.add_argument("--version", required=True, help="dotted numbers, optional -tag")

@@ -15,16 +15,16 @@ import argparse
 from pathlib import Path
 
 from clearance.attest.recovery import revoke_key, revoke_release
-from clearance.cli._common import EXIT_OK, SubParsers, add_json_flag, emit, set_handler
+from clearance.cli._common import EXIT_OK, SubParsers, add_actions, add_json_flag, emit, set_handler
 from clearance.cli._files import write_output
 from clearance.cli.release import load_envelope
 from clearance.keys import load_signer, load_verifier
 
 
 def register(sub: SubParsers) -> None:
-    group = sub.add_parser("revoke", help="the policy authority revokes a release or a key")
-    actions = group.add_subparsers(dest="revoke_command", metavar="WHAT")
-    actions.required = True
+    actions = add_actions(
+        sub, "revoke", help="the policy authority revokes a release or a key", metavar="WHAT"
+    )
     release = actions.add_parser("release", help="revoke a logged release")
     release.add_argument(
         "release", metavar="RELEASE.json", type=Path, help="the logged release envelope to revoke"

@@ -1,9 +1,11 @@
-"""``clearance submit ENVELOPE (--log LOGDIR | --server URL)``: log a release, verdict or policy.
+"""``clearance submit ENVELOPE (--log LOGDIR | --server URL)``: log a release, verdict, policy
+or signed report.
 
 With ``--log`` the envelope is checked against a trust root (``--trust-root``,
 default ``LOGDIR/trust-root.json``): it must be signed by its role's keys,
 and a release's version must be higher than every logged release of the same
-product and channel.  Then it is appended (its RFC 8785 bytes) and the
+product and channel; a signed report (``clearance report --key``) must cite this log's
+root at the tree size it covers.  Then it is appended (its RFC 8785 bytes) and the
 receipt is printed: index, SHA-256, inclusion proof and signed checkpoint.
 With ``--server`` the gateway does the same checks and returns the receipt;
 ``--artifacts DIR`` then uploads the release's artifacts (found in DIR by
@@ -18,12 +20,19 @@ import argparse
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clearance.attest import Release, TrustRoot, TrustRootFormatError
-from clearance.attest.admission import KIND_NAMES, check_admission, releases_in
+from clearance.attest.admission import (
+    KIND_NAMES,
+    KIND_REPORT,
+    AdmissionRefused,
+    check_admission,
+    releases_in,
+)
 from clearance.attest.receipt import Receipt
 from clearance.attest.recovery import ChannelReset
+from clearance.attest.report import ReportClaim
 from clearance.attest.statement import statement_of
 from clearance.cli._common import (
     EXIT_OK,
@@ -41,13 +50,16 @@ from clearance.errors import BadInput
 from clearance.index import LogIndex
 from clearance.log.reader import LogReader
 
+if TYPE_CHECKING:
+    from clearance.log.store import TransparencyLog
+
 TRUST_ROOT_IN_LOG = "trust-root.json"
 
 
 def register(sub: SubParsers) -> None:
     submit = sub.add_parser(
         "submit",
-        help="append a release, verdict, policy or entitlement to the log",
+        help="append a release, verdict, policy, report or entitlement to the log",
         description="Submit a signed envelope (release, verdict, policy; entitlements and "
         "other gateway statements with --server) and print the receipt: log index, tree "
         "size, inclusion proof and the signed checkpoint.",
@@ -149,6 +161,8 @@ def _submit(args: argparse.Namespace) -> int:
             admitted = check_admission(
                 envelope, trust_root, history, digests, revoked_keys=index.revoked_keys
             )
+            if admitted.kind == KIND_REPORT:
+                _check_cited_tree(ReportClaim.from_statement(statement_of(envelope)), log)
             (result,) = log.append([admitted.entry])
             at, kind = result.index, admitted.kind
         else:
@@ -164,6 +178,20 @@ def _submit(args: argparse.Namespace) -> int:
     ).to_dict()
     emit(args, receipt, _receipt_text(receipt))
     return EXIT_OK
+
+
+def _check_cited_tree(claim: ReportClaim, log: TransparencyLog) -> None:
+    """A report is logged only into the log whose tree it read, at a size it already had."""
+    what = f"the report cites {claim.origin!r} at tree size {claim.tree_size}"
+    if claim.origin != log.origin:
+        raise AdmissionRefused(f"{what}, not this log ({log.origin!r})")
+    if claim.tree_size > log.size:
+        raise AdmissionRefused(f"{what}, but this log has only {log.size} entries")
+    root = log.root(claim.tree_size) if claim.tree_size else hashlib.sha256(b"").digest()
+    if root.hex() != claim.root_hash:
+        raise AdmissionRefused(
+            f"{what} with root {claim.root_hash}, but the log's root at that size is {root.hex()}"
+        )
 
 
 def _artifact_files(directory: Path, envelope: Any) -> list[tuple[str, bytes]]:

@@ -28,6 +28,7 @@ from clearance.attest.trust_root import DEFAULT_MAX_CHECKPOINT_AGE, TRUST_ROOT_P
 from clearance.cli._common import (
     EXIT_OK,
     SubParsers,
+    add_actions,
     add_json_flag,
     emit,
     read_bytes,
@@ -39,9 +40,7 @@ from clearance.keys import load_signer, load_verifier
 
 
 def register(sub: SubParsers) -> None:
-    group = sub.add_parser("trust", help="the trust root endpoints pin")
-    actions = group.add_subparsers(dest="trust_command", metavar="ACTION")
-    actions.required = True
+    actions = add_actions(sub, "trust", help="the trust root endpoints pin")
 
     init = actions.add_parser("init", help="write a trust root")
     init.add_argument("--origin", required=True, help="the log's checkpoint origin")

@@ -21,6 +21,7 @@ from clearance.attest.verdict import SEVERITIES
 from clearance.cli._common import (
     EXIT_OK,
     SubParsers,
+    add_actions,
     add_json_flag,
     emit,
     read_bytes,
@@ -36,9 +37,7 @@ _LEVEL_SEVERITY = {"error": "high", "warning": "medium", "note": "low", "none": 
 
 
 def register(sub: SubParsers) -> None:
-    group = sub.add_parser("verdict", help="inspector verdicts")
-    actions = group.add_subparsers(dest="verdict_command", metavar="ACTION")
-    actions.required = True
+    actions = add_actions(sub, "verdict", help="inspector verdicts")
     sign = actions.add_parser("sign", help="sign a human inspector's decision on RELEASE")
     sign.add_argument("release", metavar="RELEASE.json", type=Path, help="the signed release")
     sign.add_argument(

@@ -17,6 +17,7 @@ from clearance.cli._common import (
     EXIT_OK,
     EXIT_REFUSED,
     SubParsers,
+    add_actions,
     add_json_flag,
     add_witness_option,
     emit,
@@ -43,9 +44,7 @@ class WitnessesUnreachableError(ThresholdNotMet, Unreachable):
 
 
 def register(sub: SubParsers) -> None:
-    group = sub.add_parser("witness", help="run a witness, or collect cosignatures for a log")
-    actions = group.add_subparsers(dest="witness_command", metavar="ACTION")
-    actions.required = True
+    actions = add_actions(sub, "witness", help="run a witness, or collect cosignatures for a log")
 
     serve = actions.add_parser("serve", help="serve POST /add-checkpoint (C2SP tlog-witness)")
     serve.add_argument("--key", required=True, type=Path, help="the witness's private key")

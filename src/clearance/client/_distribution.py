@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from clearance.attest.dsse import Envelope
 from clearance.attest.errors import EnvelopeSignatureError
 from clearance.attest.release import Release
 from clearance.attest.statement import statement_of
@@ -32,7 +31,6 @@ from clearance.client.bundle import Bundle, LoggedEntry
 from clearance.client.errors import (
     DistributionDeniedError,
     EntitlementError,
-    MalformedBundleError,
     PolicyError,
     PolicyMissingError,
     RolloutHaltedError,
@@ -45,9 +43,9 @@ from clearance.errors import BadInput
 from clearance.policy import (
     ENTITLEMENT_PREDICATE_TYPE,
     POLICY_PREDICATE_TYPE,
+    DistributionPolicy,
     Entitlement,
     LoggedPolicy,
-    Policy,
     decide,
 )
 from clearance.policy.commitment import (
@@ -81,13 +79,6 @@ class DistributionResult:
             "entitlement_log_index": self.entitlement_log_index,
             "rollout": self.rollout,
         }
-
-
-def _envelope(entry: LoggedEntry, what: str) -> Envelope:
-    try:
-        return Envelope.from_bytes(entry.envelope)
-    except BadInput as exc:
-        raise MalformedBundleError(f"{what}: {exc}") from None
 
 
 def check_distribution(
@@ -130,10 +121,10 @@ def _policy(root: TrustRoot, bundle: Bundle) -> LoggedPolicy | None:
             )
         return None
     try:
-        statement = statement_of(_envelope(bundle.policy, "policy"))
+        statement = statement_of(bundle.policy.parsed_envelope("policy"))
         if statement.predicate_type != POLICY_PREDICATE_TYPE:
             raise PolicyError(f"policy entry is a {statement.predicate_type!r} statement")
-        return LoggedPolicy(Policy.from_dict(statement.predicate), bundle.policy.index)
+        return LoggedPolicy(DistributionPolicy.from_dict(statement.predicate), bundle.policy.index)
     except BadInput as exc:
         raise PolicyError(f"policy: {exc}") from None
 
@@ -144,7 +135,7 @@ def _entitlement(
     entry = bundle.entitlement
     if entry is None:
         raise EntitlementError(f"the bundle carries no entitlement for customer {customer!r}")
-    env = _envelope(entry, "entitlement")
+    env = entry.parsed_envelope("entitlement")
     try:
         env.verify(root.vendors.keys, root.vendors.threshold)
     except EnvelopeSignatureError as exc:
@@ -187,7 +178,7 @@ def _rollout(
     transitions: list[tuple[int, SignedTransition]] = []
     for i, entry in enumerate(bundle.rollout):
         what = f"rollout[{i}]"
-        env = _envelope(entry, what)
+        env = entry.parsed_envelope(what)
         try:
             env.verify(role.keys, role.threshold)
         except EnvelopeSignatureError as exc:

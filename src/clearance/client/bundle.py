@@ -37,7 +37,9 @@ from typing import Any
 
 from clearance._untrusted import UntrustedInputError, load_json
 from clearance.attest.canonical import canonical_json
+from clearance.attest.dsse import Envelope
 from clearance.client.errors import MalformedBundleError
+from clearance.errors import BadInput
 from clearance.index import IndexProof
 from clearance.log.merkle import HASH_SIZE, leaf_hash
 
@@ -94,6 +96,14 @@ class LoggedEntry:
     @classmethod
     def of(cls, envelope: bytes, index: int, proof: Sequence[bytes]) -> LoggedEntry:
         return cls(envelope, index, leaf_hash(envelope), tuple(proof))
+
+    def parsed_envelope(self, what: str) -> Envelope:
+        """The logged bytes as a DSSE envelope; malformed is :class:`MalformedBundleError`
+        naming ``what`` (the bundle field)."""
+        try:
+            return Envelope.from_bytes(self.envelope)
+        except BadInput as exc:
+            raise MalformedBundleError(f"{what}: {exc}") from None
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -46,7 +46,6 @@ from clearance.attest.admission import (
     evaluate_verdicts,
     valid_key_ids,
 )
-from clearance.attest.dsse import Envelope
 from clearance.attest.errors import EnvelopeSignatureError
 from clearance.attest.release import Release
 from clearance.attest.trust_root import TrustRoot
@@ -176,7 +175,7 @@ class BundleVerifier:
         root = self.trust_root
         if isinstance(bundle, bytes):
             bundle = Bundle.from_bytes(bundle)
-        release_env = _envelope(bundle.release, "release")
+        release_env = bundle.release.parsed_envelope("release")
         release = _parse(lambda: Release.from_envelope(release_env), "release")
         assert isinstance(release, Release)
         note = _parse(lambda: Note.from_bytes(bundle.checkpoint), "checkpoint")
@@ -297,7 +296,7 @@ class BundleVerifier:
         votes: list[VerdictVote] = []
         parsed: list[tuple[LoggedEntry, Verdict, frozenset[str]]] = []
         for i, entry in enumerate(bundle.verdicts):
-            env = _envelope(entry, f"verdicts[{i}]")
+            env = entry.parsed_envelope(f"verdicts[{i}]")
             verdict = _parse(lambda env=env: Verdict.from_envelope(env), f"verdicts[{i}]")  # type: ignore[misc]
             assert isinstance(verdict, Verdict)
             if verdict.release_sha256 != release_sha256:
@@ -351,7 +350,7 @@ class BundleVerifier:
         role = self.trust_root.policy
         if role.threshold == 0:
             raise PolicyError("the bundle carries a policy but the trust root has no policy key")
-        env = _envelope(entry, "policy")
+        env = entry.parsed_envelope("policy")
         try:
             env.verify(role.keys, role.threshold)
         except EnvelopeSignatureError as exc:
@@ -462,13 +461,6 @@ def _checkpoint_body(note: Note) -> Checkpoint:
         return Checkpoint.from_note(note)
     except BadInput as exc:
         raise MalformedBundleError(str(exc)) from None
-
-
-def _envelope(entry: LoggedEntry, what: str) -> Envelope:
-    try:
-        return Envelope.from_bytes(entry.envelope)
-    except BadInput as exc:
-        raise MalformedBundleError(f"{what}: {exc}") from None
 
 
 def _check_logged(

@@ -7,45 +7,35 @@ from dataclasses import dataclass
 from typing import Any
 
 from clearance._untrusted import UntrustedInputError, load_json
-from clearance.attest import (
-    CHANNEL_RESET_V1,
-    HEALTH_V1,
-    POLICY_V1,
-    RELEASE_V1,
-    REVOCATION_V1,
-    ROLLOUT_V1,
-    VERDICT_V1,
-    Envelope,
-    Statement,
-    statement_of,
-)
+from clearance.attest import Envelope, Statement, admission, statement_of
+from clearance.attest.statement import HEALTH_AGGREGATE_TYPE as HEALTH_AGGREGATE_TYPE
 from clearance.attest.statement import TRANSITION_V1
 from clearance.gateway.errors import GatewayInputError
 from clearance.gateway.rollout import TRANSITION_TYPE
-from clearance.policy import ENTITLEMENT_PREDICATE_TYPE
 
-KIND_RELEASE = "release"
-KIND_VERDICT = "verdict"
-KIND_POLICY = "policy"
-KIND_ENTITLEMENT = "entitlement"
+KIND_RELEASE = admission.KIND_RELEASE
+KIND_VERDICT = admission.KIND_VERDICT
+KIND_POLICY = admission.KIND_POLICY
+KIND_ENTITLEMENT = admission.KIND_ENTITLEMENT
+#: The index has stored rollout decisions under this name since its first version.
 KIND_ROLLOUT_DECISION = "rollout-decision"
-KIND_HEALTH = "health"
-KIND_TRANSITION = "rollout-transition"
-KIND_REVOCATION = "revocation"
-KIND_CHANNEL_RESET = "channel-reset"
+KIND_HEALTH = admission.KIND_HEALTH
+KIND_TRANSITION = admission.KIND_TRANSITION
+KIND_REVOCATION = admission.KIND_REVOCATION
+KIND_CHANNEL_RESET = admission.KIND_CHANNEL_RESET
+KIND_REPORT = admission.KIND_REPORT
 KIND_HEALTH_AGGREGATE = "health-aggregate"
-#: ``_type`` of a gateway-written health aggregate (see clearance.gateway.health_batch).
-HEALTH_AGGREGATE_TYPE = "https://clearance.dev/health-aggregate/v1"
 
+#: Where the index's name for a kind differs from the admission rule's.
+_INDEX_NAME = {admission.KIND_ROLLOUT: KIND_ROLLOUT_DECISION}
+#: Gateway kind by predicate type: the admission rule's map, under the index's names.
 KIND_OF_PREDICATE = {
-    RELEASE_V1: KIND_RELEASE,
-    VERDICT_V1: KIND_VERDICT,
-    POLICY_V1: KIND_POLICY,
-    ENTITLEMENT_PREDICATE_TYPE: KIND_ENTITLEMENT,
-    ROLLOUT_V1: KIND_ROLLOUT_DECISION,
-    HEALTH_V1: KIND_HEALTH,
-    REVOCATION_V1: KIND_REVOCATION,
-    CHANNEL_RESET_V1: KIND_CHANNEL_RESET,
+    predicate: _INDEX_NAME.get(kind, kind)
+    for predicate, kind in admission.KIND_OF_PREDICATE.items()
+}
+#: The admission rule's kind of each gateway kind that a statement carries.
+ADMISSION_KIND = {
+    _INDEX_NAME.get(kind, kind): kind for kind in admission.KIND_OF_PREDICATE.values()
 }
 
 

@@ -7,9 +7,14 @@ Layout of ``--data DIR``::
     keys/               the embedded inspector's key, if any
     log/                the transparency log with its key (log/public/: C2SP tlog-tiles;
                         with ``database``, log/log.dsn and the log's state in PostgreSQL)
-    gateway.sqlite      metadata index of the log, job queue, health reports
+    gateway.sqlite      metadata index of the log (health.sqlite: bulk health reports,
+                        jobs.sqlite: the job queue)
     artifacts/          uploaded artifacts, by SHA-256
     tuf/                the TUF repository of approved releases
+
+With ``database`` the SQLite files are not made: the index, health reports,
+jobs, artifacts, openings and TUF files are in PostgreSQL (artifacts/ and
+tuf/ are this replica's copies), see :mod:`clearance.gateway.backends`.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from clearance.attest.dsse import key_id
 from clearance.errors import BadInput
@@ -47,6 +48,16 @@ class DeviceAuthError(GatewayRefused):
 def request_message(method: str, path_and_query: str, timestamp: int) -> bytes:
     """What a device signs: ``clearance-request-v1 METHOD PATH?QUERY TIME``."""
     return f"clearance-request-v1\n{method.upper()}\n{path_and_query}\n{timestamp}".encode()
+
+
+class Openings(Protocol):
+    """Where entitlement openings are kept: :class:`OpeningStore` (files) or, for replicas
+    on several machines, :class:`~clearance.gateway.shared_files.PostgresOpeningStore`."""
+
+    def add(self, log_index: int, opening: EntitlementOpening) -> None: ...
+    def all(self) -> list[tuple[int, EntitlementOpening]]: ...
+    def of(self, customer: str) -> list[tuple[int, EntitlementOpening]]: ...
+    def close(self) -> None: ...
 
 
 class OpeningStore:
@@ -84,6 +95,9 @@ class OpeningStore:
     def of(self, customer: str) -> list[tuple[int, EntitlementOpening]]:
         return [(i, o) for i, o in self.all() if o.entitlement.customer == customer]
 
+    def close(self) -> None:
+        """Nothing held open (the interface's: a database store closes its pool)."""
+
 
 @dataclass(frozen=True)
 class Device:
@@ -92,7 +106,7 @@ class Device:
 
 
 class Customers:
-    def __init__(self, store: MetadataStore, openings: OpeningStore) -> None:
+    def __init__(self, store: MetadataStore, openings: Openings) -> None:
         self._store = store
         self.openings = openings
 

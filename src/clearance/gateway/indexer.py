@@ -18,6 +18,7 @@ from typing import Any, Literal
 from clearance.attest import Release, Verdict, admission
 from clearance.attest.errors import AttestFormatError
 from clearance.attest.recovery import ChannelReset, Revocation
+from clearance.attest.report import ReportClaim
 from clearance.attest.trust_root import TrustRoot
 from clearance.errors import BadInput
 from clearance.gateway import rollout
@@ -27,6 +28,7 @@ from clearance.gateway._entries import (
     KIND_HEALTH,
     KIND_POLICY,
     KIND_RELEASE,
+    KIND_REPORT,
     KIND_REVOCATION,
     KIND_ROLLOUT_DECISION,
     KIND_TRANSITION,
@@ -199,6 +201,19 @@ class Indexer:
         if parsed.kind == KIND_TRANSITION:
             assert parsed.document is not None
             return self._transition(index, sha, parsed.document)
+        if parsed.kind == KIND_REPORT and statement is not None:
+            # A signed regulator's report: indexed so the dashboard can list and cite it.
+            claim = ReportClaim.from_statement(statement)
+            report: dict[str, Any] = {
+                "producer": claim.producer,
+                "from": claim.period_from,
+                "to": claim.period_to,
+                "jurisdiction": claim.jurisdiction,
+                "treeSize": claim.tree_size,
+                "rootHash": claim.root_hash,
+                "files": {f.name: f.sha256 for f in claim.files},
+            }
+            return IndexRecord(index, sha, parsed.kind, report), None
         if parsed.kind == KIND_HEALTH and statement is not None and parsed.envelope is not None:
             # A logged, device-signed report: one vote of that device in its ring's window.
             p = statement.predicate

@@ -2,7 +2,9 @@
 
 The gateway's collaborator for everything between a logged release and its
 verdict: the uploaded artifacts (content-addressed files under the data
-directory, accepted only when a logged release names them), the job queue
+directory, accepted only when a logged release names them; with replicas on
+PostgreSQL also kept in the database, and fetched from it into the data
+directory by a replica that lacks one), the job queue
 (one job per release whose artifacts are all there), and what a worker
 needs to inspect a release.
 """
@@ -15,7 +17,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from clearance.attest import Envelope, Release
 from clearance.gateway._inspect import InspectionRequest
@@ -30,6 +32,14 @@ from clearance.keys import Signer, load_signer
 from clearance.log import read_entry
 
 
+class ArtifactBlobs(Protocol):
+    """Uploaded artifacts shared by replicas (:class:`~clearance.gateway.shared_files.PostgresArtifactBlobs`)."""
+
+    def put(self, sha256: str, data: bytes) -> None: ...
+    def copy_to(self, sha256: str, path: Path) -> bool: ...
+    def close(self) -> None: ...
+
+
 class Inspections:
     def __init__(
         self,
@@ -38,8 +48,10 @@ class Inspections:
         store: MetadataStore,
         queue: JobQueue,
         log: GatewayLog,
+        shared_blobs: ArtifactBlobs | None = None,
     ) -> None:
         self._data_dir = data_dir
+        self._shared_blobs = shared_blobs
         self._config = config
         self._store = store
         self._queue = queue
@@ -50,7 +62,16 @@ class Inspections:
     # -- uploads ---------------------------------------------------------------
 
     def artifact_path(self, sha256: str) -> Path:
-        return self._artifacts / sha256
+        """Where the artifact is in this data directory (fetched there first from the shared
+        store when another replica received it; the path does not exist if nobody did)."""
+        path = self._artifacts / sha256
+        if self._shared_blobs is not None and not path.exists():
+            self._shared_blobs.copy_to(sha256, path)
+        return path
+
+    def close(self) -> None:
+        if self._shared_blobs is not None:
+            self._shared_blobs.close()
 
     def put_artifact(self, data: bytes, declared_sha256: str | None = None) -> dict[str, Any]:
         """Keep an uploaded artifact that a logged release names; queue what it completes."""
@@ -70,11 +91,13 @@ class Inspections:
                 f"no logged release names an artifact with SHA-256 {digest}: "
                 "submit the signed release first"
             )
-        path = self.artifact_path(digest)
+        path = self._artifacts / digest
         if not path.exists():
             tmp = path.with_suffix(f".{threading.get_ident()}.tmp")
             tmp.write_bytes(data)
             tmp.replace(path)
+        if self._shared_blobs is not None:  # stored before it counts as uploaded
+            self._shared_blobs.put(digest, data)
         self._store.add_artifact(digest, len(data))
         for row in self._store.releases(ReleaseState.AWAITING_ARTIFACTS):
             self.maybe_enqueue(row)

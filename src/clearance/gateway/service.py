@@ -43,16 +43,18 @@ from clearance.gateway._health_bulk import HealthBulk
 from clearance.gateway._inspect import InspectionRequest
 from clearance.gateway._log import GatewayLog
 from clearance.gateway._sigpool import SignaturePool
+from clearance.gateway.backends import open_backends
 from clearance.gateway.config import TRUST_ROOT_FILE, GatewayConfig, load_config
-from clearance.gateway.customers import Customers, OpeningStore
+from clearance.gateway.customers import Customers, Openings, OpeningStore
 from clearance.gateway.errors import GatewayInputError, GatewayRefused
+from clearance.gateway.health_store import SQLiteHealthReportStore
 from clearance.gateway.indexer import Indexer, Reaction
-from clearance.gateway.inspections import Inspections
+from clearance.gateway.inspections import ArtifactBlobs, Inspections
 from clearance.gateway.queue import JobQueue, SQLiteJobQueue
 from clearance.gateway.reads import GatewayReads
 from clearance.gateway.release_bundles import ReleaseBundles
 from clearance.gateway.rollouts import Rollouts
-from clearance.gateway.store import HealthReportStore, MetadataStore, SQLiteMetadataStore
+from clearance.gateway.store import HealthReportStore, MetadataStore
 from clearance.gateway.submission_checks import SubmissionChecks
 from clearance.gateway.transitions import TransitionSigner
 from clearance.gateway.tuf_repo import TufRepository
@@ -89,6 +91,9 @@ class Gateway:
         tuf: TufRepository,
         clock: Clock = _utcnow,
         replica: str | None = None,
+        health_reports: HealthReportStore | None = None,
+        artifact_blobs: ArtifactBlobs | None = None,
+        openings: Openings | None = None,
     ) -> None:
         self.data_dir = data_dir
         #: This process among the replicas sharing a PostgreSQL database (lease holder names).
@@ -100,9 +105,9 @@ class Gateway:
         self.queue = queue
         self.tuf = tuf
         self.clock = clock
-        self.inspections = Inspections(data_dir, config, store, queue, log)
+        self.inspections = Inspections(data_dir, config, store, queue, log, artifact_blobs)
         self.checks = SubmissionChecks(config, trust_root, store, log.index)
-        self.customers = Customers(store, OpeningStore(data_dir / "openings"))
+        self.customers = Customers(store, openings or OpeningStore(data_dir / "openings"))
         self._transitions = TransitionSigner.from_config(data_dir, config, trust_root)
         self._apply_lock = threading.RLock()
         self.rollouts = Rollouts(
@@ -123,7 +128,7 @@ class Gateway:
         self.health = HealthBulk(
             store,
             config,
-            HealthReportStore(data_dir / "health.sqlite"),
+            health_reports or SQLiteHealthReportStore(data_dir / "health.sqlite"),
             self.signatures,
             clock,
             self._apply_lock,
@@ -171,17 +176,21 @@ class Gateway:
         else:
             queue = SQLiteJobQueue(data_dir / "jobs.sqlite")
         replica = f"{socket.gethostname()}/{os.getpid()}"
+        backends = open_backends(data_dir, config)  # PostgreSQL when gateway.json names one
         return cls(
             data_dir=data_dir,
             config=config,
             trust_root=trust_root,
             # Every checkpoint commits to the verifiable index of the log (clearance.index).
             log=GatewayLog.open(data_dir / "log", LogIndex(trust_root), name=replica),
-            store=SQLiteMetadataStore(data_dir / "gateway.sqlite"),
+            store=backends.store,
             queue=queue,
-            tuf=TufRepository(data_dir / "tuf"),
+            tuf=backends.tuf,
             replica=replica,
             clock=clock,
+            health_reports=backends.health_reports,
+            artifact_blobs=backends.blobs,
+            openings=backends.openings,
         )
 
     # -- lifecycle -------------------------------------------------------------------
@@ -212,6 +221,9 @@ class Gateway:
         self.store.close()
         self.queue.close()
         self.health.health_reports.close()
+        self.inspections.close()
+        self.customers.openings.close()
+        self.tuf.close()
         self.signatures.close()
 
     # -- replicas over one PostgreSQL database -------------------------------------------
@@ -243,6 +255,7 @@ class Gateway:
         """
         assert self._leader is not None
         became = self._leader.poll()
+        self.tuf.sync()  # what another replica published, for this one to serve
         with self._apply_lock:
             done = self.store.indexed()
             size = self.log.size

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from clearance.attest.trust_root import TrustRoot
+from clearance.gateway.backends import tuf_share
 from clearance.gateway.config import (
     ROLES,
     TRUST_ROOT_FILE,
@@ -97,7 +98,8 @@ def init_gateway(
     )
     write_config(data_dir, config)
     # The TUF keys and root are made here, once: replicas started together would race.
-    TufRepository(data_dir / "tuf")
+    # With a database the repository's files go there too (replicas on other machines).
+    TufRepository(data_dir / "tuf", shared=tuf_share(database)).close()
     fd = os.open(data_dir / TOKENS_NAME, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         json.dump(plain, handle, indent=2, sort_keys=True)

@@ -18,16 +18,19 @@ from clearance.attest import ChannelReset, Release, Revocation, Verdict, admissi
 from clearance.attest.admission import VersionNotIncreasingError
 from clearance.attest.dsse import key_id
 from clearance.attest.errors import EnvelopeSignatureError
+from clearance.attest.report import ReportClaim
 from clearance.attest.trust_root import TrustRoot
 from clearance.attest.version import Version
 from clearance.errors import BadInput
 from clearance.gateway import rollout
 from clearance.gateway._entries import (
+    ADMISSION_KIND,
     KIND_CHANNEL_RESET,
     KIND_ENTITLEMENT,
     KIND_HEALTH,
     KIND_POLICY,
     KIND_RELEASE,
+    KIND_REPORT,
     KIND_REVOCATION,
     KIND_ROLLOUT_DECISION,
     KIND_VERDICT,
@@ -59,17 +62,8 @@ ROLE_FOR_KIND = {
     KIND_HEALTH: ("client",),
     KIND_REVOCATION: ("policy",),
     KIND_CHANNEL_RESET: ("policy",),
-}
-
-#: The admission rule's kind of each gateway kind (who must sign: clearance.attest.admission).
-ADMISSION_KIND = {
-    KIND_RELEASE: admission.KIND_RELEASE,
-    KIND_ENTITLEMENT: admission.KIND_ENTITLEMENT,
-    KIND_VERDICT: admission.KIND_VERDICT,
-    KIND_POLICY: admission.KIND_POLICY,
-    KIND_ROLLOUT_DECISION: admission.KIND_ROLLOUT,
-    KIND_REVOCATION: admission.KIND_REVOCATION,
-    KIND_CHANNEL_RESET: admission.KIND_CHANNEL_RESET,
+    # A signed report: the policy authority (the regulator) or an inspector (an auditor).
+    KIND_REPORT: ("inspector", "policy"),
 }
 
 
@@ -120,7 +114,7 @@ class SubmissionChecks:
         revoked in the log left out, a forged signature refused)."""
         assert parsed.envelope is not None
         kind = ADMISSION_KIND.get(parsed.kind)
-        if kind is None:
+        if kind is None or kind == KIND_HEALTH:  # health: device keys, not a trust-root role
             raise GatewayRefused(f"{parsed.kind} submissions are not signed by a trust-root role")
         rule = admission.signer_rule(kind, self._trust_root, revoked_keys=self._revoked())
         try:
@@ -230,6 +224,13 @@ class SubmissionChecks:
                 raise GatewayRefused(f"revocation names release {sha}, which is not in the log")
         elif parsed.kind == KIND_CHANNEL_RESET:
             ChannelReset.from_statement(statement)
+        elif parsed.kind == KIND_REPORT:
+            claim = ReportClaim.from_statement(statement)
+            if claim.origin != self._trust_root.log_origin:
+                raise GatewayRefused(
+                    f"the report covers log {claim.origin!r}, not this log "
+                    f"({self._trust_root.log_origin!r})"
+                )
         elif parsed.kind == KIND_ROLLOUT_DECISION:
             release_sha = str_field(statement.predicate, "release", "rollout decision")
             action = statement.predicate.get("action")

@@ -12,6 +12,14 @@ Clearance bundle, so a TUF client that also speaks Clearance verifies the
 bundle before installing.  One Ed25519 key per role, kept in ``DIR/keys``
 (mode 0600).  Files are written to a temporary name and renamed, and the
 timestamp is written last, so a reader never sees a half-published version.
+
+With a shared store (:class:`TufShare`, the gateway's PostgreSQL database for
+replicas on several machines) ``DIR`` is this replica's copy: each change
+first brings it up to the store's, signs the next versions on top, and
+stores what it wrote, all under the store's lock; :meth:`TufRepository.sync`
+refreshes the copy.  The keys stay in ``DIR/keys`` on every replica (copied
+from the data directory ``gateway init`` made): signing keys are not put in
+the database.
 """
 
 from __future__ import annotations
@@ -20,10 +28,11 @@ import hashlib
 import os
 import threading
 from collections.abc import Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -93,6 +102,14 @@ def release_of(target: TargetFile) -> str | None:
     return sha if isinstance(sha, str) else None
 
 
+class TufShare(Protocol):
+    """Where replicas share the repository's files (see the module documentation)."""
+
+    def exclusive(self, directory: Path) -> AbstractContextManager[None]: ...
+    def pull(self, directory: Path) -> None: ...
+    def close(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class PublishedTarget:
     path: str
@@ -103,8 +120,11 @@ class PublishedTarget:
 class TufRepository:
     """The gateway's TUF repository: create once, then add targets and re-sign."""
 
-    def __init__(self, directory: Path, expiry: Expiry | None = None) -> None:
+    def __init__(
+        self, directory: Path, expiry: Expiry | None = None, *, shared: TufShare | None = None
+    ) -> None:
         self.directory = directory
+        self._shared = shared
         self.metadata_dir = directory / "metadata"
         self.targets_dir = directory / "targets"
         self.expiry = expiry or Expiry()
@@ -116,8 +136,40 @@ class TufRepository:
             role: _load_or_create_signer(directory / "keys" / f"{role}.pem") for role in ROLES
         }
         self._serializer = JSONSerializer(compact=False)
-        if not (self.metadata_dir / "1.root.json").exists():
-            self._bootstrap()
+        try:
+            with self._lock, self._changing():
+                if not (self.metadata_dir / "1.root.json").exists():
+                    self._bootstrap()
+                self._check_keys()
+        except BaseException:
+            self.close()
+            raise
+
+    def _changing(self) -> AbstractContextManager[None]:
+        """One change (the lock is held): exclusive in the shared store, if there is one."""
+        if self._shared is None:
+            return nullcontext()
+        return self._shared.exclusive(self.directory)
+
+    def _check_keys(self) -> None:
+        """This replica's keys must be the ones the (shared) root names."""
+        root = Metadata[Root].from_file(str(self.metadata_dir / "1.root.json")).signed
+        for role in ROLES:
+            if self._signers[role].public_key.keyid not in root.roles[role].keyids:
+                raise GatewayInputError(
+                    f"{self.directory / 'keys'}: the {role} key is not the one the TUF root "
+                    "names; replicas need the keys of the data directory `gateway init` made"
+                )
+
+    def sync(self) -> None:
+        """Bring this copy up to the shared store's (nothing to do without one)."""
+        if self._shared is not None:
+            with self._lock:
+                self._shared.pull(self.directory)
+
+    def close(self) -> None:
+        if self._shared is not None:
+            self._shared.close()
 
     # -- reading -------------------------------------------------------------
 
@@ -134,6 +186,8 @@ class TufRepository:
 
     def targets(self) -> dict[str, TargetFile]:
         with self._lock:
+            if self._shared is not None:
+                self._shared.pull(self.directory)
             signed = self._latest("targets").signed
             assert isinstance(signed, Targets)
             return dict(signed.targets)
@@ -181,7 +235,7 @@ class TufRepository:
         for name in files:
             if name.startswith("/") or ".." in name.split("/") or not name:
                 raise GatewayInputError(f"target path {name!r} is not a clean relative path")
-        with self._lock:
+        with self._lock, self._changing():
             now = self._now()
             targets_md = self._latest("targets")
             signed = targets_md.signed
@@ -210,7 +264,7 @@ class TufRepository:
         download them.  Targets are matched by ``custom.clearance.release_sha256``; the stored
         files stay (older consistent snapshots name them).  Returns the paths removed;
         nothing is re-signed when the release had none (idempotent)."""
-        with self._lock:
+        with self._lock, self._changing():
             targets_md = self._latest("targets")
             signed = targets_md.signed
             assert isinstance(signed, Targets)
@@ -244,11 +298,19 @@ class TufRepository:
 
     def refresh_timestamp(self, *, if_expiring_within: timedelta | None = None) -> bool:
         """Re-sign the timestamp (same snapshot) so that clients keep updating; True if done."""
-        with self._lock:
+        if if_expiring_within is not None:  # the common case (every tick): no shared lock
+            with self._lock:
+                if not self._expiring(if_expiring_within):
+                    return False
+        with self._lock, self._changing():
+            if if_expiring_within is not None and not self._expiring(if_expiring_within):
+                return False  # another replica refreshed it meanwhile
             current = self._latest("timestamp").signed
             assert isinstance(current, Timestamp)
-            now = self._now()
-            if if_expiring_within is not None and current.expires - now > if_expiring_within:
-                return False
-            self._write_timestamp(current.snapshot_meta.version, now)
+            self._write_timestamp(current.snapshot_meta.version, self._now())
             return True
+
+    def _expiring(self, within: timedelta) -> bool:
+        current = self._latest("timestamp").signed
+        assert isinstance(current, Timestamp)
+        return current.expires - self._now() <= within

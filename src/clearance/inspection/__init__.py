@@ -12,20 +12,16 @@ Public API::
 
 from clearance.inspection._orchestrate import (
     InspectionOutcome,
-    NullProgress,
     inspect_release,
     resolve_artifacts,
 )
+from clearance.inspection.base import NullProgress
 from clearance.inspection.policy import (
     VerdictDecision,
     VerdictPolicy,
     default_policy,
     load_policy,
 )
-
-#: Old names, kept as aliases of the same classes while branches that use them are merged.
-Policy = VerdictPolicy
-Decision = VerdictDecision
 
 __all__ = [
     "InspectionOutcome",

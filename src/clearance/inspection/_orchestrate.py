@@ -6,7 +6,7 @@ import hashlib
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from clearance.attest.dsse import Envelope
@@ -17,6 +17,7 @@ from clearance.inspection.base import (
     InspectionInput,
     InspectionResult,
     Inspector,
+    NullProgress,
     ProgressSink,
 )
 from clearance.inspection.errors import ArtifactError
@@ -27,16 +28,6 @@ from clearance.keys import Signer
 
 #: A verdict's note is kept short: it travels in every bundle and log entry.
 MAX_VERDICT_NOTE = 2000
-
-
-class NullProgress:
-    """A progress sink that shows nothing."""
-
-    def start(self, description: str, total: float | None) -> None:
-        return None
-
-    def advance(self, amount: float = 1.0) -> None:
-        return None
 
 
 @dataclass(frozen=True)
@@ -98,13 +89,6 @@ class InspectionOutcome:
         }
 
 
-def _safe_join(directory: Path, name: str) -> Path:
-    pure = PurePosixPath(name)
-    if pure.is_absolute() or ".." in pure.parts:
-        raise ArtifactError(f"artifact name {name!r} is not a plain relative path")
-    return directory.joinpath(*pure.parts)
-
-
 def _sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as stream:
@@ -121,7 +105,8 @@ def resolve_artifacts(
         raise ArtifactError(f"{directory}: artifacts folder not found")
     out = []
     for a in release.artifacts:
-        path = _safe_join(directory, a.name)
+        # The name is a clean relative path: the release's Artifact checked it when parsed.
+        path = directory.joinpath(*a.name.split("/"))
         if not path.is_file():
             raise ArtifactError(f"{path}: artifact {a.name!r} of the {what} is missing")
         size = path.stat().st_size

@@ -75,6 +75,16 @@ class ProgressSink(Protocol):
     def advance(self, amount: float = 1.0) -> None: ...
 
 
+class NullProgress:
+    """A progress sink that shows nothing."""
+
+    def start(self, description: str, total: float | None) -> None:
+        return None
+
+    def advance(self, amount: float = 1.0) -> None:
+        return None
+
+
 class Inspector(Protocol):
     """One analysis of one or more artifact kinds."""
 

@@ -15,8 +15,3 @@ class ArtifactError(InspectionError):
 
 class VerdictPolicyError(InspectionError):
     """The verdict policy file is malformed."""
-
-
-#: The old name of :class:`VerdictPolicyError`, kept while branches that use it are merged
-#: (``clearance.client.PolicyError`` is a different failure: a bundle's policy not trusted).
-PolicyError = VerdictPolicyError

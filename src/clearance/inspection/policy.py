@@ -151,11 +151,6 @@ def default_policy() -> VerdictPolicy:
     return VerdictPolicy.from_yaml(text, "default policy")
 
 
-#: Old names, kept as aliases of the same classes while branches that use them are merged.
-Policy = VerdictPolicy
-Decision = VerdictDecision
-
-
 def load_policy(path: Path) -> VerdictPolicy:
     try:
         text = path.read_text("utf-8")

@@ -50,3 +50,26 @@ def republish(
     publisher.write_checkpoint(note)
     for path in full:
         publisher.remove_partials(path)
+
+
+def catch_up(
+    storage: LogStorage,
+    publisher: Publisher,
+    verifier: Verifier,
+    origin: str,
+    head: tuple[int, bytes],
+) -> int | None:
+    """Bring ``publisher``'s folder from its own checkpoint to ``head`` (size, note).
+
+    Returns ``None`` when the folder is up to date (now); when the folder's
+    checkpoint is ahead of ``head``, nothing is written and its size is
+    returned, for the caller to refuse in its own terms.
+    """
+    size, note = head
+    published = published_size(publisher, verifier, origin)
+    if published is not None and published > size:
+        return published
+    start = 0 if published is None else published
+    if start < size or publisher.read_checkpoint() != note:
+        republish(storage, publisher, start, size, note)
+    return None

@@ -77,9 +77,7 @@ def witness_keys(witnesses: Sequence[Verifier]) -> tuple[Verifier, ...]:
 @functools.lru_cache(maxsize=64)
 def _cosigning(witnesses: tuple[Verifier, ...]) -> tuple[tuple[Verifier, int], ...]:
     """Each witness key in its ``cosignature/v1`` form with its key id (computed once)."""
-    keys = (
-        k if k.alg == ALG_COSIGNATURE_V1 else k.as_alg(ALG_COSIGNATURE_V1) for k in witnesses
-    )
+    keys = (k if k.alg == ALG_COSIGNATURE_V1 else k.as_alg(ALG_COSIGNATURE_V1) for k in witnesses)
     return tuple((k, k.key_id) for k in keys)
 
 

@@ -6,15 +6,20 @@ from clearance.monitor.errors import DeliveryFailed, MonitorInputError
 from clearance.monitor.monitor import Monitor, MonitorOptions, PassResult
 from clearance.monitor.rules import MONITOR_RULES, Alert, MonitorRule
 from clearance.monitor.sinks import (
+    ED25519_HEADER,
+    KEY_ID_HEADER,
     SIGNATURE_HEADER,
     EmailSink,
     Sink,
     StdoutSink,
     WebhookSink,
+    verify_ed25519,
     verify_signature,
 )
 
 __all__ = [
+    "ED25519_HEADER",
+    "KEY_ID_HEADER",
     "MONITOR_RULES",
     "SIGNATURE_HEADER",
     "Alert",
@@ -31,5 +36,6 @@ __all__ = [
     "StdoutSink",
     "Webhook",
     "WebhookSink",
+    "verify_ed25519",
     "verify_signature",
 ]

@@ -11,6 +11,7 @@ from clearance.audit.entries import (
     KIND_ENTITLEMENT,
     KIND_POLICY,
     KIND_RELEASE,
+    KIND_REPORT,
     KIND_ROLLOUT_DECISION,
     KIND_TRUST_ROOT,
     KIND_VERDICT,
@@ -31,6 +32,9 @@ _ALLOWED: Mapping[str, frozenset[str]] = {
     KIND_VERDICT: frozenset({"inspector"}),
     KIND_POLICY: frozenset({"policy"}),
     KIND_ROLLOUT_DECISION: frozenset({"inspector", "policy"}),
+    # A signed report is not an alert: the parties that judge the others may log one
+    # (clearance.attest.admission); signed by anyone else, it is a key outside its role.
+    KIND_REPORT: frozenset({"inspector", "policy"}),
     # A rotation is signed by the parties it changes (current and new keys) and the policy
     # authority (clearance.attest._governance): any role's key may appear on it.
     KIND_TRUST_ROOT: frozenset(

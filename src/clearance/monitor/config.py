@@ -13,6 +13,8 @@ Every key is optional::
     webhooks:
       - url: https://hooks.example/clearance
         secret_file: /etc/clearance/hook.secret   # or secret_env: NAME; HMAC-SHA256 key
+    signing_key: /etc/clearance/monitor.key   # the monitor's own Ed25519 key: webhooks
+                                              # also carry its signature (docs/monitor.md)
     email:
       host: smtp.example
       port: 25
@@ -36,6 +38,8 @@ from typing import Any
 import yaml
 
 from clearance._untrusted import load_yaml
+from clearance.errors import BadInput
+from clearance.keys import Signer, load_signer
 from clearance.monitor.errors import MonitorInputError
 
 
@@ -43,6 +47,9 @@ from clearance.monitor.errors import MonitorInputError
 class Webhook:
     url: str
     secret: bytes
+    #: The monitor's own key: when set, each POST also carries its Ed25519 signature, which
+    #: a receiver checks with the public key alone (no shared secret to leak).
+    signer: Signer | None = None
 
     def __repr__(self) -> str:  # never print the secret
         return f"Webhook({self.url!r})"
@@ -105,11 +112,13 @@ class MonitorConfig:
             "witnesses",
             "webhooks",
             "email",
+            "signing_key",
         }
         unknown = sorted(set(raw) - known)
         if unknown:
             raise MonitorInputError(f"{where}: unknown key(s) {', '.join(unknown)}")
         products = raw.get("products")
+        signer = _signing_key(raw.get("signing_key"), f"{where}: signing_key", base)
         return cls(
             interval_seconds=_number(raw, "interval_seconds", 60.0, where, minimum=0.01),
             verdict_deadline_hours=_number(raw, "verdict_deadline_hours", 72.0, where),
@@ -122,7 +131,7 @@ class MonitorConfig:
             },
             witnesses=_strings(raw.get("witnesses", []), f"{where}: witnesses"),
             webhooks=tuple(
-                _webhook(h, f"{where}: webhooks[{i}]", base)
+                _webhook(h, f"{where}: webhooks[{i}]", base, signer)
                 for i, h in enumerate(_list(raw.get("webhooks", []), f"{where}: webhooks"))
             ),
             email=None if raw.get("email") is None else _email(raw["email"], f"{where}: email"),
@@ -175,12 +184,26 @@ def _secret(raw: Mapping[str, Any], what: str, base: Path | None) -> bytes:
     return data
 
 
-def _webhook(raw: Any, what: str, base: Path | None) -> Webhook:
+def _webhook(raw: Any, what: str, base: Path | None, signer: Signer | None) -> Webhook:
     raw = _mapping(raw, what)
     url = raw.get("url")
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
         raise MonitorInputError(f"{what}: url must be an http(s) URL")
-    return Webhook(url, _secret(raw, what, base))
+    return Webhook(url, _secret(raw, what, base), signer)
+
+
+def _signing_key(value: Any, what: str, base: Path | None) -> Signer | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise MonitorInputError(f"{what}: expected the path of a private key file")
+    path = Path(value)
+    if not path.is_absolute() and base is not None:
+        path = base / path
+    try:
+        return load_signer(path)
+    except BadInput as exc:
+        raise MonitorInputError(f"{what}: {exc}") from None
 
 
 def _email(raw: Any, what: str) -> Email:

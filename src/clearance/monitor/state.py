@@ -15,19 +15,19 @@ every write here is idempotent), at one fsync per batch rather than per write.
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from clearance._sqlite import open_wal
+from clearance._state import META_SCHEMA, LogStateFile
 from clearance.monitor.errors import MonitorInputError
 from clearance.monitor.rules import Alert
 
 DB_NAME = "monitor.sqlite3"
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+_SCHEMA = (
+    META_SCHEMA
+    + """
 CREATE TABLE IF NOT EXISTS alerts (
     key TEXT PRIMARY KEY, seq INTEGER NOT NULL, body BLOB NOT NULL, raised_at REAL NOT NULL
 );
@@ -44,6 +44,7 @@ CREATE TABLE IF NOT EXISTS witnesses (
     name TEXT PRIMARY KEY, last_size INTEGER NOT NULL, last_time REAL NOT NULL
 );
 """
+)
 
 
 @dataclass(frozen=True)
@@ -53,45 +54,17 @@ class WitnessSeen:
     last_time: float
 
 
-class MonitorState:
-    def __init__(self, db: sqlite3.Connection, directory: Path) -> None:
-        self._db = db
-        self.directory = directory
+class MonitorState(LogStateFile):
+    """What the monitor keeps between passes (see the module documentation)."""
 
-    @classmethod
-    def open(cls, directory: Path, log_identity: str) -> MonitorState:
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-            db = open_wal(directory / DB_NAME, _SCHEMA, check_same_thread=True)
-        except (OSError, sqlite3.Error) as exc:
-            raise MonitorInputError(f"{directory}: cannot open the monitor state: {exc}") from None
-        state = cls(db, directory)
-        known = state.meta("log")
-        if known is None:
-            state.set_meta("log", log_identity)
-        elif known != log_identity:
-            db.close()
-            raise MonitorInputError(
-                f"{directory}: this state belongs to another log ({known.splitlines()[0]})"
-            )
-        return state
+    FILE_NAME = DB_NAME
+    SCHEMA = _SCHEMA
+    REFUSED = MonitorInputError
 
-    def close(self) -> None:
-        self._db.close()
-
-    def __enter__(self) -> MonitorState:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    # -- meta ------------------------------------------------------------------------------
-    def meta(self, key: str) -> str | None:
-        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return None if row is None else str(row[0])
-
-    def set_meta(self, key: str, value: str) -> None:
-        self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+    @property
+    def directory(self) -> Path:
+        """The monitor's state directory (alert evidence is kept beside the file)."""
+        return self.path.parent
 
     # -- alerts ----------------------------------------------------------------------------
     def hold(self) -> None:

@@ -25,10 +25,6 @@ from clearance.policy.model import (
     LoggedPolicy,
 )
 
-#: Old names, kept as aliases of the same classes while branches that use them are merged.
-Policy = DistributionPolicy
-Decision = DistributionDecision
-
 __all__ = [
     "ENTITLED",
     "ENTITLEMENT_INACTIVE",

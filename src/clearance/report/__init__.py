@@ -2,10 +2,10 @@
 policy decision and withheld update with its logged reason, equal treatment per
 jurisdiction, witness coverage and the audit result, as signed HTML and PDF."""
 
+from clearance.attest.statement import REPORT_V1
 from clearance.report.collect import Period, ReportData, collect, summary
 from clearance.report.errors import PdfFailed, ReportInputError
 from clearance.report.render import (
-    REPORT_V1,
     print_pdf,
     render_html,
     report_statement,

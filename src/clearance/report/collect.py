@@ -11,6 +11,11 @@ signature-checked; this module turns those entries into the report's facts:
 - the withheld ones, with the logged rule, policy and its log index;
 - equal treatment: per release, which jurisdictions received it; for each jurisdiction
   that did not while another did, the logged policy rule that explains it or a red flag;
+- what was served: device-signed health reports (logged alone or inside a logged health
+  aggregate) say which jurisdiction installed which release; :mod:`clearance.report.served`
+  compares that with the policy's decisions and raises the red flags the recomputation
+  alone cannot (a withheld release installed, an allowed one missing);
+- each release's logged rollout health per ring (from the log, not a gateway's store);
 - witness coverage of the checkpoint the report covers.
 """
 
@@ -18,7 +23,7 @@ from __future__ import annotations
 
 import tempfile
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +34,8 @@ from clearance.audit import AuditOptions, AuditReport, audit_log
 from clearance.audit.auditor import cosigning_witnesses
 from clearance.audit.entries import (
     KIND_ENTITLEMENT,
+    KIND_HEALTH,
+    KIND_HEALTH_AGGREGATE,
     KIND_POLICY,
     KIND_RELEASE,
     KIND_ROLLOUT,
@@ -39,9 +46,24 @@ from clearance.errors import BadInput
 from clearance.keys import Note
 from clearance.log.checkpoint import Checkpoint
 from clearance.log.tiles import TileSource
-from clearance.policy import Decision, Entitlement, LoggedPolicy, Policy, decide
+from clearance.policy import (
+    DistributionDecision,
+    DistributionPolicy,
+    Entitlement,
+    LoggedPolicy,
+    decide,
+)
 from clearance.policy._time import parse_time
 from clearance.policy.commitment import EntitlementOpening, logged_commitment, open_commitment
+from clearance.report.served import (
+    AggregateFetcher,
+    Devices,
+    HealthEvidence,
+    ServedEvidence,
+    ServedRow,
+    compare,
+    served,
+)
 
 
 @dataclass(frozen=True)
@@ -83,6 +105,8 @@ class ReleaseRow:
     channel: str
     verdicts: list[VerdictRow] = field(default_factory=list)
     transitions: list[TransitionRow] = field(default_factory=list)
+    #: Logged health per ring: [ok, failed] counted from health reports and aggregates.
+    health: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def dated(self) -> datetime | None:
@@ -102,7 +126,7 @@ class DecisionRow:
     customer: str
     jurisdiction: str
     moment: datetime
-    decision: Decision
+    decision: DistributionDecision
 
 
 @dataclass(frozen=True)
@@ -141,6 +165,9 @@ class ReportData:
     generated: datetime
     #: Log indices of entitlements the public log does not open (not decided here).
     unopened_entitlements: list[int] = field(default_factory=list)
+    #: What was served (installs evidenced by device-signed health reports) vs the policy.
+    served: list[ServedRow] = field(default_factory=list)
+    served_evidence: ServedEvidence = field(default_factory=ServedEvidence)
 
     @property
     def withheld(self) -> list[DecisionRow]:
@@ -149,6 +176,10 @@ class ReportData:
     @property
     def red_flags(self) -> list[TreatmentRow]:
         return [t for t in self.treatment if not t.explained]
+
+    @property
+    def served_flags(self) -> list[ServedRow]:
+        return [t for t in self.served if not t.explained]
 
 
 class _Collector:
@@ -163,6 +194,7 @@ class _Collector:
         self.entitlements: list[tuple[int, Entitlement]] = []
         #: Entitlement entries whose terms the public log does not show (e.g. committed).
         self.unopened: list[int] = []
+        self.health = HealthEvidence()
 
     def __call__(self, view: EntryView, root: TrustRoot) -> None:
         if not view.signature_ok:
@@ -215,8 +247,17 @@ class _Collector:
                         str(view.record.get("reason", "")),
                     )
                 )
+        elif view.kind == KIND_HEALTH and view.envelope is not None:
+            self.health.reports.append((view.index, view.envelope))
+            self._count(view.record, {str(view.record.get("status")): 1})
+        elif view.kind == KIND_HEALTH_AGGREGATE:
+            self.health.aggregates.append((view.index, dict(view.record)))
+            counts = view.record.get("counts")
+            self._count(view.record, counts if isinstance(counts, dict) else {})
         elif view.kind == KIND_POLICY:
-            self.policies.append(LoggedPolicy(Policy.from_dict(dict(view.record)), view.index))
+            self.policies.append(
+                LoggedPolicy(DistributionPolicy.from_dict(dict(view.record)), view.index)
+            )
         elif view.kind == KIND_ENTITLEMENT and view.envelope is not None:
             predicate = statement_of(view.envelope).predicate
             commitment = logged_commitment(predicate)
@@ -225,6 +266,16 @@ class _Collector:
             elif commitment in self._openings:  # the regulator holds its opening
                 opened = open_commitment(predicate, self._openings[commitment])
                 self.entitlements.append((view.index, opened))
+
+
+    def _count(self, record: Mapping[str, Any], counts: Mapping[str, Any]) -> None:
+        target = self.releases.get(str(record.get("release", "")))
+        if target is None:
+            return
+        tally = target.health.setdefault(str(record.get("ring", "")), [0, 0])
+        for status, count in counts.items():
+            n = count if isinstance(count, int) and count > 0 else 0
+            tally[0 if status == "ok" else 1] += n
 
 
 def _time(value: object) -> datetime | None:
@@ -307,10 +358,12 @@ def collect(
     jurisdiction: str | None = None,
     clock: datetime | None = None,
     openings: Sequence[EntitlementOpening] = (),
+    fetch_aggregate: AggregateFetcher | None = None,
 ) -> ReportData:
     """Replay the log once and gather every fact of the report.  Entitlements are logged
     as commitments: ``openings`` (the regulator's copies) open them; an unopened one is
-    counted by nobody (its customer is unknown to this report)."""
+    counted by nobody (its customer is unknown to this report).  ``fetch_aggregate`` reads
+    the individual reports of a logged health aggregate (from the gateway that logged it)."""
     collector = _Collector(openings)
     with tempfile.TemporaryDirectory(prefix="clearance-report-") as state:
         audit = audit_log(
@@ -335,6 +388,8 @@ def collect(
         shown = [d for d in decisions if d.jurisdiction == jurisdiction]
     else:
         shown = decisions
+    devices = Devices.of(collector.entitlements)
+    evidence = served(collector.health, devices, fetch_aggregate)
     cosigned = cosigning_witnesses(note, trust_root)
     witnesses = [
         WitnessRow(
@@ -360,6 +415,8 @@ def collect(
         witness_threshold=trust_root.witnesses.threshold,
         generated=clock or datetime.now(UTC),
         unopened_entitlements=collector.unopened,
+        served=compare(in_period, decisions, evidence, devices, jurisdiction),
+        served_evidence=evidence,
     )
 
 
@@ -375,7 +432,9 @@ def summary(data: ReportData) -> dict[str, Any]:
         "releases": len(data.releases),
         "decisions": len(data.decisions),
         "withheld": len(data.withheld),
-        "redFlags": len(data.red_flags),
+        "redFlags": len(data.red_flags) + len(data.served_flags),
+        "servedRedFlags": len(data.served_flags),
+        "installsEvidenced": len(data.served_evidence.installs),
         "auditClean": data.audit.clean,
         "witnessesCosigned": sum(1 for w in data.witnesses if w.cosigned),
         "unopenedEntitlements": len(data.unopened_entitlements),

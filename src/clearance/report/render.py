@@ -14,12 +14,12 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from clearance.attest import Envelope, Statement, Subject
+from clearance.attest.statement import REPORT_V1
 from clearance.keys import Signer
 from clearance.report import plots
 from clearance.report.collect import ReportData, summary
 from clearance.report.errors import PdfFailed
 
-REPORT_V1 = "https://clearance.dev/report/v1"
 CHROMIUM = ("chromium", "chromium-browser", "google-chrome")
 
 _ENV = Environment(

@@ -172,7 +172,12 @@ def mount(app: FastAPI, gateway: DashboardSource) -> None:
     @html_route("/audit")
     async def audit(request: Request) -> HTMLResponse:
         return await page(
-            request, "audit.html", lambda: {"reports": list(reversed(source.audit_reports()))}
+            request,
+            "audit.html",
+            lambda: {
+                "reports": list(reversed(source.audit_reports())),
+                "logged_reports": pages.logged_reports(source),
+            },
         )
 
     @html_route("/search")

@@ -8,6 +8,8 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
+from clearance.attest import Envelope, admission, statement_of
+from clearance.attest.report import ReportClaim
 from clearance.audit.auditor import cosigning_witnesses
 from clearance.errors import BadInput
 from clearance.gateway.errors import GatewayNotFoundError
@@ -182,8 +184,67 @@ def _when(value: object) -> datetime | None:
         return None
 
 
+#: One piece of logged health evidence: (log index, when, ring, ok count, failed count).
+LoggedHealth = tuple[int, datetime | None, str, int, int]
+
+
+def logged_health(src: DashboardSource) -> dict[str, list[LoggedHealth]]:
+    """Health evidence in the log, by release: each device-signed report logged on its own
+    (undated: the log orders it) and each logged aggregate (dated by its window's end)."""
+    out: dict[str, list[LoggedHealth]] = defaultdict(list)
+    for index in src.entries_of("health"):
+        try:
+            p = statement_of(Envelope.from_bytes(src.log_entry(index))).predicate
+        except BadInput:
+            continue
+        ok = p.get("status") == "ok"
+        out[str(p.get("release"))].append((index, None, str(p.get("ring")), int(ok), int(not ok)))
+    for index in src.entries_of("health-aggregate"):
+        try:
+            record = json.loads(src.log_entry(index))
+            counts = record["counts"]
+            end = int(record["window_start"]) + int(record["window_seconds"])
+            ok = int(counts.get("ok", 0))
+            failed = sum(int(n) for status, n in counts.items() if status != "ok")
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue
+        moment = datetime.fromtimestamp(end, UTC)
+        out[str(record.get("release"))].append((index, moment, str(record.get("ring")), ok, failed))
+    return out
+
+
+def logged_ring_series(
+    transitions: list[tuple[int, dict[str, Any]]], health: list[LoggedHealth]
+) -> dict[str, list[tuple[datetime, float]]]:
+    """Each ring's failure rate over the log: events in log order; a report or aggregate
+    counts against the ring it names; a ring starts afresh when a logged transition enters
+    or resumes it.  An undated report is placed at the last dated logged event before it."""
+    series: dict[str, list[tuple[datetime, float]]] = defaultdict(list)
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    events: list[tuple[int, dict[str, Any] | LoggedHealth]] = [(i, t) for i, t in transitions]
+    events += [(h[0], h) for h in health]
+    moment: datetime | None = None
+    for _, event in sorted(events, key=lambda e: e[0]):
+        if isinstance(event, dict):
+            moment = _when(event.get("at")) or moment
+            if event.get("event") in ("started", "resumed", "advanced"):
+                counts[str(event.get("ring", ""))] = [0, 0]
+            continue
+        _, when, ring, ok, failed = event
+        moment = when or moment
+        tally = counts[ring]
+        tally[0] += ok + failed
+        tally[1] += failed
+        if moment is not None and tally[0]:
+            series[ring].append((moment, tally[1] / tally[0]))
+    return dict(series)
+
+
 def rollouts(src: DashboardSource) -> list[dict[str, Any]]:
+    """Each rollout with its logged transitions and a plot of each ring's failure rate: from
+    the log's health evidence where it has any, else from the gateway's stored reports."""
     out = []
+    evidence = logged_health(src)
     for row in reversed(src.releases()):
         state = src.rollout_of(row.sha256)
         if state is None:
@@ -195,14 +256,19 @@ def rollouts(src: DashboardSource) -> list[dict[str, Any]]:
         marks = [
             (at, str(t.get("event", ""))) for _, t in transitions if (at := _when(t.get("at")))
         ]
+        logged = evidence.get(row.sha256, [])
+        if logged:
+            series = logged_ring_series(transitions, logged)
+        else:
+            series = ring_series(transitions, src.health_of(row.sha256))
         out.append(
             {
                 "release": row,
                 "state": state,
                 "transitions": [{"log_index": i, **t} for i, t in transitions],
-                "plot": plots.ring_failure_rates(
-                    ring_series(transitions, src.health_of(row.sha256)), thresholds, marks
-                ),
+                "plot": plots.ring_failure_rates(series, thresholds, marks),
+                "health_source": "log" if logged else "gateway",
+                "health_entries": [h[0] for h in logged],
             }
         )
     return out
@@ -250,3 +316,30 @@ def search(src: DashboardSource, query: str, can_see_customers: bool) -> dict[st
                     }
                 )
     return {"query": q, "results": results}
+
+
+def logged_reports(src: DashboardSource) -> list[dict[str, Any]]:
+    """Signed regulator's reports in the log, newest first: who signed, what they cover, and
+    the file digests ``clearance report verify`` checks a copy of the report against."""
+    rule = admission.signer_rule(admission.KIND_REPORT, src.trust_root)
+    out = []
+    for index in sorted(src.entries_of(admission.KIND_REPORT), reverse=True):
+        try:
+            envelope = Envelope.from_bytes(src.log_entry(index))
+            claim = ReportClaim.from_statement(statement_of(envelope))
+            signers = sorted(admission.valid_key_ids(envelope, rule.keys))
+        except (BadInput, admission.ForgedSignatureError):
+            continue  # not admitted under today's rule: its entry page still shows it
+        out.append(
+            {
+                "index": index,
+                "producer": claim.producer,
+                "signers": signers,
+                "period": f"{claim.period_from} to {claim.period_to}",
+                "jurisdiction": claim.jurisdiction or "all",
+                "tree_size": claim.tree_size,
+                "root_hash": claim.root_hash,
+                "files": [(f.name, f.sha256) for f in claim.files],
+            }
+        )
+    return out

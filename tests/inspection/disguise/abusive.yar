@@ -1,5 +1,7 @@
 // Disguised abusive rules, one per evasion the issue lists (labels.yaml says which
 // finding each must get).  Written for Clearance's tests; public domain.
+import "pe"
+
 
 rule Doc_Gbk_Hex {
     meta: description = "Generic loader artefact"
@@ -146,5 +148,59 @@ rule Target_Ldap_Dn {
 
 rule Target_Domain_Sid {
     strings: $a = "S-1-5-21-3623811015-3361044348-30300820" wide ascii
+    condition: $a
+}
+
+// Targeting of one organisation's own software and of one machine (issue 15, left open before).
+
+rule Target_VersionInfo_Company {
+    meta: description = "Suspicious loader (version resource)"
+    condition: uint16(0) == 0x5a4d and pe.version_info["CompanyName"] == "Northwind Traders Ltd"
+}
+
+rule Target_VersionInfo_InHouse_Product {
+    meta: description = "Packed dropper variant"
+    condition: uint16(0) == 0x5a4d and filesize < 20MB and
+        pe.version_info["ProductName"] icontains "Fabrikam Internal Tools"
+}
+
+rule Target_Imports_InHouse_Dll {
+    meta: description = "Injector using custom loader library"
+    condition: uint16(0) == 0x5a4d and pe.imports("fabrikam_hr.dll", "GetEmployeeRecord")
+}
+
+rule Target_Imports_Optional_Strings {
+    meta: description = "Backdoor family, loader stage"
+    strings: $s1 = "cmd.exe /c whoami" $s2 = "VirtualAllocEx"
+    condition: uint16(0) == 0x5a4d and (pe.imports("nwtcore.dll") or all of ($s*))
+}
+
+rule Target_Serial_Service_Tag_Wide {
+    strings: $k = "Service Tag" wide $v = "7XK9M2J" wide
+    condition: all of them
+}
+
+rule Target_Smbios_Serial_Utf16_Hex {
+    strings: $a = { 53 00 65 00 72 00 69 00 61 00 6c 00 4e 00 75 00 6d 00 62 00 65 00 72 00 3d 00 35 00 43 00 47 00 38 00 31 00 32 00 33 00 58 00 59 00 5a 00 }
+    condition: $a
+}
+
+rule Target_Mac_Address {
+    strings: $a = "00-1A-2B-3C-4D-5E" ascii wide
+    condition: $a
+}
+
+rule Target_Machine_Guid {
+    strings: $k = "MachineGuid" ascii wide $g = "4f1a2b3c-9d8e-4f7a-8b6c-5d4e3f2a1b0c" nocase
+    condition: all of them
+}
+
+rule Target_Serial_Hostname_Hex {
+    strings: $a = { 44 45 53 4b 54 4f 50 2d 37 4b 33 4a 39 51 46 }
+    condition: $a
+}
+
+rule Target_Volume_Serial {
+    strings: $a = "Volume Serial Number is 1A2B-3C4D"
     condition: $a
 }

@@ -70,13 +70,18 @@ def _zip_members(path: Path) -> dict[str, tuple[str, tuple[int, ...], int]] | No
         return None
     with zipfile.ZipFile(path) as zf:
         return {
-            info.filename: (
-                hashlib.sha256(zf.read(info)).hexdigest(),
-                tuple(info.date_time),
-                info.external_attr,
-            )
+            info.filename: (_member_sha256(zf, info), tuple(info.date_time), info.external_attr)
             for info in zf.infolist()
         }
+
+
+def _member_sha256(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> str:
+    """Hashed as it streams: a member that inflates hugely never sits in memory whole."""
+    digest = hashlib.sha256()
+    with zf.open(info) as member:
+        while chunk := member.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def structural_difference(expected: Path, rebuilt: Path) -> Difference:

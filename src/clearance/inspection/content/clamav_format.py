@@ -243,6 +243,9 @@ def _ldb_subsig(index: int, sub: str) -> RulePattern:
         return RulePattern(
             ident, REGEX, "/" + sub[slash + 1 : last] + "/" + flags, (f"trigger:{sub[:slash]}",)
         )
+    if sub.startswith("VI:"):
+        # PE version information (key, NULs, value in UTF-16LE): read by org_software.
+        return _hex_pattern(ident, sub[3:], ("versioninfo",))
     if sub.startswith("${") or "#" in sub[:12] or re.match(r"^\d+\((?:[<>=]|#)", sub):
         # macro, fuzzy image hash or byte-compare sub-signature: no bytes to read
         return RulePattern(ident, TEXT, "", ("special",))

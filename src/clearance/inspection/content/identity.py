@@ -11,6 +11,7 @@ reported: malware signatures name their command-and-control servers.
 
 from __future__ import annotations
 
+import itertools
 import re
 
 from clearance.inspection.content import analysis, lexicon
@@ -149,6 +150,88 @@ def identity_reasons(rule: ContentRule) -> list[tuple[str, int]]:
         for m in _DN.finditer(text):
             if dominant(m):
                 found.append(f"the directory name {m.group(0).lower()}")
+        for what in found:
+            key = f"{lit.pattern.identifier}:{what}"
+            if key not in seen:
+                seen.add(key)
+                out.append((f"{lit.pattern.identifier} names {what}", lit.pattern.line))
+    return out
+
+
+# --- one machine's serial numbers -------------------------------------------------------------
+
+_SERIAL_WORD = (
+    r"(?:SERIAL ?(?:NUMBER|NO\.?|#)?|SERIALNUMBER|SERVICE ?TAG|SERVICETAG|ASSET ?TAG|MACHINE ?GUID|"
+    r"MACHINEGUID|SMBIOS ?UUID|SYSTEM ?UUID|HWID|HARDWARE ?ID|VOLUME ?SERIAL(?: NUMBER)?|"
+    r"DISK ?SERIAL|BIOS ?SERIAL|BASEBOARD ?SERIAL|MAC ?ADDRESS|MACADDRESS)"
+)
+#: A serial keyword and its value in one string ("Service Tag: 7XK9M2J", "SerialNumber=5CG8123XYZ").
+_SERIAL_PAIR = re.compile(
+    rf"(?<![A-Z]){_SERIAL_WORD}(?: IS)?[\s:=#\"'>]{{0,4}}(?:\{{)?([A-Z0-9](?:[A-Z0-9-]{{3,46}}[A-Z0-9]))"
+)
+#: A whole hardware address (not an OUI prefix: anti-VM rules name those).
+_MAC = re.compile(
+    r"(?<![0-9A-F:-])((?:[0-9A-F]{2}([:-]))(?:[0-9A-F]{2}\2){4}[0-9A-F]{2})(?![0-9A-F:-])"
+)
+_GUID = re.compile(r"\{?([0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12})\}?")
+#: Windows' generated host names carry a per-machine serial (DESKTOP-7K3J9QF, WIN-5E07COS9ALR).
+_SERIAL_HOST = re.compile(r"(?<![A-Z0-9-])((?:DESKTOP|LAPTOP|WIN)-[A-Z0-9]{7,12})(?![A-Z0-9-])")
+#: A bare serial-shaped value: letters and digits mixed (Dell service tag: 7; others longer).
+_SERIAL_VALUE = re.compile(r"^[\W_]*([A-Z0-9]{7,24}|[0-9A-F]{4}-[0-9A-F]{4})[\W_]*$")
+_SERIAL_PLACEHOLDERS = frozenset(
+    {"NUMBER", "NONE", "UNKNOWN", "DEFAULT", "TOBEFILLEDBYOEM", "TO", "SYSTEMSERIALNUMBER"}
+)
+
+
+def _serial_like(value: str, strict: bool = False) -> bool:
+    """Letters and digits mixed; ``strict`` (a value with no keyword beside it) wants them
+    interleaved, so that words with a number ("kernel32", "WIN32API") are not serials."""
+    digits = sum(c.isdigit() for c in value)
+    letters = sum(c.isalpha() for c in value)
+    if value in _SERIAL_PLACEHOLDERS or digits < 1 or not (letters >= 1 or "-" in value):
+        return False
+    switches = sum(1 for a, b in itertools.pairwise(value) if a.isdigit() != b.isdigit())
+    return not strict or (digits >= 2 and switches >= 3)
+
+
+def serial_reasons(rule: ContentRule) -> list[tuple[str, int]]:
+    """(reason, line) for patterns naming one machine's serial number, MAC, GUID or serial host name.
+
+    A bare serial-shaped value or GUID counts only when the rule also names a
+    serial keyword (``MachineGuid``, ``Service Tag``, ``SerialNumber``...) in
+    another pattern: .NET type-library GUIDs and random tokens are common in
+    malware rules.  Gated by code evidence in the targeting check, as the
+    names of :func:`identity_reasons` are.
+    """
+    lits = analysis.literals(rule)
+    keyword = re.compile(rf"(?<![A-Z]){_SERIAL_WORD}(?![A-Z])")
+    keyed = any(keyword.search(lit.text) for lit in lits)
+    out: list[tuple[str, int]] = []
+    seen: set[str] = set()
+    for lit in lits:
+        text = lit.text
+        size = max(len(text.strip(_PUNCTUATION)), 1)
+        found: list[str] = []
+        for m in _SERIAL_PAIR.finditer(text):
+            if _serial_like(m.group(1)):
+                found.append(f"the machine serial {m.group(0).strip().lower()}")
+        for m in _MAC.finditer(text):
+            octets = m.group(1).replace("-", ":")
+            if (
+                octets not in ("00:00:00:00:00:00", "FF:FF:FF:FF:FF:FF")
+                and len(m.group(1)) / size >= 0.6
+            ):
+                found.append(f"the hardware address {octets.lower()}")
+        for m in _SERIAL_HOST.finditer(text):
+            if any(c.isdigit() for c in m.group(1)[4:]) and len(m.group(1)) / size >= _DOMINANCE:
+                found.append(f"the generated host name {m.group(1).lower()}")
+        if keyed and not found:
+            guid = _GUID.fullmatch(text.strip(_PUNCTUATION))
+            bare = _SERIAL_VALUE.match(text)
+            if guid:
+                found.append(f"the machine GUID {guid.group(1).lower()}")
+            elif bare and _serial_like(bare.group(1), strict=True) and not keyword.search(text):
+                found.append(f"the serial number {bare.group(1).lower()}")
         for what in found:
             key = f"{lit.pattern.identifier}:{what}"
             if key not in seen:

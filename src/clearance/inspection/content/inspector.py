@@ -12,7 +12,7 @@ from typing import Any
 
 from clearance.inspection.archive import ArchiveLimits, is_archive, unpack_archive
 from clearance.inspection.base import Artifact, InspectionInput, InspectionResult, ProgressSink
-from clearance.inspection.content import lexicon
+from clearance.inspection.content import analysis_sandbox, lexicon
 from clearance.inspection.content._yara_child import probe_regexes
 from clearance.inspection.content.checks import Check, CheckContext, default_checks
 from clearance.inspection.content.checks._base import CheckSettings
@@ -90,6 +90,7 @@ class ContentInspector:
         settings: CheckSettings | None = None,
         archive_limits: ArchiveLimits | None = None,
         default_corpus_bytes: int = DEFAULT_CAP_BYTES,
+        analysis_limits: Limits | None = None,
     ) -> None:
         #: Content engines, in routing order; the first also takes files nobody claims.
         self.engines: list[ContentEngine]
@@ -106,6 +107,11 @@ class ContentInspector:
             compile_budget_seconds=getattr(first, "compile_budget_seconds", 5.0),
         )
         self.archive_limits = archive_limits or ArchiveLimits()
+        #: Limits of the sandboxed rule analysis: by default the first engine's parse limits.
+        engine_limits = getattr(first, "parse_limits", None)
+        self.analysis_limits: Limits = analysis_limits or (
+            engine_limits if isinstance(engine_limits, Limits) else analysis_sandbox.ANALYSIS_LIMITS
+        )
         self.default_corpus_bytes = default_corpus_bytes
 
     def inspect(self, inp: InspectionInput, progress: ProgressSink) -> InspectionResult:
@@ -151,6 +157,15 @@ class ContentInspector:
                     compiled, diagnostics=(*container_notes, *compiled.diagnostics)
                 )
             files, previous, pii = parsed.result()
+        # The checks that read the rules run in their own sandboxed child, under the engine's
+        # limits; after the engines, so that they do not share the CPU with the cost timing.
+        analysed, analysis_failures = analysis_sandbox.run_sandboxed_checks(
+            [c for c in self.checks if analysis_sandbox.is_sandboxed(c)],
+            files,
+            pii,
+            self.settings,
+            self.analysis_limits,
+        )
         if evidence is not None:
             evidence = dataclasses.replace(
                 evidence,
@@ -158,8 +173,13 @@ class ContentInspector:
             )
         ctx = CheckContext(files, compiled, scan, previous, pii, self.settings, evidence)
         findings: list[Finding] = []
+        sandboxed = iter(analysed)
         for check in self.checks:
-            findings.extend(check.run(ctx))
+            if analysis_sandbox.is_sandboxed(check):
+                findings.extend(next(sandboxed))
+            else:
+                findings.extend(check.run(ctx))
+        findings.extend(analysis_failures)
         return InspectionResult(
             inspector=self.name,
             findings=tuple(findings),

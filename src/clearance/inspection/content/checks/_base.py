@@ -37,6 +37,9 @@ class CheckContext:
     settings: CheckSettings = field(default_factory=CheckSettings)
     #: The release (and its predecessor) scanned over the evidence corpus, when there was one.
     evidence: EvidenceScan | None = None
+    #: Rules of the whole release when ``files`` is a part of it (the sandboxed analysis
+    #: reads one file at a time; a condition may name a rule of another file).
+    known_rule_names: frozenset[str] = frozenset()
 
     def rules(self) -> list[ContentRule]:
         return [r for f in self.files for r in f.rules]
@@ -45,7 +48,7 @@ class CheckContext:
         return next((f for f in self.files if f.uri == uri), None)
 
     def rule_names(self) -> frozenset[str]:
-        return frozenset(r.name for r in self.rules())
+        return frozenset(r.name for r in self.rules()) | self.known_rule_names
 
 
 class Check(Protocol):

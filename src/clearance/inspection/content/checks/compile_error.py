@@ -8,8 +8,8 @@ is reported too, because the other checks could not look inside it.
 
 from __future__ import annotations
 
-from clearance.inspection.content.analysis import rule_heads
 from clearance.inspection.content.checks._base import CheckContext, file_finding, rule_at_line
+from clearance.inspection.content.yara_terms import rule_heads
 from clearance.inspection.findings import Finding, Severity
 
 #: Warning codes reported elsewhere (slow patterns belong to content.slow).

@@ -33,6 +33,8 @@ def _short(pattern: RulePattern) -> bool:
 
 class DocumentHuntingCheck:
     rule_id = "content.document-hunting"
+    #: Reads only the parsed rules: runs in the sandboxed analysis (analysis_sandbox).
+    sandboxed = True
     default_severity = Severity.HIGH
     description = "Looks for document contents (markings, keywords, personal data, formats)."
 

@@ -109,6 +109,8 @@ def requested_actions(rule: ContentRule) -> list[str]:
 
 class ExfiltrationActionCheck:
     rule_id = "content.exfiltration-action"
+    #: Reads only the parsed rules: runs in the sandboxed analysis (analysis_sandbox).
+    sandboxed = True
     default_severity = Severity.CRITICAL
     description = "Declares an upload / collect action on what is not malware."
 

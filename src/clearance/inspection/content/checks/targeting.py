@@ -10,7 +10,13 @@ variables and the scan date.  Reported:
 * ``filepath``/``filename`` literals naming one user's profile
   (``C:\\Users\\jdoe\\``, ``/home/jdoe/``), a host (``\\\\HOST\\share``) or a
   network address;
-* ``time.now()`` (a rule that fires only after a date).
+* ``time.now()`` (a rule that fires only after a date);
+* patterns naming one organisation's network, people or machines: internal
+  hosts and domains, private addresses, shares, profiles, SIDs, serial
+  numbers, hardware addresses, machine GUIDs, its legal name
+  (:mod:`.identity`, :mod:`.org_software`);
+* PE version information and in-house DLL imports of one organisation's
+  software with no malware evidence (:mod:`.org_software`).
 
 A path condition alone is not targeting: honest rules use ``filepath
 contains "Thunderbird"`` and the like hundreds of times.
@@ -20,7 +26,7 @@ from __future__ import annotations
 
 import re
 
-from clearance.inspection.content import analysis, identity, lexicon
+from clearance.inspection.content import analysis, identity, lexicon, org_software, yara_terms
 from clearance.inspection.content.checks._base import CheckContext, rule_finding
 from clearance.inspection.content.model import ContentRule
 from clearance.inspection.findings import Finding, Severity
@@ -49,6 +55,8 @@ def _condition_lines(ctx: CheckContext, rule: ContentRule) -> list[int]:
 
 class TargetingCheck:
     rule_id = "content.targeting"
+    #: Reads only the parsed rules: runs in the sandboxed analysis (analysis_sandbox).
+    sandboxed = True
     default_severity = Severity.HIGH
     description = "Depends on the identity of a host, user, organisation, network or region."
 
@@ -76,7 +84,7 @@ class TargetingCheck:
         reasons: list[str] = []
         severity = Severity.MEDIUM
         yara = rule.engine == "yara"  # externals and conditions exist only in YARA
-        for ident in sorted(analysis.bare_identifiers(rule, names) if yara else ()):
+        for ident in sorted(yara_terms.bare_identifiers(rule, names) if yara else ()):
             if ident in lexicon.STANDARD_EXTERNALS:
                 continue
             parts = re.split(r"_|(?<=[a-z])(?=[A-Z])", ident.lower())
@@ -87,7 +95,7 @@ class TargetingCheck:
                 severity = Severity.HIGH
             else:
                 reasons.append(f"uses the non-standard external {ident!r}")
-        for var, op, literal in analysis.external_comparisons(rule) if yara else ():
+        for var, op, literal in yara_terms.external_comparisons(rule) if yara else ():
             if var == "owner" and literal.strip("/").lower() not in lexicon.SYSTEM_OWNERS:
                 reasons.append(f"compares owner {op} {literal!r} (a particular account)")
                 severity = Severity.HIGH
@@ -110,11 +118,18 @@ class TargetingCheck:
         # victim's network, its author's profile in a PDB path): no finding when code is
         # required on every path, a warning when code shows in some branch, an error
         # when nothing shows code (the rule looks for one organisation's own files).
-        named = identity.identity_reasons(rule)
+        named = identity.identity_reasons(rule) + identity.serial_reasons(rule)
+        named += org_software.org_name_literals(rule)
         if named and not analysis.code_on_every_path(rule):
             reasons += [reason for reason, _line in named]
             if not analysis.code_evidence(rule):
                 severity = Severity.HIGH
+        # Version information and imports of one organisation's software: the PE module is
+        # code evidence by itself, so these have their own test (see org_software).
+        chosen = org_software.org_software_reasons(rule)
+        if chosen:
+            reasons += chosen
+            severity = Severity.HIGH
         if any(t in ("time.now", "time.now()") for t in rule.condition_terms):
             reasons.append("depends on the scan date (time.now)")
         return reasons, severity

@@ -1,0 +1,381 @@
+"""The metadata store in PostgreSQL: one index shared by replicas on any number of machines.
+
+:class:`PostgresMetadataStore` is the only holder of this backend's SQL (the
+interface and rows are in :mod:`clearance.gateway.store`).  Tables carry the
+prefix ``clr_gw_`` beside the log's ``clr_log_`` ones in the same database.
+
+Replicas index the same entry concurrently (the one that appended it, and a
+survivor that finds it missing after a crash): :meth:`add_entry` inserts the
+``entries`` row first, so the second writer blocks on the primary key until
+the first commits, then finds it there and writes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+
+from clearance.gateway._pg import Pool, database_error, open_pool
+from clearance.gateway.states import ReleaseState
+from clearance.gateway.store import (
+    IndexRecord,
+    ReleaseRow,
+    release_from_row,
+    verdict_dict,
+)
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS clr_gw_entries (
+        log_index bigint PRIMARY KEY, sha256 text NOT NULL, kind text NOT NULL,
+        summary text NOT NULL, indexed_at double precision NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS clr_gw_entries_sha ON clr_gw_entries(sha256)",
+    "CREATE INDEX IF NOT EXISTS clr_gw_entries_kind ON clr_gw_entries(kind, log_index)",
+    """CREATE TABLE IF NOT EXISTS clr_gw_releases (
+        sha256 text PRIMARY KEY, log_index bigint NOT NULL, product text NOT NULL,
+        version text NOT NULL, channel text NOT NULL, vendor text NOT NULL,
+        artifacts text NOT NULL, state text NOT NULL, job_id bigint,
+        detail text NOT NULL DEFAULT '')""",
+    """CREATE INDEX IF NOT EXISTS clr_gw_releases_channel
+        ON clr_gw_releases(product, channel, state, log_index)""",
+    """CREATE TABLE IF NOT EXISTS clr_gw_verdicts (
+        sha256 text PRIMARY KEY, log_index bigint NOT NULL, release_sha256 text NOT NULL,
+        inspector text NOT NULL, decision text NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS clr_gw_verdicts_release ON clr_gw_verdicts(release_sha256)",
+    """CREATE TABLE IF NOT EXISTS clr_gw_policies (
+        log_index bigint PRIMARY KEY, sha256 text NOT NULL, name text NOT NULL,
+        body text NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS clr_gw_entitlements (
+        log_index bigint PRIMARY KEY, sha256 text NOT NULL, customer text NOT NULL,
+        product text NOT NULL, body text NOT NULL)""",
+    """CREATE INDEX IF NOT EXISTS clr_gw_entitlements_customer
+        ON clr_gw_entitlements(customer)""",
+    """CREATE TABLE IF NOT EXISTS clr_gw_rollouts (
+        release_sha256 text PRIMARY KEY, state text NOT NULL,
+        updated double precision NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS clr_gw_transitions (
+        log_index bigint PRIMARY KEY, release_sha256 text NOT NULL, event text NOT NULL,
+        body text NOT NULL)""",
+    """CREATE INDEX IF NOT EXISTS clr_gw_transitions_release
+        ON clr_gw_transitions(release_sha256, log_index)""",
+    """CREATE TABLE IF NOT EXISTS clr_gw_health (
+        sha256 text PRIMARY KEY, release_sha256 text NOT NULL, customer text NOT NULL,
+        status text NOT NULL, received double precision NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS clr_gw_health_votes (
+        log_index bigint PRIMARY KEY, release_sha256 text NOT NULL, ring text NOT NULL,
+        device text NOT NULL, status text NOT NULL, received double precision NOT NULL)""",
+    """CREATE INDEX IF NOT EXISTS clr_gw_health_votes_release
+        ON clr_gw_health_votes(release_sha256, ring)""",
+    """CREATE TABLE IF NOT EXISTS clr_gw_artifacts (
+        sha256 text PRIMARY KEY, size bigint NOT NULL, received double precision NOT NULL)""",
+)
+
+_SELECT_RELEASES = (
+    "SELECT sha256, log_index, product, version, channel, vendor, artifacts, state, job_id, "
+    "detail FROM clr_gw_releases"
+)
+
+_PUT_ROLLOUT = (
+    "INSERT INTO clr_gw_rollouts (release_sha256, state, updated) VALUES (%s, %s, %s) "
+    "ON CONFLICT (release_sha256) DO UPDATE SET state = excluded.state, "
+    "updated = excluded.updated"
+)
+
+
+class PostgresMetadataStore:
+    """The metadata index in PostgreSQL (``psycopg_pool``); safe to share between threads
+    and between processes on any machines.  Every method is one transaction."""
+
+    def __init__(self, dsn: str, *, name: str = "clearance-gateway", pool_size: int = 4) -> None:
+        self._dsn = dsn
+        self._pool: Pool = open_pool(dsn, name, _SCHEMA, max_size=pool_size)
+
+    def close(self) -> None:
+        self._pool.close()
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        try:
+            with self._pool.connection() as conn:
+                return conn.execute(sql, params).fetchall()
+        except psycopg.OperationalError as exc:
+            raise database_error(self._dsn, exc) from None
+
+    def _change(self, sql: str, params: Sequence[Any]) -> int:
+        """Run one writing statement in its own transaction; the rows it touched."""
+        try:
+            with self._pool.connection() as conn:
+                return conn.execute(sql, params).rowcount
+        except psycopg.OperationalError as exc:
+            raise database_error(self._dsn, exc) from None
+
+    # -- entries ---------------------------------------------------------------
+
+    def indexed(self) -> set[int]:
+        return {int(r[0]) for r in self._query("SELECT log_index FROM clr_gw_entries")}
+
+    def is_indexed(self, log_index: int) -> bool:
+        return bool(self._query("SELECT 1 FROM clr_gw_entries WHERE log_index = %s", (log_index,)))
+
+    def add_entry(self, record: IndexRecord) -> bool:
+        now = time.time()
+        try:
+            with self._pool.connection() as conn:
+                first = conn.execute(
+                    "INSERT INTO clr_gw_entries VALUES (%s, %s, %s, %s, %s) "
+                    "ON CONFLICT (log_index) DO NOTHING",
+                    (record.log_index, record.sha256, record.kind, json.dumps(record.summary), now),
+                )
+                if first.rowcount != 1:
+                    return False  # another replica indexed it (and its rows) first
+                self._add_rows(conn, record, now)
+        except psycopg.OperationalError as exc:
+            raise database_error(self._dsn, exc) from None
+        return True
+
+    @staticmethod
+    def _add_rows(
+        conn: psycopg.Connection[tuple[Any, ...]], record: IndexRecord, now: float
+    ) -> None:
+        if record.release is not None:
+            r = record.release
+            conn.execute(
+                "INSERT INTO clr_gw_releases (sha256, log_index, product, version, channel, "
+                "vendor, artifacts, state) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT DO NOTHING",
+                (
+                    r.sha256,
+                    r.log_index,
+                    r.product,
+                    r.version,
+                    r.channel,
+                    r.vendor,
+                    json.dumps(r.artifacts),
+                    r.state,
+                ),
+            )
+        if record.verdict is not None:
+            v = record.verdict
+            conn.execute(
+                "INSERT INTO clr_gw_verdicts VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (v.sha256, v.log_index, v.release_sha256, v.inspector, v.decision),
+            )
+        if record.policy is not None:
+            name, body = record.policy
+            conn.execute(
+                "INSERT INTO clr_gw_policies VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (record.log_index, record.sha256, name, json.dumps(body)),
+            )
+        if record.entitlement is not None:
+            customer, product, body = record.entitlement
+            conn.execute(
+                "INSERT INTO clr_gw_entitlements VALUES (%s, %s, %s, %s, %s) "
+                "ON CONFLICT DO NOTHING",
+                (record.log_index, record.sha256, customer, product, json.dumps(body)),
+            )
+        if record.transition is not None:
+            release, event, body = record.transition
+            conn.execute(
+                "INSERT INTO clr_gw_transitions VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (record.log_index, release, event, json.dumps(body)),
+            )
+        if record.rollout is not None:
+            release, state = record.rollout
+            conn.execute(_PUT_ROLLOUT, (release, json.dumps(state, sort_keys=True), now))
+        if record.health is not None:
+            conn.execute(
+                "INSERT INTO clr_gw_health_votes (log_index, release_sha256, ring, device, "
+                "status, received) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (record.log_index, *record.health, now),
+            )
+
+    def entry_by_sha(self, sha256: str) -> tuple[int, str, dict[str, Any]] | None:
+        rows = self._query(
+            "SELECT log_index, kind, summary FROM clr_gw_entries WHERE sha256 = %s "
+            "ORDER BY log_index LIMIT 1",
+            (sha256,),
+        )
+        if not rows:
+            return None
+        return int(rows[0][0]), str(rows[0][1]), json.loads(rows[0][2])
+
+    def entries_of_kind(self, kind: str) -> list[tuple[int, str, dict[str, Any], str]]:
+        rows = self._query(
+            "SELECT log_index, kind, summary, sha256 FROM clr_gw_entries WHERE kind = %s "
+            "ORDER BY log_index",
+            (kind,),
+        )
+        return [(int(r[0]), str(r[1]), json.loads(r[2]), str(r[3])) for r in rows]
+
+    def kinds(self) -> dict[str, int]:
+        rows = self._query("SELECT kind, count(*) FROM clr_gw_entries GROUP BY kind")
+        return {str(k): int(n) for k, n in rows}
+
+    def recent_entries(self, limit: int = 20) -> list[dict[str, Any]]:
+        rows = self._query(
+            "SELECT log_index, sha256, kind, summary FROM clr_gw_entries "
+            "ORDER BY log_index DESC LIMIT %s",
+            (limit,),
+        )
+        return [
+            {"log_index": int(r[0]), "sha256": r[1], "kind": r[2], "summary": json.loads(r[3])}
+            for r in rows
+        ]
+
+    # -- releases ----------------------------------------------------------------
+
+    def release(self, sha256: str) -> ReleaseRow | None:
+        rows = self._query(_SELECT_RELEASES + " WHERE sha256 = %s", (sha256,))
+        return release_from_row(rows[0]) if rows else None
+
+    def releases(self, state: str | None = None) -> list[ReleaseRow]:
+        if state is None:
+            rows = self._query(_SELECT_RELEASES + " ORDER BY log_index")
+        else:
+            rows = self._query(
+                _SELECT_RELEASES + " WHERE state = %s ORDER BY log_index", (str(state),)
+            )
+        return [release_from_row(r) for r in rows]
+
+    def approved_releases(self, product: str, channel: str, limit: int = 50) -> list[ReleaseRow]:
+        """The newest approved releases of a channel, newest first."""
+        rows = self._query(
+            _SELECT_RELEASES + " WHERE product = %s AND channel = %s AND state = %s "
+            "ORDER BY log_index DESC LIMIT %s",
+            (product, channel, ReleaseState.APPROVED.value, limit),
+        )
+        return [release_from_row(r) for r in rows]
+
+    def channel_releases(self, product: str, channel: str) -> list[ReleaseRow]:
+        rows = self._query(
+            _SELECT_RELEASES + " WHERE product = %s AND channel = %s ORDER BY log_index",
+            (product, channel),
+        )
+        return [release_from_row(r) for r in rows]
+
+    def set_release_state(
+        self, sha256: str, state: str, detail: str = "", job_id: int | None = None
+    ) -> None:
+        if job_id is None:
+            self._change(
+                "UPDATE clr_gw_releases SET state = %s, detail = %s WHERE sha256 = %s",
+                (str(state), detail, sha256),
+            )
+        else:
+            self._change(
+                "UPDATE clr_gw_releases SET state = %s, detail = %s, job_id = %s WHERE sha256 = %s",
+                (str(state), detail, job_id, sha256),
+            )
+
+    def move_release_state(self, sha256: str, old: str, new: str, detail: str) -> bool:
+        # One UPDATE with the old state in its WHERE: PostgreSQL re-checks the condition
+        # after waiting for a concurrent writer, so of two replicas racing only one moves it.
+        return (
+            self._change(
+                "UPDATE clr_gw_releases SET state = %s, detail = %s "
+                "WHERE sha256 = %s AND state = %s",
+                (str(new), detail, sha256, str(old)),
+            )
+            == 1
+        )
+
+    def verdicts(self, release_sha256: str) -> list[dict[str, Any]]:
+        rows = self._query(
+            "SELECT sha256, log_index, inspector, decision FROM clr_gw_verdicts "
+            "WHERE release_sha256 = %s ORDER BY log_index",
+            (release_sha256,),
+        )
+        return [verdict_dict(str(r[0]), int(r[1]), str(r[2]), str(r[3])) for r in rows]
+
+    # -- policies, entitlements, rollouts, health, uploads --------------------------------
+
+    def latest_policy(self) -> tuple[int, dict[str, Any]] | None:
+        rows = self._query(
+            "SELECT log_index, body FROM clr_gw_policies ORDER BY log_index DESC LIMIT 1"
+        )
+        return (int(rows[0][0]), json.loads(rows[0][1])) if rows else None
+
+    def entitlements(self, customer: str | None = None) -> list[tuple[int, dict[str, Any]]]:
+        if customer is None:
+            rows = self._query("SELECT log_index, body FROM clr_gw_entitlements ORDER BY log_index")
+        else:
+            rows = self._query(
+                "SELECT log_index, body FROM clr_gw_entitlements WHERE customer = %s "
+                "ORDER BY log_index",
+                (customer,),
+            )
+        return [(int(r[0]), json.loads(r[1])) for r in rows]
+
+    def rollout(self, release_sha256: str) -> dict[str, Any] | None:
+        rows = self._query(
+            "SELECT state FROM clr_gw_rollouts WHERE release_sha256 = %s", (release_sha256,)
+        )
+        return json.loads(rows[0][0]) if rows else None
+
+    def rollouts(self) -> list[dict[str, Any]]:
+        rows = self._query("SELECT state FROM clr_gw_rollouts ORDER BY release_sha256")
+        return [json.loads(r[0]) for r in rows]
+
+    def put_rollout(self, release_sha256: str, state: dict[str, Any]) -> None:
+        self._change(_PUT_ROLLOUT, (release_sha256, json.dumps(state, sort_keys=True), time.time()))
+
+    def transitions(self, release_sha256: str) -> list[tuple[int, dict[str, Any]]]:
+        rows = self._query(
+            "SELECT log_index, body FROM clr_gw_transitions WHERE release_sha256 = %s "
+            "ORDER BY log_index",
+            (release_sha256,),
+        )
+        return [(int(r[0]), json.loads(r[1])) for r in rows]
+
+    def add_health(self, sha256: str, release: str, customer: str, status: str) -> bool:
+        """Record one health report; False when the same report was already counted."""
+        return (
+            self._change(
+                "INSERT INTO clr_gw_health (sha256, release_sha256, customer, status, received) "
+                "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (sha256, release, customer, status, time.time()),
+            )
+            == 1
+        )
+
+    def health_votes(
+        self, release_sha256: str, ring: str, after: int, through: int
+    ) -> list[tuple[str, str, int]]:
+        """(device, status, log index) of the logged reports for a ring in (after, through]."""
+        rows = self._query(
+            "SELECT device, status, log_index FROM clr_gw_health_votes "
+            "WHERE release_sha256 = %s AND ring = %s AND log_index > %s AND log_index <= %s "
+            "ORDER BY log_index",
+            (release_sha256, ring, after, through),
+        )
+        return [(str(r[0]), str(r[1]), int(r[2])) for r in rows]
+
+    def health_reports(self, release_sha256: str) -> list[tuple[float, str]]:
+        """(received, status) of every health report on a release, oldest first."""
+        rows = self._query(
+            "SELECT received, status FROM clr_gw_health_votes WHERE release_sha256 = %s "
+            "UNION ALL SELECT received, status FROM clr_gw_health WHERE release_sha256 = %s "
+            "ORDER BY 1",
+            (release_sha256, release_sha256),
+        )
+        return [(float(r[0]), str(r[1])) for r in rows]
+
+    def add_artifact(self, sha256: str, size: int) -> None:
+        self._change(
+            "INSERT INTO clr_gw_artifacts (sha256, size, received) VALUES (%s, %s, %s) "
+            "ON CONFLICT DO NOTHING",
+            (sha256, size, time.time()),
+        )
+
+    def artifact_referenced(self, sha256: str) -> bool:
+        """Whether a logged release names this artifact digest (hex: safe in LIKE)."""
+        return bool(
+            self._query(
+                "SELECT 1 FROM clr_gw_releases WHERE artifacts LIKE %s LIMIT 1", (f'%"{sha256}"%',)
+            )
+        )
+
+    def has_artifact(self, sha256: str) -> bool:
+        return bool(self._query("SELECT 1 FROM clr_gw_artifacts WHERE sha256 = %s", (sha256,)))

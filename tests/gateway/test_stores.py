@@ -1,0 +1,290 @@
+"""The metadata and health-report stores, the same tests over SQLite and a real PostgreSQL.
+
+The PostgreSQL cases use a scratch database ``clearance_i13pg_*`` per test
+(dropped afterwards); under ``CI=true`` an unreachable server fails them.
+Also here: the shared artifact blobs and TUF files that replicas on
+separate machines rely on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from _postgres import scratch_database
+from clearance.gateway.errors import GatewayInputError
+from clearance.gateway.health_batch import AcceptedReport
+from clearance.gateway.health_store import SQLiteHealthReportStore
+from clearance.gateway.health_store_postgres import PostgresHealthReportStore
+from clearance.gateway.shared_files import CHUNK_BYTES, PostgresArtifactBlobs, PostgresTufFiles
+from clearance.gateway.states import ReleaseState
+from clearance.gateway.store import (
+    HealthReportStore,
+    IndexRecord,
+    MetadataStore,
+    ReleaseRow,
+    VerdictRow,
+)
+from clearance.gateway.store_postgres import PostgresMetadataStore
+from clearance.gateway.store_sqlite import SQLiteMetadataStore
+from clearance.gateway.tuf_repo import TufRepository
+
+PREFIX = "clearance_i13pg_"
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture
+def dsn() -> Iterator[str]:
+    with scratch_database(PREFIX) as database:
+        yield database
+
+
+@pytest.fixture(params=BACKENDS)
+def open_store(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Callable[[], MetadataStore]]:
+    """Opens the backend's store (again and again: reopening must see what was written)."""
+    opened: list[MetadataStore] = []
+    with _database_for(request.param) as database:
+
+        def open_one() -> MetadataStore:
+            store: MetadataStore = (
+                SQLiteMetadataStore(tmp_path / "gateway.sqlite")
+                if database is None
+                else PostgresMetadataStore(database)
+            )
+            opened.append(store)
+            return store
+
+        yield open_one
+        for store in opened:
+            store.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def health_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[HealthReportStore]:
+    with _database_for(request.param) as database:
+        store: HealthReportStore = (
+            SQLiteHealthReportStore(tmp_path / "health.sqlite")
+            if database is None
+            else PostgresHealthReportStore(database)
+        )
+        yield store
+        store.close()
+
+
+def _database_for(backend: str) -> AbstractContextManager[str | None]:
+    """``None`` for SQLite; a scratch PostgreSQL database's DSN otherwise."""
+    return nullcontext(None) if backend == "sqlite" else scratch_database(PREFIX)
+
+
+def _release(sha: str, index: int, version: str, state: str = "awaiting-artifacts") -> IndexRecord:
+    artifact = {"name": "rules.yar", "sha256": "ab" * 32, "size": 10}
+    row = ReleaseRow(sha, index, "av", version, "stable", "vendor", [artifact], state, None, "")
+    return IndexRecord(index, sha, "release", {"version": version}, release=row)
+
+
+def test_entries_releases_and_verdicts_round_trip(open_store: Callable[[], MetadataStore]) -> None:
+    store = open_store()
+    assert store.add_entry(_release("r1", 0, "1.0.0"))
+    assert not store.add_entry(_release("r1", 0, "1.0.0"))  # indexed once
+    assert store.add_entry(_release("r2", 1, "1.0.1", ReleaseState.APPROVED))
+    verdict = VerdictRow("v1", 2, "r2", "insp+aa insp2+bb", "approve")
+    assert store.add_entry(IndexRecord(2, "v1", "verdict", {"release": "r2"}, verdict=verdict))
+    again = open_store()  # what one connection wrote, another (another replica) reads
+    assert again.indexed() == {0, 1, 2} and again.is_indexed(1) and not again.is_indexed(3)
+    assert again.entry_by_sha("v1") == (2, "verdict", {"release": "r2"})
+    assert again.entry_by_sha("nothing") is None
+    assert [i for i, *_ in again.entries_of_kind("release")] == [0, 1]
+    assert again.kinds() == {"release": 2, "verdict": 1}
+    assert [e["log_index"] for e in again.recent_entries(2)] == [2, 1]
+    row = again.release("r1")
+    assert row is not None and row.artifacts[0]["sha256"] == "ab" * 32 and row.job_id is None
+    assert [r.sha256 for r in again.releases()] == ["r1", "r2"]
+    assert [r.sha256 for r in again.releases(ReleaseState.APPROVED)] == ["r2"]
+    assert [r.sha256 for r in again.approved_releases("av", "stable")] == ["r2"]
+    assert [r.sha256 for r in again.channel_releases("av", "stable")] == ["r1", "r2"]
+    assert again.channel_releases("av", "beta") == []
+    (shown,) = again.verdicts("r2")
+    assert shown["inspector"] == "insp,insp2" and shown["key_ids"] == ["insp+aa", "insp2+bb"]
+
+
+def test_release_states_move_once(open_store: Callable[[], MetadataStore]) -> None:
+    store = open_store()
+    store.add_entry(_release("r1", 0, "1.0.0"))
+    store.set_release_state("r1", ReleaseState.INSPECTING, "queued", job_id=7)
+    row = store.release("r1")
+    assert row is not None and (row.state, row.detail, row.job_id) == ("inspecting", "queued", 7)
+    moved = [
+        store.move_release_state("r1", ReleaseState.INSPECTING, ReleaseState.APPROVED, "ok"),
+        store.move_release_state("r1", ReleaseState.INSPECTING, ReleaseState.APPROVED, "ok"),
+    ]
+    assert moved == [True, False]
+    row = store.release("r1")
+    assert row is not None and row.state == "approved" and row.job_id == 7
+
+
+def test_concurrent_moves_and_indexing_have_one_winner(
+    open_store: Callable[[], MetadataStore],
+) -> None:
+    """Two stores (two replicas) racing on one entry and one state move: exactly one wins."""
+    first, second = open_store(), open_store()
+    for n in range(20):
+        first.add_entry(_release(f"r{n}", n, f"1.0.{n}", ReleaseState.INSPECTING))
+    wins: list[bool] = []
+    indexed: list[bool] = []
+    lock = threading.Lock()
+
+    def race(store: MetadataStore) -> None:
+        for n in range(20):
+            won = store.move_release_state(
+                f"r{n}", ReleaseState.INSPECTING, ReleaseState.APPROVED, "x"
+            )
+            added = store.add_entry(_release(f"x{n}", 100 + n, "9"))
+            with lock:
+                wins.append(won)
+                indexed.append(added)
+
+    threads = [threading.Thread(target=race, args=(s,)) for s in (first, second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert wins.count(True) == 20 and indexed.count(True) == 20
+
+
+def test_policies_entitlements_rollouts_health_and_artifacts(
+    open_store: Callable[[], MetadataStore],
+) -> None:
+    store = open_store()
+    assert store.latest_policy() is None
+    store.add_entry(IndexRecord(0, "p0", "policy", {}, policy=("p", {"v": 1})))
+    store.add_entry(IndexRecord(1, "p1", "policy", {}, policy=("p", {"v": 2})))
+    assert store.latest_policy() == (1, {"v": 2})
+    store.add_entry(IndexRecord(2, "e", "entitlement", {}, entitlement=("acme", "av", {"c": 1})))
+    store.add_entry(IndexRecord(3, "f", "entitlement", {}, entitlement=("beta", "av", {"c": 2})))
+    assert store.entitlements("acme") == [(2, {"c": 1})]
+    assert [i for i, _ in store.entitlements()] == [2, 3]
+    store.add_entry(_release("r1", 4, "1.0.0"))
+    start = IndexRecord(
+        5,
+        "t",
+        "transition",
+        {},
+        transition=("r1", "start", {"ring": "canary"}),
+        rollout=("r1", {"release": "r1", "status": "rolling"}),
+    )
+    store.add_entry(start)
+    assert store.rollout("r1") == {"release": "r1", "status": "rolling"}
+    assert store.transitions("r1") == [(5, {"ring": "canary"})]
+    store.put_rollout("r1", {"release": "r1", "status": "halted"})
+    assert store.rollouts() == [{"release": "r1", "status": "halted"}]
+    assert store.rollout("nothing") is None
+    vote = IndexRecord(6, "h", "health", {}, health=("r1", "canary", "dev+1", "ok"))
+    store.add_entry(vote)
+    assert store.health_votes("r1", "canary", 5, 6) == [("dev+1", "ok", 6)]
+    assert store.health_votes("r1", "canary", 6, 9) == []
+    assert store.add_health("legacy", "r1", "acme", "failed")
+    assert not store.add_health("legacy", "r1", "acme", "failed")
+    assert sorted(s for _, s in store.health_reports("r1")) == ["failed", "ok"]
+    assert store.artifact_referenced("ab" * 32) and not store.artifact_referenced("cd" * 32)
+    assert not store.has_artifact("ab" * 32)
+    store.add_artifact("ab" * 32, 10)
+    store.add_artifact("ab" * 32, 10)
+    assert store.has_artifact("ab" * 32)
+
+
+def _report(n: int, release: str = "r1", ring: str = "canary") -> AcceptedReport:
+    sha = hashlib.sha256(f"report {n}".encode()).hexdigest()
+    return AcceptedReport(sha, release, f"site-{n}", ring, "ok" if n % 3 else "failed", b"{%d}" % n)
+
+
+def test_health_reports_stored_once_aggregated_and_retrievable(
+    health_store: HealthReportStore,
+) -> None:
+    reports = [_report(n) for n in range(50)]
+    new = health_store.add_many([*reports, reports[0]], window_start=600)
+    assert [r.sha256 for r in new] == [r.sha256 for r in reports]  # the resent one once
+    assert health_store.add_many(reports[:10], window_start=600) == []
+    health_store.add_many([_report(99, ring="broad")], window_start=1200)
+    assert health_store.add_many([], window_start=0) == []
+    assert health_store.closed_windows(before=1200) == [("r1", "canary", 600)]
+    assert len(health_store.closed_windows(before=1800)) == 2
+    window = health_store.window("r1", "canary", 600)
+    assert [s for s, _, _ in window] == sorted(r.sha256 for r in reports)
+    assert {(s, t, e) for s, t, e in window} == {(r.sha256, r.status, r.envelope) for r in reports}
+    health_store.mark([s for s, _, _ in window[:30]], 17)
+    assert health_store.counts() == (51, 30)
+    assert [s for s, _, _ in health_store.in_aggregate(17)] == [s for s, _, _ in window[:30]]
+    assert len(health_store.window("r1", "canary", 600)) == 20  # the rest still open
+    assert health_store.in_aggregate(18) == []
+
+
+@pytest.mark.postgres
+def test_artifact_blobs_in_chunks_round_trip_and_refuse_corruption(
+    dsn: str, tmp_path: Path
+) -> None:
+    data = bytes(range(256)) * ((2 * CHUNK_BYTES) // 256 + 7)  # three chunks
+    sha = hashlib.sha256(data).hexdigest()
+    blobs = PostgresArtifactBlobs(dsn)
+    other = PostgresArtifactBlobs(dsn)  # another replica
+    try:
+        blobs.put(sha, data)
+        blobs.put(sha, data)  # idempotent
+        assert other.copy_to(sha, tmp_path / sha)
+        assert (tmp_path / sha).read_bytes() == data
+        assert not other.copy_to("00" * 32, tmp_path / "missing")
+        assert not (tmp_path / "missing").exists()
+        empty = hashlib.sha256(b"").hexdigest()
+        blobs.put(empty, b"")
+        assert other.copy_to(empty, tmp_path / "empty") and (tmp_path / "empty").read_bytes() == b""
+        with psycopg.connect(dsn) as conn:
+            parts = conn.execute("SELECT count(*) FROM clr_gw_blobs WHERE sha256 = %s", (sha,))
+            assert parts.fetchone() == (3,)
+            conn.execute(
+                "UPDATE clr_gw_blobs SET data = 'x' WHERE sha256 = %s AND part = 1", (sha,)
+            )
+        assert not other.copy_to(sha, tmp_path / "bad")  # bytes not matching their name
+        assert not (tmp_path / "bad").exists()
+    finally:
+        blobs.close()
+        other.close()
+
+
+@pytest.mark.postgres
+def test_tuf_repository_shared_by_replicas_with_separate_directories(
+    dsn: str, tmp_path: Path
+) -> None:
+    first = TufRepository(tmp_path / "a", shared=PostgresTufFiles(dsn))
+    # The second replica's directory is a copy of the first's keys (what `gateway init` made).
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "keys").mkdir(mode=0o700)
+    for key in (tmp_path / "a" / "keys").iterdir():
+        (tmp_path / "b" / "keys" / key.name).write_bytes(key.read_bytes())
+    second = TufRepository(tmp_path / "b", shared=PostgresTufFiles(dsn))
+    try:
+        assert second.root_bytes() == first.root_bytes()
+        first.publish({"av/1/a.bin": b"one"}, {"av/1/a.bin": {"n": 1}})
+        second.publish({"av/2/a.bin": b"two"}, {})  # signs on top of the first's version
+        first.sync()
+        assert sorted(first.targets()) == sorted(second.targets()) == ["av/1/a.bin", "av/2/a.bin"]
+        names = sorted(p.name for p in (tmp_path / "a" / "metadata").iterdir())
+        assert names == sorted(p.name for p in (tmp_path / "b" / "metadata").iterdir())
+        assert "3.targets.json" in names and "4.targets.json" not in names
+        assert (tmp_path / "a/metadata/timestamp.json").read_bytes() == (
+            tmp_path / "b/metadata/timestamp.json"
+        ).read_bytes()
+        digest = hashlib.sha256(b"two").hexdigest()
+        assert (tmp_path / "a" / "targets" / "av" / "2" / f"{digest}.a.bin").read_bytes() == b"two"
+        # A replica with other keys is refused with a clear error, not a split repository.
+        with pytest.raises(GatewayInputError, match="the root key is not the one"):
+            TufRepository(tmp_path / "c", shared=PostgresTufFiles(dsn))
+    finally:
+        first.close()
+        second.close()

@@ -93,7 +93,7 @@ def test_gateway_counts_signer_names_as_keys_not_thrice(tmp_path: Path) -> None:
         assert gateway.store.rollout(release.sha256) is None
         assert not gateway.tuf.targets()
         with pytest.raises(GatewayRefused):
-            gateway.bundle(release.sha256)
+            gateway.bundles.build(release.sha256)
         record = gateway.log.index.record(release_key(release.sha256))  # type: ignore[union-attr]
         assert record is not None and record["state"] == "pending"
     finally:
@@ -171,6 +171,6 @@ def test_attack_report_signed_by_a_key_outside_its_role_is_refused(tmp_path: Pat
         receipt = gateway.submit(_report(keys["regulator"]), "policy")
         assert receipt["kind"] == "report" and receipt["log_index"] == 0
         assert gateway.submit(_report(keys["inspector2"]), "inspector")["log_index"] == 1
-        assert gateway.entries_of("report") == [0, 1]
+        assert gateway.reads.entries_of("report") == [0, 1]
     finally:
         gateway.close()

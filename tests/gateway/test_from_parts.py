@@ -89,21 +89,21 @@ def test_release_to_published_with_a_clock_the_test_moves(parts: Parts) -> None:
     try:
         env, content = parts.release("1.0.0")
         gateway.submit(env.to_bytes(), "vendor")
-        assert gateway.release(env.sha256).state == ReleaseState.AWAITING_ARTIFACTS  # type: ignore[union-attr]
-        gateway.put_artifact(content)
+        assert gateway.reads.release(env.sha256).state == ReleaseState.AWAITING_ARTIFACTS  # type: ignore[union-attr]
+        gateway.inspections.put_artifact(content)
         # No embedded inspector and no shared queue: the gateway waits for a signed verdict.
-        assert gateway.release(env.sha256).state == ReleaseState.AWAITING_VERDICT  # type: ignore[union-attr]
+        assert gateway.reads.release(env.sha256).state == ReleaseState.AWAITING_VERDICT  # type: ignore[union-attr]
         verdict = create_verdict(env, "approved", signers=parts.keys["inspector"])
         gateway.submit(verdict.to_bytes(), "inspector")
-        assert gateway.release(env.sha256).state == ReleaseState.APPROVED  # type: ignore[union-attr]
-        assert gateway.rollout_of(env.sha256)["ring"] == "canary"  # type: ignore[index]
-        assert gateway.tick() == []  # the canary ring has not soaked yet
+        assert gateway.reads.release(env.sha256).state == ReleaseState.APPROVED  # type: ignore[union-attr]
+        assert gateway.reads.rollout_of(env.sha256)["ring"] == "canary"  # type: ignore[index]
+        assert gateway.rollouts.tick() == []  # the canary ring has not soaked yet
         parts.clock.now += timedelta(hours=1)
-        assert len(gateway.tick()) == 1  # advanced to broad
+        assert len(gateway.rollouts.tick()) == 1  # advanced to broad
         parts.clock.now += timedelta(hours=1)
-        assert len(gateway.tick()) == 1  # completed: published to TUF
+        assert len(gateway.rollouts.tick()) == 1  # completed: published to TUF
         assert "agent/1.0.0/rules.yar" in gateway.tuf.targets()
-        assert gateway.entry_kinds() == {"release": 1, "verdict": 1, "rollout-transition": 3}
+        assert gateway.reads.entry_kinds() == {"release": 1, "verdict": 1, "rollout-transition": 3}
     finally:
         gateway.close()
 
@@ -116,28 +116,28 @@ def test_lost_index_is_rebuilt_from_the_log_alone(parts: Parts) -> None:
     first = parts.gateway(log)
     env, content = parts.release("1.0.0")
     first.submit(env.to_bytes(), "vendor")
-    first.put_artifact(content)
+    first.inspections.put_artifact(content)
     first.submit(
         create_verdict(env, "approved", signers=parts.keys["inspector"]).to_bytes(), "inspector"
     )
     parts.clock.now += timedelta(hours=1)
-    first.tick()
-    size = first.log_size
-    before = (first.release(env.sha256), first.rollout_of(env.sha256), first.entry_kinds())
+    first.rollouts.tick()
+    size = first.reads.log_size
+    before = (first.reads.release(env.sha256), first.reads.rollout_of(env.sha256), first.reads.entry_kinds())
     first.close()
 
     again = parts.gateway(log)  # a fresh, empty in-memory store
     try:
-        assert again.log_size == size
-        row = again.release(env.sha256)
+        assert again.reads.log_size == size
+        row = again.reads.release(env.sha256)
         assert row is not None and before[0] is not None
         assert (row.state, row.log_index, row.artifacts) == (
             before[0].state,
             before[0].log_index,
             before[0].artifacts,
         )
-        assert again.rollout_of(env.sha256) == before[1]
-        assert again.entry_kinds() == before[2]
+        assert again.reads.rollout_of(env.sha256) == before[1]
+        assert again.reads.entry_kinds() == before[2]
     finally:
         again.close()
 
@@ -148,10 +148,10 @@ def test_unapproved_release_is_not_offered(parts: Parts) -> None:
     try:
         env, _ = parts.release("1.0.0")
         gateway.submit(env.to_bytes(), "vendor")
-        latest = gateway.latest("agent", "stable", "anyone")
+        latest = gateway.reads.latest("agent", "stable", "anyone")
         assert latest["offered"] is None and latest["newest_approved"] is None
         with pytest.raises(Exception, match="no approved release"):
-            gateway.approved_release(env.sha256)
+            gateway.reads.approved_release(env.sha256)
     finally:
         gateway.close()
 

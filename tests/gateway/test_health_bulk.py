@@ -83,8 +83,8 @@ def test_bulk_refuses_forged_and_foreign_reports_one_by_one_and_logs_one_aggrega
         real_clock = gateway.health.clock
         gateway.health.clock = lambda: real_clock() + timedelta(seconds=2 * 300 + 10)
         try:
-            (index,) = gateway.aggregate_health()
-            assert gateway.aggregate_health() == []  # each report is in one aggregate only
+            (index,) = gateway.health.aggregate_health()
+            assert gateway.health.aggregate_health() == []  # each report is in one aggregate only
         finally:
             gateway.health.clock = real_clock
         entry = read_entry(gateway.log, index, gateway.log.size)

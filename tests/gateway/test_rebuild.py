@@ -29,12 +29,12 @@ def test_index_rebuilt_from_the_log_matches(tmp_path: Path) -> None:
     gateway = Gateway.open(data_dir)
     try:
         assert gateway.log.size == size_before  # replay appended nothing
-        after = gateway.status(sha)
+        after = gateway.reads.status(sha)
         assert after["transitions"] == before["transitions"]
         assert after["rollout"] == before["rollout"]
         assert after["release"]["state"] == "approved"
         assert (
-            gateway.latest(gateway.store.release(sha).product, "stable", "de-city")[  # type: ignore[union-attr]
+            gateway.reads.latest(gateway.store.release(sha).product, "stable", "de-city")[  # type: ignore[union-attr]
                 "offered"
             ]["sha256"]
             == offered_before["sha256"]

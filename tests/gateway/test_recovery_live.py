@@ -43,7 +43,7 @@ def test_stolen_key_drill_on_the_gateway(live: Live, tmp_path: Path) -> None:
         authority.submit(own_reset.to_bytes())  # right token, wrong signer
 
     # The policy authority revokes 9999 and resets the channel to 1.0.0.
-    evil_env = live.server.gateway.log_entry(
+    evil_env = live.server.gateway.reads.log_entry(
         live.server.gateway.store.release(evil).log_index  # type: ignore[union-attr]
     )
     from clearance.attest import Envelope

@@ -154,7 +154,7 @@ def test_signed_rollout_verifies_offline_and_the_auditor_recomputes_it(tmp_path:
         transitions = [i for i, _ in gateway.store.transitions(sha)]
         assert len(transitions) == 3
         for index in transitions:  # every transition is a statement signed by the rollout key
-            envelope = Envelope.from_bytes(gateway.log_entry(index))
+            envelope = Envelope.from_bytes(gateway.reads.log_entry(index))
             envelope.verify(live.world.trust_root.rollout.keys, 1)
         with device_client(live, devices[0]) as endpoint:
             bundle = endpoint.bundle(sha, customers[0])
@@ -174,5 +174,5 @@ def test_signed_rollout_verifies_offline_and_the_auditor_recomputes_it(tmp_path:
         assert "audit.rollout-unjustified" not in rules and "audit.bad-signature" not in rules
         # The logged entitlements and health reports do not name the customers.
         for index in range(gateway.log.size):
-            entry = gateway.log_entry(index)
+            entry = gateway.reads.log_entry(index)
             assert all(c.encode() not in entry for c in customers)

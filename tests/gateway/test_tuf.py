@@ -120,7 +120,7 @@ def test_rejected_release_is_refused_by_a_stock_tuf_client(live: Live, tmp_path:
     updater = _updater(live, client)
     updater.refresh()
     assert updater.get_targetinfo(path) is not None
-    env = Envelope.from_bytes(live.server.gateway.log_entry(0))
+    env = Envelope.from_bytes(live.server.gateway.reads.log_entry(0))
     assert env.sha256 == sha
     rejection = create_verdict(env, "rejected", signers=live.world.inspector, note="backdoor")
     with live.client("inspector") as inspector:

@@ -61,7 +61,7 @@ def test_explained_and_unexplained_withholding(live: Live, tmp_path: Path) -> No
         assert not fine.withheld and fine.offered == new
 
         gateway = live.server.gateway
-        honest_offer = gateway.offer
+        honest_offer = gateway.reads.offer
 
         # A gateway that withholds the newest release from de-city, claiming a policy reason
         # that the logged policy and entitlements do not support.
@@ -76,12 +76,12 @@ def test_explained_and_unexplained_withholding(live: Live, tmp_path: Path) -> No
                 }
             return honest_offer(row, customer)
 
-        gateway.offer = lying_offer  # type: ignore[method-assign]
+        gateway.reads.offer = lying_offer  # type: ignore[method-assign]
         with pytest.raises(WithheldWithoutReason, match="allow it"):
             check_withholding(client, root, product, "stable", "de-city", [de_opening])
 
         # A gateway that hides the newest approved release altogether.
-        gateway.offer = honest_offer  # type: ignore[method-assign]
+        gateway.reads.offer = honest_offer  # type: ignore[method-assign]
         honest_approved = gateway.store.approved_releases
 
         def hiding(product: str, channel: str, limit: int = 50) -> list[ReleaseRow]:
@@ -138,8 +138,8 @@ def test_clearance_verify_server_reports_withholding(
     new = _approve(live, tmp_path, "1.1.0")
     _complete(live, new)
     gateway = live.server.gateway
-    honest = gateway.offer
-    gateway.offer = lambda row, customer: (  # type: ignore[method-assign]
+    honest = gateway.reads.offer
+    gateway.reads.offer = lambda row, customer: (  # type: ignore[method-assign]
         {"allowed": False, "by": "rollout", "rule": "ring", "reason": "not your ring"}
         if row.sha256 == new
         else honest(row, customer)

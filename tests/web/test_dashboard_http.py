@@ -73,7 +73,7 @@ def test_halted_rollout_plot_permalinks_and_customers(tmp_path: Path) -> None:
                 re.search(r'<pre id="checkpoint">(.*?)</pre>', text, re.S).group(1)
             )
             checkpoint, _ = open_checkpoint(note.encode(), root.log_key, root.log_origin)
-            entry = live.server.gateway.log_entry(index)
+            entry = live.server.gateway.reads.log_entry(index)
             verify_inclusion(index, checkpoint.size, leaf_hash(entry), proof, checkpoint.root_hash)
             assert '<code id="entry-sha256">' in text
 

@@ -41,6 +41,10 @@ class GatewayLog:
             size = self._log.size
             self.index.extend_to(size, lambda start, end: self._log.entries(start, end, size))
 
+    def revoked_keys(self) -> frozenset[str]:
+        """Keys revoked in the log (the verifiable index knows them; none without one)."""
+        return frozenset() if self.index is None else self.index.revoked_keys
+
     @property
     def transparency_log(self) -> TransparencyLog:
         return self._log

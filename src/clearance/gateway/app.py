@@ -122,9 +122,9 @@ class StaticFastPath:
     def __init__(self, app: FastAPI, gateway: Gateway) -> None:
         self.app = app
         self._gateway = gateway
-        self._from_database = gateway.log_in_database
-        self._log = gateway.public_log_dir
-        self._tuf = gateway.tuf_metadata_dir
+        self._from_database = not gateway.log.publishes_files
+        self._log = gateway.log.public_dir
+        self._tuf = gateway.tuf.metadata_dir
         self._cache = _ImmutableCache()
 
     def _lookup(self, path: str) -> tuple[bytes, bytes, bytes] | None:
@@ -156,14 +156,14 @@ class StaticFastPath:
     async def _lookup_database(self, path: str) -> tuple[bytes, bytes, bytes] | None:
         relative = path[5:]
         if path == "/log/checkpoint":
-            data = await run_in_threadpool(self._gateway.read_log_file, "checkpoint")
+            data = await run_in_threadpool(self._gateway.log.read_public, "checkpoint")
             return data, b"text/plain; charset=utf-8", SHORT.encode()
         if not _TILE_RE.match(relative):
             return None
         cached = self._cache.get(path)
         if cached is None:
             try:
-                cached = await run_in_threadpool(self._gateway.read_log_file, relative)
+                cached = await run_in_threadpool(self._gateway.log.read_public, relative)
             except ClearanceError:
                 return None  # the app answers 404 with the reason
             self._cache.put(path, cached)
@@ -229,7 +229,7 @@ def create_app(gateway: Gateway) -> FastAPI:
         return JSONResponse({"detail": str(exc)}, status_code=status)
 
     def role(request: Request) -> str | None:
-        return gateway.role_of(_token(request))
+        return gateway.config.role_of(_token(request))
 
     def need_role(request: Request, *roles: str) -> str:
         got = role(request)
@@ -260,42 +260,41 @@ def create_app(gateway: Gateway) -> FastAPI:
 
     @app.get("/log/checkpoint", tags=["log"], response_class=Response)
     async def log_checkpoint() -> Response:
-        if gateway.log_in_database:
-            data = await call(gateway.read_log_file, "checkpoint")
+        if not gateway.log.publishes_files:
+            data = await call(gateway.log.read_public, "checkpoint")
             return Response(
                 data, media_type="text/plain; charset=utf-8", headers={"Cache-Control": SHORT}
             )
-        return static(gateway.public_log_dir, "checkpoint", "text/plain; charset=utf-8", SHORT)
+        return static(gateway.log.public_dir, "checkpoint", "text/plain; charset=utf-8", SHORT)
 
     @app.get("/log/{path:path}", tags=["log"], response_class=Response)
     async def log_tile(path: str) -> Response:
         if not _TILE_RE.match(path):
             raise GatewayNotFoundError(f"no such log file: {path}")
-        if gateway.log_in_database:
+        if not gateway.log.publishes_files:
             try:
-                data = await call(gateway.read_log_file, path)
+                data = await call(gateway.log.read_public, path)
             except BadInput as exc:
                 raise GatewayNotFoundError(f"no such log file: {exc}") from None
             return Response(
                 data, media_type="application/octet-stream", headers={"Cache-Control": IMMUTABLE}
             )
         cache = SHORT if ".p/" in path else IMMUTABLE
-        return static(gateway.public_log_dir, path, "application/octet-stream", cache)
+        return static(gateway.log.public_dir, path, "application/octet-stream", cache)
 
     @app.get("/trust-root.json", tags=["trust"], response_class=Response)
     async def trust_root() -> Response:
-        return static(
-            gateway.trust_root_file.parent, gateway.trust_root_file.name, "application/json", SHORT
-        )
+        file = gateway.reads.trust_root_file
+        return static(file.parent, file.name, "application/json", SHORT)
 
     @app.get("/tuf/metadata/{name}", tags=["tuf"], response_class=Response)
     async def tuf_metadata(name: str) -> Response:
         cache = NO_CACHE if name == "timestamp.json" else IMMUTABLE
-        return static(gateway.tuf_metadata_dir, name, "application/json", cache)
+        return static(gateway.tuf.metadata_dir, name, "application/json", cache)
 
     @app.get("/tuf/targets/{path:path}", tags=["tuf"], response_class=Response)
     def tuf_target(path: str) -> Response:
-        file = _safe_file(gateway.tuf_targets_dir, path)
+        file = _safe_file(gateway.tuf.targets_dir, path)
         return FileResponse(
             file, media_type="application/octet-stream", headers={"Cache-Control": IMMUTABLE}
         )
@@ -307,7 +306,7 @@ def create_app(gateway: Gateway) -> FastAPI:
         """Submit a signed DSSE envelope: release (vendor token), verdict (inspector),
         policy (policy), entitlement (vendor), rollout decision (inspector or policy),
         install-health report (client).  Returns the receipt."""
-        body = await _read_limited(request, gateway.max_envelope_bytes, "envelope")
+        body = await _read_limited(request, gateway.config.max_envelope_bytes, "envelope")
         result: dict[str, Any] = await call(gateway.submit, body, role(request))
         return result
 
@@ -317,7 +316,7 @@ def create_app(gateway: Gateway) -> FastAPI:
         of a ``https://clearance.dev/health/v1`` statement ``{release, ring, status}`` signed
         by one device key a customer's entitlement names (no token: the signature says who
         reports).  It is logged; returns the rollout state after the rule was applied."""
-        body = await _read_limited(request, gateway.max_envelope_bytes, "envelope")
+        body = await _read_limited(request, gateway.config.max_envelope_bytes, "envelope")
         result: dict[str, Any] = await call(gateway.submit, body, role(request), "health")
         return result
 
@@ -335,7 +334,7 @@ def create_app(gateway: Gateway) -> FastAPI:
     async def health_aggregate(log_index: int) -> dict[str, Any]:
         """A logged health aggregate and the individual reports it covers (their
         RFC 6962 Merkle root, over the envelopes ordered by SHA-256, is in the aggregate)."""
-        result: dict[str, Any] = await call(gateway.health_aggregate, log_index)
+        result: dict[str, Any] = await call(gateway.reads.health_aggregate, log_index)
         return result
 
     @app.post("/api/v1/entitlements", tags=["api"], status_code=201)
@@ -343,7 +342,7 @@ def create_app(gateway: Gateway) -> FastAPI:
         """An entitlement signed by the vendor that sold it (vendor token):
         ``{"envelope": <DSSE envelope of the commitment>, "opening": {salt, entitlement}}``.
         Only the commitment is logged; the opening is kept privately by the gateway."""
-        body = await _read_limited(request, gateway.max_envelope_bytes * 2, "entitlement")
+        body = await _read_limited(request, gateway.config.max_envelope_bytes * 2, "entitlement")
         envelope, opening = _entitlement_body(body)
         result: dict[str, Any] = await call(
             gateway.submit, envelope, role(request), "entitlement", opening
@@ -352,7 +351,7 @@ def create_app(gateway: Gateway) -> FastAPI:
 
     @app.get("/api/v1/submissions/{sha256}", tags=["api"])
     async def status(sha256: str) -> dict[str, Any]:
-        result: dict[str, Any] = await call(gateway.status, sha256)
+        result: dict[str, Any] = await call(gateway.reads.status, sha256)
         return result
 
     @app.put("/api/v1/artifacts/{sha256}", tags=["api"], status_code=201)
@@ -361,8 +360,8 @@ def create_app(gateway: Gateway) -> FastAPI:
         need_role(request, "vendor")
         if not _SHA_RE.match(sha256):
             raise GatewayInputError("artifact path must be its lowercase hex SHA-256")
-        body = await _read_limited(request, gateway.max_artifact_bytes, "artifact")
-        result: dict[str, Any] = await call(gateway.put_artifact, body, sha256)
+        body = await _read_limited(request, gateway.config.max_artifact_bytes, "artifact")
+        result: dict[str, Any] = await call(gateway.inspections.put_artifact, body, sha256)
         return result
 
     @app.get("/api/v1/artifacts/{sha256}", tags=["api"], response_class=Response)
@@ -371,14 +370,14 @@ def create_app(gateway: Gateway) -> FastAPI:
         need_role(request, "inspector", "operator")
         if not _SHA_RE.match(sha256):
             raise GatewayInputError("artifact path must be its lowercase hex SHA-256")
-        path = gateway.artifact_path(sha256)
+        path = gateway.inspections.artifact_path(sha256)
         if not path.is_file():
             raise GatewayNotFoundError(f"no artifact {sha256}")
         return FileResponse(path, media_type="application/octet-stream")
 
     @app.get("/api/v1/releases", tags=["api"])
     async def releases() -> dict[str, Any]:
-        rows = await call(gateway.releases)
+        rows = await call(gateway.reads.releases)
         return {"releases": [r.to_dict() for r in rows]}
 
     def customer_of(request: Request, asked: str | None) -> str:
@@ -387,7 +386,9 @@ def create_app(gateway: Gateway) -> FastAPI:
         if role(request) == "operator" and asked:
             return asked
         path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        customer = gateway.authenticate_customer(request.method, path, dict(request.headers))
+        customer = gateway.customers.authenticate(
+            request.method, path, dict(request.headers), int(gateway.clock().timestamp())
+        )
         if asked is not None and asked != customer:
             raise GatewayRefused(f"this device belongs to another customer than {asked!r}")
         return customer
@@ -397,7 +398,7 @@ def create_app(gateway: Gateway) -> FastAPI:
         """The bundle of an approved release; with ``customer`` (device-signed request) it
         also carries that customer's entitlement with its opening, for ``verify --customer``."""
         who = None if customer is None else customer_of(request, customer)
-        data: bytes = await call(gateway.bundle, sha256, who)
+        data: bytes = await call(gateway.bundles.build, sha256, who)
         return Response(data, media_type="application/vnd.clearance.bundle.v1+json")
 
     @app.get("/api/v1/regulator/openings", tags=["api"])
@@ -405,7 +406,7 @@ def create_app(gateway: Gateway) -> FastAPI:
         """Every entitlement opening the gateway holds (policy-authority token): the
         regulator checks each against its logged commitment and re-runs the decisions."""
         need_role(request, "policy")
-        rows = await call(gateway.openings)
+        rows = await call(gateway.reads.openings)
         return {"openings": [{"log_index": i, "opening": o} for i, o in rows]}
 
     @app.get("/api/v1/updates/latest", tags=["api"])
@@ -419,7 +420,7 @@ def create_app(gateway: Gateway) -> FastAPI:
         and, when they differ, the logged reason (policy or rollout) for withholding.  The
         customer is the one whose device key signed the request."""
         customer = customer_of(request, customer)
-        result: dict[str, Any] = await call(gateway.latest, product, channel, customer)
+        result: dict[str, Any] = await call(gateway.reads.latest, product, channel, customer)
         return result
 
     @app.get("/api/v1/updates/{sha256}/{artifact}", tags=["api"], response_class=Response)
@@ -427,15 +428,16 @@ def create_app(gateway: Gateway) -> FastAPI:
         sha256: str, artifact: str, request: Request, customer: str | None = Query(None)
     ) -> Response:
         customer = customer_of(request, customer)
-        row = await call(gateway.approved_release, sha256)
+        row = await call(gateway.reads.approved_release, sha256)
         match = [a for a in row.artifacts if a["name"] == artifact]
         if not match:
             raise GatewayNotFoundError(f"release {sha256} has no artifact {artifact!r}")
-        offer = await call(gateway.offer, row, customer)
+        offer = await call(gateway.reads.offer, row, customer)
         if not offer["allowed"]:
             return JSONResponse({"detail": offer["reason"], **offer}, status_code=403)
         return FileResponse(
-            gateway.artifact_path(match[0]["sha256"]), media_type="application/octet-stream"
+            gateway.inspections.artifact_path(match[0]["sha256"]),
+            media_type="application/octet-stream",
         )
 
     @app.get("/api/v1/entitlements/{customer}", tags=["api"])
@@ -443,11 +445,11 @@ def create_app(gateway: Gateway) -> FastAPI:
         """A customer's entitlements and today's decisions: for that customer's devices
         (signed request) or the operator, never public (entitlements are private)."""
         customer = customer_of(request, customer)
-        rows = await call(gateway.entitlements_of, customer)
+        rows = await call(gateway.reads.entitlements_of, customer)
         products = sorted({b["product"] for _, b in rows})
         decisions = {}
         for product in products:
-            decisions[product] = (await call(gateway.decide_for, customer, product)).to_dict()
+            decisions[product] = (await call(gateway.reads.decide_for, customer, product)).to_dict()
         return {
             "customer": customer,
             "entitlements": [{"log_index": i, **b} for i, b in rows],
@@ -459,10 +461,10 @@ def create_app(gateway: Gateway) -> FastAPI:
         return {
             "status": "ok",
             "version": __version__,
-            "log_size": gateway.log_size,
-            "origin": gateway.log_origin,
-            "jobs": await call(gateway.job_counts),
-            "witnesses": gateway.witness_status,
+            "log_size": gateway.reads.log_size,
+            "origin": gateway.reads.log_origin,
+            "jobs": await call(gateway.reads.job_counts),
+            "witnesses": gateway.reads.witness_status,
         }
 
     _mount_dashboard(app, gateway)
@@ -474,7 +476,7 @@ def _mount_dashboard(app: FastAPI, gateway: Gateway) -> None:
         from clearance.web import mount
     except ImportError:  # the dashboard is optional for the API
         return
-    mount(app, gateway)
+    mount(app, gateway.reads)
 
 
 Middleware = Callable[[Request], Awaitable[Response]]

@@ -36,6 +36,7 @@ from clearance.keys import Verifier
 from clearance.witness.collector import WitnessConfig
 
 CONFIG_NAME = "gateway.json"
+TRUST_ROOT_FILE = "trust-root.json"
 ROLES = ("vendor", "inspector", "policy", "client", "operator")
 
 
@@ -54,10 +55,6 @@ def witness_endpoint(name: str, url: str, verifier_key: str) -> WitnessConfig:
     except BadInput as exc:
         raise GatewayInputError(f"witness {name!r}: {exc}") from None
     return WitnessConfig(name, url, verifier)
-
-
-#: The old name of :func:`witness_endpoint` (the witness is one class, ``WitnessConfig``).
-WitnessEndpoint = witness_endpoint
 
 
 @dataclass(frozen=True)

@@ -1,42 +1,35 @@
 """The gateway service: takes signed submissions, logs them, inspects, approves, rolls out.
 
-:class:`Gateway` is assembled from collaborators with one job each: the
-configuration, the trust root, the log (:class:`~clearance.gateway._log.GatewayLog`),
-the metadata store (:class:`~clearance.gateway.store.MetadataStore`, the only
-holder of SQL), the job queue, the TUF repository and a clock.
-:meth:`Gateway.open` builds them from a data directory; tests may build
-them in memory and pass them in.
+:class:`Gateway` is assembled from parts (config, trust root, log, metadata
+store, job queue, TUF repository, clock): :meth:`Gateway.open` builds them from
+a data directory, tests build them in memory.  Its jobs are collaborators, the
+public attributes the API and the dashboard call: ``checks``, ``inspections``,
+``customers``, ``rollouts``, ``health``, ``reads`` (every read of the API and the
+dashboard) and ``bundles``.  What stays here is the write path and the lifecycle.
 
-Write path of a submission: the checks of
-:class:`~clearance.gateway.submission_checks.SubmissionChecks` -> appended to
-the transparency log (durable before the answer) -> indexed by the
-:class:`~clearance.gateway.indexer.Indexer` -> the indexer's reaction
-carried out -> receipt with an inclusion proof under a signed checkpoint.
-
-The metadata index is derived from the log; on start, entries the index
-misses (a crash between the append and the index) are indexed again, so an
-acknowledged submission is never lost.
+A submission is checked, appended to the log (durable before the answer),
+indexed, the index's reaction carried out, and answered with a receipt.  On
+start, entries the index misses (a crash between the append and the index) are
+indexed again, so an acknowledged submission is never lost.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from clearance.attest import Envelope, Release, canonical_json, statement_of
+from clearance.attest import Envelope, Release
 from clearance.attest.errors import AttestFormatError
 from clearance.attest.trust_root import TrustRoot
-from clearance.client.errors import MalformedBundleError
 from clearance.errors import BadInput
-from clearance.gateway import distribution, rollout
+from clearance.gateway import rollout
 from clearance.gateway._background import Background
 from clearance.gateway._entries import (
     KIND_ENTITLEMENT,
@@ -51,30 +44,24 @@ from clearance.gateway._inspect import InspectionRequest
 from clearance.gateway._log import GatewayLog
 from clearance.gateway._sigpool import SignaturePool
 from clearance.gateway.backends import open_backends
-from clearance.gateway.bundles import build_bundle
-from clearance.gateway.config import GatewayConfig, load_config
+from clearance.gateway.config import TRUST_ROOT_FILE, GatewayConfig, load_config
 from clearance.gateway.customers import Customers, Openings, OpeningStore
-from clearance.gateway.errors import GatewayInputError, GatewayNotFoundError, GatewayRefused
+from clearance.gateway.errors import GatewayInputError, GatewayRefused
 from clearance.gateway.health_store import SQLiteHealthReportStore
 from clearance.gateway.indexer import Indexer, Reaction
 from clearance.gateway.inspections import ArtifactBlobs, Inspections
 from clearance.gateway.queue import JobQueue, SQLiteJobQueue
+from clearance.gateway.reads import GatewayReads
+from clearance.gateway.release_bundles import ReleaseBundles
 from clearance.gateway.rollouts import Rollouts
-from clearance.gateway.states import ReleaseState
-from clearance.gateway.store import HealthReportStore, MetadataStore, ReleaseRow
+from clearance.gateway.store import HealthReportStore, MetadataStore
 from clearance.gateway.submission_checks import SubmissionChecks
+from clearance.gateway.transitions import TransitionSigner
 from clearance.gateway.tuf_repo import TufRepository
 from clearance.gateway.worker import InspectionWorker, JobRunner
 from clearance.index import LogIndex
-from clearance.keys import Signer, load_signer
+from clearance.keys import Signer
 from clearance.log.reader import read_entry
-from clearance.policy import (
-    DistributionDecision,
-    DistributionPolicy,
-    LoggedPolicy,
-    decide,
-)
-from clearance.policy.rollout_statements import SignedTransition
 
 if TYPE_CHECKING:
     from clearance.gateway.queue_postgres import LeaderLease
@@ -121,25 +108,13 @@ class Gateway:
         self.inspections = Inspections(data_dir, config, store, queue, log, artifact_blobs)
         self.checks = SubmissionChecks(config, trust_root, store, log.index)
         self.customers = Customers(store, openings or OpeningStore(data_dir / "openings"))
-        self._rollout_signer = (
-            load_signer(data_dir / config.rollout_key) if config.rollout_key else None
-        )
-        if (
-            self._rollout_signer is not None
-            and trust_root.rollout.threshold
-            and all(
-                k.public_key != self._rollout_signer.public_key for k in trust_root.rollout.keys
-            )
-        ):
-            raise GatewayInputError(
-                "the gateway's rollout key is not in the trust root's rollout role"
-            )
+        self._transitions = TransitionSigner.from_config(data_dir, config, trust_root)
         self._apply_lock = threading.RLock()
         self.rollouts = Rollouts(
             store,
             tuf,
             inspector_threshold=trust_root.inspectors.threshold,
-            revoked=self._revoked_keys,
+            revoked=log.revoked_keys,
             rings=config.rings,
             clock=clock,
             append=self._append_transition,
@@ -160,6 +135,19 @@ class Gateway:
             self._append_and_index,
             self._append_transition,
         )
+        self.reads = GatewayReads(
+            data_dir=data_dir,
+            config=config,
+            trust_root=trust_root,
+            log=log,
+            store=store,
+            customers=self.customers,
+            inspections=self.inspections,
+            health=self.health,
+            clock=clock,
+            witness_status=lambda: self._background.witness_status,
+        )
+        self.bundles = ReleaseBundles(log, store, self.customers, self.reads.policy_in_force)
         self._replaying = False
         self._locks_lock = threading.Lock()
         self._channel_locks: dict[tuple[str, str], threading.Lock] = {}
@@ -177,9 +165,9 @@ class Gateway:
         """The gateway of a data directory made by :func:`clearance.gateway.setup.init_gateway`."""
         config = load_config(data_dir)
         try:
-            trust_root = TrustRoot.from_bytes((data_dir / "trust-root.json").read_bytes())
+            trust_root = TrustRoot.from_bytes((data_dir / TRUST_ROOT_FILE).read_bytes())
         except FileNotFoundError:
-            raise GatewayInputError(f"{data_dir}: trust-root.json is missing") from None
+            raise GatewayInputError(f"{data_dir}: {TRUST_ROOT_FILE} is missing") from None
         queue: JobQueue
         if config.job_queue_dsn:
             from clearance.gateway.queue_postgres import PostgresJobQueue
@@ -205,10 +193,6 @@ class Gateway:
             openings=backends.openings,
         )
 
-    def _revoked_keys(self) -> frozenset[str]:
-        """Keys revoked in the log (the verifiable index knows them)."""
-        return frozenset() if self.log.index is None else self.log.index.revoked_keys
-
     # -- lifecycle -------------------------------------------------------------------
 
     def start_background(self, *, workers: int | None = None, tick_seconds: float = 1.0) -> None:
@@ -229,11 +213,6 @@ class Gateway:
     @property
     def stopping(self) -> threading.Event:
         return self._background.stopping
-
-    @property
-    def witness_status(self) -> dict[str, Any]:
-        """The outcome of the last witness round (empty before the first)."""
-        return self._background.witness_status
 
     def close(self) -> None:
         self._background.close()
@@ -257,11 +236,11 @@ class Gateway:
     def _leader_tick(self) -> None:
         if self.is_leader:
             self.health.aggregate_health()
-            self.tick()
+            self.rollouts.tick()
 
     def _witness_round(self) -> dict[str, Any]:
         if not self.is_leader:
-            return self.witness_status
+            return self._background.witness_status
         return self.log.collect_witnesses(
             self.config.witnesses, self.trust_root.witnesses.threshold
         )
@@ -283,19 +262,10 @@ class Gateway:
             missing = {i for i in range(size) if i not in done}
             overdue = sorted(missing & self._seen_missing)
             self._seen_missing = missing - set(overdue)
-            self._replaying = True
-            try:
-                for index in overdue:
-                    self.indexer.index(index, read_entry(self.log, index, size))
-            finally:
-                self._replaying = False
+            self._index_without_reacting((i, read_entry(self.log, i, size)) for i in overdue)
         if became or (overdue and self.is_leader):
             log.info("replica %s: leader, reconciling", self.replica)
             self._reconcile()
-
-    def tick(self) -> list[int]:
-        """Advance rollouts whose ring has soaked; keep TUF timestamps fresh."""
-        return self.rollouts.tick()
 
     # -- catching up from the log ---------------------------------------------------------
 
@@ -310,18 +280,25 @@ class Gateway:
             done = self.store.indexed()
             size = self.log.size
             first = next((i for i in range(size) if i not in done), size)
-            indexed = 0
-            self._replaying = True
-            try:
-                for index, entry in enumerate(self.log.entries(first, size, size), start=first):
-                    if index not in done:
-                        self.indexer.index(index, entry)
-                        indexed += 1
-            finally:
-                self._replaying = False
+            entries = enumerate(self.log.entries(first, size, size), start=first)
+            indexed = self._index_without_reacting((i, e) for i, e in entries if i not in done)
         if self.is_leader:
             self._reconcile()
         return indexed
+
+    def _index_without_reacting(self, entries: Iterable[tuple[int, bytes]]) -> int:
+        """Index entries appended earlier (by this process before a crash, or by a replica),
+        holding back their reactions: :meth:`_reconcile` redoes those from the indexed state.
+        Call with the apply lock held."""
+        count = 0
+        self._replaying = True
+        try:
+            for index, entry in entries:
+                self.indexer.index(index, entry)
+                count += 1
+        finally:
+            self._replaying = False
+        return count
 
     def _reconcile(self) -> None:
         """Idempotent reactions to the indexed state (safe to run at every start)."""
@@ -460,28 +437,9 @@ class Gateway:
         }
 
     def _append_transition(self, transition: rollout.Transition) -> int:
-        """Log a rollout transition, signed by the rollout key the trust root names (a plain
-        record only when the gateway has none: older setups, tests of the legacy form)."""
-        signer = self._rollout_signer
-        if signer is None:
-            return self._append_and_index(canonical_json(transition.to_dict()))
-        signed = SignedTransition(
-            transition.release,
-            transition.event,
-            transition.ring,
-            transition.at,
-            transition.reason,
-            transition.evidence,
-        )
-        return self._append_and_index(signed.sign([signer]).to_bytes())
+        return self._append_and_index(self._transitions.entry(transition))
 
-    # -- artifacts and inspection (see :class:`~clearance.gateway.inspections.Inspections`) --
-
-    def artifact_path(self, sha256: str) -> Path:
-        return self.inspections.artifact_path(sha256)
-
-    def put_artifact(self, data: bytes, declared_sha256: str | None = None) -> dict[str, Any]:
-        return self.inspections.put_artifact(data, declared_sha256)
+    # -- what an embedded inspection worker calls (:class:`~clearance.gateway.worker.InspectionHost`)
 
     def inspector_signer(self) -> Signer | None:
         return self.inspections.inspector_signer()
@@ -499,304 +457,7 @@ class Gateway:
     ) -> InspectionRequest:
         return self.inspections.request(release_sha256, work_dir, signer)
 
-    # -- distribution ----------------------------------------------------------------
-
-    def policy_in_force(self) -> LoggedPolicy | None:
-        latest = self.store.latest_policy()
-        if latest is None:
-            return None
-        return LoggedPolicy(DistributionPolicy.from_dict(latest[1]), latest[0])
-
-    def decide_for(
-        self, customer: str, product: str, at: datetime | None = None
-    ) -> DistributionDecision:
-        entitlements = self.customers.entitlements(customer)
-        return decide(self.policy_in_force(), entitlements, customer, product, at or self.clock())
-
-    def offer(self, row: ReleaseRow, customer: str) -> dict[str, Any]:
-        """Whether ``row`` may go to ``customer`` now, and the logged reason if not."""
-        decision = self.decide_for(customer, row.product)
-        data = self.store.rollout(row.sha256) if decision.allowed else None
-        transitions = self.store.transitions(row.sha256) if data is not None else []
-        return distribution.offer(
-            decision,
-            None if data is None else rollout.RolloutState.from_dict(data),
-            transitions[-1][0] if transitions else None,
-            customer,
-        )
-
-    def latest(self, product: str, channel: str, customer: str) -> dict[str, Any]:
-        """The newest approved release of the channel this customer may have now, and when it
-        is not the newest approved one in the log, the logged reason for withholding it."""
-        return distribution.latest(
-            product,
-            channel,
-            customer,
-            self.clock(),
-            self.store.approved_releases(product, channel),
-            lambda row: self.offer(row, customer),
-            self.log.size,
-        )
-
-    # -- reading (what the API and the dashboard show) ---------------------------------
-
-    @property
-    def log_size(self) -> int:
-        return self.log.size
-
-    @property
-    def log_origin(self) -> str:
-        return self.log.origin
-
-    @property
-    def public_log_dir(self) -> Path:
-        """The C2SP tlog-tiles files (``checkpoint``, ``tile/...``), served as they are."""
-        return self.log.public_dir
-
-    @property
-    def log_in_database(self) -> bool:
-        """True for a PostgreSQL log: tiles are served with :meth:`read_log_file`."""
-        return not self.log.publishes_files
-
-    def read_log_file(self, path: str) -> bytes:
-        """A tlog-tiles file (``checkpoint``, ``tile/...``) of a PostgreSQL log, from the database."""
-        return self.log.read_public(path)
-
     # -- health reports in bulk (see :mod:`clearance.gateway.health_batch`) ------------
 
     def submit_health_bulk(self, body: bytes, role: str | None) -> dict[str, Any]:
         return self.health.submit_health_bulk(body, role)
-
-    def aggregate_health(self) -> list[int]:
-        return self.health.aggregate_health()
-
-    def health_aggregate(self, log_index: int) -> dict[str, Any]:
-        if not 0 <= log_index < self.log.size:
-            raise GatewayNotFoundError(f"no log entry {log_index}")
-        return self.health.aggregate(log_index, read_entry(self.log, log_index, self.log.size))
-
-    @property
-    def tuf_metadata_dir(self) -> Path:
-        return self.tuf.metadata_dir
-
-    @property
-    def tuf_targets_dir(self) -> Path:
-        return self.tuf.targets_dir
-
-    @property
-    def trust_root_file(self) -> Path:
-        return self.data_dir / "trust-root.json"
-
-    def role_of(self, token: str | None) -> str | None:
-        """The role an API token was issued for, or ``None``."""
-        return self.config.role_of(token)
-
-    @property
-    def max_envelope_bytes(self) -> int:
-        return self.config.max_envelope_bytes
-
-    @property
-    def max_artifact_bytes(self) -> int:
-        return self.config.max_artifact_bytes
-
-    def releases(self) -> list[ReleaseRow]:
-        """Every logged release, in log order."""
-        return self.store.releases()
-
-    def release(self, sha256: str) -> ReleaseRow | None:
-        return self.store.release(sha256)
-
-    def approved_release(self, sha256: str) -> ReleaseRow:
-        row = self.store.release(sha256)
-        if row is None or row.state != ReleaseState.APPROVED:
-            raise GatewayNotFoundError(f"no approved release {sha256}")
-        return row
-
-    def verdicts_of(self, release_sha256: str) -> list[dict[str, Any]]:
-        return self.store.verdicts(release_sha256)
-
-    def rollout_of(self, release_sha256: str) -> dict[str, Any] | None:
-        return self.store.rollout(release_sha256)
-
-    def entitlements_of(self, customer: str) -> list[tuple[int, dict[str, Any]]]:
-        """A customer's entitlements (legacy clear ones and opened commitments)."""
-        out = list(self.store.entitlements(customer))
-        out += [(i, o.entitlement.to_dict()) for i, o in self.customers.openings.of(customer)]
-        return sorted(out, key=lambda item: item[0])
-
-    def openings(self) -> list[tuple[int, dict[str, Any]]]:
-        """Every opening kept (for the regulator)."""
-        return [(i, o.to_dict()) for i, o in self.customers.openings.all()]
-
-    def authenticate_customer(self, method: str, path: str, headers: Mapping[str, str]) -> str:
-        return self.customers.authenticate(method, path, headers, int(self.clock().timestamp()))
-
-    def entry_kinds(self) -> dict[str, int]:
-        """How many log entries of each kind are indexed."""
-        return self.store.kinds()
-
-    def recent_entries(self, limit: int = 20) -> list[dict[str, Any]]:
-        return self.store.recent_entries(limit)
-
-    def job_counts(self) -> dict[str, int]:
-        return self.inspections.job_counts()
-
-    def status(self, sha256: str) -> dict[str, Any]:
-        entry = self.store.entry_by_sha(sha256)
-        if entry is None:
-            raise GatewayNotFoundError(f"no submission with SHA-256 {sha256}")
-        index, kind, summary = entry
-        out: dict[str, Any] = {
-            "sha256": sha256,
-            "kind": kind,
-            "log_index": index,
-            "summary": summary,
-        }
-        row = self.store.release(sha256)
-        if row is not None:
-            out["release"] = row.to_dict()
-            out["verdicts"] = self.store.verdicts(sha256)
-            out["rollout"] = self.store.rollout(sha256)
-            out["transitions"] = [{"log_index": i, **b} for i, b in self.store.transitions(sha256)]
-            if row.job_id is not None:
-                out["job"] = self.inspections.job(row.job_id)
-        return out
-
-    def bundle(self, release_sha256: str, customer: str | None = None) -> bytes:
-        """The Clearance bundle of a release: envelope, verdicts, policy in force and signed
-        rollout transitions, each with an inclusion proof under the latest (witness-cosigned)
-        checkpoint; for ``customer`` (authenticated by the caller) also its entitlement
-        commitment and opening."""
-        row = self.store.release(release_sha256)
-        if row is None:
-            raise GatewayNotFoundError(f"no release with SHA-256 {release_sha256}")
-        if row.state != ReleaseState.APPROVED:
-            raise GatewayRefused(f"release {release_sha256} is {row.state}, not approved")
-        verdicts = [v["log_index"] for v in self.store.verdicts(release_sha256)]
-        policy = self.policy_in_force()
-        entitlement_index = None
-        opening = None
-        if customer is not None:
-            found = self.customers.opening(customer, row.product)
-            if found is None:
-                raise GatewayRefused(
-                    f"no entitlement of {customer!r} for {row.product!r} is known here"
-                )
-            entitlement_index, opened = found
-            opening = opened.to_dict()
-        # The bundle carries the index proofs at its checkpoint's size (and every verdict the
-        # index lists); if the log grows between reading the checkpoint and the index, retry.
-        for _ in range(20):
-            self.log.sync_index()  # another replica may have appended
-            checkpoint = self.log.checkpoint()
-            size = self.log.checkpoint_size(checkpoint.to_bytes())
-            rollout_indices = [  # signed transitions only (older plain records prove nothing)
-                i
-                for i, _ in self.store.transitions(release_sha256)
-                if i < size and b"payloadType" in next(iter(self.log.entries(i, i + 1, size)))
-            ]
-            try:
-                bundle = build_bundle(
-                    self.log,
-                    checkpoint,
-                    row.log_index,
-                    verdicts,
-                    None if policy is None else policy.log_index,
-                    index=self.log.index,
-                    entitlement_index=entitlement_index,
-                    entitlement_opening=opening,
-                    rollout_indices=rollout_indices,
-                )
-            except MalformedBundleError:
-                continue
-            return bundle.to_bytes()
-        raise GatewayRefused("the log kept growing while the bundle was built; try again")
-
-    # -- read-only views for the dashboard (clearance.web) ------------------------------
-    def log_entry(self, index: int) -> bytes:
-        """The bytes of log entry ``index``."""
-        size = self.log.size
-        if not 0 <= index < size:
-            raise GatewayNotFoundError(f"log entry {index} does not exist")
-        return next(iter(self.log.entries(index, index + 1, size)))
-
-    def inclusion(self, index: int) -> tuple[int, list[bytes], bytes]:
-        """Entry ``index``'s inclusion proof under the current checkpoint: (tree size, audit
-        path, the signed checkpoint note it verifies against)."""
-        note = self.log.checkpoint_bytes()
-        size = self.log.checkpoint_size(note)
-        if not 0 <= index < size:
-            raise GatewayNotFoundError(f"log entry {index} is not under the current checkpoint")
-        return size, self.log.inclusion_proof(index, size), note
-
-    def checkpoint_note(self) -> bytes:
-        return self.log.checkpoint_bytes()
-
-    def policy_history(self) -> list[LoggedPolicy]:
-        """Every logged policy whose signature the gateway accepted, in log order."""
-        out: list[LoggedPolicy] = []
-        for index in self.entries_of("policy"):
-            try:
-                predicate = statement_of(Envelope.from_bytes(self.log_entry(index))).predicate
-                out.append(LoggedPolicy(DistributionPolicy.from_dict(predicate), index))
-            except BadInput:
-                continue
-        return out
-
-    def all_entitlements(self) -> list[tuple[int, dict[str, Any]]]:
-        """Every entitlement the gateway knows: legacy clear ones and opened commitments
-        (for the operator's and the regulator's pages, never public)."""
-        out = list(self.store.entitlements())
-        out += [(i, o.entitlement.to_dict()) for i, o in self.customers.openings.all()]
-        return sorted(out, key=lambda item: item[0])
-
-    def transitions_of(self, release_sha256: str) -> list[tuple[int, dict[str, Any]]]:
-        return self.store.transitions(release_sha256)
-
-    def health_of(self, release_sha256: str) -> list[tuple[datetime, str]]:
-        """When each install-health report on a release arrived, and its status."""
-        return [
-            (datetime.fromtimestamp(at, UTC), status)
-            for at, status in self.store.health_reports(release_sha256)
-        ]
-
-    def entries_of(self, kind: str) -> list[int]:
-        """Log indices of the indexed entries of one kind (release, verdict, health, ...)."""
-        return [row[0] for row in self.store.entries_of_kind(kind)]
-
-    def inspection_report(self, release_sha256: str, suffix: str) -> Path | None:
-        """The file the embedded inspection wrote for a release (``sarif`` or ``html``)."""
-        if suffix not in ("sarif", "html") or not _is_sha256(release_sha256):
-            return None
-        path = self.data_dir / "reports" / f"{release_sha256}.{suffix}"
-        return path if path.is_file() else None
-
-    def audit_reports(self) -> list[dict[str, Any]]:
-        """Audit results auditors posted, oldest first (kept in ``DATA/audit-reports/``)."""
-        folder = self.data_dir / "audit-reports"
-        out = []
-        for path in (
-            sorted(folder.glob("*.json"), key=lambda p: int(p.stem)) if folder.is_dir() else []
-        ):
-            try:
-                out.append(json.loads(path.read_bytes()))
-            except (OSError, ValueError):
-                continue
-        return out
-
-    def add_audit_report(self, report: dict[str, Any]) -> int:
-        """Keep an auditor's posted result (the last 100); returns its number."""
-        folder = self.data_dir / "audit-reports"
-        folder.mkdir(parents=True, exist_ok=True)
-        with self._locks_lock:
-            numbers = sorted(int(p.stem) for p in folder.glob("*.json") if p.stem.isdigit())
-            number = (numbers[-1] + 1) if numbers else 1
-            body = {**report, "number": number, "received": self.clock().isoformat()}
-            (folder / f"{number}.json").write_text(json.dumps(body, sort_keys=True))
-            for old in numbers[: max(0, len(numbers) + 1 - 100)]:
-                (folder / f"{old}.json").unlink(missing_ok=True)
-        return number
-
-
-def _is_sha256(text: str) -> bool:
-    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)

@@ -11,6 +11,7 @@ from clearance.attest.trust_root import TrustRoot
 from clearance.gateway.backends import tuf_share
 from clearance.gateway.config import (
     ROLES,
+    TRUST_ROOT_FILE,
     GatewayConfig,
     new_token,
     token_digest,
@@ -60,7 +61,7 @@ def init_gateway(
         raise GatewayInputError("the log key is not the one the trust root names")
     check_rings(rings)
     data_dir.mkdir(parents=True, exist_ok=True)
-    (data_dir / "trust-root.json").write_bytes(trust_root.to_bytes())
+    (data_dir / TRUST_ROOT_FILE).write_bytes(trust_root.to_bytes())
     # The empty checkpoint already commits to the (empty) verifiable index.
     TransparencyLog.create(
         data_dir / "log",

@@ -1,5 +1,6 @@
-"""What the dashboard reads from a gateway: its public methods only (the Gateway class
-satisfies this protocol; tests may pass any object that does)."""
+"""What the dashboard reads from a gateway: its read model only
+(:class:`~clearance.gateway.reads.GatewayReads`, ``gateway.reads``, satisfies this
+protocol; tests may pass any object that does)."""
 
 from __future__ import annotations
 

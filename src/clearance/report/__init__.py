@@ -3,7 +3,7 @@ policy decision and withheld update with its logged reason, equal treatment per
 jurisdiction, witness coverage and the audit result, as signed HTML and PDF."""
 
 from clearance.attest.statement import REPORT_V1
-from clearance.report.collect import Period, ReportData, collect, summary
+from clearance.report.collect import ReportData, collect, summary
 from clearance.report.errors import PdfFailed, ReportInputError
 from clearance.report.render import (
     print_pdf,
@@ -11,6 +11,7 @@ from clearance.report.render import (
     report_statement,
     sign_report,
 )
+from clearance.report.rows import Period
 
 __all__ = [
     "REPORT_V1",

@@ -47,7 +47,6 @@ from clearance.keys import Note
 from clearance.log.checkpoint import Checkpoint
 from clearance.log.tiles import TileSource
 from clearance.policy import (
-    DistributionDecision,
     DistributionPolicy,
     Entitlement,
     LoggedPolicy,
@@ -55,6 +54,15 @@ from clearance.policy import (
 )
 from clearance.policy._time import parse_time
 from clearance.policy.commitment import EntitlementOpening, logged_commitment, open_commitment
+from clearance.report.rows import (
+    DecisionRow,
+    Period,
+    ReleaseRow,
+    TransitionRow,
+    TreatmentRow,
+    VerdictRow,
+    WitnessRow,
+)
 from clearance.report.served import (
     AggregateFetcher,
     Devices,
@@ -64,87 +72,6 @@ from clearance.report.served import (
     compare,
     served,
 )
-
-
-@dataclass(frozen=True)
-class Period:
-    start: datetime
-    end: datetime
-
-    def __contains__(self, moment: datetime) -> bool:
-        return self.start <= moment <= self.end
-
-
-@dataclass
-class VerdictRow:
-    index: int
-    decision: str
-    inspector: str
-    automated: bool
-    inspected_at: datetime | None
-    findings: dict[str, dict[str, int]]
-    sarif_sha256: str
-    note: str
-
-
-@dataclass
-class TransitionRow:
-    index: int
-    event: str
-    ring: str
-    at: datetime | None
-    reason: str
-
-
-@dataclass
-class ReleaseRow:
-    index: int
-    sha256: str
-    product: str
-    version: str
-    channel: str
-    verdicts: list[VerdictRow] = field(default_factory=list)
-    transitions: list[TransitionRow] = field(default_factory=list)
-    #: Logged health per ring: [ok, failed] counted from health reports and aggregates.
-    health: dict[str, list[int]] = field(default_factory=dict)
-
-    @property
-    def dated(self) -> datetime | None:
-        moments = [v.inspected_at for v in self.verdicts if v.inspected_at is not None]
-        moments += [t.at for t in self.transitions if t.at is not None]
-        return min(moments) if moments else None
-
-    @property
-    def decision(self) -> str:
-        return self.verdicts[-1].decision if self.verdicts else "no verdict"
-
-
-@dataclass(frozen=True)
-class DecisionRow:
-    release: ReleaseRow
-    entitlement_index: int
-    customer: str
-    jurisdiction: str
-    moment: datetime
-    decision: DistributionDecision
-
-
-@dataclass(frozen=True)
-class TreatmentRow:
-    """One release that some jurisdictions received and ``jurisdiction`` did not."""
-
-    release: ReleaseRow
-    jurisdiction: str
-    received_by: tuple[str, ...]
-    explanation: str
-    explained: bool
-
-
-@dataclass(frozen=True)
-class WitnessRow:
-    name: str
-    cosigned: bool
-    timestamp: datetime | None
 
 
 @dataclass
@@ -266,7 +193,6 @@ class _Collector:
             elif commitment in self._openings:  # the regulator holds its opening
                 opened = open_commitment(predicate, self._openings[commitment])
                 self.entitlements.append((view.index, opened))
-
 
     def _count(self, record: Mapping[str, Any], counts: Mapping[str, Any]) -> None:
         target = self.releases.get(str(record.get("release", "")))

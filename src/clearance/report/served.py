@@ -35,7 +35,7 @@ from clearance.log import merkle
 from clearance.policy import Entitlement
 
 if TYPE_CHECKING:
-    from clearance.report.collect import DecisionRow, ReleaseRow
+    from clearance.report.rows import DecisionRow, ReleaseRow
 
 #: Fetches the individual report envelopes (JSON objects) a logged aggregate counts.
 AggregateFetcher = Callable[[int], Sequence[Mapping[str, Any]]]

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from clearance.attest import Envelope, Release
-from clearance.gateway.errors import GatewayInputError
 from clearance.keys import Signer
 
 
@@ -37,10 +36,8 @@ def _stage(release: Release, stored: Mapping[str, Path], directory: Path) -> Pat
     """Lay the content-addressed artifacts out under their release names (hard links)."""
     directory.mkdir(parents=True, exist_ok=True)
     for artifact in release.artifacts:
-        pure = PurePosixPath(artifact.name)
-        if pure.is_absolute() or ".." in pure.parts:
-            raise GatewayInputError(f"artifact name {artifact.name!r} is not a relative path")
-        target = directory.joinpath(*pure.parts)
+        # `Artifact` admitted only clean relative paths (attest._fields.relative_path).
+        target = directory.joinpath(*PurePosixPath(artifact.name).parts)
         target.parent.mkdir(parents=True, exist_ok=True)
         source = stored[artifact.name]
         try:

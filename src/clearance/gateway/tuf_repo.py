@@ -48,6 +48,8 @@ from tuf.api.metadata import (  # type: ignore[attr-defined]  # re-exported, not
 )
 from tuf.api.serialization.json import JSONSerializer
 
+from clearance.attest._fields import relative_path
+from clearance.attest.errors import StatementFormatError
 from clearance.gateway.errors import GatewayInputError
 
 ROLES = ("root", "targets", "snapshot", "timestamp")
@@ -233,8 +235,10 @@ class TufRepository:
         """Add (or replace) targets: ``files`` maps target path to content, ``custom`` to
         each target's ``custom`` object.  Bumps targets, snapshot and timestamp."""
         for name in files:
-            if name.startswith("/") or ".." in name.split("/") or not name:
-                raise GatewayInputError(f"target path {name!r} is not a clean relative path")
+            try:
+                relative_path(name, "target path")
+            except StatementFormatError as exc:
+                raise GatewayInputError(str(exc)) from exc
         with self._lock, self._changing():
             now = self._now()
             targets_md = self._latest("targets")

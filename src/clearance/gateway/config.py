@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from clearance._files import write_private
 from clearance._untrusted import UntrustedInputError, load_json
 from clearance.errors import BadInput
 from clearance.gateway.errors import GatewayInputError
@@ -180,10 +180,5 @@ def load_config(data_dir: Path) -> GatewayConfig:
 
 def write_config(data_dir: Path, config: GatewayConfig) -> Path:
     path = data_dir / CONFIG_NAME
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(config.to_dict(), handle, indent=2, sort_keys=True)
-        handle.write("\n")
-    tmp.replace(path)
+    write_private(path, json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n")
     return path

@@ -19,13 +19,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from clearance._files import write_private
 from clearance.attest.dsse import key_id
 from clearance.errors import BadInput
 from clearance.gateway.errors import GatewayInputError, GatewayRefused
@@ -76,13 +76,7 @@ class OpeningStore:
         with self._lock:
             if path.exists():
                 return
-            tmp = path.with_suffix(".tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(body)
-                handle.flush()
-                os.fsync(handle.fileno())
-            tmp.replace(path)
+            write_private(path, body)
 
     def all(self) -> list[tuple[int, EntitlementOpening]]:
         out = []

@@ -7,6 +7,7 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from clearance._files import write_private
 from clearance.attest.trust_root import TrustRoot
 from clearance.gateway.backends import tuf_share
 from clearance.gateway.config import (
@@ -100,10 +101,7 @@ def init_gateway(
     # The TUF keys and root are made here, once: replicas started together would race.
     # With a database the repository's files go there too (replicas on other machines).
     TufRepository(data_dir / "tuf", shared=tuf_share(database)).close()
-    fd = os.open(data_dir / TOKENS_NAME, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(plain, handle, indent=2, sort_keys=True)
-        handle.write("\n")
+    write_private(data_dir / TOKENS_NAME, json.dumps(plain, indent=2, sort_keys=True) + "\n")
     return plain
 
 

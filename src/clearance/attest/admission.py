@@ -43,7 +43,7 @@ that signed approving verdicts reach the inspector threshold.
 from __future__ import annotations
 
 import functools
-from collections.abc import Container, Iterable, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from clearance.attest.dsse import Envelope, key_id, pae
@@ -154,6 +154,43 @@ def _without(role_keys: Iterable[Verifier], revoked: Container[str]) -> tuple[Ve
     return tuple(out.values())
 
 
+#: The trust-root roles whose keys may sign each kind of entry (health reports are signed
+#: by client keys, a trust-root rotation per party: see :func:`signer_rule`).  The monitor
+#: reads this table too, so "who may sign what" is written once.
+SIGNING_ROLES: Mapping[str, tuple[str, ...]] = {
+    KIND_RELEASE: ("vendor",),
+    KIND_ENTITLEMENT: ("vendor",),
+    KIND_VERDICT: ("inspector",),
+    KIND_POLICY: ("policy",),
+    KIND_REVOCATION: ("policy",),
+    KIND_CHANNEL_RESET: ("policy",),
+    KIND_ROLLOUT: ("inspector", "policy"),
+    KIND_REPORT: ("inspector", "policy"),
+    KIND_TRANSITION: ("rollout",),
+}
+
+#: Kinds one key suffices for: a verdict is one inspector's view (k-of-n is counted across
+#: verdicts by :func:`evaluate_verdicts`); a resume decision or a report changes nobody's
+#: rights by itself.  Every other kind needs its role's threshold.
+_ONE_KEY_KINDS = frozenset({KIND_VERDICT, KIND_ROLLOUT, KIND_REPORT})
+
+_ROLE_TITLES = {
+    "vendor": "vendor",
+    "inspector": "inspector",
+    "policy": "policy authority",
+    "rollout": "rollout operator",
+}
+
+
+def _role(root: TrustRoot, role: str) -> Role:
+    return {
+        "vendor": root.vendors,
+        "inspector": root.inspectors,
+        "policy": root.policy,
+        "rollout": root.rollout,
+    }[role]
+
+
 def signer_rule(
     kind: str,
     root: TrustRoot,
@@ -161,37 +198,21 @@ def signer_rule(
     revoked_keys: Container[str] = frozenset(),
     client_keys: Sequence[Verifier] = (),
 ) -> SignerRule:
-    """The rule for ``kind`` under ``root`` (see the module table)."""
-    if kind in (KIND_RELEASE, KIND_ENTITLEMENT):
-        return SignerRule(
-            kind, "vendor", _without(root.vendors.keys, revoked_keys), root.vendors.threshold
-        )
-    if kind == KIND_VERDICT:
-        return SignerRule(kind, "inspector", _without(root.inspectors.keys, revoked_keys), 1)
-    if kind in (KIND_POLICY, KIND_REVOCATION, KIND_CHANNEL_RESET):
-        return SignerRule(
-            kind,
-            "policy authority",
-            _without(root.policy.keys, revoked_keys),
-            root.policy.threshold,
-        )
-    if kind in (KIND_ROLLOUT, KIND_REPORT):
-        keys = _without((*root.inspectors.keys, *root.policy.keys), revoked_keys)
-        return SignerRule(kind, "inspector or policy authority", keys, 1)
+    """The rule for ``kind`` under ``root`` (see :data:`SIGNING_ROLES`)."""
     if kind == KIND_HEALTH:
         return SignerRule(kind, "client", _without(client_keys, revoked_keys), 1)
     if kind == KIND_TRUST_ROOT:
         raise UnsupportedStatementError(
             "a trust-root rotation is signed per party: check it with accept_rotation"
         )
-    if kind == KIND_TRANSITION:
-        return SignerRule(
-            kind,
-            "rollout operator",
-            _without(root.rollout.keys, revoked_keys),
-            root.rollout.threshold,
-        )
-    raise UnsupportedStatementError(f"no admission rule for entries of kind {kind!r}")
+    roles = SIGNING_ROLES.get(kind)
+    if roles is None:
+        raise UnsupportedStatementError(f"no admission rule for entries of kind {kind!r}")
+    groups = [_role(root, role) for role in roles]
+    keys = _without([k for group in groups for k in group.keys], revoked_keys)
+    threshold = 1 if kind in _ONE_KEY_KINDS else groups[0].threshold
+    who = " or ".join(_ROLE_TITLES[role] for role in roles)
+    return SignerRule(kind, who, keys, threshold)
 
 
 def valid_key_ids(envelope: Envelope, keys: Sequence[Verifier]) -> frozenset[str]:

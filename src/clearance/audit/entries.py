@@ -64,15 +64,21 @@ _AUDIT_NAME = {
     admission.KIND_ROLLOUT: KIND_ROLLOUT_DECISION,
     admission.KIND_TRANSITION: KIND_ROLLOUT,
 }
+
+
+def audit_kind(admission_kind: str) -> str:
+    """The auditor's name for one of the admission rule's kinds."""
+    return _AUDIT_NAME.get(admission_kind, admission_kind)
+
+
 #: Audited kind by predicate type: the admission rule's map, under the auditor's names.
 _KIND_OF_PREDICATE = {
-    predicate: _AUDIT_NAME.get(kind, kind)
-    for predicate, kind in admission.KIND_OF_PREDICATE.items()
+    predicate: audit_kind(kind) for predicate, kind in admission.KIND_OF_PREDICATE.items()
 }
 #: Admission kind of each audited kind whose signers a trust-root role names (health
 #: reports are signed by client keys the trust root does not hold).
 _ADMISSION_KIND = {
-    _AUDIT_NAME.get(kind, kind): kind
+    audit_kind(kind): kind
     for kind in admission.KIND_OF_PREDICATE.values()
     if kind != admission.KIND_HEALTH
 }

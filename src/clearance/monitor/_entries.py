@@ -8,14 +8,12 @@ from typing import Any
 
 from clearance.attest import TrustRoot, admission, key_id
 from clearance.audit.entries import (
-    KIND_ENTITLEMENT,
     KIND_POLICY,
     KIND_RELEASE,
-    KIND_REPORT,
-    KIND_ROLLOUT_DECISION,
     KIND_TRUST_ROOT,
     KIND_VERDICT,
     EntryView,
+    audit_kind,
     key_roles,
 )
 from clearance.monitor.config import MonitorConfig
@@ -25,16 +23,12 @@ from clearance.monitor.state import MonitorState
 #: Rollout events that put (or keep) a release in front of a ring of machines.
 
 
-#: Which roles may sign each kind of statement.
+#: Which trust-root roles may sign each kind of entry, under the auditor's kind names: the
+#: admission rule's table (a report or resume decision signed by the parties that judge the
+#: others is no alert; signed by anyone else, it is a key outside its role).
 _ALLOWED: Mapping[str, frozenset[str]] = {
-    KIND_RELEASE: frozenset({"vendor"}),
-    KIND_ENTITLEMENT: frozenset({"vendor"}),
-    KIND_VERDICT: frozenset({"inspector"}),
-    KIND_POLICY: frozenset({"policy"}),
-    KIND_ROLLOUT_DECISION: frozenset({"inspector", "policy"}),
-    # A signed report is not an alert: the parties that judge the others may log one
-    # (clearance.attest.admission); signed by anyone else, it is a key outside its role.
-    KIND_REPORT: frozenset({"inspector", "policy"}),
+    audit_kind(kind): frozenset(roles) for kind, roles in admission.SIGNING_ROLES.items()
+} | {
     # A rotation is signed by the parties it changes (current and new keys) and the policy
     # authority (clearance.attest._governance): any role's key may appear on it.
     KIND_TRUST_ROOT: frozenset(

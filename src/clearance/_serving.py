@@ -38,9 +38,12 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 try:  # the C parser; see the module documentation
+    import httptools  # noqa: F401  (uvicorn's module imports even without it)
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    _HTTPTOOLS: type[asyncio.Protocol] | None = HttpToolsProtocol
 except ImportError:  # pragma: no cover - httptools is a declared dependency
-    HttpToolsProtocol = None
+    _HTTPTOOLS = None
 
 
 @dataclass(frozen=True)
@@ -107,14 +110,14 @@ def guarded_protocol(
     """
     table = _ClientTable(limits.per_client_connections)
     base: Any
-    if parser == "h11" or (parser == "auto" and HttpToolsProtocol is None):
+    if parser == "h11" or (parser == "auto" and _HTTPTOOLS is None):
         base = H11Protocol
-    elif HttpToolsProtocol is None:
+    elif _HTTPTOOLS is None:
         raise ImportError("httptools is not installed")
     else:
-        base = HttpToolsProtocol
+        base = _HTTPTOOLS
 
-    class Guarded(base):  # type: ignore[misc, valid-type]
+    class Guarded(base):  # type: ignore[misc]
         _host: str | None = None
         _timer: asyncio.TimerHandle | None = None
         _phase_start = 0.0

@@ -160,6 +160,7 @@ class Gateway:
             self._apply_lock,
             self._append_and_index,
             self._append_transition,
+            lambda: self.log.size,
         )
         self._replaying = False
         self._locks_lock = threading.Lock()

@@ -25,6 +25,7 @@ import logging
 import os
 import socket
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
@@ -84,6 +85,9 @@ if TYPE_CHECKING:
     from clearance.gateway.queue_postgres import LeaderLease
 
 log = logging.getLogger("clearance.gateway")
+
+#: How many recently appended digests the admission batches remember.
+RECENTLY_LOGGED = 4096
 
 Clock = Callable[[], datetime]
 
@@ -165,6 +169,9 @@ class Gateway:
         self._replaying = False
         self._locks_lock = threading.Lock()
         self._admissions = AdmissionQueue(self._admit_batch)
+        #: Digest -> index of entries the admission batches appended lately (used by the
+        #: batch leader only): a resent envelope is found before its first copy is indexed.
+        self._recently_logged: OrderedDict[str, int] = OrderedDict()
         self._leader: LeaderLease | None = None
         self._seen_missing: set[int] = set()
         if config.database:
@@ -419,6 +426,9 @@ class Gateway:
             indices = self.log.append([item.envelope.to_bytes() for item in to_log])
             for item, index in zip(to_log, indices, strict=True):
                 item.index = index
+                self._recently_logged[item.parsed.sha256] = index
+            while len(self._recently_logged) > RECENTLY_LOGGED:
+                self._recently_logged.popitem(last=False)
         if any(item.index is not None for item in items):
             checkpoint = self.log.checkpoint_bytes()
             size = self.log.checkpoint_size(checkpoint)
@@ -430,6 +440,10 @@ class Gateway:
         it is logged already (idempotent: the same envelope again gets its receipt)."""
         parsed = item.parsed
         signers = self.checks.check_signature(parsed)
+        # Logged by an earlier batch whose callers may not have indexed it yet, or indexed.
+        recent = self._recently_logged.get(parsed.sha256)
+        if recent is not None:
+            return recent
         existing = self.store.entry_by_sha(parsed.sha256)
         if existing is not None:
             return existing[0]

@@ -1,4 +1,4 @@
-"""The fast envelope encoding of bulk health reports is exactly RFC 8785 (canonical_json)."""
+"""The fast envelope encoding (submissions, bulk health reports) is exactly RFC 8785."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from clearance.attest import Envelope, canonical_json
 from clearance.attest.dsse import Signature
-from clearance.gateway._health_bulk import envelope_bytes
+from clearance.gateway._admission import canonical_envelope
 
 TEXT = st.text(min_size=1, max_size=40)
 
@@ -22,10 +22,10 @@ def test_envelope_bytes_are_the_canonical_bytes(
     payload_type: str, payload: bytes, signatures: list[tuple[str, bytes]]
 ) -> None:
     envelope = Envelope(payload_type, payload, tuple(Signature(k, s) for k, s in signatures))
-    assert envelope_bytes(envelope) == canonical_json(envelope.to_dict())
+    assert canonical_envelope(envelope) == canonical_json(envelope.to_dict())
 
 
 def test_plain_and_escaped_strings_both_match() -> None:
     for payload_type in ("application/vnd.in-toto+json", 'a"b\\c\n\u2028é'):
         envelope = Envelope(payload_type, b"{}", (Signature("device+1a2b", b"\x00" * 64),))
-        assert envelope_bytes(envelope) == envelope.to_bytes()
+        assert canonical_envelope(envelope) == envelope.to_bytes()

@@ -13,9 +13,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from clearance.attest import HEALTH_V1, Envelope, canonical_json, statement_of
+from clearance.attest import HEALTH_V1, Envelope, statement_of
 from clearance.errors import BadInput
 from clearance.gateway import rollout
+from clearance.gateway._admission import canonical_envelope
 from clearance.gateway._sigpool import SignaturePool
 from clearance.gateway.config import GatewayConfig
 from clearance.gateway.errors import GatewayInputError, GatewayNotFoundError, GatewayRefused
@@ -31,27 +32,6 @@ GRACE_SECONDS = 2
 #: Device key ids remembered by report digest, so that recounting a window does not parse
 #: every stored envelope again (reports from other replicas are parsed once, then kept).
 DEVICE_CACHE_SIZE = 500_000
-
-
-def _plain(text: str) -> bool:
-    """Printable ASCII without the two characters JSON escapes (``"`` and ``\\``)."""
-    return text.isascii() and text.isprintable() and '"' not in text and "\\" not in text
-
-
-def envelope_bytes(envelope: Envelope) -> bytes:
-    """The RFC 8785 bytes of an envelope (what is stored, hashed and aggregated), fast.
-
-    An envelope is three strings and a list of two-string objects; when every
-    string is plain ASCII (base64 always is; the payload type and key ids
-    normally are), sorted keys and no whitespace *are* the RFC 8785 form, and
-    the standard library's encoder writes them at a fraction of the cost of
-    the general canonicaliser, which remains the path for anything else.
-    """
-    data = envelope.to_dict()
-    strings = [data["payloadType"], *(v for s in data["signatures"] for v in s.values())]
-    if all(_plain(v) for v in strings):
-        return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
-    return canonical_json(data)
 
 
 class HealthBulk:
@@ -165,7 +145,7 @@ class HealthBulk:
                     raise GatewayRefused(f"release {release} is not being rolled out")
                 if not state.reaches(customer):
                     raise GatewayRefused(f"release {release} was not offered to {customer!r}")
-                stored = envelope_bytes(envelope)  # hashed once, not canonicalised twice
+                stored = canonical_envelope(envelope)  # hashed once, not canonicalised twice
                 report = AcceptedReport(
                     hashlib.sha256(stored).hexdigest(),
                     release,

@@ -38,7 +38,7 @@ from clearance.attest.trust_root import TrustRoot
 from clearance.client.errors import MalformedBundleError
 from clearance.errors import BadInput
 from clearance.gateway import distribution, rollout
-from clearance.gateway._admission import Admission, AdmissionQueue
+from clearance.gateway._admission import Admission, AdmissionQueue, canonical_envelope
 from clearance.gateway._background import Background
 from clearance.gateway._entries import (
     KIND_ENTITLEMENT,
@@ -351,22 +351,24 @@ class Gateway:
                 f"{self.config.max_envelope_bytes}"
             )
         try:
-            envelope = Envelope.from_bytes(envelope_bytes)
-            parsed = parse_entry(envelope.to_bytes())
+            entry = canonical_envelope(Envelope.from_bytes(envelope_bytes))
+            parsed = parse_entry(entry)
         except (AttestFormatError, BadInput) as exc:
             raise GatewayInputError(f"submission: {exc}") from None
         if parsed.kind == KIND_TRANSITION:
             raise GatewayRefused("rollout transitions are written by the gateway only")
         if expected_kind is not None and parsed.kind != expected_kind:
             raise GatewayInputError(f"expected a {expected_kind} statement, got a {parsed.kind}")
+        if parsed.envelope is None:
+            raise GatewayInputError(f"submission: a {parsed.kind} is not a signed statement")
         self.checks.check_role(parsed.kind, role)
         if parsed.kind == KIND_HEALTH:
-            return self._health(parsed, envelope)
-        admitted = self._admissions.admit(Admission(parsed, envelope, opening))
+            return self._health(parsed, parsed.envelope)
+        admitted = self._admissions.admit(Admission(parsed, parsed.envelope, entry, opening))
         assert admitted.index is not None
         if not admitted.duplicate:
             with self._apply_lock:
-                self._index_and_react(admitted.index, envelope.to_bytes())
+                self._index_and_react(admitted.index, entry)
             if admitted.opened is not None:
                 self.customers.openings.add(admitted.index, admitted.opened)
             self._background.wake_witnesses()
@@ -423,7 +425,7 @@ class Gateway:
             else:
                 item.index, item.duplicate = logged, True
         if to_log:
-            indices = self.log.append([item.envelope.to_bytes() for item in to_log])
+            indices = self.log.append([item.entry for item in to_log])
             for item, index in zip(to_log, indices, strict=True):
                 item.index = index
                 self._recently_logged[item.parsed.sha256] = index

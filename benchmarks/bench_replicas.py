@@ -120,7 +120,9 @@ def _port(url: str) -> int:
 def _holder_pid(dsn: str) -> int:
     with psycopg.connect(dsn) as conn:
         row = conn.execute("SELECT holder FROM clr_log_lease WHERE id = 1").fetchone()
-    return int(str(row[0]).rsplit("/", 1)[1]) if row else -1
+    holder = str(row[0]) if row else ""
+    # Replicas are named host/pid; another holder (the benchmark's own export) is no replica.
+    return int(holder.rsplit("/", 1)[1]) if "/" in holder else -1
 
 
 def _size(dsn: str) -> int:

@@ -65,9 +65,14 @@ def register(sub: SubParsers) -> None:
         help="run an inspection worker elsewhere: PostgreSQL job queue + the gateway's HTTP API",
     )
     worker.add_argument("--server", required=True, metavar="URL", help="the gateway")
-    worker.add_argument("--queue-dsn", required=True, metavar="DSN", help="PostgreSQL queue")
     worker.add_argument(
-        "--queue-table", default="clearance_jobs", metavar="TABLE", help="the queue's table"
+        "--queue-dsn", required=True, metavar="DSN", help="PostgreSQL of the job queue"
+    )
+    worker.add_argument(
+        "--queue-table",
+        default="clearance_jobs",
+        metavar="NAME",
+        help="the procrastinate queue (gateway.json's job_queue_table)",
     )
     worker.add_argument("--key", required=True, type=Path, help="this inspector's key")
     worker.add_argument("--trust-root", required=True, type=Path, help="trust-root.json")

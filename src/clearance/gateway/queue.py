@@ -1,11 +1,14 @@
 """The persistent job queue that feeds inspection workers.
 
 :class:`JobQueue` is the interface; :class:`SQLiteJobQueue` is the embedded
-implementation in the gateway's store; :class:`~clearance.gateway.queue_postgres.PostgresJobQueue`
-implements the same protocol on PostgreSQL for workers on other machines.  A claimed job holds a
-lease: if its worker dies, the lease runs out and the job is claimed again;
-after ``max_attempts`` claims it is marked failed with the last error, so a
-job that crashes its worker cannot loop forever.
+implementation in the gateway's store; the PostgreSQL queue
+(:mod:`clearance.gateway.queue_postgres`) implements the same protocol for
+workers on other machines.  A claimed job holds a lease: if its worker dies,
+the lease runs out and the job is claimed again; after ``max_attempts`` claims
+it is marked failed with the last error, so a job that crashes its worker
+cannot loop forever.  How long a lease lasts is the queue's (``lease_seconds``
+when it is opened): on SQLite from the claim, on PostgreSQL from the worker's
+last heartbeat.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ class Job:
 class JobQueue(Protocol):
     def enqueue(self, kind: str, payload: Mapping[str, Any], *, max_attempts: int = 3) -> int: ...
 
-    def claim(self, worker: str, lease_seconds: float = 300.0) -> Job | None: ...
+    def claim(self, worker: str) -> Job | None: ...
 
     def complete(self, job_id: int, result: Mapping[str, Any]) -> None: ...
 
@@ -96,7 +99,6 @@ def run_one_job(
     run: Callable[[Job], Mapping[str, Any]],
     expected_errors: tuple[type[BaseException], ...],
     on_failed_for_good: Callable[[Job, str], None] | None = None,
-    lease_seconds: float = 600,
 ) -> bool:
     """Claim one job, run it, and record the outcome; False when the queue was empty.
 
@@ -104,7 +106,7 @@ def run_one_job(
     job's attempts are spent, then failed for good with its message); any other
     exception escapes and leaves the lease to expire, so the job is retried.
     """
-    job = queue.claim(worker, lease_seconds=lease_seconds)
+    job = queue.claim(worker)
     if job is None:
         return False
     try:
@@ -125,10 +127,15 @@ def run_one_job(
 class SQLiteJobQueue:
     """Jobs in one SQLite file (WAL mode, synchronous=FULL: an enqueued job survives a crash).
 
-    ``path`` may be ``":memory:"`` for a queue that lives as long as the object.
+    ``path`` may be ``":memory:"`` for a queue that lives as long as the object.  A claim
+    lasts ``lease_seconds`` from the moment it is made (long enough for an inspection: the
+    embedded workers are threads of the gateway, which restarts them all at once).
     """
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, lease_seconds: float = 600.0) -> None:
+        if lease_seconds <= 0:
+            raise JobQueueError(f"lease_seconds must be positive, not {lease_seconds}")
+        self._lease = lease_seconds
         self._lock = threading.Lock()
         self._db = open_wal(path, _SCHEMA)
 
@@ -149,7 +156,7 @@ class SQLiteJobQueue:
             assert cur.lastrowid is not None
             return cur.lastrowid
 
-    def claim(self, worker: str, lease_seconds: float = 300.0) -> Job | None:
+    def claim(self, worker: str) -> Job | None:
         """Take the oldest queued job, or one whose worker's lease ran out (it crashed)."""
         now = time.time()
         with self._lock:
@@ -173,7 +180,7 @@ class SQLiteJobQueue:
                 self._db.execute(
                     "UPDATE jobs SET state=?, attempts=attempts+1, lease_until=?, worker=?, "
                     "updated=? WHERE id=?",
-                    (RUNNING, now + lease_seconds, worker, now, row[0]),
+                    (RUNNING, now + self._lease, worker, now, row[0]),
                 )
                 self._db.execute("COMMIT")
             except BaseException:

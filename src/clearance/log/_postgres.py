@@ -231,16 +231,17 @@ class PostgresStorage:
                     if got is None or not got[0]:
                         yield False
                         return
-                # One round trip: the lock (a no-op if already held), then the lease row.
+                # The lock (a no-op if already held), then the lease row.
                 # The token changes when the lease changes hands: when nobody held it
                 # since this storage's last batch (the row still has the token this
                 # storage was given), the batch keeps it, which spares a committed
                 # write (a WAL flush) per batch.  Any other holder in between, even
                 # one of the same name, leaves another token, and a new one is taken.
+                # The lock first, in a statement of its own: a read in the same statement
+                # would see the row as it was before the wait (the snapshot of its start).
+                conn.execute("SELECT pg_advisory_lock(%s)", (ADVISORY_KEY,))
                 row = conn.execute(
-                    "WITH locked AS (SELECT pg_advisory_lock(%s)) "
-                    "SELECT token, holder FROM clr_log_lease, locked WHERE id = 1",
-                    (ADVISORY_KEY,),
+                    "SELECT token, holder FROM clr_log_lease WHERE id = 1"
                 ).fetchone()
                 if row is None or int(row[0]) != self._last_token or str(row[1]) != self._name:
                     row = conn.execute(

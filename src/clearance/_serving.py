@@ -12,10 +12,16 @@ protocol class built by :func:`guarded_protocol` adds, per connection:
   :attr:`ServerLimits.min_body_rate` bytes a second must arrive, measured
   over every :attr:`ServerLimits.tick` seconds;
 - a per-client connection limit (by peer address): connection number
-  :attr:`ServerLimits.per_client_connections` + 1 gets ``503`` and is closed.
+  :attr:`ServerLimits.per_client_connections` + 1 gets ``503`` and is closed;
+- a request head of at most :attr:`ServerLimits.max_header_bytes` (``431``
+  and closed beyond).
 
-:func:`uvicorn_config` also sets uvicorn's own keep-alive timeout, the header
-size limit and the overall connection limit.  :class:`RateLimiter` is a
+The protocol is uvicorn's httptools one (the C parser, llhttp) when httptools
+is installed, as it is with the declared dependencies: the pure-Python h11
+parser costs more CPU per request than the gateway's own work on a tile
+read.  h11 remains the fallback.  :func:`uvicorn_config` also sets uvicorn's
+own keep-alive timeout, the header size limit and the overall connection
+limit, and lets uvicorn pick uvloop when it is installed.  :class:`RateLimiter` is a
 per-client token bucket for endpoints that do work per request.
 """
 
@@ -30,6 +36,14 @@ from typing import Any
 
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+try:  # the C parser; see the module documentation
+    import httptools  # noqa: F401  (uvicorn's module imports even without it)
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    _HTTPTOOLS: type[asyncio.Protocol] | None = HttpToolsProtocol
+except ImportError:  # pragma: no cover - httptools is a declared dependency
+    _HTTPTOOLS = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +67,11 @@ class ServerLimits:
 
 
 DEFAULT_LIMITS = ServerLimits()
+
+_HEAD_TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain\r\n"
+    b"content-length: 26\r\nconnection: close\r\n\r\nrequest head is too large\n"
+)
 
 _BUSY_RESPONSE = (
     b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\n"
@@ -82,18 +101,33 @@ class _ClientTable:
             self._open.pop(host, None)
 
 
-def guarded_protocol(limits: ServerLimits = DEFAULT_LIMITS) -> type[asyncio.Protocol]:
-    """An h11 protocol class enforcing ``limits`` (one class, one client table, per server)."""
-    table = _ClientTable(limits.per_client_connections)
+def guarded_protocol(
+    limits: ServerLimits = DEFAULT_LIMITS, *, parser: str = "auto"
+) -> type[asyncio.Protocol]:
+    """A protocol class enforcing ``limits`` (one class, one client table, per server).
 
-    class GuardedH11Protocol(H11Protocol):
+    ``parser``: ``"httptools"``, ``"h11"`` or ``"auto"`` (httptools when installed).
+    """
+    table = _ClientTable(limits.per_client_connections)
+    base: Any
+    if parser == "h11" or (parser == "auto" and _HTTPTOOLS is None):
+        base = H11Protocol
+    elif _HTTPTOOLS is None:
+        raise ImportError("httptools is not installed")
+    else:
+        base = _HTTPTOOLS
+
+    class Guarded(base):  # type: ignore[misc]
         _host: str | None = None
         _timer: asyncio.TimerHandle | None = None
         _phase_start = 0.0
         _received = 0
         _received_at_tick = 0
+        # Bytes received since the last request head was complete (httptools only: h11
+        # enforces the head limit itself).
+        _head_bytes = 0
 
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        def connection_made(self, transport: asyncio.Transport) -> None:
             super().connection_made(transport)
             host = self.client[0] if self.client else "unknown"
             if not table.admit(host):
@@ -115,7 +149,25 @@ def guarded_protocol(limits: ServerLimits = DEFAULT_LIMITS) -> type[asyncio.Prot
 
         def data_received(self, data: bytes) -> None:
             self._received += len(data)
+            if base is not H11Protocol:
+                self._head_bytes += len(data)
             super().data_received(data)
+            if self._head_bytes > limits.max_header_bytes and not self.transport.is_closing():
+                self.transport.write(_HEAD_TOO_LARGE)
+                self._drop()
+
+        def on_headers_complete(self) -> None:
+            self._head_bytes = 0  # what follows in this read is body, not head
+            super().on_headers_complete()
+
+        def on_message_complete(self) -> None:
+            super().on_message_complete()
+            self._head_bytes = 0
+            # Bytes of the next pipelined request's head still count from here.
+
+        def on_body(self, body: bytes) -> None:
+            super().on_body(body)
+            self._head_bytes = 0
 
         def on_response_complete(self) -> None:
             self._phase_start = self.loop.time()
@@ -150,7 +202,10 @@ def guarded_protocol(limits: ServerLimits = DEFAULT_LIMITS) -> type[asyncio.Prot
                 self.cycle.disconnected = True
             self.transport.close()
 
-    return GuardedH11Protocol
+    Guarded.__name__ = Guarded.__qualname__ = (
+        "GuardedH11Protocol" if base is H11Protocol else "GuardedHttpToolsProtocol"
+    )
+    return Guarded
 
 
 def uvicorn_config(

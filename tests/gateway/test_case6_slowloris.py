@@ -103,6 +103,27 @@ def test_case6_clearance_serve_runs_under_the_limits(
     monkeypatch.setattr(uvicorn.Server, "run", run)
     gateway_server.serve(world.data_dir, "127.0.0.1", 0)
     (config,) = seen
-    assert isinstance(config.http, type) and config.http.__name__ == "GuardedH11Protocol"
+    assert isinstance(config.http, type)
+    assert config.http.__name__ in ("GuardedHttpToolsProtocol", "GuardedH11Protocol")
     assert config.timeout_keep_alive <= 5 and config.limit_concurrency is not None
     assert config.h11_max_incomplete_event_size is not None
+
+
+def test_case6_an_oversized_request_head_is_refused(gateway: Any) -> None:
+    sock = socket.create_connection(("127.0.0.1", gateway.port), timeout=5)
+    head = b"GET /trust-root.json HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 8192 + b"\r\n"
+    try:
+        for _ in range(LIMITS.max_header_bytes // 8192 + 2):  # never ends the head
+            sock.sendall(head[-8200:])
+    except OSError:
+        pass  # closed while sending: refused
+    answer = b""
+    try:
+        while chunk := sock.recv(4096):
+            answer += chunk
+    except OSError:
+        pass
+    sock.close()
+    # Refused with an answer (h11 says 400), not merely timed out.
+    assert answer.startswith((b"HTTP/1.1 431", b"HTTP/1.1 400")), answer[:40]
+    assert httpx.get(f"{gateway.url}/trust-root.json", timeout=5).status_code == 200

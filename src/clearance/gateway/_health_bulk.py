@@ -5,8 +5,10 @@ See :mod:`clearance.gateway.health_batch` for the format and why.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -14,6 +16,7 @@ from typing import Any
 from clearance.attest import HEALTH_V1, Envelope, statement_of
 from clearance.errors import BadInput
 from clearance.gateway import rollout
+from clearance.gateway._admission import canonical_envelope
 from clearance.gateway._sigpool import SignaturePool
 from clearance.gateway.config import GatewayConfig
 from clearance.gateway.errors import GatewayInputError, GatewayNotFoundError, GatewayRefused
@@ -26,6 +29,9 @@ from clearance.policy.rollout import Report, tally
 MAX_BULK_REPORTS = 20_000
 #: A window is aggregated this long after it ends (late commits of bulk requests).
 GRACE_SECONDS = 2
+#: Device key ids remembered by report digest, so that recounting a window does not parse
+#: every stored envelope again (reports from other replicas are parsed once, then kept).
+DEVICE_CACHE_SIZE = 500_000
 
 
 class HealthBulk:
@@ -41,6 +47,7 @@ class HealthBulk:
         lock: threading.RLock,
         append: Callable[[bytes], int],
         append_transition: Callable[[rollout.Transition], int],
+        log_size: Callable[[], int],
     ) -> None:
         self.store = store
         self.config = config
@@ -50,6 +57,29 @@ class HealthBulk:
         self._apply_lock = lock
         self._append_and_apply = append
         self._append_transition = append_transition
+        self._log_size = log_size
+        self._devices: OrderedDict[str, str] = OrderedDict()
+        self._devices_lock = threading.Lock()
+
+    def _remember_device(self, sha256: str, device: str) -> None:
+        with self._devices_lock:
+            self._devices[sha256] = device
+            if len(self._devices) > DEVICE_CACHE_SIZE:
+                self._devices.popitem(last=False)
+
+    def _device_of(self, sha256: str, stored: bytes) -> str:
+        """The key id that signed a stored report (its first signature's), by digest."""
+        with self._devices_lock:
+            known = self._devices.get(sha256)
+        if known is not None:
+            return known
+        try:  # stored reports were checked on the way in: the key id is all that is read
+            signatures = json.loads(stored).get("signatures") or []
+            device = str(signatures[0]["keyid"]) if signatures else sha256
+        except (ValueError, TypeError, KeyError, AttributeError, IndexError):
+            device = sha256
+        self._remember_device(sha256, device)
+        return device
 
     def _client_keys(self, customer: str) -> list[str]:
         keys: list[str] = []
@@ -115,10 +145,17 @@ class HealthBulk:
                     raise GatewayRefused(f"release {release} is not being rolled out")
                 if not state.reaches(customer):
                     raise GatewayRefused(f"release {release} was not offered to {customer!r}")
-                envelope_bytes = envelope.to_bytes()
+                stored = canonical_envelope(envelope)  # hashed once, not canonicalised twice
                 report = AcceptedReport(
-                    envelope.sha256, release, customer, state.ring.name, status, envelope_bytes
+                    hashlib.sha256(stored).hexdigest(),
+                    release,
+                    customer,
+                    state.ring.name,
+                    status,
+                    stored,
                 )
+                if envelope.signatures:
+                    self._remember_device(report.sha256, envelope.signatures[0].keyid)
                 candidates.append((position, report, keys_of[customer]))
             except BadInput as exc:
                 refused.append({"position": position, "reason": str(exc)})
@@ -157,17 +194,14 @@ class HealthBulk:
                     continue
                 state = rollout.RolloutState.from_dict(data)
                 votes = []
-                for position, (_sha, status, envelope) in enumerate(
+                for position, (sha, status, stored) in enumerate(
                     self.health_reports.window(release, state.ring.name, now - now % window)
                 ):
-                    signatures = Envelope.from_bytes(envelope).signatures
-                    device = signatures[0].keyid if signatures else _sha
-                    votes.append(Report(device, status, position))
+                    votes.append(Report(self._device_of(sha, stored), status, position))
+                # Bulk reports are not logged one by one: the evidence names the log as
+                # it stood when they were counted (their aggregate is logged later).
                 state, transition = rollout.judge(
-                    state,
-                    tally(votes),
-                    self.clock(),
-                    1 << 62,  # reports not logged one by one
+                    state, tally(votes), self.clock(), max(0, self._log_size() - 1)
                 )
                 self.store.put_rollout(release, state.to_dict())
             if transition is not None:

@@ -46,10 +46,7 @@ class PayloadTooLargeError(GatewayInputError):
 
 
 def _token(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    if header.lower().startswith("bearer "):
-        return header[7:].strip() or None
-    return None
+    return _bearer(request.headers.get("authorization", ""))
 
 
 async def _read_limited(request: Request, limit: int, what: str) -> bytes:
@@ -78,6 +75,27 @@ def _entitlement_body(body: bytes) -> tuple[bytes, dict[str, Any] | None]:
             raise GatewayInputError("entitlement: opening must be a JSON object")
         return json.dumps(value["envelope"]).encode(), opening
     return body, None
+
+
+def _status_of(exc: ClearanceError, has_token: bool) -> int:
+    """The HTTP status of a refusal (the same for the fast path and the framework)."""
+    if isinstance(exc, PayloadTooLargeError):
+        return 413
+    if isinstance(exc, GatewayNotFoundError):
+        return 404
+    if isinstance(exc, GatewayRefused) and "token" in str(exc):
+        return 403 if has_token else 401
+    if isinstance(exc, Refused):
+        return 403
+    if isinstance(exc, BadInput):
+        return 400
+    return 500
+
+
+def _bearer(header: str) -> str | None:
+    if header.lower().startswith("bearer "):
+        return header[7:].strip() or None
+    return None
 
 
 def _safe_file(root: Path, relative: str) -> Path:
@@ -116,8 +134,9 @@ class _ImmutableCache:
 class StaticFastPath:
     """ASGI front of the gateway: GETs of log tiles, the checkpoint and TUF metadata are
     answered straight from disk (and memory, for immutable files) without the framework's
-    routing; everything else, including misses, goes to the FastAPI app, which also
-    documents these paths in the OpenAPI description."""
+    routing, and so are signed submissions (``POST /api/v1/submissions``, the hot write);
+    everything else, including misses, goes to the FastAPI app, which also documents
+    these paths in the OpenAPI description."""
 
     def __init__(self, app: FastAPI, gateway: Gateway) -> None:
         self.app = app
@@ -169,7 +188,63 @@ class StaticFastPath:
             self._cache.put(path, cached)
         return cached, b"application/octet-stream", IMMUTABLE.encode()
 
+    async def _submit(self, scope: Any, receive: Any, send: Any) -> None:
+        """``POST /api/v1/submissions`` without the framework: the hottest write path
+        (the route stays in the app, which documents it; the answers are the same)."""
+        token = None
+        declared = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                token = _bearer(value.decode("latin-1"))
+            elif name == b"content-length":
+                declared = value
+        limit = self._gateway.config.max_envelope_bytes
+        status, answer = 201, None
+        try:
+            if declared is not None and declared.isdigit() and int(declared) > limit:
+                raise PayloadTooLargeError(
+                    f"envelope is {declared.decode()} bytes, the limit is {limit}"
+                )
+            chunks: list[bytes] = []
+            total, more = 0, True
+            while more:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
+                chunk = message.get("body", b"")
+                total += len(chunk)
+                if total > limit:
+                    raise PayloadTooLargeError(
+                        f"envelope is larger than the limit of {limit} bytes"
+                    )
+                chunks.append(chunk)
+                more = message.get("more_body", False)
+            role = self._gateway.config.role_of(token)
+            answer = await run_in_threadpool(self._gateway.submit, b"".join(chunks), role)
+        except ClearanceError as exc:
+            status, answer = _status_of(exc, token is not None), {"detail": str(exc)}
+        body = json.dumps(answer, separators=(",", ":")).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "POST"
+            and scope["path"] == "/api/v1/submissions"
+            and not scope.get("query_string")
+        ):
+            await self._submit(scope, receive, send)
+            return
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
             path = scope["path"]
             if self._from_database and path.startswith("/log/"):
@@ -214,18 +289,7 @@ def create_app(gateway: Gateway) -> FastAPI:
 
     @app.exception_handler(ClearanceError)
     async def _clearance_error(request: Request, exc: ClearanceError) -> JSONResponse:
-        if isinstance(exc, PayloadTooLargeError):
-            status = 413
-        elif isinstance(exc, GatewayNotFoundError):
-            status = 404
-        elif isinstance(exc, GatewayRefused) and "token" in str(exc):
-            status = 401 if _token(request) is None else 403
-        elif isinstance(exc, Refused):
-            status = 403
-        elif isinstance(exc, BadInput):
-            status = 400
-        else:
-            status = 500
+        status = _status_of(exc, _token(request) is not None)
         return JSONResponse({"detail": str(exc)}, status_code=status)
 
     def role(request: Request) -> str | None:

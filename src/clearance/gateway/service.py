@@ -19,6 +19,7 @@ import logging
 import os
 import socket
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
@@ -30,6 +31,7 @@ from clearance.attest.errors import AttestFormatError
 from clearance.attest.trust_root import TrustRoot
 from clearance.errors import BadInput
 from clearance.gateway import rollout
+from clearance.gateway._admission import Admission, AdmissionQueue, canonical_envelope
 from clearance.gateway._background import Background
 from clearance.gateway._entries import (
     KIND_ENTITLEMENT,
@@ -67,6 +69,9 @@ if TYPE_CHECKING:
     from clearance.gateway.queue_postgres import LeaderLease
 
 log = logging.getLogger("clearance.gateway")
+
+#: How many recently appended digests the admission batches remember.
+RECENTLY_LOGGED = 4096
 
 Clock = Callable[[], datetime]
 
@@ -134,6 +139,7 @@ class Gateway:
             self._apply_lock,
             self._append_and_index,
             self._append_transition,
+            lambda: self.log.size,
         )
         self.reads = GatewayReads(
             data_dir=data_dir,
@@ -150,7 +156,10 @@ class Gateway:
         self.bundles = ReleaseBundles(log, store, self.customers, self.reads.policy_in_force)
         self._replaying = False
         self._locks_lock = threading.Lock()
-        self._channel_locks: dict[tuple[str, str], threading.Lock] = {}
+        self._admissions = AdmissionQueue(self._admit_batch)
+        #: Digest -> index of entries the admission batches appended lately (used by the
+        #: batch leader only): a resent envelope is found before its first copy is indexed.
+        self._recently_logged: OrderedDict[str, int] = OrderedDict()
         self._leader: LeaderLease | None = None
         self._seen_missing: set[int] = set()
         if config.database:
@@ -315,52 +324,129 @@ class Gateway:
         opening: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Check, log and index one signed envelope; return its receipt.  ``opening``: the
-        opening of a committed entitlement (kept privately, never logged)."""
+        opening of a committed entitlement (kept privately, never logged).
+
+        What needs nothing shared (parsing, the token's role) is done here; the admission
+        checks and the append run batched with concurrent submissions
+        (:meth:`_admit_batch`); once the batch is durable, the entry is indexed and its
+        reaction carried out here, and the receipt proves it under the batch's checkpoint."""
         if len(envelope_bytes) > self.config.max_envelope_bytes:
             raise GatewayInputError(
                 f"envelope is {len(envelope_bytes)} bytes, the limit is "
                 f"{self.config.max_envelope_bytes}"
             )
         try:
-            envelope = Envelope.from_bytes(envelope_bytes)
-            parsed = parse_entry(envelope.to_bytes())
+            entry = canonical_envelope(Envelope.from_bytes(envelope_bytes))
+            parsed = parse_entry(entry)
         except (AttestFormatError, BadInput) as exc:
             raise GatewayInputError(f"submission: {exc}") from None
         if parsed.kind == KIND_TRANSITION:
             raise GatewayRefused("rollout transitions are written by the gateway only")
         if expected_kind is not None and parsed.kind != expected_kind:
             raise GatewayInputError(f"expected a {expected_kind} statement, got a {parsed.kind}")
+        if parsed.envelope is None:
+            raise GatewayInputError(f"submission: a {parsed.kind} is not a signed statement")
         self.checks.check_role(parsed.kind, role)
         if parsed.kind == KIND_HEALTH:
-            return self._health(parsed, envelope)
-        self.log.sync_index()  # revoked keys and version bars as the whole log has them
+            return self._health(parsed, parsed.envelope)
+        admitted = self._admissions.admit(Admission(parsed, parsed.envelope, entry, opening))
+        assert admitted.index is not None
+        if not admitted.duplicate:
+            with self._apply_lock:
+                self._index_and_react(admitted.index, entry)
+            if admitted.opened is not None:
+                self.customers.openings.add(admitted.index, admitted.opened)
+            self._background.wake_witnesses()
+        return self._receipt_under(
+            admitted.checkpoint,
+            admitted.size,
+            admitted.index,
+            parsed.sha256,
+            parsed.kind,
+            admitted.duplicate,
+        )
+
+    def _admit_batch(self, batch: list[Admission]) -> None:
+        """The admission checks, one group commit and the indexing of concurrent submissions.
+
+        In rounds: a submission that depends on one earlier in the same round (a second
+        release of one channel, whose version must exceed the first's, or the same
+        envelope twice) waits for the next round, which sees the first one logged."""
+        pending = batch
+        while pending:
+            self.log.sync_index()  # revoked keys and version bars as the whole log has them
+            round_, later, channels, shas = [], [], set(), set()
+            for item in pending:
+                key = self._admission_key(item)
+                if item.parsed.sha256 in shas or (key is not None and key in channels):
+                    later.append(item)
+                    continue
+                shas.add(item.parsed.sha256)
+                if key is not None:
+                    channels.add(key)
+                round_.append(item)
+            self._admit_round(round_)
+            pending = later
+
+    @staticmethod
+    def _admission_key(item: Admission) -> tuple[str, str] | None:
+        """The channel whose version order a release takes part in (None for other kinds)."""
+        statement = item.parsed.statement
+        if item.parsed.kind != KIND_RELEASE or statement is None:
+            return None
+        predicate = statement.predicate
+        return str(predicate.get("product")), str(predicate.get("channel"))
+
+    def _admit_round(self, items: list[Admission]) -> None:
+        to_log: list[Admission] = []
+        for item in items:
+            try:
+                logged = self._check_admission(item)
+            except Exception as exc:  # this caller's refusal only
+                item.error = exc
+                continue
+            if logged is None:
+                to_log.append(item)
+            else:
+                item.index, item.duplicate = logged, True
+        if to_log:
+            indices = self.log.append([item.entry for item in to_log])
+            for item, index in zip(to_log, indices, strict=True):
+                item.index = index
+                self._recently_logged[item.parsed.sha256] = index
+            while len(self._recently_logged) > RECENTLY_LOGGED:
+                self._recently_logged.popitem(last=False)
+        if any(item.index is not None for item in items):
+            checkpoint = self.log.checkpoint_bytes()
+            size = self.log.checkpoint_size(checkpoint)
+            for item in items:
+                item.checkpoint, item.size = checkpoint, size
+
+    def _check_admission(self, item: Admission) -> int | None:
+        """Every admission check of one submission; the log index of its earlier copy when
+        it is logged already (idempotent: the same envelope again gets its receipt)."""
+        parsed = item.parsed
         signers = self.checks.check_signature(parsed)
+        # Logged by an earlier batch whose callers may not have indexed it yet, or indexed.
+        recent = self._recently_logged.get(parsed.sha256)
+        if recent is not None:
+            return recent
         existing = self.store.entry_by_sha(parsed.sha256)
-        if existing is not None:  # idempotent: the same envelope again gets its receipt
-            return self.receipt(existing[0], parsed.sha256, parsed.kind, duplicate=True)
-        self.checks.check_semantics(parsed, signers, opening)
-        entry = envelope.to_bytes()
+        if existing is not None:
+            return existing[0]
+        self.checks.check_semantics(parsed, signers, item.opening)
         if parsed.kind == KIND_ENTITLEMENT:
-            _, opened = self.checks.entitlement_of(parsed, opening)
-            index = self._append_and_index(entry)
-            if opened is not None:
-                self.customers.openings.add(index, opened)
-        elif parsed.kind != KIND_RELEASE:
-            index = self._append_and_index(entry)
-        else:
-            # The version rule (higher than every logged release of the product and channel)
-            # is checked and the release appended under the channel's lock, so that two
-            # concurrent releases of one channel cannot both pass and land out of order.
+            _, item.opened = self.checks.entitlement_of(parsed, item.opening)
+        elif parsed.kind == KIND_RELEASE:
+            # The version rule (higher than every logged release of the product and
+            # channel): one release per channel in a round, checked against the synced index.
             assert parsed.statement is not None
             release = Release.from_statement(parsed.statement)
-            with self._channel_lock(release.product, release.channel):
-                self.log.sync_index()
-                logged = self.log.index.release_log_index(parsed.sha256) if self.log.index else None
-                if logged is not None:  # logged already (e.g. by a replica that then died)
-                    return self.receipt(logged, parsed.sha256, parsed.kind, duplicate=True)
-                self.checks.check_version(release)
-                index = self._append_and_index(entry)
-        return self.receipt(index, parsed.sha256, parsed.kind)
+            logged = self.log.index.release_log_index(parsed.sha256) if self.log.index else None
+            if logged is not None:  # logged already (e.g. by a replica that then died)
+                return logged
+            self.checks.check_version(release)
+        return None
 
     def _health(self, parsed: ParsedEntry, envelope: Envelope) -> dict[str, Any]:
         """A device's install-health report: checked, logged (one vote of that device in
@@ -381,11 +467,15 @@ class Gateway:
     def _append_and_index(self, entry: bytes) -> int:
         index = self.log.append([entry])[0]
         with self._apply_lock:
-            reaction = self.indexer.index(index, entry)
-            if reaction is not None and not self._replaying:
-                self._react(reaction)
+            self._index_and_react(index, entry)
         self._background.wake_witnesses()
         return index
+
+    def _index_and_react(self, index: int, entry: bytes) -> None:
+        """Index one appended entry and carry out the reaction (the caller holds the lock)."""
+        reaction = self.indexer.index(index, entry)
+        if reaction is not None and not self._replaying:
+            self._react(reaction)
 
     def _react(self, reaction: Reaction) -> None:
         if reaction.action == "enqueue":
@@ -416,15 +506,16 @@ class Gateway:
                     reaction.reason,
                 )
 
-    def _channel_lock(self, product: str, channel: str) -> threading.Lock:
-        with self._locks_lock:
-            return self._channel_locks.setdefault((product, channel), threading.Lock())
-
     def receipt(
         self, index: int, sha256: str, kind: str, *, duplicate: bool = False
     ) -> dict[str, Any]:
         checkpoint = self.log.checkpoint_bytes()
         size = self.log.checkpoint_size(checkpoint)
+        return self._receipt_under(checkpoint, size, index, sha256, kind, duplicate)
+
+    def _receipt_under(
+        self, checkpoint: bytes, size: int, index: int, sha256: str, kind: str, duplicate: bool
+    ) -> dict[str, Any]:
         proof = self.log.inclusion_proof(index, size)
         return {
             "kind": kind,

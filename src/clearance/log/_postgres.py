@@ -121,6 +121,7 @@ class PostgresStorage:
         self._seq_lock = threading.Lock()
         self._seq_conn: psycopg.Connection[tuple[Any, ...]] | None = None
         self._token: int | None = None
+        self._last_token: int | None = None
 
     @property
     def location(self) -> str:
@@ -230,19 +231,30 @@ class PostgresStorage:
                     if got is None or not got[0]:
                         yield False
                         return
-                # One round trip: the lock (a no-op if already held), then the new token.
+                # The lock (a no-op if already held), then the lease row.
+                # The token changes when the lease changes hands: when nobody held it
+                # since this storage's last batch (the row still has the token this
+                # storage was given), the batch keeps it, which spares a committed
+                # write (a WAL flush) per batch.  Any other holder in between, even
+                # one of the same name, leaves another token, and a new one is taken.
+                # The lock first, in a statement of its own: a read in the same statement
+                # would see the row as it was before the wait (the snapshot of its start).
+                conn.execute("SELECT pg_advisory_lock(%s)", (ADVISORY_KEY,))
                 row = conn.execute(
-                    "WITH locked AS (SELECT pg_advisory_lock(%s)) "
-                    "UPDATE clr_log_lease SET token = token + 1, holder = %s, "
-                    "acquired_at = now() FROM locked WHERE id = 1 RETURNING token",
-                    (ADVISORY_KEY, self._name),
+                    "SELECT token, holder FROM clr_log_lease WHERE id = 1"
                 ).fetchone()
+                if row is None or int(row[0]) != self._last_token or str(row[1]) != self._name:
+                    row = conn.execute(
+                        "UPDATE clr_log_lease SET token = token + 1, holder = %s, "
+                        "acquired_at = now() WHERE id = 1 RETURNING token",
+                        (self._name,),
+                    ).fetchone()
             except psycopg.Error as exc:
                 if self._seq_conn is not None:
                     self._seq_conn.close()
                 raise _unavailable(self._dsn, exc) from None
             assert row is not None
-            self._token = int(row[0])
+            self._token = self._last_token = int(row[0])
             try:
                 yield True
             finally:

@@ -209,3 +209,25 @@ def test_the_log_commits_to_the_index_and_rebuilds_it(keys: Keys, tmp_path: Path
         log.append(entries[5:])
         cp = Checkpoint.from_note(log.checkpoint())
     assert index_root_of(cp) == build_index(keys.root(), entries).root()
+
+
+def test_writers_taking_turns_commit_the_index_of_the_whole_log(
+    keys: Keys, tmp_path: Path
+) -> None:
+    """Two writers of one log (replicas), each with its own index, append in turn: each
+    catches its index up on the other's entries only, and every checkpoint still commits
+    to the index of the whole log up to its size (no stale or double-applied entries)."""
+    entries = _history(keys, tmp_path)
+    logdir = tmp_path / "log"
+    TransparencyLog.create(logdir, "log.example", keys.log, LogIndex(keys.root())).close()
+    writers = [TransparencyLog.open(logdir, extension=LogIndex(keys.root())) for _ in range(2)]
+    try:
+        for position, entry in enumerate(entries):
+            writer = writers[position % 2]
+            writer.append([entry])
+            cp = Checkpoint.from_note(writer.checkpoint())
+            assert cp.size == position + 1
+            assert index_root_of(cp) == build_index(keys.root(), entries[: cp.size]).root()
+    finally:
+        for writer in writers:
+            writer.close()

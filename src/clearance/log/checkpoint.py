@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -44,8 +44,10 @@ class CheckpointExtension(Protocol):
     """Commits to the log's entries in extra checkpoint lines (e.g. the verifiable index).
 
     The log applies every appended batch (``extend``) before signing and puts
-    ``lines()`` after the root hash; when its ``size`` is not the log's, the log
-    calls ``rebuild`` with every stored entry first.
+    ``lines()`` after the root hash.  When its ``size`` is behind the log's (another
+    process appended), the log applies the missing stored entries with ``extend_to``,
+    which must be atomic against other callers of it; when it is ahead (a batch that
+    failed after being applied), the log calls ``rebuild`` with every stored entry.
     """
 
     @property
@@ -54,6 +56,8 @@ class CheckpointExtension(Protocol):
     def rebuild(self, entries: Iterable[bytes]) -> None: ...
 
     def extend(self, entries: Iterable[bytes]) -> None: ...
+
+    def extend_to(self, size: int, read: Callable[[int, int], Iterable[bytes]]) -> None: ...
 
     def lines(self) -> tuple[str, ...]: ...
 

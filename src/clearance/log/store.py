@@ -276,9 +276,13 @@ class TransparencyLog:
         ext = self._extension
         if ext is None:
             return ()
-        if ext.size != old_size:
-            ext.rebuild(self._tree.entries(0, old_size, old_size))
         try:
+            if ext.size > old_size:
+                ext.rebuild(self._tree.entries(0, old_size, old_size))
+            else:
+                # Only what other processes appended since this one's last batch: replicas
+                # taking turns would otherwise replay the whole log at every batch.
+                ext.extend_to(old_size, lambda start, end: self._tree.entries(start, end, old_size))
             ext.extend(entries)
         except BaseException:
             ext.rebuild(())  # size 0: rebuilt from the log before the next batch

@@ -62,7 +62,7 @@ def test_concurrent_submissions_each_get_their_own_outcome(gateway: Any, tmp_pat
         assert sum(1 for c in copies if isinstance(c, dict) and not c["duplicate"]) == 1
 
     # The logged releases of the channel increase in log order, each logged once.
-    entries = [gw.log_entry(i) for i in range(gw.log_size)]
+    entries = [gw.reads.log_entry(i) for i in range(gw.log.size)]
     assert len(entries) == len(set(entries))
     versions = []
     for entry in entries:

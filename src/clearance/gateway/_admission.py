@@ -23,12 +23,18 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from clearance.attest import Envelope, canonical_json
-from clearance.gateway._entries import ParsedEntry
+from clearance.attest import Envelope, Release, canonical_json
+from clearance.gateway._entries import KIND_ENTITLEMENT, KIND_RELEASE, ParsedEntry
+
+if TYPE_CHECKING:
+    from clearance.gateway._log import GatewayLog
+    from clearance.gateway.store import MetadataStore
+    from clearance.gateway.submission_checks import SubmissionChecks
 
 
 def _plain(text: str) -> bool:
@@ -128,3 +134,106 @@ class AdmissionQueue:
                 successor._done.set()
             else:
                 self._leader_busy = False
+
+
+#: How many recently appended digests the admission batches remember.
+RECENTLY_LOGGED = 4096
+
+
+class BatchAdmitter:
+    """The step an :class:`AdmissionQueue` runs: every admission check of a batch of
+    submissions, then one group commit of those admitted.
+
+    The callers index their own entries after the commit (the gateway's apply lock);
+    until then, an envelope resent in a later batch is found in ``_recently_logged``.
+    """
+
+    def __init__(self, log: GatewayLog, store: MetadataStore, checks: SubmissionChecks) -> None:
+        self._log = log
+        self._store = store
+        self._checks = checks
+        #: Digest -> index of entries the batches appended lately (used by the batch
+        #: leader only): a resent envelope is found before its first copy is indexed.
+        self._recently_logged: OrderedDict[str, int] = OrderedDict()
+
+    def __call__(self, batch: list[Admission]) -> None:
+        """The admission checks, one group commit and the indexing of concurrent submissions.
+
+        In rounds: a submission that depends on one earlier in the same round (a second
+        release of one channel, whose version must exceed the first's, or the same
+        envelope twice) waits for the next round, which sees the first one logged."""
+        pending = batch
+        while pending:
+            self._log.sync_index()  # revoked keys and version bars as the whole log has them
+            round_, later, channels, shas = [], [], set(), set()
+            for item in pending:
+                key = self._admission_key(item)
+                if item.parsed.sha256 in shas or (key is not None and key in channels):
+                    later.append(item)
+                    continue
+                shas.add(item.parsed.sha256)
+                if key is not None:
+                    channels.add(key)
+                round_.append(item)
+            self._round(round_)
+            pending = later
+
+    @staticmethod
+    def _admission_key(item: Admission) -> tuple[str, str] | None:
+        """The channel whose version order a release takes part in (None for other kinds)."""
+        statement = item.parsed.statement
+        if item.parsed.kind != KIND_RELEASE or statement is None:
+            return None
+        predicate = statement.predicate
+        return str(predicate.get("product")), str(predicate.get("channel"))
+
+    def _round(self, items: list[Admission]) -> None:
+        to_log: list[Admission] = []
+        for item in items:
+            try:
+                logged = self._check_admission(item)
+            except Exception as exc:  # this caller's refusal only
+                item.error = exc
+                continue
+            if logged is None:
+                to_log.append(item)
+            else:
+                item.index, item.duplicate = logged, True
+        if to_log:
+            indices = self._log.append([item.entry for item in to_log])
+            for item, index in zip(to_log, indices, strict=True):
+                item.index = index
+                self._recently_logged[item.parsed.sha256] = index
+            while len(self._recently_logged) > RECENTLY_LOGGED:
+                self._recently_logged.popitem(last=False)
+        if any(item.index is not None for item in items):
+            checkpoint = self._log.checkpoint_bytes()
+            size = self._log.checkpoint_size(checkpoint)
+            for item in items:
+                item.checkpoint, item.size = checkpoint, size
+
+    def _check_admission(self, item: Admission) -> int | None:
+        """Every admission check of one submission; the log index of its earlier copy when
+        it is logged already (idempotent: the same envelope again gets its receipt)."""
+        parsed = item.parsed
+        signers = self._checks.check_signature(parsed)
+        # Logged by an earlier batch whose callers may not have indexed it yet, or indexed.
+        recent = self._recently_logged.get(parsed.sha256)
+        if recent is not None:
+            return recent
+        existing = self._store.entry_by_sha(parsed.sha256)
+        if existing is not None:
+            return existing[0]
+        self._checks.check_semantics(parsed, signers, item.opening)
+        if parsed.kind == KIND_ENTITLEMENT:
+            _, item.opened = self._checks.entitlement_of(parsed, item.opening)
+        elif parsed.kind == KIND_RELEASE:
+            # The version rule (higher than every logged release of the product and
+            # channel): one release per channel in a round, checked against the synced index.
+            assert parsed.statement is not None
+            release = Release.from_statement(parsed.statement)
+            logged = self._log.index.release_log_index(parsed.sha256) if self._log.index else None
+            if logged is not None:  # logged already (e.g. by a replica that then died)
+                return logged
+            self._checks.check_version(release)
+        return None

@@ -19,30 +19,30 @@ import logging
 import os
 import socket
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
-from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from clearance.attest import Envelope, Release
+from clearance.attest import Envelope
 from clearance.attest.errors import AttestFormatError
 from clearance.attest.trust_root import TrustRoot
 from clearance.errors import BadInput
 from clearance.gateway import rollout
-from clearance.gateway._admission import Admission, AdmissionQueue, canonical_envelope
+from clearance.gateway._admission import (
+    Admission,
+    AdmissionQueue,
+    BatchAdmitter,
+    canonical_envelope,
+)
 from clearance.gateway._background import Background
 from clearance.gateway._entries import (
-    KIND_ENTITLEMENT,
     KIND_HEALTH,
-    KIND_RELEASE,
     KIND_TRANSITION,
     ParsedEntry,
     parse_entry,
 )
 from clearance.gateway._health_bulk import HealthBulk
-from clearance.gateway._inspect import InspectionRequest
 from clearance.gateway._log import GatewayLog
 from clearance.gateway._sigpool import SignaturePool
 from clearance.gateway.backends import open_backends
@@ -60,9 +60,8 @@ from clearance.gateway.store import HealthReportStore, MetadataStore
 from clearance.gateway.submission_checks import SubmissionChecks
 from clearance.gateway.transitions import TransitionSigner
 from clearance.gateway.tuf_repo import TufRepository
-from clearance.gateway.worker import InspectionWorker, JobRunner
+from clearance.gateway.worker import InspectionWorker
 from clearance.index import LogIndex
-from clearance.keys import Signer
 from clearance.log.reader import read_entry
 
 if TYPE_CHECKING:
@@ -70,8 +69,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("clearance.gateway")
 
-#: How many recently appended digests the admission batches remember.
-RECENTLY_LOGGED = 4096
 
 Clock = Callable[[], datetime]
 
@@ -156,10 +153,7 @@ class Gateway:
         self.bundles = ReleaseBundles(log, store, self.customers, self.reads.policy_in_force)
         self._replaying = False
         self._locks_lock = threading.Lock()
-        self._admissions = AdmissionQueue(self._admit_batch)
-        #: Digest -> index of entries the admission batches appended lately (used by the
-        #: batch leader only): a resent envelope is found before its first copy is indexed.
-        self._recently_logged: OrderedDict[str, int] = OrderedDict()
+        self._admissions = AdmissionQueue(BatchAdmitter(log, store, self.checks))
         self._leader: LeaderLease | None = None
         self._seen_missing: set[int] = set()
         if config.database:
@@ -210,7 +204,7 @@ class Gateway:
         if self.config.inspector_key is None:
             count = 0  # no embedded inspector: verdicts come from outside (or remote workers)
         for n in range(count):
-            worker = InspectionWorker(self, f"worker-{n}")
+            worker = InspectionWorker(self.inspections, self.submit, self.stopping, f"worker-{n}")
             self._background.spawn(f"inspection-{n}", worker.run_forever)
         self._background.every("rollout tick", tick_seconds, self._leader_tick)
         if self._leader is not None:
@@ -328,7 +322,7 @@ class Gateway:
 
         What needs nothing shared (parsing, the token's role) is done here; the admission
         checks and the append run batched with concurrent submissions
-        (:meth:`_admit_batch`); once the batch is durable, the entry is indexed and its
+        (:class:`~clearance.gateway._admission.BatchAdmitter`); once the batch is durable, the entry is indexed and its
         reaction carried out here, and the receipt proves it under the batch's checkpoint."""
         if len(envelope_bytes) > self.config.max_envelope_bytes:
             raise GatewayInputError(
@@ -365,88 +359,6 @@ class Gateway:
             parsed.kind,
             admitted.duplicate,
         )
-
-    def _admit_batch(self, batch: list[Admission]) -> None:
-        """The admission checks, one group commit and the indexing of concurrent submissions.
-
-        In rounds: a submission that depends on one earlier in the same round (a second
-        release of one channel, whose version must exceed the first's, or the same
-        envelope twice) waits for the next round, which sees the first one logged."""
-        pending = batch
-        while pending:
-            self.log.sync_index()  # revoked keys and version bars as the whole log has them
-            round_, later, channels, shas = [], [], set(), set()
-            for item in pending:
-                key = self._admission_key(item)
-                if item.parsed.sha256 in shas or (key is not None and key in channels):
-                    later.append(item)
-                    continue
-                shas.add(item.parsed.sha256)
-                if key is not None:
-                    channels.add(key)
-                round_.append(item)
-            self._admit_round(round_)
-            pending = later
-
-    @staticmethod
-    def _admission_key(item: Admission) -> tuple[str, str] | None:
-        """The channel whose version order a release takes part in (None for other kinds)."""
-        statement = item.parsed.statement
-        if item.parsed.kind != KIND_RELEASE or statement is None:
-            return None
-        predicate = statement.predicate
-        return str(predicate.get("product")), str(predicate.get("channel"))
-
-    def _admit_round(self, items: list[Admission]) -> None:
-        to_log: list[Admission] = []
-        for item in items:
-            try:
-                logged = self._check_admission(item)
-            except Exception as exc:  # this caller's refusal only
-                item.error = exc
-                continue
-            if logged is None:
-                to_log.append(item)
-            else:
-                item.index, item.duplicate = logged, True
-        if to_log:
-            indices = self.log.append([item.entry for item in to_log])
-            for item, index in zip(to_log, indices, strict=True):
-                item.index = index
-                self._recently_logged[item.parsed.sha256] = index
-            while len(self._recently_logged) > RECENTLY_LOGGED:
-                self._recently_logged.popitem(last=False)
-        if any(item.index is not None for item in items):
-            checkpoint = self.log.checkpoint_bytes()
-            size = self.log.checkpoint_size(checkpoint)
-            for item in items:
-                item.checkpoint, item.size = checkpoint, size
-
-    def _check_admission(self, item: Admission) -> int | None:
-        """Every admission check of one submission; the log index of its earlier copy when
-        it is logged already (idempotent: the same envelope again gets its receipt)."""
-        parsed = item.parsed
-        signers = self.checks.check_signature(parsed)
-        # Logged by an earlier batch whose callers may not have indexed it yet, or indexed.
-        recent = self._recently_logged.get(parsed.sha256)
-        if recent is not None:
-            return recent
-        existing = self.store.entry_by_sha(parsed.sha256)
-        if existing is not None:
-            return existing[0]
-        self.checks.check_semantics(parsed, signers, item.opening)
-        if parsed.kind == KIND_ENTITLEMENT:
-            _, item.opened = self.checks.entitlement_of(parsed, item.opening)
-        elif parsed.kind == KIND_RELEASE:
-            # The version rule (higher than every logged release of the product and
-            # channel): one release per channel in a round, checked against the synced index.
-            assert parsed.statement is not None
-            release = Release.from_statement(parsed.statement)
-            logged = self.log.index.release_log_index(parsed.sha256) if self.log.index else None
-            if logged is not None:  # logged already (e.g. by a replica that then died)
-                return logged
-            self.checks.check_version(release)
-        return None
 
     def _health(self, parsed: ParsedEntry, envelope: Envelope) -> dict[str, Any]:
         """A device's install-health report: checked, logged (one vote of that device in
@@ -529,24 +441,6 @@ class Gateway:
 
     def _append_transition(self, transition: rollout.Transition) -> int:
         return self._append_and_index(self._transitions.entry(transition))
-
-    # -- what an embedded inspection worker calls (:class:`~clearance.gateway.worker.InspectionHost`)
-
-    def inspector_signer(self) -> Signer | None:
-        return self.inspections.inspector_signer()
-
-    def run_inspection_job(
-        self, worker: str, run: JobRunner, expected_errors: tuple[type[BaseException], ...]
-    ) -> bool:
-        return self.inspections.run_job(worker, run, expected_errors)
-
-    def inspection_scratch(self) -> AbstractContextManager[Path]:
-        return self.inspections.scratch()
-
-    def inspection_request(
-        self, release_sha256: str, work_dir: Path, signer: Signer
-    ) -> InspectionRequest:
-        return self.inspections.request(release_sha256, work_dir, signer)
 
     # -- health reports in bulk (see :mod:`clearance.gateway.health_batch`) ------------
 

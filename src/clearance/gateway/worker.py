@@ -5,8 +5,8 @@ inspection itself runs the engines in sandboxed child processes).  A job
 that raises is retried by the queue, then marked failed with its error,
 and the release shows ``inspection-failed`` with that error.
 
-A worker talks to its gateway through :class:`InspectionHost` only (the
-gateway's public methods), so this module does not import the gateway.
+A worker talks to the gateway's inspections through :class:`InspectionSource` and
+hands verdicts to ``submit``, so this module does not import the gateway.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from clearance.keys import Signer
 
 __all__ = [
     "InspectFunction",
-    "InspectionHost",
     "InspectionRequest",
+    "InspectionSource",
     "InspectionWorker",
     "default_inspect",
 ]
@@ -36,46 +36,48 @@ __all__ = [
 JobRunner = Callable[[Job], Mapping[str, Any]]
 
 
-class InspectionHost(Protocol):
-    """The gateway as an inspection worker sees it."""
-
-    @property
-    def stopping(self) -> threading.Event: ...
+class InspectionSource(Protocol):
+    """The gateway's inspections as a worker sees them (:class:`~clearance.gateway.inspections.Inspections`)."""
 
     def inspector_signer(self) -> Signer | None: ...
 
-    def run_inspection_job(
+    def run_job(
         self, worker: str, run: JobRunner, expected_errors: tuple[type[BaseException], ...]
     ) -> bool: ...
 
-    def inspection_scratch(self) -> AbstractContextManager[Path]: ...
+    def scratch(self) -> AbstractContextManager[Path]: ...
 
-    def inspection_request(
-        self, release_sha256: str, work_dir: Path, signer: Signer
-    ) -> InspectionRequest: ...
+    def request(self, release_sha256: str, work_dir: Path, signer: Signer) -> InspectionRequest: ...
 
-    def submit(
-        self, envelope_bytes: bytes, role: str | None, expected_kind: str | None = None
-    ) -> dict[str, Any]: ...
+
+#: How a worker hands its signed verdict to the gateway (``Gateway.submit``).
+SubmitVerdict = Callable[[bytes, str], Mapping[str, Any]]
 
 
 class InspectionWorker:
     def __init__(
-        self, gateway: InspectionHost, name: str, inspect: InspectFunction = default_inspect
+        self,
+        inspections: InspectionSource,
+        submit: SubmitVerdict,
+        stopping: threading.Event,
+        name: str,
+        inspect: InspectFunction = default_inspect,
     ) -> None:
-        self.gateway = gateway
+        self.inspections = inspections
+        self.submit = submit
+        self.stopping = stopping
         self.name = name
         self.inspect = inspect
-        self.signer = gateway.inspector_signer()
+        self.signer = inspections.inspector_signer()
 
     def run_forever(self, poll_seconds: float = 0.2) -> None:
-        while not self.gateway.stopping.is_set():
+        while not self.stopping.is_set():
             if not self.run_once():
-                self.gateway.stopping.wait(poll_seconds)
+                self.stopping.wait(poll_seconds)
 
     def run_once(self) -> bool:
         """Run one job if there is one; False when the queue was empty."""
-        return self.gateway.run_inspection_job(
+        return self.inspections.run_job(
             self.name, self._run, (ClearanceError, OSError, ValueError, RuntimeError)
         )
 
@@ -84,10 +86,8 @@ class InspectionWorker:
             raise ValueError(f"unknown job kind {job.kind!r}")
         if self.signer is None:
             raise RuntimeError("this gateway has no embedded inspector key")
-        with self.gateway.inspection_scratch() as work:
-            request = self.gateway.inspection_request(
-                str(job.payload["release"]), work, self.signer
-            )
+        with self.inspections.scratch() as work:
+            request = self.inspections.request(str(job.payload["release"]), work, self.signer)
             verdict: Envelope = self.inspect(request)
-        receipt = self.gateway.submit(verdict.to_bytes(), "inspector")
+        receipt = self.submit(verdict.to_bytes(), "inspector")
         return {"verdict_sha256": receipt["sha256"], "verdict_log_index": receipt["log_index"]}

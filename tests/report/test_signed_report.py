@@ -192,3 +192,30 @@ def test_bad_verify_input_is_one_line(
     code = main(["report", *args, "--trust-root", str(world.write_trust_root())])
     err = capsys.readouterr().err
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_attack_logged_report_citing_another_tree_is_flagged_by_the_auditor(
+    world: World, tmp_path: Path
+) -> None:
+    """A report with a forged root, logged behind the admission rule's back, is found by
+    the auditor's replay (audit.report-tree-mismatch); the honest report beside it is not."""
+    from audit.test_auditor import run
+
+    populate(world)
+    out = _signed_report(world, tmp_path, world.policy_key)
+    honest_bytes = (out / "report.dsse.json").read_bytes()
+    honest = statement_of(Envelope.from_bytes(honest_bytes))
+    forged = Statement(
+        honest.subjects, honest.predicate_type, {**honest.predicate, "rootHash": "00" * 32}
+    ).sign([world.policy_key])
+    (honest_index,) = world.append(honest_bytes)
+    (forged_index,) = world.append(forged.to_bytes())
+    report = run(world, tmp_path / "state")
+    flagged = [
+        f
+        for f in report.findings  # type: ignore[attr-defined]
+        if f.rule_id == "audit.report-tree-mismatch"
+    ]
+    assert [f.entry_index for f in flagged] == [forged_index]
+    assert honest_index < forged_index
+    assert "not the log's at size" in flagged[0].message

@@ -30,11 +30,13 @@ from clearance.audit._checkpoint_checks import CheckpointChecks
 from clearance.audit._checkpoint_checks import cosigning_witnesses as cosigning_witnesses
 from clearance.audit._index import IndexAudit
 from clearance.audit._reinspection_check import ReinspectionCheck
+from clearance.audit._report_check import report_tree_findings
 from clearance.audit.entries import (
     KIND_CHANNEL_RESET,
     KIND_HEALTH,
     KIND_POLICY,
     KIND_RELEASE,
+    KIND_REPORT,
     KIND_REVOCATION,
     KIND_ROLLOUT,
     KIND_VERDICT,
@@ -50,6 +52,7 @@ from clearance.audit.state import AuditState, SeenCheckpoint, VerdictRecord
 from clearance.audit.tuf_check import TargetsReader, tuf_findings
 from clearance.errors import ClearanceError, Unreachable
 from clearance.inspection.base import NullProgress, ProgressSink
+from clearance.log.checkpoint import Checkpoint
 from clearance.log.tiles import TiledLogClient, TileSource
 
 DEFAULT_DEADLINE = 72 * 3600.0
@@ -142,6 +145,7 @@ class Auditor:
         )
         self._pending: list[AuditFinding] = []
         self._state: AuditState | None = None
+        self._checkpoint: Checkpoint | None = None  # the one this run audits up to
         self._index = IndexAudit(options.trust_root, self._report)
         self._reinspection = ReinspectionCheck(options.reinspector, options.artifacts, self._report)
         self._checkpoints = CheckpointChecks(self._client, options.witness_urls, self._report)
@@ -177,6 +181,7 @@ class Auditor:
                     )
                 self._flush(state)
             end = start
+            self._checkpoint = checkpoint
             if consistent:
                 end = self._audit_entries(state, start, checkpoint.size)
                 self._index.check_root(checkpoint)
@@ -287,6 +292,12 @@ class Auditor:
                 on_health(state, index, view.record, keyids[0])
         if view.kind == KIND_ROLLOUT and view.envelope is not None and view.signature_ok:
             for finding in on_transition(state, index, view.record):
+                self._report(finding)
+        if view.kind == KIND_REPORT and view.report is not None and view.signature_ok:
+            assert self._checkpoint is not None
+            for finding in report_tree_findings(
+                index, view.report, self._checkpoint, self._client.consistency_proof
+            ):
                 self._report(finding)
         if view.kind in (KIND_REVOCATION, KIND_CHANNEL_RESET) and view.signature_ok:
             self._on_recovery(state, view)

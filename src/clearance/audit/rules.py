@@ -48,6 +48,14 @@ _RULES = (
         "witnesses than its threshold.",
     ),
     AuditRule(
+        "audit.report-tree-mismatch",
+        Severity.HIGH,
+        "A logged report cites a tree that is not the log's",
+        "A signed report in the log names a tree (origin, size, root) that is not this log's "
+        "tree at that size, or one it could not have read before it was logged: its signer "
+        "cites the log for a history the log does not hold.",
+    ),
+    AuditRule(
         "audit.index-root-mismatch",
         Severity.CRITICAL,
         "Checkpoint commits to a wrong index root",

@@ -19,7 +19,7 @@ from clearance.log.errors import (
     ConsistencyUnprovenError,
     ForgedCosignatureError,
 )
-from clearance.log.merkle import ProofError, verify_consistency
+from clearance.log.merkle import EMPTY_ROOT, ProofError, verify_consistency
 
 #: How a new checkpoint relates to the one seen before.
 FIRST_SEEN = "first-seen"
@@ -54,6 +54,10 @@ def check_consistent(
             raise CheckpointForkError(f"two different roots for tree size {seen.size}")
         return SAME
     if seen.size == 0:
+        if seen.root_hash != EMPTY_ROOT:
+            raise CheckpointForkError(
+                f"tree size 0 with root {seen.root_hash.hex()}, not the empty tree's root"
+            )
         return PROVED  # the empty tree is a prefix of every tree
     if proof is None:
         raise ConsistencyUnprovenError(

@@ -27,6 +27,9 @@ from clearance.attest.report import ReportClaim
 from clearance.audit.auditor import cosigning_witnesses
 from clearance.errors import BadInput
 from clearance.log import merkle
+from clearance.log.checkpoint import Checkpoint
+from clearance.log.consistency import check_consistent
+from clearance.log.errors import CheckpointForkError, ConsistencyUnprovenError
 from clearance.log.tiles import TiledLogClient, TileSource
 from clearance.report.errors import (
     ReportFileTampered,
@@ -95,24 +98,15 @@ def check_files(directory: Path, claim: ReportClaim) -> None:
 
 def check_tree(client: TiledLogClient, claim: ReportClaim, size: int, root: bytes) -> None:
     """The cited (size, root) is the log's tree: a prefix of the verified tree (size, root)."""
-    cited = bytes.fromhex(claim.root_hash)
     what = f"the report cites tree size {claim.tree_size} with root {claim.root_hash}"
     if claim.tree_size > size:
         raise ReportTreeMismatch(f"{what}, but the log has only {size} entries")
-    if claim.tree_size == 0:
-        if cited != hashlib.sha256(b"").digest():
-            raise ReportTreeMismatch(f"{what}, which is not the root of the empty tree")
-        return
-    if claim.tree_size == size:
-        if cited != root:
-            raise ReportTreeMismatch(f"{what}; the log's signed root at that size is {root.hex()}")
-        return
-    proof = client.consistency_proof(claim.tree_size, size)
+    cited = Checkpoint(claim.origin, claim.tree_size, bytes.fromhex(claim.root_hash))
     try:
-        merkle.verify_consistency(claim.tree_size, size, cited, root, proof)
-    except merkle.ProofError:
+        check_consistent(cited, Checkpoint(claim.origin, size, root), client.consistency_proof)
+    except (CheckpointForkError, ConsistencyUnprovenError) as exc:
         raise ReportTreeMismatch(
-            f"{what}, which is not the log's root at that size (no consistency with the "
+            f"{what}, which is not the log's root at that size ({exc}; checked against the "
             f"signed checkpoint of size {size})"
         ) from None
 

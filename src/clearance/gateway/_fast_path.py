@@ -1,0 +1,219 @@
+"""The gateway's ASGI front: the hot paths answered without the framework.
+
+GETs of log tiles, the checkpoint and TUF metadata are served straight from disk (or,
+with a PostgreSQL log, from the database), immutable files from a bounded memory
+cache; signed submissions (``POST /api/v1/submissions``) go straight to
+``Gateway.submit``.  Everything else, misses included, goes to the FastAPI app of
+:mod:`clearance.gateway.app`, which also documents these paths; both answer with the
+same statuses (:func:`status_of`) and cache headers.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from clearance.errors import BadInput, ClearanceError, Refused
+from clearance.gateway.errors import GatewayInputError, GatewayNotFoundError, GatewayRefused
+
+if TYPE_CHECKING:
+    from clearance.gateway.service import Gateway
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+SHORT = "public, max-age=5, must-revalidate"
+NO_CACHE = "no-cache"
+
+TILE_PATH = re.compile(r"^tile/(?:\d+|entries)/(?:x\d{3}/)*\d{3}(?:\.p/\d+)?$")
+
+
+class PayloadTooLargeError(GatewayInputError):
+    pass
+
+
+def status_of(exc: ClearanceError, has_token: bool) -> int:
+    """The HTTP status of a refusal (the same for the fast path and the framework)."""
+    if isinstance(exc, PayloadTooLargeError):
+        return 413
+    if isinstance(exc, GatewayNotFoundError):
+        return 404
+    if isinstance(exc, GatewayRefused) and "token" in str(exc):
+        return 403 if has_token else 401
+    if isinstance(exc, Refused):
+        return 403
+    if isinstance(exc, BadInput):
+        return 400
+    return 500
+
+
+def bearer_token(header: str) -> str | None:
+    if header.lower().startswith("bearer "):
+        return header[7:].strip() or None
+    return None
+
+
+class ImmutableCache:
+    """Bytes of files that never change once written, up to ``limit`` bytes in total."""
+
+    def __init__(self, limit: int = 64 << 20) -> None:
+        self._items: OrderedDict[str, bytes] = OrderedDict()
+        self._size = 0
+        self._limit = limit
+
+    def get(self, key: str) -> bytes | None:
+        data = self._items.get(key)
+        if data is not None:
+            self._items.move_to_end(key)
+        return data
+
+    def put(self, key: str, data: bytes) -> None:
+        if key in self._items or len(data) > self._limit // 16:
+            return
+        self._items[key] = data
+        self._size += len(data)
+        while self._size > self._limit:
+            _, dropped = self._items.popitem(last=False)
+            self._size -= len(dropped)
+
+
+class StaticFastPath:
+    """ASGI front of the gateway: GETs of log tiles, the checkpoint and TUF metadata are
+    answered straight from disk (and memory, for immutable files) without the framework's
+    routing, and so are signed submissions (``POST /api/v1/submissions``, the hot write);
+    everything else, including misses, goes to the FastAPI app, which also documents
+    these paths in the OpenAPI description."""
+
+    def __init__(self, app: FastAPI, gateway: Gateway) -> None:
+        self.app = app
+        self._gateway = gateway
+        self._from_database = not gateway.log.publishes_files
+        self._log = gateway.log.public_dir
+        self._tuf = gateway.tuf.metadata_dir
+        self._cache = ImmutableCache()
+
+    def _lookup(self, path: str) -> tuple[bytes, bytes, bytes] | None:
+        if path == "/log/checkpoint":
+            file, media, cache = self._log / "checkpoint", b"text/plain; charset=utf-8", SHORT
+        elif path.startswith("/log/") and TILE_PATH.match(path[5:]):
+            file, media = self._log / path[5:], b"application/octet-stream"
+            cache = SHORT if ".p/" in path else IMMUTABLE
+        elif path.startswith("/tuf/metadata/") and "/" not in path[14:] and path[14:]:
+            name = path[14:]
+            if name.startswith("."):
+                return None
+            file, media = self._tuf / name, b"application/json"
+            cache = NO_CACHE if name == "timestamp.json" else IMMUTABLE
+        else:
+            return None
+        if cache == IMMUTABLE:
+            data = self._cache.get(str(file))
+            if data is not None:
+                return data, media, cache.encode()
+        try:
+            data = file.read_bytes()
+        except OSError:
+            return None
+        if cache == IMMUTABLE:
+            self._cache.put(str(file), data)
+        return data, media, cache.encode()
+
+    async def _lookup_database(self, path: str) -> tuple[bytes, bytes, bytes] | None:
+        relative = path[5:]
+        if path == "/log/checkpoint":
+            data = await run_in_threadpool(self._gateway.log.read_public, "checkpoint")
+            return data, b"text/plain; charset=utf-8", SHORT.encode()
+        if not TILE_PATH.match(relative):
+            return None
+        cached = self._cache.get(path)
+        if cached is None:
+            try:
+                cached = await run_in_threadpool(self._gateway.log.read_public, relative)
+            except ClearanceError:
+                return None  # the app answers 404 with the reason
+            self._cache.put(path, cached)
+        return cached, b"application/octet-stream", IMMUTABLE.encode()
+
+    async def _submit(self, scope: Any, receive: Any, send: Any) -> None:
+        """``POST /api/v1/submissions`` without the framework: the hottest write path
+        (the route stays in the app, which documents it; the answers are the same)."""
+        token = None
+        declared = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                token = bearer_token(value.decode("latin-1"))
+            elif name == b"content-length":
+                declared = value
+        limit = self._gateway.config.max_envelope_bytes
+        status, answer = 201, None
+        try:
+            if declared is not None and declared.isdigit() and int(declared) > limit:
+                raise PayloadTooLargeError(
+                    f"envelope is {declared.decode()} bytes, the limit is {limit}"
+                )
+            chunks: list[bytes] = []
+            total, more = 0, True
+            while more:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
+                chunk = message.get("body", b"")
+                total += len(chunk)
+                if total > limit:
+                    raise PayloadTooLargeError(
+                        f"envelope is larger than the limit of {limit} bytes"
+                    )
+                chunks.append(chunk)
+                more = message.get("more_body", False)
+            role = self._gateway.config.role_of(token)
+            answer = await run_in_threadpool(self._gateway.submit, b"".join(chunks), role)
+        except ClearanceError as exc:
+            status, answer = status_of(exc, token is not None), {"detail": str(exc)}
+        body = json.dumps(answer, separators=(",", ":")).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "POST"
+            and scope["path"] == "/api/v1/submissions"
+            and not scope.get("query_string")
+        ):
+            await self._submit(scope, receive, send)
+            return
+        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
+            path = scope["path"]
+            if self._from_database and path.startswith("/log/"):
+                found = await self._lookup_database(path)
+            else:
+                found = self._lookup(path)
+            if found is not None:
+                data, media, cache = found
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 200,
+                        "headers": [
+                            (b"content-type", media),
+                            (b"content-length", str(len(data)).encode()),
+                            (b"cache-control", cache),
+                        ],
+                    }
+                )
+                body = b"" if scope["method"] == "HEAD" else data
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)

@@ -23,7 +23,6 @@ from clearance.gateway.errors import GatewayInputError, GatewayNotFoundError, Ga
 from clearance.gateway.health_batch import AcceptedReport, HealthAggregate
 from clearance.gateway.store import HealthReportStore, MetadataStore
 from clearance.keys import Verifier
-from clearance.policy.rollout import Report, tally
 
 #: At most this many reports in one bulk request.
 MAX_BULK_REPORTS = 20_000
@@ -46,8 +45,7 @@ class HealthBulk:
         clock: Callable[[], datetime],
         lock: threading.RLock,
         append: Callable[[bytes], int],
-        append_transition: Callable[[rollout.Transition], int],
-        log_size: Callable[[], int],
+        judge: Callable[[str], int | None],
     ) -> None:
         self.store = store
         self.config = config
@@ -56,10 +54,13 @@ class HealthBulk:
         self.clock = clock
         self._apply_lock = lock
         self._append_and_apply = append
-        self._append_transition = append_transition
-        self._log_size = log_size
+        #: The rollout rule (``Rollouts.judge``), which counts these reports with the logged
+        #: ones through :meth:`window_votes`.
+        self._judge = judge
         self._devices: OrderedDict[str, str] = OrderedDict()
         self._devices_lock = threading.Lock()
+        #: One aggregation at a time: two would both log an aggregate of one window.
+        self._aggregating = threading.Lock()
 
     def _remember_device(self, sha256: str, device: str) -> None:
         with self._devices_lock:
@@ -182,47 +183,39 @@ class HealthBulk:
         }
 
     def _count_in_rollouts(self, reports: list[AcceptedReport]) -> list[int]:
-        """Apply the rollout rule (one vote per device, its latest report) to the bulk
-        reports of each release's current ring in the current window."""
-        window = self.config.health_window_seconds
-        now = int(self.clock().timestamp())
+        """Apply the rollout rule to each release the new reports are about; the log
+        indices of the transitions it called for."""
         halted: list[int] = []
         for release in sorted({r.release for r in reports}):
-            with self._apply_lock:
-                data = self.store.rollout(release)
-                if data is None:
-                    continue
-                state = rollout.RolloutState.from_dict(data)
-                votes = []
-                for position, (sha, status, stored) in enumerate(
-                    self.health_reports.window(release, state.ring.name, now - now % window)
-                ):
-                    votes.append(Report(self._device_of(sha, stored), status, position))
-                # Bulk reports are not logged one by one: the evidence names the log as
-                # it stood when they were counted (their aggregate is logged later).
-                state, transition = rollout.judge(
-                    state, tally(votes), self.clock(), max(0, self._log_size() - 1)
-                )
-                self.store.put_rollout(release, state.to_dict())
-            if transition is not None:
-                halted.append(self._append_transition(transition))
+            index = self._judge(release)
+            if index is not None:
+                halted.append(index)
         return halted
+
+    def window_votes(self, release: str, ring: str) -> list[tuple[str, str]]:
+        """(device key id, status) of the release's bulk reports in ``ring`` in the current
+        window, in a stable order (the rollout rule keeps each device's last)."""
+        window = self.config.health_window_seconds
+        now = int(self.clock().timestamp())
+        rows = self.health_reports.window(release, ring, now - now % window)
+        return [(self._device_of(sha, stored), status) for sha, status, stored in rows]
 
     def aggregate_health(self) -> list[int]:
         """Log one aggregate per (release, ring, window) that has closed; returns log indices."""
         window = self.config.health_window_seconds
         now = int(self.clock().timestamp())
         appended: list[int] = []
-        for release, ring, start in self.health_reports.closed_windows(
-            now - window - GRACE_SECONDS
-        ):
-            rows = self.health_reports.window(release, ring, start)
-            if not rows:
-                continue
-            aggregate = HealthAggregate.build(release, ring, start, window, rows)
-            index = self._append_and_apply(aggregate.to_bytes())
-            self.health_reports.mark([sha for sha, _, _ in rows], index)
-            appended.append(index)
+        with self._aggregating:
+            for release, ring, start in self.health_reports.closed_windows(
+                now - window - GRACE_SECONDS
+            ):
+                rows = self.health_reports.window(release, ring, start)
+                if not rows:
+                    continue
+                aggregate = HealthAggregate.build(release, ring, start, window, rows)
+                index = self._append_and_apply(aggregate.to_bytes())
+                self.health_reports.mark([sha for sha, _, _ in rows], index)
+                appended.append(index)
         return appended
 
     def aggregate(self, log_index: int, entry: bytes) -> dict[str, Any]:

@@ -45,6 +45,7 @@ class Rollouts:
         artifact_path: Callable[[str], Path],
         lock: threading.RLock,
         log_size: Callable[[], int] = lambda: 1 << 62,
+        bulk_votes: Callable[[str, str], Sequence[tuple[str, str]]] = lambda release, ring: (),
     ) -> None:
         self._store = store
         self._tuf = tuf
@@ -57,6 +58,9 @@ class Rollouts:
         #: The gateway's indexing lock: rollout state changes one at a time.
         self._lock = lock
         self._log_size = log_size
+        #: (device, status) of the bulk health reports of a release's ring in the current
+        #: window: stored, not yet logged (their aggregate is, when the window closes).
+        self._bulk_votes = bulk_votes
 
     def reconcile(self) -> None:
         """Idempotent reactions to the indexed state (safe to run at every start).
@@ -197,8 +201,8 @@ class Rollouts:
     def judge(self, release_sha: str) -> int | None:
         """Apply the rollout rule to the release's current ring window; the log index of the
         transition it called for, if any.  The tally counts each device once (its latest
-        logged report after the transition that entered the ring), and the transition
-        records the last log index counted, so that the auditor recomputes the same."""
+        logged report after the transition that entered the ring, or its bulk report in
+        the current window), and the transition records the last log index counted."""
         with self._lock:
             data = self._store.rollout(release_sha)
             if data is None:
@@ -207,10 +211,15 @@ class Rollouts:
             if state.status != rollout.ACTIVE:
                 return None
             through = self._log_size() - 1
-            votes = self._store.health_votes(
+            logged = self._store.health_votes(
                 release_sha, state.ring.name, state.entered_index, through
             )
-            counts = tally(Report(device, status, index) for device, status, index in votes)
+            votes = [Report(device, status, index) for device, status, index in logged]
+            # Bulk reports count too (one rule for both ways in): they are newer than every
+            # logged report counted here, so a device's bulk report is its latest.
+            bulk = self._bulk_votes(release_sha, state.ring.name)
+            votes += [Report(d, status, through + 1 + n) for n, (d, status) in enumerate(bulk)]
+            counts = tally(votes)
             judged, transition = rollout.judge(state, counts, self._clock(), through)
             if transition is None:
                 self._store.put_rollout(release_sha, judged.to_dict())  # the tally, for display

@@ -123,6 +123,7 @@ class Gateway:
             artifact_path=self.inspections.artifact_path,
             lock=self._apply_lock,
             log_size=lambda: self.log.size,
+            bulk_votes=lambda release, ring: self.health.window_votes(release, ring),
         )
         self.indexer = Indexer(store, trust_root, config.rings)
         self._background = Background()
@@ -135,8 +136,7 @@ class Gateway:
             clock,
             self._apply_lock,
             self._append_and_index,
-            self._append_transition,
-            lambda: self.log.size,
+            self.rollouts.judge,
         )
         self.reads = GatewayReads(
             data_dir=data_dir,

@@ -9,6 +9,7 @@ from audit.helpers import World
 from clearance.attest import Artifact, Statement, Subject, create_release
 from clearance.attest.statement import REPORT_V1
 from clearance.keys import Signer, cosign
+from clearance.log import merkle
 from clearance.log.store import TransparencyLog
 from clearance.monitor import MonitorConfig
 from monitor.support import Clock, ids, monitor_for, policy_body, rollout
@@ -213,14 +214,14 @@ def test_alerts_survive_restart_and_replay(world: World, tmp_path: Path) -> None
     assert body["ruleId"] == "monitor.unapproved-rollout" and body["key"] == first[0].key
 
 
-def _report(signer: Signer, tree_size: int = 1) -> bytes:
+def _report(signer: Signer, tree_size: int = 1, root: bytes = b"\xab" * 32) -> bytes:
     predicate = {
         "origin": "log.example.org",
         "from": "2026-01-01T00:00:00Z",
         "to": "2026-01-31T23:59:59Z",
         "jurisdiction": None,
         "treeSize": tree_size,
-        "rootHash": "ab" * 32,
+        "rootHash": root.hex(),
         "producer": signer.name,
     }
     statement = Statement((Subject("report.html", "cd" * 32),), REPORT_V1, predicate)
@@ -231,7 +232,11 @@ def test_logged_report_by_the_regulator_or_an_inspector_is_not_an_alert(
     world: World, tmp_path: Path
 ) -> None:
     rel = world.release("1.0.0")
-    world.append(rel.to_bytes(), _report(world.policy_key), _report(world.inspector))
+    # Both cite the log as it stood after the release: a tree of one leaf.
+    root = merkle.leaf_hash(rel.to_bytes())
+    world.append(
+        rel.to_bytes(), _report(world.policy_key, 1, root), _report(world.inspector, 1, root)
+    )
     assert monitor_for(world, tmp_path / "state").run_once().alerts == ()
 
 

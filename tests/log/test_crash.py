@@ -96,7 +96,6 @@ def test_kill_9_while_appending(tmp_path: Path) -> None:
     TransparencyLog.create(directory, ORIGIN, key).close()
     rng = random.Random(20261122)
     all_acked: dict[int, bytes] = {}
-    started = time.monotonic()
     kills_before_ack = 0
     for round_number in range(ROUNDS):
         child = subprocess.Popen(
@@ -125,9 +124,9 @@ def test_kill_9_while_appending(tmp_path: Path) -> None:
             (result,) = log.append([f"after round {round_number}".encode()])
             assert result.index == size_before
             all_acked[result.index] = f"after round {round_number}".encode()
-    elapsed = time.monotonic() - started
+    # No wall-clock bound here: what this test guards is that nothing acknowledged is lost
+    # (speed is measured by benchmarks/bench_log.py; a loaded machine made this flaky).
     assert len(all_acked) > ROUNDS
-    assert elapsed < 120, f"crash rounds took {elapsed:.0f}s"
     with TransparencyLog.open(directory) as log:
         log.verify()
         assert all(log.entry(i) == e for i, e in all_acked.items())

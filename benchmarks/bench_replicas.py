@@ -407,7 +407,7 @@ def run(quick: bool) -> str:
     return "\n".join(
         [
             f"`clearance serve` replicas on loopback over one PostgreSQL 15 database (the log in "
-            f"PostgreSQL, the metadata index in the shared data directory), {seconds:.0f} s per "
+            f"PostgreSQL, and with it the metadata index, health reports, artifacts and TUF files), {seconds:.0f} s per "
             f"load run, load generator in the same process as the benchmark on the same "
             f"{cores} cores; log size at the end {log_size}. Load average (1 min) "
             f"{load_before:.1f} before, {load_after:.1f} after: other engineers' work shared "

@@ -92,15 +92,21 @@ def _release(sha: str, index: int, version: str, state: str = "awaiting-artifact
 
 def test_entries_releases_and_verdicts_round_trip(open_store: Callable[[], MetadataStore]) -> None:
     store = open_store()
-    assert store.add_entry(_release("r1", 0, "1.0.0"))
-    assert not store.add_entry(_release("r1", 0, "1.0.0"))  # indexed once
-    assert store.add_entry(_release("r2", 1, "1.0.1", ReleaseState.APPROVED))
+    assert store.add_entries([_release("r1", 0, "1.0.0")]) == [True]
+    assert store.add_entries([_release("r1", 0, "1.0.0")]) == [False]  # indexed once
     verdict = VerdictRow("v1", 2, "r2", "insp+aa insp2+bb", "approve")
-    assert store.add_entry(IndexRecord(2, "v1", "verdict", {"release": "r2"}, verdict=verdict))
+    batch = [
+        IndexRecord(2, "v1", "verdict", {"release": "r2"}, verdict=verdict),
+        _release("r1", 0, "1.0.0"),
+        _release("r2", 1, "1.0.1", ReleaseState.APPROVED),
+    ]
+    assert store.add_entries(batch) == [True, False, True]  # in the order given
+    assert store.add_entries([]) == []
     again = open_store()  # what one connection wrote, another (another replica) reads
-    assert again.indexed() == {0, 1, 2} and again.is_indexed(1) and not again.is_indexed(3)
+    assert again.indexed() == {0, 1, 2} and again.indexed(1) == {1, 2}
     assert again.entry_by_sha("v1") == (2, "verdict", {"release": "r2"})
     assert again.entry_by_sha("nothing") is None
+    assert again.entries_by_sha(["v1", "nothing", "r1", "v1"]) == {"v1": 2, "r1": 0}
     assert [i for i, *_ in again.entries_of_kind("release")] == [0, 1]
     assert again.kinds() == {"release": 2, "verdict": 1}
     assert [e["log_index"] for e in again.recent_entries(2)] == [2, 1]
@@ -117,7 +123,7 @@ def test_entries_releases_and_verdicts_round_trip(open_store: Callable[[], Metad
 
 def test_release_states_move_once(open_store: Callable[[], MetadataStore]) -> None:
     store = open_store()
-    store.add_entry(_release("r1", 0, "1.0.0"))
+    store.add_entries([_release("r1", 0, "1.0.0")])
     store.set_release_state("r1", ReleaseState.INSPECTING, "queued", job_id=7)
     row = store.release("r1")
     assert row is not None and (row.state, row.detail, row.job_id) == ("inspecting", "queued", 7)
@@ -130,13 +136,60 @@ def test_release_states_move_once(open_store: Callable[[], MetadataStore]) -> No
     assert row is not None and row.state == "approved" and row.job_id == 7
 
 
+def test_awaiting_details_leave_releases_that_moved_on(
+    open_store: Callable[[], MetadataStore],
+) -> None:
+    """A replica noting missing artifacts must not overwrite the state another replica set
+    meanwhile (the release was queued for inspection in between)."""
+    store = open_store()
+    store.add_entries([_release("r1", 0, "1.0.0"), _release("r2", 1, "1.0.1")])
+    store.set_release_state("r2", ReleaseState.INSPECTING, "queued", job_id=3)
+    store.set_awaiting_details([("r1", "waiting for artifacts: a"), ("r2", "waiting: b")])
+    one, two = store.release("r1"), store.release("r2")
+    assert one is not None and (one.state, one.detail) == (
+        "awaiting-artifacts",
+        "waiting for artifacts: a",
+    )
+    assert two is not None and (two.state, two.detail) == ("inspecting", "queued")
+    store.set_awaiting_details([])
+
+
+def test_replicas_indexing_overlapping_batches_in_any_order_write_each_entry_once(
+    open_store: Callable[[], MetadataStore],
+) -> None:
+    """Two replicas index the same entries in batches given in opposite orders (the one that
+    appended them, and a survivor catching up): no deadlock, every entry written once."""
+    first, second = open_store(), open_store()
+    records = [_release(f"o{n}", n, f"2.0.{n}") for n in range(60)]
+    results: list[list[bool]] = []
+    lock = threading.Lock()
+
+    def index(store: MetadataStore, order: list[IndexRecord]) -> None:
+        for n in range(0, len(order), 12):
+            written = store.add_entries(order[n : n + 12])
+            with lock:
+                results.append(written)
+
+    threads = [
+        threading.Thread(target=index, args=(first, records)),
+        threading.Thread(target=index, args=(second, records[::-1])),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads)
+    assert sum(w.count(True) for w in results) == 60
+    assert first.indexed() == set(range(60)) and len(first.releases()) == 60
+
+
 def test_concurrent_moves_and_indexing_have_one_winner(
     open_store: Callable[[], MetadataStore],
 ) -> None:
     """Two stores (two replicas) racing on one entry and one state move: exactly one wins."""
     first, second = open_store(), open_store()
     for n in range(20):
-        first.add_entry(_release(f"r{n}", n, f"1.0.{n}", ReleaseState.INSPECTING))
+        first.add_entries([_release(f"r{n}", n, f"1.0.{n}", ReleaseState.INSPECTING)])
     wins: list[bool] = []
     indexed: list[bool] = []
     lock = threading.Lock()
@@ -146,7 +199,7 @@ def test_concurrent_moves_and_indexing_have_one_winner(
             won = store.move_release_state(
                 f"r{n}", ReleaseState.INSPECTING, ReleaseState.APPROVED, "x"
             )
-            added = store.add_entry(_release(f"x{n}", 100 + n, "9"))
+            added = store.add_entries([_release(f"x{n}", 100 + n, "9")])[0]
             with lock:
                 wins.append(won)
                 indexed.append(added)
@@ -164,14 +217,18 @@ def test_policies_entitlements_rollouts_health_and_artifacts(
 ) -> None:
     store = open_store()
     assert store.latest_policy() is None
-    store.add_entry(IndexRecord(0, "p0", "policy", {}, policy=("p", {"v": 1})))
-    store.add_entry(IndexRecord(1, "p1", "policy", {}, policy=("p", {"v": 2})))
+    store.add_entries([IndexRecord(0, "p0", "policy", {}, policy=("p", {"v": 1}))])
+    store.add_entries([IndexRecord(1, "p1", "policy", {}, policy=("p", {"v": 2}))])
     assert store.latest_policy() == (1, {"v": 2})
-    store.add_entry(IndexRecord(2, "e", "entitlement", {}, entitlement=("acme", "av", {"c": 1})))
-    store.add_entry(IndexRecord(3, "f", "entitlement", {}, entitlement=("beta", "av", {"c": 2})))
+    store.add_entries(
+        [IndexRecord(2, "e", "entitlement", {}, entitlement=("acme", "av", {"c": 1}))]
+    )
+    store.add_entries(
+        [IndexRecord(3, "f", "entitlement", {}, entitlement=("beta", "av", {"c": 2}))]
+    )
     assert store.entitlements("acme") == [(2, {"c": 1})]
     assert [i for i, _ in store.entitlements()] == [2, 3]
-    store.add_entry(_release("r1", 4, "1.0.0"))
+    store.add_entries([_release("r1", 4, "1.0.0")])
     start = IndexRecord(
         5,
         "t",
@@ -180,24 +237,25 @@ def test_policies_entitlements_rollouts_health_and_artifacts(
         transition=("r1", "start", {"ring": "canary"}),
         rollout=("r1", {"release": "r1", "status": "rolling"}),
     )
-    store.add_entry(start)
+    store.add_entries([start])
     assert store.rollout("r1") == {"release": "r1", "status": "rolling"}
     assert store.transitions("r1") == [(5, {"ring": "canary"})]
     store.put_rollout("r1", {"release": "r1", "status": "halted"})
     assert store.rollouts() == [{"release": "r1", "status": "halted"}]
     assert store.rollout("nothing") is None
     vote = IndexRecord(6, "h", "health", {}, health=("r1", "canary", "dev+1", "ok"))
-    store.add_entry(vote)
+    store.add_entries([vote])
     assert store.health_votes("r1", "canary", 5, 6) == [("dev+1", "ok", 6)]
     assert store.health_votes("r1", "canary", 6, 9) == []
     assert store.add_health("legacy", "r1", "acme", "failed")
     assert not store.add_health("legacy", "r1", "acme", "failed")
     assert sorted(s for _, s in store.health_reports("r1")) == ["failed", "ok"]
     assert store.artifact_referenced("ab" * 32) and not store.artifact_referenced("cd" * 32)
-    assert not store.has_artifact("ab" * 32)
+    assert store.artifacts_present(["ab" * 32]) == set()
     store.add_artifact("ab" * 32, 10)
     store.add_artifact("ab" * 32, 10)
-    assert store.has_artifact("ab" * 32)
+    assert store.artifacts_present(["ab" * 32, "cd" * 32, "ab" * 32]) == {"ab" * 32}
+    assert store.artifacts_present([]) == set()
 
 
 def _report(n: int, release: str = "r1", ring: str = "canary") -> AcceptedReport:

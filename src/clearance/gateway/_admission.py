@@ -1,16 +1,15 @@
 """Batched admission: concurrent submissions are checked, logged and indexed together.
 
 Each request thread parses its envelope and checks its token on its own,
-then hands the submission to :class:`AdmissionQueue`.  The first waiting
-thread becomes the leader: it takes every submission queued so far and runs
-the gateway's batch step on them (one read of the log's size for the
-revocations and version bars, the admission checks of each, one group
-commit to the log, one checkpoint read for every receipt), then hands
-leadership to the next waiting thread.  Each caller then indexes its own
-entry and builds its receipt, while the next batch is already being
-checked and committed.  While a leader works, new submissions queue up and
-form the next batch, so under load a batch grows to whatever arrived
-during one commit.
+then hands the submission to :class:`AdmissionQueue` (a leader batcher,
+:mod:`clearance._batching`): the leader runs the gateway's batch step on
+every submission queued so far (one read of the log's size for the
+revocations and version bars, one lookup of every digest among the logged
+ones, the admission checks of each, one group commit to the log, one
+checkpoint read for every receipt).  The callers then hand their entries to
+the gateway's indexing batcher (one transaction of index rows for all of
+them) and build their receipts, while the next batch is already being
+checked and committed.
 
 Every caller still gets only its own outcome: a refused submission fails
 alone, and an acknowledgement is given only after the batch's commit is
@@ -21,13 +20,12 @@ in one round: the later one waits for the next round of the same leader.
 
 from __future__ import annotations
 
-import json
-import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from clearance._batching import Batcher
 from clearance.attest import Envelope, Release, canonical_json
 from clearance.gateway._entries import KIND_ENTITLEMENT, KIND_RELEASE, ParsedEntry
 
@@ -37,25 +35,9 @@ if TYPE_CHECKING:
     from clearance.gateway.submission_checks import SubmissionChecks
 
 
-def _plain(text: str) -> bool:
-    """Printable ASCII without the two characters JSON escapes (``"`` and ``\\``)."""
-    return text.isascii() and text.isprintable() and '"' not in text and "\\" not in text
-
-
 def canonical_envelope(envelope: Envelope) -> bytes:
-    """The RFC 8785 bytes of an envelope (what is stored, hashed and aggregated), fast.
-
-    An envelope is three strings and a list of two-string objects; when every
-    string is plain ASCII (base64 always is; the payload type and key ids
-    normally are), sorted keys and no whitespace *are* the RFC 8785 form, and
-    the standard library's encoder writes them at a fraction of the cost of
-    the general canonicaliser, which remains the path for anything else.
-    """
-    data = envelope.to_dict()
-    strings = [data["payloadType"], *(v for s in data["signatures"] for v in s.values())]
-    if all(_plain(v) for v in strings):
-        return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
-    return canonical_json(data)
+    """The RFC 8785 bytes of an envelope: what is stored, hashed and aggregated."""
+    return canonical_json(envelope.to_dict())
 
 
 @dataclass(eq=False)
@@ -78,62 +60,26 @@ class Admission:
     size: int = 0
     #: The opening of a committed entitlement, once checked (kept after the append).
     opened: Any = None
-    _done: threading.Event = field(default_factory=threading.Event)
-    _lead: bool = False
 
 
 class AdmissionQueue:
     """Runs ``step(batch)`` over batches of concurrently submitted admissions.
 
     ``step`` must set ``index`` (and the checkpoint) or ``error`` on every admission it
-    is given; one it leaves without either is failed with a clear error.
+    is given; one it leaves without either is failed with a clear error.  If the step
+    raises, every caller of that batch gets the exception.
     """
 
     def __init__(self, step: Callable[[list[Admission]], None]) -> None:
-        self._step = step
-        self._lock = threading.Lock()
-        self._queue: list[Admission] = []
-        self._leader_busy = False
+        self._batches: Batcher[Admission] = Batcher(step)
 
     def admit(self, item: Admission) -> Admission:
-        with self._lock:
-            self._queue.append(item)
-            lead = not self._leader_busy
-            if lead:
-                self._leader_busy = True
-        if not lead:
-            item._done.wait()
-            if not item._lead:
-                return self._outcome(item)
-        self._lead_one_batch()
-        return self._outcome(item)
-
-    @staticmethod
-    def _outcome(item: Admission) -> Admission:
+        self._batches.run(item)
         if item.error is not None:
             raise item.error
         if item.index is None:
             raise RuntimeError("the admission batch ended without an outcome")
         return item
-
-    def _lead_one_batch(self) -> None:
-        with self._lock:
-            batch, self._queue = self._queue, []
-        try:
-            self._step(batch)
-        except BaseException as exc:  # every caller of a failed batch learns why
-            for item in batch:
-                if item.index is None and item.error is None:
-                    item.error = exc
-        for item in batch:
-            item._done.set()
-        with self._lock:
-            if self._queue:
-                successor = self._queue[0]
-                successor._lead = True
-                successor._done.set()
-            else:
-                self._leader_busy = False
 
 
 #: How many recently appended digests the admission batches remember.
@@ -189,9 +135,10 @@ class BatchAdmitter:
 
     def _round(self, items: list[Admission]) -> None:
         to_log: list[Admission] = []
+        indexed = self._store.entries_by_sha([item.parsed.sha256 for item in items])
         for item in items:
             try:
-                logged = self._check_admission(item)
+                logged = self._check_admission(item, indexed.get(item.parsed.sha256))
             except Exception as exc:  # this caller's refusal only
                 item.error = exc
                 continue
@@ -212,18 +159,18 @@ class BatchAdmitter:
             for item in items:
                 item.checkpoint, item.size = checkpoint, size
 
-    def _check_admission(self, item: Admission) -> int | None:
+    def _check_admission(self, item: Admission, indexed: int | None) -> int | None:
         """Every admission check of one submission; the log index of its earlier copy when
-        it is logged already (idempotent: the same envelope again gets its receipt)."""
+        it is logged already (idempotent: the same envelope again gets its receipt).
+        ``indexed``: where the index has this envelope, looked up for the whole round."""
         parsed = item.parsed
         signers = self._checks.check_signature(parsed)
         # Logged by an earlier batch whose callers may not have indexed it yet, or indexed.
         recent = self._recently_logged.get(parsed.sha256)
         if recent is not None:
             return recent
-        existing = self._store.entry_by_sha(parsed.sha256)
-        if existing is not None:
-            return existing[0]
+        if indexed is not None:
+            return indexed
         self._checks.check_semantics(parsed, signers, item.opening)
         if parsed.kind == KIND_ENTITLEMENT:
             _, item.opened = self._checks.entitlement_of(parsed, item.opening)

@@ -54,6 +54,8 @@ class Reaction:
     decision_sha256: str = ""
     signer: str = ""
     reason: str = ""
+    #: For ``enqueue``: the release's row as just indexed.
+    row: ReleaseRow | None = None
 
 
 class Indexer:
@@ -65,25 +67,49 @@ class Indexer:
         self._default_rings = tuple(default_rings)
 
     def index(self, index: int, entry: bytes) -> Reaction | None:
-        """Index log entry ``index``; the reaction, or ``None`` (also when already indexed).
+        """Index log entry ``index``; the reaction, or ``None`` (also when already indexed)."""
+        return self.index_many([(index, entry, None)])[0]
 
-        An entry that does not parse under today's rules (one admitted before a check
-        existed) is indexed as ``unknown`` with the reason and logged by index: the
-        gateway still starts.
+    def index_many(
+        self, entries: Sequence[tuple[int, bytes, ParsedEntry | None]]
+    ) -> list[Reaction | None]:
+        """Index log entries (``(index, entry, parsed or None)``), written in as few
+        transactions as their kinds allow; the reaction to each, in the order given
+        (``None`` also for one indexed already).
+
+        Entries are indexed in log order.  A rollout transition is computed from the rollout
+        state the store holds, so what precedes it is written first.  An entry that does
+        not parse under today's rules (one admitted before a check existed) is indexed as
+        ``unknown`` with the reason and logged by index: the gateway still starts.
         """
-        if self._store.is_indexed(index):
-            return None
-        try:
-            record, reaction = self._record(index, parse_entry(entry))
-        except (AttestFormatError, BadInput, admission.ForgedSignatureError) as exc:
-            log.error("log entry %d cannot be indexed: %s", index, exc)
-            self._store.add_entry(
-                IndexRecord(
-                    index, hashlib.sha256(entry).hexdigest(), "unknown", {"error": str(exc)}
-                )
-            )
-            return None
-        return reaction if self._store.add_entry(record) else None
+        if not entries:
+            return []
+        done = self._store.indexed(min(e[0] for e in entries))
+        reactions: dict[int, Reaction | None] = {}
+        pending: list[tuple[IndexRecord, Reaction | None]] = []
+
+        def write_pending() -> None:
+            written = self._store.add_entries([record for record, _ in pending])
+            for (record, reaction), new in zip(pending, written, strict=True):
+                reactions[record.log_index] = reaction if new else None
+            pending.clear()
+
+        for index, entry, parsed in sorted(entries, key=lambda e: e[0]):
+            if index in done or index in reactions:
+                continue
+            try:
+                parsed = parsed if parsed is not None else parse_entry(entry)
+                if parsed.kind == KIND_TRANSITION:
+                    write_pending()
+                pending.append(self._record(index, parsed))
+            except (AttestFormatError, BadInput, admission.ForgedSignatureError) as exc:
+                log.error("log entry %d cannot be indexed: %s", index, exc)
+                digest = hashlib.sha256(entry).hexdigest()
+                pending.append((IndexRecord(index, digest, "unknown", {"error": str(exc)}), None))
+            if pending[-1][0].kind == KIND_TRANSITION:
+                write_pending()
+        write_pending()
+        return [reactions.get(e[0]) for e in entries]
 
     def _record(self, index: int, parsed: ParsedEntry) -> tuple[IndexRecord, Reaction | None]:
         statement = parsed.statement
@@ -113,7 +139,7 @@ class Indexer:
                 "channel": release.channel,
             }
             return IndexRecord(index, sha, parsed.kind, summary, release=row), Reaction(
-                "enqueue", sha
+                "enqueue", sha, row=row
             )
         if parsed.kind == KIND_VERDICT:
             assert statement is not None and parsed.envelope is not None

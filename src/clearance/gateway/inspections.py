@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
@@ -99,22 +99,32 @@ class Inspections:
         if self._shared_blobs is not None:  # stored before it counts as uploaded
             self._shared_blobs.put(digest, data)
         self._store.add_artifact(digest, len(data))
-        for row in self._store.releases(ReleaseState.AWAITING_ARTIFACTS):
-            self.maybe_enqueue(row)
+        self.maybe_enqueue(self._store.releases(ReleaseState.AWAITING_ARTIFACTS))
         return {"sha256": digest, "size": len(data)}
 
     # -- jobs ------------------------------------------------------------------
 
-    def maybe_enqueue(self, row: ReleaseRow) -> None:
-        """Queue a release awaiting artifacts once all are uploaded (at most once)."""
-        if row.state != ReleaseState.AWAITING_ARTIFACTS:
+    def maybe_enqueue(self, rows: Sequence[ReleaseRow]) -> None:
+        """Queue each release awaiting artifacts once all are uploaded (at most once); note
+        on the others which artifacts they wait for.  One query for all their artifacts."""
+        waiting = [row for row in rows if row.state == ReleaseState.AWAITING_ARTIFACTS]
+        if not waiting:
             return
-        missing = [a["name"] for a in row.artifacts if not self._store.has_artifact(a["sha256"])]
-        if missing:
-            detail = f"waiting for artifacts: {', '.join(missing)}"
-            if row.detail != detail:  # reconciliation re-runs this for every such release
-                self._store.set_release_state(row.sha256, ReleaseState.AWAITING_ARTIFACTS, detail)
-            return
+        present = self._store.artifacts_present(
+            [a["sha256"] for row in waiting for a in row.artifacts]
+        )
+        details: list[tuple[str, str]] = []
+        for row in waiting:
+            missing = [a["name"] for a in row.artifacts if a["sha256"] not in present]
+            if missing:
+                detail = f"waiting for artifacts: {', '.join(missing)}"
+                if row.detail != detail:  # reconciliation re-runs this for every such release
+                    details.append((row.sha256, detail))
+            else:
+                self._start_inspection(row)
+        self._store.set_awaiting_details(details)
+
+    def _start_inspection(self, row: ReleaseRow) -> None:
         if self._config.inspector_key is None and not self._config.job_queue_dsn:
             self._store.set_release_state(
                 row.sha256,
@@ -138,8 +148,7 @@ class Inspections:
                 self._store.set_release_state(
                     row.sha256, ReleaseState.AWAITING_ARTIFACTS, "re-queued"
                 )
-        for row in self._store.releases(ReleaseState.AWAITING_ARTIFACTS):
-            self.maybe_enqueue(row)
+        self.maybe_enqueue(self._store.releases(ReleaseState.AWAITING_ARTIFACTS))
 
     def job(self, job_id: int) -> dict[str, Any]:
         job = self._queue.get(job_id)

@@ -19,11 +19,12 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from clearance._batching import Batcher
 from clearance.attest import Envelope
 from clearance.attest.errors import AttestFormatError
 from clearance.attest.trust_root import TrustRoot
@@ -56,7 +57,7 @@ from clearance.gateway.queue import JobQueue, SQLiteJobQueue
 from clearance.gateway.reads import GatewayReads
 from clearance.gateway.release_bundles import ReleaseBundles
 from clearance.gateway.rollouts import Rollouts
-from clearance.gateway.store import HealthReportStore, MetadataStore
+from clearance.gateway.store import HealthReportStore, MetadataStore, ReleaseRow
 from clearance.gateway.submission_checks import SubmissionChecks
 from clearance.gateway.transitions import TransitionSigner
 from clearance.gateway.tuf_repo import TufRepository
@@ -68,6 +69,9 @@ if TYPE_CHECKING:
     from clearance.gateway.queue_postgres import LeaderLease
 
 log = logging.getLogger("clearance.gateway")
+
+#: How many entries catching up indexes per transaction.
+_INDEX_CHUNK = 256
 
 
 Clock = Callable[[], datetime]
@@ -151,11 +155,13 @@ class Gateway:
             witness_status=lambda: self._background.witness_status,
         )
         self.bundles = ReleaseBundles(log, store, self.customers, self.reads.policy_in_force)
-        self._replaying = False
         self._locks_lock = threading.Lock()
         self._admissions = AdmissionQueue(BatchAdmitter(log, store, self.checks))
+        self._indexing: Batcher[Admission] = Batcher(self._index_admitted)
         self._leader: LeaderLease | None = None
         self._seen_missing: set[int] = set()
+        #: Every log index below this one is indexed (where :meth:`_follow` starts looking).
+        self._indexed_below = 0
         if config.database:
             from clearance.gateway.queue_postgres import LeaderLease
 
@@ -260,12 +266,14 @@ class Gateway:
         became = self._leader.poll()
         self.tuf.sync()  # what another replica published, for this one to serve
         with self._apply_lock:
-            done = self.store.indexed()
+            start = self._indexed_below
+            done = self.store.indexed(start)
             size = self.log.size
-            missing = {i for i in range(size) if i not in done}
+            missing = {i for i in range(start, size) if i not in done}
             overdue = sorted(missing & self._seen_missing)
             self._seen_missing = missing - set(overdue)
-            self._index_without_reacting((i, read_entry(self.log, i, size)) for i in overdue)
+            self._index_without_reacting([(i, read_entry(self.log, i, size)) for i in overdue])
+            self._indexed_below = min(self._seen_missing, default=size)
         if became or (overdue and self.is_leader):
             log.info("replica %s: leader, reconciling", self.replica)
             self._reconcile()
@@ -285,6 +293,7 @@ class Gateway:
             first = next((i for i in range(size) if i not in done), size)
             entries = enumerate(self.log.entries(first, size, size), start=first)
             indexed = self._index_without_reacting((i, e) for i, e in entries if i not in done)
+            self._indexed_below = size
         if self.is_leader:
             self._reconcile()
         return indexed
@@ -294,14 +303,14 @@ class Gateway:
         holding back their reactions: :meth:`_reconcile` redoes those from the indexed state.
         Call with the apply lock held."""
         count = 0
-        self._replaying = True
-        try:
-            for index, entry in entries:
-                self.indexer.index(index, entry)
-                count += 1
-        finally:
-            self._replaying = False
-        return count
+        chunk: list[tuple[int, bytes, ParsedEntry | None]] = []
+        for index, entry in entries:
+            chunk.append((index, entry, None))
+            if len(chunk) == _INDEX_CHUNK:
+                self.indexer.index_many(chunk)
+                count, chunk = count + len(chunk), []
+        self.indexer.index_many(chunk)
+        return count + len(chunk)
 
     def _reconcile(self) -> None:
         """Idempotent reactions to the indexed state (safe to run at every start)."""
@@ -346,8 +355,7 @@ class Gateway:
         admitted = self._admissions.admit(Admission(parsed, parsed.envelope, entry, opening))
         assert admitted.index is not None
         if not admitted.duplicate:
-            with self._apply_lock:
-                self._index_and_react(admitted.index, entry)
+            self._indexing.run(admitted)
             if admitted.opened is not None:
                 self.customers.openings.add(admitted.index, admitted.opened)
             self._background.wake_witnesses()
@@ -379,22 +387,36 @@ class Gateway:
     def _append_and_index(self, entry: bytes) -> int:
         index = self.log.append([entry])[0]
         with self._apply_lock:
-            self._index_and_react(index, entry)
+            self._index_and_react([(index, entry, None)])
         self._background.wake_witnesses()
         return index
 
-    def _index_and_react(self, index: int, entry: bytes) -> None:
-        """Index one appended entry and carry out the reaction (the caller holds the lock)."""
-        reaction = self.indexer.index(index, entry)
-        if reaction is not None and not self._replaying:
+    def _index_admitted(self, batch: list[Admission]) -> None:
+        """The indexing batcher's step: the entries of concurrent submissions, indexed in
+        one transaction, then their reactions."""
+        with self._apply_lock:
+            self._index_and_react(
+                [(a.index, a.entry, a.parsed) for a in batch if a.index is not None]
+            )
+
+    def _index_and_react(self, entries: Sequence[tuple[int, bytes, ParsedEntry | None]]) -> None:
+        """Index appended entries and carry out the reactions, in log order (the caller
+        holds the apply lock).  New releases awaiting artifacts are looked at together."""
+        in_order = sorted(entries, key=lambda e: e[0])
+        reactions = [r for r in self.indexer.index_many(in_order) if r is not None]
+        waiting: list[ReleaseRow] = []
+        for reaction in reactions:
+            if reaction.action == "enqueue":
+                row = reaction.row or self.store.release(reaction.release)
+                waiting += [row] if row is not None else []
+                continue
+            self.inspections.maybe_enqueue(waiting)
+            waiting = []
             self._react(reaction)
+        self.inspections.maybe_enqueue(waiting)
 
     def _react(self, reaction: Reaction) -> None:
-        if reaction.action == "enqueue":
-            row = self.store.release(reaction.release)
-            if row is not None:
-                self.inspections.maybe_enqueue(row)
-        elif reaction.action == "evaluate":
+        if reaction.action == "evaluate":
             self.rollouts.evaluate(reaction.release)
         elif reaction.action == "resume":
             self.rollouts.resume(

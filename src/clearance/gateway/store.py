@@ -9,7 +9,7 @@ only holder of its SQL.
 
 Everything in the metadata store except health reports and uploaded-artifact
 bookkeeping is derived from log entries (:class:`~clearance.gateway.indexer.Indexer`
-computes it, :meth:`MetadataStore.add_entry` writes it), so after a crash the
+computes it, :meth:`MetadataStore.add_entries` writes it), so after a crash the
 index is rebuilt by indexing again the entries it misses: the log, not the
 store, is the record.
 """
@@ -97,13 +97,20 @@ class MetadataStore(Protocol):
     def close(self) -> None: ...
 
     # entries
-    def indexed(self) -> set[int]: ...
-    def is_indexed(self, log_index: int) -> bool: ...
-    def add_entry(self, record: IndexRecord) -> bool:
-        """Write one entry's index rows; False (and nothing written) if already indexed."""
+    def indexed(self, start: int = 0) -> set[int]:
+        """The indexed log indices from ``start`` on."""
+        ...
+
+    def add_entries(self, records: Sequence[IndexRecord]) -> list[bool]:
+        """Write the index rows of several entries in one transaction; for each, whether it
+        was written (False, and nothing written for it, if it was indexed already)."""
         ...
 
     def entry_by_sha(self, sha256: str) -> tuple[int, str, dict[str, Any]] | None: ...
+    def entries_by_sha(self, sha256s: Sequence[str]) -> dict[str, int]:
+        """The first log index of each of these digests that is indexed (one query)."""
+        ...
+
     def entries_of_kind(self, kind: str) -> list[tuple[int, str, dict[str, Any], str]]: ...
     def kinds(self) -> dict[str, int]: ...
     def recent_entries(self, limit: int = 20) -> list[dict[str, Any]]: ...
@@ -118,6 +125,11 @@ class MetadataStore(Protocol):
     def set_release_state(
         self, sha256: str, state: str, detail: str = "", job_id: int | None = None
     ) -> None: ...
+    def set_awaiting_details(self, details: Sequence[tuple[str, str]]) -> None:
+        """``(release, detail)``: the detail of releases still awaiting artifacts (others are
+        left alone), in one transaction."""
+        ...
+
     def move_release_state(self, sha256: str, old: str, new: str, detail: str) -> bool:
         """Set ``new`` only if the release is in state ``old``; whether it was."""
         ...
@@ -138,7 +150,9 @@ class MetadataStore(Protocol):
     def health_reports(self, release_sha256: str) -> list[tuple[float, str]]: ...
     def add_artifact(self, sha256: str, size: int) -> None: ...
     def artifact_referenced(self, sha256: str) -> bool: ...
-    def has_artifact(self, sha256: str) -> bool: ...
+    def artifacts_present(self, sha256s: Sequence[str]) -> set[str]:
+        """Which of these artifact digests were uploaded (one query)."""
+        ...
 
 
 class HealthReportStore(Protocol):
@@ -174,7 +188,66 @@ class HealthReportStore(Protocol):
         ...
 
 
-# -- what both backends do with the rows they read (no SQL here) ----------------------
+# -- what both backends do with the rows they read and write (no SQL here) -------------
+
+#: The tables an :class:`IndexRecord` writes beside ``entries``, in the order written.
+RECORD_TABLES = (
+    "releases",
+    "verdicts",
+    "policies",
+    "entitlements",
+    "transitions",
+    "rollouts",
+    "health_votes",
+)
+
+
+def record_rows(record: IndexRecord, now: float) -> dict[str, tuple[Any, ...]]:
+    """The row each table of :data:`RECORD_TABLES` gets from ``record`` (tables it does
+    not touch are absent), as parameters in the order of the backends' INSERTs.  The
+    ``entries`` row is ``entry_row``."""
+    rows: dict[str, tuple[Any, ...]] = {}
+    if record.release is not None:
+        r = record.release
+        rows["releases"] = (
+            r.sha256,
+            r.log_index,
+            r.product,
+            r.version,
+            r.channel,
+            r.vendor,
+            json.dumps(r.artifacts),
+            r.state,
+        )
+    if record.verdict is not None:
+        v = record.verdict
+        rows["verdicts"] = (v.sha256, v.log_index, v.release_sha256, v.inspector, v.decision)
+    if record.policy is not None:
+        name, body = record.policy
+        rows["policies"] = (record.log_index, record.sha256, name, json.dumps(body))
+    if record.entitlement is not None:
+        customer, product, body = record.entitlement
+        rows["entitlements"] = (
+            record.log_index,
+            record.sha256,
+            customer,
+            product,
+            json.dumps(body),
+        )
+    if record.transition is not None:
+        release, event, body = record.transition
+        rows["transitions"] = (record.log_index, release, event, json.dumps(body))
+    if record.rollout is not None:
+        release, state = record.rollout
+        rows["rollouts"] = (release, json.dumps(state, sort_keys=True), now)
+    if record.health is not None:
+        rows["health_votes"] = (record.log_index, *record.health, now)
+    return rows
+
+
+def entry_row(record: IndexRecord, now: float) -> tuple[Any, ...]:
+    """The ``entries`` row of ``record``: index, digest, kind, summary (JSON), time."""
+    return (record.log_index, record.sha256, record.kind, json.dumps(record.summary), now)
 
 
 def release_from_row(row: Sequence[Any]) -> ReleaseRow:

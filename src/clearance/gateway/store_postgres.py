@@ -5,8 +5,8 @@ interface and rows are in :mod:`clearance.gateway.store`).  Tables carry the
 prefix ``clr_gw_`` beside the log's ``clr_log_`` ones in the same database.
 
 Replicas index the same entry concurrently (the one that appended it, and a
-survivor that finds it missing after a crash): :meth:`add_entry` inserts the
-``entries`` row first, so the second writer blocks on the primary key until
+survivor that finds it missing after a crash): :meth:`add_entries` inserts the
+``entries`` rows first, so the second writer blocks on the primary key until
 the first commits, then finds it there and writes nothing.
 """
 
@@ -22,8 +22,11 @@ import psycopg
 from clearance.gateway._pg import Pool, database_error, open_pool
 from clearance.gateway.states import ReleaseState
 from clearance.gateway.store import (
+    RECORD_TABLES,
     IndexRecord,
     ReleaseRow,
+    entry_row,
+    record_rows,
     release_from_row,
     verdict_dict,
 )
@@ -84,6 +87,20 @@ _PUT_ROLLOUT = (
     "updated = excluded.updated"
 )
 
+#: The INSERT of each table an index record writes (parameters: ``store.record_rows``).
+_INSERT_ROW = {
+    "releases": "INSERT INTO clr_gw_releases (sha256, log_index, product, version, channel, "
+    "vendor, artifacts, state) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+    "verdicts": "INSERT INTO clr_gw_verdicts VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+    "policies": "INSERT INTO clr_gw_policies VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+    "entitlements": "INSERT INTO clr_gw_entitlements VALUES (%s, %s, %s, %s, %s) "
+    "ON CONFLICT DO NOTHING",
+    "transitions": "INSERT INTO clr_gw_transitions VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+    "rollouts": _PUT_ROLLOUT,
+    "health_votes": "INSERT INTO clr_gw_health_votes (log_index, release_sha256, ring, device, "
+    "status, received) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+}
+
 
 class PostgresMetadataStore:
     """The metadata index in PostgreSQL (``psycopg_pool``); safe to share between threads
@@ -113,83 +130,42 @@ class PostgresMetadataStore:
 
     # -- entries ---------------------------------------------------------------
 
-    def indexed(self) -> set[int]:
-        return {int(r[0]) for r in self._query("SELECT log_index FROM clr_gw_entries")}
+    def indexed(self, start: int = 0) -> set[int]:
+        rows = self._query("SELECT log_index FROM clr_gw_entries WHERE log_index >= %s", (start,))
+        return {int(r[0]) for r in rows}
 
-    def is_indexed(self, log_index: int) -> bool:
-        return bool(self._query("SELECT 1 FROM clr_gw_entries WHERE log_index = %s", (log_index,)))
-
-    def add_entry(self, record: IndexRecord) -> bool:
+    def add_entries(self, records: Sequence[IndexRecord]) -> list[bool]:
+        if not records:
+            return []
         now = time.time()
         try:
-            with self._pool.connection() as conn:
-                first = conn.execute(
+            with self._pool.connection() as conn, conn.cursor() as cur:
+                # The entries rows first: a concurrent writer of the same entry blocks on the
+                # primary key until this transaction ends, then writes nothing.  In log order,
+                # so two replicas indexing overlapping batches cannot deadlock.
+                cur.executemany(
                     "INSERT INTO clr_gw_entries VALUES (%s, %s, %s, %s, %s) "
-                    "ON CONFLICT (log_index) DO NOTHING",
-                    (record.log_index, record.sha256, record.kind, json.dumps(record.summary), now),
+                    "ON CONFLICT (log_index) DO NOTHING RETURNING log_index",
+                    [entry_row(r, now) for r in sorted(records, key=lambda r: r.log_index)],
+                    returning=True,
                 )
-                if first.rowcount != 1:
-                    return False  # another replica indexed it (and its rows) first
-                self._add_rows(conn, record, now)
+                first: set[int] = set()
+                while True:
+                    first.update(int(row[0]) for row in cur.fetchall())
+                    if not cur.nextset():
+                        break
+                written = [r.log_index in first for r in records]
+                for table in RECORD_TABLES:
+                    rows = [
+                        row
+                        for record, new in zip(records, written, strict=True)
+                        if new and (row := record_rows(record, now).get(table)) is not None
+                    ]
+                    if rows:
+                        cur.executemany(_INSERT_ROW[table], rows)
         except psycopg.OperationalError as exc:
             raise database_error(self._dsn, exc) from None
-        return True
-
-    @staticmethod
-    def _add_rows(
-        conn: psycopg.Connection[tuple[Any, ...]], record: IndexRecord, now: float
-    ) -> None:
-        if record.release is not None:
-            r = record.release
-            conn.execute(
-                "INSERT INTO clr_gw_releases (sha256, log_index, product, version, channel, "
-                "vendor, artifacts, state) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
-                "ON CONFLICT DO NOTHING",
-                (
-                    r.sha256,
-                    r.log_index,
-                    r.product,
-                    r.version,
-                    r.channel,
-                    r.vendor,
-                    json.dumps(r.artifacts),
-                    r.state,
-                ),
-            )
-        if record.verdict is not None:
-            v = record.verdict
-            conn.execute(
-                "INSERT INTO clr_gw_verdicts VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                (v.sha256, v.log_index, v.release_sha256, v.inspector, v.decision),
-            )
-        if record.policy is not None:
-            name, body = record.policy
-            conn.execute(
-                "INSERT INTO clr_gw_policies VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                (record.log_index, record.sha256, name, json.dumps(body)),
-            )
-        if record.entitlement is not None:
-            customer, product, body = record.entitlement
-            conn.execute(
-                "INSERT INTO clr_gw_entitlements VALUES (%s, %s, %s, %s, %s) "
-                "ON CONFLICT DO NOTHING",
-                (record.log_index, record.sha256, customer, product, json.dumps(body)),
-            )
-        if record.transition is not None:
-            release, event, body = record.transition
-            conn.execute(
-                "INSERT INTO clr_gw_transitions VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                (record.log_index, release, event, json.dumps(body)),
-            )
-        if record.rollout is not None:
-            release, state = record.rollout
-            conn.execute(_PUT_ROLLOUT, (release, json.dumps(state, sort_keys=True), now))
-        if record.health is not None:
-            conn.execute(
-                "INSERT INTO clr_gw_health_votes (log_index, release_sha256, ring, device, "
-                "status, received) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                (record.log_index, *record.health, now),
-            )
+        return written
 
     def entry_by_sha(self, sha256: str) -> tuple[int, str, dict[str, Any]] | None:
         rows = self._query(
@@ -200,6 +176,14 @@ class PostgresMetadataStore:
         if not rows:
             return None
         return int(rows[0][0]), str(rows[0][1]), json.loads(rows[0][2])
+
+    def entries_by_sha(self, sha256s: Sequence[str]) -> dict[str, int]:
+        rows = self._query(
+            "SELECT sha256, MIN(log_index) FROM clr_gw_entries WHERE sha256 = ANY(%s) "
+            "GROUP BY sha256",
+            (list(sha256s),),
+        )
+        return {str(r[0]): int(r[1]) for r in rows}
 
     def entries_of_kind(self, kind: str) -> list[tuple[int, str, dict[str, Any], str]]:
         rows = self._query(
@@ -268,6 +252,18 @@ class PostgresMetadataStore:
                 "UPDATE clr_gw_releases SET state = %s, detail = %s, job_id = %s WHERE sha256 = %s",
                 (str(state), detail, job_id, sha256),
             )
+
+    def set_awaiting_details(self, details: Sequence[tuple[str, str]]) -> None:
+        if not details:
+            return
+        try:
+            with self._pool.connection() as conn, conn.cursor() as cur:
+                cur.executemany(
+                    "UPDATE clr_gw_releases SET detail = %s WHERE sha256 = %s AND state = %s",
+                    [(d, sha, ReleaseState.AWAITING_ARTIFACTS.value) for sha, d in details],
+                )
+        except psycopg.OperationalError as exc:
+            raise database_error(self._dsn, exc) from None
 
     def move_release_state(self, sha256: str, old: str, new: str, detail: str) -> bool:
         # One UPDATE with the old state in its WHERE: PostgreSQL re-checks the condition
@@ -377,5 +373,8 @@ class PostgresMetadataStore:
             )
         )
 
-    def has_artifact(self, sha256: str) -> bool:
-        return bool(self._query("SELECT 1 FROM clr_gw_artifacts WHERE sha256 = %s", (sha256,)))
+    def artifacts_present(self, sha256s: Sequence[str]) -> set[str]:
+        rows = self._query(
+            "SELECT sha256 FROM clr_gw_artifacts WHERE sha256 = ANY(%s)", (list(sha256s),)
+        )
+        return {str(r[0]) for r in rows}

@@ -18,8 +18,11 @@ from typing import Any
 from clearance._sqlite import open_wal
 from clearance.gateway.states import ReleaseState
 from clearance.gateway.store import (
+    RECORD_TABLES,
     IndexRecord,
     ReleaseRow,
+    entry_row,
+    record_rows,
     release_from_row,
     verdict_dict,
 )
@@ -114,6 +117,19 @@ _PUT_ROLLOUT = (
     "ON CONFLICT(release_sha256) DO UPDATE SET state=excluded.state, updated=excluded.updated"
 )
 
+#: The INSERT of each table an index record writes (parameters: ``store.record_rows``).
+_INSERT_ROW = {
+    "releases": "INSERT OR IGNORE INTO releases(sha256, log_index, product, version, channel,"
+    " vendor, artifacts, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    "verdicts": "INSERT OR IGNORE INTO verdicts VALUES (?, ?, ?, ?, ?)",
+    "policies": "INSERT OR IGNORE INTO policies VALUES (?, ?, ?, ?)",
+    "entitlements": "INSERT OR IGNORE INTO entitlements VALUES (?, ?, ?, ?, ?)",
+    "transitions": "INSERT OR IGNORE INTO transitions VALUES (?, ?, ?, ?)",
+    "rollouts": _PUT_ROLLOUT,
+    "health_votes": "INSERT OR IGNORE INTO health_votes(log_index, release_sha256, ring, device, "
+    "status, received) VALUES (?, ?, ?, ?, ?, ?)",
+}
+
 
 class SQLiteFile:
     """One SQLite (WAL) connection guarded by a lock, safe to share between threads, with
@@ -153,74 +169,39 @@ class SQLiteMetadataStore(SQLiteFile):
         with self._lock:
             return self._db.execute(sql, params).fetchall()
 
+    def _query_in(self, sql: str, values: Sequence[str]) -> list[tuple[Any, ...]]:
+        """``sql`` with ``{}`` for the list of an ``IN``, over distinct ``values`` in parts
+        small enough for SQLite's limit on bound parameters."""
+        wanted = list(dict.fromkeys(values))
+        rows: list[tuple[Any, ...]] = []
+        for n in range(0, len(wanted), 500):
+            part = wanted[n : n + 500]
+            rows += self._query(sql.format(",".join("?" * len(part))), part)
+        return rows
+
     # -- entries ---------------------------------------------------------------
 
-    def indexed(self) -> set[int]:
-        return {int(r[0]) for r in self._query("SELECT log_index FROM entries")}
+    def indexed(self, start: int = 0) -> set[int]:
+        rows = self._query("SELECT log_index FROM entries WHERE log_index >= ?", (start,))
+        return {int(r[0]) for r in rows}
 
-    def is_indexed(self, log_index: int) -> bool:
-        return bool(self._query("SELECT 1 FROM entries WHERE log_index=?", (log_index,)))
-
-    def add_entry(self, record: IndexRecord) -> bool:
+    def add_entries(self, records: Sequence[IndexRecord]) -> list[bool]:
+        now = time.time()
+        written: list[bool] = []
         with self._transaction() as db:
-            if db.execute(
-                "SELECT 1 FROM entries WHERE log_index=?", (record.log_index,)
-            ).fetchone():
-                return False
-            if record.release is not None:
-                r = record.release
-                db.execute(
-                    "INSERT OR IGNORE INTO releases(sha256, log_index, product, version, channel,"
-                    " vendor, artifacts, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        r.sha256,
-                        r.log_index,
-                        r.product,
-                        r.version,
-                        r.channel,
-                        r.vendor,
-                        json.dumps(r.artifacts),
-                        r.state,
-                    ),
-                )
-            if record.verdict is not None:
-                v = record.verdict
-                db.execute(
-                    "INSERT OR IGNORE INTO verdicts VALUES (?, ?, ?, ?, ?)",
-                    (v.sha256, v.log_index, v.release_sha256, v.inspector, v.decision),
-                )
-            if record.policy is not None:
-                name, body = record.policy
-                db.execute(
-                    "INSERT OR IGNORE INTO policies VALUES (?, ?, ?, ?)",
-                    (record.log_index, record.sha256, name, json.dumps(body)),
-                )
-            if record.entitlement is not None:
-                customer, product, body = record.entitlement
-                db.execute(
-                    "INSERT OR IGNORE INTO entitlements VALUES (?, ?, ?, ?, ?)",
-                    (record.log_index, record.sha256, customer, product, json.dumps(body)),
-                )
-            if record.transition is not None:
-                release, event, body = record.transition
-                db.execute(
-                    "INSERT OR IGNORE INTO transitions VALUES (?, ?, ?, ?)",
-                    (record.log_index, release, event, json.dumps(body)),
-                )
-            if record.rollout is not None:
-                release, state = record.rollout
-                db.execute(_PUT_ROLLOUT, (release, json.dumps(state, sort_keys=True), time.time()))
-            if record.health is not None:
-                db.execute(
-                    "INSERT OR IGNORE INTO health_votes(log_index, release_sha256, ring, device, "
-                    "status, received) VALUES (?, ?, ?, ?, ?, ?)",
-                    (record.log_index, *record.health, time.time()),
-                )
-            db.execute(
-                "INSERT INTO entries VALUES (?, ?, ?, ?, strftime('%s','now'))",
-                (record.log_index, record.sha256, record.kind, json.dumps(record.summary)),
-            )
-        return True
+            for record in records:
+                if db.execute(
+                    "SELECT 1 FROM entries WHERE log_index=?", (record.log_index,)
+                ).fetchone():
+                    written.append(False)
+                    continue
+                rows = record_rows(record, now)
+                for table in RECORD_TABLES:
+                    if table in rows:
+                        db.execute(_INSERT_ROW[table], rows[table])
+                db.execute("INSERT INTO entries VALUES (?, ?, ?, ?, ?)", entry_row(record, now))
+                written.append(True)
+        return written
 
     def entry_by_sha(self, sha256: str) -> tuple[int, str, dict[str, Any]] | None:
         rows = self._query(
@@ -231,6 +212,13 @@ class SQLiteMetadataStore(SQLiteFile):
         if not rows:
             return None
         return int(rows[0][0]), str(rows[0][1]), json.loads(rows[0][2])
+
+    def entries_by_sha(self, sha256s: Sequence[str]) -> dict[str, int]:
+        rows = self._query_in(
+            "SELECT sha256, MIN(log_index) FROM entries WHERE sha256 IN ({}) GROUP BY sha256",
+            sha256s,
+        )
+        return {str(r[0]): int(r[1]) for r in rows}
 
     def entries_of_kind(self, kind: str) -> list[tuple[int, str, dict[str, Any], str]]:
         rows = self._query(
@@ -302,6 +290,15 @@ class SQLiteMetadataStore(SQLiteFile):
                     "UPDATE releases SET state=?, detail=?, job_id=? WHERE sha256=?",
                     (str(state), detail, job_id, sha256),
                 )
+
+    def set_awaiting_details(self, details: Sequence[tuple[str, str]]) -> None:
+        if not details:
+            return
+        with self._transaction() as db:
+            db.executemany(
+                "UPDATE releases SET detail=? WHERE sha256=? AND state=?",
+                [(d, sha, ReleaseState.AWAITING_ARTIFACTS.value) for sha, d in details],
+            )
 
     def move_release_state(self, sha256: str, old: str, new: str, detail: str) -> bool:
         with self._transaction() as db:
@@ -399,5 +396,6 @@ class SQLiteMetadataStore(SQLiteFile):
             self._query("SELECT 1 FROM releases WHERE artifacts LIKE ? LIMIT 1", (f'%"{sha256}"%',))
         )
 
-    def has_artifact(self, sha256: str) -> bool:
-        return bool(self._query("SELECT 1 FROM artifacts WHERE sha256=?", (sha256,)))
+    def artifacts_present(self, sha256s: Sequence[str]) -> set[str]:
+        rows = self._query_in("SELECT sha256 FROM artifacts WHERE sha256 IN ({})", sha256s)
+        return {str(r[0]) for r in rows}

@@ -51,6 +51,8 @@ class SparseMerkleMap:
         self._leaves: dict[int, bytes] = {}
         self._paths: list[int] = []  # sorted
         self._cache: dict[tuple[int, int], bytes] = {}
+        #: The deepest level a subtree hash was cached at: nothing deeper needs dropping.
+        self._deepest = 0
 
     def __len__(self) -> int:
         return len(self._leaves)
@@ -66,7 +68,7 @@ class SparseMerkleMap:
             bisect.insort(self._paths, path)
         self._leaves[path] = leaf
         cache = self._cache
-        for depth in range(MAX_DEPTH + 1):  # every subtree on the path changed
+        for depth in range(self._deepest + 1):  # every cached subtree on the path changed
             cache.pop((depth, path >> (MAX_DEPTH - depth)), None)
 
     def _node(self, lo: int, hi: int, depth: int) -> bytes:
@@ -83,6 +85,7 @@ class SparseMerkleMap:
         split = self._split(lo, hi, depth, prefix)
         digest = node_hash(self._node(lo, split, depth + 1), self._node(split, hi, depth + 1))
         self._cache[(depth, prefix)] = digest
+        self._deepest = max(self._deepest, depth)
         return digest
 
     def _split(self, lo: int, hi: int, depth: int, prefix: int) -> int:

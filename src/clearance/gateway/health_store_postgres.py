@@ -5,6 +5,7 @@ this backend's SQL (the interface is :class:`~clearance.gateway.store.HealthRepo
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -47,21 +48,28 @@ class PostgresHealthReportStore:
         """Store the reports in one statement; returns those that were new."""
         if not reports:
             return []
+        # One JSON document rather than six array parameters: psycopg adapts a list
+        # element by element in Python, json.dumps and PostgreSQL parse it in C.  The
+        # envelopes are canonical JSON, so UTF-8 text.
+        rows = [
+            {
+                "s": r.sha256,
+                "r": r.release,
+                "c": r.customer,
+                "g": r.ring,
+                "t": r.status,
+                "e": r.envelope.decode("utf-8"),
+            }
+            for r in reports
+        ]
         inserted = self._query(
             "INSERT INTO clr_gw_health_reports "
             "(sha256, release, customer, ring, status, window_start, envelope) "
-            "SELECT s, r, c, g, t, %s, e FROM unnest("
-            "%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::bytea[]) "
-            "AS u(s, r, c, g, t, e) ON CONFLICT (sha256) DO NOTHING RETURNING sha256",
-            (
-                window_start,
-                [r.sha256 for r in reports],
-                [r.release for r in reports],
-                [r.customer for r in reports],
-                [r.ring for r in reports],
-                [r.status for r in reports],
-                [r.envelope for r in reports],
-            ),
+            "SELECT u.s, u.r, u.c, u.g, u.t, %s, convert_to(u.e, 'UTF8') "
+            "FROM json_to_recordset(%s::json) "
+            "AS u(s text, r text, c text, g text, t text, e text) "
+            "ON CONFLICT (sha256) DO NOTHING RETURNING sha256",
+            (window_start, json.dumps(rows)),
         )
         fresh = {str(row[0]) for row in inserted}
         new: list[AcceptedReport] = []
@@ -90,9 +98,9 @@ class PostgresHealthReportStore:
 
     def mark(self, sha256s: Sequence[str], log_index: int) -> None:
         self._query(
-            "UPDATE clr_gw_health_reports SET aggregate_index = %s "
-            "WHERE sha256 = ANY(%s::text[]) RETURNING 1",
-            (log_index, list(sha256s)),
+            "UPDATE clr_gw_health_reports SET aggregate_index = %s WHERE sha256 IN "
+            "(SELECT json_array_elements_text(%s::json)) RETURNING 1",
+            (log_index, json.dumps(list(sha256s))),
         )
 
     def in_aggregate(self, log_index: int) -> list[tuple[str, str, bytes]]:

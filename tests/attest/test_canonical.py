@@ -14,7 +14,8 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clearance.attest import canonical_json
+from clearance.attest import Envelope, canonical_json
+from clearance.attest.dsse import Signature
 from clearance.attest.errors import AttestFormatError
 
 _scalars = (
@@ -75,3 +76,30 @@ def test_fast_path_writes_what_rfc8785_writes(obj: Any) -> None:
 )
 def test_edge_cases_match_rfc8785(obj: Any) -> None:
     assert _ours(obj) == _reference(obj)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    payload_type=st.text(min_size=1, max_size=40),
+    payload=st.binary(max_size=200),
+    signatures=st.lists(st.tuples(st.text(max_size=40), st.binary(max_size=64)), max_size=3),
+)
+def test_envelope_bytes_are_what_rfc8785_writes(
+    payload_type: str, payload: bytes, signatures: list[tuple[str, bytes]]
+) -> None:
+    """Envelopes (every logged entry, every bulk health report) skip the look at each value:
+    their bytes must still be RFC 8785's, and a key id no UTF-8 can hold is refused."""
+    envelope = Envelope(payload_type, payload, tuple(Signature(k, s) for k, s in signatures))
+    expected = _reference(envelope.to_dict())
+    try:
+        assert envelope.to_bytes() == expected
+    except AttestFormatError:
+        assert expected is None
+
+
+def test_escaped_and_unpaired_strings_in_an_envelope() -> None:
+    for payload_type in ("application/vnd.in-toto+json", 'a"b\\c\n\u2028é\x7f'):
+        envelope = Envelope(payload_type, b"{}", (Signature("device+1a2b", b"\x00" * 64),))
+        assert envelope.to_bytes() == rfc8785.dumps(envelope.to_dict())
+    with pytest.raises(AttestFormatError):
+        Envelope("t", b"{}", (Signature("\ud800", b"\x00"),)).to_bytes()

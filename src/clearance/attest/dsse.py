@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from clearance._untrusted import UntrustedInputError, load_json
-from clearance.attest.canonical import canonical_json
+from clearance.attest.canonical import canonical_json_of_strings
 from clearance.attest.errors import EnvelopeFormatError, EnvelopeSignatureError
 from clearance.keys import ALG_ED25519, Signer, Verifier
 
@@ -89,7 +89,7 @@ class Envelope:
 
     def to_bytes(self) -> bytes:
         """The RFC 8785 bytes: what is written to files, logged and hashed."""
-        return canonical_json(self.to_dict())
+        return canonical_json_of_strings(self.to_dict())
 
     @property
     def sha256(self) -> str:

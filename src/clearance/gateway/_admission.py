@@ -26,18 +26,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from clearance._batching import Batcher
-from clearance.attest import Envelope, Release, canonical_json
+from clearance.attest import Envelope, Release
 from clearance.gateway._entries import KIND_ENTITLEMENT, KIND_RELEASE, ParsedEntry
 
 if TYPE_CHECKING:
     from clearance.gateway._log import GatewayLog
     from clearance.gateway.store import MetadataStore
     from clearance.gateway.submission_checks import SubmissionChecks
-
-
-def canonical_envelope(envelope: Envelope) -> bytes:
-    """The RFC 8785 bytes of an envelope: what is stored, hashed and aggregated."""
-    return canonical_json(envelope.to_dict())
 
 
 @dataclass(eq=False)

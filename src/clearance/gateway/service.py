@@ -34,7 +34,6 @@ from clearance.gateway._admission import (
     Admission,
     AdmissionQueue,
     BatchAdmitter,
-    canonical_envelope,
 )
 from clearance.gateway._background import Background
 from clearance.gateway._entries import (
@@ -339,7 +338,7 @@ class Gateway:
                 f"{self.config.max_envelope_bytes}"
             )
         try:
-            entry = canonical_envelope(Envelope.from_bytes(envelope_bytes))
+            entry = Envelope.from_bytes(envelope_bytes).to_bytes()
             parsed = parse_entry(entry)
         except (AttestFormatError, BadInput) as exc:
             raise GatewayInputError(f"submission: {exc}") from None

@@ -37,14 +37,15 @@ def _standard_library_agrees(obj: Any) -> bool:
     return False
 
 
-def canonical_json_of_strings(obj: dict[str, Any]) -> bytes:
-    """:func:`canonical_json` of an object whose keys are ASCII and whose values are
-    strings, lists of such objects or lists of strings, by construction (a DSSE envelope):
-    the standard library's encoder without looking at every value first."""
+def canonical_json_of_strings(obj: Any) -> bytes:
+    """:func:`canonical_json` of a value the standard library writes as RFC 8785 does
+    (:func:`_standard_library_agrees`), known so by construction: objects with ASCII keys
+    holding strings and lists of them (a DSSE envelope) need no look at every value."""
     try:
         text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        # Lone surrogates are no Unicode text: UTF-8 refuses them as RFC 8785 does.
         return text.encode("utf-8")
-    except ValueError as exc:  # a lone surrogate: no Unicode text
+    except ValueError as exc:
         raise AttestFormatError(f"cannot canonicalize JSON: {exc}") from None
 
 
@@ -55,11 +56,9 @@ def canonical_json(obj: Any) -> bytes:
     :func:`_standard_library_agrees`) at a fraction of the cost; everything else (floats,
     non-ASCII keys, what is not JSON) goes through the ``rfc8785`` canonicaliser.
     """
+    if _standard_library_agrees(obj):
+        return canonical_json_of_strings(obj)
     try:
-        if _standard_library_agrees(obj):
-            # Lone surrogates are no Unicode text: UTF-8 refuses them as RFC 8785 does.
-            text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-            return text.encode("utf-8")
         data: bytes = rfc8785.dumps(obj)
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
         raise AttestFormatError(f"cannot canonicalize JSON: {exc}") from None

@@ -1,8 +1,8 @@
 """The indexer: turns log entries into the gateway's metadata, the only writer of it.
 
-:meth:`Indexer.index` is idempotent and deterministic in the entry, so
+:meth:`Indexer.index_many` is idempotent and deterministic in the entries, so
 indexing the log again rebuilds the store.  It returns the gateway's
-:class:`Reaction` to the entry (enqueue an inspection, evaluate verdicts,
+:class:`Reaction` to each entry (enqueue an inspection, evaluate verdicts,
 resume a rollout, publish to TUF) without carrying it out: the gateway
 runs reactions, and skips them while catching up with the log.
 """
@@ -66,16 +66,12 @@ class Indexer:
         self._trust_root = trust_root
         self._default_rings = tuple(default_rings)
 
-    def index(self, index: int, entry: bytes) -> Reaction | None:
-        """Index log entry ``index``; the reaction, or ``None`` (also when already indexed)."""
-        return self.index_many([(index, entry, None)])[0]
-
     def index_many(
         self, entries: Sequence[tuple[int, bytes, ParsedEntry | None]]
     ) -> list[Reaction | None]:
         """Index log entries (``(index, entry, parsed or None)``), written in as few
-        transactions as their kinds allow; the reaction to each, in the order given
-        (``None`` also for one indexed already).
+        transactions as their kinds allow; the reactions, in log order (``None`` for an entry
+        without one, or indexed already).
 
         Entries are indexed in log order.  A rollout transition is computed from the rollout
         state the store holds, so what precedes it is written first.  An entry that does
@@ -94,7 +90,8 @@ class Indexer:
                 reactions[record.log_index] = reaction if new else None
             pending.clear()
 
-        for index, entry, parsed in sorted(entries, key=lambda e: e[0]):
+        in_order = sorted(entries, key=lambda e: e[0])
+        for index, entry, parsed in in_order:
             if index in done or index in reactions:
                 continue
             try:
@@ -109,7 +106,7 @@ class Indexer:
             if pending[-1][0].kind == KIND_TRANSITION:
                 write_pending()
         write_pending()
-        return [reactions.get(e[0]) for e in entries]
+        return [reactions.pop(e[0], None) for e in in_order]
 
     def _record(self, index: int, parsed: ParsedEntry) -> tuple[IndexRecord, Reaction | None]:
         statement = parsed.statement

@@ -401,8 +401,7 @@ class Gateway:
     def _index_and_react(self, entries: Sequence[tuple[int, bytes, ParsedEntry | None]]) -> None:
         """Index appended entries and carry out the reactions, in log order (the caller
         holds the apply lock).  New releases awaiting artifacts are looked at together."""
-        in_order = sorted(entries, key=lambda e: e[0])
-        reactions = [r for r in self.indexer.index_many(in_order) if r is not None]
+        reactions = [r for r in self.indexer.index_many(entries) if r is not None]
         waiting: list[ReleaseRow] = []
         for reaction in reactions:
             if reaction.action == "enqueue":

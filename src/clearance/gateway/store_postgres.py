@@ -155,12 +155,11 @@ class PostgresMetadataStore:
                     if not cur.nextset():
                         break
                 written = [r.log_index in first for r in records]
+                new_rows = [
+                    record_rows(r, now) for r, new in zip(records, written, strict=True) if new
+                ]
                 for table in RECORD_TABLES:
-                    rows = [
-                        row
-                        for record, new in zip(records, written, strict=True)
-                        if new and (row := record_rows(record, now).get(table)) is not None
-                    ]
+                    rows = [by_table[table] for by_table in new_rows if table in by_table]
                     if rows:
                         cur.executemany(_INSERT_ROW[table], rows)
         except psycopg.OperationalError as exc:

@@ -21,6 +21,7 @@ their own package's format error, keeping the message.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -66,25 +67,31 @@ def _check_depth(data: bytes, what: str, max_depth: int) -> None:
             depth -= 1
 
 
-def _number_hooks(what: str, limit: int) -> tuple[Any, Any, Any]:
+class _NumberRefusedError(Exception):
+    """A number literal over the limit (re-raised with the document's name by load_json)."""
+
+
+@functools.lru_cache(maxsize=16)
+def _decoder(limit: int) -> json.JSONDecoder:
+    """A decoder refusing number literals longer than ``limit`` characters; made once per
+    limit, since building one (its scanner included) costs as much as a small parse."""
+
     def parse_int(text: str) -> int:
         if len(text) > limit:
-            raise UntrustedInputError(
-                f"{what}: a JSON integer has {len(text)} characters, at most {limit}"
-            )
+            raise _NumberRefusedError(f"a JSON integer has {len(text)} characters, at most {limit}")
         return int(text)
 
     def parse_float(text: str) -> float:
         if len(text) > limit:
-            raise UntrustedInputError(
-                f"{what}: a JSON number has {len(text)} characters, at most {limit}"
-            )
+            raise _NumberRefusedError(f"a JSON number has {len(text)} characters, at most {limit}")
         return float(text)
 
     def parse_constant(text: str) -> Any:
-        raise UntrustedInputError(f"{what}: {text} is not a JSON number")
+        raise _NumberRefusedError(f"{text} is not a JSON number")
 
-    return parse_int, parse_float, parse_constant
+    return json.JSONDecoder(
+        parse_int=parse_int, parse_float=parse_float, parse_constant=parse_constant
+    )
 
 
 def load_json(data: bytes | str, what: str, limits: JsonLimits = DEFAULT_LIMITS) -> Any:
@@ -97,11 +104,10 @@ def load_json(data: bytes | str, what: str, limits: JsonLimits = DEFAULT_LIMITS)
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise UntrustedInputError(f"{what}: not UTF-8 text") from None
-    parse_int, parse_float, parse_constant = _number_hooks(what, limits.max_number_chars)
     try:
-        return json.loads(
-            text, parse_int=parse_int, parse_float=parse_float, parse_constant=parse_constant
-        )
+        return _decoder(limits.max_number_chars).decode(text)
+    except _NumberRefusedError as exc:
+        raise UntrustedInputError(f"{what}: {exc}") from None
     except json.JSONDecodeError as exc:
         raise UntrustedInputError(f"{what}: not valid JSON ({exc.msg} at {exc.pos})") from None
     except (RecursionError, ValueError, OverflowError) as exc:  # belt and braces

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from datetime import timedelta
@@ -11,6 +12,7 @@ import httpx
 
 from clearance.attest import Envelope, Statement, Subject
 from clearance.attest.statement import HEALTH_V1
+from clearance.gateway._health_bulk import ReadReport, read_health_reports
 from clearance.gateway._sigpool import SignaturePool
 from clearance.gateway.health_batch import HealthAggregate
 from clearance.gateway.rollout import Ring, customer_bucket
@@ -132,3 +134,32 @@ def test_signature_pool_checks_in_processes_like_inline() -> None:
     finally:
         pool.close()
     assert [r is None for r in results] == [n % 7 != 0 for n in range(200)]
+
+
+def test_reports_are_read_in_processes_like_inline_and_bad_ones_refused_alone() -> None:
+    """Parsing moved into the pool: the same answers, in order, as in this process; a
+    report with a control character (a NUL, which PostgreSQL refuses in text and so would
+    fail the whole bulk) or an unknown status is refused by itself."""
+    signer = Signer.generate("client")
+    items: list[object] = []
+    for n in range(150):
+        customer = "site\x00-1" if n % 50 == 3 else "site-1"
+        status = "melted" if n % 50 == 7 else "ok"
+        items.append(_report("ab" * 32, customer, status, signer, n))
+    items[10] = {"payloadType": "x", "payload": "not base64!", "signatures": []}
+    items[11] = "not an envelope"
+    inline = read_health_reports(items)
+    pool = SignaturePool(2)
+    try:
+        assert pool.map_chunks(read_health_reports, items) == inline
+    finally:
+        pool.close()
+    refused = {n: r for n, r in enumerate(inline) if isinstance(r, str)}
+    assert sorted(refused) == [3, 7, 10, 11, 53, 57, 103, 107]
+    assert "control characters" in refused[3]
+    assert "melted" in refused[7]
+    ok = inline[0]
+    assert isinstance(ok, ReadReport)
+    assert ok.sha256 == hashlib.sha256(ok.stored).hexdigest()
+    assert ok.device == signer.verifier.name + f"+{signer.verifier.key_id:08x}"
+    assert Envelope.from_bytes(ok.stored).to_bytes() == ok.stored  # canonical as stored

@@ -346,3 +346,22 @@ def test_tuf_repository_shared_by_replicas_with_separate_directories(
     finally:
         first.close()
         second.close()
+
+
+@pytest.mark.postgres
+def test_rows_of_a_failed_bulk_are_not_inserted_with_the_next(dsn: str) -> None:
+    """Bulk rows are staged in a session's table before the insert: a bulk that fails
+    after staging (PostgreSQL refuses a NUL in text) must leave nothing there for the next
+    bulk on the same connection to insert as its own."""
+    store = PostgresHealthReportStore(dsn, pool_size=1)
+    try:
+        bad = AcceptedReport("ee" * 32, "r1", "site\x00", "canary", "ok", b"{}")
+        with pytest.raises(psycopg.Error):
+            store.add_many([_report(1), bad], window_start=600)
+        assert store.counts() == (0, 0)
+        new = store.add_many([_report(2)], window_start=600)
+        assert [r.sha256 for r in new] == [_report(2).sha256]
+        assert store.counts() == (1, 0)
+        assert [s for s, _, _ in store.window("r1", "canary", 600)] == [_report(2).sha256]
+    finally:
+        store.close()

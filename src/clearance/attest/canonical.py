@@ -11,6 +11,9 @@ from clearance.attest.errors import AttestFormatError
 
 #: The largest integer RFC 8785 (an IEEE 754 double) represents exactly.
 _SAFE_INTEGER = 2**53 - 1
+#: Sorted keys, no spaces, UTF-8 as is: RFC 8785 for the values of
+#: :func:`_standard_library_agrees` (made once: ``json.dumps`` builds one per call).
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def _standard_library_agrees(obj: Any) -> bool:
@@ -42,7 +45,7 @@ def canonical_json_of_strings(obj: Any) -> bytes:
     (:func:`_standard_library_agrees`), known so by construction: objects with ASCII keys
     holding strings and lists of them (a DSSE envelope) need no look at every value."""
     try:
-        text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        text = _ENCODER.encode(obj)
         # Lone surrogates are no Unicode text: UTF-8 refuses them as RFC 8785 does.
         return text.encode("utf-8")
     except ValueError as exc:

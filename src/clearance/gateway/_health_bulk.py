@@ -9,11 +9,12 @@ import hashlib
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from clearance.attest import HEALTH_V1, Envelope, statement_of
+from clearance.attest._fields import is_text
 from clearance.errors import BadInput
 from clearance.gateway import rollout
 from clearance.gateway._sigpool import SignaturePool
@@ -30,6 +31,49 @@ GRACE_SECONDS = 2
 #: Device key ids remembered by report digest, so that recounting a window does not parse
 #: every stored envelope again (reports from other replicas are parsed once, then kept).
 DEVICE_CACHE_SIZE = 500_000
+
+
+class ReadReport(NamedTuple):
+    """A health report parsed and checked on its own (signatures not yet checked)."""
+
+    release: str
+    customer: str
+    status: str
+    #: Hex SHA-256 of ``stored``, the envelope's RFC 8785 bytes (what is kept, hashed and,
+    #: parsed again in a worker, verified: cheaper than pickling the parsed envelope).
+    sha256: str
+    stored: bytes
+    #: The key id of the first signature (the device, as the rollout rule counts it).
+    device: str
+
+
+def read_health_reports(items: Sequence[object]) -> list[ReadReport | str]:
+    """Each item of a bulk request parsed as a signed health report, or why it is not one.
+
+    Runs in the signature pool's processes (module-level, so a worker imports it).
+    """
+    out: list[ReadReport | str] = []
+    for item in items:
+        try:
+            envelope = Envelope.from_dict(item)
+            p = statement_of(envelope, HEALTH_V1).predicate
+            release, customer, status = (p.get("release"), p.get("customer"), p.get("status"))
+            # Text without control characters: a NUL would reach PostgreSQL, which refuses it
+            # in text, and fail the whole bulk instead of this one report.
+            if not (is_text(release) and is_text(customer) and is_text(status)):
+                raise GatewayInputError(
+                    "release, customer and status must be non-empty strings without "
+                    "control characters"
+                )
+            if status not in rollout.HEALTH_STATES:
+                raise GatewayInputError(f"status {status!r} is not one of {rollout.HEALTH_STATES}")
+            stored = envelope.to_bytes()  # hashed once, not canonicalised twice
+            sha256 = hashlib.sha256(stored).hexdigest()
+            device = envelope.signatures[0].keyid if envelope.signatures else sha256
+            out.append(ReadReport(release, customer, status, sha256, stored, device))
+        except BadInput as exc:
+            out.append(str(exc))
+    return out
 
 
 class HealthBulk:
@@ -61,10 +105,11 @@ class HealthBulk:
         #: One aggregation at a time: two would both log an aggregate of one window.
         self._aggregating = threading.Lock()
 
-    def _remember_device(self, sha256: str, device: str) -> None:
+    def _remember_devices(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """Remember (report digest, device key id) pairs, forgetting the oldest beyond the cap."""
         with self._devices_lock:
-            self._devices[sha256] = device
-            if len(self._devices) > DEVICE_CACHE_SIZE:
+            self._devices.update(pairs)
+            while len(self._devices) > DEVICE_CACHE_SIZE:
                 self._devices.popitem(last=False)
 
     def _device_of(self, sha256: str, stored: bytes) -> str:
@@ -78,7 +123,7 @@ class HealthBulk:
             device = str(signatures[0]["keyid"]) if signatures else sha256
         except (ValueError, TypeError, KeyError, AttributeError, IndexError):
             device = sha256
-        self._remember_device(sha256, device)
+        self._remember_devices([(sha256, device)])
         return device
 
     def _client_keys(self, customer: str) -> list[str]:
@@ -114,23 +159,18 @@ class HealthBulk:
                 f"bulk health reports: {len(raw)} reports, at most {MAX_BULK_REPORTS} per request"
             )
         refused: list[dict[str, Any]] = []
-        candidates: list[tuple[int, AcceptedReport, list[str]]] = []
+        candidates: list[tuple[int, AcceptedReport, list[str], str]] = []
         keys_of: dict[str, list[str]] = {}
         states: dict[str, rollout.RolloutState | None] = {}
-        for position, item in enumerate(raw):
+        # Parsing, encoding and hashing each report is most of a bulk's work outside the
+        # signatures: it runs in the pool's processes too, not under this one's GIL.
+        reads = self.signatures.map_chunks(read_health_reports, raw)
+        for position, read in enumerate(reads):
+            if isinstance(read, str):
+                refused.append({"position": position, "reason": read})
+                continue
             try:
-                envelope = Envelope.from_dict(item)
-                statement = statement_of(envelope, HEALTH_V1)
-                p = statement.predicate
-                release, customer, status = (p.get("release"), p.get("customer"), p.get("status"))
-                if not all(isinstance(v, str) and v for v in (release, customer, status)):
-                    raise GatewayInputError("release, customer and status must be strings")
-                assert isinstance(release, str) and isinstance(customer, str)
-                assert isinstance(status, str)
-                if status not in rollout.HEALTH_STATES:
-                    raise GatewayInputError(
-                        f"status {status!r} is not one of {rollout.HEALTH_STATES}"
-                    )
+                customer, release = read.customer, read.release
                 if customer not in keys_of:
                     keys_of[customer] = self._client_keys(customer)
                 if not keys_of[customer]:
@@ -145,29 +185,23 @@ class HealthBulk:
                     raise GatewayRefused(f"release {release} is not being rolled out")
                 if not state.reaches(customer):
                     raise GatewayRefused(f"release {release} was not offered to {customer!r}")
-                stored = envelope.to_bytes()  # hashed once, not canonicalised twice
-                report = AcceptedReport(
-                    hashlib.sha256(stored).hexdigest(),
-                    release,
-                    customer,
-                    state.ring.name,
-                    status,
-                    stored,
-                )
-                if envelope.signatures:
-                    self._remember_device(report.sha256, envelope.signatures[0].keyid)
-                candidates.append((position, report, keys_of[customer]))
-            except BadInput as exc:
-                refused.append({"position": position, "reason": str(exc)})
             except GatewayRefused as exc:
                 refused.append({"position": position, "reason": str(exc)})
+                continue
+            report = AcceptedReport(
+                read.sha256, release, customer, state.ring.name, read.status, read.stored
+            )
+            candidates.append((position, report, keys_of[customer], read.device))
         verdicts = self.signatures.verify_many([(c[1].envelope, c[2]) for c in candidates])
         good: list[AcceptedReport] = []
-        for (position, report, _), problem in zip(candidates, verdicts, strict=True):
+        devices: list[tuple[str, str]] = []
+        for (position, report, _, device), problem in zip(candidates, verdicts, strict=True):
             if problem is None:
                 good.append(report)
+                devices.append((report.sha256, device))
             else:
                 refused.append({"position": position, "reason": problem})
+        self._remember_devices(devices)
         window = self.config.health_window_seconds
         now = int(self.clock().timestamp())
         new = self.health_reports.add_many(good, now - now % window) if good else []

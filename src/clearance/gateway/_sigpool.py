@@ -1,36 +1,44 @@
-"""Signature checks off the event loop and off the GIL: a process pool sized to the cores.
+"""Signature checks, and the parsing around them, off the event loop and off the GIL:
+a process pool sized to the cores.
 
-A bulk submission hands :meth:`SignaturePool.verify_many` a list of (envelope
-bytes, verifier key lines); the list is cut into one chunk per worker
-process, so the cost of crossing a process boundary is paid per chunk, not
-per signature.  Workers are started with ``spawn`` (the gateway has threads
-and database connections that must not be forked).
+A bulk submission hands :meth:`SignaturePool.map_chunks` a list of items and a
+module-level function of a chunk of them (parsing reports, say), and
+:meth:`SignaturePool.verify_many` a list of (envelope, verifier key lines).
+The list is cut into one chunk per worker process, so the cost of crossing a
+process boundary is paid per chunk, not per item.  Workers are started with
+``spawn`` (the gateway has threads and database connections that must not be
+forked).
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from typing import TypeVar
 
+from clearance.attest import Envelope
 from clearance.errors import ClearanceError
+from clearance.keys import Verifier
 
-#: Below this many envelopes the check runs in the calling thread (no process hop).
+#: Below this many items the work runs in the calling thread (no process hop).
 INLINE_BELOW = 64
 
+Item = TypeVar("Item")
+Result = TypeVar("Result")
 
-def _verify_chunk(items: Sequence[tuple[bytes, Sequence[str]]]) -> list[str | None]:
+
+def _verify_chunk(items: Sequence[tuple[Envelope | bytes, Sequence[str]]]) -> list[str | None]:
     """In a worker: ``None`` for an envelope one of its keys signed, else the reason."""
-    from clearance.attest import Envelope
-    from clearance.keys import Verifier
-
     keys: dict[str, Verifier] = {}
     out: list[str | None] = []
-    for envelope_bytes, key_lines in items:
+    for envelope, key_lines in items:
         try:
             verifiers = [keys.get(k) or keys.setdefault(k, Verifier.parse(k)) for k in key_lines]
-            Envelope.from_bytes(envelope_bytes).verify(verifiers, 1)
+            if not isinstance(envelope, Envelope):
+                envelope = Envelope.from_bytes(envelope)
+            envelope.verify(verifiers, 1)
         except ClearanceError as exc:
             out.append(str(exc))
         else:
@@ -60,15 +68,28 @@ class SignaturePool:
         """Start the worker processes now (a ``spawn`` start costs seconds), not at first use."""
         list(self._executor().map(_verify_chunk, [[] for _ in range(self._workers)]))
 
-    def verify_many(self, items: Sequence[tuple[bytes, Sequence[str]]]) -> list[str | None]:
+    def map_chunks(
+        self, work: Callable[[Sequence[Item]], list[Result]], items: Sequence[Item]
+    ) -> list[Result]:
+        """``work`` over ``items`` cut into one chunk per worker; the results in order.
+
+        ``work`` must be a module-level function (a worker imports it by name) that
+        returns one result per item."""
         if len(items) < INLINE_BELOW:
-            return _verify_chunk(items)
+            return work(items)
         size = -(-len(items) // self._workers)
         chunks = [items[i : i + size] for i in range(0, len(items), size)]
-        results: list[str | None] = []
-        for part in self._executor().map(_verify_chunk, chunks):
+        results: list[Result] = []
+        for part in self._executor().map(work, chunks):
             results.extend(part)
         return results
+
+    def verify_many(
+        self, items: Sequence[tuple[Envelope | bytes, Sequence[str]]]
+    ) -> list[str | None]:
+        """For each (envelope, verifier key lines): ``None`` when one of the keys signed
+        it, else the reason it is refused."""
+        return self.map_chunks(_verify_chunk, items)
 
     def close(self) -> None:
         if self._pool is not None:

@@ -26,6 +26,7 @@ from clearance.log import (
     merkle,
     tile_path,
 )
+from clearance.log._tilemath import TILE_WIDTH, TileTreeCache, hash_reader
 from clearance.log.tiles import TileNotFoundError, decode_bundle, encode_bundle
 
 
@@ -255,3 +256,52 @@ def test_client_matches_store_for_random_trees(
     lo = data.draw(st.integers(0, size - 1))
     hi = data.draw(st.integers(lo, size))
     assert list(client.entries(lo, hi, size)) == entries[lo:hi]
+
+
+def _tiles_of(leaves: list[bytes]) -> dict[tuple[int, int], bytes]:
+    """Every tile (full and the partial right edge) of the tree over ``leaves``."""
+    tiles: dict[tuple[int, int], bytes] = {}
+    level_hashes, level = leaves, 0
+    while level_hashes:
+        for index in range(0, len(level_hashes), TILE_WIDTH):
+            tiles[(level, index // TILE_WIDTH)] = b"".join(level_hashes[index : index + TILE_WIDTH])
+        level_hashes = [
+            merkle.root_from_leaf_hashes(level_hashes[i : i + TILE_WIDTH])
+            for i in range(0, len(level_hashes) - TILE_WIDTH + 1, TILE_WIDTH)
+        ]
+        level += 1
+    return tiles
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 255, 256, 257, 1000, 65536 + 300])
+def test_cached_tile_trees_give_the_same_proofs_for_partial_tiles(size: int) -> None:
+    """Receipts of one batch share the partial right-edge tile's inner tree: with the cache,
+    every inclusion proof and root is what the leaves give."""
+    leaves = [merkle.leaf_hash(b"entry %d" % n) for n in range(size)]
+    tiles = _tiles_of(leaves)
+
+    def fetch(level: int, index: int, width: int) -> bytes:
+        return tiles[(level, index)][: width * merkle.HASH_SIZE]
+
+    trees = TileTreeCache(limit=8)
+    cached, plain = hash_reader(size, fetch, trees), hash_reader(size, fetch)
+    root = merkle.root_from_leaf_hashes(leaves)
+    assert merkle.tree_root(size, cached) == root
+    for index in sorted({0, size // 2, size - 2, size - 1} - {-1}):
+        proof = merkle.inclusion_proof(index, size, cached)
+        assert proof == merkle.inclusion_proof(index, size, plain)
+        merkle.verify_inclusion(index, size, leaves[index], proof, root)
+
+
+def test_tile_tree_cache_does_not_answer_for_other_hashes() -> None:
+    """A tile fetched, hashed and then refused as forged must not be answered from the
+    cache when the genuine tile of the same position and width arrives."""
+    genuine = b"".join(merkle.leaf_hash(b"%d" % n) for n in range(5))
+    forged = b"\x00" * len(genuine)
+    trees = TileTreeCache()
+    assert trees.get(0, 7, forged)[0] == forged
+    tree = trees.get(0, 7, genuine)
+    assert tree[0] == genuine
+    assert tree[2] == merkle.root_from_leaf_hashes(
+        [genuine[i : i + 32] for i in range(0, 128, 32)]
+    )

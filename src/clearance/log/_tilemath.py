@@ -69,29 +69,37 @@ def tiles_touched(old_size: int, new_size: int) -> list[tuple[int, int, int]]:
 
 
 def tile_tree(data: bytes) -> list[bytes]:
-    """Every level of the Merkle tree inside a full tile: ``[256 hashes, 128, ..., 1]``."""
+    """Every level of the Merkle tree inside a tile: ``[256 hashes, 128, ..., 1]`` for a
+    full one; for a partial one of width ``w``, level ``k`` holds the ``w >> k`` complete
+    subtrees (a last, incomplete pair is not hashed)."""
     levels = [data]
-    while len(data) > HASH_SIZE:
-        data = b"".join(
-            [_sha256(b"\x01" + data[k : k + 64]).digest() for k in range(0, len(data), 64)]
-        )
+    while len(data) >= 2 * HASH_SIZE:
+        end = len(data) // 64 * 64
+        data = b"".join([_sha256(b"\x01" + data[k : k + 64]).digest() for k in range(0, end, 64)])
         levels.append(data)
     return levels
 
 
 class TileTreeCache:
-    """The inner trees of recently used full tiles (immutable, so safe to keep)."""
+    """The inner trees of recently used tiles, full or partial.
+
+    The first ``width`` hashes of a tile never change once written, so a tree is
+    kept by (level, index, width): the receipts of one batch of submissions all
+    prove against the same partial right-edge tile, which is hashed once for them.
+    """
 
     def __init__(self, limit: int = 256) -> None:
         self._limit = limit
-        self._trees: OrderedDict[tuple[int, int], list[bytes]] = OrderedDict()
+        self._trees: OrderedDict[tuple[int, int, int], list[bytes]] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, level: int, index: int, data: bytes) -> list[bytes]:
-        key = (level, index)
+        key = (level, index, len(data) // HASH_SIZE)
         with self._lock:
             tree = self._trees.get(key)
-            if tree is not None:
+            # The tree is reused only for the very same hashes: tiles a reader fetched and
+            # then refused (forged) must not be answered from the cache afterwards.
+            if tree is not None and tree[0] == data:
                 self._trees.move_to_end(key)
                 return tree
         tree = tile_tree(data)
@@ -105,8 +113,9 @@ class TileTreeCache:
 def hash_reader(size: int, fetch: TileFetcher, trees: TileTreeCache | None = None) -> HashReader:
     """A :data:`HashReader` for the tree of ``size`` leaves that reads tiles via ``fetch``.
 
-    With ``trees``, the inner trees of full tiles are computed once and
-    reused, so a proof costs a few lookups instead of hundreds of hashes.
+    With ``trees``, the inner trees of tiles (full, or partial at one width) are
+    computed once and reused, so a proof costs a few lookups instead of hundreds
+    of hashes.
     """
 
     def read(level: int, index: int) -> bytes:
@@ -119,7 +128,7 @@ def hash_reader(size: int, fetch: TileFetcher, trees: TileTreeCache | None = Non
         tile_index, offset = divmod(start, TILE_WIDTH)
         width = tile_width(size, tile_level, tile_index)
         data = fetch(tile_level, tile_index, width)
-        if trees is not None and width == TILE_WIDTH:
+        if trees is not None:
             node = offset >> sub
             return trees.get(tile_level, tile_index, data)[sub][
                 node * HASH_SIZE : (node + 1) * HASH_SIZE

@@ -91,3 +91,32 @@ def test_non_canonical_s_is_refused() -> None:
 @pytest.mark.parametrize("length", [0, 63, 65])
 def test_signature_of_wrong_length_is_refused(length: int) -> None:
     assert not Signer.generate("v").verifier.verify(b"m", b"\x00" * length)
+
+
+def test_key_name_and_note_text_checks_refuse_exactly_spaces_and_controls() -> None:
+    """The checks run in the regex engine; over every code point they refuse exactly what
+    the per-character definitions refuse (Unicode spaces and controls in key names;
+    controls other than the newline in note text)."""
+    from clearance.keys import NoteFormatError
+    from clearance.keys.ed25519 import check_key_name
+    from clearance.keys.note import check_note_text
+
+    name_refused, text_refused = [], []
+    for point in range(0x110000):
+        ch = chr(point)
+        if 0xD800 <= point <= 0xDFFF:
+            continue  # lone surrogates: no text
+        try:
+            check_key_name(f"a{ch}b")
+        except KeyFormatError:
+            name_refused.append(ch)
+        try:
+            check_note_text(f"origin{ch}x\n")
+        except NoteFormatError:
+            text_refused.append(ch)
+    assert name_refused == [
+        c for c in map(chr, range(0x110000)) if c == "+" or c.isspace() or c < " " or c == "\x7f"
+    ]
+    assert text_refused == [
+        c for c in map(chr, range(0x110000)) if (c < " " and c != "\n") or c == "\x7f"
+    ]

@@ -12,8 +12,9 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import nacl.bindings
 import nacl.exceptions
@@ -28,13 +29,17 @@ _KNOWN_ALGS = (ALG_ED25519, ALG_COSIGNATURE_V1)
 _PRIVATE_PREFIX = "PRIVATE+KEY+"
 
 
+#: Unicode spaces (``\s`` is ``str.isspace``) and control characters.
+_NAME_FORBIDDEN = re.compile(r"[\s\x00-\x1f\x7f]")
+
+
 def check_key_name(name: str) -> None:
     """A key name is non-empty, has no '+' and no Unicode space or control character."""
     if not name:
         raise KeyFormatError("key name is empty")
     if "+" in name:
         raise KeyFormatError(f"key name {name!r} contains '+'")
-    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in name):
+    if _NAME_FORBIDDEN.search(name):
         raise KeyFormatError(f"key name {name!r} contains a space or control character")
 
 
@@ -131,7 +136,9 @@ class Verifier:
 
     def as_alg(self, alg: int) -> Verifier:
         """The same Ed25519 key under another signed-note type (e.g. for cosignatures)."""
-        return Verifier.from_public_bytes(self.name, self.public_key, alg)
+        if alg not in _KNOWN_ALGS:
+            raise KeyFormatError(f"key {self.name!r}: unsupported algorithm 0x{alg:02x}")
+        return replace(self, alg=alg)  # name and key were checked when this one was made
 
 
 @dataclass(frozen=True)

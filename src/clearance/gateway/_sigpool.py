@@ -3,7 +3,7 @@ a process pool sized to the cores.
 
 A bulk submission hands :meth:`SignaturePool.map_chunks` a list of items and a
 module-level function of a chunk of them (parsing reports, say), and
-:meth:`SignaturePool.verify_many` a list of (envelope, verifier key lines).
+:meth:`SignaturePool.verify_many` a list of (envelope bytes, verifier key lines).
 The list is cut into one chunk per worker process, so the cost of crossing a
 process boundary is paid per chunk, not per item.  Workers are started with
 ``spawn`` (the gateway has threads and database connections that must not be
@@ -29,16 +29,14 @@ Item = TypeVar("Item")
 Result = TypeVar("Result")
 
 
-def _verify_chunk(items: Sequence[tuple[Envelope | bytes, Sequence[str]]]) -> list[str | None]:
+def _verify_chunk(items: Sequence[tuple[bytes, Sequence[str]]]) -> list[str | None]:
     """In a worker: ``None`` for an envelope one of its keys signed, else the reason."""
     keys: dict[str, Verifier] = {}
     out: list[str | None] = []
-    for envelope, key_lines in items:
+    for envelope_bytes, key_lines in items:
         try:
             verifiers = [keys.get(k) or keys.setdefault(k, Verifier.parse(k)) for k in key_lines]
-            if not isinstance(envelope, Envelope):
-                envelope = Envelope.from_bytes(envelope)
-            envelope.verify(verifiers, 1)
+            Envelope.from_bytes(envelope_bytes).verify(verifiers, 1)
         except ClearanceError as exc:
             out.append(str(exc))
         else:
@@ -84,10 +82,8 @@ class SignaturePool:
             results.extend(part)
         return results
 
-    def verify_many(
-        self, items: Sequence[tuple[Envelope | bytes, Sequence[str]]]
-    ) -> list[str | None]:
-        """For each (envelope, verifier key lines): ``None`` when one of the keys signed
+    def verify_many(self, items: Sequence[tuple[bytes, Sequence[str]]]) -> list[str | None]:
+        """For each (envelope bytes, verifier key lines): ``None`` when one of the keys signed
         it, else the reason it is refused."""
         return self.map_chunks(_verify_chunk, items)
 

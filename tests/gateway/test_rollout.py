@@ -90,6 +90,15 @@ def test_one_device_counts_once_per_window() -> None:
     assert tally([Report("d", "meh", 1)]) == Tally()
 
 
+def test_device_reporting_logged_and_in_bulk_counts_once_by_its_bulk_report() -> None:
+    """A device's bulk report is newer than its logged ones: a device that logged
+    ``failed`` and then sent ``ok`` in bulk is one healthy device, not one of each."""
+    logged = [Report("both", "failed", 1), Report("logged-only", "failed", 2)]
+    bulk = {"ok": 3, "engine-crash": 1, "meh": 7}  # three healthy devices, "both" among them
+    assert tally(logged, bulk, {"both"}) == Tally(healthy=3, failing=2)
+    assert tally(logged, {}, ()) == tally(logged) == Tally(failing=2)
+
+
 def test_rings_must_grow_to_100() -> None:
     with pytest.raises(GatewayInputError):
         rollout.start("r", (Ring("a", 50, timedelta(0)),), T0)

@@ -9,9 +9,11 @@ separate machines rely on.
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, closing, nullcontext
 from pathlib import Path
 
 import psycopg
@@ -258,9 +260,14 @@ def test_policies_entitlements_rollouts_health_and_artifacts(
     assert store.artifacts_present([]) == set()
 
 
-def _report(n: int, release: str = "r1", ring: str = "canary") -> AcceptedReport:
+def _report(
+    n: int, release: str = "r1", ring: str = "canary", device: str | None = None
+) -> AcceptedReport:
     sha = hashlib.sha256(f"report {n}".encode()).hexdigest()
-    return AcceptedReport(sha, release, f"site-{n}", ring, "ok" if n % 3 else "failed", b"{%d}" % n)
+    status = "ok" if n % 3 else "failed"
+    return AcceptedReport(
+        sha, release, f"site-{n}", ring, status, b"{%d}" % n, device or f"device-{n}"
+    )
 
 
 def test_health_reports_stored_once_aggregated_and_retrievable(
@@ -282,6 +289,164 @@ def test_health_reports_stored_once_aggregated_and_retrievable(
     assert [s for s, _, _ in health_store.in_aggregate(17)] == [s for s, _, _ in window[:30]]
     assert len(health_store.window("r1", "canary", 600)) == 20  # the rest still open
     assert health_store.in_aggregate(18) == []
+
+
+def _tally_from_scratch(reports: list[AcceptedReport]) -> dict[str, int]:
+    """Devices per status, each by its report with the greatest digest."""
+    latest: dict[str, AcceptedReport] = {}
+    for report in reports:
+        if report.device not in latest or report.sha256 > latest[report.device].sha256:
+            latest[report.device] = report
+    counted: dict[str, int] = {}
+    for report in latest.values():
+        counted[report.status] = counted.get(report.status, 0) + 1
+    return counted
+
+
+def test_one_device_flooding_a_window_counts_once_by_its_greatest_digest(
+    health_store: HealthReportStore,
+) -> None:
+    """A stolen device key can send any number of reports: the window's tally (done by
+    the store, not by reading every report back) still counts that device once, by the
+    report anyone holding the window's reports would pick (the greatest digest)."""
+    flood = [_report(n, device="stolen") for n in range(300)]
+    others = [_report(n) for n in range(300, 320)]
+    health_store.add_many([*flood, *others], window_start=600)
+    health_store.add_many([_report(400, device="stolen", ring="broad")], window_start=600)
+    health_store.add_many([_report(401, device="late")], window_start=1200)
+    expected = _tally_from_scratch([*flood, *others])
+    among = ["stolen", "late", "device-301", "nobody"]
+    counted = health_store.window_tally("r1", "canary", 600, among)
+    assert counted.devices_by_status == expected
+    assert sum(expected.values()) == 21  # twenty devices and the flooding one
+    assert counted.reporting == {"stolen", "device-301"}
+    assert health_store.window_tally("r1", "canary", 600, []).reporting == frozenset()
+    assert health_store.window_tally("r9", "canary", 600, among).devices_by_status == {}
+    # The same reports again, in another order and in smaller bulks, change nothing.
+    for start in range(0, 320, 7):
+        health_store.add_many([*flood, *others][::-1][start : start + 7], window_start=600)
+    assert health_store.window_tally("r1", "canary", 600, among) == counted
+    # Once the window's aggregate is logged, its tally is dropped; the reports stay.
+    health_store.forget_tally("r1", "canary", 600)
+    assert health_store.window_tally("r1", "canary", 600, among).devices_by_status == {}
+    assert health_store.window_tally("r1", "canary", 1200, among).reporting == {"late"}
+    assert health_store.counts() == (322, 0)
+
+
+def test_a_window_tally_is_the_same_whatever_order_the_reports_came_in(
+    health_store: HealthReportStore,
+) -> None:
+    """Kept as bulks arrive, the tally must equal the one counted from scratch over the
+    window's reports, whichever order and grouping the bulks had (a device's newest
+    report replaces its older one, and its status moves from one count to the other)."""
+    reports = [_report(n, device=f"device-{n % 17}") for n in range(200)]
+    order = sorted(reports, key=lambda r: hashlib.sha256(r.sha256.encode()).digest())
+    for start in range(0, len(order), 23):
+        health_store.add_many(order[start : start + 23], window_start=600)
+    assert health_store.window_tally("r1", "canary", 600, []).devices_by_status == (
+        _tally_from_scratch(reports)
+    )
+
+
+@pytest.mark.postgres
+def test_replicas_storing_reports_of_the_same_devices_at_once_keep_one_tally(dsn: str) -> None:
+    """Two replicas store bulks naming the same devices at the same moment.  Were both to
+    read the devices' old reports before either wrote, both would move the counts: a
+    device counted twice.  A third session holds the tally row both must update, so
+    that both are in flight together, then lets them go."""
+    reports = [_report(n, device=f"device-{n % 40}") for n in range(200)]
+    replicas = [PostgresHealthReportStore(dsn), PostgresHealthReportStore(dsn)]
+    try:
+        with psycopg.connect(dsn) as holder:
+            holder.execute("INSERT INTO clr_gw_health_tallies VALUES ('r1', 'canary', 600, 'ok', 0)")
+            holder.commit()
+            holder.execute("SELECT 1 FROM clr_gw_health_tallies WHERE status = 'ok' FOR UPDATE")
+            threads = [
+                threading.Thread(target=store.add_many, args=(part, 600))
+                for store, part in zip(replicas, [reports[:100], reports[100:]], strict=True)
+            ]
+            for thread in threads:
+                thread.start()
+            time.sleep(1.0)  # both replicas reach the held row (or the tally's lock)
+            holder.commit()
+        for thread in threads:
+            thread.join()
+        counted = replicas[0].window_tally("r1", "canary", 600, [])
+        assert counted.devices_by_status == _tally_from_scratch(reports)
+        assert sum(counted.devices_by_status.values()) == 40
+    finally:
+        for store in replicas:
+            store.close()
+
+
+#: The table as gateways kept it before reports kept their device.
+_HEALTH_TABLE_BEFORE_DEVICE = (
+    "CREATE TABLE {name} (sha256 text PRIMARY KEY, release text NOT NULL, customer text "
+    "NOT NULL, ring text NOT NULL, status text NOT NULL, window_start bigint NOT NULL, "
+    "envelope {blob} NOT NULL, aggregate_index bigint)"
+)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_reports_stored_before_devices_were_kept_are_counted_by_their_signer(
+    backend: str, tmp_path: Path
+) -> None:
+    """Opening a store made by an older gateway adds the device column, filled from each
+    stored envelope's first signature (the digest for an unsigned one), so that a device
+    that reported before the upgrade and after it still counts once."""
+    signed = b'{"payload":"e30=","payloadType":"x","signatures":[{"keyid":"k1","sig":"AA=="}]}'
+    unsigned = b'{"payload":"e30=","payloadType":"x","signatures":[]}'
+    rows = [
+        (hashlib.sha256(envelope).hexdigest(), status, envelope)
+        for envelope, status in ((signed, "failed"), (unsigned, "ok"))
+    ]
+    insert = "INSERT INTO {name} VALUES ({marks}, 600, {marks2}, NULL)"
+    with _database_for(backend) as database:
+        if database is None:
+            path = tmp_path / "health.sqlite"
+            with closing(sqlite3.connect(path)) as db, db:
+                db.execute(_HEALTH_TABLE_BEFORE_DEVICE.format(name="health_reports", blob="BLOB"))
+                for sha, status, envelope in rows:
+                    db.execute(
+                        insert.format(name="health_reports", marks="?, 'r1', 'site', 'canary', ?",
+                                      marks2="?"),
+                        (sha, status, envelope),
+                    )
+            store: HealthReportStore = SQLiteHealthReportStore(path)
+        else:
+            with psycopg.connect(database) as conn:
+                conn.execute(
+                    _HEALTH_TABLE_BEFORE_DEVICE.format(name="clr_gw_health_reports", blob="bytea")
+                )
+                for sha, status, envelope in rows:
+                    conn.execute(
+                        insert.format(
+                            name="clr_gw_health_reports",
+                            marks="%s, 'r1', 'site', 'canary', %s",
+                            marks2="%s",
+                        ),
+                        (sha, status, envelope),
+                    )
+            store = PostgresHealthReportStore(database)
+        try:
+            counted = store.window_tally("r1", "canary", 600, ["k1", rows[1][0], "k2"])
+            assert counted.devices_by_status == {"failed": 1, "ok": 1}
+            assert counted.reporting == {"k1", rows[1][0]}
+            # The same device reporting after the upgrade is still one device.
+            later = AcceptedReport("ff" * 32, "r1", "site", "canary", "ok", b"{}", "k1")
+            store.add_many([later], window_start=600)
+            assert store.window_tally("r1", "canary", 600, []).devices_by_status == {"ok": 2}
+        finally:
+            store.close()
+        reopened: HealthReportStore = (
+            SQLiteHealthReportStore(tmp_path / "health.sqlite")
+            if database is None
+            else PostgresHealthReportStore(database)
+        )
+        try:  # opening again migrates nothing and loses nothing
+            assert reopened.counts() == (3, 0)
+        finally:
+            reopened.close()
 
 
 @pytest.mark.postgres
@@ -355,7 +520,7 @@ def test_rows_of_a_failed_bulk_are_not_inserted_with_the_next(dsn: str) -> None:
     bulk on the same connection to insert as its own."""
     store = PostgresHealthReportStore(dsn, pool_size=1)
     try:
-        bad = AcceptedReport("ee" * 32, "r1", "site\x00", "canary", "ok", b"{}")
+        bad = AcceptedReport("ee" * 32, "r1", "site\x00", "canary", "ok", b"{}", "device")
         with pytest.raises(psycopg.Error):
             store.add_many([_report(1), bad], window_start=600)
         assert store.counts() == (0, 0)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -21,16 +20,13 @@ from clearance.gateway._sigpool import SignaturePool
 from clearance.gateway.config import GatewayConfig
 from clearance.gateway.errors import GatewayInputError, GatewayNotFoundError, GatewayRefused
 from clearance.gateway.health_batch import AcceptedReport, HealthAggregate
-from clearance.gateway.store import HealthReportStore, MetadataStore
+from clearance.gateway.store import HealthReportStore, MetadataStore, WindowTally
 from clearance.keys import Verifier
 
 #: At most this many reports in one bulk request.
 MAX_BULK_REPORTS = 20_000
 #: A window is aggregated this long after it ends (late commits of bulk requests).
 GRACE_SECONDS = 2
-#: Device key ids remembered by report digest, so that recounting a window does not parse
-#: every stored envelope again (reports from other replicas are parsed once, then kept).
-DEVICE_CACHE_SIZE = 500_000
 
 
 class ReadReport(NamedTuple):
@@ -98,33 +94,10 @@ class HealthBulk:
         self._apply_lock = lock
         self._append_and_apply = append
         #: The rollout rule (``Rollouts.judge``), which counts these reports with the logged
-        #: ones through :meth:`window_votes`.
+        #: ones through :meth:`window_tally`.
         self._judge = judge
-        self._devices: OrderedDict[str, str] = OrderedDict()
-        self._devices_lock = threading.Lock()
         #: One aggregation at a time: two would both log an aggregate of one window.
         self._aggregating = threading.Lock()
-
-    def _remember_devices(self, pairs: Sequence[tuple[str, str]]) -> None:
-        """Remember (report digest, device key id) pairs, forgetting the oldest beyond the cap."""
-        with self._devices_lock:
-            self._devices.update(pairs)
-            while len(self._devices) > DEVICE_CACHE_SIZE:
-                self._devices.popitem(last=False)
-
-    def _device_of(self, sha256: str, stored: bytes) -> str:
-        """The key id that signed a stored report (its first signature's), by digest."""
-        with self._devices_lock:
-            known = self._devices.get(sha256)
-        if known is not None:
-            return known
-        try:  # stored reports were checked on the way in: the key id is all that is read
-            signatures = json.loads(stored).get("signatures") or []
-            device = str(signatures[0]["keyid"]) if signatures else sha256
-        except (ValueError, TypeError, KeyError, AttributeError, IndexError):
-            device = sha256
-        self._remember_devices([(sha256, device)])
-        return device
 
     def _client_keys(self, customer: str) -> list[str]:
         keys: list[str] = []
@@ -159,7 +132,7 @@ class HealthBulk:
                 f"bulk health reports: {len(raw)} reports, at most {MAX_BULK_REPORTS} per request"
             )
         refused: list[dict[str, Any]] = []
-        candidates: list[tuple[int, AcceptedReport, list[str], str]] = []
+        candidates: list[tuple[int, AcceptedReport, list[str]]] = []
         keys_of: dict[str, list[str]] = {}
         states: dict[str, rollout.RolloutState | None] = {}
         # Parsing, encoding and hashing each report is most of a bulk's work outside the
@@ -189,19 +162,22 @@ class HealthBulk:
                 refused.append({"position": position, "reason": str(exc)})
                 continue
             report = AcceptedReport(
-                read.sha256, release, customer, state.ring.name, read.status, read.stored
+                read.sha256,
+                release,
+                customer,
+                state.ring.name,
+                read.status,
+                read.stored,
+                read.device,
             )
-            candidates.append((position, report, keys_of[customer], read.device))
+            candidates.append((position, report, keys_of[customer]))
         verdicts = self.signatures.verify_many([(c[1].envelope, c[2]) for c in candidates])
         good: list[AcceptedReport] = []
-        devices: list[tuple[str, str]] = []
-        for (position, report, _, device), problem in zip(candidates, verdicts, strict=True):
+        for (position, report, _), problem in zip(candidates, verdicts, strict=True):
             if problem is None:
                 good.append(report)
-                devices.append((report.sha256, device))
             else:
                 refused.append({"position": position, "reason": problem})
-        self._remember_devices(devices)
         window = self.config.health_window_seconds
         now = int(self.clock().timestamp())
         new = self.health_reports.add_many(good, now - now % window) if good else []
@@ -225,13 +201,13 @@ class HealthBulk:
                 halted.append(index)
         return halted
 
-    def window_votes(self, release: str, ring: str) -> list[tuple[str, str]]:
-        """(device key id, status) of the release's bulk reports in ``ring`` in the current
-        window, in a stable order (the rollout rule keeps each device's last)."""
+    def window_tally(self, release: str, ring: str, among: Sequence[str]) -> WindowTally:
+        """The release's bulk reports in ``ring`` in the current window, each device once,
+        and which of the devices ``among`` have one (counted by the store, not read here:
+        a window can hold millions of reports and is judged again after every bulk)."""
         window = self.config.health_window_seconds
         now = int(self.clock().timestamp())
-        rows = self.health_reports.window(release, ring, now - now % window)
-        return [(self._device_of(sha, stored), status) for sha, status, stored in rows]
+        return self.health_reports.window_tally(release, ring, now - now % window, among)
 
     def aggregate_health(self) -> list[int]:
         """Log one aggregate per (release, ring, window) that has closed; returns log indices."""
@@ -248,6 +224,7 @@ class HealthBulk:
                 aggregate = HealthAggregate.build(release, ring, start, window, rows)
                 index = self._append_and_apply(aggregate.to_bytes())
                 self.health_reports.mark([sha for sha, _, _ in rows], index)
+                self.health_reports.forget_tally(release, ring, start)
                 appended.append(index)
         return appended
 

@@ -120,3 +120,6 @@ class AcceptedReport:
     ring: str
     status: str
     envelope: bytes
+    #: The key id of the first signature, or the digest of an unsigned one: the device
+    #: the rollout rule counts once (stored, so that a window is tallied in the database).
+    device: str

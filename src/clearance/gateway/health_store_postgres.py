@@ -6,30 +6,135 @@ this backend's SQL (the interface is :class:`~clearance.gateway.store.HealthRepo
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import psycopg
 
 from clearance.gateway._pg import Pool, database_error, open_pool
 from clearance.gateway.health_batch import AcceptedReport
+from clearance.gateway.store import WindowTally
+
+#: Each window's tally, kept beside the reports in the same transactions: the latest
+#: report (greatest digest) of each device, and the number of devices per status; made
+#: and filled from the open reports when a database made before them is opened.
+_TALLY_TABLES = """DO $$ BEGIN
+    IF to_regclass('clr_gw_health_tallies') IS NULL THEN
+        CREATE TABLE clr_gw_health_devices (
+            release text NOT NULL, ring text NOT NULL, window_start bigint NOT NULL,
+            device text NOT NULL, sha256 text NOT NULL, status text NOT NULL,
+            -- The device first: looked up by a list of devices, the key must be the
+            -- index's condition even before the table has statistics (with the window
+            -- first the planner scanned the whole window and filtered the list).
+            PRIMARY KEY (device, release, ring, window_start));
+        CREATE TABLE clr_gw_health_tallies (
+            release text NOT NULL, ring text NOT NULL, window_start bigint NOT NULL,
+            status text NOT NULL, devices bigint NOT NULL,
+            PRIMARY KEY (release, ring, window_start, status));
+        INSERT INTO clr_gw_health_devices
+            SELECT DISTINCT ON (release, ring, window_start, device)
+                release, ring, window_start, device, sha256, status
+            FROM clr_gw_health_reports WHERE aggregate_index IS NULL
+            ORDER BY release, ring, window_start, device, sha256 DESC;
+        INSERT INTO clr_gw_health_tallies
+            SELECT release, ring, window_start, status, count(*) FROM clr_gw_health_devices
+            GROUP BY release, ring, window_start, status;
+    END IF;
+END $$"""
 
 _PG_HEALTH_SCHEMA = (
     """CREATE TABLE IF NOT EXISTS clr_gw_health_reports (
         sha256 text PRIMARY KEY, release text NOT NULL, customer text NOT NULL,
         ring text NOT NULL, status text NOT NULL, window_start bigint NOT NULL,
-        envelope bytea NOT NULL, aggregate_index bigint)""",
+        envelope bytea NOT NULL, aggregate_index bigint, device text NOT NULL)""",
     """CREATE INDEX IF NOT EXISTS clr_gw_health_reports_open
         ON clr_gw_health_reports(aggregate_index, window_start, release, ring)""",
+    # A database made before reports kept their device: the column added and filled from
+    # the envelopes (the first signature's key id, else the digest, as reports are counted).
+    """DO $$ BEGIN
+        IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid =
+                'clr_gw_health_reports'::regclass AND attname = 'device' AND NOT attisdropped)
+        THEN
+            ALTER TABLE clr_gw_health_reports ADD COLUMN device text;
+            UPDATE clr_gw_health_reports SET device = coalesce(
+                convert_from(envelope, 'UTF8')::jsonb #>> '{signatures,0,keyid}', sha256);
+            ALTER TABLE clr_gw_health_reports ALTER COLUMN device SET NOT NULL;
+        END IF;
+    END $$""",
+    _TALLY_TABLES,
 )
+
+#: Bulk requests change tallies one at a time (the rows they read are the rows they
+#: write); their reports are copied and inserted before, in parallel.
+_TALLY_LOCK = 0x636C7274616C6C79  # "clrtally"
+
+_WINDOW_TALLY = """
+SELECT 0, status, devices FROM clr_gw_health_tallies
+WHERE release = %(release)s AND ring = %(ring)s AND window_start = %(start)s AND devices > 0
+UNION ALL
+SELECT 1, device, 0 FROM clr_gw_health_devices
+WHERE release = %(release)s AND ring = %(ring)s AND window_start = %(start)s
+    AND device = ANY(%(among)s)
+"""
 
 
 #: Where a bulk request's rows are copied before they are inserted: one per session,
 #: emptied at every commit.
 _STAGING_TABLE = (
     "CREATE TEMPORARY TABLE IF NOT EXISTS clr_gw_health_incoming (sha256 text, release text, "
-    "customer text, ring text, status text, envelope bytea) ON COMMIT DELETE ROWS"
+    "customer text, ring text, status text, envelope bytea, device text) "
+    "ON COMMIT DELETE ROWS"
 )
+#: The reports a bulk request added (not those stored before): what its tally counts.
+_NEW_TABLE = (
+    "CREATE TEMPORARY TABLE IF NOT EXISTS clr_gw_health_new (sha256 text, release text, "
+    "ring text, status text, device text) ON COMMIT DELETE ROWS"
+)
+
+_INSERT_REPORTS = """
+WITH new AS (
+    INSERT INTO clr_gw_health_reports
+        (sha256, release, customer, ring, status, window_start, envelope, device)
+    SELECT sha256, release, customer, ring, status, %s, envelope, device
+    FROM clr_gw_health_incoming ON CONFLICT (sha256) DO NOTHING
+    RETURNING sha256, release, ring, status, device
+)
+INSERT INTO clr_gw_health_new SELECT * FROM new RETURNING sha256
+"""
+
+#: The window's tally brought up to date with the new reports, in the database: each
+#: device's newest report replaces its older one (greatest digest), and the counts per
+#: status move with it.  Under ``_TALLY_LOCK``: the rows read are the rows written.
+_COUNT_NEW = """
+WITH best AS (
+    SELECT DISTINCT ON (device, release, ring) device, release, ring, sha256, status
+    FROM clr_gw_health_new ORDER BY device, release, ring, sha256 DESC
+), changed AS (
+    SELECT b.device, b.release, b.ring, b.sha256, b.status,
+        d.sha256 AS old_sha256, d.status AS old_status
+    FROM best b LEFT JOIN LATERAL (
+        -- One key looked up per device (LIMIT keeps it a lookup): joined as tables, the
+        -- planner scanned every open window's devices when the table had no statistics.
+        SELECT sha256, status FROM clr_gw_health_devices WHERE device = b.device
+            AND release = b.release AND ring = b.ring AND window_start = %(start)s LIMIT 1
+    ) d ON true
+    WHERE d.sha256 IS NULL OR b.sha256 > d.sha256
+), written AS (
+    INSERT INTO clr_gw_health_devices (device, release, ring, window_start, sha256, status)
+    SELECT device, release, ring, %(start)s, sha256, status FROM changed
+    ON CONFLICT (device, release, ring, window_start)
+    DO UPDATE SET sha256 = EXCLUDED.sha256, status = EXCLUDED.status
+), moves AS (
+    SELECT release, ring, status, 1 AS n FROM changed
+    UNION ALL
+    SELECT release, ring, old_status, -1 FROM changed WHERE old_sha256 IS NOT NULL
+)
+INSERT INTO clr_gw_health_tallies (release, ring, window_start, status, devices)
+SELECT release, ring, %(start)s, status, sum(n) FROM moves
+GROUP BY release, ring, status HAVING sum(n) <> 0
+ON CONFLICT (release, ring, window_start, status)
+DO UPDATE SET devices = clr_gw_health_tallies.devices + EXCLUDED.devices
+"""
 
 
 class PostgresHealthReportStore:
@@ -43,7 +148,9 @@ class PostgresHealthReportStore:
     def close(self) -> None:
         self._pool.close()
 
-    def _query(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    def _query(
+        self, sql: str, params: Sequence[Any] | Mapping[str, Any]
+    ) -> list[tuple[Any, ...]]:
         try:
             with self._pool.connection() as conn:
                 return conn.execute(sql, params).fetchall()
@@ -65,28 +172,26 @@ class PostgresHealthReportStore:
                 cur.execute(_STAGING_TABLE)
                 with cur.copy(
                     "COPY clr_gw_health_incoming (sha256, release, customer, ring, status, "
-                    "envelope) FROM STDIN (FORMAT BINARY)"
+                    "envelope, device) FROM STDIN (FORMAT BINARY)"
                 ) as copy:
-                    copy.set_types(["text", "text", "text", "text", "text", "bytea"])
+                    copy.set_types(["text", "text", "text", "text", "text", "bytea", "text"])
                     for r in reports:
                         copy.write_row(
-                            (r.sha256, r.release, r.customer, r.ring, r.status, r.envelope)
+                            (r.sha256, r.release, r.customer, r.ring, r.status, r.envelope, r.device)
                         )
-                inserted = cur.execute(
-                    "INSERT INTO clr_gw_health_reports "
-                    "(sha256, release, customer, ring, status, window_start, envelope) "
-                    "SELECT sha256, release, customer, ring, status, %s, envelope "
-                    "FROM clr_gw_health_incoming ON CONFLICT (sha256) DO NOTHING RETURNING sha256",
-                    (window_start,),
-                ).fetchall()
+                cur.execute(_NEW_TABLE)
+                inserted = cur.execute(_INSERT_REPORTS, (window_start,)).fetchall()
+                fresh = {str(row[0]) for row in inserted}
+                new: list[AcceptedReport] = []
+                for r in reports:  # a report sent twice in one request counts once
+                    if r.sha256 in fresh:
+                        fresh.discard(r.sha256)
+                        new.append(r)
+                if new:
+                    cur.execute("SELECT pg_advisory_xact_lock(%s)", (_TALLY_LOCK,))
+                    cur.execute(_COUNT_NEW, {"start": window_start})
         except psycopg.OperationalError as exc:
             raise database_error(self._dsn, exc) from None
-        fresh = {str(row[0]) for row in inserted}
-        new: list[AcceptedReport] = []
-        for r in reports:  # a report sent twice in one request counts once
-            if r.sha256 in fresh:
-                fresh.discard(r.sha256)
-                new.append(r)
         return new
 
     def closed_windows(self, before: int) -> list[tuple[str, str, int]]:
@@ -105,6 +210,30 @@ class PostgresHealthReportStore:
             (release, ring, window_start),
         )
         return [(str(s), str(t), bytes(e)) for s, t, e in rows]
+
+    def window_tally(
+        self, release: str, ring: str, window_start: int, among: Sequence[str]
+    ) -> WindowTally:
+        rows = self._query(
+            _WINDOW_TALLY,
+            {"release": release, "ring": ring, "start": window_start, "among": list(among)},
+        )
+        return WindowTally(
+            {str(status): int(n) for part, status, n in rows if part == 0},
+            frozenset(str(device) for part, device, _ in rows if part == 1),
+        )
+
+    def forget_tally(self, release: str, ring: str, window_start: int) -> None:
+        try:
+            with self._pool.connection() as conn:
+                for table in ("clr_gw_health_devices", "clr_gw_health_tallies"):
+                    conn.execute(
+                        f"DELETE FROM {table} WHERE release = %s AND ring = %s "  # noqa: S608
+                        "AND window_start = %s",
+                        (release, ring, window_start),
+                    )
+        except psycopg.OperationalError as exc:
+            raise database_error(self._dsn, exc) from None
 
     def mark(self, sha256s: Sequence[str], log_index: int) -> None:
         self._query(

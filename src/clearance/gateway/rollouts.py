@@ -24,7 +24,7 @@ from clearance.gateway import approval, rollout
 from clearance.gateway._entries import KIND_HEALTH, KIND_ROLLOUT_DECISION
 from clearance.gateway.errors import GatewayInputError
 from clearance.gateway.states import ReleaseState
-from clearance.gateway.store import MetadataStore
+from clearance.gateway.store import MetadataStore, WindowTally
 from clearance.gateway.tuf_repo import TufRepository
 from clearance.policy.rollout import Report, tally
 
@@ -45,7 +45,7 @@ class Rollouts:
         artifact_path: Callable[[str], Path],
         lock: threading.RLock,
         log_size: Callable[[], int] = lambda: 1 << 62,
-        bulk_votes: Callable[[str, str], Sequence[tuple[str, str]]] = lambda release, ring: (),
+        bulk_tally: Callable[[str, str, Sequence[str]], WindowTally] | None = None,
     ) -> None:
         self._store = store
         self._tuf = tuf
@@ -58,9 +58,9 @@ class Rollouts:
         #: The gateway's indexing lock: rollout state changes one at a time.
         self._lock = lock
         self._log_size = log_size
-        #: (device, status) of the bulk health reports of a release's ring in the current
-        #: window: stored, not yet logged (their aggregate is, when the window closes).
-        self._bulk_votes = bulk_votes
+        #: The bulk health reports of a release's ring in the current window, counted where
+        #: they are stored (not yet logged: their aggregate is, when the window closes).
+        self._bulk_tally = bulk_tally
 
     def reconcile(self) -> None:
         """Idempotent reactions to the indexed state (safe to run at every start).
@@ -217,9 +217,12 @@ class Rollouts:
             votes = [Report(device, status, index) for device, status, index in logged]
             # Bulk reports count too (one rule for both ways in): they are newer than every
             # logged report counted here, so a device's bulk report is its latest.
-            bulk = self._bulk_votes(release_sha, state.ring.name)
-            votes += [Report(d, status, through + 1 + n) for n, (d, status) in enumerate(bulk)]
-            counts = tally(votes)
+            if self._bulk_tally is None:
+                counts = tally(votes)
+            else:
+                devices = sorted({vote.device for vote in votes})
+                bulk = self._bulk_tally(release_sha, state.ring.name, devices)
+                counts = tally(votes, bulk.devices_by_status, bulk.reporting)
             judged, transition = rollout.judge(state, counts, self._clock(), through)
             if transition is None:
                 self._store.put_rollout(release_sha, judged.to_dict())  # the tally, for display

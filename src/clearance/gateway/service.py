@@ -126,7 +126,7 @@ class Gateway:
             artifact_path=self.inspections.artifact_path,
             lock=self._apply_lock,
             log_size=lambda: self.log.size,
-            bulk_votes=lambda release, ring: self.health.window_votes(release, ring),
+            bulk_tally=lambda release, ring, among: self.health.window_tally(release, ring, among),
         )
         self.indexer = Indexer(store, trust_root, config.rings)
         self._background = Background()

@@ -155,6 +155,17 @@ class MetadataStore(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class WindowTally:
+    """A window's bulk reports as the rollout rule counts them: each device once."""
+
+    #: Devices by the status of their latest report (the one with the greatest digest: an
+    #: order anyone holding the window's reports can reproduce).
+    devices_by_status: dict[str, int]
+    #: Which of the devices asked about have a report in the window.
+    reporting: frozenset[str]
+
+
 class HealthReportStore(Protocol):
     """Individual bulk health reports and which logged aggregate (log index) holds them.
 
@@ -179,6 +190,18 @@ class HealthReportStore(Protocol):
 
     def mark(self, sha256s: Sequence[str], log_index: int) -> None:
         """Record that these reports are in the aggregate at ``log_index``."""
+        ...
+
+    def window_tally(
+        self, release: str, ring: str, window_start: int, among: Sequence[str]
+    ) -> WindowTally:
+        """A window's reports as counted beside them when they were stored (a few rows
+        read, however many reports): each device's latest status, and which of
+        ``among`` reported.  Empty once the window's tally is forgotten."""
+        ...
+
+    def forget_tally(self, release: str, ring: str, window_start: int) -> None:
+        """Drop a window's tally once its aggregate is logged (the reports stay)."""
         ...
 
     def in_aggregate(self, log_index: int) -> list[tuple[str, str, bytes]]: ...

@@ -24,7 +24,7 @@ clock, a store or the network.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -134,8 +134,8 @@ class Tally:
         return {"devices": self.devices, "healthy": self.healthy, "failing": self.failing}
 
 
-def tally(reports: Iterable[Report]) -> Tally:
-    """Each device counts once: its latest report (by log index) in the window."""
+def latest_statuses(reports: Iterable[Report]) -> dict[str, str]:
+    """Each device's latest status (by log index) among ``reports``; unknown ones skipped."""
     latest: dict[str, Report] = {}
     for report in reports:
         if report.status not in HEALTH_STATES:
@@ -143,8 +143,29 @@ def tally(reports: Iterable[Report]) -> Tally:
         seen = latest.get(report.device)
         if seen is None or report.log_index > seen.log_index:
             latest[report.device] = report
-    healthy = sum(1 for r in latest.values() if r.status == HEALTH_OK)
-    return Tally(healthy, len(latest) - healthy)
+    return {device: report.status for device, report in latest.items()}
+
+
+def tally(
+    reports: Iterable[Report],
+    newer_by_status: Mapping[str, int] | None = None,
+    newer_devices: Collection[str] = (),
+) -> Tally:
+    """Each device counts once: its latest report (by log index) in the window.
+
+    ``newer_by_status`` counts devices whose reports are newer than every one of
+    ``reports`` (bulk reports, counted where they are stored) by their status, and
+    ``newer_devices`` says which of the devices of ``reports`` are among them: those
+    count by their newer report only.
+    """
+    statuses = [
+        status
+        for device, status in latest_statuses(reports).items()
+        if device not in newer_devices
+    ]
+    newer = {s: n for s, n in (newer_by_status or {}).items() if s in HEALTH_STATES}
+    healthy = statuses.count(HEALTH_OK) + newer.get(HEALTH_OK, 0)
+    return Tally(healthy, len(statuses) + sum(newer.values()) - healthy)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import random
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from clearance.attest import (
     rotation_envelope,
 )
 from clearance.attest.dsse import key_id
+from clearance.attest.release import Release
+from clearance.attest.version import Version
 from clearance.index import (
     META_KEY,
     IndexMissingError,
@@ -231,3 +234,78 @@ def test_writers_taking_turns_commit_the_index_of_the_whole_log(
     finally:
         for writer in writers:
             writer.close()
+
+
+def _latest_from_release_records(index: LogIndex, shas: list[str]) -> str | None:
+    """The channel's latest by definition: the greatest version among its approved,
+    unrevoked releases (of equal versions, the first logged), read off their records."""
+    best: dict[str, object] | None = None
+    for sha in shas:
+        rec = index.record(release_key(sha))
+        if rec is None or rec["state"] != "approved" or rec["revoked"] is not None:
+            continue
+        version = Version.parse(rec["version"])
+        if best is None or version > best["version"] or (
+            version == best["version"] and rec["logIndex"] < best["logIndex"]  # type: ignore[operator]
+        ):
+            best = {"version": version, "logIndex": rec["logIndex"], "sha256": sha}
+    return None if best is None else str(best["sha256"])
+
+
+def test_channel_latest_kept_as_releases_change_equals_a_scan(keys: Keys, tmp_path: Path) -> None:
+    """The channel record's latest release is kept as releases are approved, rejected,
+    revoked and reset instead of being found by scanning the channel at every flush:
+    after every entry of a random history it must name the release a scan would."""
+    from clearance.attest import Envelope, revoke_release
+
+    rng = random.Random(13)
+    index = LogIndex(keys.root())
+    entries: list[bytes] = []
+    logged: list[Envelope] = []
+    shas: list[str] = []
+    major = 1
+    revoked_any = reset_any = False
+    seen: list[str | None] = []
+
+    def append(data: bytes) -> None:
+        entries.append(data)
+        index.extend([data])
+        channel = index.record(channel_key("av", "stable"))
+        latest = None if channel is None or channel["latest"] is None else channel["latest"]
+        expected = _latest_from_release_records(index, shas)
+        assert (None if latest is None else latest["sha256"]) == expected, len(entries)
+        seen.append(expected)
+
+    for step in range(90):
+        roll = rng.random()
+        if roll < 0.35 or not logged:
+            data = _release(keys, tmp_path, f"{major}.{step}")
+            major += rng.random() < 0.3
+            logged.append(Envelope.from_bytes(data))
+            shas.append(hashlib.sha256(data).hexdigest())
+            append(data)
+        elif roll < 0.8:
+            target = rng.choice(logged[-4:])
+            if rng.random() < 0.8:  # both inspectors approve: the threshold is two
+                for inspector in keys.inspectors:
+                    append(create_verdict(target, "approved", signers=inspector).to_bytes())
+            else:
+                rejecter = rng.choice(keys.inspectors)
+                append(create_verdict(target, "rejected", signers=rejecter).to_bytes())
+        elif roll < 0.9:
+            target = rng.choice(logged)
+            append(revoke_release(target, "withdrawn", keys.policy).to_bytes())
+            revoked_any = True
+        elif roll < 0.94:
+            floor = Release.from_envelope(rng.choice(logged)).version
+            append(reset_channel("av", "stable", floor, "rolled back", keys.policy).to_bytes())
+            reset_any = True
+    assert revoked_any and reset_any
+    states = [index.record(release_key(sha)) for sha in shas]
+    assert any(s is not None and s["revoked"] is not None for s in states)
+    # The history moved the latest often, and back to an older release or to none.
+    changes = [b for a, b in itertools.pairwise(seen) if a != b]
+    assert len(changes) > 5 and None in changes
+    # A key revocation re-evaluates every release: the latest is found by a scan again.
+    append(revoke_key(keys.inspectors[1].verifier, "stolen", keys.policy).to_bytes())
+    assert build_index(keys.root(), entries).root() == index.root()

@@ -29,7 +29,7 @@ from clearance.attest.recovery import ChannelReset, Revocation
 from clearance.attest.release import Release
 from clearance.attest.statement import statement_of
 from clearance.attest.trust_root import TRUST_ROOT_PAYLOAD_TYPE, TrustRoot, accept_rotation
-from clearance.attest.verdict import Verdict
+from clearance.attest.verdict import APPROVED, Verdict
 from clearance.attest.version import Version
 from clearance.errors import BadInput, Refused
 from clearance.index._smt import SparseMerkleMap
@@ -103,6 +103,11 @@ class _Channel:
     reset_index: int | None = None
     bar: Version | None = None  # what a new release must exceed (admission's version rule)
     releases: list[str] = field(default_factory=list)  # digests, in log order
+    #: The channel's latest approved, unrevoked release, kept as releases change so that a
+    #: channel of many releases is not scanned at every flush; ``stale`` once it may no
+    #: longer be (it was revoked or lost its approval): the next read scans again.
+    latest: str | None = None
+    stale: bool = False
 
 
 class LogIndex:
@@ -335,6 +340,8 @@ class LogIndex:
         if self._all_dirty:
             self._dirty.update(self._releases)
             self._dirty.update(channel_key(p, c) for p, c in self._channels)
+            for ch in self._channels.values():
+                ch.stale = True
             self._all_dirty = False
         channels: set[tuple[str, str]] = set()
         for key in sorted(self._dirty):
@@ -345,6 +352,7 @@ class LogIndex:
             rel.state, rel.approvers = approval.state, approval.approvers
             self._map.put(release_key(rel.sha256), canonical_json(self._release_value(rel)))
             channels.add((rel.release.product, rel.release.channel))
+            self._follow_latest(self._channel(rel.release.product, rel.release.channel), rel)
         for key in self._dirty:
             if key.startswith("channel\n"):
                 _, product, channel = key.split("\n")
@@ -389,15 +397,39 @@ class LogIndex:
             "rollout": rel.rollout,
         }
 
+    @staticmethod
+    def _eligible(rel: _Release) -> bool:
+        """Whether a release can be its channel's latest: approved and not revoked."""
+        return rel.revoked is None and rel.state == APPROVED
+
+    @staticmethod
+    def _newer(rel: _Release, than: _Release | None) -> bool:
+        """The greater version wins; of equal versions, the one logged first."""
+        if than is None:
+            return True
+        a, b = rel.release.parsed_version, than.release.parsed_version
+        return a > b or (a == b and rel.log_index < than.log_index)
+
+    def _follow_latest(self, ch: _Channel, rel: _Release) -> None:
+        """Keep ``ch.latest`` true after ``rel``'s state or revocation was evaluated again."""
+        if ch.stale:
+            return
+        if self._eligible(rel):
+            current = None if ch.latest is None else self._releases[ch.latest]
+            if self._newer(rel, current):
+                ch.latest = rel.sha256
+        elif ch.latest == rel.sha256:
+            ch.stale = True
+
+    def _latest(self, ch: _Channel) -> _Release | None:
+        if ch.stale:
+            ch.latest, ch.stale = None, False
+            for sha in ch.releases:
+                self._follow_latest(ch, self._releases[sha])
+        return None if ch.latest is None else self._releases[ch.latest]
+
     def _channel_value(self, ch: _Channel) -> dict[str, Any]:
-        latest: _Release | None = None
-        for sha in ch.releases:
-            rel = self._releases[sha]
-            r = rel.release
-            if rel.revoked is not None or rel.state != "approved":
-                continue
-            if latest is None or r.parsed_version > latest.release.parsed_version:
-                latest = rel
+        latest = self._latest(ch)
         return {
             "product": ch.product,
             "channel": ch.channel,

@@ -9,11 +9,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
+import pytest
 
 from clearance.attest import Envelope, Statement, Subject
 from clearance.attest.statement import HEALTH_V1
 from clearance.gateway._health_bulk import ReadReport, read_health_reports
 from clearance.gateway._sigpool import SignaturePool
+from clearance.gateway.errors import GatewayInputError
 from clearance.gateway.health_batch import HealthAggregate
 from clearance.gateway.rollout import Ring, customer_bucket
 from clearance.keys import Signer
@@ -163,3 +165,21 @@ def test_reports_are_read_in_processes_like_inline_and_bad_ones_refused_alone() 
     assert ok.sha256 == hashlib.sha256(ok.stored).hexdigest()
     assert ok.device == signer.verifier.name + f"+{signer.verifier.key_id:08x}"
     assert Envelope.from_bytes(ok.stored).to_bytes() == ok.stored  # canonical as stored
+
+
+def test_an_aggregate_is_built_from_reports_streamed_in_digest_order_only() -> None:
+    """The leader streams a window's reports from the store instead of holding them all:
+    the streamed build must equal the one over the sorted rows, and rows out of digest
+    order (which would give another root than the one readers recompute) are refused."""
+    rows = [
+        (hashlib.sha256(b"%d" % n).hexdigest(), "ok" if n % 4 else "failed", b"{%d}" % n)
+        for n in range(300)
+    ]
+    built = HealthAggregate.build("r1", "canary", 600, 300, rows)
+    streamed = HealthAggregate.from_ordered("r1", "canary", 600, 300, iter(sorted(rows)))
+    assert streamed == built and built.reports == 300
+    assert dict(built.counts)["failed"] == 75
+    with pytest.raises(GatewayInputError, match="out of digest order"):
+        HealthAggregate.from_ordered("r1", "canary", 600, 300, iter(rows))
+    empty = HealthAggregate.from_ordered("r1", "canary", 600, 300, iter([]))
+    assert empty.reports == 0 and empty.merkle_root == merkle.root_from_leaf_hashes([])

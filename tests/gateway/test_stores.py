@@ -284,11 +284,55 @@ def test_health_reports_stored_once_aggregated_and_retrievable(
     window = health_store.window("r1", "canary", 600)
     assert [s for s, _, _ in window] == sorted(r.sha256 for r in reports)
     assert {(s, t, e) for s, t, e in window} == {(r.sha256, r.status, r.envelope) for r in reports}
-    health_store.mark([s for s, _, _ in window[:30]], 17)
-    assert health_store.counts() == (51, 30)
-    assert [s for s, _, _ in health_store.in_aggregate(17)] == [s for s, _, _ in window[:30]]
-    assert len(health_store.window("r1", "canary", 600)) == 20  # the rest still open
+    # Nothing logged (the callback says so): nothing recorded.
+    assert health_store.aggregate_window("r1", "canary", 600, lambda rows: None) is None
+    assert health_store.counts() == (51, 0)
+    read: list[tuple[str, str, bytes]] = []
+
+    def log(rows: Iterator[tuple[str, str, bytes]]) -> int:
+        read.extend(rows)
+        return 17
+
+    assert health_store.aggregate_window("r1", "canary", 600, log) == 17
+    assert read == window  # every open report of the window, in digest order
+    assert health_store.counts() == (51, 50)
+    assert health_store.in_aggregate(17) == window
+    assert health_store.window("r1", "canary", 600) == []
+    assert health_store.closed_windows(before=1800) == [("r1", "broad", 1200)]
     assert health_store.in_aggregate(18) == []
+
+
+def test_a_report_stored_while_its_window_is_aggregated_is_not_claimed_by_the_aggregate(
+    health_store: HealthReportStore,
+) -> None:
+    """A bulk request that read the clock before its window closed can commit while the
+    leader is logging that window's aggregate.  Its report is not in the logged Merkle
+    root, so it must not be recorded as in that aggregate (a verifier fetching the
+    aggregate's reports would find one the root does not cover): it stays open and goes
+    into the next aggregate of the window."""
+    health_store.add_many([_report(n) for n in range(40)], window_start=600)
+    late = _report(1000)
+
+    def log_while_a_late_bulk_commits(rows: Iterator[tuple[str, str, bytes]]) -> int:
+        read = [next(rows)]
+        health_store.add_many([late], window_start=600)  # commits mid-read
+        read.extend(rows)
+        assert len(read) == 40
+        return 21
+
+    assert health_store.aggregate_window("r1", "canary", 600, log_while_a_late_bulk_commits) == 21
+    covered = health_store.in_aggregate(21)
+    assert len(covered) == 40 and late.sha256 not in {s for s, _, _ in covered}
+    assert health_store.closed_windows(before=1200) == [("r1", "canary", 600)]
+    assert health_store.window("r1", "canary", 600) == [(late.sha256, late.status, late.envelope)]
+    # A log that fails records nothing.
+    with pytest.raises(RuntimeError):
+        health_store.aggregate_window("r1", "canary", 600, _fail)
+    assert health_store.counts() == (41, 40)
+
+
+def _fail(rows: Iterator[tuple[str, str, bytes]]) -> int:
+    raise RuntimeError("the log is down")
 
 
 def _tally_from_scratch(reports: list[AcceptedReport]) -> dict[str, int]:
@@ -327,10 +371,10 @@ def test_one_device_flooding_a_window_counts_once_by_its_greatest_digest(
         health_store.add_many([*flood, *others][::-1][start : start + 7], window_start=600)
     assert health_store.window_tally("r1", "canary", 600, among) == counted
     # Once the window's aggregate is logged, its tally is dropped; the reports stay.
-    health_store.forget_tally("r1", "canary", 600)
+    health_store.aggregate_window("r1", "canary", 600, lambda rows: len(list(rows)) + 100)
     assert health_store.window_tally("r1", "canary", 600, among).devices_by_status == {}
     assert health_store.window_tally("r1", "canary", 1200, among).reporting == {"late"}
-    assert health_store.counts() == (322, 0)
+    assert health_store.counts() == (322, 320)
 
 
 def test_a_window_tally_is_the_same_whatever_order_the_reports_came_in(

@@ -5,10 +5,11 @@ See :mod:`clearance.gateway.health_batch` for the format and why.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -218,15 +219,21 @@ class HealthBulk:
             for release, ring, start in self.health_reports.closed_windows(
                 now - window - GRACE_SECONDS
             ):
-                rows = self.health_reports.window(release, ring, start)
-                if not rows:
-                    continue
-                aggregate = HealthAggregate.build(release, ring, start, window, rows)
-                index = self._append_and_apply(aggregate.to_bytes())
-                self.health_reports.mark([sha for sha, _, _ in rows], index)
-                self.health_reports.forget_tally(release, ring, start)
-                appended.append(index)
+                log = functools.partial(self._log_aggregate, release, ring, start)
+                index = self.health_reports.aggregate_window(release, ring, start, log)
+                if index is not None:
+                    appended.append(index)
         return appended
+
+    def _log_aggregate(
+        self, release: str, ring: str, start: int, rows: Iterator[tuple[str, str, bytes]]
+    ) -> int | None:
+        """Log the aggregate of a window's reports as the store streams them; its index."""
+        window = self.config.health_window_seconds
+        aggregate = HealthAggregate.from_ordered(release, ring, start, window, rows)
+        if aggregate.reports == 0:
+            return None
+        return self._append_and_apply(aggregate.to_bytes())
 
     def aggregate(self, log_index: int, entry: bytes) -> dict[str, Any]:
         """The logged aggregate at ``log_index`` with the individual reports it covers."""

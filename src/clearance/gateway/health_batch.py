@@ -23,7 +23,7 @@ per report): the aggregate records exactly which reports were accepted.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,18 +96,41 @@ class HealthAggregate:
         reports: Sequence[tuple[str, str, bytes]],
     ) -> HealthAggregate:
         """From (sha256, status, envelope) rows: counts and the root over the envelopes."""
-        ordered = sorted(reports)
+        return cls.from_ordered(release, ring, window_start, window_seconds, sorted(reports))
+
+    @classmethod
+    def from_ordered(
+        cls,
+        release: str,
+        ring: str,
+        window_start: int,
+        window_seconds: int,
+        reports: Iterable[tuple[str, str, bytes]],
+    ) -> HealthAggregate:
+        """From (sha256, status, envelope) rows already ordered by digest, read once: a
+        window of millions of reports is never held in memory."""
         counts = {s: 0 for s in STATUSES}
-        for _, status, _ in ordered:
-            counts[status] += 1
-        root = merkle.root_from_leaf_hashes([merkle.leaf_hash(env) for _, _, env in ordered])
+        previous = ""
+
+        def leaves() -> Iterator[bytes]:
+            nonlocal previous
+            for sha256, status, envelope in reports:
+                if sha256 <= previous:
+                    raise GatewayInputError(
+                        f"health reports out of digest order: {sha256} after {previous}"
+                    )
+                previous = sha256
+                counts[status] += 1
+                yield merkle.leaf_hash(envelope)
+
+        root = merkle.root_from_leaf_hashes(leaves())
         return cls(
             release,
             ring,
             window_start,
             window_seconds,
             tuple(counts.items()),
-            len(ordered),
+            sum(counts.values()),
             root,
         )
 

@@ -9,9 +9,11 @@ keeps the same rows in PostgreSQL for replicas.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+from clearance._sqlite import BUSY_TIMEOUT_MS
 from clearance.gateway.health_batch import AcceptedReport
 from clearance.gateway.store import WindowTally
 from clearance.gateway.store_sqlite import SQLiteFile
@@ -112,6 +114,7 @@ class SQLiteHealthReportStore(SQLiteFile):
 
     def __init__(self, path: Path) -> None:
         super().__init__(path, _HEALTH_SCHEMA, "FULL")  # accepted reports survive a power cut
+        self._path = path
         with self._transaction() as db:  # replicas sharing the directory: one of them adds it
             columns = {str(row[1]) for row in db.execute("PRAGMA table_info(health_reports)")}
             if "device" not in columns:
@@ -186,21 +189,47 @@ class SQLiteHealthReportStore(SQLiteFile):
             frozenset(str(device) for part, device, _ in rows if part == 1),
         )
 
-    def forget_tally(self, release: str, ring: str, window_start: int) -> None:
+    def aggregate_window(
+        self,
+        release: str,
+        ring: str,
+        window_start: int,
+        log: Callable[[Iterator[tuple[str, str, bytes]]], int | None],
+    ) -> int | None:
+        window = (release, ring, window_start)
+        # A connection of its own in a read transaction: one WAL snapshot, streamed in
+        # digest order while bulk requests keep writing through the store's connection.
+        reader = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        try:
+            reader.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            reader.execute("BEGIN")
+            # Reports are only ever added, each with a greater rowid than every earlier
+            # one: those of the snapshot are those up to its greatest rowid.
+            (last,) = reader.execute(
+                "SELECT coalesce(max(rowid), 0) FROM health_reports"
+            ).fetchone()
+            rows = reader.execute(
+                "SELECT sha256, status, envelope FROM health_reports WHERE release = ? AND "
+                "ring = ? AND window_start = ? AND aggregate_index IS NULL ORDER BY sha256",
+                window,
+            )
+            index = log((str(s), str(t), bytes(e)) for s, t, e in rows)
+        finally:
+            reader.close()
+        if index is None:
+            return None
         with self._transaction() as db:
+            db.execute(
+                "UPDATE health_reports SET aggregate_index = ? WHERE release = ? AND ring = ? "
+                "AND window_start = ? AND aggregate_index IS NULL AND rowid <= ?",
+                (index, *window, int(last)),
+            )
             for table in ("health_devices", "health_tallies"):
                 db.execute(
                     f"DELETE FROM {table} WHERE release = ? AND ring = ? AND window_start = ?",  # noqa: S608
-                    (release, ring, window_start),
+                    window,
                 )
-
-    def mark(self, sha256s: Sequence[str], log_index: int) -> None:
-        """Record that these reports are in the aggregate at ``log_index`` (late ones are not)."""
-        with self._transaction() as db:
-            db.executemany(
-                "UPDATE health_reports SET aggregate_index = ? WHERE sha256 = ?",
-                [(log_index, s) for s in sha256s],
-            )
+        return index
 
     def in_aggregate(self, log_index: int) -> list[tuple[str, str, bytes]]:
         with self._lock:

@@ -5,8 +5,7 @@ this backend's SQL (the interface is :class:`~clearance.gateway.store.HealthRepo
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import psycopg
@@ -223,24 +222,46 @@ class PostgresHealthReportStore:
             frozenset(str(device) for part, device, _ in rows if part == 1),
         )
 
-    def forget_tally(self, release: str, ring: str, window_start: int) -> None:
+    def aggregate_window(
+        self,
+        release: str,
+        ring: str,
+        window_start: int,
+        log: Callable[[Iterator[tuple[str, str, bytes]]], int | None],
+    ) -> int | None:
+        window = (release, ring, window_start)
         try:
+            with self._pool.connection() as conn:
+                # One snapshot for the read and the update: the update then records exactly
+                # the reports read, not one a late bulk stored meanwhile.
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                with conn.cursor(name="clr_gw_health_window") as rows:  # streamed, not fetched
+                    rows.itersize = 2_000
+                    rows.execute(
+                        "SELECT sha256, status, envelope FROM clr_gw_health_reports "
+                        "WHERE release = %s AND ring = %s AND window_start = %s "
+                        "AND aggregate_index IS NULL ORDER BY sha256",
+                        window,
+                    )
+                    index = log((str(s), str(t), bytes(e)) for s, t, e in rows)
+                if index is None:
+                    return None
+                conn.execute(
+                    "UPDATE clr_gw_health_reports SET aggregate_index = %s WHERE release = %s "
+                    "AND ring = %s AND window_start = %s AND aggregate_index IS NULL",
+                    (index, *window),
+                )
+            # Apart: a late bulk may still be moving this window's tally.
             with self._pool.connection() as conn:
                 for table in ("clr_gw_health_devices", "clr_gw_health_tallies"):
                     conn.execute(
                         f"DELETE FROM {table} WHERE release = %s AND ring = %s "  # noqa: S608
                         "AND window_start = %s",
-                        (release, ring, window_start),
+                        window,
                     )
         except psycopg.OperationalError as exc:
             raise database_error(self._dsn, exc) from None
-
-    def mark(self, sha256s: Sequence[str], log_index: int) -> None:
-        self._query(
-            "UPDATE clr_gw_health_reports SET aggregate_index = %s WHERE sha256 IN "
-            "(SELECT json_array_elements_text(%s::json)) RETURNING 1",
-            (log_index, json.dumps(list(sha256s))),
-        )
+        return index
 
     def in_aggregate(self, log_index: int) -> list[tuple[str, str, bytes]]:
         rows = self._query(

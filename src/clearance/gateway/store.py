@@ -17,7 +17,7 @@ store, is the record.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -188,20 +188,27 @@ class HealthReportStore(Protocol):
         """(sha256, status, envelope) of a window's reports not yet in any aggregate."""
         ...
 
-    def mark(self, sha256s: Sequence[str], log_index: int) -> None:
-        """Record that these reports are in the aggregate at ``log_index``."""
-        ...
-
     def window_tally(
         self, release: str, ring: str, window_start: int, among: Sequence[str]
     ) -> WindowTally:
         """A window's reports as counted beside them when they were stored (a few rows
         read, however many reports): each device's latest status, and which of
-        ``among`` reported.  Empty once the window's tally is forgotten."""
+        ``among`` reported.  Empty once the window is aggregated."""
         ...
 
-    def forget_tally(self, release: str, ring: str, window_start: int) -> None:
-        """Drop a window's tally once its aggregate is logged (the reports stay)."""
+    def aggregate_window(
+        self,
+        release: str,
+        ring: str,
+        window_start: int,
+        log: Callable[[Iterator[tuple[str, str, bytes]]], int | None],
+    ) -> int | None:
+        """Aggregate a closed window: its (sha256, status, envelope) reports not yet in
+        any aggregate, ordered by digest and read from one snapshot as ``log`` consumes
+        them (never all in memory), go to ``log``, which logs their aggregate and returns
+        its log index (``None``: nothing logged); then exactly those reports are recorded
+        as in it (a late report stored meanwhile is not) and the window's tally dropped.
+        Returns what ``log`` returned."""
         ...
 
     def in_aggregate(self, log_index: int) -> list[tuple[str, str, bytes]]: ...

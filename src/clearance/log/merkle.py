@@ -10,7 +10,7 @@ C2SP tlog-tiles publish.  Any other subtree is computed from those.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from clearance.errors import BadInput, Refused
 
@@ -42,10 +42,9 @@ def _split(n: int) -> int:
     return 1 << ((n - 1).bit_length() - 1)
 
 
-def root_from_leaf_hashes(hashes: Sequence[bytes]) -> bytes:
-    """The Merkle tree hash of a whole list of leaf hashes."""
-    if not hashes:
-        return EMPTY_ROOT
+def root_from_leaf_hashes(hashes: Iterable[bytes]) -> bytes:
+    """The Merkle tree hash of a whole list of leaf hashes (read once, in order: memory
+    grows with the logarithm of their number, not with it)."""
     # A stack of complete subtrees, merged as in a binary counter.
     stack: list[tuple[int, bytes]] = []
     for h in hashes:
@@ -54,6 +53,8 @@ def root_from_leaf_hashes(hashes: Sequence[bytes]) -> bytes:
             left_size, left = stack.pop()
             size, value = left_size + size, node_hash(left, value)
         stack.append((size, value))
+    if not stack:
+        return EMPTY_ROOT
     _, root = stack.pop()
     while stack:
         _, left = stack.pop()

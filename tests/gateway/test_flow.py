@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,13 @@ def _wait(predicate: Any, timeout: float = 20.0) -> Any:
 
 
 def _entitlement(
-    live: Live, customer: str, jurisdiction: str, start: str, end: str, signer: Signer | None = None
+    live: Live,
+    customer: str,
+    jurisdiction: str,
+    start: str,
+    end: str,
+    signer: Signer | None = None,
+    client_keys: Sequence[str] | None = None,
 ) -> bytes:
     ent = Entitlement.from_dict(
         {
@@ -41,7 +48,7 @@ def _entitlement(
             "product": live.world.product,
             "start": start,
             "end": end,
-            "client_keys": [live.world.client.verifier.to_string()],
+            "client_keys": list(client_keys or [live.world.client.verifier.to_string()]),
         }
     )
     body = ent.to_dict()

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from clearance.attest import Envelope, Statement, Subject
+from clearance.attest import Envelope, Statement, Subject, key_id
 from clearance.attest.statement import HEALTH_V1
 from clearance.gateway._health_bulk import ReadReport, read_health_reports
 from clearance.gateway._sigpool import SignaturePool
@@ -183,3 +183,45 @@ def test_an_aggregate_is_built_from_reports_streamed_in_digest_order_only() -> N
         HealthAggregate.from_ordered("r1", "canary", 600, 300, iter(rows))
     empty = HealthAggregate.from_ordered("r1", "canary", 600, 300, iter([]))
     assert empty.reports == 0 and empty.merkle_root == merkle.root_from_leaf_hashes([])
+
+
+def test_a_fleet_with_a_key_per_device_is_checked_by_the_key_each_report_names(
+    tmp_path: Path,
+) -> None:
+    """A customer registers one client key per device, over several entitlements (an
+    entry holds about 750 keys).  Each report is checked against the registered key its
+    signature names, not against every key of the fleet; a report signed by a key the
+    customer did not register is refused, and one naming a registered key id over
+    another key's signature is refused as forged."""
+    with start_live(tmp_path / "world", RINGS) as live:
+        sha = _approve(live, tmp_path, "1.0.0")
+        customer = next(f"site-{n}" for n in range(5000) if customer_bucket(f"site-{n}") < 1.0)
+        devices = [Signer.generate(f"device-{n}") for n in range(1800)]
+        with live.client("vendor") as vendor:
+            for part in range(3):
+                keys = [d.verifier.to_string() for d in devices[part * 600 : (part + 1) * 600]]
+                vendor.submit(
+                    _entitlement(live, customer, "DE", "2024-01-01", "2099-01-01", client_keys=keys)
+                )
+        good = [
+            _report(sha, customer, "failed" if n % 10 == 0 else "ok", devices[n], n)
+            for n in range(0, 1800, 7)
+        ]
+        stranger = Signer.generate("device-3")  # a registered device's name, another key
+        unregistered = _report(sha, customer, "ok", stranger, 10_001)
+        forged = _report(sha, customer, "ok", stranger, 10_002)
+        signatures = forged["signatures"]
+        assert isinstance(signatures, list)
+        signatures[0]["keyid"] = key_id(devices[3].verifier)
+        answer = _post(live, [*good, unregistered, forged])
+        assert answer.status_code == 201, answer.text
+        result = answer.json()
+        assert result["accepted"] == len(good) == 258
+        refused = {r["position"]: r["reason"] for r in result["refused"]}
+        assert "not signed by a client key registered" in refused[len(good)]
+        assert "invalid signature" in refused[len(good) + 1]
+        gateway = live.server.gateway
+        gateway.rollouts.tick()
+        state = gateway.store.rollout(sha)
+        assert state is not None  # every device counts once
+        assert (state["health"][0]["ok"], state["health"][0]["failed"]) == (232, 26)

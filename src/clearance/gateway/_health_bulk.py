@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from clearance.attest import HEALTH_V1, Envelope, statement_of
+from clearance.attest import HEALTH_V1, Envelope, key_id, statement_of
 from clearance.attest._fields import is_text
 from clearance.errors import BadInput
 from clearance.gateway import rollout
@@ -28,6 +28,9 @@ from clearance.keys import Verifier
 MAX_BULK_REPORTS = 20_000
 #: A window is aggregated this long after it ends (late commits of bulk requests).
 GRACE_SECONDS = 2
+#: Client key lines whose key id is remembered (then forgotten all at once).
+KEY_CACHE_SIZE = 1_000_000
+_NOT_PARSED = ""  # no key id is empty
 
 
 class ReadReport(NamedTuple):
@@ -42,6 +45,8 @@ class ReadReport(NamedTuple):
     stored: bytes
     #: The key id of the first signature (the device, as the rollout rule counts it).
     device: str
+    #: The key ids its signatures name: only those of the customer's keys are tried.
+    keyids: tuple[str, ...]
 
 
 def read_health_reports(items: Sequence[object]) -> list[ReadReport | str]:
@@ -66,8 +71,9 @@ def read_health_reports(items: Sequence[object]) -> list[ReadReport | str]:
                 raise GatewayInputError(f"status {status!r} is not one of {rollout.HEALTH_STATES}")
             stored = envelope.to_bytes()  # hashed once, not canonicalised twice
             sha256 = hashlib.sha256(stored).hexdigest()
-            device = envelope.signatures[0].keyid if envelope.signatures else sha256
-            out.append(ReadReport(release, customer, status, sha256, stored, device))
+            keyids = tuple(s.keyid for s in envelope.signatures)
+            device = keyids[0] if keyids else sha256
+            out.append(ReadReport(release, customer, status, sha256, stored, device, keyids))
         except BadInput as exc:
             out.append(str(exc))
     return out
@@ -97,18 +103,30 @@ class HealthBulk:
         #: The rollout rule (``Rollouts.judge``), which counts these reports with the logged
         #: ones through :meth:`window_tally`.
         self._judge = judge
+        #: Client key lines already parsed: their key id, or None for a line that is not a
+        #: key (entitlements are re-read at every bulk; parsing thousands each time is not).
+        self._key_ids: dict[str, str | None] = {}
         #: One aggregation at a time: two would both log an aggregate of one window.
         self._aggregating = threading.Lock()
 
-    def _client_keys(self, customer: str) -> list[str]:
-        keys: list[str] = []
+    def _client_keys(self, customer: str) -> dict[str, str]:
+        """The customer's registered client keys by key id (a fleet registers one per
+        device: thousands, each parsed once per gateway, not once per bulk)."""
+        keys: dict[str, str] = {}
         for _, body in self.store.entitlements(customer):
             for vkey in body.get("client_keys", []):
-                try:
-                    Verifier.parse(vkey)
-                except BadInput:
-                    continue
-                keys.append(str(vkey))
+                line = str(vkey)
+                kid = self._key_ids.get(line, _NOT_PARSED)
+                if kid == _NOT_PARSED:
+                    try:
+                        kid = key_id(Verifier.parse(line))
+                    except BadInput:
+                        kid = None
+                    if len(self._key_ids) >= KEY_CACHE_SIZE:
+                        self._key_ids.clear()
+                    self._key_ids[line] = kid
+                if kid is not None:
+                    keys.setdefault(kid, line)
         return keys
 
     def submit_health_bulk(self, body: bytes, role: str | None) -> dict[str, Any]:
@@ -134,7 +152,7 @@ class HealthBulk:
             )
         refused: list[dict[str, Any]] = []
         candidates: list[tuple[int, AcceptedReport, list[str]]] = []
-        keys_of: dict[str, list[str]] = {}
+        keys_of: dict[str, dict[str, str]] = {}
         states: dict[str, rollout.RolloutState | None] = {}
         # Parsing, encoding and hashing each report is most of a bulk's work outside the
         # signatures: it runs in the pool's processes too, not under this one's GIL.
@@ -159,6 +177,12 @@ class HealthBulk:
                     raise GatewayRefused(f"release {release} is not being rolled out")
                 if not state.reaches(customer):
                     raise GatewayRefused(f"release {release} was not offered to {customer!r}")
+                # Only the keys the signatures name are tried (Envelope.verify matches
+                # signatures to keys by key id anyway): not every key of a fleet per report.
+                registered = keys_of[customer]
+                lines = [registered[k] for k in read.keyids if k in registered]
+                if not lines:
+                    raise GatewayRefused(f"not signed by a client key registered for {customer!r}")
             except GatewayRefused as exc:
                 refused.append({"position": position, "reason": str(exc)})
                 continue
@@ -171,7 +195,7 @@ class HealthBulk:
                 read.stored,
                 read.device,
             )
-            candidates.append((position, report, keys_of[customer]))
+            candidates.append((position, report, lines))
         verdicts = self.signatures.verify_many([(c[1].envelope, c[2]) for c in candidates])
         good: list[AcceptedReport] = []
         for (position, report, _), problem in zip(candidates, verdicts, strict=True):

@@ -383,3 +383,20 @@ def test_kill_9_of_the_integrator_hands_over_at_once(tmp_path: Path, pg_dsn: str
     finally:
         proc.kill()
         proc.wait()
+
+
+@pytest.mark.timeout(180)
+def test_large_entries_do_not_stall_the_integrator(tmp_path: Path, pg_dsn: str) -> None:
+    """A vendor submits entries of the largest size, one commit each: every commit
+    rewrites the growing partial entry bundle (megabytes).  In a psycopg pipeline such a
+    parameter hung the commit for good while the integrator kept its lease, stalling the
+    log for every replica; each commit must finish."""
+    rng = random.Random(5)
+    entries = [rng.randbytes(60_000) for _ in range(100)]  # a partial bundle of 6 MB at the end
+    with _new(tmp_path / "log", pg_dsn) as log:
+        for entry in entries:
+            log.append([entry])
+        assert log.size == len(entries)
+        assert log.root() == _root_of(entries)
+        assert log.entry(99) == entries[99]
+        log.verify()

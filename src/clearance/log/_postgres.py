@@ -291,7 +291,7 @@ class PostgresStorage:
     def commit_batch(
         self, writes: Iterable[TileWrite], old_size: int, size: int, root: bytes, note: bytes
     ) -> None:
-        """One pipelined transaction (two round trips), fenced by the token and the size.
+        """One transaction (four round trips), fenced by the token and the size.
 
         The head row is updated first, only if it still has ``old_size`` and the
         lease still has this integrator's token (read ``FOR SHARE``, so a new
@@ -309,14 +309,21 @@ class PostgresStorage:
             else:
                 tiles.append((w.level, w.index, w.data))
         try:
-            with conn.transaction(), conn.pipeline() as pipeline, conn.cursor() as cur:
-                head = conn.cursor()
-                head.execute(
+            # No explicit pipeline around these: psycopg 3.3 hangs for good in a pipeline
+            # that sends a parameter of a few megabytes (the partial entry bundle of large
+            # entries), holding the lease (test_large_entries_do_not_stall_the_integrator).
+            with conn.transaction(), conn.cursor() as cur:
+                moved = cur.execute(
                     "UPDATE clr_log_head SET size = %s, note = %s WHERE id = 1 AND size = %s "
                     "AND EXISTS (SELECT 1 FROM clr_log_lease WHERE id = 1 AND token = %s "
                     "FOR SHARE) RETURNING size",
                     (size, note, old_size, self._token),
-                )
+                ).fetchone()
+                if moved is None:
+                    raise LogCorruptedError(
+                        f"{self.location}: the log head moved from {old_size} or this "
+                        f"integrator lost its lease (token {self._token}); nothing written"
+                    )
                 if tiles:
                     cur.executemany(
                         "INSERT INTO clr_log_tiles VALUES (%s, %s, %s) "
@@ -334,12 +341,6 @@ class PostgresStorage:
                     "VALUES (%s, %s, %s, %s)",
                     (size, root, note, self._token),
                 )
-                pipeline.sync()
-                if head.fetchone() is None:
-                    raise LogCorruptedError(
-                        f"{self.location}: the log head moved from {old_size} or this "
-                        f"integrator lost its lease (token {self._token}); nothing written"
-                    )
         except psycopg.errors.UniqueViolation as exc:
             raise LogCorruptedError(
                 f"{self.location}: refused a second checkpoint for one tree size: {exc}"

@@ -9,11 +9,10 @@ keeps the same rows in PostgreSQL for replicas.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from clearance._sqlite import BUSY_TIMEOUT_MS
+from clearance._sqlite import open_wal
 from clearance.gateway.health_batch import AcceptedReport
 from clearance.gateway.store import WindowTally
 from clearance.gateway.store_sqlite import SQLiteFile
@@ -184,10 +183,7 @@ class SQLiteHealthReportStore(SQLiteFile):
             rows = self._db.execute(
                 _WINDOW_TALLY, (*window, *window, json.dumps(list(among)))
             ).fetchall()
-        return WindowTally(
-            {str(status): int(n) for part, status, n in rows if part == 0},
-            frozenset(str(device) for part, device, _ in rows if part == 1),
-        )
+        return WindowTally.from_rows(rows)
 
     def aggregate_window(
         self,
@@ -199,9 +195,8 @@ class SQLiteHealthReportStore(SQLiteFile):
         window = (release, ring, window_start)
         # A connection of its own in a read transaction: one WAL snapshot, streamed in
         # digest order while bulk requests keep writing through the store's connection.
-        reader = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        reader = open_wal(self._path, "")
         try:
-            reader.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             reader.execute("BEGIN")
             # Reports are only ever added, each with a greater rowid than every earlier
             # one: those of the snapshot are those up to its greatest rowid.

@@ -217,10 +217,7 @@ class PostgresHealthReportStore:
             _WINDOW_TALLY,
             {"release": release, "ring": ring, "start": window_start, "among": list(among)},
         )
-        return WindowTally(
-            {str(status): int(n) for part, status, n in rows if part == 0},
-            frozenset(str(device) for part, device, _ in rows if part == 1),
-        )
+        return WindowTally.from_rows(rows)
 
     def aggregate_window(
         self,

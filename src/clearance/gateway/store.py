@@ -165,6 +165,15 @@ class WindowTally:
     #: Which of the devices asked about have a report in the window.
     reporting: frozenset[str]
 
+    @classmethod
+    def from_rows(cls, rows: Sequence[tuple[Any, ...]]) -> WindowTally:
+        """From the rows both backends' tally query returns: ``(0, status, devices)`` for
+        the counts, ``(1, device, 0)`` for each device asked about that reported."""
+        return cls(
+            {str(status): int(n) for part, status, n in rows if part == 0},
+            frozenset(str(device) for part, device, _ in rows if part == 1),
+        )
+
 
 class HealthReportStore(Protocol):
     """Individual bulk health reports and which logged aggregate (log index) holds them.

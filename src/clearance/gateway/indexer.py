@@ -80,7 +80,7 @@ class Indexer:
         """
         if not entries:
             return []
-        done = self._store.indexed(min(e[0] for e in entries))
+        done = self._store.indexed(min(e[0] for e in entries), max(e[0] for e in entries) + 1)
         reactions: dict[int, Reaction | None] = {}
         pending: list[tuple[IndexRecord, Reaction | None]] = []
 

@@ -266,8 +266,8 @@ class Gateway:
         self.tuf.sync()  # what another replica published, for this one to serve
         with self._apply_lock:
             start = self._indexed_below
-            done = self.store.indexed(start)
             size = self.log.size
+            done = self.store.indexed(start, size)
             missing = {i for i in range(start, size) if i not in done}
             overdue = sorted(missing & self._seen_missing)
             self._seen_missing = missing - set(overdue)

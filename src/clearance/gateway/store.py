@@ -97,8 +97,9 @@ class MetadataStore(Protocol):
     def close(self) -> None: ...
 
     # entries
-    def indexed(self, start: int = 0) -> set[int]:
-        """The indexed log indices from ``start`` on."""
+    def indexed(self, start: int = 0, stop: int | None = None) -> set[int]:
+        """The indexed log indices from ``start`` up to ``stop`` (excluded; no bound if
+        ``None``)."""
         ...
 
     def add_entries(self, records: Sequence[IndexRecord]) -> list[bool]:
@@ -228,6 +229,9 @@ class HealthReportStore(Protocol):
 
 
 # -- what both backends do with the rows they read and write (no SQL here) -------------
+
+#: Greater than every log index (a bigint bound both backends store).
+LAST_LOG_INDEX = 2**63 - 2
 
 #: The tables an :class:`IndexRecord` writes beside ``entries``, in the order written.
 RECORD_TABLES = (

@@ -18,6 +18,7 @@ from typing import Any
 from clearance._sqlite import open_wal
 from clearance.gateway.states import ReleaseState
 from clearance.gateway.store import (
+    LAST_LOG_INDEX,
     RECORD_TABLES,
     IndexRecord,
     ReleaseRow,
@@ -181,8 +182,11 @@ class SQLiteMetadataStore(SQLiteFile):
 
     # -- entries ---------------------------------------------------------------
 
-    def indexed(self, start: int = 0) -> set[int]:
-        rows = self._query("SELECT log_index FROM entries WHERE log_index >= ?", (start,))
+    def indexed(self, start: int = 0, stop: int | None = None) -> set[int]:
+        rows = self._query(
+            "SELECT log_index FROM entries WHERE log_index >= ? AND log_index < ?",
+            (start, LAST_LOG_INDEX + 1 if stop is None else stop),
+        )
         return {int(r[0]) for r in rows}
 
     def add_entries(self, records: Sequence[IndexRecord]) -> list[bool]:

@@ -71,10 +71,14 @@ _WINDOW_TALLY = """
 SELECT 0, status, devices FROM clr_gw_health_tallies
 WHERE release = %(release)s AND ring = %(ring)s AND window_start = %(start)s AND devices > 0
 UNION ALL
-SELECT 1, device, 0 FROM clr_gw_health_devices
-WHERE release = %(release)s AND ring = %(ring)s AND window_start = %(start)s
-    AND device = ANY(%(among)s)
+SELECT 1, q.device, 0 FROM unnest(%(among)s::text[]) AS q(device) CROSS JOIN LATERAL (
+    SELECT 1 FROM clr_gw_health_devices
+    WHERE device = q.device AND release = %(release)s AND ring = %(ring)s
+        AND window_start = %(start)s
+    LIMIT 1) AS found
 """
+# (One key lookup per device asked about, whatever plan psycopg's prepared statement gets:
+# a generic plan of "device = ANY(...)" made while the table was small can scan all of it.)
 
 
 #: Where a bulk request's rows are copied before they are inserted: one per session,

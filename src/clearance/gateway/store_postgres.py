@@ -386,6 +386,9 @@ class PostgresMetadataStore:
 
     def artifacts_present(self, sha256s: Sequence[str]) -> set[str]:
         rows = self._query(
-            "SELECT sha256 FROM clr_gw_artifacts WHERE sha256 = ANY(%s)", (list(sha256s),)
+            # A key lookup per digest, whatever the plan (see entries_by_sha).
+            "SELECT q.sha FROM unnest(%s::text[]) AS q(sha) CROSS JOIN LATERAL "
+            "(SELECT 1 FROM clr_gw_artifacts WHERE sha256 = q.sha) AS found",
+            (list(sha256s),),
         )
         return {str(r[0]) for r in rows}

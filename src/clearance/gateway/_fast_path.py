@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from clearance.errors import BadInput, ClearanceError, Refused
 from clearance.gateway.errors import GatewayInputError, GatewayNotFoundError, GatewayRefused
+from clearance.log.tiles import MAX_ENTRY_SIZE, TILE_WIDTH
 
 if TYPE_CHECKING:
     from clearance.gateway.service import Gateway
@@ -56,13 +57,22 @@ def bearer_token(header: str) -> str | None:
     return None
 
 
-class ImmutableCache:
-    """Bytes of files that never change once written, up to ``limit`` bytes in total."""
+#: The largest immutable file a replica serves: a full entry bundle of entries of the
+#: largest size (256 x (2 + 65,535) bytes, about 16 MiB).
+LARGEST_IMMUTABLE = TILE_WIDTH * (2 + MAX_ENTRY_SIZE)
 
-    def __init__(self, limit: int = 64 << 20) -> None:
+
+class ImmutableCache:
+    """Bytes of files that never change once written, up to ``limit`` bytes in total (the
+    least recently read dropped first); a file larger than ``item_limit`` is not kept."""
+
+    def __init__(self, limit: int = 256 << 20, item_limit: int = LARGEST_IMMUTABLE) -> None:
         self._items: OrderedDict[str, bytes] = OrderedDict()
         self._size = 0
         self._limit = limit
+        # Every file of the log, the largest entry bundles included: one left out is read
+        # from the database (megabytes, decompressed) at every request for it.
+        self._item_limit = min(item_limit, limit)
 
     def get(self, key: str) -> bytes | None:
         data = self._items.get(key)
@@ -71,7 +81,7 @@ class ImmutableCache:
         return data
 
     def put(self, key: str, data: bytes) -> None:
-        if key in self._items or len(data) > self._limit // 16:
+        if key in self._items or len(data) > self._item_limit:
             return
         self._items[key] = data
         self._size += len(data)

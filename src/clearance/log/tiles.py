@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Protocol
 
 from clearance.keys import Note, Verifier
 from clearance.log import merkle
+from clearance.log._tilemath import TILE_WIDTH as TILE_WIDTH  # entries per full bundle
 from clearance.log._tilemath import (
-    TILE_WIDTH,
     TileTreeCache,
     hash_reader,
     hashes_root,

@@ -22,12 +22,17 @@ _pack_length = struct.Struct(">H").pack
 
 @dataclass(frozen=True)
 class TileWrite:
-    """A hash tile (level >= 0) or entry bundle (level -1) with its current contents."""
+    """A hash tile (level >= 0) or entry bundle (level -1) with its current contents.
+
+    ``start``: of a bundle, how many of its bytes were stored before this write (they
+    are ``data[:start]``, unchanged); a backend may store ``data[start:]`` alone.
+    """
 
     level: int
     index: int
     width: int
     data: bytes
+    start: int = 0
 
     @property
     def is_bundle(self) -> bool:
@@ -58,6 +63,7 @@ class RightEdge:
         pos = 0
         count = self.size % TILE_WIDTH
         bundle_index = self.size // TILE_WIDTH
+        start = len(self._bundle)  # what the stored partial bundle holds already
         while pos < len(entries):
             take = entries[pos : pos + TILE_WIDTH - count]
             self._bundle += b"".join([_pack_length(len(e)) + e for e in take])
@@ -65,13 +71,15 @@ class RightEdge:
             pos += len(take)
             if count == TILE_WIDTH:
                 writes.append(
-                    TileWrite(BUNDLE_LEVEL, bundle_index, TILE_WIDTH, bytes(self._bundle))
+                    TileWrite(BUNDLE_LEVEL, bundle_index, TILE_WIDTH, bytes(self._bundle), start)
                 )
                 self._bundle = bytearray()
-                count = 0
+                start = count = 0
                 bundle_index += 1
         if count and entries:
-            writes.append(TileWrite(BUNDLE_LEVEL, bundle_index, count, bytes(self._bundle)))
+            writes.append(
+                TileWrite(BUNDLE_LEVEL, bundle_index, count, bytes(self._bundle), start)
+            )
         self._push(0, self.size, leaf_hashes, writes)
         self.size += len(entries)
         return writes

@@ -3,9 +3,16 @@
 Tables (one log per database):
 
 * ``clr_log_meta(key, value)`` - format, origin, verifier key;
-* ``clr_log_tiles(level, idx, data)`` and ``clr_log_bundles(idx, data)`` - one
-  row per hash tile and per entry bundle, rewritten until full (Tessera's
-  ``Subtree`` / ``TiledLeaves``);
+* ``clr_log_tiles(level, idx, data)`` - one row per hash tile, rewritten until
+  full (Tessera's ``Subtree``);
+* ``clr_log_bundles(idx, data)`` - one row per full entry bundle (Tessera's
+  ``TiledLeaves``), and ``clr_log_bundle_parts(idx, start, data)`` - the
+  partial bundle as the entries each commit added from byte ``start`` on.
+  A commit writes its own entries only, not the whole partial bundle again
+  (up to 16 MiB with entries of the largest size: a cost quadratic in the
+  bundle); a read joins the parts; the commit that fills a bundle writes its
+  row and deletes its parts.  A partial bundle kept as a row by an older
+  version is read as the first part;
 * ``clr_log_head(size, note)`` - the integrated tree and its signed checkpoint;
 * ``clr_log_checkpoints(size PRIMARY KEY, root, note, token)`` - every
   checkpoint ever signed: the primary key on ``size`` is what makes two
@@ -33,11 +40,22 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from clearance.log._edge import TileWrite
+from clearance.log._tilemath import TILE_WIDTH
 from clearance.log.errors import LogCorruptedError, LogInputError, LogUnavailableError
 
 FORMAT = "clearance-log/1"
 #: pg_advisory_lock key of the integrator ("clr-log1" as a big-endian int64).
 ADVISORY_KEY = int.from_bytes(b"clr-log1", "big") & 0x7FFF_FFFF_FFFF_FFFF
+
+_BUNDLE_PARTS = """CREATE TABLE IF NOT EXISTS clr_log_bundle_parts (
+    idx bigint NOT NULL, start integer NOT NULL, data bytea NOT NULL,
+    PRIMARY KEY (idx, start))"""
+
+#: A bundle's bytes in order: its row (full, or partial from an older version), then parts.
+_BUNDLE = (
+    "SELECT -1, data FROM clr_log_bundles WHERE idx = %(idx)s UNION ALL "
+    "SELECT start, data FROM clr_log_bundle_parts WHERE idx = %(idx)s ORDER BY 1"
+)
 
 _SCHEMA = (
     "CREATE TABLE clr_log_meta (key text PRIMARY KEY, value text NOT NULL)",
@@ -45,6 +63,7 @@ _SCHEMA = (
         level integer NOT NULL, idx bigint NOT NULL, data bytea NOT NULL,
         PRIMARY KEY (level, idx))""",
     "CREATE TABLE clr_log_bundles (idx bigint PRIMARY KEY, data bytea NOT NULL)",
+    _BUNDLE_PARTS,
     """CREATE TABLE clr_log_head (
         id integer PRIMARY KEY CHECK (id = 1), size bigint NOT NULL, note bytea NOT NULL)""",
     """CREATE TABLE clr_log_checkpoints (
@@ -118,10 +137,26 @@ class PostgresStorage:
             raise LogCorruptedError(
                 f"{self.location}: unknown log format {self._meta.get('format')!r}"
             )
+        self._add_bundle_parts()
         self._seq_lock = threading.Lock()
         self._seq_conn: psycopg.Connection[tuple[Any, ...]] | None = None
         self._token: int | None = None
         self._last_token: int | None = None
+
+    def _add_bundle_parts(self) -> None:
+        """A log created by an older version gets the table of partial bundle parts."""
+        found = self._read("SELECT to_regclass('clr_log_bundle_parts') IS NOT NULL", ())
+        if found and found[0][0]:
+            return
+        try:
+            with self._pool.connection(timeout=30.0) as conn:
+                conn.execute(_BUNDLE_PARTS)
+        except psycopg.Error as exc:
+            self._pool.close()
+            raise LogUnavailableError(
+                f"{self.location}: cannot add the table clr_log_bundle_parts to this log "
+                f"(a role allowed to create tables must open it once): {exc}"
+            ) from None
 
     @property
     def location(self) -> str:
@@ -143,7 +178,9 @@ class PostgresStorage:
 
     # -- reads: one point lookup each, from the pool ------------------------------------------
 
-    def _read(self, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    def _read(
+        self, query: str, params: tuple[Any, ...] | dict[str, Any]
+    ) -> list[tuple[Any, ...]]:
         try:
             with self._pool.connection(timeout=30.0) as conn:
                 return conn.execute(query, params).fetchall()
@@ -171,25 +208,39 @@ class PostgresStorage:
         return bytes(rows[0][0]) if rows else None
 
     def bundle(self, index: int) -> bytes | None:
-        rows = self._read("SELECT data FROM clr_log_bundles WHERE idx = %s", (index,))
-        return bytes(rows[0][0]) if rows else None
+        rows = self._read(_BUNDLE, {"idx": index})
+        if not rows:
+            return None
+        data = bytearray()
+        for start, part in rows:
+            if start >= 0 and start != len(data):
+                raise LogCorruptedError(
+                    f"{self.location}: entry bundle {index} has a part at byte {start} "
+                    f"where {len(data)} bytes were stored before it"
+                )
+            data += part
+        return bytes(data)
 
     def iter_bundles(self) -> Iterator[tuple[int, bytes]]:
         start = 0
         while True:
             rows = self._read(
-                "SELECT idx, data FROM clr_log_bundles WHERE idx >= %s ORDER BY idx LIMIT 64",
-                (start,),
+                "SELECT idx FROM clr_log_bundles WHERE idx >= %s UNION "
+                "SELECT idx FROM clr_log_bundle_parts WHERE idx >= %s ORDER BY 1 LIMIT 64",
+                (start, start),
             )
-            for idx, data in rows:
-                yield int(idx), bytes(data)
+            for (idx,) in rows:
+                data = self.bundle(int(idx))
+                if data is not None:
+                    yield int(idx), data
             if len(rows) < 64:
                 return
             start = int(rows[-1][0]) + 1
 
     def counts(self) -> tuple[int, int]:
         rows = self._read(
-            "SELECT (SELECT count(*) FROM clr_log_tiles), (SELECT count(*) FROM clr_log_bundles)",
+            "SELECT (SELECT count(*) FROM clr_log_tiles), (SELECT count(*) FROM ("
+            "SELECT idx FROM clr_log_bundles UNION SELECT idx FROM clr_log_bundle_parts) AS b)",
             (),
         )
         return int(rows[0][0]), int(rows[0][1])
@@ -291,7 +342,7 @@ class PostgresStorage:
     def commit_batch(
         self, writes: Iterable[TileWrite], old_size: int, size: int, root: bytes, note: bytes
     ) -> None:
-        """One transaction (four round trips), fenced by the token and the size.
+        """One transaction (four or five round trips), fenced by the token and the size.
 
         The head row is updated first, only if it still has ``old_size`` and the
         lease still has this integrator's token (read ``FOR SHARE``, so a new
@@ -303,11 +354,14 @@ class PostgresStorage:
             raise LogCorruptedError(f"{self.location}: write outside the integrator lease")
         tiles: list[tuple[int, int, bytes]] = []
         bundles: list[tuple[int, bytes]] = []
+        parts: list[tuple[int, int, bytes]] = []
         for w in writes:
-            if w.is_bundle:
+            if not w.is_bundle:
+                tiles.append((w.level, w.index, w.data))
+            elif w.width == TILE_WIDTH:
                 bundles.append((w.index, w.data))
             else:
-                tiles.append((w.level, w.index, w.data))
+                parts.append((w.index, w.start, w.data[w.start :]))
         try:
             # No explicit pipeline around these: psycopg 3.3 hangs for good in a pipeline
             # that sends a parameter of a few megabytes (the partial entry bundle of large
@@ -335,6 +389,16 @@ class PostgresStorage:
                         "INSERT INTO clr_log_bundles VALUES (%s, %s) "
                         "ON CONFLICT (idx) DO UPDATE SET data = EXCLUDED.data",
                         bundles,
+                    )
+                    cur.execute(
+                        "DELETE FROM clr_log_bundle_parts WHERE idx = ANY(%s)",
+                        ([idx for idx, _ in bundles],),
+                    )
+                if parts:
+                    cur.executemany(
+                        "INSERT INTO clr_log_bundle_parts VALUES (%s, %s, %s) "
+                        "ON CONFLICT (idx, start) DO UPDATE SET data = EXCLUDED.data",
+                        parts,
                     )
                 cur.execute(
                     "INSERT INTO clr_log_checkpoints (size, root, note, token) "

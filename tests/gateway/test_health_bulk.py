@@ -225,3 +225,43 @@ def test_a_fleet_with_a_key_per_device_is_checked_by_the_key_each_report_names(
         state = gateway.store.rollout(sha)
         assert state is not None  # every device counts once
         assert (state["health"][0]["ok"], state["health"][0]["failed"]) == (232, 26)
+
+
+def test_a_device_registered_after_its_fleet_was_read_is_accepted_at_once(
+    tmp_path: Path,
+) -> None:
+    """The gateway keeps each customer's parsed keys between bulk requests; a new
+    entitlement (a device added to the fleet) must not wait for that copy to expire."""
+    with start_live(tmp_path / "world", RINGS) as live:
+        sha = _approve(live, tmp_path, "1.0.0")
+        customer = next(f"site-{n}" for n in range(5000) if customer_bucket(f"site-{n}") < 1.0)
+        first, later = Signer.generate("device-1"), Signer.generate("device-2")
+        with live.client("vendor") as vendor:
+            vendor.submit(
+                _entitlement(
+                    live,
+                    customer,
+                    "DE",
+                    "2024-01-01",
+                    "2099-01-01",
+                    client_keys=[first.verifier.to_string()],
+                )
+            )
+        answer = _post(
+            live, [_report(sha, customer, "ok", first, 1), _report(sha, customer, "ok", later, 2)]
+        )
+        assert answer.json()["accepted"] == 1
+        assert "not signed by a client key registered" in answer.json()["refused"][0]["reason"]
+        with live.client("vendor") as vendor:
+            vendor.submit(
+                _entitlement(
+                    live,
+                    customer,
+                    "DE",
+                    "2024-01-01",
+                    "2099-01-01",
+                    client_keys=[later.verifier.to_string()],
+                )
+            )
+        answer = _post(live, [_report(sha, customer, "ok", later, 3)])
+        assert answer.json()["accepted"] == 1, answer.text

@@ -231,6 +231,18 @@ def test_policies_entitlements_rollouts_health_and_artifacts(
     )
     assert store.entitlements("acme") == [(2, {"c": 1})]
     assert [i for i, _ in store.entitlements()] == [2, 3]
+    # What a reader keeps derived from a customer's entitlements is checked against this:
+    # it changes with every entitlement indexed, one of a lower index indexed late too.
+    assert store.entitlements_version("acme") == (1, 2)
+    assert store.entitlements_version("nobody") == (0, -1)
+    store.add_entries(
+        [IndexRecord(20, "e2", "entitlement", {}, entitlement=("acme", "av", {"c": 3}))]
+    )
+    assert store.entitlements_version("acme") == (2, 20)
+    store.add_entries(  # a replica died before indexing entry 8; a survivor indexes it now
+        [IndexRecord(19, "e3", "entitlement", {}, entitlement=("acme", "av", {"c": 4}))]
+    )
+    assert store.entitlements_version("acme") == (3, 20)
     store.add_entries([_release("r1", 4, "1.0.0")])
     start = IndexRecord(
         5,

@@ -315,6 +315,14 @@ class PostgresMetadataStore:
             )
         return [(int(r[0]), json.loads(r[1])) for r in rows]
 
+    def entitlements_version(self, customer: str) -> tuple[int, int]:
+        rows = self._query(
+            "SELECT count(*), coalesce(max(log_index), -1) FROM clr_gw_entitlements "
+            "WHERE customer = %s",
+            (customer,),
+        )
+        return int(rows[0][0]), int(rows[0][1])
+
     def rollout(self, release_sha256: str) -> dict[str, Any] | None:
         rows = self._query(
             "SELECT state FROM clr_gw_rollouts WHERE release_sha256 = %s", (release_sha256,)

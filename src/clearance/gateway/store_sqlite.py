@@ -336,6 +336,13 @@ class SQLiteMetadataStore(SQLiteFile):
             )
         return [(int(r[0]), json.loads(r[1])) for r in rows]
 
+    def entitlements_version(self, customer: str) -> tuple[int, int]:
+        rows = self._query(
+            "SELECT count(*), coalesce(max(log_index), -1) FROM entitlements WHERE customer=?",
+            (customer,),
+        )
+        return int(rows[0][0]), int(rows[0][1])
+
     def rollout(self, release_sha256: str) -> dict[str, Any] | None:
         rows = self._query("SELECT state FROM rollouts WHERE release_sha256=?", (release_sha256,))
         return json.loads(rows[0][0]) if rows else None

@@ -21,6 +21,7 @@ from clearance.gateway.rollout import Ring, customer_bucket
 from clearance.keys import Signer
 from clearance.log import merkle
 from clearance.log.reader import read_entry
+from clearance.report.served import fetch_from_server
 
 from .support import Live, start_live
 from .test_flow import _approve, _entitlement
@@ -112,6 +113,34 @@ def test_bulk_refuses_forged_and_foreign_reports_one_by_one_and_logs_one_aggrega
         proof = merkle.inclusion_proof(7, len(leaves), lambda level, n: _node(leaves, level, n))
         merkle.verify_inclusion(7, len(leaves), leaves[7], proof, logged.merkle_root)
         assert httpx.get(f"{live.url}/api/v1/health-aggregates/0", timeout=30).status_code == 404
+        _pages_of_an_aggregate(live, index, [sha for sha, _ in envelopes])
+
+
+def _pages_of_an_aggregate(live: Live, index: int, digests: list[str]) -> None:
+    """An aggregate of millions of reports is read a page at a time, in leaf order."""
+    url = f"{live.url}/api/v1/health-aggregates/{index}"
+    seen: list[str] = []
+    after = ""
+    while True:
+        page = httpx.get(url, params={"limit": 40, "after": after}, timeout=30).json()
+        assert len(page["reports"]) <= 40
+        seen += [Envelope.from_dict(r).sha256 for r in page["reports"]]
+        if page["next_after"] is None:
+            break
+        assert page["next_after"] == seen[-1]
+        after = page["next_after"]
+    assert seen == digests  # every report once, in the Merkle tree's leaf order
+    for bad in ({"limit": 0}, {"limit": 10_001}, {"limit": 5, "after": "zz"}):
+        answer = httpx.get(url, params=bad, timeout=30)
+        assert answer.status_code == 400, bad
+    # Asked for all at once when there are more than one answer holds: told to page.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("clearance.gateway._health_bulk.MAX_REPORTS_PER_PAGE", 100)
+        answer = httpx.get(url, timeout=30)
+        assert answer.status_code == 400 and "ask for pages" in answer.text
+        patch.setattr("clearance.report.served.AGGREGATE_PAGE", 30)
+        fetched = fetch_from_server(live.url)(index)
+    assert [Envelope.from_dict(dict(r)).sha256 for r in fetched] == digests
 
 
 def _node(leaves: list[bytes], level: int, n: int) -> bytes:

@@ -310,6 +310,11 @@ def test_health_reports_stored_once_aggregated_and_retrievable(
     assert read == window  # every open report of the window, in digest order
     assert health_store.counts() == (51, 50)
     assert health_store.in_aggregate(17) == window
+    # A page at a time, in the same (leaf) order: after a digest, at most so many.
+    assert health_store.in_aggregate(17, after=window[9][0], limit=5) == window[10:15]
+    assert health_store.in_aggregate(17, after=window[45][0], limit=10) == window[46:]
+    assert health_store.in_aggregate(17, after=window[-1][0], limit=10) == []
+    assert health_store.in_aggregate(17, limit=3) == window[:3]
     assert health_store.window("r1", "canary", 600) == []
     assert health_store.closed_windows(before=1800) == [("r1", "broad", 1200)]
     assert health_store.in_aggregate(18) == []

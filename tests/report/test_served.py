@@ -8,6 +8,8 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from audit.helpers import World
 from clearance.attest import Envelope, Statement, Subject, canonical_json
 from clearance.gateway.health_batch import HealthAggregate
@@ -144,3 +146,41 @@ def test_attack_gateway_serves_other_reports_than_it_logged(world: World) -> Non
     data = fleet.report(lambda index: substitute)
     assert data.served_evidence.mismatched_aggregates == [at]
     assert data.served_evidence.installs == []
+
+
+def test_attack_gateway_pages_the_reader_back_forever() -> None:
+    """A hostile gateway answers every page of an aggregate with a ``next_after`` that is
+    not ahead of the page asked for: the reader would fetch forever; it stops with a
+    clear error instead."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from clearance.errors import BadInput
+    from clearance.report.served import fetch_from_server
+
+    asked: list[str] = []
+
+    class Hostile(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            body = json.dumps({"reports": [], "next_after": "0" * 64}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hostile)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        fetch = fetch_from_server(f"http://127.0.0.1:{server.server_address[1]}")
+        with pytest.raises(BadInput, match="is not ahead"):
+            fetch(7)
+        assert len(asked) == 2  # the first page, and the one that led back: no more
+    finally:
+        server.shutdown()
+        server.server_close()

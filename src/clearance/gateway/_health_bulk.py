@@ -31,6 +31,8 @@ MAX_BULK_REPORTS = 20_000
 GRACE_SECONDS = 2
 #: Client key lines whose key id is remembered (then forgotten all at once).
 KEY_CACHE_SIZE = 1_000_000
+#: The most reports of a health aggregate one answer holds (``?limit=``, then pages).
+MAX_REPORTS_PER_PAGE = 10_000
 #: Customers whose client keys a gateway keeps parsed (the least recently used go first).
 CUSTOMERS_KEPT = 10_000
 _NOT_PARSED = ""  # no key id is empty
@@ -285,15 +287,36 @@ class HealthBulk:
             return None
         return self._append_and_apply(aggregate.to_bytes())
 
-    def aggregate(self, log_index: int, entry: bytes) -> dict[str, Any]:
-        """The logged aggregate at ``log_index`` with the individual reports it covers."""
+    def aggregate(
+        self, log_index: int, entry: bytes, after: str = "", limit: int | None = None
+    ) -> dict[str, Any]:
+        """The logged aggregate at ``log_index`` with the individual reports it covers, in
+        digest order (its Merkle tree's leaf order): those after the digest ``after``, at
+        most ``limit`` (``next_after``: where the next page starts, ``None`` at the end).
+        Without ``limit``, all of them, if they fit in one answer."""
         try:
             aggregate = HealthAggregate.from_dict(json.loads(entry))
         except (UnicodeDecodeError, json.JSONDecodeError, GatewayInputError):
             raise GatewayNotFoundError(f"log entry {log_index} is not a health aggregate") from None
-        rows = self.health_reports.in_aggregate(log_index)
+        if after and not (len(after) == 64 and all(c in "0123456789abcdef" for c in after)):
+            raise GatewayInputError(f"after: {after!r} is not a lowercase hex SHA-256 digest")
+        if limit is not None and not 1 <= limit <= MAX_REPORTS_PER_PAGE:
+            raise GatewayInputError(f"limit: {limit} is not between 1 and {MAX_REPORTS_PER_PAGE}")
+        if limit is None and aggregate.reports > MAX_REPORTS_PER_PAGE:
+            raise GatewayInputError(
+                f"the health aggregate at log entry {log_index} covers {aggregate.reports} "
+                f"reports, more than {MAX_REPORTS_PER_PAGE} in one answer: ask for pages "
+                f"with ?limit=N (at most {MAX_REPORTS_PER_PAGE}), then ?after=<next_after>"
+            )
+        # One row more than asked for: whether another page follows.
+        rows = self.health_reports.in_aggregate(
+            log_index, after, None if limit is None else limit + 1
+        )
+        more = limit is not None and len(rows) > limit
+        rows = rows[:limit] if more else rows
         return {
             "log_index": log_index,
             "aggregate": aggregate.to_dict(),
             "reports": [json.loads(env) for _, _, env in rows],
+            "next_after": rows[-1][0] if more else None,
         }

@@ -212,10 +212,18 @@ def create_app(gateway: Gateway) -> FastAPI:
         return result
 
     @app.get("/api/v1/health-aggregates/{log_index}", tags=["api"])
-    async def health_aggregate(log_index: int) -> dict[str, Any]:
-        """A logged health aggregate and the individual reports it covers (their
-        RFC 6962 Merkle root, over the envelopes ordered by SHA-256, is in the aggregate)."""
-        result: dict[str, Any] = await call(gateway.reads.health_aggregate, log_index)
+    async def health_aggregate(
+        log_index: int, after: str = "", limit: int | None = None
+    ) -> dict[str, Any]:
+        """A logged health aggregate and the individual reports it covers, ordered by
+        SHA-256 (their RFC 6962 Merkle root, over the envelopes in that order, is in the
+        aggregate).  ``?limit=N`` (at most 10,000) answers a page: the reports whose digest
+        sorts after ``?after=`` (a digest; none: from the first), and ``next_after``, where
+        the next page starts (``null`` after the last).  Without ``limit``, every report,
+        or 400 when the aggregate covers more than 10,000."""
+        result: dict[str, Any] = await call(
+            gateway.reads.health_aggregate, log_index, after, limit
+        )
         return result
 
     @app.post("/api/v1/entitlements", tags=["api"], status_code=201)

@@ -31,6 +31,9 @@ CREATE TABLE IF NOT EXISTS health_reports (
 );
 CREATE INDEX IF NOT EXISTS health_reports_open
     ON health_reports(aggregate_index, window_start, release, ring);
+-- An aggregate's reports in digest order, a page at a time (only aggregated reports).
+CREATE INDEX IF NOT EXISTS health_reports_in_aggregate
+    ON health_reports(aggregate_index, sha256) WHERE aggregate_index IS NOT NULL;
 """
 
 #: A store made before reports kept their device: the column added and filled from the
@@ -226,12 +229,14 @@ class SQLiteHealthReportStore(SQLiteFile):
                 )
         return index
 
-    def in_aggregate(self, log_index: int) -> list[tuple[str, str, bytes]]:
+    def in_aggregate(
+        self, log_index: int, after: str = "", limit: int | None = None
+    ) -> list[tuple[str, str, bytes]]:
         with self._lock:
             rows = self._db.execute(
                 "SELECT sha256, status, envelope FROM health_reports "
-                "WHERE aggregate_index = ? ORDER BY sha256",
-                (log_index,),
+                "WHERE aggregate_index = ? AND sha256 > ? ORDER BY sha256 LIMIT ?",
+                (log_index, after, -1 if limit is None else limit),
             ).fetchall()
         return [(str(s), str(t), bytes(e)) for s, t, e in rows]
 

@@ -48,6 +48,10 @@ _PG_HEALTH_SCHEMA = (
         envelope bytea NOT NULL, aggregate_index bigint, device text NOT NULL)""",
     """CREATE INDEX IF NOT EXISTS clr_gw_health_reports_open
         ON clr_gw_health_reports(aggregate_index, window_start, release, ring)""",
+    # An aggregate's reports in digest order, a page at a time; only aggregated reports
+    # (partial: storing a bulk does not pay for it).
+    """CREATE INDEX IF NOT EXISTS clr_gw_health_reports_in_aggregate
+        ON clr_gw_health_reports(aggregate_index, sha256) WHERE aggregate_index IS NOT NULL""",
     # A database made before reports kept their device: the column added and filled from
     # the envelopes (the first signature's key id, else the digest, as reports are counted).
     """DO $$ BEGIN
@@ -264,11 +268,13 @@ class PostgresHealthReportStore:
             raise database_error(self._dsn, exc) from None
         return index
 
-    def in_aggregate(self, log_index: int) -> list[tuple[str, str, bytes]]:
+    def in_aggregate(
+        self, log_index: int, after: str = "", limit: int | None = None
+    ) -> list[tuple[str, str, bytes]]:
         rows = self._query(
             "SELECT sha256, status, envelope FROM clr_gw_health_reports "
-            "WHERE aggregate_index = %s ORDER BY sha256",
-            (log_index,),
+            "WHERE aggregate_index = %s AND sha256 > %s ORDER BY sha256 LIMIT %s",
+            (log_index, after, limit),
         )
         return [(str(s), str(t), bytes(e)) for s, t, e in rows]
 

@@ -158,12 +158,16 @@ class GatewayReads:
             for at, status in self._store.health_reports(release_sha256)
         ]
 
-    def health_aggregate(self, log_index: int) -> dict[str, Any]:
-        """The logged health aggregate at ``log_index`` with the reports it covers."""
+    def health_aggregate(
+        self, log_index: int, after: str = "", limit: int | None = None
+    ) -> dict[str, Any]:
+        """The logged health aggregate at ``log_index`` with (a page of) the reports it
+        covers (:meth:`HealthBulk.aggregate`)."""
         size = self._log.size
         if not 0 <= log_index < size:
             raise GatewayNotFoundError(f"no log entry {log_index}")
-        return self._health.aggregate(log_index, read_entry(self._log, log_index, size))
+        entry = read_entry(self._log, log_index, size)
+        return self._health.aggregate(log_index, entry, after, limit)
 
     def job_counts(self) -> dict[str, int]:
         return self._inspections.job_counts()

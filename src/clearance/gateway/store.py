@@ -227,7 +227,13 @@ class HealthReportStore(Protocol):
         Returns what ``log`` returned."""
         ...
 
-    def in_aggregate(self, log_index: int) -> list[tuple[str, str, bytes]]: ...
+    def in_aggregate(
+        self, log_index: int, after: str = "", limit: int | None = None
+    ) -> list[tuple[str, str, bytes]]:
+        """The (sha256, status, envelope) reports of the aggregate logged at
+        ``log_index``, in digest order (the order of its Merkle tree's leaves): those
+        whose digest sorts after ``after``, at most ``limit`` of them (all if ``None``)."""
+        ...
 
     def counts(self) -> tuple[int, int]:
         """(reports stored, reports already in a logged aggregate)."""

@@ -161,25 +161,46 @@ def served(
     return out
 
 
+#: Reports asked for per request (the gateway's largest page).
+AGGREGATE_PAGE = 10_000
+
+
 def fetch_from_server(server: str) -> AggregateFetcher:
-    """Read an aggregate's reports from a gateway (public: health reports name no customer)."""
+    """Read an aggregate's reports from a gateway, a page at a time (public: health reports
+    name no customer)."""
     import httpx
 
     base = server.rstrip("/")
 
-    def fetch(index: int) -> Sequence[Mapping[str, Any]]:
+    def page(http: httpx.Client, index: int, after: str) -> tuple[list[Any], str | None]:
         try:
-            response = httpx.get(f"{base}/api/v1/health-aggregates/{index}", timeout=30)
+            response = http.get(
+                f"{base}/api/v1/health-aggregates/{index}",
+                params={"limit": AGGREGATE_PAGE, "after": after},
+            )
         except httpx.HTTPError as exc:
             raise BadInput(f"health aggregate {index}: {exc}") from None
         if response.status_code != 200:
             raise BadInput(f"health aggregate {index}: HTTP {response.status_code}")
         try:
-            reports = json.loads(response.content).get("reports")
+            answer = json.loads(response.content)
+            reports, following = answer.get("reports"), answer.get("next_after")
         except (ValueError, AttributeError):
             raise BadInput(f"health aggregate {index}: not JSON") from None
         if not isinstance(reports, list) or not all(isinstance(r, dict) for r in reports):
             raise BadInput(f"health aggregate {index}: no list of reports")
+        if following is not None and (not isinstance(following, str) or following <= after):
+            # A server sending the reader back (or round in circles) would never end.
+            raise BadInput(f"health aggregate {index}: next page {following!r} is not ahead")
+        return reports, following
+
+    def fetch(index: int) -> Sequence[Mapping[str, Any]]:
+        reports: list[Mapping[str, Any]] = []
+        after: str | None = ""
+        with httpx.Client(timeout=30) as http:
+            while after is not None:
+                found, after = page(http, index, after)
+                reports += found
         return reports
 
     return fetch

@@ -1,31 +1,28 @@
-"""Batched admission: concurrent submissions are checked, logged and indexed together.
+"""Batched admission: concurrent submissions are checked and logged together.
 
-Each request thread parses its envelope and checks its token on its own,
-then hands the submission to :class:`AdmissionQueue` (a leader batcher,
-:mod:`clearance._batching`): the leader runs the gateway's batch step on
-every submission queued so far (one read of the log's size for the
-revocations and version bars, one lookup of every digest among the logged
-ones, the admission checks of each, one group commit to the log, one
-checkpoint read for every receipt).  The callers then hand their entries to
-the gateway's indexing batcher (one transaction of index rows for all of
-them) and build their receipts, while the next batch is already being
+The submission pipeline (:mod:`clearance.gateway._pipeline`) hands every
+submission queued so far to :class:`BatchAdmitter`, the batch step: one read
+of the log's size for the revocations and version bars, one lookup of every
+digest among the logged ones, the admission checks of each, one group commit
+to the log, one checkpoint read for every receipt.  The pipeline's other
+thread then indexes the batch's entries (one transaction of index rows for
+all of them) and builds the receipts, while the next batch is already being
 checked and committed.
 
 Every caller still gets only its own outcome: a refused submission fails
 alone, and an acknowledgement is given only after the batch's commit is
 durable.  Submissions that depend on one another (two releases of one
 channel, whose version order matters, or the same envelope twice) are never
-in one round: the later one waits for the next round of the same leader.
+in one round: the later one waits for the next round of the same batch.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from clearance._batching import Batcher
 from clearance.attest import Envelope, Release
 from clearance.gateway._entries import KIND_ENTITLEMENT, KIND_RELEASE, ParsedEntry
 
@@ -55,26 +52,8 @@ class Admission:
     size: int = 0
     #: The opening of a committed entitlement, once checked (kept after the append).
     opened: Any = None
-
-
-class AdmissionQueue:
-    """Runs ``step(batch)`` over batches of concurrently submitted admissions.
-
-    ``step`` must set ``index`` (and the checkpoint) or ``error`` on every admission it
-    is given; one it leaves without either is failed with a clear error.  If the step
-    raises, every caller of that batch gets the exception.
-    """
-
-    def __init__(self, step: Callable[[list[Admission]], None]) -> None:
-        self._batches: Batcher[Admission] = Batcher(step)
-
-    def admit(self, item: Admission) -> Admission:
-        self._batches.run(item)
-        if item.error is not None:
-            raise item.error
-        if item.index is None:
-            raise RuntimeError("the admission batch ended without an outcome")
-        return item
+    #: What the caller is answered once the entry is indexed (the receipt).
+    receipt: dict[str, Any] | None = None
 
 
 #: How many recently appended digests the admission batches remember.
@@ -82,10 +61,10 @@ RECENTLY_LOGGED = 4096
 
 
 class BatchAdmitter:
-    """The step an :class:`AdmissionQueue` runs: every admission check of a batch of
-    submissions, then one group commit of those admitted.
+    """The admission step of the submission pipeline: every admission check of a batch
+    of submissions, then one group commit of those admitted.
 
-    The callers index their own entries after the commit (the gateway's apply lock);
+    The pipeline indexes the entries after the commit (under the gateway's apply lock);
     until then, an envelope resent in a later batch is found in ``_recently_logged``.
     """
 

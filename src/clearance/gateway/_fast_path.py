@@ -19,7 +19,12 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from clearance.errors import BadInput, ClearanceError, Refused
-from clearance.gateway.errors import GatewayInputError, GatewayNotFoundError, GatewayRefused
+from clearance.gateway.errors import (
+    GatewayInputError,
+    GatewayNotFoundError,
+    GatewayRefused,
+    GatewayUnavailableError,
+)
 from clearance.log.tiles import MAX_ENTRY_SIZE, TILE_WIDTH
 
 if TYPE_CHECKING:
@@ -48,6 +53,8 @@ def status_of(exc: ClearanceError, has_token: bool) -> int:
         return 403
     if isinstance(exc, BadInput):
         return 400
+    if isinstance(exc, GatewayUnavailableError):
+        return 503
     return 500
 
 
@@ -179,7 +186,7 @@ class StaticFastPath:
                 chunks.append(chunk)
                 more = message.get("more_body", False)
             role = self._gateway.config.role_of(token)
-            answer = await run_in_threadpool(self._gateway.submit, b"".join(chunks), role)
+            answer = await self._gateway.submit_async(b"".join(chunks), role)
         except ClearanceError as exc:
             status, answer = status_of(exc, token is not None), {"detail": str(exc)}
         body = json.dumps(answer, separators=(",", ":")).encode()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from clearance.errors import BadInput, Refused
+from clearance.errors import BadInput, Refused, Unreachable
 
 
 class GatewayInputError(BadInput):
@@ -23,3 +23,7 @@ class RolloutError(GatewayRefused):
 
 class JobQueueError(BadInput):
     """The job queue was used wrongly (unknown job, finishing a job twice)."""
+
+
+class GatewayUnavailableError(Unreachable):
+    """The gateway cannot take the request now (shutting down); try again or elsewhere."""

@@ -15,6 +15,7 @@ indexed again, so an acknowledged submission is never lost.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -24,17 +25,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from clearance._batching import Batcher
 from clearance.attest import Envelope
 from clearance.attest.errors import AttestFormatError
 from clearance.attest.trust_root import TrustRoot
 from clearance.errors import BadInput
 from clearance.gateway import rollout
-from clearance.gateway._admission import (
-    Admission,
-    AdmissionQueue,
-    BatchAdmitter,
-)
+from clearance.gateway._admission import Admission, BatchAdmitter
 from clearance.gateway._background import Background
 from clearance.gateway._entries import (
     KIND_HEALTH,
@@ -44,6 +40,7 @@ from clearance.gateway._entries import (
 )
 from clearance.gateway._health_bulk import HealthBulk
 from clearance.gateway._log import GatewayLog
+from clearance.gateway._pipeline import SubmissionPipeline
 from clearance.gateway._sigpool import SignaturePool
 from clearance.gateway.backends import open_backends
 from clearance.gateway.config import TRUST_ROOT_FILE, GatewayConfig, load_config
@@ -155,8 +152,9 @@ class Gateway:
         )
         self.bundles = ReleaseBundles(log, store, self.customers, self.reads.policy_in_force)
         self._locks_lock = threading.Lock()
-        self._admissions = AdmissionQueue(BatchAdmitter(log, store, self.checks))
-        self._indexing: Batcher[Admission] = Batcher(self._index_admitted)
+        self._pipeline = SubmissionPipeline(
+            BatchAdmitter(log, store, self.checks), self._finish_admitted
+        )
         self._leader: LeaderLease | None = None
         self._seen_missing: set[int] = set()
         #: Every log index below this one is indexed (where :meth:`_follow` starts looking).
@@ -223,7 +221,8 @@ class Gateway:
         return self._background.stopping
 
     def close(self) -> None:
-        self._background.close()
+        self._background.close()  # inspection workers submit verdicts through the pipeline
+        self._pipeline.close()
         if self._leader is not None:
             self._leader.close()
         self.store.close()
@@ -330,8 +329,32 @@ class Gateway:
 
         What needs nothing shared (parsing, the token's role) is done here; the admission
         checks and the append run batched with concurrent submissions
-        (:class:`~clearance.gateway._admission.BatchAdmitter`); once the batch is durable, the entry is indexed and its
-        reaction carried out here, and the receipt proves it under the batch's checkpoint."""
+        (:class:`~clearance.gateway._admission.BatchAdmitter`), then the batch's entries
+        are indexed, their reactions carried out, and each receipt proves its entry under
+        the batch's checkpoint (:mod:`clearance.gateway._pipeline`)."""
+        admission = self._admission_of(envelope_bytes, role, expected_kind, opening)
+        if admission.parsed.kind == KIND_HEALTH:
+            assert admission.parsed.envelope is not None
+            return self._health(admission.parsed, admission.parsed.envelope)
+        return self._pipeline.run(admission)
+
+    async def submit_async(self, envelope_bytes: bytes, role: str | None) -> dict[str, Any]:
+        """:meth:`submit` from an event loop: the request waits for its batch without a
+        thread of its own (the HTTP front's hot path)."""
+        admission = self._admission_of(envelope_bytes, role, None, None)
+        if admission.parsed.kind == KIND_HEALTH:
+            return await asyncio.to_thread(self.submit, envelope_bytes, role)
+        return await self._pipeline.run_async(admission)
+
+    def _admission_of(
+        self,
+        envelope_bytes: bytes,
+        role: str | None,
+        expected_kind: str | None,
+        opening: Mapping[str, Any] | None,
+    ) -> Admission:
+        """What a submission is, before anything shared is looked at: parsed, of a kind
+        the caller's role may submit."""
         if len(envelope_bytes) > self.config.max_envelope_bytes:
             raise GatewayInputError(
                 f"envelope is {len(envelope_bytes)} bytes, the limit is "
@@ -349,23 +372,37 @@ class Gateway:
         if parsed.envelope is None:
             raise GatewayInputError(f"submission: a {parsed.kind} is not a signed statement")
         self.checks.check_role(parsed.kind, role)
-        if parsed.kind == KIND_HEALTH:
-            return self._health(parsed, parsed.envelope)
-        admitted = self._admissions.admit(Admission(parsed, parsed.envelope, entry, opening))
-        assert admitted.index is not None
-        if not admitted.duplicate:
-            self._indexing.run(admitted)
-            if admitted.opened is not None:
-                self.customers.openings.add(admitted.index, admitted.opened)
+        return Admission(parsed, parsed.envelope, entry, opening)
+
+    def _finish_admitted(self, batch: list[Admission]) -> None:
+        """The pipeline's second step: the new entries of admitted batches indexed in one
+        transaction and their reactions carried out, then every receipt."""
+        fresh = [a for a in batch if not a.duplicate]
+        if fresh:
+            self._index_admitted(fresh)
+            for admitted in fresh:
+                if admitted.opened is not None:
+                    assert admitted.index is not None
+                    try:
+                        self.customers.openings.add(admitted.index, admitted.opened)
+                    except Exception as exc:  # this caller's entitlement only
+                        admitted.error = exc
             self._background.wake_witnesses()
-        return self._receipt_under(
-            admitted.checkpoint,
-            admitted.size,
-            admitted.index,
-            parsed.sha256,
-            parsed.kind,
-            admitted.duplicate,
-        )
+        for admitted in batch:
+            if admitted.error is not None:
+                continue
+            assert admitted.index is not None
+            try:
+                admitted.receipt = self._receipt_under(
+                    admitted.checkpoint,
+                    admitted.size,
+                    admitted.index,
+                    admitted.parsed.sha256,
+                    admitted.parsed.kind,
+                    admitted.duplicate,
+                )
+            except Exception as exc:
+                admitted.error = exc
 
     def _health(self, parsed: ParsedEntry, envelope: Envelope) -> dict[str, Any]:
         """A device's install-health report: checked, logged (one vote of that device in

@@ -330,9 +330,11 @@ def run(quick: bool) -> str:
                 )
         health_rate = _send_health(replicas, reports, per_batch, world.token("client"))
         fleet_rate = _send_health(replicas, fleet_reports, per_batch, world.token("client"))
-        # The load generator runs in this process: 60,000 keys and 120,000 reports kept
-        # alive made its garbage collector pause it (tile p99 of 195 ms, nginx unaffected
-        # later), which measured the generator, not the replica.
+        # Not needed by the tile reads (the load generator runs in this process).  The
+        # tile reads after the fleet were slow for another reason: the fleet's
+        # entitlements (55 KB entries) fill entry bundles of megabytes, which the
+        # replica's memory cache refused (4 MiB per file then) and read from
+        # PostgreSQL at every request.
         fleet_size = len(devices)
         del devices, fleet_keys, fleet_reports, reports
         gc.collect()

@@ -109,12 +109,13 @@ def test_callers_on_an_event_loop_are_answered_without_threads_of_their_own() ->
 
         return await asyncio.gather(*(one(n) for n in range(200)))
 
+    pipeline.run(_admission(1000))  # its own two threads are running
     before = threading.active_count()
     outcomes = asyncio.run(main())
     assert threading.active_count() == before  # no thread per request
     pipeline.close()
     assert outcomes[11] == "submission 11 refused"
-    assert sorted(o for o in outcomes if isinstance(o, int)) == list(range(199))
+    assert sorted(o for o in outcomes if isinstance(o, int)) == list(range(1, 200))
 
 
 def test_a_caller_that_went_away_stops_nothing() -> None:
@@ -153,3 +154,18 @@ def test_shutdown_finishes_what_is_queued_and_refuses_what_comes_after() -> None
     assert answers == list(range(10))  # nothing queued was dropped
     with pytest.raises(GatewayUnavailableError, match="shutting down"):
         pipeline.run(_admission(99))
+
+
+def test_a_gateway_opened_for_reads_keeps_no_threads_idle() -> None:
+    before = threading.active_count()
+    steps = Steps()
+    pipeline = SubmissionPipeline(steps.admit, steps.finish)
+    assert threading.active_count() == before  # started at the first submission
+    assert pipeline.run(_admission(1)) == {"log_index": 0}
+    assert threading.active_count() == before + 2
+    pipeline.close()
+    assert threading.active_count() == before
+    unused = SubmissionPipeline(steps.admit, steps.finish)
+    unused.close()
+    with pytest.raises(GatewayUnavailableError):
+        unused.run(_admission(2))

@@ -60,6 +60,7 @@ from clearance.attest.statement import (
     ROLLOUT_V1,
     TRANSITION_V1,
     VERDICT_V1,
+    Statement,
     statement_of,
 )
 from clearance.attest.trust_root import Role, TrustRoot
@@ -255,7 +256,11 @@ def require_signers(envelope: Envelope, rule: SignerRule) -> frozenset[str]:
 
 def kind_of(envelope: Envelope) -> str:
     """The kind of a statement envelope (bad input for unknown predicate types)."""
-    statement = statement_of(envelope)
+    return kind_of_statement(statement_of(envelope))
+
+
+def kind_of_statement(statement: Statement) -> str:
+    """The kind of a statement already read from its envelope (see :func:`kind_of`)."""
     kind = KIND_OF_PREDICATE.get(statement.predicate_type)
     if kind is None:
         raise UnsupportedStatementError(

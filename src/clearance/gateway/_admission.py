@@ -121,6 +121,11 @@ class BatchAdmitter:
             else:
                 item.index, item.duplicate = logged, True
         if to_log:
+            if self._log.index is not None:
+                # Parsed here already: the verifiable index, on the commit path, need not.
+                for item in to_log:
+                    if item.parsed.statement is not None:
+                        self._log.index.prepare(item.entry, item.envelope, item.parsed.statement)
             indices = self._log.append([item.entry for item in to_log])
             for item, index in zip(to_log, indices, strict=True):
                 item.index = index

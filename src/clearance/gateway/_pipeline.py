@@ -86,13 +86,13 @@ class SubmissionPipeline:
         self._admitting: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._finishing: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._closed = False
+        self._started = False
         self._close_lock = threading.Lock()
+        # Started at the first submission: a gateway opened for reads has no threads idle.
         self._threads = [
             threading.Thread(target=self._run_admission, name=f"{name}-admit", daemon=True),
             threading.Thread(target=self._run_finishing, name=f"{name}-finish", daemon=True),
         ]
-        for thread in self._threads:
-            thread.start()
 
     # -- callers ------------------------------------------------------------------------
 
@@ -119,6 +119,10 @@ class SubmissionPipeline:
         with self._close_lock:
             if self._closed:
                 raise GatewayUnavailableError("the gateway is shutting down")
+            if not self._started:
+                self._started = True
+                for thread in self._threads:
+                    thread.start()
             self._admitting.put(waiter)
 
     def close(self, timeout: float = 30.0) -> None:
@@ -127,6 +131,8 @@ class SubmissionPipeline:
             if self._closed:
                 return
             self._closed = True
+            if not self._started:
+                return  # nothing was ever queued
             self._admitting.put(_STOP)
         for thread in self._threads:
             thread.join(timeout)

@@ -27,7 +27,7 @@ from clearance.attest.dsse import Envelope
 from clearance.attest.errors import RotationRefused
 from clearance.attest.recovery import ChannelReset, Revocation
 from clearance.attest.release import Release
-from clearance.attest.statement import statement_of
+from clearance.attest.statement import Statement, statement_of
 from clearance.attest.trust_root import TRUST_ROOT_PAYLOAD_TYPE, TrustRoot, accept_rotation
 from clearance.attest.verdict import APPROVED, Verdict
 from clearance.attest.version import Version
@@ -37,6 +37,8 @@ from clearance.index.errors import IndexProofError
 
 #: The checkpoint extension line that carries the index root: this prefix, then base64.
 INDEX_LINE_PREFIX = "clearance-index/v1 "
+#: Entries prepared for appending that the index keeps parsed (:meth:`LogIndex.prepare`).
+PREPARED_KEPT = 4096
 #: Plain-JSON rollout transitions the gateway writes (``clearance.gateway.rollout``).
 TRANSITION_TYPE = "https://clearance.dev/rollout-transition/v1"
 META_KEY = "meta"
@@ -117,6 +119,9 @@ class LogIndex:
         self._initial = trust_root
         # The log's sequencer extends the index while readers (bundle builders) prove from it.
         self._lock = threading.RLock()
+        #: Entries about to be appended, parsed by whoever checked them (:meth:`prepare`).
+        self._prepared: dict[bytes, tuple[Envelope, Statement]] = {}
+        self._prepared_lock = threading.Lock()
         self._reset()
 
     def _reset(self) -> None:
@@ -139,6 +144,18 @@ class LogIndex:
         with self._lock:
             self._reset()
             self.extend(entries)
+
+    def prepare(self, entry: bytes, envelope: Envelope, statement: Statement) -> None:
+        """What a caller about to append ``entry`` parsed from exactly those bytes (the
+        gateway's admission): applying the entry then skips parsing it again, which is
+        on the log's commit path.  Only the parsing: signatures are still verified
+        against the index's own rule at the entry's position, so the index is the one a
+        replay of the log computes.  The last :data:`PREPARED_KEPT` are kept (an entry
+        prepared and then refused is forgotten in time)."""
+        with self._prepared_lock:
+            self._prepared[entry] = (envelope, statement)
+            while len(self._prepared) > PREPARED_KEPT:
+                del self._prepared[next(iter(self._prepared))]
 
     def extend(self, entries: Iterable[bytes]) -> None:
         """Apply the next entries of the log, in order."""
@@ -224,6 +241,11 @@ class LogIndex:
     # -- applying entries ----------------------------------------------------------------
 
     def _apply(self, index: int, data: bytes) -> None:
+        with self._prepared_lock:
+            prepared = self._prepared.pop(data, None)
+        if prepared is not None:
+            self._apply_envelope(index, *prepared)
+            return
         if not data.startswith(b"{"):
             return  # not a JSON object (statements and transitions are logged canonical)
         try:
@@ -237,15 +259,23 @@ class LogIndex:
             return
         try:
             envelope = Envelope.from_dict(raw)
+        except BadInput:
+            return  # malformed: it changes nothing
+        self._apply_envelope(index, envelope, None)
+
+    def _apply_envelope(self, index: int, envelope: Envelope, parsed: Statement | None) -> None:
+        """A signed entry; ``parsed``: its statement, if its parser handed it over."""
+        try:
             if envelope.payload_type == TRUST_ROOT_PAYLOAD_TYPE:
                 self._on_rotation(envelope)
                 return
-            kind = admission.kind_of(envelope)
+            # Read once (the kind is the statement's predicate type).
+            statement = parsed if parsed is not None else statement_of(envelope)
+            kind = admission.kind_of_statement(statement)
             rule = admission.signer_rule(kind, self.trust_root, revoked_keys=self._revoked_keys)
             if kind == admission.KIND_HEALTH:
                 return  # client-signed operational reports: not part of the index
             key_ids = admission.require_signers(envelope, rule)
-            statement = statement_of(envelope)
             if kind == admission.KIND_RELEASE:
                 self._on_release(index, envelope, Release.from_statement(statement), key_ids)
             elif kind == admission.KIND_VERDICT:

@@ -74,8 +74,10 @@ def _context(files: list[RuleFile]) -> analysis_sandbox.CheckContext:
 
 
 def test_inspector_reports_a_rule_set_whose_analysis_exceeds_the_limits(tmp_path: Path) -> None:
+    # Far over the one CPU second allowed on any machine: 8,000 strings analysed in about
+    # a second on a fast one (30 November 2026), so the limit was not always reached.
     strings = "\n".join(
-        f'    $s{i} = "Qx{i:07d} zv{i * 7919 % 100003:06d} kw"' for i in range(8000)
+        f'    $s{i} = "Qx{i:07d} zv{i * 7919 % 100003:06d} kw"' for i in range(30_000)
     )
     hostile = f"rule Many_Strings {{\n  strings:\n{strings}\n  condition:\n    any of them\n}}\n"
     honest = 'rule Marked {\n  strings:\n    $a = "TOP SECRET//NOFORN"\n  condition:\n    $a\n}\n'

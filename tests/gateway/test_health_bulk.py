@@ -265,32 +265,20 @@ def test_a_device_registered_after_its_fleet_was_read_is_accepted_at_once(
         sha = _approve(live, tmp_path, "1.0.0")
         customer = next(f"site-{n}" for n in range(5000) if customer_bucket(f"site-{n}") < 1.0)
         first, later = Signer.generate("device-1"), Signer.generate("device-2")
-        with live.client("vendor") as vendor:
-            vendor.submit(
-                _entitlement(
-                    live,
-                    customer,
-                    "DE",
-                    "2024-01-01",
-                    "2099-01-01",
-                    client_keys=[first.verifier.to_string()],
+
+        def register(device: Signer) -> None:
+            keys = [device.verifier.to_string()]
+            with live.client("vendor") as vendor:
+                vendor.submit(
+                    _entitlement(live, customer, "DE", "2024-01-01", "2099-01-01", client_keys=keys)
                 )
-            )
+
+        register(first)
         answer = _post(
             live, [_report(sha, customer, "ok", first, 1), _report(sha, customer, "ok", later, 2)]
         )
         assert answer.json()["accepted"] == 1
         assert "not signed by a client key registered" in answer.json()["refused"][0]["reason"]
-        with live.client("vendor") as vendor:
-            vendor.submit(
-                _entitlement(
-                    live,
-                    customer,
-                    "DE",
-                    "2024-01-01",
-                    "2099-01-01",
-                    client_keys=[later.verifier.to_string()],
-                )
-            )
+        register(later)
         answer = _post(live, [_report(sha, customer, "ok", later, 3)])
         assert answer.json()["accepted"] == 1, answer.text

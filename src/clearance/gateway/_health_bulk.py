@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from clearance.attest import HEALTH_V1, Envelope, key_id, statement_of
-from clearance.attest._fields import is_text
+from clearance.attest._fields import is_sha256, is_text
 from clearance.errors import BadInput
 from clearance.gateway import rollout
 from clearance.gateway._sigpool import SignaturePool
@@ -298,7 +298,7 @@ class HealthBulk:
             aggregate = HealthAggregate.from_dict(json.loads(entry))
         except (UnicodeDecodeError, json.JSONDecodeError, GatewayInputError):
             raise GatewayNotFoundError(f"log entry {log_index} is not a health aggregate") from None
-        if after and not (len(after) == 64 and all(c in "0123456789abcdef" for c in after)):
+        if after and not is_sha256(after):
             raise GatewayInputError(f"after: {after!r} is not a lowercase hex SHA-256 digest")
         if limit is not None and not 1 <= limit <= MAX_REPORTS_PER_PAGE:
             raise GatewayInputError(f"limit: {limit} is not between 1 and {MAX_REPORTS_PER_PAGE}")

@@ -140,12 +140,12 @@ class SubmissionPipeline:
     # -- the two threads ----------------------------------------------------------------
 
     @staticmethod
-    def _take(inbox: queue.SimpleQueue[Any]) -> tuple[list[_Waiter], bool]:
+    def _take(inbox: queue.SimpleQueue[Any]) -> tuple[list[Any], bool]:
         """Everything queued (waiting for the first); whether the stop mark came."""
         first = inbox.get()
         if first is _STOP:
             return [], True
-        batch: list[_Waiter] = [first]
+        batch: list[Any] = [first]
         while True:
             try:
                 item = inbox.get_nowait()
@@ -175,24 +175,12 @@ class SubmissionPipeline:
         self._finishing.put(_STOP)
 
     def _run_finishing(self) -> None:
-        while True:
-            batches: list[list[_Waiter]] = []
-            stop = False
-            first = self._finishing.get()
-            while True:  # every admitted batch waiting: finished as one
-                if first is _STOP:
-                    stop = True
-                    break
-                batches.append(first)
-                try:
-                    first = self._finishing.get_nowait()
-                except queue.Empty:
-                    break
+        stop = False
+        while not stop:
+            batches, stop = self._take(self._finishing)  # every admitted batch waiting
             waiters = [w for batch in batches for w in batch]
             if waiters:
-                self._finish_and_answer(waiters)
-            if stop:
-                return
+                self._finish_and_answer(waiters)  # finished as one
 
     def _finish_and_answer(self, waiters: list[_Waiter]) -> None:
         pending = [w.admission for w in waiters if w.admission.error is None]

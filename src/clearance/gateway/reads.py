@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from clearance.attest import Envelope, statement_of
+from clearance.attest._fields import is_sha256
 from clearance.attest.trust_root import TrustRoot
 from clearance.errors import BadInput
 from clearance.gateway import distribution, rollout
@@ -196,7 +197,7 @@ class GatewayReads:
 
     def inspection_report(self, release_sha256: str, suffix: str) -> Path | None:
         """The file the embedded inspection wrote for a release (``sarif`` or ``html``)."""
-        if suffix not in ("sarif", "html") or not _is_sha256(release_sha256):
+        if suffix not in ("sarif", "html") or not is_sha256(release_sha256):
             return None
         path = self._data_dir / "reports" / f"{release_sha256}.{suffix}"
         return path if path.is_file() else None
@@ -297,6 +298,3 @@ class GatewayReads:
                 (folder / f"{old}.json").unlink(missing_ok=True)
         return number
 
-
-def _is_sha256(text: str) -> bool:
-    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)

@@ -334,16 +334,15 @@ class Gateway:
         the batch's checkpoint (:mod:`clearance.gateway._pipeline`)."""
         admission = self._admission_of(envelope_bytes, role, expected_kind, opening)
         if admission.parsed.kind == KIND_HEALTH:
-            assert admission.parsed.envelope is not None
-            return self._health(admission.parsed, admission.parsed.envelope)
+            return self._health(admission.parsed, admission.envelope)
         return self._pipeline.run(admission)
 
     async def submit_async(self, envelope_bytes: bytes, role: str | None) -> dict[str, Any]:
         """:meth:`submit` from an event loop: the request waits for its batch without a
         thread of its own (the HTTP front's hot path)."""
         admission = self._admission_of(envelope_bytes, role, None, None)
-        if admission.parsed.kind == KIND_HEALTH:
-            return await asyncio.to_thread(self.submit, envelope_bytes, role)
+        if admission.parsed.kind == KIND_HEALTH:  # parsed above: not parsed again
+            return await asyncio.to_thread(self._health, admission.parsed, admission.envelope)
         return await self._pipeline.run_async(admission)
 
     def _admission_of(

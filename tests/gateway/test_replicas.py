@@ -247,6 +247,51 @@ def test_kill_9_of_the_sequencing_replica_twenty_rounds(
     assert max(failovers) < 10
 
 
+def _children(pid: int) -> set[int]:
+    """Live processes whose parent is ``pid`` (from /proc; zombies count as gone)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        state, parent = stat.rsplit(")", 1)[1].split()[:2]
+        if int(parent) == pid and state != "Z":
+            found.add(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_kill_9_of_a_replica_leaves_none_of_its_worker_processes_running(
+    cluster_world: tuple[World, str],
+) -> None:
+    """A replica's signature pool (started at start-up for bulk health reports) must not
+    outlive it: its workers would wait for good, and each restart of a crashed replica
+    would leave more of them holding memory and database-free CPU time."""
+    world, _dsn = cluster_world
+    replica = Replica(world.data_dir)
+    try:
+        deadline = time.monotonic() + 60
+        while len(workers := _children(replica.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)  # the pool is started in the background (a spawn takes seconds)
+        assert len(workers) >= 2, workers
+    finally:
+        replica.kill()
+    deadline = time.monotonic() + 10
+    while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [w for w in workers if _alive(w)]
+
+
 def test_gateway_init_database_and_tiles_served_from_it(
     cluster_world: tuple[World, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

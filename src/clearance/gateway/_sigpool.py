@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
@@ -24,6 +26,8 @@ from clearance.keys import Verifier
 
 #: Below this many items the work runs in the calling thread (no process hop).
 INLINE_BELOW = 64
+#: How often a worker looks whether the gateway that started it is still alive.
+PARENT_POLL_SECONDS = 0.5
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -44,6 +48,21 @@ def _verify_chunk(items: Sequence[tuple[bytes, Sequence[str]]]) -> list[str | No
     return out
 
 
+def _exit_with(parent: int) -> None:
+    """A worker's initializer: end this worker once ``parent`` is gone.
+
+    A worker waits on a queue whose pipe it also holds open, so a gateway killed with
+    ``kill -9`` (a replica's crash, a failover) never sends it end-of-file: without this
+    it would wait for good, and every restart of the replica would leave more behind."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_SECONDS)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 class SignaturePool:
     """Verify many DSSE envelopes in parallel processes; see the module documentation."""
 
@@ -58,7 +77,10 @@ class SignaturePool:
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
-                self._workers, mp_context=multiprocessing.get_context("spawn")
+                self._workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_exit_with,
+                initargs=(os.getpid(),),
             )
         return self._pool
 

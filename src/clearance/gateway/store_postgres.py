@@ -19,6 +19,7 @@ from typing import Any
 
 import psycopg
 
+from clearance._pg_rows import as_columns, last_per_key, unnest_insert
 from clearance.gateway._pg import Pool, database_error, open_pool
 from clearance.gateway.states import ReleaseState
 from clearance.gateway.store import (
@@ -84,25 +85,53 @@ _SELECT_RELEASES = (
     "detail FROM clr_gw_releases"
 )
 
+_KEEP_FIRST = "ON CONFLICT DO NOTHING"
+
+_ROLLOUT_UPSERT = (
+    "ON CONFLICT (release_sha256) DO UPDATE SET state = excluded.state, updated = excluded.updated"
+)
 _PUT_ROLLOUT = (
-    "INSERT INTO clr_gw_rollouts (release_sha256, state, updated) VALUES (%s, %s, %s) "
-    "ON CONFLICT (release_sha256) DO UPDATE SET state = excluded.state, "
-    "updated = excluded.updated"
+    "INSERT INTO clr_gw_rollouts (release_sha256, state, updated) VALUES (%s, %s, %s) "  # noqa: S608
+    + _ROLLOUT_UPSERT
 )
 
-#: The INSERT of each table an index record writes (parameters: ``store.record_rows``).
-_INSERT_ROW = {
-    "releases": "INSERT INTO clr_gw_releases (sha256, log_index, product, version, channel, "
-    "vendor, artifacts, state) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-    "verdicts": "INSERT INTO clr_gw_verdicts VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-    "policies": "INSERT INTO clr_gw_policies VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
-    "entitlements": "INSERT INTO clr_gw_entitlements VALUES (%s, %s, %s, %s, %s) "
-    "ON CONFLICT DO NOTHING",
-    "transitions": "INSERT INTO clr_gw_transitions VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
-    "rollouts": _PUT_ROLLOUT,
-    "health_votes": "INSERT INTO clr_gw_health_votes (log_index, release_sha256, ring, device, "
-    "status, received) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+#: The columns of each table an index record writes (parameters: ``store.record_rows``),
+#: their SQL types, and what a second row of one key in a batch does.
+_ROW_TABLES: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "releases": (
+        "clr_gw_releases (sha256, log_index, product, version, channel, vendor, artifacts, "
+        "state)",
+        ("text", "bigint", "text", "text", "text", "text", "text", "text"),
+        _KEEP_FIRST,
+    ),
+    "verdicts": ("clr_gw_verdicts", ("text", "bigint", "text", "text", "text"), _KEEP_FIRST),
+    "policies": ("clr_gw_policies", ("bigint", "text", "text", "text"), _KEEP_FIRST),
+    "entitlements": (
+        "clr_gw_entitlements",
+        ("bigint", "text", "text", "text", "text"),
+        _KEEP_FIRST,
+    ),
+    "transitions": ("clr_gw_transitions", ("bigint", "text", "text", "text"), _KEEP_FIRST),
+    "rollouts": (
+        "clr_gw_rollouts (release_sha256, state, updated)",
+        ("text", "text", "double precision"),
+        _ROLLOUT_UPSERT,
+    ),
+    "health_votes": (
+        "clr_gw_health_votes (log_index, release_sha256, ring, device, status, received)",
+        ("bigint", "text", "text", "text", "text", "double precision"),
+        _KEEP_FIRST,
+    ),
 }
+#: All of a batch's rows of one table in one statement (see clearance._pg_rows).
+_INSERT_ROWS = {
+    table: unnest_insert(into, types, tail) for table, (into, types, tail) in _ROW_TABLES.items()
+}
+_INSERT_ENTRIES = unnest_insert(
+    "clr_gw_entries",
+    ("bigint", "text", "text", "text", "double precision"),
+    "ON CONFLICT (log_index) DO NOTHING RETURNING log_index",
+)
 
 
 class PostgresMetadataStore:
@@ -152,25 +181,21 @@ class PostgresMetadataStore:
                 # The entries rows first: a concurrent writer of the same entry blocks on the
                 # primary key until this transaction ends, then writes nothing.  In log order,
                 # so two replicas indexing overlapping batches cannot deadlock.
-                cur.executemany(
-                    "INSERT INTO clr_gw_entries VALUES (%s, %s, %s, %s, %s) "
-                    "ON CONFLICT (log_index) DO NOTHING RETURNING log_index",
-                    [entry_row(r, now) for r in sorted(records, key=lambda r: r.log_index)],
-                    returning=True,
-                )
-                first: set[int] = set()
-                while True:
-                    first.update(int(row[0]) for row in cur.fetchall())
-                    if not cur.nextset():
-                        break
+                ordered = [entry_row(r, now) for r in sorted(records, key=lambda r: r.log_index)]
+                cur.execute(_INSERT_ENTRIES, as_columns(ordered, 5))
+                first = {int(row[0]) for row in cur.fetchall()}
                 written = [r.log_index in first for r in records]
                 new_rows = [
                     record_rows(r, now) for r, new in zip(records, written, strict=True) if new
                 ]
                 for table in RECORD_TABLES:
                     rows = [by_table[table] for by_table in new_rows if table in by_table]
+                    if table == "rollouts":  # DO UPDATE: a release's last state in the batch
+                        rows = last_per_key(rows, lambda row: row[0])
                     if rows:
-                        cur.executemany(_INSERT_ROW[table], rows)
+                        cur.execute(
+                            _INSERT_ROWS[table], as_columns(rows, len(_ROW_TABLES[table][1]))
+                        )
         except psycopg.OperationalError as exc:
             raise database_error(self._dsn, exc) from None
         return written
@@ -189,7 +214,7 @@ class PostgresMetadataStore:
         # One index lookup per digest whatever the plan: the generic plan of "sha256 =
         # ANY($1)" that psycopg's prepared statement ends up with was a sequential scan.
         rows = self._query(
-            "SELECT q.sha, e.log_index FROM unnest(%s::text[]) AS q(sha) CROSS JOIN LATERAL "
+            "SELECT q.sha, e.log_index FROM unnest(%b::text[]) AS q(sha) CROSS JOIN LATERAL "
             "(SELECT log_index FROM clr_gw_entries WHERE sha256 = q.sha "
             "ORDER BY log_index LIMIT 1) AS e",
             (list(sha256s),),
@@ -269,9 +294,16 @@ class PostgresMetadataStore:
             return
         try:
             with self._pool.connection() as conn, conn.cursor() as cur:
-                cur.executemany(
-                    "UPDATE clr_gw_releases SET detail = %s WHERE sha256 = %s AND state = %s",
-                    [(d, sha, ReleaseState.AWAITING_ARTIFACTS.value) for sha, d in details],
+                latest = dict(details)  # as one UPDATE per release did: the last one stays
+                # Never prepared: a generic plan of this join, made while the releases were
+                # few, scanned them all at every batch; planned each time it is a lookup
+                # of each release by its key.
+                cur.execute(
+                    "UPDATE clr_gw_releases r SET detail = d.detail "
+                    "FROM unnest(%b::text[], %b::text[]) AS d(sha256, detail) "
+                    "WHERE r.sha256 = d.sha256 AND r.state = %s",
+                    (list(latest), list(latest.values()), ReleaseState.AWAITING_ARTIFACTS.value),
+                    prepare=False,
                 )
         except psycopg.OperationalError as exc:
             raise database_error(self._dsn, exc) from None
@@ -395,7 +427,7 @@ class PostgresMetadataStore:
     def artifacts_present(self, sha256s: Sequence[str]) -> set[str]:
         rows = self._query(
             # A key lookup per digest, whatever the plan (see entries_by_sha).
-            "SELECT q.sha FROM unnest(%s::text[]) AS q(sha) CROSS JOIN LATERAL "
+            "SELECT q.sha FROM unnest(%b::text[]) AS q(sha) CROSS JOIN LATERAL "
             "(SELECT 1 FROM clr_gw_artifacts WHERE sha256 = q.sha) AS found",
             (list(sha256s),),
         )

@@ -33,12 +33,13 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from clearance._pg_rows import as_columns, last_per_key, unnest_insert
 from clearance.log._edge import TileWrite
 from clearance.log._tilemath import TILE_WIDTH
 from clearance.log.errors import LogCorruptedError, LogInputError, LogUnavailableError
@@ -56,6 +57,30 @@ _BUNDLE = (
     "SELECT -1, data FROM clr_log_bundles WHERE idx = %(idx)s UNION ALL "
     "SELECT start, data FROM clr_log_bundle_parts WHERE idx = %(idx)s ORDER BY 1"
 )
+
+#: A commit's tiles, full bundles and bundle parts: one statement per table.
+_PUT_TILES = unnest_insert(
+    "clr_log_tiles",
+    ("integer", "bigint", "bytea"),
+    "ON CONFLICT (level, idx) DO UPDATE SET data = EXCLUDED.data",
+)
+_PUT_BUNDLES = unnest_insert(
+    "clr_log_bundles", ("bigint", "bytea"), "ON CONFLICT (idx) DO UPDATE SET data = EXCLUDED.data"
+)
+_PUT_PARTS = unnest_insert(
+    "clr_log_bundle_parts",
+    ("bigint", "integer", "bytea"),
+    "ON CONFLICT (idx, start) DO UPDATE SET data = EXCLUDED.data",
+)
+
+
+def _first(row: Sequence[Any]) -> Any:
+    return row[0]
+
+
+def _first_two(row: Sequence[Any]) -> tuple[Any, Any]:
+    return row[0], row[1]
+
 
 _SCHEMA = (
     "CREATE TABLE clr_log_meta (key text PRIMARY KEY, value text NOT NULL)",
@@ -378,28 +403,17 @@ class PostgresStorage:
                         f"{self.location}: the log head moved from {old_size} or this "
                         f"integrator lost its lease (token {self._token}); nothing written"
                     )
+                # One statement per table (clearance._pg_rows), a tile's last write kept.
                 if tiles:
-                    cur.executemany(
-                        "INSERT INTO clr_log_tiles VALUES (%s, %s, %s) "
-                        "ON CONFLICT (level, idx) DO UPDATE SET data = EXCLUDED.data",
-                        tiles,
-                    )
+                    cur.execute(_PUT_TILES, as_columns(last_per_key(tiles, _first_two), 3))
                 if bundles:
-                    cur.executemany(
-                        "INSERT INTO clr_log_bundles VALUES (%s, %s) "
-                        "ON CONFLICT (idx) DO UPDATE SET data = EXCLUDED.data",
-                        bundles,
-                    )
+                    cur.execute(_PUT_BUNDLES, as_columns(last_per_key(bundles, _first), 2))
                     cur.execute(
                         "DELETE FROM clr_log_bundle_parts WHERE idx = ANY(%s)",
                         ([idx for idx, _ in bundles],),
                     )
                 if parts:
-                    cur.executemany(
-                        "INSERT INTO clr_log_bundle_parts VALUES (%s, %s, %s) "
-                        "ON CONFLICT (idx, start) DO UPDATE SET data = EXCLUDED.data",
-                        parts,
-                    )
+                    cur.execute(_PUT_PARTS, as_columns(last_per_key(parts, _first_two), 3))
                 cur.execute(
                     "INSERT INTO clr_log_checkpoints (size, root, note, token) "
                     "VALUES (%s, %s, %s, %s)",

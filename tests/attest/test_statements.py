@@ -205,3 +205,37 @@ def test_release_evidence_names_samples_by_digest_only(tmp_path: Path) -> None:
             signers=[vendor],
             evidence=[("not-a-digest", ["x"])],
         )
+
+
+def test_a_statement_is_read_as_a_release_once_and_a_bad_one_refused_every_time(
+    tmp_path: Path,
+) -> None:
+    """The gateway's checks, its index and the verifiable index all ask one submission's
+    statement for its release: it is read once.  A statement that is no release is
+    refused at every asking, not remembered as something else."""
+    signer = Signer.generate("vendor")
+    envelope = create_release(
+        product="av", version="1.0.0", channel="stable", artifacts=_artifacts(tmp_path), signers=signer
+    )
+    statement = statement_of(envelope)
+    first = Release.from_statement(statement)
+    assert Release.from_statement(statement) is first
+    assert Release.from_statement(statement_of(envelope)) == first  # another object: equal
+    for _ in range(2):
+        with pytest.raises(StatementFormatError, match="not a verdict"):
+            Verdict.from_statement(statement)
+
+
+def test_an_envelope_changed_by_replace_is_named_by_its_own_bytes(tmp_path: Path) -> None:
+    """An envelope keeps its canonical bytes and digest once computed; a copy with other
+    signatures (a stripped or swapped signature) must not inherit its original's name."""
+    import dataclasses
+
+    signer = Signer.generate("vendor")
+    envelope = create_release(
+        product="av", version="1.0.0", channel="stable", artifacts=_artifacts(tmp_path), signers=signer
+    )
+    name = envelope.sha256
+    stripped = dataclasses.replace(envelope, signatures=())
+    assert stripped.sha256 == hashlib.sha256(stripped.to_bytes()).hexdigest() != name
+    assert envelope.sha256 == name == hashlib.sha256(envelope.to_bytes()).hexdigest()

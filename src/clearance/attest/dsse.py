@@ -89,12 +89,22 @@ class Envelope:
 
     def to_bytes(self) -> bytes:
         """The RFC 8785 bytes: what is written to files, logged and hashed."""
-        return canonical_json_of_strings(self.to_dict())
+        return self._canonical
 
     @property
     def sha256(self) -> str:
         """Hex SHA-256 of :meth:`to_bytes`: how verdicts and receipts name this envelope."""
-        return hashlib.sha256(self.to_bytes()).hexdigest()
+        return self._digest
+
+    # Made once per envelope object: a submission's envelope is encoded and named by the
+    # gateway's parsing, its checks, the log and both indexes (the fields are frozen).
+    @functools.cached_property
+    def _canonical(self) -> bytes:
+        return canonical_json_of_strings(self.to_dict())
+
+    @functools.cached_property
+    def _digest(self) -> str:
+        return hashlib.sha256(self._canonical).hexdigest()
 
     @classmethod
     def from_dict(cls, obj: object) -> Envelope:

@@ -176,6 +176,11 @@ class Release:
 
     @classmethod
     def from_statement(cls, statement: Statement) -> Release:
+        """The release ``statement`` carries (read once per statement object)."""
+        return statement.view(cls, cls._read)
+
+    @classmethod
+    def _read(cls, statement: Statement) -> Release:
         if statement.predicate_type != RELEASE_V1:
             raise StatementFormatError(f"statement is not a release ({RELEASE_V1})")
         p = statement.predicate

@@ -7,9 +7,9 @@ constants below; typed views of each predicate live in their own modules.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from clearance._untrusted import UntrustedInputError, load_json
 from clearance.attest import _fields
@@ -17,6 +17,8 @@ from clearance.attest.canonical import canonical_json
 from clearance.attest.dsse import Envelope, sign_envelope
 from clearance.attest.errors import StatementFormatError
 from clearance.keys import Signer
+
+View = TypeVar("View")
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
@@ -121,6 +123,21 @@ class Statement:
     def sign(self, signers: Sequence[Signer]) -> Envelope:
         """This statement in a DSSE envelope signed by ``signers``."""
         return sign_envelope(PAYLOAD_TYPE, self.to_bytes(), signers)
+
+    def view(self, key: type, make: Callable[[Statement], View]) -> View:
+        """``make(self)``, made once per statement object and view class ``key``, and kept.
+
+        For the typed views of a statement (a :class:`~clearance.attest.Release`, a
+        :class:`~clearance.attest.Verdict`): one submission's statement is read by the
+        admission rule, the gateway's checks, its index and the verifiable index, and
+        reading it again each time was a tenth of a replica's time per submission.  A
+        view that cannot be made raises each time it is asked for; the statement is
+        never changed after parsing (its fields are frozen; nothing writes to the
+        predicate it holds)."""
+        kept: dict[type, Any] = self.__dict__.setdefault("_views", {})
+        if key not in kept:
+            kept[key] = make(self)
+        return kept[key]  # type: ignore[no-any-return]
 
 
 def statement_of(envelope: Envelope, predicate_type: str | None = None) -> Statement:

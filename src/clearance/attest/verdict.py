@@ -118,6 +118,11 @@ class Verdict:
 
     @classmethod
     def from_statement(cls, statement: Statement) -> Verdict:
+        """The verdict ``statement`` carries (read once per statement object)."""
+        return statement.view(cls, cls._read)
+
+    @classmethod
+    def _read(cls, statement: Statement) -> Verdict:
         if statement.predicate_type != VERDICT_V1:
             raise StatementFormatError(f"statement is not a verdict ({VERDICT_V1})")
         if len(statement.subjects) != 1:

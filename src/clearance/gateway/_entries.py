@@ -60,7 +60,11 @@ def parse_entry(data: bytes) -> ParsedEntry:
         return ParsedEntry(KIND_TRANSITION, sha, None, None, raw)
     if isinstance(raw, dict) and raw.get("_type") == HEALTH_AGGREGATE_TYPE:
         return ParsedEntry(KIND_HEALTH_AGGREGATE, sha, None, None, raw)
-    envelope = Envelope.from_dict(raw)
+    return parse_envelope(Envelope.from_dict(raw))
+
+
+def parse_envelope(envelope: Envelope) -> ParsedEntry:
+    """:func:`parse_entry` of an envelope already parsed (a submission's)."""
     statement = statement_of(envelope)
     if statement.predicate_type == TRANSITION_V1:
         document = {"_type": TRANSITION_TYPE, **statement.predicate}

@@ -36,7 +36,7 @@ from clearance.gateway._entries import (
     KIND_HEALTH,
     KIND_TRANSITION,
     ParsedEntry,
-    parse_entry,
+    parse_envelope,
 )
 from clearance.gateway._health_bulk import HealthBulk
 from clearance.gateway._log import GatewayLog
@@ -360,8 +360,9 @@ class Gateway:
                 f"{self.config.max_envelope_bytes}"
             )
         try:
-            entry = Envelope.from_bytes(envelope_bytes).to_bytes()
-            parsed = parse_entry(entry)
+            envelope = Envelope.from_bytes(envelope_bytes)
+            entry = envelope.to_bytes()
+            parsed = parse_envelope(envelope)
         except (AttestFormatError, BadInput) as exc:
             raise GatewayInputError(f"submission: {exc}") from None
         if parsed.kind == KIND_TRANSITION:

@@ -86,8 +86,14 @@ def _database_for(backend: str) -> AbstractContextManager[str | None]:
     return nullcontext(None) if backend == "sqlite" else scratch_database(PREFIX)
 
 
-def _release(sha: str, index: int, version: str, state: str = "awaiting-artifacts") -> IndexRecord:
-    artifact = {"name": "rules.yar", "sha256": "ab" * 32, "size": 10}
+def _release(
+    sha: str,
+    index: int,
+    version: str,
+    state: str = "awaiting-artifacts",
+    artifact_sha256: str = "ab" * 32,
+) -> IndexRecord:
+    artifact = {"name": "rules.yar", "sha256": artifact_sha256, "size": 10}
     row = ReleaseRow(sha, index, "av", version, "stable", "vendor", [artifact], state, None, "")
     return IndexRecord(index, sha, "release", {"version": version}, release=row)
 
@@ -180,6 +186,64 @@ def test_one_batch_moving_a_rollout_twice_keeps_its_last_state(
     store.set_awaiting_details([("r1", "waiting: a"), ("r1", "waiting: b")])
     row = store.release("r1")
     assert row is not None and row.detail == "waiting: b"
+
+
+def test_an_upload_finds_the_releases_naming_its_artifact_by_their_key(
+    open_store: Callable[[], MetadataStore],
+) -> None:
+    """Which releases an uploaded artifact may complete: those awaiting artifacts that name
+    its digest, in log order; a digest no release names is refused by the caller."""
+    store = open_store()
+    shared, own = "cd" * 32, "ef" * 32
+    store.add_entries(
+        [
+            _release("r1", 0, "1.0.0", artifact_sha256=shared),
+            _release("r2", 1, "1.0.1", artifact_sha256=own),
+            _release("r3", 2, "1.0.2", artifact_sha256=shared),
+            _release("r4", 3, "1.0.3", ReleaseState.APPROVED, artifact_sha256=shared),
+        ]
+    )
+    assert store.artifact_referenced(shared) and store.artifact_referenced(own)
+    assert not store.artifact_referenced("00" * 32)
+    assert [r.sha256 for r in store.releases_awaiting_artifact(shared)] == ["r1", "r3"]
+    store.set_release_state("r1", ReleaseState.INSPECTING, "queued", job_id=1)
+    assert [r.sha256 for r in store.releases_awaiting_artifact(shared)] == ["r3"]
+    assert [r.sha256 for r in store.releases_awaiting_artifact(own)] == ["r2"]
+    assert store.releases_awaiting_artifact("00" * 32) == []
+
+
+def test_releases_indexed_before_the_artifact_lookup_existed_are_found_after_reopening(
+    tmp_path: Path,
+) -> None:
+    """A store written by an older gateway has releases but no rows naming their
+    artifacts: opening it fills them in, so their uploads are still accepted."""
+    import sqlite3
+
+    path = tmp_path / "gateway.sqlite"
+    store = SQLiteMetadataStore(path)
+    store.add_entries([_release("r1", 0, "1.0.0", artifact_sha256="cd" * 32)])
+    store.close()
+    with sqlite3.connect(path) as db:
+        db.execute("DROP TABLE release_artifacts")
+    store = SQLiteMetadataStore(path)
+    assert store.artifact_referenced("cd" * 32)
+    assert [r.sha256 for r in store.releases_awaiting_artifact("cd" * 32)] == ["r1"]
+    store.close()
+
+
+@pytest.mark.postgres
+def test_postgres_releases_indexed_before_the_artifact_lookup_existed_are_found(
+    dsn: str,
+) -> None:
+    store = PostgresMetadataStore(dsn)
+    store.add_entries([_release("r1", 0, "1.0.0", artifact_sha256="cd" * 32)])
+    store.close()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("DROP TABLE clr_gw_release_artifacts")
+    store = PostgresMetadataStore(dsn)
+    assert store.artifact_referenced("cd" * 32)
+    assert [r.sha256 for r in store.releases_awaiting_artifact("cd" * 32)] == ["r1"]
+    store.close()
 
 
 def test_replicas_indexing_overlapping_batches_in_any_order_write_each_entry_once(
@@ -639,6 +703,8 @@ def test_lookups_prepared_while_the_index_was_small_stay_index_lookups_as_it_gro
         assert store.entries_by_sha([r.sha256 for r in records]) == {}
         store.add_entries(records)
         store.set_awaiting_details([(r.sha256, "waiting for artifacts") for r in records])
+        assert store.artifact_referenced("ab" * 32)  # what an upload asks
+        assert store.releases_awaiting_artifact("cd" * 32) == []
         assert store.indexed(first, first + batch) == set(range(first, first + batch))
         assert store.entries_by_sha([records[0].sha256, "nothing"]) == {records[0].sha256: first}
     store.close()  # a backend's statistics are flushed when it exits
@@ -660,8 +726,8 @@ def test_lookups_prepared_while_the_index_was_small_stay_index_lookups_as_it_gro
     # Each lookup reads its own rows: a few per entry, not the index again per batch
     # (the old statements read about 800,000 rows here).
     assert seq_read + fetched < 10 * batch * rounds, (seq_read, fetched)
-    # The releases awaiting artifacts are updated by their keys too (a prepared join
-    # read all of them at every batch: about 400,000 rows here).
+    # The releases awaiting artifacts are updated and looked up by their keys too (a
+    # prepared join read all of them at every batch: about 400,000 rows here).
     seq_read, fetched, _, updated = read["clr_gw_releases"]
     assert updated == batch * rounds
     assert seq_read + fetched < 10 * batch * rounds, (seq_read, fetched)

@@ -99,7 +99,7 @@ class Inspections:
         if self._shared_blobs is not None:  # stored before it counts as uploaded
             self._shared_blobs.put(digest, data)
         self._store.add_artifact(digest, len(data))
-        self.maybe_enqueue(self._store.releases(ReleaseState.AWAITING_ARTIFACTS))
+        self.maybe_enqueue(self._store.releases_awaiting_artifact(digest))
         return {"sha256": digest, "size": len(data)}
 
     # -- jobs ------------------------------------------------------------------

@@ -156,7 +156,15 @@ class MetadataStore(Protocol):
     ) -> list[tuple[str, str, int]]: ...
     def health_reports(self, release_sha256: str) -> list[tuple[float, str]]: ...
     def add_artifact(self, sha256: str, size: int) -> None: ...
-    def artifact_referenced(self, sha256: str) -> bool: ...
+    def artifact_referenced(self, sha256: str) -> bool:
+        """Whether an indexed release names this artifact digest (a key lookup)."""
+        ...
+
+    def releases_awaiting_artifact(self, sha256: str) -> list[ReleaseRow]:
+        """The releases awaiting artifacts that name this digest, in log order (what an
+        upload of it may complete: a key lookup, not every release awaiting artifacts)."""
+        ...
+
     def artifacts_present(self, sha256s: Sequence[str]) -> set[str]:
         """Which of these artifact digests were uploaded (one query)."""
         ...
@@ -298,6 +306,15 @@ def record_rows(record: IndexRecord, now: float) -> dict[str, tuple[Any, ...]]:
     if record.health is not None:
         rows["health_votes"] = (record.log_index, *record.health, now)
     return rows
+
+
+def release_artifact_rows(record: IndexRecord) -> list[tuple[str, str]]:
+    """The (artifact digest, release digest) rows of ``record``'s release, if it is one:
+    uploads look releases up by the digests they name."""
+    if record.release is None:
+        return []
+    release = record.release.sha256
+    return [(str(a["sha256"]), release) for a in record.release.artifacts]
 
 
 def entry_row(record: IndexRecord, now: float) -> tuple[Any, ...]:

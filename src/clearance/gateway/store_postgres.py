@@ -29,6 +29,7 @@ from clearance.gateway.store import (
     ReleaseRow,
     entry_row,
     record_rows,
+    release_artifact_rows,
     release_from_row,
     verdict_dict,
 )
@@ -78,6 +79,19 @@ _SCHEMA = (
         ON clr_gw_health_votes(release_sha256, ring)""",
     """CREATE TABLE IF NOT EXISTS clr_gw_artifacts (
         sha256 text PRIMARY KEY, size bigint NOT NULL, received double precision NOT NULL)""",
+    # Which releases name which artifact digest: an upload looks up the releases it may
+    # complete by key (it scanned the artifacts text of every release before).
+    """CREATE TABLE IF NOT EXISTS clr_gw_release_artifacts (
+        artifact_sha256 text NOT NULL, release_sha256 text NOT NULL,
+        PRIMARY KEY (artifact_sha256, release_sha256))""",
+    # Releases indexed before the table existed (or by an older replica beside this one).
+    """INSERT INTO clr_gw_release_artifacts
+        SELECT a ->> 'sha256', r.sha256
+        FROM clr_gw_releases r CROSS JOIN LATERAL json_array_elements(r.artifacts::json) a
+        WHERE NOT EXISTS (
+            SELECT 1 FROM clr_gw_release_artifacts x
+            WHERE x.artifact_sha256 = a ->> 'sha256' AND x.release_sha256 = r.sha256)
+        ON CONFLICT DO NOTHING""",
 )
 
 _SELECT_RELEASES = (
@@ -127,6 +141,9 @@ _ROW_TABLES: dict[str, tuple[str, tuple[str, ...], str]] = {
 _INSERT_ROWS = {
     table: unnest_insert(into, types, tail) for table, (into, types, tail) in _ROW_TABLES.items()
 }
+_INSERT_RELEASE_ARTIFACTS = unnest_insert(
+    "clr_gw_release_artifacts", ("text", "text"), "ON CONFLICT DO NOTHING"
+)
 _INSERT_ENTRIES = unnest_insert(
     "clr_gw_entries",
     ("bigint", "text", "text", "text", "double precision"),
@@ -196,6 +213,14 @@ class PostgresMetadataStore:
                         cur.execute(
                             _INSERT_ROWS[table], as_columns(rows, len(_ROW_TABLES[table][1]))
                         )
+                named = [
+                    row
+                    for r, new in zip(records, written, strict=True)
+                    if new
+                    for row in release_artifact_rows(r)
+                ]
+                if named:
+                    cur.execute(_INSERT_RELEASE_ARTIFACTS, as_columns(named, 2))
         except psycopg.OperationalError as exc:
             raise database_error(self._dsn, exc) from None
         return written
@@ -417,12 +442,25 @@ class PostgresMetadataStore:
         )
 
     def artifact_referenced(self, sha256: str) -> bool:
-        """Whether a logged release names this artifact digest (hex: safe in LIKE)."""
         return bool(
             self._query(
-                "SELECT 1 FROM clr_gw_releases WHERE artifacts LIKE %s LIMIT 1", (f'%"{sha256}"%',)
+                "SELECT 1 FROM clr_gw_release_artifacts WHERE artifact_sha256 = %s LIMIT 1",
+                (sha256,),
             )
         )
+
+    def releases_awaiting_artifact(self, sha256: str) -> list[ReleaseRow]:
+        # Driven by the digest's rows, each release one key lookup, whatever the plan: a
+        # generic plan of "sha256 IN (subquery)", or of this join once flattened (LIMIT
+        # keeps the subquery a subquery), scanned every release.
+        rows = self._query(
+            "SELECT r.* FROM clr_gw_release_artifacts x CROSS JOIN LATERAL ("  # noqa: S608
+            + _SELECT_RELEASES
+            + " WHERE sha256 = x.release_sha256 AND state = %s LIMIT 1) r "
+            "WHERE x.artifact_sha256 = %s ORDER BY r.log_index",
+            (ReleaseState.AWAITING_ARTIFACTS.value, sha256),
+        )
+        return [release_from_row(r) for r in rows]
 
     def artifacts_present(self, sha256s: Sequence[str]) -> set[str]:
         rows = self._query(

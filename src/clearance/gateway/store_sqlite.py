@@ -24,6 +24,7 @@ from clearance.gateway.store import (
     ReleaseRow,
     entry_row,
     record_rows,
+    release_artifact_rows,
     release_from_row,
     verdict_dict,
 )
@@ -105,6 +106,18 @@ CREATE TABLE IF NOT EXISTS artifacts (
     size INTEGER NOT NULL,
     received REAL NOT NULL
 );
+-- Which releases name which artifact digest: an upload's lookup (see store_postgres).
+CREATE TABLE IF NOT EXISTS release_artifacts (
+    artifact_sha256 TEXT NOT NULL,
+    release_sha256 TEXT NOT NULL,
+    PRIMARY KEY (artifact_sha256, release_sha256)
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO release_artifacts
+    SELECT json_extract(a.value, '$.sha256'), r.sha256 FROM releases r, json_each(r.artifacts) a
+    WHERE NOT EXISTS (
+        SELECT 1 FROM release_artifacts x
+        WHERE x.artifact_sha256 = json_extract(a.value, '$.sha256')
+        AND x.release_sha256 = r.sha256);
 """
 
 
@@ -203,6 +216,10 @@ class SQLiteMetadataStore(SQLiteFile):
                 for table in RECORD_TABLES:
                     if table in rows:
                         db.execute(_INSERT_ROW[table], rows[table])
+                db.executemany(
+                    "INSERT OR IGNORE INTO release_artifacts VALUES (?, ?)",
+                    release_artifact_rows(record),
+                )
                 db.execute("INSERT INTO entries VALUES (?, ?, ?, ?, ?)", entry_row(record, now))
                 written.append(True)
         return written
@@ -402,10 +419,20 @@ class SQLiteMetadataStore(SQLiteFile):
             )
 
     def artifact_referenced(self, sha256: str) -> bool:
-        """Whether a logged release names this artifact digest (hex: safe in LIKE)."""
         return bool(
-            self._query("SELECT 1 FROM releases WHERE artifacts LIKE ? LIMIT 1", (f'%"{sha256}"%',))
+            self._query(
+                "SELECT 1 FROM release_artifacts WHERE artifact_sha256 = ? LIMIT 1", (sha256,)
+            )
         )
+
+    def releases_awaiting_artifact(self, sha256: str) -> list[ReleaseRow]:
+        rows = self._query(
+            _SELECT_RELEASES  # noqa: S608 (constants only)
+            + " WHERE sha256 IN (SELECT release_sha256 FROM release_artifacts "
+            "WHERE artifact_sha256 = ?) AND state = ? ORDER BY log_index",
+            (sha256, ReleaseState.AWAITING_ARTIFACTS.value),
+        )
+        return [self._release(r) for r in rows]
 
     def artifacts_present(self, sha256s: Sequence[str]) -> set[str]:
         rows = self._query_in("SELECT sha256 FROM artifacts WHERE sha256 IN ({})", sha256s)

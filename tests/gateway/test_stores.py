@@ -212,6 +212,24 @@ def test_an_upload_finds_the_releases_naming_its_artifact_by_their_key(
     assert store.releases_awaiting_artifact("00" * 32) == []
 
 
+def test_the_active_rollouts_are_read_by_their_status_not_among_every_rollout(
+    tmp_path: Path,
+) -> None:
+    """The rollout tick asks for the active rollouts every second; the finished ones grow
+    with every release ever shipped, so the lookup goes through an index of the status."""
+    import sqlite3
+
+    store = SQLiteMetadataStore(tmp_path / "gateway.sqlite")
+    store.close()
+    with sqlite3.connect(tmp_path / "gateway.sqlite") as db:
+        plan = db.execute(
+            "EXPLAIN QUERY PLAN SELECT state FROM rollouts "
+            "WHERE json_extract(state, '$.status') = ? ORDER BY release_sha256",
+            ("active",),
+        ).fetchall()
+    assert any("rollouts_status" in str(step[-1]) for step in plan), plan
+
+
 def test_releases_indexed_before_the_artifact_lookup_existed_are_found_after_reopening(
     tmp_path: Path,
 ) -> None:
@@ -346,6 +364,12 @@ def test_policies_entitlements_rollouts_health_and_artifacts(
     assert store.transitions("r1") == [(5, {"ring": "canary"})]
     store.put_rollout("r1", {"release": "r1", "status": "halted"})
     assert store.rollouts() == [{"release": "r1", "status": "halted"}]
+    store.put_rollout("r0", {"release": "r0", "status": "active"})
+    assert store.rollouts("active") == [{"release": "r0", "status": "active"}]
+    assert store.rollouts("halted") == [{"release": "r1", "status": "halted"}]
+    assert store.rollouts("complete") == []
+    store.put_rollout("r0", {"release": "r0", "status": "complete"})
+    assert store.rollouts("active") == []
     assert store.rollout("nothing") is None
     vote = IndexRecord(6, "h", "health", {}, health=("r1", "canary", "dev+1", "ok"))
     store.add_entries([vote])

@@ -190,11 +190,10 @@ class Rollouts:
     def tick(self) -> list[int]:
         """Judge every active rollout (soak, healthy devices, silence); keep TUF fresh."""
         appended = []
-        for data in self._store.rollouts():
-            if data["status"] == rollout.ACTIVE:
-                index = self.judge(str(data["release"]))
-                if index is not None:
-                    appended.append(index)
+        for data in self._store.rollouts(rollout.ACTIVE):  # not the finished ones
+            index = self.judge(str(data["release"]))
+            if index is not None:
+                appended.append(index)
         self._tuf.refresh_timestamp(if_expiring_within=self._tuf.expiry.timestamp / 2)
         return appended
 

@@ -78,6 +78,7 @@ CREATE TABLE IF NOT EXISTS rollouts (
     state TEXT NOT NULL,
     updated REAL NOT NULL
 );
+CREATE INDEX IF NOT EXISTS rollouts_status ON rollouts(json_extract(state, '$.status'));
 CREATE TABLE IF NOT EXISTS transitions (
     log_index INTEGER PRIMARY KEY,
     release_sha256 TEXT NOT NULL,
@@ -364,8 +365,16 @@ class SQLiteMetadataStore(SQLiteFile):
         rows = self._query("SELECT state FROM rollouts WHERE release_sha256=?", (release_sha256,))
         return json.loads(rows[0][0]) if rows else None
 
-    def rollouts(self) -> list[dict[str, Any]]:
-        return [json.loads(r[0]) for r in self._query("SELECT state FROM rollouts")]
+    def rollouts(self, status: str | None = None) -> list[dict[str, Any]]:
+        if status is None:
+            rows = self._query("SELECT state FROM rollouts ORDER BY release_sha256")
+        else:
+            rows = self._query(
+                "SELECT state FROM rollouts WHERE json_extract(state, '$.status') = ? "
+                "ORDER BY release_sha256",
+                (status,),
+            )
+        return [json.loads(r[0]) for r in rows]
 
     def put_rollout(self, release_sha256: str, state: dict[str, Any]) -> None:
         with self._transaction() as db:

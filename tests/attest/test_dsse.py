@@ -81,6 +81,38 @@ def test_tampered_payload_is_a_forgery() -> None:
         retyped.verify([signer.verifier])
 
 
+def test_attack_a_signature_checked_once_does_not_vouch_for_another_key_or_payload() -> None:
+    """An envelope remembers the signatures it checked (the admission rule and both
+    indexes ask about one submission's): the answer is kept per key bytes and signature
+    bytes on that envelope object only, so a key with the same name and another public
+    key, the signature moved onto another payload, or a copy with the signature
+    swapped, is checked afresh and refused."""
+    import dataclasses
+
+    from clearance.keys import Verifier
+
+    vendor = Signer.generate("vendor")
+    impostor = Signer.generate("vendor")  # the same name, another key
+    env = sign_envelope("t", b"x", [vendor])
+    sig = env.signatures[0].sig
+    assert env.signature_valid(vendor.verifier, sig)
+    assert env.verify([vendor.verifier]) == [vendor.verifier]
+    assert not env.signature_valid(impostor.verifier, sig)
+    same_id = Verifier.from_public_bytes(
+        "vendor", impostor.verifier.public_key, vendor.verifier.alg
+    )
+    assert not env.signature_valid(same_id, sig)
+    moved = Envelope(env.payload_type, b"y", env.signatures)
+    with pytest.raises(EnvelopeSignatureError, match="invalid signature"):
+        moved.verify([vendor.verifier])
+    swapped = dataclasses.replace(
+        env, signatures=(dataclasses.replace(env.signatures[0], sig=bytes(64)),)
+    )
+    with pytest.raises(EnvelopeSignatureError, match="invalid signature"):
+        swapped.verify([vendor.verifier])
+    assert env.verify([vendor.verifier]) == [vendor.verifier]  # the original still holds
+
+
 def test_urlsafe_base64_is_accepted() -> None:
     signer = Signer.generate("vendor")
     env = sign_envelope("t", b"\xfb\xff\xfe" * 10, [signer])

@@ -46,7 +46,7 @@ import functools
 from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from clearance.attest.dsse import Envelope, key_id, pae
+from clearance.attest.dsse import Envelope, key_id
 from clearance.attest.recovery import ChannelReset
 from clearance.attest.release import Release
 from clearance.attest.statement import (
@@ -223,15 +223,12 @@ def valid_key_ids(envelope: Envelope, keys: Sequence[Verifier]) -> frozenset[str
     and does not verify (whatever other signatures there are).
     """
     by_id = {key_id(k): k for k in keys}
-    message: bytes | None = None
     valid: set[str] = set()
     for sig in envelope.signatures:
         key = by_id.get(sig.keyid)
         if key is None:
             continue  # not a key of this rule: neither counts nor refuses
-        if message is None:
-            message = pae(envelope.payload_type, envelope.payload)
-        if not key.verify(message, sig.sig):
+        if not envelope.signature_valid(key, sig.sig):
             raise ForgedSignatureError(f"signature by key {sig.keyid} does not verify (forgery)")
         valid.add(sig.keyid)
     return frozenset(valid)

@@ -106,6 +106,23 @@ class Envelope:
     def _digest(self) -> str:
         return hashlib.sha256(self._canonical).hexdigest()
 
+    @functools.cached_property
+    def _pae(self) -> bytes:
+        return pae(self.payload_type, self.payload)
+
+    def signature_valid(self, verifier: Verifier, signature: bytes) -> bool:
+        """Whether ``signature`` is ``verifier``'s valid signature of this envelope.
+
+        Each (key, signature) pair is checked once per envelope object: a submission's
+        signatures are asked about by the admission rule, the verifiable index and the
+        gateway's index, and the answer is a function of the envelope's frozen payload,
+        the key's bytes and the signature's bytes only."""
+        checked: dict[tuple[bytes, bytes], bool] = self.__dict__.setdefault("_checked", {})
+        pair = (verifier.public_key, signature)
+        if pair not in checked:
+            checked[pair] = verifier.verify(self._pae, signature)
+        return checked[pair]
+
     @classmethod
     def from_dict(cls, obj: object) -> Envelope:
         if not isinstance(obj, dict):
@@ -157,7 +174,6 @@ class Envelope:
         """
         if threshold < 1:
             raise EnvelopeSignatureError(f"threshold must be at least 1, not {threshold}")
-        message = pae(self.payload_type, self.payload)
         by_id = {s.keyid: s for s in reversed(self.signatures)}
         good: list[Verifier] = []
         seen_keys: set[bytes] = set()
@@ -166,7 +182,7 @@ class Envelope:
             sig = by_id.get(kid)
             if sig is None or verifier.public_key in seen_keys:
                 continue
-            if not verifier.verify(message, sig.sig):
+            if not self.signature_valid(verifier, sig.sig):
                 raise EnvelopeSignatureError(f"invalid signature by key {kid}")
             seen_keys.add(verifier.public_key)
             good.append(verifier)

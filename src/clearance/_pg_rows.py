@@ -10,7 +10,7 @@ so psycopg prepares it once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 Row = TypeVar("Row", bound=Sequence[Any])
@@ -36,13 +36,14 @@ def as_columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
     return columns
 
 
-def last_per_key(rows: Sequence[Row], key: Callable[[Row], Hashable]) -> list[Row]:
-    """``rows`` with only the last row of each key, in the order of those last rows.
+def last_per_key(rows: Sequence[Row], key_columns: int) -> list[Row]:
+    """``rows`` with only the last row of each key (its first ``key_columns`` columns), in
+    the order of those last rows.
 
     One ``INSERT ... ON CONFLICT DO UPDATE`` may not touch a row twice (PostgreSQL
     refuses the whole statement); as one statement per row, the last one won, and it
     still does."""
-    last: dict[Hashable, int] = {}
+    last: dict[tuple[Any, ...], int] = {}
     for n, row in enumerate(rows):
-        last[key(row)] = n
+        last[tuple(row[:key_columns])] = n
     return [rows[n] for n in sorted(last.values())]

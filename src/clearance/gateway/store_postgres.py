@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 
@@ -113,40 +113,46 @@ _PUT_ROLLOUT = (
     + _ROLLOUT_UPSERT
 )
 
-#: The columns of each table an index record writes (parameters: ``store.record_rows``),
-#: their SQL types, and what a second row of one key in a batch does.
-_ROW_TABLES: dict[str, tuple[str, tuple[str, ...], str]] = {
-    "releases": (
+
+class _RowTable(NamedTuple):
+    """A table an index record writes (parameters: ``store.record_rows``): its columns,
+    their SQL types, its conflict clause and, for an upsert, how many leading columns
+    are the key (one statement may not update a row twice: a batch keeps each key's
+    last row, as one statement per row did)."""
+
+    into: str
+    types: tuple[str, ...]
+    tail: str = _KEEP_FIRST
+    upsert_key: int = 0
+
+
+_ROW_TABLES = {
+    "releases": _RowTable(
         "clr_gw_releases (sha256, log_index, product, version, channel, vendor, artifacts, "
         "state)",
         ("text", "bigint", "text", "text", "text", "text", "text", "text"),
-        _KEEP_FIRST,
     ),
-    "verdicts": ("clr_gw_verdicts", ("text", "bigint", "text", "text", "text"), _KEEP_FIRST),
-    "policies": ("clr_gw_policies", ("bigint", "text", "text", "text"), _KEEP_FIRST),
-    "entitlements": (
-        "clr_gw_entitlements",
-        ("bigint", "text", "text", "text", "text"),
-        _KEEP_FIRST,
-    ),
-    "transitions": ("clr_gw_transitions", ("bigint", "text", "text", "text"), _KEEP_FIRST),
-    "rollouts": (
+    "verdicts": _RowTable("clr_gw_verdicts", ("text", "bigint", "text", "text", "text")),
+    "policies": _RowTable("clr_gw_policies", ("bigint", "text", "text", "text")),
+    "entitlements": _RowTable("clr_gw_entitlements", ("bigint", "text", "text", "text", "text")),
+    "transitions": _RowTable("clr_gw_transitions", ("bigint", "text", "text", "text")),
+    "rollouts": _RowTable(
         "clr_gw_rollouts (release_sha256, state, updated)",
         ("text", "text", "double precision"),
         _ROLLOUT_UPSERT,
+        upsert_key=1,
     ),
-    "health_votes": (
+    "health_votes": _RowTable(
         "clr_gw_health_votes (log_index, release_sha256, ring, device, status, received)",
         ("bigint", "text", "text", "text", "text", "double precision"),
-        _KEEP_FIRST,
     ),
 }
 #: All of a batch's rows of one table in one statement (see clearance._pg_rows).
 _INSERT_ROWS = {
-    table: unnest_insert(into, types, tail) for table, (into, types, tail) in _ROW_TABLES.items()
+    table: unnest_insert(spec.into, spec.types, spec.tail) for table, spec in _ROW_TABLES.items()
 }
 _INSERT_RELEASE_ARTIFACTS = unnest_insert(
-    "clr_gw_release_artifacts", ("text", "text"), "ON CONFLICT DO NOTHING"
+    "clr_gw_release_artifacts", ("text", "text"), _KEEP_FIRST
 )
 _INSERT_ENTRIES = unnest_insert(
     "clr_gw_entries",
@@ -210,13 +216,12 @@ class PostgresMetadataStore:
                     record_rows(r, now) for r, new in zip(records, written, strict=True) if new
                 ]
                 for table in RECORD_TABLES:
+                    spec = _ROW_TABLES[table]
                     rows = [by_table[table] for by_table in new_rows if table in by_table]
-                    if table == "rollouts":  # DO UPDATE: a release's last state in the batch
-                        rows = last_per_key(rows, lambda row: row[0])
+                    if spec.upsert_key:
+                        rows = last_per_key(rows, spec.upsert_key)
                     if rows:
-                        cur.execute(
-                            _INSERT_ROWS[table], as_columns(rows, len(_ROW_TABLES[table][1]))
-                        )
+                        cur.execute(_INSERT_ROWS[table], as_columns(rows, len(spec.types)))
                 named = [
                     row
                     for r, new in zip(records, written, strict=True)

@@ -33,7 +33,7 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import psycopg
@@ -72,14 +72,6 @@ _PUT_PARTS = unnest_insert(
     ("bigint", "integer", "bytea"),
     "ON CONFLICT (idx, start) DO UPDATE SET data = EXCLUDED.data",
 )
-
-
-def _first(row: Sequence[Any]) -> Any:
-    return row[0]
-
-
-def _first_two(row: Sequence[Any]) -> tuple[Any, Any]:
-    return row[0], row[1]
 
 
 _SCHEMA = (
@@ -405,15 +397,15 @@ class PostgresStorage:
                     )
                 # One statement per table (clearance._pg_rows), a tile's last write kept.
                 if tiles:
-                    cur.execute(_PUT_TILES, as_columns(last_per_key(tiles, _first_two), 3))
+                    cur.execute(_PUT_TILES, as_columns(last_per_key(tiles, 2), 3))
                 if bundles:
-                    cur.execute(_PUT_BUNDLES, as_columns(last_per_key(bundles, _first), 2))
+                    cur.execute(_PUT_BUNDLES, as_columns(last_per_key(bundles, 1), 2))
                     cur.execute(
                         "DELETE FROM clr_log_bundle_parts WHERE idx = ANY(%s)",
                         ([idx for idx, _ in bundles],),
                     )
                 if parts:
-                    cur.execute(_PUT_PARTS, as_columns(last_per_key(parts, _first_two), 3))
+                    cur.execute(_PUT_PARTS, as_columns(last_per_key(parts, 2), 3))
                 cur.execute(
                     "INSERT INTO clr_log_checkpoints (size, root, note, token) "
                     "VALUES (%s, %s, %s, %s)",

@@ -247,28 +247,30 @@ def test_kill_9_of_the_sequencing_replica_twenty_rounds(
     assert max(failovers) < 10
 
 
-def _children(pid: int) -> set[int]:
-    """Live processes whose parent is ``pid`` (from /proc; zombies count as gone)."""
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        state, parent = stat.rsplit(")", 1)[1].split()[:2]
-        if int(parent) == pid and state != "Z":
-            found.add(int(entry.name))
-    return found
-
-
-def _alive(pid: int) -> bool:
+def _state_and_parent(pid: int) -> tuple[str, int] | None:
+    """A process's state letter and parent pid from /proc (None once it is gone)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+        return None
+    state, parent = stat.rsplit(")", 1)[1].split()[:2]
+    return state, int(parent)
+
+
+def _alive(pid: int) -> bool:
+    found = _state_and_parent(pid)
+    return found is not None and found[0] != "Z"  # a zombie has ended
+
+
+def _children(pid: int) -> set[int]:
+    """Live processes whose parent is ``pid``."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            stat = _state_and_parent(int(entry.name))
+            if stat is not None and stat[0] != "Z" and stat[1] == pid:
+                found.add(int(entry.name))
+    return found
 
 
 def test_kill_9_of_a_replica_leaves_none_of_its_worker_processes_running(
@@ -276,7 +278,7 @@ def test_kill_9_of_a_replica_leaves_none_of_its_worker_processes_running(
 ) -> None:
     """A replica's signature pool (started at start-up for bulk health reports) must not
     outlive it: its workers would wait for good, and each restart of a crashed replica
-    would leave more of them holding memory and database-free CPU time."""
+    would leave more of them holding memory."""
     world, _dsn = cluster_world
     replica = Replica(world.data_dir)
     try:

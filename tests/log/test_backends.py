@@ -281,6 +281,45 @@ def test_integrator_that_lost_its_lease_cannot_commit(tmp_path: Path, pg_dsn: st
         log.verify()
 
 
+def test_attack_a_fenced_integrators_commit_writes_no_tile_bundle_or_checkpoint(
+    tmp_path: Path, pg_dsn: str
+) -> None:
+    """The commit is one statement whose every write hangs on the head moving under the
+    caller's token: an integrator that lost its lease gets none of its tiles, full or
+    partial bundles or checkpoint stored beside the rightful holder's tree."""
+    import psycopg
+
+    from clearance.log._edge import BUNDLE_LEVEL, TileWrite
+    from clearance.log._postgres import PostgresStorage
+
+    def rows() -> list[int]:
+        with psycopg.connect(pg_dsn) as conn:
+            return [
+                int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # type: ignore[index]
+                for table in (
+                    "clr_log_tiles", "clr_log_bundles", "clr_log_bundle_parts",
+                    "clr_log_checkpoints",
+                )
+            ]  # fmt: skip
+
+    with _new(tmp_path / "log", pg_dsn) as log:
+        log.append([b"a"])
+        storage = log.storage
+        assert isinstance(storage, PostgresStorage)
+        head, before = storage.head(), rows()
+        forged = [
+            TileWrite(0, 7, 256, b"\x11" * 32 * 256),
+            TileWrite(BUNDLE_LEVEL, 3, 256, b"\x00\x01x" * 256),
+            TileWrite(BUNDLE_LEVEL, 4, 2, b"\x00\x01y\x00\x01z", start=0),
+        ]
+        with storage.sequencing():
+            _sql(pg_dsn, tmp_path, "UPDATE clr_log_lease SET token = token + 1, holder = 'b'")
+            with pytest.raises(LogCorruptedError, match="lost its lease"):
+                storage.commit_batch(forged, 1, 2, b"\x22" * 32, b"forged")
+        assert storage.head() == head and rows() == before
+        log.verify()
+
+
 def test_forked_checkpoint_for_a_taken_size_is_refused_by_the_database(
     tmp_path: Path, pg_dsn: str
 ) -> None:

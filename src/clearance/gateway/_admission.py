@@ -126,17 +126,22 @@ class BatchAdmitter:
                 for item in to_log:
                     if item.parsed.statement is not None:
                         self._log.index.prepare(item.entry, item.envelope, item.parsed.statement)
-            indices = self._log.append([item.entry for item in to_log])
-            for item, index in zip(to_log, indices, strict=True):
-                item.index = index
-                self._recently_logged[item.parsed.sha256] = index
+            results = self._log.append_results([item.entry for item in to_log])
+            for item, result in zip(to_log, results, strict=True):
+                item.index = result.index
+                self._recently_logged[item.parsed.sha256] = result.index
             while len(self._recently_logged) > RECENTLY_LOGGED:
                 self._recently_logged.popitem(last=False)
-        if any(item.index is not None for item in items):
+            # The checkpoint the commit signed covers every index of the round (earlier
+            # copies included): no read of the head, which is on every batch's path.
+            checkpoint, size = results[-1].checkpoint, results[-1].tree_size
+        elif any(item.index is not None for item in items):
             checkpoint = self._log.checkpoint_bytes()
             size = self._log.checkpoint_size(checkpoint)
-            for item in items:
-                item.checkpoint, item.size = checkpoint, size
+        else:
+            return
+        for item in items:
+            item.checkpoint, item.size = checkpoint, size
 
     def _check_admission(self, item: Admission, indexed: int | None) -> int | None:
         """Every admission check of one submission; the log index of its earlier copy when

@@ -9,7 +9,7 @@ from typing import Any
 
 from clearance.index import LogIndex
 from clearance.keys import Note
-from clearance.log import Checkpoint, TransparencyLog
+from clearance.log import AppendResult, Checkpoint, TransparencyLog
 from clearance.witness.collector import WitnessConfig, collect_cosignatures
 
 
@@ -74,6 +74,10 @@ class GatewayLog:
 
     def append(self, entries: Sequence[bytes]) -> list[int]:
         return [r.index for r in self._log.append(entries)]
+
+    def append_results(self, entries: Sequence[bytes]) -> list[AppendResult]:
+        """Where each entry landed, with the checkpoint its batch committed."""
+        return self._log.append(entries)
 
     def entries(self, start: int, end: int, size: int) -> Iterator[bytes]:
         return self._log.entries(start, end, size)

@@ -39,7 +39,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from clearance._pg_rows import as_columns, last_per_key, unnest_insert
+from clearance._pg_rows import as_columns, last_per_key
 from clearance.log._edge import TileWrite
 from clearance.log._tilemath import TILE_WIDTH
 from clearance.log.errors import LogCorruptedError, LogInputError, LogUnavailableError
@@ -58,20 +58,44 @@ _BUNDLE = (
     "SELECT start, data FROM clr_log_bundle_parts WHERE idx = %(idx)s ORDER BY 1"
 )
 
-#: A commit's tiles, full bundles and bundle parts: one statement per table.
-_PUT_TILES = unnest_insert(
-    "clr_log_tiles",
-    ("integer", "bigint", "bytea"),
-    "ON CONFLICT (level, idx) DO UPDATE SET data = EXCLUDED.data",
+#: A commit: the head moved (only from the expected size, only under this integrator's
+#: token), its tiles, full bundles and bundle parts (one array per column, see
+#: clearance._pg_rows), the parts of bundles now full dropped, and the checkpoint kept;
+#: every write is conditional on the head having moved.  One statement, so one round trip
+#: and one implicit transaction instead of six: the commit is on the integrator's path,
+#: which every submission waits for.  Its text is fixed (empty arrays write nothing), so
+#: psycopg prepares it once.
+_COMMIT = """
+WITH moved AS (
+    UPDATE clr_log_head SET size = %(size)s, note = %(note)s
+    WHERE id = 1 AND size = %(old_size)s AND EXISTS (
+        SELECT 1 FROM clr_log_lease WHERE id = 1 AND token = %(token)s FOR SHARE)
+    RETURNING size
+), tiles AS (
+    INSERT INTO clr_log_tiles
+    SELECT * FROM unnest(%(tile_level)b::integer[], %(tile_idx)b::bigint[],
+                         %(tile_data)b::bytea[])
+    WHERE EXISTS (SELECT 1 FROM moved)
+    ON CONFLICT (level, idx) DO UPDATE SET data = EXCLUDED.data
+), bundles AS (
+    INSERT INTO clr_log_bundles
+    SELECT * FROM unnest(%(bundle_idx)b::bigint[], %(bundle_data)b::bytea[])
+    WHERE EXISTS (SELECT 1 FROM moved)
+    ON CONFLICT (idx) DO UPDATE SET data = EXCLUDED.data
+), filled AS (
+    DELETE FROM clr_log_bundle_parts
+    WHERE idx = ANY(%(bundle_idx)b::bigint[]) AND EXISTS (SELECT 1 FROM moved)
+), parts AS (
+    INSERT INTO clr_log_bundle_parts
+    SELECT * FROM unnest(%(part_idx)b::bigint[], %(part_start)b::integer[],
+                         %(part_data)b::bytea[])
+    WHERE EXISTS (SELECT 1 FROM moved)
+    ON CONFLICT (idx, start) DO UPDATE SET data = EXCLUDED.data
+), kept AS (
+    INSERT INTO clr_log_checkpoints (size, root, note, token)
+    SELECT %(size)s, %(root)s, %(note)s, %(token)s WHERE EXISTS (SELECT 1 FROM moved)
 )
-_PUT_BUNDLES = unnest_insert(
-    "clr_log_bundles", ("bigint", "bytea"), "ON CONFLICT (idx) DO UPDATE SET data = EXCLUDED.data"
-)
-_PUT_PARTS = unnest_insert(
-    "clr_log_bundle_parts",
-    ("bigint", "integer", "bytea"),
-    "ON CONFLICT (idx, start) DO UPDATE SET data = EXCLUDED.data",
-)
+SELECT size FROM moved"""
 
 
 _SCHEMA = (
@@ -159,6 +183,8 @@ class PostgresStorage:
         self._seq_conn: psycopg.Connection[tuple[Any, ...]] | None = None
         self._token: int | None = None
         self._last_token: int | None = None
+        #: The head's size while this storage holds the lease (see :meth:`sequenced_size`).
+        self._sequenced_size: int | None = None
 
     def _add_bundle_parts(self) -> None:
         """A log created by an older version gets the table of partial bundle parts."""
@@ -308,13 +334,17 @@ class PostgresStorage:
                 # The lock first, in a statement of its own: a read in the same statement
                 # would see the row as it was before the wait (the snapshot of its start).
                 conn.execute("SELECT pg_advisory_lock(%s)", (ADVISORY_KEY,))
+                # The head's size with it: under the lock only this holder moves it, so
+                # the batch needs no read of its own (a round trip on every batch's path).
                 row = conn.execute(
-                    "SELECT token, holder FROM clr_log_lease WHERE id = 1"
+                    "SELECT token, (SELECT size FROM clr_log_head WHERE id = 1), holder "
+                    "FROM clr_log_lease WHERE id = 1"
                 ).fetchone()
-                if row is None or int(row[0]) != self._last_token or str(row[1]) != self._name:
+                if row is None or int(row[0]) != self._last_token or str(row[2]) != self._name:
                     row = conn.execute(
                         "UPDATE clr_log_lease SET token = token + 1, holder = %s, "
-                        "acquired_at = now() WHERE id = 1 RETURNING token",
+                        "acquired_at = now() WHERE id = 1 "
+                        "RETURNING token, (SELECT size FROM clr_log_head WHERE id = 1)",
                         (self._name,),
                     ).fetchone()
             except psycopg.Error as exc:
@@ -322,11 +352,14 @@ class PostgresStorage:
                     self._seq_conn.close()
                 raise _unavailable(self._dsn, exc) from None
             assert row is not None
+            if row[1] is None:
+                raise LogCorruptedError(f"{self.location}: the log has no head checkpoint")
             self._token = self._last_token = int(row[0])
+            self._sequenced_size = int(row[1])
             try:
                 yield True
             finally:
-                self._token = None
+                self._token = self._sequenced_size = None
                 with contextlib.suppress(psycopg.Error):
                     conn.execute("SELECT pg_advisory_unlock_all()")
         finally:
@@ -356,15 +389,21 @@ class PostgresStorage:
         except psycopg.Error as exc:
             raise LogCorruptedError(f"{self.location}: log database error: {exc}") from None
 
+    def sequenced_size(self) -> int:
+        if self._sequenced_size is None:
+            raise LogCorruptedError(f"{self.location}: the head size asked outside the lease")
+        return self._sequenced_size
+
     def commit_batch(
         self, writes: Iterable[TileWrite], old_size: int, size: int, root: bytes, note: bytes
     ) -> None:
-        """One transaction (four or five round trips), fenced by the token and the size.
+        """One statement (:data:`_COMMIT`, one round trip and its own transaction), fenced
+        by the token and the size.
 
-        The head row is updated first, only if it still has ``old_size`` and the
-        lease still has this integrator's token (read ``FOR SHARE``, so a new
-        holder waits for this transaction): that locks the head for the rest
-        of the transaction, and a mismatch rolls everything back.
+        The head row moves only if it still has ``old_size`` and the lease still has
+        this integrator's token (read ``FOR SHARE``, so a new holder waits for this
+        statement); every other write of the statement is conditional on that move,
+        and a second checkpoint for one size fails the whole statement.
         """
         conn = self._seq_conn
         if conn is None or self._token is None:
@@ -379,38 +418,22 @@ class PostgresStorage:
                 bundles.append((w.index, w.data))
             else:
                 parts.append((w.index, w.start, w.data[w.start :]))
+        # One row per key: one statement may not write a row twice (the last write won when
+        # these were statements of their own, and still does).
+        tile_level, tile_idx, tile_data = as_columns(last_per_key(tiles, 2), 3)
+        bundle_idx, bundle_data = as_columns(last_per_key(bundles, 1), 2)
+        part_idx, part_start, part_data = as_columns(last_per_key(parts, 2), 3)
+        params = {
+            "size": size, "note": note, "old_size": old_size, "token": self._token, "root": root,
+            "tile_level": tile_level, "tile_idx": tile_idx, "tile_data": tile_data,
+            "bundle_idx": bundle_idx, "bundle_data": bundle_data,
+            "part_idx": part_idx, "part_start": part_start, "part_data": part_data,
+        }  # fmt: skip
         try:
-            # No explicit pipeline around these: psycopg 3.3 hangs for good in a pipeline
-            # that sends a parameter of a few megabytes (the partial entry bundle of large
-            # entries), holding the lease (test_large_entries_do_not_stall_the_integrator).
-            with conn.transaction(), conn.cursor() as cur:
-                moved = cur.execute(
-                    "UPDATE clr_log_head SET size = %s, note = %s WHERE id = 1 AND size = %s "
-                    "AND EXISTS (SELECT 1 FROM clr_log_lease WHERE id = 1 AND token = %s "
-                    "FOR SHARE) RETURNING size",
-                    (size, note, old_size, self._token),
-                ).fetchone()
-                if moved is None:
-                    raise LogCorruptedError(
-                        f"{self.location}: the log head moved from {old_size} or this "
-                        f"integrator lost its lease (token {self._token}); nothing written"
-                    )
-                # One statement per table (clearance._pg_rows), a tile's last write kept.
-                if tiles:
-                    cur.execute(_PUT_TILES, as_columns(last_per_key(tiles, 2), 3))
-                if bundles:
-                    cur.execute(_PUT_BUNDLES, as_columns(last_per_key(bundles, 1), 2))
-                    cur.execute(
-                        "DELETE FROM clr_log_bundle_parts WHERE idx = ANY(%s)",
-                        ([idx for idx, _ in bundles],),
-                    )
-                if parts:
-                    cur.execute(_PUT_PARTS, as_columns(last_per_key(parts, 2), 3))
-                cur.execute(
-                    "INSERT INTO clr_log_checkpoints (size, root, note, token) "
-                    "VALUES (%s, %s, %s, %s)",
-                    (size, root, note, self._token),
-                )
+            # No pipeline: psycopg 3.3 hangs for good in a pipeline that sends a parameter
+            # of a few megabytes (the bundle of large entries), holding the lease
+            # (test_large_entries_do_not_stall_the_integrator).  One statement needs none.
+            moved = conn.execute(_COMMIT, params).fetchone()
         except psycopg.errors.UniqueViolation as exc:
             raise LogCorruptedError(
                 f"{self.location}: refused a second checkpoint for one tree size: {exc}"
@@ -419,6 +442,12 @@ class PostgresStorage:
             raise _unavailable(self._dsn, exc) from None
         except psycopg.Error as exc:
             raise LogCorruptedError(f"{self.location}: log database error: {exc}") from None
+        if moved is None:
+            raise LogCorruptedError(
+                f"{self.location}: the log head moved from {old_size} or this "
+                f"integrator lost its lease (token {self._token}); nothing written"
+            )
+        self._sequenced_size = size
 
     def set_note(self, size: int, old_note: bytes, note: bytes) -> None:
         def work(cur: psycopg.Cursor[tuple[Any, ...]]) -> None:

@@ -59,6 +59,10 @@ class LogStorage(Protocol):
         ``wait``, ``False`` when another integrator holds it right now.
         """
 
+    def sequenced_size(self) -> int:
+        """Inside :meth:`sequencing`: the integrated tree size, as read once the lock was
+        taken or as this holder's last commit left it (only the holder moves it)."""
+
     def commit_batch(
         self, writes: Iterable[TileWrite], old_size: int, size: int, root: bytes, note: bytes
     ) -> None:

@@ -64,10 +64,13 @@ from clearance.log.tiles import MAX_ENTRY_SIZE, entries_path, tile_path
 
 @dataclass(frozen=True)
 class AppendResult:
-    """Where an entry landed: its index and the SHA-256 (hex) of its bytes."""
+    """Where an entry landed: its index and the SHA-256 (hex) of its bytes; the signed
+    checkpoint its batch committed and that checkpoint's tree size (which covers it)."""
 
     index: int
     sha256: str
+    checkpoint: bytes = b""
+    tree_size: int = 0
 
 
 class TransparencyLog:
@@ -217,7 +220,7 @@ class TransparencyLog:
 
     def _commit_batch(self, entries: list[bytes]) -> list[AppendResult]:
         with self._write_lock, self._storage.sequencing():
-            size, _ = self._storage.head()
+            size = self._storage.sequenced_size()
             if self._needs_recovery or size != self._edge.size:
                 # Another process appended, or an earlier batch failed half-way.
                 self._recover()
@@ -233,7 +236,7 @@ class TransparencyLog:
                 )
                 self._needs_recovery = False
                 self._after_commit(writes, self._edge.size)
-                return self._receipts(old_size, entries)
+                return self._receipts(old_size, entries, note)
             # Disk work overlaps: one thread commits to the database while another
             # writes the tiles and checkpoint under temporary names, and this thread
             # hashes the receipts.  Nothing becomes visible before
@@ -248,7 +251,7 @@ class TransparencyLog:
             )
             files = [(self._path_of(w), w.data) for w in writes]
             staging = self._io.submit(self._publisher.stage, files, note)
-            results = self._receipts(old_size, entries)
+            results = self._receipts(old_size, entries, note)
             try:
                 committed.result()
             finally:
@@ -267,9 +270,12 @@ class TransparencyLog:
         self._tree.note_size(size)
 
     @staticmethod
-    def _receipts(old_size: int, entries: list[bytes]) -> list[AppendResult]:
-        sha256 = hashlib.sha256
-        return [AppendResult(old_size + i, sha256(e).hexdigest()) for i, e in enumerate(entries)]
+    def _receipts(old_size: int, entries: list[bytes], note: bytes) -> list[AppendResult]:
+        sha256, size = hashlib.sha256, old_size + len(entries)
+        return [
+            AppendResult(old_size + i, sha256(e).hexdigest(), note, size)
+            for i, e in enumerate(entries)
+        ]
 
     def _extension_lines(self, old_size: int, entries: Sequence[bytes]) -> tuple[str, ...]:
         """Bring the extension to ``old_size`` (from the stored entries), apply the batch."""

@@ -8,6 +8,8 @@ import random
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from clearance.attest import (
     Artifact,
@@ -34,7 +36,14 @@ from clearance.index import (
     release_key,
     verify_index_proof,
 )
-from clearance.index._smt import SparseMerkleMap, root_from_proof
+from clearance.index._smt import (
+    EMPTY,
+    SparseMerkleMap,
+    key_path,
+    leaf_hash,
+    node_hash,
+    root_from_proof,
+)
 from clearance.keys import Signer
 from clearance.log import Checkpoint, TransparencyLog, open_checkpoint
 
@@ -109,6 +118,68 @@ def test_sparse_merkle_proofs_bind_one_value_per_key() -> None:
     for k in sorted(values, reverse=True):
         other.put(k, values[k])
     assert other.root() == root
+
+
+def _root_by_definition(records: dict[str, bytes]) -> bytes:
+    """The map's root computed from the module's definition alone, with no cache and no
+    trie: the subtree at a depth is split on that bit of the paths, down to one record."""
+    leaves = [(int.from_bytes(key_path(k), "big"), leaf_hash(key_path(k), v)) for k, v in records.items()]
+
+    def subtree(items: list[tuple[int, bytes]], depth: int) -> bytes:
+        if not items:
+            return EMPTY
+        if len(items) == 1:
+            return items[0][1]
+        left = [i for i in items if not (i[0] >> (255 - depth)) & 1]
+        right = [i for i in items if (i[0] >> (255 - depth)) & 1]
+        return node_hash(subtree(left, depth + 1), subtree(right, depth + 1))
+
+    return subtree(leaves, 0)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 40), st.binary(max_size=3), st.booleans()),
+        min_size=1,
+        max_size=60,
+    )
+)
+def test_the_sparse_merkle_root_is_its_definition_after_any_puts_and_reads(
+    steps: list[tuple[int, bytes, bool]],
+) -> None:
+    """Inserts, updates and roots taken in between (each root keeps hashes that later puts
+    must forget): the root and every proof are always those of the definition."""
+    smt = SparseMerkleMap()
+    records: dict[str, bytes] = {}
+    for key_number, value, read_root in steps:
+        key = f"k{key_number}"
+        smt.put(key, value)
+        records[key] = value
+        if read_root:
+            assert smt.root() == _root_by_definition(records)
+    root = smt.root()
+    assert root == _root_by_definition(records) and len(smt) == len(records)
+    for key, value in records.items():
+        assert root_from_proof(key, value, smt.proof(key)) == root
+
+
+def test_the_sparse_merkle_hashes_are_those_logs_already_commit_to() -> None:
+    """Checkpoints signed so far carry index roots: the hashes may never change."""
+    smt = SparseMerkleMap()
+    assert smt.root() == EMPTY
+    smt.put("release/a", b"1")
+    assert smt.root().hex().startswith("8c3d6b851048e047")
+    smt.put("channel\np\nc", b"2")
+    assert smt.root().hex().startswith("31036b0cd4f04213")
+    for i in range(50):
+        smt.put(f"k{i}", str(i).encode())
+    smt.put("k7", b"changed")
+    assert smt.root().hex() == "b64f07b6ee5053b862d36ec67fff529b0e7f51412bca6af4bb27e274ea1b67ad"
+    assert [h.hex()[:16] for h in smt.proof("k7")] == [
+        "f3c04cacfc8ad175", "89aef0358dead87d", "bf430cec1312ed50",
+        "448b87ab4e528e6c", "07df5695eb7659b6", "df6490507861e6df",
+    ]  # fmt: skip
 
 
 def test_the_index_is_a_deterministic_function_of_the_log(keys: Keys, tmp_path: Path) -> None:

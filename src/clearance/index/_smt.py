@@ -18,7 +18,6 @@ SHA-256 collision.
 
 from __future__ import annotations
 
-import bisect
 import hashlib
 from collections.abc import Sequence
 
@@ -43,16 +42,49 @@ def _bit(path: bytes, depth: int) -> int:
     return (path[depth >> 3] >> (7 - (depth & 7))) & 1
 
 
+class _Leaf:
+    __slots__ = ("hash", "path")
+
+    def __init__(self, path: int, digest: bytes) -> None:
+        self.path = path
+        self.hash = digest
+
+
+class _Branch:
+    """Two subtrees whose paths first differ at bit ``depth`` (a Patricia-trie node).
+
+    ``own``: the hash of the subtree at ``depth`` (``None`` until computed after a change
+    below).  ``up``: the hash of the same leaves as a subtree at the shallower depth
+    ``up_depth`` its parent needs, where every level in between has one side empty."""
+
+    __slots__ = ("depth", "left", "own", "path", "right", "up", "up_depth")
+
+    def __init__(self, depth: int, path: int, left: _Node, right: _Node) -> None:
+        self.depth = depth
+        self.path = path  # the path of any leaf below: the bits above ``depth`` are theirs
+        self.left = left
+        self.right = right
+        self.own: bytes | None = None
+        self.up: bytes | None = None
+        self.up_depth = -1
+
+
+_Node = _Leaf | _Branch
+
+
+def _first_difference(a: int, b: int) -> int:
+    """The first bit (from the most significant) where two paths differ; 256 if none."""
+    return MAX_DEPTH - (a ^ b).bit_length()
+
+
 class SparseMerkleMap:
-    """Leaf hashes by path, kept sorted; subtree hashes are cached and only the paths of
-    changed records are recomputed (a record update costs about log2(n) hashes)."""
+    """The map as a binary Patricia trie: a branch only where paths part, each caching its
+    hash.  A change re-hashes only the branches above it (about log2(n) of them) and costs
+    no work proportional to the number of records."""
 
     def __init__(self) -> None:
-        self._leaves: dict[int, bytes] = {}
-        self._paths: list[int] = []  # sorted
-        self._cache: dict[tuple[int, int], bytes] = {}
-        #: The deepest level a subtree hash was cached at: nothing deeper needs dropping.
-        self._deepest = 0
+        self._leaves: dict[int, _Leaf] = {}
+        self._root: _Node | None = None
 
     def __len__(self) -> int:
         return len(self._leaves)
@@ -60,41 +92,69 @@ class SparseMerkleMap:
     def put(self, key: str, value: bytes) -> None:
         path_bytes = key_path(key)
         path = int.from_bytes(path_bytes, "big")
-        leaf = leaf_hash(path_bytes, value)
+        digest = leaf_hash(path_bytes, value)
         old = self._leaves.get(path)
-        if old == leaf:
+        if old is not None:
+            if old.hash == digest:
+                return
+            old.hash = digest
+            self._dirty_above(path)
             return
-        if old is None:
-            bisect.insort(self._paths, path)
-        self._leaves[path] = leaf
-        cache = self._cache
-        for depth in range(self._deepest + 1):  # every cached subtree on the path changed
-            cache.pop((depth, path >> (MAX_DEPTH - depth)), None)
+        leaf = self._leaves[path] = _Leaf(path, digest)
+        parent: _Branch | None = None
+        node = self._root
+        while isinstance(node, _Branch) and _first_difference(path, node.path) >= node.depth:
+            node.own = node.up = None  # a leaf is added below
+            parent = node
+            node = node.right if (path >> (MAX_DEPTH - 1 - node.depth)) & 1 else node.left
+        if node is None:
+            self._root = leaf
+            return
+        depth = _first_difference(path, node.path)
+        if (path >> (MAX_DEPTH - 1 - depth)) & 1:
+            branch = _Branch(depth, path, node, leaf)
+        else:
+            branch = _Branch(depth, path, leaf, node)
+        if parent is None:
+            self._root = branch
+        elif parent.right is node:
+            parent.right = branch
+        else:
+            parent.left = branch
 
-    def _node(self, lo: int, hi: int, depth: int) -> bytes:
-        """Hash of the subtree at ``depth`` holding ``self._paths[lo:hi]``."""
-        if lo == hi:
+    def _dirty_above(self, path: int) -> None:
+        """Forget the hashes of the branches above the leaf at ``path``."""
+        node = self._root
+        while isinstance(node, _Branch):
+            node.own = node.up = None
+            node = node.right if (path >> (MAX_DEPTH - 1 - node.depth)) & 1 else node.left
+
+    def _hash(self, node: _Node | None, depth: int) -> bytes:
+        """The hash of the subtree at ``depth`` holding exactly ``node``'s leaves."""
+        if node is None:
             return EMPTY
-        paths = self._paths
-        if hi - lo == 1:
-            return self._leaves[paths[lo]]
-        prefix = paths[lo] >> (MAX_DEPTH - depth)
-        cached = self._cache.get((depth, prefix))
-        if cached is not None:
-            return cached
-        split = self._split(lo, hi, depth, prefix)
-        digest = node_hash(self._node(lo, split, depth + 1), self._node(split, hi, depth + 1))
-        self._cache[(depth, prefix)] = digest
-        self._deepest = max(self._deepest, depth)
+        if isinstance(node, _Leaf):
+            return node.hash  # a single record is lifted to any depth
+        own = node.own
+        if own is None:
+            below = node.depth + 1
+            own = node.own = node_hash(self._hash(node.left, below), self._hash(node.right, below))
+        if depth == node.depth:
+            return own
+        if node.up is not None and node.up_depth == depth:
+            return node.up
+        # The levels between: every leaf on one side, the other side empty.
+        digest, path = own, node.path
+        for level in range(node.depth - 1, depth - 1, -1):
+            if (path >> (MAX_DEPTH - 1 - level)) & 1:
+                digest = node_hash(EMPTY, digest)
+            else:
+                digest = node_hash(digest, EMPTY)
+        node.up, node.up_depth = digest, depth
         return digest
 
-    def _split(self, lo: int, hi: int, depth: int, prefix: int) -> int:
-        """First position in ``[lo, hi)`` whose path has bit ``depth`` set."""
-        boundary = ((prefix << 1) | 1) << (MAX_DEPTH - depth - 1)
-        return bisect.bisect_left(self._paths, boundary, lo, hi)
-
     def root(self) -> bytes:
-        return self._node(0, len(self._paths), 0)
+        return self._hash(self._root, 0)
 
     def proof(self, key: str) -> list[bytes]:
         """Sibling hashes from the root down to ``key``'s leaf (``KeyError`` if absent)."""
@@ -102,16 +162,16 @@ class SparseMerkleMap:
         if path not in self._leaves:
             raise KeyError(key)
         siblings: list[bytes] = []
-        lo, hi, depth = 0, len(self._paths), 0
-        while hi - lo > 1:
-            split = self._split(lo, hi, depth, path >> (MAX_DEPTH - depth))
-            if (path >> (MAX_DEPTH - depth - 1)) & 1:
-                siblings.append(self._node(lo, split, depth + 1))
-                lo = split
+        node, depth = self._root, 0
+        while isinstance(node, _Branch):
+            siblings += [EMPTY] * (node.depth - depth)  # levels where the other side is empty
+            depth = node.depth + 1
+            branch = node
+            if (path >> (MAX_DEPTH - depth)) & 1:
+                node, other = branch.right, branch.left
             else:
-                siblings.append(self._node(split, hi, depth + 1))
-                hi = split
-            depth += 1
+                node, other = branch.left, branch.right
+            siblings.append(self._hash(other, depth))
         return siblings
 
 

@@ -94,3 +94,27 @@ def test_a_refusal_in_a_batch_leaves_the_others_logged(gateway: Any, tmp_path: P
         ok, bad = pool.map(lambda env: _try(gw, env), [good, forged])
     assert isinstance(ok, dict) and ok["sha256"] == good.sha256
     assert isinstance(bad, ClearanceError)
+
+
+def test_attack_an_entry_another_replica_indexed_first_gets_no_second_reaction(
+    gateway: Any, tmp_path: Path
+) -> None:
+    """The entries a batch appended are indexed without first looking for them among the
+    indexed (a query per batch).  If another replica indexed one meanwhile (this one was
+    presumed dead), the store refuses the second copy and no second reaction (a second
+    inspection of the release) comes from it."""
+    world, gw = gateway
+    taken = make_release(world, tmp_path, "3.0.0", b"rule taken { condition: true }\n")[0]
+    fresh = make_release(world, tmp_path, "3.0.1", b"rule fresh { condition: true }\n")[0]
+    first, second = gw.log.append([taken.to_bytes(), fresh.to_bytes()])
+    with gw._apply_lock:  # what another replica's follower did with the first
+        gw._index_without_reacting([(first, taken.to_bytes())])
+        kinds_before = gw.store.kinds()
+        reactions = gw.indexer.index_many(
+            [(first, taken.to_bytes(), None), (second, fresh.to_bytes(), None)],
+            appended_here=True,
+        )
+    assert reactions[0] is None  # indexed elsewhere: no second reaction
+    assert reactions[1] is not None and reactions[1].action == "enqueue"
+    after = gw.store.kinds()
+    assert after[KIND_RELEASE] == kinds_before[KIND_RELEASE] + 1  # the fresh one only

@@ -67,7 +67,10 @@ class Indexer:
         self._default_rings = tuple(default_rings)
 
     def index_many(
-        self, entries: Sequence[tuple[int, bytes, ParsedEntry | None]]
+        self,
+        entries: Sequence[tuple[int, bytes, ParsedEntry | None]],
+        *,
+        appended_here: bool = False,
     ) -> list[Reaction | None]:
         """Index log entries (``(index, entry, parsed or None)``), written in as few
         transactions as their kinds allow; the reactions, in log order (``None`` for an entry
@@ -77,10 +80,19 @@ class Indexer:
         state the store holds, so what precedes it is written first.  An entry that does
         not parse under today's rules (one admitted before a check existed) is indexed as
         ``unknown`` with the reason and logged by index: the gateway still starts.
+
+        ``appended_here``: this process has just appended the entries, so they are not
+        looked up among the indexed first (a query on every batch's path; another
+        replica indexes them only if this one died).  The store still writes no second
+        copy of an entry, and that entry gets no reaction.
         """
         if not entries:
             return []
-        done = self._store.indexed(min(e[0] for e in entries), max(e[0] for e in entries) + 1)
+        done = (
+            set()
+            if appended_here
+            else self._store.indexed(min(e[0] for e in entries), max(e[0] for e in entries) + 1)
+        )
         reactions: dict[int, Reaction | None] = {}
         pending: list[tuple[IndexRecord, Reaction | None]] = []
 

@@ -438,7 +438,9 @@ class Gateway:
     def _index_and_react(self, entries: Sequence[tuple[int, bytes, ParsedEntry | None]]) -> None:
         """Index appended entries and carry out the reactions, in log order (the caller
         holds the apply lock).  New releases awaiting artifacts are looked at together."""
-        reactions = [r for r in self.indexer.index_many(entries) if r is not None]
+        reactions = [
+            r for r in self.indexer.index_many(entries, appended_here=True) if r is not None
+        ]
         waiting: list[ReleaseRow] = []
         for reaction in reactions:
             if reaction.action == "enqueue":

@@ -118,3 +118,14 @@ def test_attack_an_entry_another_replica_indexed_first_gets_no_second_reaction(
     assert reactions[1] is not None and reactions[1].action == "enqueue"
     after = gw.store.kinds()
     assert after[KIND_RELEASE] == kinds_before[KIND_RELEASE] + 1  # the fresh one only
+
+
+def test_a_release_logged_before_its_artifacts_names_the_ones_it_waits_for(
+    gateway: Any, tmp_path: Path
+) -> None:
+    world, gw = gateway
+    envelope = make_release(world, tmp_path, "4.0.0", b"rule waiting { condition: true }\n")[0]
+    receipt = gw.submit(envelope.to_bytes(), "vendor")
+    row = gw.store.release(receipt["sha256"])
+    assert row is not None and row.state == "awaiting-artifacts"
+    assert row.detail == "waiting for artifacts: rules.yar"

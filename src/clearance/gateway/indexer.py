@@ -36,7 +36,7 @@ from clearance.gateway._entries import (
     ParsedEntry,
     parse_entry,
 )
-from clearance.gateway.states import ReleaseState
+from clearance.gateway.states import ReleaseState, awaiting_artifacts_detail
 from clearance.gateway.store import IndexRecord, MetadataStore, ReleaseRow, VerdictRow
 from clearance.policy import DistributionPolicy, Entitlement
 from clearance.policy.commitment import logged_commitment
@@ -140,7 +140,9 @@ class Indexer:
                 ],
                 ReleaseState.AWAITING_ARTIFACTS,
                 None,
-                "",
+                # Until looked at (the reaction, with the uploads): all of them.  Mostly
+                # true, and then the look needs no second write of the row.
+                awaiting_artifacts_detail([a.name for a in release.artifacts]),
             )
             summary = {
                 "product": release.product,

@@ -25,7 +25,7 @@ from clearance.gateway._log import GatewayLog
 from clearance.gateway.config import GatewayConfig
 from clearance.gateway.errors import GatewayInputError, GatewayRefused
 from clearance.gateway.queue import Job, JobQueue, run_one_job
-from clearance.gateway.states import ReleaseState
+from clearance.gateway.states import ReleaseState, awaiting_artifacts_detail
 from clearance.gateway.store import MetadataStore, ReleaseRow
 from clearance.gateway.worker import JobRunner
 from clearance.keys import Signer, load_signer
@@ -117,7 +117,7 @@ class Inspections:
         for row in waiting:
             missing = [a["name"] for a in row.artifacts if a["sha256"] not in present]
             if missing:
-                detail = f"waiting for artifacts: {', '.join(missing)}"
+                detail = awaiting_artifacts_detail(missing)
                 if row.detail != detail:  # reconciliation re-runs this for every such release
                     details.append((row.sha256, detail))
             else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import StrEnum
 
 
@@ -24,3 +25,8 @@ class ReleaseState(StrEnum):
     REJECTED = "rejected"
     #: Revoked by the policy authority (a logged revocation or channel reset): final.
     REVOKED = "revoked"
+
+
+def awaiting_artifacts_detail(missing: Sequence[str]) -> str:
+    """The detail of a release awaiting the artifacts named ``missing`` (the API shows it)."""
+    return f"waiting for artifacts: {', '.join(missing)}"

@@ -284,6 +284,7 @@ def record_rows(record: IndexRecord, now: float) -> dict[str, tuple[Any, ...]]:
             r.vendor,
             json.dumps(r.artifacts),
             r.state,
+            r.detail,
         )
     if record.verdict is not None:
         v = record.verdict

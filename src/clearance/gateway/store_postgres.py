@@ -129,8 +129,8 @@ class _RowTable(NamedTuple):
 _ROW_TABLES = {
     "releases": _RowTable(
         "clr_gw_releases (sha256, log_index, product, version, channel, vendor, artifacts, "
-        "state)",
-        ("text", "bigint", "text", "text", "text", "text", "text", "text"),
+        "state, detail)",
+        ("text", "bigint", "text", "text", "text", "text", "text", "text", "text"),
     ),
     "verdicts": _RowTable("clr_gw_verdicts", ("text", "bigint", "text", "text", "text")),
     "policies": _RowTable("clr_gw_policies", ("bigint", "text", "text", "text")),

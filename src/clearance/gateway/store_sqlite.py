@@ -135,7 +135,7 @@ _PUT_ROLLOUT = (
 #: The INSERT of each table an index record writes (parameters: ``store.record_rows``).
 _INSERT_ROW = {
     "releases": "INSERT OR IGNORE INTO releases(sha256, log_index, product, version, channel,"
-    " vendor, artifacts, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    " vendor, artifacts, state, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     "verdicts": "INSERT OR IGNORE INTO verdicts VALUES (?, ?, ?, ?, ?)",
     "policies": "INSERT OR IGNORE INTO policies VALUES (?, ?, ?, ?)",
     "entitlements": "INSERT OR IGNORE INTO entitlements VALUES (?, ?, ?, ?, ?)",

@@ -83,6 +83,23 @@ def test_generated_proofs_verify(size: int, data: st.DataObject) -> None:
             merkle.verify_consistency(old, size, merkle.leaf_hash(b"x"), root, cproof)
 
 
+@settings(max_examples=100, deadline=None)
+@given(size=st.integers(1, 700), data=st.data())
+def test_proofs_computed_together_are_each_leafs_own(size: int, data: st.DataObject) -> None:
+    """A batch's receipts share subtree hashes: each proof is still exactly its leaf's
+    (any indices, repeated, in any order), and verifies under the root."""
+    leaves = [merkle.leaf_hash(i.to_bytes(4, "big")) for i in range(size)]
+    read = _stored(leaves)
+    root = merkle.root_from_leaf_hashes(leaves)
+    indices = data.draw(st.lists(st.integers(0, size - 1), min_size=1, max_size=40))
+    proofs = merkle.inclusion_proofs(indices, size, read)
+    assert proofs == [merkle.inclusion_proof(i, size, read) for i in indices]
+    for index, proof in zip(indices, proofs, strict=True):
+        merkle.verify_inclusion(index, size, leaves[index], proof, root)
+    with pytest.raises(merkle.ProofRequestError):
+        merkle.inclusion_proofs([0, size], size, read)
+
+
 def test_proof_requests_past_the_size_are_bad_input() -> None:
     read = _stored([merkle.leaf_hash(b"a")])
     with pytest.raises(merkle.ProofRequestError):

@@ -85,6 +85,9 @@ class GatewayLog:
     def inclusion_proof(self, index: int, size: int) -> list[bytes]:
         return self._log.inclusion_proof(index, size)
 
+    def inclusion_proofs(self, indices: Sequence[int], size: int) -> list[list[bytes]]:
+        return self._log.inclusion_proofs(indices, size)
+
     def consistency_proof(self, old: int, new: int) -> list[bytes]:
         return self._log.consistency_proof(old, new)
 

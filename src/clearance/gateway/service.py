@@ -388,21 +388,29 @@ class Gateway:
                     except Exception as exc:  # this caller's entitlement only
                         admitted.error = exc
             self._background.wake_witnesses()
+        # The proofs of one checkpoint's receipts together: they share most of their hashes.
+        by_size: dict[int, list[tuple[int, Admission]]] = {}
         for admitted in batch:
-            if admitted.error is not None:
-                continue
-            assert admitted.index is not None
+            if admitted.error is None:
+                assert admitted.index is not None
+                by_size.setdefault(admitted.size, []).append((admitted.index, admitted))
+        for size, group in by_size.items():
             try:
-                admitted.receipt = self._receipt_under(
+                proofs = self.log.inclusion_proofs([index for index, _ in group], size)
+            except Exception as exc:
+                for _, admitted in group:
+                    admitted.error = exc
+                continue
+            for (index, admitted), proof in zip(group, proofs, strict=True):
+                admitted.receipt = self._receipt_of(
                     admitted.checkpoint,
-                    admitted.size,
-                    admitted.index,
+                    size,
+                    index,
+                    proof,
                     admitted.parsed.sha256,
                     admitted.parsed.kind,
                     admitted.duplicate,
                 )
-            except Exception as exc:
-                admitted.error = exc
 
     def _health(self, parsed: ParsedEntry, envelope: Envelope) -> dict[str, Any]:
         """A device's install-health report: checked, logged (one vote of that device in
@@ -488,6 +496,18 @@ class Gateway:
         self, checkpoint: bytes, size: int, index: int, sha256: str, kind: str, duplicate: bool
     ) -> dict[str, Any]:
         proof = self.log.inclusion_proof(index, size)
+        return self._receipt_of(checkpoint, size, index, proof, sha256, kind, duplicate)
+
+    @staticmethod
+    def _receipt_of(
+        checkpoint: bytes,
+        size: int,
+        index: int,
+        proof: Sequence[bytes],
+        sha256: str,
+        kind: str,
+        duplicate: bool,
+    ) -> dict[str, Any]:
         return {
             "kind": kind,
             "log_index": index,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from clearance.keys import Note, Verifier
 from clearance.log import merkle
@@ -204,6 +204,11 @@ class StoredTree:
     def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
         size = self.size_or_current(size)
         return merkle.inclusion_proof(index, size, hash_reader(size, self.fetch_tile, self._trees))
+
+    def inclusion_proofs(self, indices: Sequence[int], size: int) -> list[list[bytes]]:
+        size = self.size_or_current(size)
+        reader = hash_reader(size, self.fetch_tile, self._trees)
+        return merkle.inclusion_proofs(indices, size, reader)
 
     def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[bytes]:
         new_size = self.size_or_current(new_size)

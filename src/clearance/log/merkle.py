@@ -80,6 +80,31 @@ def tree_root(size: int, read: HashReader) -> bytes:
 
 def inclusion_proof(index: int, size: int, read: HashReader) -> list[bytes]:
     """The audit path of leaf ``index`` in the tree of ``size`` leaves (RFC 9162 2.1.3.1)."""
+    return _audit_path(index, size, lambda lo, hi: subtree_hash(lo, hi, read))
+
+
+def inclusion_proofs(indices: Sequence[int], size: int, read: HashReader) -> list[list[bytes]]:
+    """:func:`inclusion_proof` of each of ``indices`` in one tree, the subtree hashes their
+    paths share computed once (a batch's receipts: neighbouring leaves share all but the
+    lowest few, and the right edge's incomplete subtrees are hashed from their tiles)."""
+    known: dict[tuple[int, int], bytes] = {}
+
+    def subtree(lo: int, hi: int) -> bytes:
+        digest = known.get((lo, hi))
+        if digest is None:
+            n = hi - lo
+            if n & (n - 1) == 0 and lo % n == 0:
+                digest = subtree_hash(lo, hi, read)
+            else:
+                k = _split(n)
+                digest = node_hash(subtree(lo, lo + k), subtree(lo + k, hi))
+            known[(lo, hi)] = digest
+        return digest
+
+    return [_audit_path(index, size, subtree) for index in indices]
+
+
+def _audit_path(index: int, size: int, subtree: Callable[[int, int], bytes]) -> list[bytes]:
     if size <= 0 or not 0 <= index < size:
         raise ProofRequestError(f"no leaf {index} in a tree of size {size}")
     proof: list[bytes] = []
@@ -87,10 +112,10 @@ def inclusion_proof(index: int, size: int, read: HashReader) -> list[bytes]:
     while hi - lo > 1:
         k = _split(hi - lo)
         if index < lo + k:
-            proof.append(subtree_hash(lo + k, hi, read))
+            proof.append(subtree(lo + k, hi))
             hi = lo + k
         else:
-            proof.append(subtree_hash(lo, lo + k, read))
+            proof.append(subtree(lo, lo + k))
             lo = lo + k
     proof.reverse()
     return proof

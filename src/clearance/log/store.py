@@ -378,6 +378,10 @@ class TransparencyLog:
     def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
         return self._tree.inclusion_proof(index, size)
 
+    def inclusion_proofs(self, indices: Sequence[int], size: int) -> list[list[bytes]]:
+        """The inclusion proof of each of ``indices`` in the tree of ``size`` (computed together)."""
+        return self._tree.inclusion_proofs(indices, size)
+
     def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[bytes]:
         return self._tree.consistency_proof(old_size, new_size)
 

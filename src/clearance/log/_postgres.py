@@ -23,9 +23,9 @@ Tables (one log per database):
 Integrating is exclusive: :meth:`PostgresStorage.sequencing` takes a session
 advisory lock (released by PostgreSQL the moment the holder's connection
 dies, so a ``kill -9`` hands over at once) and bumps the fencing token;
-:meth:`PostgresStorage.commit_batch` re-reads the token and the head size in
-its own transaction (``FOR UPDATE``), so an integrator that lost its lock
-cannot commit.
+:meth:`PostgresStorage.commit_batch` re-checks the token (``FOR SHARE``) and
+the head size in the one statement that writes the batch, so an integrator that
+lost its lock writes nothing.
 """
 
 from __future__ import annotations

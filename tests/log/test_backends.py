@@ -281,6 +281,31 @@ def test_integrator_that_lost_its_lease_cannot_commit(tmp_path: Path, pg_dsn: st
         log.verify()
 
 
+def test_attack_a_log_whose_head_row_was_deleted_is_refused_and_its_lock_left_free(
+    tmp_path: Path, pg_dsn: str
+) -> None:
+    """The head row deleted behind the log's back: the integrator refuses to write, and
+    the advisory lock it took for the attempt does not stay held (which would stall
+    every replica)."""
+    import psycopg
+
+    from clearance.log._postgres import PostgresStorage
+
+    with _new(tmp_path / "log", pg_dsn) as log:
+        log.append([b"a"])
+        storage = log.storage
+        assert isinstance(storage, PostgresStorage)
+        _sql(pg_dsn, tmp_path, "DELETE FROM clr_log_head")
+        with pytest.raises(LogCorruptedError, match="no head checkpoint"), storage.sequencing():
+            pytest.fail("the lease was given on a log without a head")
+        with psycopg.connect(pg_dsn) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            ).fetchone()
+        assert row is not None and row[0] == 0
+
+
 def test_attack_a_fenced_integrators_commit_writes_no_tile_bundle_or_checkpoint(
     tmp_path: Path, pg_dsn: str
 ) -> None:

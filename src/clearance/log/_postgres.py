@@ -352,11 +352,12 @@ class PostgresStorage:
                     self._seq_conn.close()
                 raise _unavailable(self._dsn, exc) from None
             assert row is not None
-            if row[1] is None:
-                raise LogCorruptedError(f"{self.location}: the log has no head checkpoint")
             self._token = self._last_token = int(row[0])
-            self._sequenced_size = int(row[1])
             try:
+                # Refused inside the try: the lock just taken is released on the way out.
+                if row[1] is None:
+                    raise LogCorruptedError(f"{self.location}: the log has no head checkpoint")
+                self._sequenced_size = int(row[1])
                 yield True
             finally:
                 self._token = self._sequenced_size = None

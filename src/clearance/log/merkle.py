@@ -62,16 +62,29 @@ def root_from_leaf_hashes(hashes: Iterable[bytes]) -> bytes:
     return root
 
 
-def subtree_hash(lo: int, hi: int, read: HashReader) -> bytes:
-    """The hash of leaves ``[lo, hi)`` where ``lo`` is aligned to the subtree's split."""
+def subtree_hash(
+    lo: int, hi: int, read: HashReader, known: dict[tuple[int, int], bytes] | None = None
+) -> bytes:
+    """The hash of leaves ``[lo, hi)`` where ``lo`` is aligned to the subtree's split.
+
+    ``known``: subtree hashes computed before in the same tree, and where this call
+    keeps the ones it computes (proofs computed together share them)."""
+    if known is not None and (lo, hi) in known:
+        return known[(lo, hi)]
     n = hi - lo
     if n <= 0:
         raise ProofRequestError(f"empty subtree [{lo}, {hi})")
     if n & (n - 1) == 0 and lo % n == 0:
         level = n.bit_length() - 1
-        return read(level, lo >> level)
-    k = _split(n)
-    return node_hash(subtree_hash(lo, lo + k, read), subtree_hash(lo + k, hi, read))
+        digest = read(level, lo >> level)
+    else:
+        k = _split(n)
+        digest = node_hash(
+            subtree_hash(lo, lo + k, read, known), subtree_hash(lo + k, hi, read, known)
+        )
+    if known is not None:
+        known[(lo, hi)] = digest
+    return digest
 
 
 def tree_root(size: int, read: HashReader) -> bytes:
@@ -88,20 +101,10 @@ def inclusion_proofs(indices: Sequence[int], size: int, read: HashReader) -> lis
     paths share computed once (a batch's receipts: neighbouring leaves share all but the
     lowest few, and the right edge's incomplete subtrees are hashed from their tiles)."""
     known: dict[tuple[int, int], bytes] = {}
-
-    def subtree(lo: int, hi: int) -> bytes:
-        digest = known.get((lo, hi))
-        if digest is None:
-            n = hi - lo
-            if n & (n - 1) == 0 and lo % n == 0:
-                digest = subtree_hash(lo, hi, read)
-            else:
-                k = _split(n)
-                digest = node_hash(subtree(lo, lo + k), subtree(lo + k, hi))
-            known[(lo, hi)] = digest
-        return digest
-
-    return [_audit_path(index, size, subtree) for index in indices]
+    return [
+        _audit_path(index, size, lambda lo, hi: subtree_hash(lo, hi, read, known))
+        for index in indices
+    ]
 
 
 def _audit_path(index: int, size: int, subtree: Callable[[int, int], bytes]) -> list[bytes]:

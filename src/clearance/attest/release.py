@@ -21,6 +21,7 @@ The artifact list and the subjects name the same files in the same order.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -125,7 +126,7 @@ class Release:
             for rule in rules:
                 _fields.text(rule, f"evidence[{index}].rules")
         _fields.name(self.channel, "release channel")
-        Version.parse(self.version)
+        _ = self.parsed_version  # refuses a malformed version; kept for the version rule
         if not self.artifacts:
             raise StatementFormatError("a release needs at least one artifact")
         names = [a.name for a in self.artifacts]
@@ -144,8 +145,10 @@ class Release:
                     f"build recipe for {binary!r} names source {recipe.source!r}, not an artifact"
                 )
 
-    @property
+    @functools.cached_property
     def parsed_version(self) -> Version:
+        """The version, parsed once per release object: the version rule compares it at
+        every admission and at every entry the verifiable index applies."""
         return Version.parse(self.version)
 
     def artifact(self, name: str) -> Artifact | None:

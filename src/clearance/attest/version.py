@@ -55,7 +55,10 @@ class Version:
         tag = tuple(match["tag"].split(".")) if match["tag"] else ()
         return cls(text, numbers, tag)
 
+    @functools.cached_property
     def _key(self) -> tuple[tuple[int, ...], int, tuple[tuple[int, int, str], ...]]:
+        """What versions compare by (made once: a channel's bar is compared with every
+        new release of the channel)."""
         numbers = list(self.numbers)
         while len(numbers) > 1 and numbers[-1] == 0:
             numbers.pop()
@@ -65,13 +68,13 @@ class Version:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Version):
             return NotImplemented
-        return self._key() == other._key()
+        return self._key == other._key
 
     def __lt__(self, other: Version) -> bool:
-        return self._key() < other._key()
+        return self._key < other._key
 
     def __hash__(self) -> int:
-        return hash(self._key())
+        return hash(self._key)
 
     def __str__(self) -> str:
         return self.text

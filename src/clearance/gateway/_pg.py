@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from clearance._pg_rows import register_columns
 from clearance.gateway.errors import GatewayInputError
 from clearance.log._postgres import redact
 
@@ -47,6 +48,7 @@ def open_pool(dsn: str, name: str, schema: Sequence[str], *, max_size: int = 4) 
         min_size=1,
         max_size=max_size,
         kwargs={"application_name": name},
+        configure=register_columns,
         open=False,
     )
     try:

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 import psycopg
 
-from clearance._pg_rows import as_columns, last_per_key, unnest_insert
+from clearance._pg_rows import Column, as_columns, last_per_key, unnest_insert
 from clearance.gateway._pg import Pool, database_error, open_pool
 from clearance.gateway.states import ReleaseState
 from clearance.gateway.store import (
@@ -151,12 +151,14 @@ _ROW_TABLES = {
 _INSERT_ROWS = {
     table: unnest_insert(spec.into, spec.types, spec.tail) for table, spec in _ROW_TABLES.items()
 }
+_RELEASE_ARTIFACT_TYPES = ("text", "text")
 _INSERT_RELEASE_ARTIFACTS = unnest_insert(
-    "clr_gw_release_artifacts", ("text", "text"), _KEEP_FIRST
+    "clr_gw_release_artifacts", _RELEASE_ARTIFACT_TYPES, _KEEP_FIRST
 )
+_ENTRY_TYPES = ("bigint", "text", "text", "text", "double precision")
 _INSERT_ENTRIES = unnest_insert(
     "clr_gw_entries",
-    ("bigint", "text", "text", "text", "double precision"),
+    _ENTRY_TYPES,
     "ON CONFLICT (log_index) DO NOTHING RETURNING log_index",
 )
 
@@ -209,7 +211,7 @@ class PostgresMetadataStore:
                 # primary key until this transaction ends, then writes nothing.  In log order,
                 # so two replicas indexing overlapping batches cannot deadlock.
                 ordered = [entry_row(r, now) for r in sorted(records, key=lambda r: r.log_index)]
-                cur.execute(_INSERT_ENTRIES, as_columns(ordered, 5))
+                cur.execute(_INSERT_ENTRIES, as_columns(ordered, _ENTRY_TYPES))
                 first = {int(row[0]) for row in cur.fetchall()}
                 written = [r.log_index in first for r in records]
                 new_rows = [
@@ -221,7 +223,7 @@ class PostgresMetadataStore:
                     if spec.upsert_key:
                         rows = last_per_key(rows, spec.upsert_key)
                     if rows:
-                        cur.execute(_INSERT_ROWS[table], as_columns(rows, len(spec.types)))
+                        cur.execute(_INSERT_ROWS[table], as_columns(rows, spec.types))
                 named = [
                     row
                     for r, new in zip(records, written, strict=True)
@@ -229,7 +231,7 @@ class PostgresMetadataStore:
                     for row in release_artifact_rows(r)
                 ]
                 if named:
-                    cur.execute(_INSERT_RELEASE_ARTIFACTS, as_columns(named, 2))
+                    cur.execute(_INSERT_RELEASE_ARTIFACTS, as_columns(named, _RELEASE_ARTIFACT_TYPES))
         except psycopg.OperationalError as exc:
             raise database_error(self._dsn, exc) from None
         return written
@@ -251,7 +253,7 @@ class PostgresMetadataStore:
             "SELECT q.sha, e.log_index FROM unnest(%b::text[]) AS q(sha) CROSS JOIN LATERAL "
             "(SELECT log_index FROM clr_gw_entries WHERE sha256 = q.sha "
             "ORDER BY log_index LIMIT 1) AS e",
-            (list(sha256s),),
+            (Column(sha256s, "text"),),
         )
         return {str(r[0]): int(r[1]) for r in rows}
 
@@ -336,7 +338,7 @@ class PostgresMetadataStore:
                     "UPDATE clr_gw_releases r SET detail = d.detail "
                     "FROM unnest(%b::text[], %b::text[]) AS d(sha256, detail) "
                     "WHERE r.sha256 = d.sha256 AND r.state = %s",
-                    (list(latest), list(latest.values()), ReleaseState.AWAITING_ARTIFACTS.value),
+                    (Column(latest, "text"), Column(latest.values(), "text"), ReleaseState.AWAITING_ARTIFACTS.value),
                     prepare=False,
                 )
         except psycopg.OperationalError as exc:
@@ -483,6 +485,6 @@ class PostgresMetadataStore:
             # A key lookup per digest, whatever the plan (see entries_by_sha).
             "SELECT q.sha FROM unnest(%b::text[]) AS q(sha) CROSS JOIN LATERAL "
             "(SELECT 1 FROM clr_gw_artifacts WHERE sha256 = q.sha) AS found",
-            (list(sha256s),),
+            (Column(sha256s, "text"),),
         )
         return {str(r[0]) for r in rows}

@@ -39,7 +39,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from clearance._pg_rows import as_columns, last_per_key
+from clearance._pg_rows import as_columns, last_per_key, register_columns
 from clearance.log._edge import TileWrite
 from clearance.log._tilemath import TILE_WIDTH
 from clearance.log.errors import LogCorruptedError, LogInputError, LogUnavailableError
@@ -162,6 +162,7 @@ class PostgresStorage:
                 min_size=1,
                 max_size=pool_size,
                 kwargs={"autocommit": True, "application_name": name},
+                configure=register_columns,
                 open=False,
             )
             self._pool.open(wait=True, timeout=10.0)
@@ -421,9 +422,13 @@ class PostgresStorage:
                 parts.append((w.index, w.start, w.data[w.start :]))
         # One row per key: one statement may not write a row twice (the last write won when
         # these were statements of their own, and still does).
-        tile_level, tile_idx, tile_data = as_columns(last_per_key(tiles, 2), 3)
-        bundle_idx, bundle_data = as_columns(last_per_key(bundles, 1), 2)
-        part_idx, part_start, part_data = as_columns(last_per_key(parts, 2), 3)
+        tile_level, tile_idx, tile_data = as_columns(
+            last_per_key(tiles, 2), ("integer", "bigint", "bytea")
+        )
+        bundle_idx, bundle_data = as_columns(last_per_key(bundles, 1), ("bigint", "bytea"))
+        part_idx, part_start, part_data = as_columns(
+            last_per_key(parts, 2), ("bigint", "integer", "bytea")
+        )
         params = {
             "size": size, "note": note, "old_size": old_size, "token": self._token, "root": root,
             "tile_level": tile_level, "tile_idx": tile_idx, "tile_data": tile_data,

@@ -18,7 +18,7 @@ from clearance.gateway._sigpool import SignaturePool
 from clearance.gateway.errors import GatewayInputError
 from clearance.gateway.health_batch import HealthAggregate
 from clearance.gateway.rollout import Ring, customer_bucket
-from clearance.keys import Signer
+from clearance.keys import Signer, Verifier
 from clearance.log import merkle
 from clearance.log.reader import read_entry
 from clearance.report.served import fetch_from_server
@@ -149,8 +149,8 @@ def _node(leaves: list[bytes], level: int, n: int) -> bytes:
 
 def test_signature_pool_checks_in_processes_like_inline() -> None:
     signer, other = Signer.generate("client"), Signer.generate("other")
-    key = signer.verifier.to_string()
-    items: list[tuple[bytes, list[str]]] = []
+    key = signer.verifier  # parsed and checked once by the gateway, pickled to the workers
+    items: list[tuple[bytes, list[Verifier]]] = []
     for n in range(200):
         body = {"release": "r", "customer": "c", "status": "ok", "nonce": str(n)}
         env = Statement((Subject("release", "r"),), HEALTH_V1, body).sign(

@@ -29,13 +29,13 @@ from clearance.keys import Verifier
 MAX_BULK_REPORTS = 20_000
 #: A window is aggregated this long after it ends (late commits of bulk requests).
 GRACE_SECONDS = 2
-#: Client key lines whose key id is remembered (then forgotten all at once).
+#: Client key lines kept parsed (then forgotten all at once).
 KEY_CACHE_SIZE = 1_000_000
 #: The most reports of a health aggregate one answer holds (``?limit=``, then pages).
 MAX_REPORTS_PER_PAGE = 10_000
 #: Customers whose client keys a gateway keeps parsed (the least recently used go first).
 CUSTOMERS_KEPT = 10_000
-_NOT_PARSED = ""  # no key id is empty
+_NOT_PARSED = object()
 
 
 class ReadReport(NamedTuple):
@@ -108,19 +108,24 @@ class HealthBulk:
         #: The rollout rule (``Rollouts.judge``), which counts these reports with the logged
         #: ones through :meth:`window_tally`.
         self._judge = judge
-        #: Client key lines already parsed: their key id, or None for a line that is not a
-        #: key (a customer's entitlements are re-read when one is added).
-        self._key_ids: dict[str, str | None] = {}
+        #: Client key lines already parsed and checked: the key, or None for a line that is
+        #: not a key (a customer's entitlements are re-read when one is added).  The pool's
+        #: workers are handed these keys, not the lines: checking that a key is a point of
+        #: the curve's group costs about as much as a signature check, and a fleet signs
+        #: each report with a key of its own.
+        self._parsed: dict[str, Verifier | None] = {}
         #: Each customer's keys by key id, with the version of its entitlements they were
         #: read at (``MetadataStore.entitlements_version``): a bulk of a fleet's reports
         #: reads a version per customer, not every entitlement (about 200 KB of JSON for
         #: 3,000 devices) again.
-        self._keys_of: OrderedDict[str, tuple[tuple[int, int], dict[str, str]]] = OrderedDict()
+        self._keys_of: OrderedDict[str, tuple[tuple[int, int], dict[str, Verifier]]] = (
+            OrderedDict()
+        )
         self._keys_lock = threading.Lock()
         #: One aggregation at a time: two would both log an aggregate of one window.
         self._aggregating = threading.Lock()
 
-    def _client_keys(self, customer: str) -> dict[str, str]:
+    def _client_keys(self, customer: str) -> dict[str, Verifier]:
         """The customer's registered client keys by key id (a fleet registers one per
         device: thousands, read again only when the customer's entitlements change)."""
         version = self.store.entitlements_version(customer)
@@ -139,22 +144,22 @@ class HealthBulk:
                 self._keys_of.popitem(last=False)
         return keys
 
-    def _read_client_keys(self, customer: str) -> dict[str, str]:
-        keys: dict[str, str] = {}
+    def _read_client_keys(self, customer: str) -> dict[str, Verifier]:
+        keys: dict[str, Verifier] = {}
         for _, body in self.store.entitlements(customer):
             for vkey in body.get("client_keys", []):
                 line = str(vkey)
-                kid = self._key_ids.get(line, _NOT_PARSED)
-                if kid == _NOT_PARSED:
+                verifier = self._parsed.get(line, _NOT_PARSED)
+                if verifier is _NOT_PARSED:
                     try:
-                        kid = key_id(Verifier.parse(line))
+                        verifier = Verifier.parse(line)
                     except BadInput:
-                        kid = None
-                    if len(self._key_ids) >= KEY_CACHE_SIZE:
-                        self._key_ids.clear()
-                    self._key_ids[line] = kid
-                if kid is not None:
-                    keys.setdefault(kid, line)
+                        verifier = None
+                    if len(self._parsed) >= KEY_CACHE_SIZE:
+                        self._parsed.clear()
+                    self._parsed[line] = verifier
+                if isinstance(verifier, Verifier):
+                    keys.setdefault(key_id(verifier), verifier)
         return keys
 
     def submit_health_bulk(self, body: bytes, role: str | None) -> dict[str, Any]:
@@ -179,8 +184,8 @@ class HealthBulk:
                 f"bulk health reports: {len(raw)} reports, at most {MAX_BULK_REPORTS} per request"
             )
         refused: list[dict[str, Any]] = []
-        candidates: list[tuple[int, AcceptedReport, list[str]]] = []
-        keys_of: dict[str, dict[str, str]] = {}
+        candidates: list[tuple[int, AcceptedReport, list[Verifier]]] = []
+        keys_of: dict[str, dict[str, Verifier]] = {}
         states: dict[str, rollout.RolloutState | None] = {}
         # Parsing, encoding and hashing each report is most of a bulk's work outside the
         # signatures: it runs in the pool's processes too, not under this one's GIL.
@@ -208,8 +213,8 @@ class HealthBulk:
                 # Only the keys the signatures name are tried (Envelope.verify matches
                 # signatures to keys by key id anyway): not every key of a fleet per report.
                 registered = keys_of[customer]
-                lines = [registered[k] for k in read.keyids if k in registered]
-                if not lines:
+                signers = [registered[k] for k in read.keyids if k in registered]
+                if not signers:
                     raise GatewayRefused(f"not signed by a client key registered for {customer!r}")
             except GatewayRefused as exc:
                 refused.append({"position": position, "reason": str(exc)})
@@ -223,7 +228,7 @@ class HealthBulk:
                 read.stored,
                 read.device,
             )
-            candidates.append((position, report, lines))
+            candidates.append((position, report, signers))
         verdicts = self.signatures.verify_many([(c[1].envelope, c[2]) for c in candidates])
         good: list[AcceptedReport] = []
         for (position, report, _), problem in zip(candidates, verdicts, strict=True):

@@ -34,6 +34,9 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 SHORT = "public, max-age=5, must-revalidate"
 NO_CACHE = "no-cache"
 
+#: Made once: ``json.dumps`` with options builds an encoder at every call (per answer).
+_ANSWER = json.JSONEncoder(separators=(",", ":"))
+
 TILE_PATH = re.compile(r"^tile/(?:\d+|entries)/(?:x\d{3}/)*\d{3}(?:\.p/\d+)?$")
 
 
@@ -189,7 +192,7 @@ class StaticFastPath:
             answer = await self._gateway.submit_async(b"".join(chunks), role)
         except ClearanceError as exc:
             status, answer = status_of(exc, token is not None), {"detail": str(exc)}
-        body = json.dumps(answer, separators=(",", ":")).encode()
+        body = _ANSWER.encode(answer).encode()
         await send(
             {
                 "type": "http.response.start",

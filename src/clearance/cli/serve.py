@@ -15,6 +15,12 @@ def register(sub: SubParsers) -> None:
     parser.add_argument(
         "--port", default=8000, type=int, help="port to listen on (0: any free port)"
     )
+    parser.add_argument(
+        "--advertise",
+        metavar="URL",
+        help="where the other replicas reach this one (default http://HOST:PORT; needed "
+        "when HOST is 0.0.0.0): the leader takes the others' submissions there",
+    )
     set_handler(parser, _serve)
 
 
@@ -26,5 +32,6 @@ def _serve(args: argparse.Namespace) -> int:
         args.host,
         args.port,
         lambda url: stderr(f"clearance gateway on {url} (data {args.data})"),
+        advertise=args.advertise,
     )
     return EXIT_OK

@@ -10,6 +10,7 @@ same statuses (:func:`status_of`) and cache headers.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections import OrderedDict
@@ -19,6 +20,14 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from clearance.errors import BadInput, ClearanceError, Refused
+from clearance.gateway._forwarding import (
+    FORWARD_PATH,
+    MAX_FORWARDED,
+    MAX_FORWARDED_BYTES,
+    Forwarder,
+    ForwardingError,
+    forwarded_items,
+)
 from clearance.gateway.errors import (
     GatewayInputError,
     GatewayNotFoundError,
@@ -72,6 +81,43 @@ def bearer_token(header: str) -> str | None:
 LARGEST_IMMUTABLE = TILE_WIDTH * (2 + MAX_ENTRY_SIZE)
 
 
+async def _read_body(
+    scope: Any, receive: Any, limit: int, what: str = "envelope"
+) -> bytes | None:
+    """The request's body, refused beyond ``limit`` bytes; None when the client left."""
+    for name, value in scope["headers"]:
+        if name == b"content-length" and value.isdigit() and int(value) > limit:
+            raise PayloadTooLargeError(f"{what} is {value.decode()} bytes, the limit is {limit}")
+    chunks: list[bytes] = []
+    total, more = 0, True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        total += len(chunk)
+        if total > limit:
+            raise PayloadTooLargeError(f"{what} is larger than the limit of {limit} bytes")
+        chunks.append(chunk)
+        more = message.get("more_body", False)
+    return b"".join(chunks)
+
+
+async def _send_json(send: Any, status: int, answer: Any) -> None:
+    body = _ANSWER.encode(answer).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
 class ImmutableCache:
     """Bytes of files that never change once written, up to ``limit`` bytes in total (the
     least recently read dropped first); a file larger than ``item_limit`` is not kept."""
@@ -114,6 +160,7 @@ class StaticFastPath:
         self._log = gateway.log.public_dir
         self._tuf = gateway.tuf.metadata_dir
         self._cache = ImmutableCache()
+        self._forwarder: Forwarder | None = None  # made on the event loop, at first use
 
     def _lookup(self, path: str) -> tuple[bytes, bytes, bytes] | None:
         if path == "/log/checkpoint":
@@ -161,49 +208,63 @@ class StaticFastPath:
         """``POST /api/v1/submissions`` without the framework: the hottest write path
         (the route stays in the app, which documents it; the answers are the same)."""
         token = None
-        declared = None
         for name, value in scope["headers"]:
             if name == b"authorization":
                 token = bearer_token(value.decode("latin-1"))
-            elif name == b"content-length":
-                declared = value
-        limit = self._gateway.config.max_envelope_bytes
-        status, answer = 201, None
         try:
-            if declared is not None and declared.isdigit() and int(declared) > limit:
-                raise PayloadTooLargeError(
-                    f"envelope is {declared.decode()} bytes, the limit is {limit}"
-                )
-            chunks: list[bytes] = []
-            total, more = 0, True
-            while more:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    return
-                chunk = message.get("body", b"")
-                total += len(chunk)
-                if total > limit:
-                    raise PayloadTooLargeError(
-                        f"envelope is larger than the limit of {limit} bytes"
-                    )
-                chunks.append(chunk)
-                more = message.get("more_body", False)
-            role = self._gateway.config.role_of(token)
-            answer = await self._gateway.submit_async(b"".join(chunks), role)
+            body = await _read_body(scope, receive, self._gateway.config.max_envelope_bytes)
+            if body is None:
+                return  # the client went away
+            status, answer = await self._submission(body, token)
         except ClearanceError as exc:
             status, answer = status_of(exc, token is not None), {"detail": str(exc)}
-        body = _ANSWER.encode(answer).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
+        await _send_json(send, status, answer)
+
+    async def _submission(self, body: bytes, token: str | None) -> tuple[int, dict[str, Any]]:
+        """(status, answer) of one submission: the sequencer's, when this replica forwards
+        to one and its answer checks (see clearance.gateway._forwarding), else this one's."""
+        sequencer = self._gateway.sequencer_url()
+        if sequencer is not None:
+            if self._forwarder is None:
+                self._forwarder = self._gateway.forwarder()
+            try:
+                return await self._forwarder.forward(sequencer, body, token)
+            except ForwardingError:
+                pass  # admitted here
+        return await self._local_submission(body, token)
+
+    async def _local_submission(
+        self, body: bytes, token: str | None
+    ) -> tuple[int, dict[str, Any]]:
+        try:
+            role = self._gateway.config.role_of(token)
+            return 201, await self._gateway.submit_async(body, role)
+        except ClearanceError as exc:
+            return status_of(exc, token is not None), {"detail": str(exc)}
+
+    async def _forwarded(self, scope: Any, receive: Any, send: Any) -> None:
+        """``POST /internal/v1/forwarded``: another replica's batch of submissions, each
+        judged by its own caller's token and admitted here together (never forwarded
+        again), each answered as it would have been."""
+        try:
+            limit = MAX_FORWARDED_BYTES + 64 * MAX_FORWARDED  # the JSON around them
+            body = await _read_body(scope, receive, 2 * limit, "forwarded batch")
+            if body is None:
+                return
+            try:
+                items = forwarded_items(body)
+            except ValueError as exc:
+                raise GatewayInputError(f"forwarded submissions: {exc}") from None
+            results = await asyncio.gather(
+                *(self._local_submission(envelope, token) for envelope, token in items)
+            )
+            answer: dict[str, Any] = {
+                "results": [{"status": code, "answer": one} for code, one in results]
             }
-        )
-        await send({"type": "http.response.body", "body": body})
+            status = 200
+        except ClearanceError as exc:
+            status, answer = status_of(exc, False), {"detail": str(exc)}
+        await _send_json(send, status, answer)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if (
@@ -213,6 +274,9 @@ class StaticFastPath:
             and not scope.get("query_string")
         ):
             await self._submit(scope, receive, send)
+            return
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == FORWARD_PATH:
+            await self._forwarded(scope, receive, send)
             return
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
             path = scope["path"]

@@ -23,7 +23,7 @@ from clearance.log._postgres import redact
 Pool = ConnectionPool[psycopg.Connection[tuple[Any, ...]]]
 
 #: pg_advisory_xact_lock key serialising the gateway's schema creation ("clr-gws1").
-_SCHEMA_LOCK = int.from_bytes(b"clr-gws1", "big") & 0x7FFF_FFFF_FFFF_FFFF
+SCHEMA_LOCK = int.from_bytes(b"clr-gws1", "big") & 0x7FFF_FFFF_FFFF_FFFF
 
 
 class GatewayDatabaseError(GatewayInputError):
@@ -54,7 +54,7 @@ def open_pool(dsn: str, name: str, schema: Sequence[str], *, max_size: int = 4) 
     try:
         pool.open(wait=True, timeout=10.0)
         with pool.connection() as conn:
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
             for statement in schema:
                 conn.execute(statement)
     except (psycopg.Error, Exception) as exc:  # pool timeouts are not psycopg errors

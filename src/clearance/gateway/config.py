@@ -85,6 +85,9 @@ class GatewayConfig:
     database: str | None = None
     #: Health reports accepted in bulk are logged as one aggregate per ring per window.
     health_window_seconds: int = 300
+    #: With replicas: forward signed submissions to the leader, the one sequencer, instead
+    #: of taking turns at integrating them (``clearance.gateway._forwarding``).
+    forward_to_leader: bool = True
 
     def role_of(self, token: str | None) -> str | None:
         if not token:
@@ -110,6 +113,7 @@ class GatewayConfig:
             "job_queue_table": self.job_queue_table,
             "database": self.database,
             "health_window_seconds": self.health_window_seconds,
+            "forward_to_leader": self.forward_to_leader,
         }
 
     @classmethod
@@ -146,9 +150,16 @@ class GatewayConfig:
                 job_queue_table=str(data.get("job_queue_table", "clearance_jobs")),
                 database=_optional_dsn(data.get("database")),
                 health_window_seconds=_positive(data.get("health_window_seconds", 300)),
+                forward_to_leader=_flag(data.get("forward_to_leader", True), "forward_to_leader"),
             )
         except (KeyError, TypeError, ValueError, BadInput) as exc:
             raise GatewayInputError(f"gateway.json: malformed ({exc})") from None
+
+
+def _flag(value: Any, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise GatewayInputError(f"gateway.json: {name!r} must be true or false")
+    return value
 
 
 def _positive(value: Any) -> int:

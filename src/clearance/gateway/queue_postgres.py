@@ -48,6 +48,7 @@ from procrastinate.sql import queries as procrastinate_queries
 from procrastinate.sync_psycopg_connector import SyncPsycopgConnector
 from psycopg.types.json import Jsonb
 
+from clearance.gateway._pg import SCHEMA_LOCK as GATEWAY_SCHEMA_LOCK
 from clearance.gateway.errors import GatewayInputError, JobQueueError
 from clearance.gateway.queue import DONE, FAILED, QUEUED, RUNNING, Job, record_failure
 
@@ -285,12 +286,21 @@ def _job(row: tuple[Any, ...]) -> Job:
     )
 
 
+#: Where the leader (the replicas' sequencer) is reached; written by the leader only.
+_SEQUENCER_TABLE = """CREATE TABLE IF NOT EXISTS clr_gw_sequencer (
+    id integer PRIMARY KEY CHECK (id = 1), url text NOT NULL, holder text NOT NULL,
+    since timestamptz NOT NULL DEFAULT now())"""
+
 #: pg_advisory_lock key of the background leader ("clr-bg01" as an int64).
 LEADER_KEY = int.from_bytes(b"clr-bg01", "big") & 0x7FFF_FFFF_FFFF_FFFF
 
 
 class LeaderLease:
-    """Try to hold the background-leader advisory lock; :meth:`poll` keeps trying."""
+    """Try to hold the background-leader advisory lock; :meth:`poll` keeps trying.
+
+    The leader is also the replicas' sequencer (``clearance.gateway._forwarding``): it
+    writes the address given to :meth:`advertise` into ``clr_gw_sequencer`` once it holds
+    the lock, and every other replica reads that address at each poll."""
 
     def __init__(self, dsn: str, name: str) -> None:
         self._dsn = dsn
@@ -298,10 +308,23 @@ class LeaderLease:
         self._conn: psycopg.Connection[tuple[Any, ...]] | None = None
         self._leader = False
         self._lock = threading.Lock()
+        self._advertised: str | None = None
+        self._written: str | None = None  # what this leader last wrote as the address
+        self._sequencer: str | None = None  # the leader's address, read by a follower
 
     @property
     def is_leader(self) -> bool:
         return self._leader
+
+    @property
+    def sequencer_url(self) -> str | None:
+        """The leader's advertised address, as last read (None: none advertised)."""
+        return self._sequencer
+
+    def advertise(self, url: str) -> None:
+        """Where other replicas reach this one: written while this replica leads."""
+        with self._lock:
+            self._advertised = url
 
     def poll(self) -> bool:
         """Take the lease if free; check it is still held if taken. True on becoming leader."""
@@ -315,24 +338,45 @@ class LeaderLease:
                         application_name=self._name + "/leader",
                         connect_timeout=5,
                     )
+                    with self._conn.transaction():
+                        self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (GATEWAY_SCHEMA_LOCK,))
+                        self._conn.execute(_SEQUENCER_TABLE)
+                became = False
+                if not self._leader:
+                    row = self._conn.execute(
+                        "SELECT pg_try_advisory_lock(%s)", (LEADER_KEY,)
+                    ).fetchone()
+                    self._leader = became = bool(row and row[0])
+                    self._written = None
                 if self._leader:
-                    self._conn.execute("SELECT 1")  # a dead connection means a lost lease
-                    return False
-                row = self._conn.execute(
-                    "SELECT pg_try_advisory_lock(%s)", (LEADER_KEY,)
+                    self._sequencer = self._advertised
+                    if self._advertised is not None and self._written != self._advertised:
+                        self._conn.execute(
+                            "INSERT INTO clr_gw_sequencer (id, url, holder) VALUES (1, %s, %s) "
+                            "ON CONFLICT (id) DO UPDATE SET url = EXCLUDED.url, "
+                            "holder = EXCLUDED.holder, since = now()",
+                            (self._advertised, self._name),
+                        )
+                        self._written = self._advertised
+                    else:
+                        self._conn.execute("SELECT 1")  # a dead connection means a lost lease
+                    return became
+                found = self._conn.execute(
+                    "SELECT url FROM clr_gw_sequencer WHERE id = 1"
                 ).fetchone()
+                self._sequencer = None if found is None else str(found[0])
+                return False
             except psycopg.Error as exc:
                 if self._leader:
                     logging.getLogger("clearance.gateway").warning(
                         "replica %s lost the leader lease: %s", self._name, exc
                     )
                 self._leader = False
+                self._sequencer = None
                 if self._conn is not None:
                     self._conn.close()
                     self._conn = None
                 return False
-            self._leader = bool(row and row[0])
-            return self._leader
 
     def close(self) -> None:
         with self._lock:

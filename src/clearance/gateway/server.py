@@ -89,8 +89,12 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     on_listening: Callable[[str], None] | None = None,
+    advertise: str | None = None,
 ) -> None:
     """Serve until interrupted (``clearance serve``); ``on_listening`` gets the bound URL.
+
+    ``advertise``: where the other replicas reach this one (by default
+    ``http://HOST:PORT``, unless HOST is a wildcard address, which names no host).
 
     The socket is bound before the app starts, so ``port=0`` lets the OS choose
     and the caller learns the real port (replicas started by scripts and tests).
@@ -107,6 +111,10 @@ def serve(
     bound = sock.getsockname()[1]
     gateway = Gateway.open(data_dir)
     try:
+        if advertise is None and host not in ("0.0.0.0", "::", ""):  # noqa: S104
+            advertise = f"http://{'[' + host + ']' if ':' in host else host}:{bound}"
+        if advertise is not None:
+            gateway.advertise(advertise)
         gateway.start_background()
         # Read, keep-alive and per-client limits: see clearance._serving.
         server = uvicorn.Server(uvicorn_config(create_asgi(gateway), host, bound))

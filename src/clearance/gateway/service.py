@@ -38,6 +38,7 @@ from clearance.gateway._entries import (
     ParsedEntry,
     parse_envelope,
 )
+from clearance.gateway._forwarding import Forwarder, ReceiptCheck
 from clearance.gateway._health_bulk import HealthBulk
 from clearance.gateway._log import GatewayLog
 from clearance.gateway._pipeline import SubmissionPipeline
@@ -156,6 +157,7 @@ class Gateway:
             BatchAdmitter(log, store, self.checks), self._finish_admitted
         )
         self._leader: LeaderLease | None = None
+        self._advertised: str | None = None
         self._seen_missing: set[int] = set()
         #: Every log index below this one is indexed (where :meth:`_follow` starts looking).
         self._indexed_below = 0
@@ -239,6 +241,30 @@ class Gateway:
     def is_leader(self) -> bool:
         """Whether this process runs the once-only background work (always, without replicas)."""
         return self._leader is None or self._leader.is_leader
+
+    def advertise(self, url: str) -> None:
+        """Where the other replicas reach this one (``clearance serve``): while it leads,
+        they forward their submissions there (see :mod:`clearance.gateway._forwarding`)."""
+        self._advertised = url
+        if self._leader is not None:
+            self._leader.advertise(url)
+            self._leader.poll()
+
+    def sequencer_url(self) -> str | None:
+        """Where this replica forwards submissions: the leader's address, or None when
+        this replica admits them itself (it leads, no leader is known, there are no
+        replicas, or ``forward_to_leader`` is off)."""
+        lease = self._leader
+        if lease is None or lease.is_leader or not self.config.forward_to_leader:
+            return None
+        url = lease.sequencer_url
+        return None if url is None or url == self._advertised else url
+
+    def forwarder(self) -> Forwarder:
+        """A forwarder whose receipts are checked against this log's key (made on the
+        event loop that will use it)."""
+        log = self.log.transparency_log
+        return Forwarder(ReceiptCheck(log.verifier, log.origin))
 
     def _leader_tick(self) -> None:
         if self.is_leader:

@@ -6,7 +6,9 @@ Measured in one run, on the same two cores:
   (``Envelope.verify`` of pre-signed releases), in a process pool of one
   process per core, no HTTP: the reference the targets compare with;
 * **signed submissions/s through HTTP** with 1 and then 2 ``clearance serve``
-  replicas sharing one database (connections split evenly), p50/p99;
+  replicas sharing one database (connections split evenly), p50/p99: two replicas
+  with the follower forwarding to the leader (the default), and the same with
+  ``forward_to_leader`` off, each replica integrating what it receives by turns;
 * **health reports/s** through ``POST /api/v1/health-reports/bulk``, once all
   signed by one client key, then from a fleet: one key per device, each device
   reporting once, its customer registering its devices' keys over several
@@ -115,6 +117,14 @@ def _load_many(
         return time.perf_counter() - started
 
     return stats, asyncio.run(main())
+
+
+def _forward_to_leader(world: World, on: bool) -> None:
+    """Set ``forward_to_leader`` in the gateway.json replicas start from."""
+    path = world.data_dir / "gateway.json"
+    config = json.loads(path.read_text())
+    config["forward_to_leader"] = on
+    path.write_text(json.dumps(config, indent=2))
 
 
 def _pct(samples: list[float], q: float) -> float:
@@ -313,6 +323,19 @@ def run(quick: bool) -> str:
         two, two_elapsed = _load_many(
             [(_port(r.url), half, vendor_request) for r in replicas], seconds
         )
+        # The reference for forwarding: the same load on two replicas that each integrate
+        # what they receive, taking turns at the log's lease (as replicas did before).
+        for r in replicas:
+            r.stop()
+        _forward_to_leader(world, False)
+        replicas = Replica.start_many(world.data_dir, 2)
+        turns, turns_elapsed = _load_many(
+            [(_port(r.url), half, vendor_request) for r in replicas], seconds
+        )
+        for r in replicas:
+            r.stop()
+        _forward_to_leader(world, True)
+        replicas = Replica.start_many(world.data_dir, 2)
 
         # -- health reports in bulk ----------------------------------------------------------
         reports = _health_reports(world, approved, customers, per_batch * health_batches)
@@ -434,7 +457,7 @@ def run(quick: bool) -> str:
         # -- durability: every acknowledged submission of the measured runs is in the log -----
         lost = 0
         with TransparencyLog.open(world.data_dir / "log") as log:
-            for index, sha in [*one.acknowledged, *two.acknowledged]:
+            for index, sha in [*one.acknowledged, *two.acknowledged, *turns.acknowledged]:
                 if index >= log.size or hashlib.sha256(log.entry(index)).hexdigest() != sha:
                     lost += 1
             log_size = log.size
@@ -452,6 +475,7 @@ def run(quick: bool) -> str:
         return len(stats.latencies["submit"]) / elapsed
 
     one_rps, two_rps = rate(one, one_elapsed), rate(two, two_elapsed)
+    turns_rps = rate(turns, turns_elapsed)
     best = max(one_rps, two_rps)
     tile_rps = len(gw_tiles.latencies["tile"]) / gw_elapsed
     nginx_rps = len(ng_tiles.latencies["tile"]) / ng_elapsed
@@ -465,9 +489,14 @@ def run(quick: bool) -> str:
         f"| signed submissions, 1 replica ({vendors} connections) | {one_rps:,.0f} | "
         f"{statistics.median(one.latencies['submit']) * 1000:.1f} | "
         f"{_pct(one.latencies['submit'], 0.99):.1f} | {sum(one.errors.values())} |",
-        f"| signed submissions, 2 replicas ({half}+{half} connections) | {two_rps:,.0f} | "
+        f"| signed submissions, 2 replicas ({half}+{half} connections), the follower "
+        f"forwarding to the leader | {two_rps:,.0f} | "
         f"{statistics.median(two.latencies['submit']) * 1000:.1f} | "
         f"{_pct(two.latencies['submit'], 0.99):.1f} | {sum(two.errors.values())} |",
+        f"| signed submissions, 2 replicas ({half}+{half} connections), taking turns at "
+        f"integrating (reference: `forward_to_leader` off) | {turns_rps:,.0f} | "
+        f"{statistics.median(turns.latencies['submit']) * 1000:.1f} | "
+        f"{_pct(turns.latencies['submit'], 0.99):.1f} | {sum(turns.errors.values())} |",
         f"| health reports, bulk of {per_batch}, {len(replicas)} replicas, one sender each, "
         f"all signed by one client key | {health_rate:,.0f} | - | - | - |",
         f"| health reports, the same, from a fleet: one key per device ({fleet_size:,} "
@@ -502,7 +531,8 @@ def run(quick: bool) -> str:
                 else "."
             ),
             f"- Acknowledged submissions checked in the log afterwards: "
-            f"{len(one.acknowledged) + len(two.acknowledged)}, lost: **{lost}**.",
+            f"{len(one.acknowledged) + len(two.acknowledged) + len(turns.acknowledged)}, "
+            f"lost: **{lost}**.",
             f"- Same tile bytes from the replica and nginx: {same}.",
             f"- Targets: ≥ {TARGET_SUBMIT_RPS:,.0f} signed submissions/s: {best:,.0f}/s, "
             f"{met(best >= TARGET_SUBMIT_RPS)}; ≥ {TARGET_RAW_FRACTION:.1f}x the raw "

@@ -288,8 +288,8 @@ def run(quick: bool) -> str:
             tmp / "w", embedded_inspector=False, rings=INSTANT_RINGS, workers=0, database=dsn
         )
         # -- the reference: raw verification of the same envelopes on the same cores ----------
-        # Enough for every timed run at about 2,000/s, the failover rounds included.
-        pool = _releases(world, 8000 if quick else 60000, 100)
+        # Enough for the three timed runs at about 2,500/s, the failover rounds included.
+        pool = _releases(world, 30000 if quick else 100000, 100)
         raw = [e.to_bytes() for e in pool]
         key = world.vendor.verifier.to_string()
         # About a second of work per process: shorter runs are noise on a shared machine.

@@ -289,6 +289,11 @@ class Gateway:
         assert self._leader is not None
         became = self._leader.poll()
         self.tuf.sync()  # what another replica published, for this one to serve
+        # A follower forwards its submissions, so it would otherwise apply the leader's
+        # entries to its verifiable index only when it next integrates: at a failover,
+        # everything since (minutes of a busy log) before the first batch.  Kept within
+        # a poll of the log, taking over costs at most one poll's entries.
+        self.log.sync_index()
         with self._apply_lock:
             start = self._indexed_below
             size = self.log.size

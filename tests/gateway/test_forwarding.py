@@ -21,7 +21,8 @@ import psycopg
 import pytest
 
 from _postgres import scratch_database
-from clearance.attest import Artifact, create_release, create_verdict
+from clearance.attest import Artifact, Statement, Subject, create_release, create_verdict
+from clearance.attest.statement import HEALTH_V1
 from clearance.demo.cluster import Replica
 from clearance.demo.world import World, build_world
 from clearance.gateway._forwarding import (
@@ -182,6 +183,25 @@ def test_attack_a_receipt_whose_tree_size_is_not_its_checkpoints_is_not_relayed(
     check = ReceiptCheck(world.log.verifier, world.origin)
     with pytest.raises(ForwardingError, match="tree size 2"):
         _forward_to(_ForgingSequencer(lying), check, envelope)
+
+
+def test_attack_a_success_without_a_receipt_is_not_relayed(
+    tmp_path: Path, artifact: Artifact
+) -> None:
+    """A release "accepted" with no proof: only a health report's answer has none."""
+    world = build_world(tmp_path, embedded_inspector=False, workers=0)
+    check = ReceiptCheck(world.log.verifier, world.origin)
+    sequencer = _ForgingSequencer(lambda env: {"kind": "release", "log_index": 0})
+    with pytest.raises(ForwardingError, match="a success without a receipt"):
+        _forward_to(sequencer, check, _release(world, artifact, "stable"))
+    health = Statement(
+        (Subject("release", "ab" * 32),),
+        HEALTH_V1,
+        {"release": "ab" * 32, "customer": "site-1", "status": "ok", "nonce": "1"},
+    ).sign([world.client])
+    rollout = {"kind": "health", "log_index": 3, "rollout": None}
+    status, answer = _forward_to(_ForgingSequencer(lambda env: rollout), check, health.to_bytes())
+    assert (status, answer) == (201, rollout)
 
 
 def test_a_sequencer_that_cannot_be_reached_fails_fast(tmp_path: Path, artifact: Artifact) -> None:

@@ -34,7 +34,7 @@ from typing import Any
 
 import httpx
 
-from clearance.attest import Envelope
+from clearance.attest import HEALTH_V1, Envelope, statement_of
 from clearance.errors import ClearanceError
 from clearance.keys import Verifier
 from clearance.log.checkpoint import open_checkpoint
@@ -79,8 +79,16 @@ class ReceiptCheck:
         return checkpoint.root_hash
 
     def __call__(self, envelope: bytes, receipt: dict[str, Any]) -> None:
+        """Raise :class:`ForwardingError` unless ``receipt``, an answer of success, proves
+        ``envelope`` logged (a single health report's answer, the rollout's state, carries
+        no proof: it is relayed only for a health report)."""
         try:
-            entry = Envelope.from_bytes(envelope).to_bytes()
+            parsed = Envelope.from_bytes(envelope)
+            entry = parsed.to_bytes()
+            if "inclusion_proof" not in receipt:
+                if statement_of(parsed).predicate_type != HEALTH_V1:
+                    raise ForwardingError("a success without a receipt, for no health report")
+                return
             index, size = int(receipt["log_index"]), int(receipt["tree_size"])
             proof = [bytes.fromhex(h) for h in receipt["inclusion_proof"]]
             root = self._root_of(str(receipt["checkpoint"]), size)
@@ -104,6 +112,7 @@ class Forwarder:
         self._timeout = timeout
         self._queued: dict[str, list[Pending]] = {}
         self._in_flight = 0
+        self._tasks: set[asyncio.Task[None]] = set()
         self._client: httpx.AsyncClient | None = None
 
     async def forward(self, url: str, envelope: bytes, token: str | None) -> tuple[int, dict[str, Any]]:
@@ -118,7 +127,10 @@ class Forwarder:
         self._queued.setdefault(url, []).append((envelope, token, future))
         if self._in_flight < IN_FLIGHT:
             self._in_flight += 1
-            asyncio.get_running_loop().create_task(self._send_queued())
+            # Kept until done: the loop holds only a weak reference to a task.
+            task = asyncio.get_running_loop().create_task(self._send_queued())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         return await future
 
     def _next_batch(self) -> tuple[str, list[Pending]] | None:
@@ -189,7 +201,7 @@ class Forwarder:
         if status >= 500:
             # Shutting down, or failing: this replica may still admit it.
             raise ForwardingError(f"the sequencer answered {status}: {answer.get('detail')}")
-        if status in (200, 201) and "inclusion_proof" in answer:
+        if 200 <= status < 300:
             self._check(envelope, answer)
         return status, answer
 

@@ -9,6 +9,7 @@ have; a dead sequencer means the submission is admitted where it arrived.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import time
@@ -326,25 +327,32 @@ def _verify(world: World, envelope: bytes, receipt: dict[str, Any]) -> None:
     )
 
 
+@contextlib.contextmanager
+def _leader_and_follower(world: World, dsn: str) -> Iterator[tuple[Replica, Replica]]:
+    """Two replicas, once the leader advertised itself; both killed afterwards."""
+    replicas = Replica.start_many(world.data_dir, 2)
+    try:
+        leader_pid = _sequencer_pid(dsn)
+        leader = next(r for r in replicas if r.pid == leader_pid)
+        yield leader, next(r for r in replicas if r is not leader)
+    finally:
+        for r in replicas:
+            r.kill()
+
+
 @pytest.mark.postgres
 def test_a_follower_forwards_to_the_leader_which_alone_integrates(
     cluster_world: tuple[World, str], artifact: Artifact
 ) -> None:
     world, dsn = cluster_world
-    replicas = Replica.start_many(world.data_dir, 2)
-    try:
-        leader_pid = _sequencer_pid(dsn)
-        follower = next(r for r in replicas if r.pid != leader_pid)
+    with _leader_and_follower(world, dsn) as (leader, follower):
         before = httpx.get(follower.url + "/log/checkpoint", timeout=10).text
         size_before = int(before.splitlines()[1])
         for n in range(5):
             envelope = _release(world, artifact, f"ch{n}")
             receipt = _submit(follower.url, world, envelope)
             _verify(world, envelope, receipt)
-        assert _integrator_pids(dsn, size_before) == {leader_pid}
-    finally:
-        for r in replicas:
-            r.kill()
+        assert _integrator_pids(dsn, size_before) == {leader.pid}
 
 
 @pytest.mark.postgres
@@ -352,11 +360,7 @@ def test_kill_9_of_the_sequencer_leaves_the_follower_admitting_at_once(
     cluster_world: tuple[World, str], artifact: Artifact
 ) -> None:
     world, dsn = cluster_world
-    replicas = Replica.start_many(world.data_dir, 2)
-    try:
-        leader_pid = _sequencer_pid(dsn)
-        leader = next(r for r in replicas if r.pid == leader_pid)
-        follower = next(r for r in replicas if r.pid != leader_pid)
+    with _leader_and_follower(world, dsn) as (leader, follower):
         leader.kill()
         started = time.monotonic()
         envelope = _release(world, artifact, "after-the-kill")
@@ -364,9 +368,6 @@ def test_kill_9_of_the_sequencer_leaves_the_follower_admitting_at_once(
         assert time.monotonic() - started < 5
         _verify(world, envelope, receipt)
         assert _integrator_pids(dsn, receipt["log_index"]) == {follower.pid}
-    finally:
-        for r in replicas:
-            r.kill()
 
 
 @pytest.mark.postgres
@@ -378,17 +379,11 @@ def test_without_forwarding_each_replica_integrates_its_own(
     data = json.loads(config.read_text())
     data["forward_to_leader"] = False
     config.write_text(json.dumps(data))
-    replicas = Replica.start_many(world.data_dir, 2)
-    try:
-        leader_pid = _sequencer_pid(dsn)
-        follower = next(r for r in replicas if r.pid != leader_pid)
+    with _leader_and_follower(world, dsn) as (_, follower):
         envelope = _release(world, artifact, "own")
         receipt = _submit(follower.url, world, envelope)
         _verify(world, envelope, receipt)
         assert _integrator_pids(dsn, receipt["log_index"]) == {follower.pid}
-    finally:
-        for r in replicas:
-            r.kill()
 
 
 def test_forward_to_leader_that_is_not_a_boolean_is_refused_by_name(tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ from clearance.demo.cluster import Replica
 from clearance.demo.world import World, build_world
 from clearance.gateway._forwarding import (
     FORWARD_PATH,
+    MAX_FORWARDED_BODY_BYTES,
     Forwarder,
     ForwardingError,
     ReceiptCheck,
@@ -62,9 +63,11 @@ def artifact(tmp_path: Path) -> Artifact:
 class _ForgingSequencer:
     """An ASGI app answering every forwarded submission with ``receipt_for(envelope)``."""
 
-    def __init__(self, receipt_for: Any) -> None:
+    def __init__(self, receipt_for: Any, status: int = 201) -> None:
         self.receipt_for = receipt_for
+        self.status = status
         self.calls = 0
+        self.body_sizes: list[int] = []
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -76,10 +79,11 @@ class _ForgingSequencer:
             body += message.get("body", b"")
             more = message.get("more_body", False)
         self.calls += 1
+        self.body_sizes.append(len(body))
         items = json.loads(body)["submissions"]
         answer = {
             "results": [
-                {"status": 201, "answer": self.receipt_for(item["envelope"].encode())}
+                {"status": self.status, "answer": self.receipt_for(item["envelope"].encode())}
                 for item in items
             ]
         }
@@ -222,6 +226,36 @@ def test_a_sequencer_that_cannot_be_reached_fails_fast(tmp_path: Path, artifact:
     with pytest.raises(ForwardingError, match=r"forwarding to .* failed"):
         asyncio.run(go())
     assert time.monotonic() - started < 5
+
+
+def test_attack_long_tokens_and_escaped_envelopes_do_not_push_a_batch_past_the_leaders_limit(
+    tmp_path: Path,
+) -> None:
+    """A caller controls its token and its envelope: tokens of kilobytes, and envelopes of
+    the characters JSON escapes, still make forwarded requests the leader reads whole,
+    and every submission is answered once, with its own answer."""
+    world = build_world(tmp_path, embedded_inspector=False, workers=0)
+    sequencer = _ForgingSequencer(lambda envelope: {"detail": envelope.decode()}, status=409)
+    server = BackgroundServer(sequencer)
+    escaped = '{"a":"' + "\\\\" * 900 + '\\"' * 300 + "\u20ac\U0001f642" * 50 + '"}' + "\n" * 200
+    submissions = [(f"{n}{escaped}".encode(), '"' * 4000 + str(n)) for n in range(2500)]
+
+    async def go() -> list[tuple[int, dict[str, Any]]]:
+        forwarder = Forwarder(ReceiptCheck(world.log.verifier, world.origin), timeout=30.0)
+        try:
+            return await asyncio.gather(
+                *(forwarder.forward(server.url, e, t) for e, t in submissions)
+            )
+        finally:
+            await forwarder.aclose()
+
+    try:
+        answers = asyncio.run(go())
+    finally:
+        server.stop()
+    assert [a["detail"].encode() for _, a in answers] == [e for e, _ in submissions]
+    assert max(sequencer.body_sizes) <= MAX_FORWARDED_BODY_BYTES
+    assert sequencer.calls == len(sequencer.body_sizes) >= 4
 
 
 # -- the sequencer's endpoint judges each forwarded submission by its own token ----------------

@@ -22,8 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from clearance.errors import BadInput, ClearanceError, Refused
 from clearance.gateway._forwarding import (
     FORWARD_PATH,
-    MAX_FORWARDED,
-    MAX_FORWARDED_BYTES,
+    MAX_FORWARDED_BODY_BYTES,
     Forwarder,
     ForwardingError,
     forwarded_items,
@@ -247,8 +246,7 @@ class StaticFastPath:
         judged by its own caller's token and admitted here together (never forwarded
         again), each answered as it would have been."""
         try:
-            limit = MAX_FORWARDED_BYTES + 64 * MAX_FORWARDED  # the JSON around them
-            body = await _read_body(scope, receive, 2 * limit, "forwarded batch")
+            body = await _read_body(scope, receive, MAX_FORWARDED_BODY_BYTES, "forwarded batch")
             if body is None:
                 return
             try:

@@ -42,9 +42,17 @@ from clearance.log.merkle import leaf_hash, verify_inclusion
 
 #: Where the leader takes forwarded submissions.
 FORWARD_PATH = "/internal/v1/forwarded"
-#: At most this many submissions in one forwarded request, and this many bytes.
+#: At most this many submissions in one forwarded request, and this many bytes of
+#: envelopes and tokens.
 MAX_FORWARDED = 1024
 MAX_FORWARDED_BYTES = 4 << 20
+#: The most a forwarded request's body can take: written with ``ensure_ascii`` off, a
+#: character of an envelope or token at most doubles (``"`` and ``\\``, and the newlines
+#: a JSON envelope may hold between its values, are escaped with one more byte each),
+#: plus the JSON around each submission.  Only an envelope with raw control characters,
+#: which is no JSON and refused anyway, can grow more: then the leader refuses the
+#: batch and its submissions are admitted by the follower.
+MAX_FORWARDED_BODY_BYTES = 2 * MAX_FORWARDED_BYTES + 64 * MAX_FORWARDED
 #: How long a forwarded batch may take before its submissions are admitted here.
 FORWARD_TIMEOUT_SECONDS = 10.0
 #: Forwarded requests in flight at once: one is answered while the next is admitted.
@@ -138,11 +146,11 @@ class Forwarder:
             batch: list[Pending] = []
             size = 0
             while queued and len(batch) < MAX_FORWARDED:
-                if batch and size + len(queued[0][0]) > MAX_FORWARDED_BYTES:
+                weight = _weight(queued[0])
+                if batch and size + weight > MAX_FORWARDED_BYTES:
                     break
-                item = queued.pop(0)
-                batch.append(item)
-                size += len(item[0])
+                batch.append(queued.pop(0))
+                size += weight
             if not queued:
                 del self._queued[url]
             return url, batch
@@ -156,18 +164,12 @@ class Forwarder:
             self._in_flight -= 1
 
     async def _send(self, url: str, batch: list[Pending]) -> None:
-        body = {
-            "submissions": [
-                {"envelope": envelope.decode("utf-8"), "token": token}
-                for envelope, token, _ in batch
-            ]
-        }
         try:
             if self._client is None:
                 self._client = httpx.AsyncClient(timeout=self._timeout)
             response = await self._client.post(
                 url.rstrip("/") + FORWARD_PATH,
-                content=json.dumps(body, separators=(",", ":")).encode(),
+                content=forwarded_body([(envelope, token) for envelope, token, _ in batch]),
                 headers={"content-type": "application/json"},
             )
             if response.status_code != 200:
@@ -209,6 +211,23 @@ class Forwarder:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+
+
+def _weight(item: Pending) -> int:
+    """What a queued submission counts towards :data:`MAX_FORWARDED_BYTES`: its token
+    comes from the caller's header, so it counts as much as its envelope."""
+    envelope, token, _ = item
+    return len(envelope) + len((token or "").encode("utf-8"))
+
+
+def forwarded_body(items: list[tuple[bytes, str | None]]) -> bytes:
+    """The body of a forwarded request (see :data:`MAX_FORWARDED_BODY_BYTES`)."""
+    body = {
+        "submissions": [
+            {"envelope": envelope.decode("utf-8"), "token": token} for envelope, token in items
+        ]
+    }
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 def forwarded_items(body: bytes) -> list[tuple[bytes, str | None]]:

@@ -26,7 +26,10 @@ README = REPO / "README.md"
 
 def walkthrough_commands() -> list[str]:
     text = README.read_text()
-    section = text[text.index("**1. Keys and trust root.**") : text.index("## Where to read more")]
+    start = text.index("**1. Keys and trust root.**")
+    # The walk-through is its own section: the ones after it (replicas on other
+    # machines, say) show commands that need more than this machine.
+    section = text[start : text.index("\n## ", start)]
     commands: list[str] = []
     for block in re.findall(r"```\n(.*?)```", section, flags=re.S):
         joined = re.sub(r"\\\n\s*", " ", block)

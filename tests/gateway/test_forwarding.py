@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -402,6 +403,25 @@ def test_kill_9_of_the_sequencer_leaves_the_follower_admitting_at_once(
         assert time.monotonic() - started < 5
         _verify(world, envelope, receipt)
         assert _integrator_pids(dsn, receipt["log_index"]) == {follower.pid}
+
+
+@pytest.mark.postgres
+def test_sigterm_of_the_leader_closes_it_and_withdraws_its_address(
+    cluster_world: tuple[World, str],
+) -> None:
+    """A service manager stops a replica with SIGTERM: the gateway is closed as on Ctrl-C,
+    so the leader gives up its address at once and the followers stop forwarding to it."""
+    world, dsn = cluster_world
+    (replica,) = Replica.start_many(world.data_dir, 1)
+    try:
+        assert _sequencer_pid(dsn) == replica.pid
+        replica.process.send_signal(signal.SIGTERM)
+        assert replica.process.wait(timeout=30) == -signal.SIGTERM  # still ends as terminated
+        with psycopg.connect(dsn) as conn:
+            row = conn.execute("SELECT holder FROM clr_gw_sequencer WHERE id = 1").fetchone()
+        assert row is None, f"the stopped leader's address is still advertised: {row}"
+    finally:
+        replica.kill()
 
 
 @pytest.mark.postgres

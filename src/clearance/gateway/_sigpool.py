@@ -114,5 +114,8 @@ class SignaturePool:
 
     def close(self) -> None:
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            # Waited for (a chunk takes well under a second): a pool left to end on its own
+            # as the process exits leaves its semaphores to the resource tracker, which
+            # warns of leaks in every replica's log.
+            self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None

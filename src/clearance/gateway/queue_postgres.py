@@ -379,9 +379,18 @@ class LeaderLease:
                 return False
 
     def close(self) -> None:
+        """Give up the lease; a leader first withdraws its address, so the followers stop
+        forwarding to it at their next poll instead of failing to reach it until another
+        replica leads (the row is only this holder's while it holds the lock)."""
         with self._lock:
-            self._leader = False
             if self._conn is not None:
                 with contextlib.suppress(psycopg.Error):
+                    if self._leader and self._written is not None:
+                        self._conn.execute(
+                            "DELETE FROM clr_gw_sequencer WHERE id = 1 AND holder = %s",
+                            (self._name,),
+                        )
                     self._conn.close()
                 self._conn = None
+            self._leader = False
+            self._sequencer = None

@@ -12,6 +12,7 @@ from typing import Any
 import uvicorn
 
 from clearance._serving import DEFAULT_LIMITS, ServerLimits, uvicorn_config
+from clearance._signals import sigterm_unwinds
 from clearance.gateway.app import create_asgi
 from clearance.gateway.errors import GatewayInputError
 from clearance.gateway.service import Gateway
@@ -109,18 +110,20 @@ def serve(
         raise GatewayInputError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     sock.listen(2048)  # connections wait in the backlog until the app is up, never refused
     bound = sock.getsockname()[1]
-    gateway = Gateway.open(data_dir)
-    try:
-        if advertise is None and host not in ("0.0.0.0", "::", ""):  # noqa: S104
-            advertise = f"http://{'[' + host + ']' if ':' in host else host}:{bound}"
-        if advertise is not None:
-            gateway.advertise(advertise)
-        gateway.start_background()
-        # Read, keep-alive and per-client limits: see clearance._serving.
-        server = uvicorn.Server(uvicorn_config(create_asgi(gateway), host, bound))
-        if on_listening is not None:
-            on_listening(f"http://{host}:{bound}")
-        server.run(sockets=[sock])
-    finally:
-        gateway.close()
-        sock.close()
+    # SIGTERM (a service manager's stop) closes the gateway too, as Ctrl-C does.
+    with sigterm_unwinds():
+        gateway = Gateway.open(data_dir)
+        try:
+            if advertise is None and host not in ("0.0.0.0", "::", ""):  # noqa: S104
+                advertise = f"http://{'[' + host + ']' if ':' in host else host}:{bound}"
+            if advertise is not None:
+                gateway.advertise(advertise)
+            gateway.start_background()
+            # Read, keep-alive and per-client limits: see clearance._serving.
+            server = uvicorn.Server(uvicorn_config(create_asgi(gateway), host, bound))
+            if on_listening is not None:
+                on_listening(f"http://{host}:{bound}")
+            server.run(sockets=[sock])
+        finally:
+            gateway.close()
+            sock.close()

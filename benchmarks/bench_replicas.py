@@ -127,6 +127,13 @@ def _forward_to_leader(world: World, on: bool) -> None:
     path.write_text(json.dumps(config, indent=2))
 
 
+def _shared_note(load_before: float) -> str:
+    """Whether other work was running when the benchmark began: a load of a core or more."""
+    if load_before < 1.0:
+        return ""
+    return ": other work was running on the machine, so absolute figures are pessimistic"
+
+
 def _pct(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1000 if ordered else 0.0
@@ -520,8 +527,8 @@ def run(quick: bool) -> str:
             f"PostgreSQL, and with it the metadata index, health reports, artifacts and TUF files), {seconds:.0f} s per "
             f"load run, load generator in the same process as the benchmark on the same "
             f"{cores} cores; log size at the end {log_size}. Load average (1 min) "
-            f"{load_before:.1f} before, {load_after:.1f} after: other engineers' work shared "
-            "the machine, so absolute figures are pessimistic.",
+            f"{load_before:.1f} before the run and {load_after:.1f} at its end (this "
+            f"benchmark's own load){_shared_note(load_before)}.",
             "",
             *rows,
             "",

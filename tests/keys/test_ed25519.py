@@ -120,3 +120,11 @@ def test_key_name_and_note_text_checks_refuse_exactly_spaces_and_controls() -> N
     assert text_refused == [
         c for c in map(chr, range(0x110000)) if (c < " " and c != "\n") or c == "\x7f"
     ]
+
+
+def test_a_signers_verifier_is_made_once_and_is_its_own_key() -> None:
+    """The log signs a checkpoint per batch: its verifier (a curve-point check) is kept."""
+    signer = Signer.generate("log")
+    assert signer.verifier is signer.verifier
+    assert signer.verifier == Verifier.parse(signer.verifier.to_string())
+    assert signer.verifier.verify(b"m", signer.sign(b"m"))

@@ -15,6 +15,7 @@ import hashlib
 import re
 import struct
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import nacl.bindings
 import nacl.exceptions
@@ -186,12 +187,14 @@ class Signer:
             raise KeyFormatError(f"private key {name!r}: key hash does not match the key")
         return signer
 
-    @property
+    @cached_property
     def public_key(self) -> bytes:
         return self._key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
-    @property
+    @cached_property
     def verifier(self) -> Verifier:
+        # Kept: making it checks the key is a point of the curve (as long as a signature
+        # check), and the log's signer gives its verifier at every checkpoint it signs.
         return Verifier.from_public_bytes(self.name, self.public_key, self.alg)
 
     def to_string(self) -> str:

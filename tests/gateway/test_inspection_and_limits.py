@@ -71,6 +71,14 @@ def test_artifact_upload_limits_and_digests(tmp_path: Path) -> None:
             headers=auth,
         )
         assert r.status_code == 413 and "limit" in r.json()["detail"]
+        # Sent in chunks, without a length to refuse up front: refused once past the limit.
+        chunked = httpx.put(
+            f"{live.url}/api/v1/artifacts/{hashlib.sha256(big).hexdigest()}",
+            content=iter([big[:600], big[600:]]),
+            headers=auth,
+        )
+        assert chunked.status_code == 413
+        assert "artifact is larger than the limit of 1000 bytes" in chunked.json()["detail"]
         wrong = httpx.put(f"{live.url}/api/v1/artifacts/{'0' * 64}", content=b"abc", headers=auth)
         assert wrong.status_code == 400 and "declared" in wrong.json()["detail"]
         stray = b"not named by any release"

@@ -80,10 +80,11 @@ def bearer_token(header: str) -> str | None:
 LARGEST_IMMUTABLE = TILE_WIDTH * (2 + MAX_ENTRY_SIZE)
 
 
-async def _read_body(
+async def read_body(
     scope: Any, receive: Any, limit: int, what: str = "envelope"
 ) -> bytes | None:
-    """The request's body, refused beyond ``limit`` bytes; None when the client left."""
+    """The request's body, refused beyond ``limit`` bytes (as ``what``); None when the client
+    left.  The app's routes read their bodies through it too (``app._read_limited``)."""
     for name, value in scope["headers"]:
         if name == b"content-length" and value.isdigit() and int(value) > limit:
             raise PayloadTooLargeError(f"{what} is {value.decode()} bytes, the limit is {limit}")
@@ -211,7 +212,7 @@ class StaticFastPath:
             if name == b"authorization":
                 token = bearer_token(value.decode("latin-1"))
         try:
-            body = await _read_body(scope, receive, self._gateway.config.max_envelope_bytes)
+            body = await read_body(scope, receive, self._gateway.config.max_envelope_bytes)
             if body is None:
                 return  # the client went away
             status, answer = await self._submission(body, token)
@@ -246,7 +247,7 @@ class StaticFastPath:
         judged by its own caller's token and admitted here together (never forwarded
         again), each answered as it would have been."""
         try:
-            body = await _read_body(scope, receive, MAX_FORWARDED_BODY_BYTES, "forwarded batch")
+            body = await read_body(scope, receive, MAX_FORWARDED_BODY_BYTES, "forwarded batch")
             if body is None:
                 return
             try:

@@ -26,6 +26,7 @@ from typing import Any
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from clearance import __version__
 from clearance.errors import BadInput, ClearanceError
@@ -35,9 +36,9 @@ from clearance.gateway._fast_path import (
     SHORT,
     TILE_PATH,
     ImmutableCache,
-    PayloadTooLargeError,
     StaticFastPath,
     bearer_token,
+    read_body,
     status_of,
 )
 from clearance.gateway.errors import GatewayInputError, GatewayNotFoundError, GatewayRefused
@@ -51,17 +52,10 @@ def _token(request: Request) -> str | None:
 
 
 async def _read_limited(request: Request, limit: int, what: str) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLargeError(f"{what} is {declared} bytes, the limit is {limit}")
-    chunks: list[bytes] = []
-    total = 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > limit:
-            raise PayloadTooLargeError(f"{what} is larger than the limit of {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    body = await read_body(request.scope, request.receive, limit, what)
+    if body is None:
+        raise ClientDisconnect  # as Request.stream() does: the client went away
+    return body
 
 
 def _entitlement_body(body: bytes) -> tuple[bytes, dict[str, Any] | None]:

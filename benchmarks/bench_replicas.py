@@ -119,12 +119,16 @@ def _load_many(
     return stats, asyncio.run(main())
 
 
-def _forward_to_leader(world: World, on: bool) -> None:
-    """Set ``forward_to_leader`` in the gateway.json replicas start from."""
+def _restart_two(world: World, replicas: list[Replica], forward: bool) -> list[Replica]:
+    """``replicas`` stopped, and two started with ``forward_to_leader`` set to ``forward``
+    in the gateway.json they start from."""
+    for r in replicas:
+        r.stop()
     path = world.data_dir / "gateway.json"
     config = json.loads(path.read_text())
-    config["forward_to_leader"] = on
+    config["forward_to_leader"] = forward
     path.write_text(json.dumps(config, indent=2))
+    return Replica.start_many(world.data_dir, 2)
 
 
 def _shared_note(load_before: float) -> str:
@@ -332,17 +336,11 @@ def run(quick: bool) -> str:
         )
         # The reference for forwarding: the same load on two replicas that each integrate
         # what they receive, taking turns at the log's lease (as replicas did before).
-        for r in replicas:
-            r.stop()
-        _forward_to_leader(world, False)
-        replicas = Replica.start_many(world.data_dir, 2)
+        replicas = _restart_two(world, replicas, forward=False)
         turns, turns_elapsed = _load_many(
             [(_port(r.url), half, vendor_request) for r in replicas], seconds
         )
-        for r in replicas:
-            r.stop()
-        _forward_to_leader(world, True)
-        replicas = Replica.start_many(world.data_dir, 2)
+        replicas = _restart_two(world, replicas, forward=True)
 
         # -- health reports in bulk ----------------------------------------------------------
         reports = _health_reports(world, approved, customers, per_batch * health_batches)

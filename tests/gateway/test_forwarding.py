@@ -23,7 +23,14 @@ import psycopg
 import pytest
 
 from _postgres import scratch_database
-from clearance.attest import Artifact, Statement, Subject, create_release, create_verdict
+from clearance.attest import (
+    Artifact,
+    Envelope,
+    Statement,
+    Subject,
+    create_release,
+    create_verdict,
+)
 from clearance.attest.statement import HEALTH_V1
 from clearance.demo.cluster import Replica
 from clearance.demo.world import World, build_world
@@ -41,14 +48,20 @@ from clearance.keys import Signer
 from clearance.log import Checkpoint, merkle, open_checkpoint, sign_checkpoint
 
 
-def _release(world: World, artifact: Artifact, channel: str, version: str = "1.0.0") -> bytes:
+def _signed_release(
+    world: World, artifact: Artifact, channel: str, version: str = "1.0.0"
+) -> Envelope:
     return create_release(
         product=world.product,
         version=version,
         channel=channel,
         artifacts=[artifact],
         signers=world.vendor,
-    ).to_bytes()
+    )
+
+
+def _release(world: World, artifact: Artifact, channel: str, version: str = "1.0.0") -> bytes:
+    return _signed_release(world, artifact, channel, version).to_bytes()
 
 
 @pytest.fixture
@@ -266,13 +279,7 @@ def test_attack_a_forwarded_batch_gives_no_submission_a_role_its_token_lacks(
     tmp_path: Path, artifact: Artifact
 ) -> None:
     world = build_world(tmp_path, embedded_inspector=False, workers=0)
-    first = create_release(
-        product=world.product,
-        version="1.0.0",
-        channel="stable",
-        artifacts=[artifact],
-        signers=world.vendor,
-    )
+    first = _signed_release(world, artifact, "stable")
     verdict = create_verdict(first, "approved", signers=world.inspector).to_bytes()
     items = [
         (first.to_bytes(), world.token("vendor")),  # logged

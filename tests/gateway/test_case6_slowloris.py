@@ -101,6 +101,8 @@ def test_case6_clearance_serve_runs_under_the_limits(
         seen.append(self.config)
 
     monkeypatch.setattr(uvicorn.Server, "run", run)
+    # The freeze of the replica's heap is tests/test_heap.py's: the test process keeps its own.
+    monkeypatch.setattr(gateway_server, "freeze_long_lived", lambda: 0)
     gateway_server.serve(world.data_dir, "127.0.0.1", 0)
     (config,) = seen
     assert isinstance(config.http, type)

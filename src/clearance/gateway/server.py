@@ -11,6 +11,7 @@ from typing import Any
 
 import uvicorn
 
+from clearance._heap import freeze_long_lived
 from clearance._serving import DEFAULT_LIMITS, ServerLimits, uvicorn_config
 from clearance._signals import sigterm_unwinds
 from clearance.gateway.app import create_asgi
@@ -119,6 +120,8 @@ def serve(
             if advertise is not None:
                 gateway.advertise(advertise)
             gateway.start_background()
+            # The replayed log lives as long as the process: no full collection visits it.
+            freeze_long_lived()
             # Read, keep-alive and per-client limits: see clearance._serving.
             server = uvicorn.Server(uvicorn_config(create_asgi(gateway), host, bound))
             if on_listening is not None:
